@@ -1,0 +1,31 @@
+"""embedkit: sentence-transformers in plain PyTorch (encoders, models, losses, training).
+
+Public names are loaded on first use, so ``import embedkit`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "SentenceTransformer": "embedkit.sentence_transformer",
+    "SimilarityFunction": "embedkit.util",
+    "quantize_embeddings": "embedkit.util",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'embedkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,68 @@
+"""BERT encoder (Devlin et al. 2019), written out for reading; weights load from HF checkpoints via convert.py.
+
+Reference: HF ``transformers/models/bert/modeling_bert.py`` (BertModel). Absolute position embeddings, token-type
+(segment) embeddings, post-LN layers with exact GELU, and the tanh pooler over the first token.
+
+Legend: B batch, T tokens, D hidden size, H heads.
+Mask convention: ``attention_mask`` (B, T) holds 1 for real tokens and 0 for padding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .config import EncoderConfig
+from .layers import EncoderLayer, EncoderOutput, Pooler, run_layers
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
+        self.pos = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
+        self.seg = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
+        self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
+        T = input_ids.shape[1]
+        positions = torch.arange(T, device=input_ids.device)  # (T,)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        x = self.tok(input_ids) + self.seg(token_type_ids) + self.pos(positions)  # (B, T, D)
+        return self.dropout(self.norm(x))
+
+
+class BertModel(nn.Module):
+    """The BERT encoder stack: embeddings -> L post-LN layers (-> optional pooler for heads).
+
+    Example:
+        >>> from embedkit.encoders import EncoderConfig, BertModel
+        >>> cfg = EncoderConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        ...                     intermediate_size=64)
+        >>> enc = BertModel(cfg).eval()
+        >>> out = enc(torch.tensor([[1, 5, 7, 2]]), torch.ones(1, 4, dtype=torch.long))
+        >>> tuple(out.last_hidden_state.shape)
+        (1, 4, 32)
+    """
+
+    def __init__(self, cfg: EncoderConfig, add_pooler: bool = True) -> None:
+        super().__init__()
+        self.config = cfg
+        self.embed = BertEmbeddings(cfg)
+        self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.pooler = Pooler(cfg) if add_pooler else None
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> EncoderOutput:
+        x = self.embed(input_ids, token_type_ids)  # (B, T, D)
+        attn_mask = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            attn_mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T), True = attend
+        return run_layers(self.layers, x, attn_mask, output_hidden_states)

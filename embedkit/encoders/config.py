@@ -1,0 +1,134 @@
+"""Encoder hyper-parameters, read explicitly from a Hugging Face ``config.json``.
+
+Only the fields BERT and MPNet need are kept. Every field is named after the HF key it comes from, so the
+mapping in :meth:`EncoderConfig.from_hf_config` is one line per field and nothing is passed through ``**kwargs``.
+The original dict is kept on the side so that saving writes back every key we did not interpret (nothing lost).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# Sizes above these are refused before anything is allocated: a corrupted or hostile config.json must not make
+# us try to build a 10^12-parameter embedding table.
+_LIMITS = {
+    "vocab_size": 4_000_000,
+    "hidden_size": 16_384,
+    "num_hidden_layers": 256,
+    "num_attention_heads": 512,
+    "intermediate_size": 131_072,
+    "max_position_embeddings": 1_048_576,
+    "type_vocab_size": 1_024,
+    "relative_attention_num_buckets": 4_096,
+}
+
+SUPPORTED_MODEL_TYPES = ("bert", "mpnet")
+SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
+
+
+@dataclass
+class EncoderConfig:
+    """Shape and regularisation of a BERT or MPNet encoder.
+
+    Example:
+        >>> cfg = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=2,
+        ...                     num_attention_heads=4, intermediate_size=64)
+        >>> cfg.head_dim
+        8
+    """
+
+    model_type: Literal["bert", "mpnet"] = "bert"
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    """FFN activation. HF's ``gelu`` is the exact (erf) GELU."""
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    """BERT only: rows of the token-type (segment) embedding. MPNet has none."""
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    relative_attention_num_buckets: int = 32
+    """MPNet only: buckets of the relative position bias shared by all layers."""
+    hf_config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The config.json this came from, written back (with our fields updated) on save."""
+
+    def __post_init__(self) -> None:
+        if self.model_type not in SUPPORTED_MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {SUPPORTED_MODEL_TYPES}, got {self.model_type!r}")
+        if self.hidden_act not in SUPPORTED_ACTIVATIONS:
+            raise ValueError(f"hidden_act must be one of {SUPPORTED_ACTIVATIONS}, got {self.hidden_act!r}")
+        for name, limit in _LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > limit:
+                raise ValueError(f"config {name}={value!r} is outside the supported range [0, {limit}]")
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config {name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads ({self.num_attention_heads})"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_hf_config(cls, hf: dict[str, Any]) -> EncoderConfig:
+        """Build from a HF ``config.json`` dict; unknown model types raise."""
+        model_type = hf.get("model_type")
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            raise ValueError(
+                f"config.json has model_type={model_type!r}; embedkit supports {SUPPORTED_MODEL_TYPES}"
+            )
+        position_type = hf.get("position_embedding_type", "absolute")
+        if position_type != "absolute":
+            raise ValueError(f"position_embedding_type={position_type!r} is not supported (only 'absolute')")
+        is_bert = model_type == "bert"
+        return cls(
+            model_type=model_type,
+            vocab_size=hf["vocab_size"],
+            hidden_size=hf.get("hidden_size", 768),
+            num_hidden_layers=hf.get("num_hidden_layers", 12),
+            num_attention_heads=hf.get("num_attention_heads", 12),
+            intermediate_size=hf.get("intermediate_size", 3072),
+            hidden_act=hf.get("hidden_act", "gelu"),
+            hidden_dropout_prob=hf.get("hidden_dropout_prob", 0.1),
+            attention_probs_dropout_prob=hf.get("attention_probs_dropout_prob", 0.1),
+            max_position_embeddings=hf.get("max_position_embeddings", 512),
+            type_vocab_size=hf.get("type_vocab_size", 2) if is_bert else 0,
+            layer_norm_eps=hf.get("layer_norm_eps", 1e-12 if is_bert else 1e-5),
+            pad_token_id=hf.get("pad_token_id", 0 if is_bert else 1),
+            relative_attention_num_buckets=0 if is_bert else hf.get("relative_attention_num_buckets", 32),
+            hf_config=copy.deepcopy(hf),
+        )
+
+    def to_hf_config(self) -> dict[str, Any]:
+        """The ``config.json`` dict to save: the original keys, with the interpreted fields written over."""
+        out = copy.deepcopy(self.hf_config)
+        out.update(
+            model_type=self.model_type,
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size,
+            hidden_act=self.hidden_act,
+            hidden_dropout_prob=self.hidden_dropout_prob,
+            attention_probs_dropout_prob=self.attention_probs_dropout_prob,
+            max_position_embeddings=self.max_position_embeddings,
+            layer_norm_eps=self.layer_norm_eps,
+            pad_token_id=self.pad_token_id,
+        )
+        if self.model_type == "bert":
+            out["type_vocab_size"] = self.type_vocab_size
+        else:
+            out["relative_attention_num_buckets"] = self.relative_attention_num_buckets
+        return out

@@ -1,0 +1,219 @@
+"""Weight-name tables between Hugging Face checkpoints and embedkit encoders, one literal dict each way.
+
+HF names of per-layer weights carry the layer index as ``{}``. ``hf_to_ek`` strips the known wrapper prefixes
+(``bert.``, ``mpnet.``, ``model.``), renames the legacy ``gamma``/``beta`` LayerNorm names, and maps every key;
+a key that is neither in the table nor known-and-ignored raises, naming it. ``ek_to_hf`` is the exact inverse,
+so a saved encoder loads in transformers / sentence-transformers unchanged.
+
+Head weights (MLM and classification heads) have their own tables, used by the CrossEncoder and SparseEncoder.
+"""
+
+from __future__ import annotations
+
+import re
+
+from torch import Tensor
+
+_BERT_FROM_HF = {
+    "embeddings.word_embeddings.weight": "embed.tok.weight",
+    "embeddings.position_embeddings.weight": "embed.pos.weight",
+    "embeddings.token_type_embeddings.weight": "embed.seg.weight",
+    "embeddings.LayerNorm.weight": "embed.norm.weight",
+    "embeddings.LayerNorm.bias": "embed.norm.bias",
+    "encoder.layer.{}.attention.self.query.weight": "layers.{}.attn.q.weight",
+    "encoder.layer.{}.attention.self.query.bias": "layers.{}.attn.q.bias",
+    "encoder.layer.{}.attention.self.key.weight": "layers.{}.attn.k.weight",
+    "encoder.layer.{}.attention.self.key.bias": "layers.{}.attn.k.bias",
+    "encoder.layer.{}.attention.self.value.weight": "layers.{}.attn.v.weight",
+    "encoder.layer.{}.attention.self.value.bias": "layers.{}.attn.v.bias",
+    "encoder.layer.{}.attention.output.dense.weight": "layers.{}.attn.o.weight",
+    "encoder.layer.{}.attention.output.dense.bias": "layers.{}.attn.o.bias",
+    "encoder.layer.{}.attention.output.LayerNorm.weight": "layers.{}.attn_norm.weight",
+    "encoder.layer.{}.attention.output.LayerNorm.bias": "layers.{}.attn_norm.bias",
+    "encoder.layer.{}.intermediate.dense.weight": "layers.{}.ffn.up.weight",
+    "encoder.layer.{}.intermediate.dense.bias": "layers.{}.ffn.up.bias",
+    "encoder.layer.{}.output.dense.weight": "layers.{}.ffn.down.weight",
+    "encoder.layer.{}.output.dense.bias": "layers.{}.ffn.down.bias",
+    "encoder.layer.{}.output.LayerNorm.weight": "layers.{}.ffn_norm.weight",
+    "encoder.layer.{}.output.LayerNorm.bias": "layers.{}.ffn_norm.bias",
+    "pooler.dense.weight": "pooler.dense.weight",
+    "pooler.dense.bias": "pooler.dense.bias",
+}
+
+_BERT_TO_HF = {
+    "embed.tok.weight": "embeddings.word_embeddings.weight",
+    "embed.pos.weight": "embeddings.position_embeddings.weight",
+    "embed.seg.weight": "embeddings.token_type_embeddings.weight",
+    "embed.norm.weight": "embeddings.LayerNorm.weight",
+    "embed.norm.bias": "embeddings.LayerNorm.bias",
+    "layers.{}.attn.q.weight": "encoder.layer.{}.attention.self.query.weight",
+    "layers.{}.attn.q.bias": "encoder.layer.{}.attention.self.query.bias",
+    "layers.{}.attn.k.weight": "encoder.layer.{}.attention.self.key.weight",
+    "layers.{}.attn.k.bias": "encoder.layer.{}.attention.self.key.bias",
+    "layers.{}.attn.v.weight": "encoder.layer.{}.attention.self.value.weight",
+    "layers.{}.attn.v.bias": "encoder.layer.{}.attention.self.value.bias",
+    "layers.{}.attn.o.weight": "encoder.layer.{}.attention.output.dense.weight",
+    "layers.{}.attn.o.bias": "encoder.layer.{}.attention.output.dense.bias",
+    "layers.{}.attn_norm.weight": "encoder.layer.{}.attention.output.LayerNorm.weight",
+    "layers.{}.attn_norm.bias": "encoder.layer.{}.attention.output.LayerNorm.bias",
+    "layers.{}.ffn.up.weight": "encoder.layer.{}.intermediate.dense.weight",
+    "layers.{}.ffn.up.bias": "encoder.layer.{}.intermediate.dense.bias",
+    "layers.{}.ffn.down.weight": "encoder.layer.{}.output.dense.weight",
+    "layers.{}.ffn.down.bias": "encoder.layer.{}.output.dense.bias",
+    "layers.{}.ffn_norm.weight": "encoder.layer.{}.output.LayerNorm.weight",
+    "layers.{}.ffn_norm.bias": "encoder.layer.{}.output.LayerNorm.bias",
+    "pooler.dense.weight": "pooler.dense.weight",
+    "pooler.dense.bias": "pooler.dense.bias",
+}
+
+_MPNET_FROM_HF = {
+    "embeddings.word_embeddings.weight": "embed.tok.weight",
+    "embeddings.position_embeddings.weight": "embed.pos.weight",
+    "embeddings.LayerNorm.weight": "embed.norm.weight",
+    "embeddings.LayerNorm.bias": "embed.norm.bias",
+    "encoder.relative_attention_bias.weight": "rel_bias.weight",
+    "encoder.layer.{}.attention.attn.q.weight": "layers.{}.attn.q.weight",
+    "encoder.layer.{}.attention.attn.q.bias": "layers.{}.attn.q.bias",
+    "encoder.layer.{}.attention.attn.k.weight": "layers.{}.attn.k.weight",
+    "encoder.layer.{}.attention.attn.k.bias": "layers.{}.attn.k.bias",
+    "encoder.layer.{}.attention.attn.v.weight": "layers.{}.attn.v.weight",
+    "encoder.layer.{}.attention.attn.v.bias": "layers.{}.attn.v.bias",
+    "encoder.layer.{}.attention.attn.o.weight": "layers.{}.attn.o.weight",
+    "encoder.layer.{}.attention.attn.o.bias": "layers.{}.attn.o.bias",
+    "encoder.layer.{}.attention.LayerNorm.weight": "layers.{}.attn_norm.weight",
+    "encoder.layer.{}.attention.LayerNorm.bias": "layers.{}.attn_norm.bias",
+    "encoder.layer.{}.intermediate.dense.weight": "layers.{}.ffn.up.weight",
+    "encoder.layer.{}.intermediate.dense.bias": "layers.{}.ffn.up.bias",
+    "encoder.layer.{}.output.dense.weight": "layers.{}.ffn.down.weight",
+    "encoder.layer.{}.output.dense.bias": "layers.{}.ffn.down.bias",
+    "encoder.layer.{}.output.LayerNorm.weight": "layers.{}.ffn_norm.weight",
+    "encoder.layer.{}.output.LayerNorm.bias": "layers.{}.ffn_norm.bias",
+    "pooler.dense.weight": "pooler.dense.weight",
+    "pooler.dense.bias": "pooler.dense.bias",
+}
+
+_MPNET_TO_HF = {
+    "embed.tok.weight": "embeddings.word_embeddings.weight",
+    "embed.pos.weight": "embeddings.position_embeddings.weight",
+    "embed.norm.weight": "embeddings.LayerNorm.weight",
+    "embed.norm.bias": "embeddings.LayerNorm.bias",
+    "rel_bias.weight": "encoder.relative_attention_bias.weight",
+    "layers.{}.attn.q.weight": "encoder.layer.{}.attention.attn.q.weight",
+    "layers.{}.attn.q.bias": "encoder.layer.{}.attention.attn.q.bias",
+    "layers.{}.attn.k.weight": "encoder.layer.{}.attention.attn.k.weight",
+    "layers.{}.attn.k.bias": "encoder.layer.{}.attention.attn.k.bias",
+    "layers.{}.attn.v.weight": "encoder.layer.{}.attention.attn.v.weight",
+    "layers.{}.attn.v.bias": "encoder.layer.{}.attention.attn.v.bias",
+    "layers.{}.attn.o.weight": "encoder.layer.{}.attention.attn.o.weight",
+    "layers.{}.attn.o.bias": "encoder.layer.{}.attention.attn.o.bias",
+    "layers.{}.attn_norm.weight": "encoder.layer.{}.attention.LayerNorm.weight",
+    "layers.{}.attn_norm.bias": "encoder.layer.{}.attention.LayerNorm.bias",
+    "layers.{}.ffn.up.weight": "encoder.layer.{}.intermediate.dense.weight",
+    "layers.{}.ffn.up.bias": "encoder.layer.{}.intermediate.dense.bias",
+    "layers.{}.ffn.down.weight": "encoder.layer.{}.output.dense.weight",
+    "layers.{}.ffn.down.bias": "encoder.layer.{}.output.dense.bias",
+    "layers.{}.ffn_norm.weight": "encoder.layer.{}.output.LayerNorm.weight",
+    "layers.{}.ffn_norm.bias": "encoder.layer.{}.output.LayerNorm.bias",
+    "pooler.dense.weight": "pooler.dense.weight",
+    "pooler.dense.bias": "pooler.dense.bias",
+}
+
+# Heads, HF name (after the wrapper prefix) -> embedkit name inside the head module. Used by CrossEncoder/SPLADE.
+_BERT_HEADS_FROM_HF = {
+    "cls.predictions.transform.dense.weight": "mlm.dense.weight",
+    "cls.predictions.transform.dense.bias": "mlm.dense.bias",
+    "cls.predictions.transform.LayerNorm.weight": "mlm.norm.weight",
+    "cls.predictions.transform.LayerNorm.bias": "mlm.norm.bias",
+    "cls.predictions.bias": "mlm.bias",
+    "cls.predictions.decoder.weight": "mlm.decoder.weight",  # tied to the word embeddings
+    "cls.predictions.decoder.bias": "mlm.bias",  # tied to cls.predictions.bias
+    "cls.seq_relationship.weight": "nsp.weight",
+    "cls.seq_relationship.bias": "nsp.bias",
+    "classifier.weight": "classifier.out.weight",
+    "classifier.bias": "classifier.out.bias",
+}
+
+_MPNET_HEADS_FROM_HF = {
+    "lm_head.dense.weight": "mlm.dense.weight",
+    "lm_head.dense.bias": "mlm.dense.bias",
+    "lm_head.layer_norm.weight": "mlm.norm.weight",
+    "lm_head.layer_norm.bias": "mlm.norm.bias",
+    "lm_head.bias": "mlm.bias",
+    "lm_head.decoder.weight": "mlm.decoder.weight",  # tied to the word embeddings
+    "lm_head.decoder.bias": "mlm.bias",  # tied to lm_head.bias
+    "classifier.dense.weight": "classifier.dense.weight",
+    "classifier.dense.bias": "classifier.dense.bias",
+    "classifier.out_proj.weight": "classifier.out.weight",
+    "classifier.out_proj.bias": "classifier.out.bias",
+}
+
+FROM_HF = {"bert": _BERT_FROM_HF, "mpnet": _MPNET_FROM_HF}
+TO_HF = {"bert": _BERT_TO_HF, "mpnet": _MPNET_TO_HF}
+HEADS_FROM_HF = {"bert": _BERT_HEADS_FROM_HF, "mpnet": _MPNET_HEADS_FROM_HF}
+
+# Buffers some checkpoints carry that hold no learned state.
+_IGNORE = {"embeddings.position_ids"}
+_PREFIXES = ("bert.", "mpnet.", "model.")
+_LEGACY_SUFFIXES = {".gamma": ".weight", ".beta": ".bias"}
+_LAYER_INDEX = re.compile(r"\.(\d+)\.")
+
+
+def normalize_hf_key(key: str) -> str:
+    """Strip one known wrapper prefix and rename legacy ``gamma``/``beta`` LayerNorm parameters."""
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+            break
+    for old, new in _LEGACY_SUFFIXES.items():
+        if key.endswith(old) and ("LayerNorm" in key or "layer_norm" in key):
+            key = key[: -len(old)] + new
+    return key
+
+
+def get_mapped_key(key: str, table: dict[str, str]) -> str | None:
+    """Look ``key`` up in a table whose per-layer entries hold ``{}`` for the layer index."""
+    if key in table:
+        return table[key]
+    match = _LAYER_INDEX.search(key)
+    if match is None:
+        return None
+    template = key[: match.start()] + ".{}." + key[match.end() :]
+    mapped = table.get(template)
+    return None if mapped is None else mapped.format(match.group(1))
+
+
+def split_hf_state_dict(
+    state_dict: dict[str, Tensor], model_type: str, source: str = "checkpoint"
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Split a HF state dict into (encoder weights, head weights), both under embedkit names.
+
+    Raises:
+        ValueError: a key is neither an encoder weight, a known head weight nor an ignored buffer.
+    """
+    encoder_table, head_table = FROM_HF[model_type], HEADS_FROM_HF[model_type]
+    encoder, heads, unknown = {}, {}, []
+    for raw_key, tensor in state_dict.items():
+        key = normalize_hf_key(raw_key)
+        if key in _IGNORE:
+            continue
+        if (mapped := get_mapped_key(key, encoder_table)) is not None:
+            encoder[mapped] = tensor
+        elif key in head_table:
+            heads.setdefault(head_table[key], tensor)
+        else:
+            unknown.append(raw_key)
+    if unknown:
+        raise ValueError(f"{source}: unexpected weights for a {model_type} model: {sorted(unknown)}")
+    return encoder, heads
+
+
+def ek_to_hf(state_dict: dict[str, Tensor], model_type: str) -> dict[str, Tensor]:
+    """Rename embedkit encoder weights to HF names (no prefix, as AutoModel saves them)."""
+    table = TO_HF[model_type]
+    out = {}
+    for key, tensor in state_dict.items():
+        mapped = get_mapped_key(key, table)
+        if mapped is None:
+            raise ValueError(f"no HF name for embedkit weight {key!r} ({model_type})")
+        out[mapped] = tensor
+    return out

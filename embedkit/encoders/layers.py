@@ -1,0 +1,116 @@
+"""Blocks shared by the BERT and MPNet encoders: self-attention, feed-forward, the post-LN layer, the pooler.
+
+Both families use the same post-LayerNorm layer (Vaswani et al. 2017; Devlin et al. 2019)::
+
+    x = LN(x + Dropout(Attention(x)))
+    x = LN(x + Dropout(W_down · act(W_up · x)))
+
+They differ only in their embeddings and in the additive attention bias (MPNet adds a relative position bias),
+which the caller folds into ``attn_mask``.
+
+Legend: B batch, T tokens, D hidden size, H heads, Dh = D / H head size, F intermediate size.
+Attention-mask convention: ``attn_mask`` is either ``None`` (attend everywhere), a boolean tensor broadcastable to
+(B, H, T, T) where True means "may attend", or an additive float tensor of that shape (0 or a large negative number).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import EncoderConfig
+
+
+def _gelu_tanh(x: Tensor) -> Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+# HF's activation names -> functions. "gelu" is the exact erf GELU, the one BERT and MPNet checkpoints use.
+ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_new": _gelu_tanh,
+    "gelu_pytorch_tanh": _gelu_tanh,
+    "relu": F.relu,
+}
+
+
+class EncoderOutput(NamedTuple):
+    last_hidden_state: Tensor
+    """(B, T, D) output of the last layer."""
+    hidden_states: tuple[Tensor, ...] | None
+    """The embedding output followed by every layer's output (L + 1 tensors), when asked for."""
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.num_attention_heads
+        self.dropout_p = cfg.attention_probs_dropout_prob
+        self.q = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.k = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.v = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.o = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+        B, T, D = x.shape
+        q = self.q(x).view(B, T, self.n_heads, -1).transpose(1, 2)  # (B, H, T, Dh)
+        k = self.k(x).view(B, T, self.n_heads, -1).transpose(1, 2)  # (B, H, T, Dh)
+        v = self.v(x).view(B, T, self.n_heads, -1).transpose(1, 2)  # (B, H, T, Dh)
+        dropout_p = self.dropout_p if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)  # (B, H, T, Dh)
+        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        return self.o(y)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
+        self.down = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
+        self.act = ACTIVATIONS[cfg.hidden_act]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(self.act(self.up(x)))  # (B, T, D) -> (B, T, F) -> (B, T, D)
+
+
+class EncoderLayer(nn.Module):
+    """One post-LN transformer layer (attention, then feed-forward, each with residual + LayerNorm)."""
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.attn = SelfAttention(cfg)
+        self.attn_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.ffn = FeedForward(cfg)
+        self.ffn_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+        x = self.attn_norm(x + self.dropout(self.attn(x, attn_mask)))  # (B, T, D)
+        x = self.ffn_norm(x + self.dropout(self.ffn(x)))  # (B, T, D)
+        return x
+
+
+class Pooler(nn.Module):
+    """tanh(W · h_first_token): BERT's pooler, kept because classification heads read it."""
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        return torch.tanh(self.dense(hidden[:, 0]))  # (B, T, D) -> (B, D)
+
+
+def run_layers(
+    layers: nn.ModuleList, x: Tensor, attn_mask: Tensor | None, output_hidden_states: bool
+) -> EncoderOutput:
+    """Apply ``layers`` in order, optionally collecting every intermediate output as HF does."""
+    hidden_states = [x] if output_hidden_states else None
+    for layer in layers:
+        x = layer(x, attn_mask)
+        if hidden_states is not None:
+            hidden_states.append(x)
+    return EncoderOutput(x, tuple(hidden_states) if hidden_states is not None else None)

@@ -1,0 +1,95 @@
+"""Read checkpoint weights from a model folder and load them strictly.
+
+Formats, in order of preference: ``model.safetensors``, sharded ``model.safetensors.index.json``, and
+``pytorch_model.bin`` read only through ``torch.load(weights_only=True)`` (no pickle code ever runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for truncated/corrupted headers
+        raise ValueError(f"cannot read weights file {path}: it is corrupted or truncated ({exc})") from exc
+
+
+def _read_bin(path: Path) -> dict[str, Tensor]:
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"cannot read weights file {path} with torch.load(weights_only=True): it is corrupted, truncated, "
+            f"or a pickle that needs code execution, which embedkit refuses ({exc})"
+        ) from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"weights file {path} does not hold a state dict")
+    return state
+
+
+def find_weights_file(folder: str | os.PathLike) -> Path | None:
+    folder = Path(folder)
+    for name in WEIGHT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_state_dict(folder: str | os.PathLike) -> tuple[dict[str, Tensor], Path]:
+    """Read every weight in ``folder``; returns (state dict, file it came from).
+
+    Raises:
+        FileNotFoundError: none of :data:`WEIGHT_FILES` exists.
+        ValueError: a file is corrupted or truncated (the message names it).
+    """
+    path = find_weights_file(folder)
+    if path is None:
+        raise FileNotFoundError(f"no weights in {folder}: looked for {', '.join(WEIGHT_FILES)}")
+    if path.name == "model.safetensors":
+        return _read_safetensors(path), path
+    if path.name == "pytorch_model.bin":
+        return _read_bin(path), path
+    try:
+        weight_map = json.loads(path.read_text())["weight_map"]
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"cannot read shard index {path}: {exc}") from exc
+    state: dict[str, Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        shard_path = (path.parent / shard).resolve()
+        if path.parent.resolve() not in shard_path.parents:
+            raise ValueError(f"{path}: shard {shard!r} points outside the model folder")
+        state.update(_read_safetensors(shard_path))
+    return state, path
+
+
+def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -> None:
+    """``load_state_dict`` that names the file and every missing/unexpected/mis-shaped key when it fails."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong_shape = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in state_dict.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if wrong_shape:
+        problems.append(f"shape mismatches {wrong_shape}")
+    if problems:
+        raise ValueError(f"{source}: cannot load weights: " + "; ".join(problems))
+    module.load_state_dict(state_dict, strict=True)

@@ -1,0 +1,101 @@
+"""MPNet encoder (Song et al. 2020), written out for reading; weights load from HF checkpoints via convert.py.
+
+Reference: HF ``transformers/models/mpnet/modeling_mpnet.py`` (MPNetModel). Differences from BERT:
+- no token-type embeddings;
+- absolute positions start at ``padding_idx + 1`` and padding tokens get position ``padding_idx`` (fairseq style);
+- every layer adds the same relative position bias to its attention logits: one embedding table of
+  (num_buckets, H) owned by the encoder, indexed by a log-bucketed signed distance (T5-style, max distance 128,
+  so buckets change for inputs longer than 128 tokens).
+
+Legend: B batch, T tokens, D hidden size, H heads.
+Mask convention: ``attention_mask`` (B, T) holds 1 for real tokens and 0 for padding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .config import EncoderConfig
+from .layers import EncoderLayer, EncoderOutput, Pooler, run_layers
+
+# HF hard-codes MPNet's padding index to 1 whatever config.pad_token_id says; positions are counted from it.
+PADDING_IDX = 1
+MAX_DISTANCE = 128
+
+
+def relative_position_bucket(relative_position: Tensor, num_buckets: int, max_distance: int = MAX_DISTANCE) -> Tensor:
+    """Map signed distances (key - query) to bucket ids.
+
+    Half the buckets hold keys before the query, half keys after. Within each half, the first half of the buckets
+    are exact distances; the rest grow logarithmically up to ``max_distance``, beyond which all share the last.
+    """
+    half = num_buckets // 2
+    distance = -relative_position  # > 0 when the key is before the query
+    bucket = (distance < 0).long() * half
+    distance = distance.abs()
+    exact = half // 2
+    log_ratio = torch.log(distance.float().clamp(min=1) / exact) / math.log(max_distance / exact)
+    large = exact + (log_ratio * (half - exact)).long()
+    large = large.clamp(max=half - 1)
+    return bucket + torch.where(distance < exact, distance, large)
+
+
+class MPNetEmbeddings(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=PADDING_IDX)
+        self.pos = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size, padding_idx=PADDING_IDX)
+        self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        not_pad = input_ids.ne(PADDING_IDX).long()  # (B, T)
+        positions = torch.cumsum(not_pad, dim=1) * not_pad + PADDING_IDX  # (B, T): 2, 3, ... and 1 on padding
+        x = self.tok(input_ids) + self.pos(positions)  # (B, T, D)
+        return self.dropout(self.norm(x))
+
+
+class MPNetModel(nn.Module):
+    """The MPNet encoder stack: embeddings -> L post-LN layers sharing one relative position bias.
+
+    Example:
+        >>> from embedkit.encoders import EncoderConfig, MPNetModel
+        >>> cfg = EncoderConfig(model_type="mpnet", vocab_size=100, hidden_size=32, num_hidden_layers=2,
+        ...                     num_attention_heads=4, intermediate_size=64, max_position_embeddings=514)
+        >>> enc = MPNetModel(cfg).eval()
+        >>> out = enc(torch.tensor([[0, 5, 7, 2]]), torch.ones(1, 4, dtype=torch.long))
+        >>> tuple(out.last_hidden_state.shape)
+        (1, 4, 32)
+    """
+
+    def __init__(self, cfg: EncoderConfig, add_pooler: bool = True) -> None:
+        super().__init__()
+        self.config = cfg
+        self.embed = MPNetEmbeddings(cfg)
+        self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.rel_bias = nn.Embedding(cfg.relative_attention_num_buckets, cfg.num_attention_heads)
+        self.pooler = Pooler(cfg) if add_pooler else None
+
+    def position_bias(self, T: int, device: torch.device) -> Tensor:
+        positions = torch.arange(T, device=device)
+        relative = positions[None, :] - positions[:, None]  # (T, T): key - query
+        buckets = relative_position_bucket(relative, self.config.relative_attention_num_buckets)
+        return self.rel_bias(buckets).permute(2, 0, 1).unsqueeze(0)  # (1, H, T, T)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> EncoderOutput:
+        del token_type_ids  # MPNet has no segment embeddings; accepted so callers need not special-case it.
+        x = self.embed(input_ids)  # (B, T, D)
+        bias = self.position_bias(input_ids.shape[1], input_ids.device).to(x.dtype)  # (1, H, T, T)
+        if attention_mask is not None and not bool(attention_mask.all()):
+            padding = attention_mask[:, None, None, :].eq(0)  # (B, 1, 1, T), True = padding key
+            bias = bias.masked_fill(padding, torch.finfo(x.dtype).min)  # (B, H, T, T)
+        return run_layers(self.layers, x, bias, output_hidden_states)

@@ -1,0 +1,144 @@
+"""Read and write sentence-transformers model folders (``modules.json`` + one folder per module).
+
+Reading accepts both on-disk generations (ST 5.0-5.3 "classic" and 5.4+/6.x type strings and config keys).
+Writing uses the classic layout, which ST 5.x and 6.x both load. Saving goes to a temporary sibling folder that is
+renamed into place, so a crash never leaves a half-written model where a complete one is expected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .models import MODULE_TYPES, SAVED_TYPE
+from .models.module import read_json_file, write_json_file
+
+logger = logging.getLogger(__name__)
+
+ST_VERSION_WRITTEN = "5.1.0"  # the __version__ we declare: old enough that ST 5.x loads without a newer-version warning
+
+
+def safe_subfolder(root: Path, relative: str, source: str) -> Path:
+    """``root / relative``, refusing absolute paths and paths that climb out of ``root``."""
+    if os.path.isabs(relative) or relative.startswith(("/", "\\")):
+        raise ValueError(f"{source}: module path {relative!r} is absolute; it must stay inside {root}")
+    target = (root / relative).resolve()
+    if target != root.resolve() and root.resolve() not in target.parents:
+        raise ValueError(f"{source}: module path {relative!r} escapes the model folder {root}")
+    return target
+
+
+def load_modules(folder: Path, **hub_kwargs: Any) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
+    """Build the modules listed in ``folder/modules.json``; returns ([(name, module)], {name: forward kwargs}).
+
+    Raises:
+        ValueError: an unknown module type (the message lists the supported ones) or an unsafe module path.
+    """
+    source = folder / "modules.json"
+    entries = read_json_file(source)
+    if not isinstance(entries, list):
+        raise ValueError(f"{source}: expected a list of modules")
+    modules, module_kwargs = [], {}
+    for entry in entries:
+        type_name = entry.get("type")
+        cls = MODULE_TYPES.get(type_name)
+        if cls is None:
+            supported = "\n  ".join(sorted(MODULE_TYPES))
+            raise ValueError(
+                f"{source}: module type {type_name!r} is not supported by embedkit (custom code is never run); "
+                f"supported types:\n  {supported}"
+            )
+        path = safe_subfolder(folder, entry.get("path", ""), str(source))
+        name = str(entry.get("name", entry.get("idx", len(modules))))
+        if getattr(cls, "save_in_root", False):
+            module = cls.load(path, **hub_kwargs)
+        else:
+            module = cls.load(path)
+        modules.append((name, module))
+        if entry.get("kwargs"):
+            module_kwargs[name] = list(entry["kwargs"])
+    return modules, module_kwargs
+
+
+def read_model_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config_sentence_transformers.json"
+    return read_json_file(path) if path.is_file() else {}
+
+
+def _versions() -> dict[str, str]:
+    import torch
+
+    try:
+        embedkit_version = version("embedkit")
+    except PackageNotFoundError:
+        embedkit_version = "dev"
+    return {"sentence_transformers": ST_VERSION_WRITTEN, "pytorch": torch.__version__, "embedkit": embedkit_version}
+
+
+def save_model_folder(
+    path: str | os.PathLike,
+    modules: list[tuple[str, nn.Module]],
+    model_config: dict[str, Any],
+    module_kwargs: dict[str, list[str]] | None = None,
+    write_extra: Callable[[Path], None] | None = None,
+    safe_serialization: bool = True,
+) -> None:
+    """Write a complete model folder at ``path`` atomically (temporary sibling folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        entries = []
+        for idx, (name, module) in enumerate(modules):
+            type_name = SAVED_TYPE.get(type(module))
+            if type_name is None:
+                raise ValueError(f"cannot save module {name!r} of type {type(module).__name__}")
+            relative = "" if idx == 0 and getattr(module, "save_in_root", False) else f"{idx}_{type(module).__name__}"
+            (tmp / relative).mkdir(parents=True, exist_ok=True)
+            module.save(tmp / relative, safe_serialization=safe_serialization)
+            entry = {"idx": idx, "name": name, "path": relative, "type": type_name}
+            if module_kwargs and module_kwargs.get(name):
+                entry["kwargs"] = module_kwargs[name]
+            entries.append(entry)
+        write_json_file(tmp / "modules.json", entries)
+        write_json_file(tmp / "config_sentence_transformers.json", {"__version__": _versions(), **model_config},
+                        sort_keys=True)
+        if write_extra is not None:
+            write_extra(tmp)
+        _replace_folder(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing ``target`` is kept aside until the move succeeded.
+
+    Files of the old folder that the new one does not write (a user's notes, training artefacts) are carried over.
+    """
+    if not target.exists():
+        os.replace(new, target)
+        return
+    for entry in target.iterdir():
+        if not (new / entry.name).exists():
+            if entry.is_dir():
+                shutil.copytree(entry, new / entry.name)
+            else:
+                shutil.copy2(entry, new / entry.name)
+    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    backup.rmdir()
+    os.replace(target, backup)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)

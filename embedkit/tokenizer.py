@@ -1,0 +1,195 @@
+"""Text -> token ids with the ``tokenizers`` library, reproducing what transformers' fast tokenizers produce.
+
+A model folder holds either ``tokenizer.json`` (used as is) or only ``vocab.txt`` (a WordPiece tokenizer is built
+from it as transformers' converters do, honouring ``do_lower_case``, ``tokenize_chinese_chars`` and
+``strip_accents`` from ``tokenizer_config.json``). Calls pad to the longest input and truncate at ``max_length``
+with the ``longest_first`` strategy for pairs, as sentence-transformers asks of its tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+# transformers uses int(1e30) for "no limit"; the Rust backend takes at most a usize.
+_NO_LIMIT = 2**31 - 1
+_SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def _token_content(value: Any) -> str | None:
+    if isinstance(value, dict):  # serialized AddedToken
+        return value.get("content")
+    return value if isinstance(value, str) else None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"cannot parse {path}: {exc}") from exc
+
+
+def _wordpiece_from_vocab(vocab_file: Path, config: dict[str, Any], special: dict[str, str]):
+    """Build the tokenizer transformers derives from a BERT/MPNet ``vocab.txt``."""
+    from tokenizers import Tokenizer as Backend
+    from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
+
+    vocab = {}
+    with open(vocab_file, encoding="utf-8") as f:
+        for index, line in enumerate(f):
+            vocab[line.rstrip("\n")] = index
+    is_mpnet = config.get("tokenizer_class", "").startswith("MPNet")
+    cls = special.get("cls_token", "<s>" if is_mpnet else "[CLS]")
+    sep = special.get("sep_token", "</s>" if is_mpnet else "[SEP]")
+    unk = special.get("unk_token", "[UNK]")
+    backend = Backend(models.WordPiece(vocab, unk_token=unk, max_input_chars_per_word=100))
+    backend.normalizer = normalizers.BertNormalizer(
+        clean_text=True,
+        handle_chinese_chars=config.get("tokenize_chinese_chars", True),
+        strip_accents=config.get("strip_accents"),
+        lowercase=config.get("do_lower_case", True),
+    )
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    pair = f"{cls}:0 $A:0 {sep}:0 {sep}:0 $B:1 {sep}:1" if is_mpnet else f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1"
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{cls}:0 $A:0 {sep}:0", pair=pair, special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])]
+    )
+    backend.decoder = decoders.WordPiece(prefix="##")
+    backend.add_special_tokens([tok for tok in special.values() if tok in vocab])
+    return backend
+
+
+class Tokenizer:
+    """Tokenizer of one model folder.
+
+    Args:
+        folder: directory holding ``tokenizer.json`` or ``vocab.txt`` (plus optional ``tokenizer_config.json``
+            and ``special_tokens_map.json``).
+        do_lower_case: lowercase every text first (sentence-transformers' ``do_lower_case``, independent of the
+            tokenizer's own normalizer).
+        return_token_type_ids: include ``token_type_ids`` in the output (BERT yes, MPNet no).
+
+    Example:
+        >>> from embedkit.default_model import default_model_path
+        >>> tok = Tokenizer(default_model_path())
+        >>> tok(["Hello world!"], max_length=8)["input_ids"].tolist()
+        [[101, 7592, 2088, 999, 102]]
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike, do_lower_case: bool = False, return_token_type_ids: bool = True
+    ) -> None:
+        from tokenizers import Tokenizer as Backend
+        from tokenizers import normalizers
+
+        self.folder = Path(folder)
+        self.config = _read_json(self.folder / "tokenizer_config.json")
+        self.special_tokens_map = _read_json(self.folder / "special_tokens_map.json")
+        special = {}
+        for key in _SPECIAL_TOKEN_KEYS:
+            content = _token_content(self.special_tokens_map.get(key, self.config.get(key)))
+            if content is not None:
+                special[key] = content
+        if (self.folder / "tokenizer.json").is_file():
+            try:
+                self.backend = Backend.from_file(str(self.folder / "tokenizer.json"))
+            except Exception as exc:
+                raise ValueError(f"cannot read {self.folder / 'tokenizer.json'}: {exc}") from exc
+        elif (self.folder / "vocab.txt").is_file():
+            self.backend = _wordpiece_from_vocab(self.folder / "vocab.txt", self.config, special)
+        else:
+            raise FileNotFoundError(f"no tokenizer in {self.folder}: looked for tokenizer.json and vocab.txt")
+        self.backend.no_truncation()
+        self.backend.no_padding()
+        self._json_to_save = self.backend.to_str()  # before our Lowercase step: that flag is saved separately
+        self.do_lower_case = do_lower_case
+        if do_lower_case:
+            current = self.backend.normalizer
+            parts = [normalizers.Lowercase()] + ([current] if current is not None else [])
+            self.backend.normalizer = normalizers.Sequence(parts)
+        self.return_token_type_ids = return_token_type_ids
+        limit = self.config.get("model_max_length", _NO_LIMIT)
+        self.model_max_length = int(min(limit, _NO_LIMIT)) if isinstance(limit, (int, float)) else _NO_LIMIT
+
+        self.special_tokens = special
+        special_ids = {self.backend.token_to_id(tok) for tok in special.values()}
+        for extra in self.config.get("additional_special_tokens", []) or []:
+            special_ids.add(self.backend.token_to_id(_token_content(extra) or ""))
+        special_ids.discard(None)
+        self.all_special_ids = sorted(special_ids)
+        pad = special.get("pad_token")
+        pad_id = self.backend.token_to_id(pad) if pad is not None else None
+        if pad_id is None:
+            pad_id = 0
+            pad = self.backend.id_to_token(0) or "[PAD]"
+        self.pad_token, self.pad_token_id = pad, pad_id
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def encode_ids(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None):
+        """Token ids per input (no padding, no tensors), truncated like :meth:`__call__`."""
+        self._set_truncation(max_length)
+        return [enc.ids for enc in self.backend.encode_batch(list(texts))]
+
+    def _set_truncation(self, max_length: int | None) -> None:
+        max_length = self.model_max_length if max_length is None else max_length
+        if max_length >= _NO_LIMIT:
+            self.backend.no_truncation()
+        else:
+            self.backend.enable_truncation(max_length, strategy="longest_first")
+
+    def __call__(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None) -> dict[str, Tensor]:
+        """Tokenize a batch of texts or (text, text) pairs into padded (B, T) tensors.
+
+        Shapes: ``input_ids``, ``attention_mask`` and, when enabled, ``token_type_ids`` are all (B, T) int64.
+        """
+        self._set_truncation(max_length)
+        self.backend.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
+        encodings = self.backend.encode_batch(list(texts))
+        features = {
+            "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),
+            "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),
+        }
+        if self.return_token_type_ids:
+            features["token_type_ids"] = torch.tensor([e.type_ids for e in encodings], dtype=torch.long)
+        if not encodings:
+            features = {k: v.reshape(0, 0) for k, v in features.items()}
+        return features
+
+    def convert_ids_to_tokens(self, ids: list[int]) -> list[str | None]:
+        return [self.backend.id_to_token(int(i)) for i in ids]
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return self.backend.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+
+    def save(self, folder: str | os.PathLike, model_max_length: int | None = None) -> None:
+        """Write the tokenizer files (``tokenizer.json``, configs, original ``vocab.txt``) into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "tokenizer.json").write_text(self._json_to_save, encoding="utf-8")
+        config = dict(self.config)
+        config.setdefault("tokenizer_class", "MPNetTokenizer" if "<s>" in self.special_tokens.values() else "BertTokenizer")
+        for key, value in self.special_tokens.items():
+            config.setdefault(key, value)
+        if model_max_length is not None:
+            config["model_max_length"] = model_max_length
+        (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        special_map = self.special_tokens_map or dict(self.special_tokens)
+        (folder / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2, ensure_ascii=False) + "\n")
+        vocab = self.folder / "vocab.txt"
+        if vocab.is_file() and vocab.resolve() != (folder / "vocab.txt").resolve():
+            shutil.copyfile(vocab, folder / "vocab.txt")

@@ -1,0 +1,27 @@
+"""embedkit: sentence-transformers in plain PyTorch."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="embedkit",
+    version="0.1.0",
+    description="A pure-PyTorch, minimal-dependency reimplementation of sentence-transformers",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["embedkit", "embedkit.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.1",  # 2.13.0 (the CPU build CI installs first) satisfies this
+        "tokenizers>=0.19",
+        "safetensors>=0.4",
+        "numpy>=1.24",
+        "huggingface_hub>=0.23",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6"],
+        # Only for tests/generate_*fixtures.py (run by hand); never imported by embedkit or the tests.
+        "dev": ["sentence-transformers>=6.0", "transformers>=4.41", "scipy"],
+    },
+    entry_points={"console_scripts": ["embedkit=embedkit.cli:main"]},
+)

@@ -1,0 +1,123 @@
+"""Clear errors on bad input, bad folders and unsafe requests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from embedkit import SentenceTransformer
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+
+
+def copy_model(tmp_path, name="tiny_bert_v6"):
+    target = tmp_path / name
+    shutil.copytree(FIXTURES / name, target)
+    return target
+
+
+@pytest.mark.parametrize("bad, index, type_name", [(["ok", 3], 1, "int"), ([None], 0, "NoneType"),
+                                                   (["a", "b", ("x", 1)], 2, "tuple")])
+def test_non_string_items_raise_type_error_naming_index_and_type(bert, bad, index, type_name):
+    with pytest.raises(TypeError, match=rf"input {index} has type {type_name}"):
+        bert.encode(bad)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_non_positive_batch_size(bert, batch_size):
+    with pytest.raises(ValueError, match="batch_size"):
+        bert.encode(["a"], batch_size=batch_size)
+
+
+def test_unknown_precision_prompt_and_kwargs(bert):
+    with pytest.raises(ValueError, match="precision"):
+        bert.encode(["a"], precision="int4")
+    with pytest.raises(ValueError, match="prompt_name 'nope' not found"):
+        bert.encode(["a"], prompt_name="nope")
+    with pytest.raises(ValueError, match="does not use"):
+        bert.encode(["a"], colour="blue")
+
+
+def test_missing_local_path_says_where_it_looked(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "nothing")):
+        SentenceTransformer(str(tmp_path / "nothing"))
+
+
+def test_missing_hub_id_offline_says_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match=r"sentence-transformers/no-such-model-xyz.*Hub cache"):
+        SentenceTransformer("no-such-model-xyz", cache_folder=str(tmp_path))
+
+
+def test_trust_remote_code_is_refused():
+    with pytest.raises(ValueError, match="never executes code"):
+        SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), trust_remote_code=True)
+
+
+@pytest.mark.parametrize("cut", [4, 100, -100])
+def test_truncated_or_corrupted_safetensors_names_the_file(tmp_path, cut):
+    folder = copy_model(tmp_path)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:cut])
+    with pytest.raises(ValueError, match="model.safetensors"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+def test_unknown_module_type_lists_supported_ones(tmp_path):
+    folder = copy_model(tmp_path)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[1]["type"] = "my_package.CustomPooling"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ValueError, match=r"(?s)my_package.CustomPooling.*sentence_transformers.models.Pooling"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+@pytest.mark.parametrize("path", ["../outside", "/etc", "1_Pooling/../../x"])
+def test_module_paths_escaping_the_folder_are_rejected(tmp_path, path):
+    folder = copy_model(tmp_path)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[1]["path"] = path
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ValueError, match="absolute|escapes"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+def test_dense_activation_outside_torch_is_refused(tmp_path):
+    folder = copy_model(tmp_path)
+    config_path = folder / "2_Dense" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["activation_function"] = "os.system"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="only torch"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+def test_pickle_weights_that_need_code_are_refused(tmp_path):
+    import pickle
+
+    folder = copy_model(tmp_path)
+    (folder / "model.safetensors").unlink()
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"x": Evil()}))
+    with pytest.raises(ValueError, match=r"pytorch_model.bin.*weights_only"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+def test_tokenizer_larger_than_embedding_is_reported(tmp_path):
+    folder = copy_model(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["vocab_size"] = 100
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="embed|vocab|shape"):
+        SentenceTransformer(str(folder), device="cpu")

@@ -1,0 +1,199 @@
+"""SentenceTransformer parity with sentence-transformers 6.x on committed tiny checkpoints (ST's own outputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from embedkit import SentenceTransformer
+from embedkit.models import Dense, Normalize, Pooling, Transformer
+from tests.conftest import FIXTURES, golden
+
+ATOL = 2e-6
+POOLING_MODES = ["cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"]
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def mpnet():
+    return SentenceTransformer(str(FIXTURES / "tiny_mpnet_v6"), device="cpu")
+
+
+def test_v6_folder_structure_and_config(bert):
+    assert [type(m) for m in bert] == [Transformer, Pooling, Dense, Normalize]
+    assert bert.max_seq_length == 128
+    assert bert.prompts == {"query": "query: ", "document": "passage: "}
+    assert bert.similarity_fn_name == "cosine"
+    assert bert.get_embedding_dimension() == 16
+
+
+@pytest.mark.parametrize("name, model", [("tiny_bert_v6", "bert"), ("tiny_mpnet_v6", "mpnet")])
+def test_embeddings_match_st(name, model, request, texts):
+    model, g = request.getfixturevalue(model), golden(name)
+    np.testing.assert_allclose(model.encode(texts["tiny"], batch_size=3), g["emb"], atol=ATOL)
+    np.testing.assert_allclose(model.encode([tuple(p) for p in texts["pairs"]]), g["emb_pairs"], atol=ATOL)
+    np.testing.assert_allclose(model.encode(texts["tiny"], normalize_embeddings=True, truncate_dim=8),
+                               g["emb_norm_trunc8"], atol=ATOL)
+    for i in range(4):
+        tokens = model.encode(texts["tiny"], output_value="token_embeddings")[i]
+        np.testing.assert_allclose(tokens.numpy(), g[f"token_embeddings_{i}"], atol=ATOL)
+
+
+@pytest.mark.parametrize("name, model", [("tiny_bert_v6", "bert"), ("tiny_mpnet_v6", "mpnet")])
+def test_every_pooling_mode_matches_st(name, model, request, texts):
+    model, g = request.getfixturevalue(model), golden(name)
+    dim = model[0].get_embedding_dimension()
+    modes = POOLING_MODES + [("cls", "max", "mean"), ("mean", "lasttoken", "cls")]
+    for mode in modes:
+        pooled = SentenceTransformer(modules=[model[0], Pooling(dim, mode)], device="cpu")
+        key = "+".join(mode) if isinstance(mode, tuple) else mode
+        np.testing.assert_allclose(pooled.encode(texts["tiny"]), g[f"pool_{key}"], atol=ATOL, err_msg=key)
+    for mode in ("mean", "weightedmean", "lasttoken"):
+        pooled = SentenceTransformer(modules=[model[0], Pooling(dim, mode, include_prompt=False)], device="cpu")
+        np.testing.assert_allclose(pooled.encode(texts["tiny"], prompt="query: "), g[f"pool_{mode}_noprompt"],
+                                   atol=ATOL, err_msg=mode)
+
+
+def test_prompts_match_st(bert, texts):
+    g = golden("tiny_bert_v6")
+    np.testing.assert_allclose(bert.encode_query(texts["tiny"]), g["emb_query"], atol=ATOL)
+    np.testing.assert_allclose(bert.encode_document(texts["tiny"]), g["emb_document"], atol=ATOL)
+    np.testing.assert_allclose(bert.encode(texts["tiny"], prompt="Represent this: "), g["emb_prompt_literal"],
+                               atol=ATOL)
+    assert not np.allclose(bert.encode_query(texts["tiny"]), g["emb"])
+
+
+@pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])
+def test_precision_matches_st(bert, texts, precision):
+    out = bert.encode(texts["tiny"], precision=precision)
+    expected = golden("tiny_bert_v6")[f"emb_{precision}"]
+    assert out.dtype == expected.dtype
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("folder", ["tiny_bert_classic", "tiny_bert_v6"])
+def test_both_on_disk_generations_give_the_same_model(folder, texts):
+    model = SentenceTransformer(str(FIXTURES / folder), device="cpu")
+    assert model.max_seq_length == 128 and [type(m) for m in model][-1] is Normalize
+    np.testing.assert_allclose(model.encode(texts["tiny"]), golden("tiny_bert_v6")["emb"], atol=ATOL)
+
+
+def test_plain_hf_mlm_checkpoint_gets_mean_pooling(texts):
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_hf"), device="cpu")
+    assert [type(m) for m in model] == [Transformer, Pooling] and model[1].pooling_mode == "mean"
+    g = golden("tiny_bert_hf")
+    assert model.max_seq_length == 512
+    np.testing.assert_array_equal(model.tokenize(texts["tiny"])["input_ids"].numpy(), g["input_ids"])
+    np.testing.assert_allclose(model.encode(texts["tiny"]), g["emb"], atol=ATOL)
+
+
+def test_output_shapes_and_types(bert):
+    assert bert.encode("one").shape == (16,)
+    assert isinstance(bert.encode([]), np.ndarray) and bert.encode([]).shape == (0,)
+    assert isinstance(bert.encode([], convert_to_tensor=True), torch.Tensor)
+    tensor = bert.encode(["a", "bb"], convert_to_tensor=True)
+    assert isinstance(tensor, torch.Tensor) and tensor.shape == (2, 16)
+    as_list = bert.encode(["a", "bb"], convert_to_numpy=False)
+    assert isinstance(as_list, list) and as_list[0].shape == (16,)
+    dicts = bert.encode(["a", "bb bb"], output_value=None)
+    assert set(dicts[1]) >= {"input_ids", "token_embeddings", "sentence_embedding"}
+    assert bert.encode(np.array(["a", "b"])).shape == (2, 16)
+
+
+def test_order_is_restored_whatever_the_batch_size(bert, texts):
+    reference = bert.encode(texts["tiny"], batch_size=100)
+    for batch_size in (1, 2, 7):
+        np.testing.assert_allclose(bert.encode(texts["tiny"], batch_size=batch_size), reference, atol=ATOL)
+
+
+def test_truncate_dim_everywhere(texts):
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu", truncate_dim=4)
+    assert model.get_embedding_dimension() == 4
+    assert model.encode(texts["tiny"]).shape == (len(texts["tiny"]), 4)
+    with model.truncate_embeddings(2):
+        assert model.encode("x").shape == (2,) and model.get_embedding_dimension() == 2
+    assert model.truncate_dim == 4
+
+
+def test_similarity_functions(bert):
+    emb = bert.encode(["a cat", "a dog", "stocks fell"], convert_to_tensor=True)
+    assert bert.similarity(emb, emb).shape == (3, 3)
+    torch.testing.assert_close(bert.similarity(emb, emb).diagonal(), torch.ones(3))
+    bert.similarity_fn_name = "euclidean"
+    try:
+        assert torch.all(bert.similarity(emb, emb) <= 0)
+        torch.testing.assert_close(bert.similarity_pairwise(emb, emb), torch.zeros(3))
+    finally:
+        bert.similarity_fn_name = "cosine"
+    with pytest.raises(ValueError, match="similarity_fn_name"):
+        bert.similarity_fn_name = "jaccard"
+
+
+def test_save_then_load_round_trip(bert, tmp_path, texts):
+    bert.save(tmp_path / "saved")
+    for f in ("modules.json", "config_sentence_transformers.json", "model.safetensors", "tokenizer.json",
+              "sentence_bert_config.json", "1_Pooling/config.json", "2_Dense/model.safetensors", "README.md"):
+        assert (tmp_path / "saved" / f).is_file(), f
+    loaded = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
+    np.testing.assert_array_equal(loaded.encode(texts["tiny"]), bert.encode(texts["tiny"]))
+    assert loaded.prompts == bert.prompts and loaded.max_seq_length == bert.max_seq_length
+    assert not list(tmp_path.glob(".saved.*")), "temporary folders must not be left behind"
+
+
+def test_save_over_an_existing_folder_keeps_unrelated_files(bert, tmp_path):
+    target = tmp_path / "m"
+    bert.save(target)
+    (target / "notes.txt").write_text("mine")
+    bert.save(target)
+    assert (target / "notes.txt").read_text() == "mine"
+
+
+def test_failed_save_leaves_previous_model_intact(bert, tmp_path, monkeypatch, texts):
+    target = tmp_path / "m"
+    bert.save(target)
+    before = SentenceTransformer(str(target), device="cpu").encode(texts["tiny"])
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Pooling, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        bert.save(target)
+    np.testing.assert_array_equal(SentenceTransformer(str(target), device="cpu").encode(texts["tiny"]), before)
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+def test_sharded_and_bin_weights_load_identically(tmp_path, texts):
+    from safetensors.torch import load_file, save_file
+
+    reference = golden("tiny_bert_v6")["emb"]
+    for layout in ("sharded", "bin"):
+        folder = tmp_path / layout
+        SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu").save(folder)
+        state = load_file(folder / "model.safetensors")
+        (folder / "model.safetensors").unlink()
+        if layout == "bin":
+            torch.save(state, folder / "pytorch_model.bin")
+        else:
+            keys = sorted(state)
+            half = len(keys) // 2
+            save_file({k: state[k] for k in keys[:half]}, folder / "model-00001-of-00002.safetensors")
+            save_file({k: state[k] for k in keys[half:]}, folder / "model-00002-of-00002.safetensors")
+            weight_map = {k: f"model-0000{1 if i < half else 2}-of-00002.safetensors" for i, k in enumerate(keys)}
+            import json
+
+            (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+        model = SentenceTransformer(str(folder), device="cpu")
+        np.testing.assert_allclose(model.encode(texts["tiny"]), reference, atol=ATOL, err_msg=layout)
+
+
+def test_modules_constructor_and_default_device(texts):
+    transformer = Transformer(str(FIXTURES / "tiny_mpnet_v6"))
+    model = SentenceTransformer(modules=[transformer, Pooling(32)])
+    assert model.device.type in ("cpu", "cuda", "mps")
+    np.testing.assert_allclose(model.to("cpu").encode(texts["tiny"]), golden("tiny_mpnet_v6")["emb"], atol=ATOL)

@@ -1,0 +1,57 @@
+"""Token ids equal sentence-transformers' (committed goldens) on unicode, empty, whitespace and very long texts."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from embedkit.tokenizer import Tokenizer
+from tests.conftest import FIXTURES, golden
+
+
+@pytest.mark.parametrize("name, type_ids", [("tiny_bert_v6", True), ("tiny_mpnet_v6", False)])
+def test_ids_match_st(name, type_ids, texts):
+    g = golden(name)
+    max_length = 128 if name == "tiny_bert_v6" else 512
+    tok = Tokenizer(FIXTURES / name, return_token_type_ids=type_ids)
+    out = tok(texts["tiny"], max_length=max_length)
+    np.testing.assert_array_equal(out["input_ids"].numpy(), g["input_ids"])
+    np.testing.assert_array_equal(out["attention_mask"].numpy(), g["attention_mask"])
+    pairs = tok([tuple(p) for p in texts["pairs"]], max_length=max_length)
+    np.testing.assert_array_equal(pairs["input_ids"].numpy(), g["pair_input_ids"])
+    if type_ids:
+        np.testing.assert_array_equal(pairs["token_type_ids"].numpy(), g["pair_token_type_ids"])
+    else:
+        assert "token_type_ids" not in pairs
+
+
+def test_vocab_txt_only_builds_the_same_tokenizer(tmp_path, texts):
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copy(FIXTURES / "tiny_bert_hf" / name, tmp_path / name)
+    built = Tokenizer(tmp_path)(texts["tiny"], max_length=128)
+    np.testing.assert_array_equal(built["input_ids"].numpy(), golden("tiny_bert_v6")["input_ids"])
+
+
+def test_real_minilm_ids_untruncated_and_truncated(minilm_path, texts):
+    tok = Tokenizer(minilm_path)
+    assert tok.encode_ids(texts["long"], max_length=10**6) == texts["long_ids_untruncated"]
+    truncated = tok.encode_ids(texts["long"], max_length=256)
+    for full, cut in zip(texts["long_ids_untruncated"], truncated):
+        assert cut == (full if len(full) <= 256 else full[:255] + [102])
+    assert len(truncated[0]) == 256
+    np.testing.assert_array_equal(tok(texts["real"], max_length=256)["input_ids"].numpy(),
+                                  golden("minilm_golden")["input_ids"])
+
+
+def test_do_lower_case_lowercases_before_a_cased_vocabulary(tmp_path):
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "Hello"]) + "\n")
+    (tmp_path / "tokenizer_config.json").write_text('{"do_lower_case": false}')
+    assert Tokenizer(tmp_path).encode_ids(["Hello"])[0] == [2, 5, 3]
+    assert Tokenizer(tmp_path, do_lower_case=True).encode_ids(["Hello"])[0] == [2, 4, 3]
+
+
+def test_missing_tokenizer_names_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="tokenizer.json and vocab.txt"):
+        Tokenizer(tmp_path)
