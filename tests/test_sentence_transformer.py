@@ -197,3 +197,13 @@ def test_modules_constructor_and_default_device(texts):
     model = SentenceTransformer(modules=[transformer, Pooling(32)])
     assert model.device.type in ("cpu", "cuda", "mps")
     np.testing.assert_allclose(model.to("cpu").encode(texts["tiny"]), golden("tiny_mpnet_v6")["emb"], atol=ATOL)
+
+
+def test_saved_dense_config_is_readable_by_st5(bert, tmp_path):
+    """ST 5.x's Dense takes only in/out features, bias and activation: default names must not be written."""
+    import json
+
+    bert.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "2_Dense" / "config.json").read_text())
+    assert config == {"in_features": 32, "out_features": 16, "bias": True,
+                      "activation_function": "torch.nn.modules.activation.Tanh"}

