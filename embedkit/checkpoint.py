@@ -1,0 +1,128 @@
+"""Training checkpoints: everything needed to continue exactly where a run stopped, written atomically.
+
+``output_dir/checkpoint-<step>/`` holds the model as a loadable sentence-transformers folder, trainable loss
+parameters (``loss_params.safetensors``), optimizer / scheduler / grad-scaler states (tensors and numbers only,
+read back with ``torch.load(weights_only=True)``), the RNG states of python, numpy, torch and CUDA
+(``rng_state.safetensors`` + ``rng_state.json``, no pickle), and ``trainer_state.json`` (step, epoch, position in
+the epoch's batches, best metric, log history). It is written to a temporary folder and renamed, so a kill at any
+moment leaves the previous checkpoint intact and loadable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints in ``output_dir``, oldest first (temporary folders are ignored)."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)) and
+             (p / "trainer_state.json").is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = state
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["numpy_keys"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
+    version, internal, gauss = random.getstate()
+    meta = {"numpy": [kind, int(pos), int(has_gauss), float(cached)],
+            "python": [version, list(internal), gauss]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["torch_cpu"])
+    if torch.cuda.is_available():
+        states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("torch_cuda_"))]
+        if states:
+            torch.cuda.set_rng_state_all(states)
+    kind, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_checkpoint(path: Path, model: nn.Module, loss_params: dict[str, torch.Tensor], optimizer: Any,
+                    scheduler: Any, scaler: Any, trainer_state: dict[str, Any], model_only: bool = False) -> None:
+    """Write a complete checkpoint at ``path`` (temporary sibling folder, then rename).
+
+    Raises:
+        OSError: the checkpoint could not be written (e.g. disk full); the message says the previous checkpoints
+            were left intact.
+    """
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        model.save(tmp / "model_tmp", create_model_card=False)
+        for entry in (tmp / "model_tmp").iterdir():  # the model folder *is* the checkpoint folder (ST layout)
+            entry.rename(tmp / entry.name)
+        (tmp / "model_tmp").rmdir()
+        if loss_params:
+            save_file({k: v.detach().contiguous().cpu() for k, v in loss_params.items()},
+                      str(tmp / "loss_params.safetensors"))
+        if not model_only:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+            if scaler is not None:
+                torch.save(scaler.state_dict(), tmp / "scaler.pt")
+            tensors, meta = rng_state()
+            save_file(tensors, str(tmp / "rng_state.safetensors"))
+            (tmp / "rng_state.json").write_text(json.dumps(meta))
+        (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OSError(f"could not write checkpoint {path} ({exc}); earlier checkpoints were left intact") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_training_state(path: Path, optimizer: Any, scheduler: Any, scaler: Any) -> dict[str, Any]:
+    """Restore optimizer, scheduler, scaler and RNG states from ``path``; returns the trainer state dict."""
+    from safetensors.torch import load_file
+
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=True))
+    if scaler is not None and (path / "scaler.pt").is_file():
+        scaler.load_state_dict(torch.load(path / "scaler.pt", map_location="cpu", weights_only=True))
+    set_rng_state(load_file(str(path / "rng_state.safetensors")), json.loads((path / "rng_state.json").read_text()))
+    return json.loads((path / "trainer_state.json").read_text())
+
+
+def rotate_checkpoints(output_dir: Path, limit: int | None, keep: Path | None) -> None:
+    """Delete the oldest checkpoints beyond ``limit``, never ``keep`` (the best one) nor the newest (to resume).
+
+    With ``limit=1`` and an older best checkpoint, two remain (as in transformers).
+    """
+    if not limit or limit < 1:
+        return
+    checkpoints = list_checkpoints(output_dir)
+    protected = {p.resolve() for p in ([keep] if keep is not None else []) + checkpoints[-1:]}
+    deletable = [p for p in checkpoints if p.resolve() not in protected]
+    excess = len(checkpoints) - limit
+    for path in deletable[: max(0, excess)]:
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""torch.distributed helpers: rank/world size, rank-0 gating, and gathering embeddings across processes.
+
+``all_gather_with_grad`` concatenates every rank's tensor and lets gradients flow back to the rank that produced
+each slice (``torch.distributed.nn.functional.all_gather``). Every rank then computes the loss on the same global
+batch, and the autograd all-gather sums the gradient contributions of all ranks into each local slice. DDP averages
+parameter gradients over ``world_size`` ranks, so the update equals the single-process update on the concatenated
+batch (each rank's loss is the same global mean; summing the ``world_size`` identical contributions and dividing
+by ``world_size`` gives back one copy).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+def is_initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def get_rank() -> int:
+    return dist.get_rank() if is_initialized() else 0
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if is_initialized() else 1
+
+
+def is_main_process() -> bool:
+    return get_rank() == 0
+
+
+def all_gather(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor`` (same shape on every rank) from all ranks along dim 0, without gradients."""
+    if get_world_size() == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(get_world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def all_gather_with_grad(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor`` from all ranks along dim 0; gradients flow back to the rank that produced each slice.
+
+    Shapes: (B, ...) per rank -> (world_size * B, ...). Single process: returned unchanged.
+
+    Example:
+        >>> all_gather_with_grad(torch.ones(2, 3)).shape
+        torch.Size([2, 3])
+    """
+    if get_world_size() == 1:
+        return tensor
+    from torch.distributed.nn.functional import all_gather as autograd_all_gather
+
+    return torch.cat(autograd_all_gather(tensor.contiguous()), dim=0)
+
+
+def init_from_env(timeout_seconds: int = 1800) -> bool:
+    """Start the process group when launched by ``torchrun`` (WORLD_SIZE > 1); returns True if this call started it.
+
+    NCCL on CUDA, gloo on CPU. ``timeout_seconds`` bounds every collective, so one rank failing ends the others
+    with an error instead of a hang.
+    """
+    import os
+    from datetime import timedelta
+
+    if is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_seconds))
+    return True
+
+
+def barrier() -> None:
+    if is_initialized():
+        dist.barrier()
+
+
+def broadcast_object(obj: object) -> object:
+    """Rank 0's ``obj`` on every rank."""
+    if not is_initialized():
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def mean_over_ranks(value: float) -> float:
+    if not is_initialized():
+        return value
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t.item()) / get_world_size()

@@ -1,0 +1,85 @@
+"""Sampler invariants: equal batch counts per rank, disjoint rows forming the global batch, seeding, semantics."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from embedkit.samplers import (DefaultBatchSampler, GroupByLabelBatchSampler, NoDuplicatesBatchSampler,
+                               ProportionalBatchSampler, RoundRobinBatchSampler)
+
+
+def rows(n=37, dup_every=3):
+    return [{"anchor": f"q{i // dup_every}", "positive": f"p{i}", "label": i % 4} for i in range(n)]
+
+
+def make(kind, data, batch_size, rank=0, world=1, drop_last=False, seed=5):
+    cls = {"default": DefaultBatchSampler, "nodup": NoDuplicatesBatchSampler, "label": GroupByLabelBatchSampler}[kind]
+    return cls(data, batch_size, drop_last, seed=seed, rank=rank, world_size=world)
+
+
+@pytest.mark.parametrize("kind", ["default", "nodup", "label"])
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_ranks_get_equal_counts_disjoint_rows_forming_the_global_batch(kind, world):
+    data = rows()
+    single = list(make(kind, data, 4 * world))
+    per_rank = [list(make(kind, data, 4, rank=r, world=world)) for r in range(world)]
+    assert len({len(batches) for batches in per_rank}) == 1
+    for step, parts in enumerate(zip(*per_rank)):
+        assert all(parts) and len({len(p) for p in parts}) == 1
+        flat = [i for p in parts for i in p]
+        assert len(set(flat)) == len(flat), "ranks must not share rows"
+        assert flat == single[step][: len(flat)], "the ranks' rows together are the single-process batch"
+
+
+@pytest.mark.parametrize("kind", ["default", "nodup", "label"])
+def test_seeded_deterministic_and_epoch_dependent(kind):
+    a, b = make(kind, rows(), 4), make(kind, rows(), 4)
+    assert list(a) == list(b)
+    b.set_epoch(1)
+    assert list(a) != list(b)
+    assert list(make(kind, rows(), 4, seed=6)) != list(a)
+
+
+def test_default_covers_every_row_once_and_drop_last():
+    batches = list(make("default", rows(10), 4))
+    assert sorted(i for b in batches for i in b) == list(range(10)) and [len(b) for b in batches] == [4, 4, 2]
+    assert [len(b) for b in make("default", rows(10), 4, drop_last=True)] == [4, 4]
+
+
+def test_no_duplicates_never_repeats_a_text_in_a_batch():
+    data = rows(60, dup_every=4)
+    for batch in make("nodup", data, 8, seed=1):
+        texts = [v for i in batch for k, v in data[i].items() if k != "label"]
+        assert len(texts) == len(set(texts))
+
+
+def test_no_duplicates_across_columns_too():
+    data = [{"anchor": "x", "positive": "y"}, {"anchor": "y", "positive": "z"}, {"anchor": "a", "positive": "b"},
+            {"anchor": "c", "positive": "d"}]
+    for batch in make("nodup", data, 2, seed=0):
+        texts = [v for i in batch for v in data[i].values()]
+        assert len(texts) == len(set(texts))
+
+
+def test_group_by_label_every_label_at_least_twice():
+    data = [{"text": str(i), "label": i % 5} for i in range(50)]
+    batches = list(make("label", data, 8, seed=2))
+    assert batches
+    for batch in batches:
+        labels = [data[i]["label"] for i in batch]
+        assert all(labels.count(label) >= 2 for label in labels)
+    with pytest.raises(ValueError, match="even batch_size"):
+        make("label", data, 5)
+
+
+def test_multi_dataset_samplers_keep_each_batch_in_one_dataset():
+    a, b = rows(8), rows(20)
+    subs = [DefaultBatchSampler(a, 4, False, seed=0), DefaultBatchSampler(b, 4, False, seed=0)]
+    robin = list(RoundRobinBatchSampler(subs, [0, 8], seed=0))
+    assert len(robin) == 4 and [all(i < 8 for i in bt) for bt in robin] == [True, False, True, False]
+    subs = [DefaultBatchSampler(a, 4, False, seed=0), DefaultBatchSampler(b, 4, False, seed=0)]
+    prop = list(ProportionalBatchSampler(subs, [0, 8], seed=0))
+    assert len(prop) == 7 and sorted(itertools.chain(*prop)) == list(range(28))
+    assert all(all(i < 8 for i in bt) or all(i >= 8 for i in bt) for bt in prop)

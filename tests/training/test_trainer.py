@@ -1,0 +1,226 @@
+"""The training loop: accumulation vs large batch, bitwise resume, determinism, checkpoints, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from embedkit import SentenceTransformer
+from embedkit.trainer import SentenceTransformerTrainer, TrainerCallback
+from embedkit.training_args import SentenceTransformerTrainingArguments as Args
+from tests.training.helpers import CosineMSE, sts_rows, tiny_model
+
+
+def run(tmp_path, name, model=None, callbacks=None, resume=None, **kwargs):
+    model = model or tiny_model()
+    defaults = dict(output_dir=str(tmp_path / name), per_device_train_batch_size=4, logging_steps=1,
+                    save_strategy="no", disable_tqdm=True, learning_rate=1e-3)
+    trainer = SentenceTransformerTrainer(model, Args(**{**defaults, **kwargs}), train_dataset=sts_rows(),
+                                         loss=CosineMSE(model), callbacks=callbacks)
+    trainer.train(resume_from_checkpoint=resume)
+    return model, trainer
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def step_losses(trainer):
+    return {h["step"]: h["loss"] for h in trainer.state.log_history if "loss" in h}
+
+
+def test_accumulation_equals_one_large_batch(tmp_path):
+    # adam_epsilon=1 makes the update linear in the gradient, so equal gradients <=> equal weights (AdamW's first
+    # steps are otherwise sign-like and amplify rounding noise in near-zero gradients).
+    linear = dict(max_steps=2, adam_epsilon=1.0, learning_rate=0.5)
+    small, _ = run(tmp_path, "acc", model=tiny_model(dropout=False), per_device_train_batch_size=4,
+                   gradient_accumulation_steps=2, **linear)
+    large, _ = run(tmp_path, "big", model=tiny_model(dropout=False), per_device_train_batch_size=8, **linear)
+    before = tiny_model().state_dict()
+    a, b = weights(small), weights(large)
+    assert any(not torch.equal(a[k], before[k]) for k in a), "training must move the weights"
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=2e-6, rtol=1e-5, msg=key)
+
+
+def test_same_seed_is_identical_and_other_seed_differs(tmp_path):
+    first, t1 = run(tmp_path, "a", max_steps=3)
+    second, t2 = run(tmp_path, "b", max_steps=3)
+    third, _ = run(tmp_path, "c", max_steps=3, seed=7)
+    assert step_losses(t1) == step_losses(t2)
+    assert all(torch.equal(v, second.state_dict()[k]) for k, v in first.state_dict().items())
+    assert any(not torch.equal(v, third.state_dict()[k]) for k, v in first.state_dict().items())
+
+
+class Crash(TrainerCallback):
+    def __init__(self, at_step: int) -> None:
+        self.at_step = at_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.at_step:
+            raise KeyboardInterrupt("simulated kill")
+
+
+@pytest.mark.parametrize("accum", [1, 2])
+def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, accum):
+    # Dropout stays on: the RNG state must be restored exactly for the replayed steps to match.
+    common = dict(max_steps=7, save_strategy="steps", save_steps=3, gradient_accumulation_steps=accum,
+                  num_train_epochs=1)
+    full, t_full = run(tmp_path, "full", **common)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "killed", callbacks=[Crash(5)], **common)
+    assert sorted(p.name for p in (tmp_path / "killed").glob("checkpoint-*")) == ["checkpoint-3"]
+    resumed, t_res = run(tmp_path, "killed", resume=True, **common)
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in full.state_dict().items())
+    full_losses, res_losses = step_losses(t_full), step_losses(t_res)
+    assert {s: full_losses[s] for s in range(4, 8)} == {s: res_losses[s] for s in range(4, 8)}
+
+
+def test_checkpoint_is_a_loadable_model_folder(tmp_path):
+    model, _ = run(tmp_path, "ck", max_steps=2, save_strategy="steps", save_steps=2)
+    folder = tmp_path / "ck" / "checkpoint-2"
+    reloaded = SentenceTransformer(str(folder), device="cpu")
+    assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in model.state_dict().items())
+    state = json.loads((folder / "trainer_state.json").read_text())
+    assert state["state"]["global_step"] == 2 and not list((tmp_path / "ck").glob(".checkpoint*"))
+
+
+class Scores:
+    """An evaluator whose metric is best at step 2, then worse."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, model, output_path=None, epoch=-1, steps=-1):
+        self.calls += 1
+        return {"dev_score": {2: 0.9}.get(steps, 0.1 * self.calls / 10)}
+
+
+def test_rotation_keeps_best_and_load_best_model_at_end(tmp_path):
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path / "rot"), max_steps=6, per_device_train_batch_size=4, save_steps=2,
+                eval_strategy="steps", eval_steps=2, save_total_limit=1, load_best_model_at_end=True,
+                metric_for_best_model="dev_score", disable_tqdm=True, learning_rate=1e-3)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(), loss=CosineMSE(model),
+                                         evaluator=Scores())
+    trainer.train()
+    kept = sorted(p.name for p in (tmp_path / "rot").glob("checkpoint-*"))
+    assert kept == ["checkpoint-2", "checkpoint-6"]
+    assert trainer.state.best_model_checkpoint.endswith("checkpoint-2") and trainer.state.best_metric == 0.9
+    best = SentenceTransformer(str(tmp_path / "rot" / "checkpoint-2"), device="cpu")
+    assert all(torch.equal(v, best.state_dict()[k]) for k, v in model.state_dict().items())
+    assert any(k == "eval_dev_score" for h in trainer.state.log_history for k in h)
+
+
+def test_non_finite_loss_raises_naming_the_step_and_weights_stay_finite(tmp_path):
+    class NaNAfterTwo(CosineMSE):
+        calls = 0
+
+        def forward(self, features, labels):
+            NaNAfterTwo.calls += 1
+            loss = super().forward(features, labels)
+            return loss * float("nan") if NaNAfterTwo.calls == 3 else loss
+
+    model = tiny_model()
+    trainer = SentenceTransformerTrainer(model, Args(output_dir=str(tmp_path / "nan"), max_steps=5,
+                                                     per_device_train_batch_size=4, save_strategy="no",
+                                                     disable_tqdm=True), train_dataset=sts_rows(),
+                                         loss=NaNAfterTwo(model))
+    with pytest.raises(FloatingPointError, match="step 3"):
+        trainer.train()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_skip_nonfinite_loss_continues(tmp_path):
+    class AlwaysNaN(CosineMSE):
+        def forward(self, features, labels):
+            return super().forward(features, labels) * float("nan")
+
+    model = tiny_model()
+    before = weights(model)
+    trainer = SentenceTransformerTrainer(model, Args(output_dir=str(tmp_path / "skip"), max_steps=2,
+                                                     save_strategy="no", disable_tqdm=True, skip_nonfinite_loss=True),
+                                         train_dataset=sts_rows(), loss=AlwaysNaN(model))
+    assert trainer.train().global_step == 2
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize("form", ["dict", "rows", "dataset", "duck"])
+def test_every_dataset_form_trains_identically(tmp_path, form):
+    from embedkit.data import Dataset
+
+    data = sts_rows()
+    rows = [dict(zip(data, values)) for values in zip(*data.values())]
+
+    class Duck:  # what a datasets.Dataset looks like to the trainer
+        column_names = list(data)
+
+        def __len__(self):
+            return len(rows)
+
+        def __getitem__(self, i):
+            return rows[i]
+
+    given = {"dict": data, "rows": rows, "dataset": Dataset.from_dict(data), "duck": Duck()}[form]
+    model = tiny_model()
+    SentenceTransformerTrainer(model, Args(output_dir=str(tmp_path / form), max_steps=2, save_strategy="no",
+                                           disable_tqdm=True, per_device_train_batch_size=4),
+                               train_dataset=given, loss=CosineMSE(model)).train()
+    reference = tiny_model()
+    SentenceTransformerTrainer(reference, Args(output_dir=str(tmp_path / "ref"), max_steps=2, save_strategy="no",
+                                               disable_tqdm=True, per_device_train_batch_size=4),
+                               train_dataset=data, loss=CosineMSE(reference)).train()
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_multi_dataset_with_a_loss_per_dataset(tmp_path):
+    model = tiny_model()
+    calls = {"a": 0, "b": 0}
+
+    class Counting(CosineMSE):
+        def __init__(self, model, name):
+            super().__init__(model)
+            self.name = name
+
+        def forward(self, features, labels):
+            calls[self.name] += 1
+            return super().forward(features, labels)
+
+    trainer = SentenceTransformerTrainer(
+        model, Args(output_dir=str(tmp_path / "multi"), num_train_epochs=1, save_strategy="no", disable_tqdm=True,
+                    per_device_train_batch_size=4, multi_dataset_batch_sampler="round_robin"),
+        train_dataset={"a": sts_rows(8), "b": sts_rows(16)}, loss={"a": Counting(model, "a"), "b": Counting(model, "b")})
+    assert trainer.train().global_step == 4  # round robin: min(2, 4) batches per dataset, alternating
+    assert calls == {"a": 2, "b": 2}
+
+
+def test_bad_arguments_and_data_fail_before_training(tmp_path):
+    model = tiny_model()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'learning_rte'"):
+        Args(output_dir="x", learning_rte=1e-5)
+    with pytest.raises(ValueError, match="fp16 and bf16"):
+        Args(output_dir="x", fp16=True, bf16=True)
+    with pytest.raises(ValueError, match="load_best_model_at_end needs eval_strategy"):
+        Args(output_dir="x", load_best_model_at_end=True)
+    with pytest.raises(ValueError, match="needs an eval_dataset or an evaluator"):
+        SentenceTransformerTrainer(model, Args(output_dir="x", eval_strategy="steps", eval_steps=5),
+                                   train_dataset=sts_rows(), loss=CosineMSE(model))
+    with pytest.raises(ValueError, match="is empty"):
+        SentenceTransformerTrainer(model, Args(output_dir="x"), train_dataset={"a": [], "b": []},
+                                   loss=CosineMSE(model))
+    with pytest.raises(ValueError, match="dict of losses"):
+        SentenceTransformerTrainer(model, Args(output_dir="x"), train_dataset=sts_rows(), loss={"x": CosineMSE(model)})
+
+
+def test_wrong_label_type_names_the_column_and_row(tmp_path):
+    model = tiny_model()
+    data = sts_rows(8)
+    data["score"][3] = "high"
+    trainer = SentenceTransformerTrainer(model, Args(output_dir=str(tmp_path / "lab"), max_steps=1,
+                                                     save_strategy="no", disable_tqdm=True,
+                                                     per_device_train_batch_size=8),
+                                         train_dataset=data, loss=CosineMSE(model))
+    with pytest.raises(TypeError, match=r"label column 'score': row \d+ holds 'high'"):
+        trainer.train()
