@@ -14,6 +14,16 @@ _EXPORTS = {
     "SentenceTransformer": "embedkit.sentence_transformer",
     "SimilarityFunction": "embedkit.util",
     "quantize_embeddings": "embedkit.util",
+    "SentenceTransformerTrainer": "embedkit.trainer",
+    "CrossEncoderTrainer": "embedkit.trainer",
+    "SparseEncoderTrainer": "embedkit.trainer",
+    "SentenceTransformerTrainingArguments": "embedkit.training_args",
+    "CrossEncoderTrainingArguments": "embedkit.training_args",
+    "SparseEncoderTrainingArguments": "embedkit.training_args",
+    "BatchSamplers": "embedkit.training_args",
+    "MultiDatasetBatchSamplers": "embedkit.training_args",
+    "InputExample": "embedkit.data",
+    "Dataset": "embedkit.data",
 }
 
 __all__ = ["__version__", *_EXPORTS]

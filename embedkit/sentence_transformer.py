@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from .hub import resolve_model_path
 from .model_folder import load_modules, read_model_config, save_model_folder
 from .models import Pooling, Transformer
+from .model_card import training_card_section
 from .models.transformer import tokens_to_device
 
 logger = logging.getLogger(__name__)
@@ -419,6 +420,48 @@ class SentenceTransformer(nn.Sequential):
                     break
         return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
 
+    # ------------------------------------------------------------------ legacy training API
+    def fit(
+        self,
+        train_objectives: list[tuple[Any, nn.Module]],
+        evaluator: Any = None,
+        epochs: int = 1,
+        steps_per_epoch: int | None = None,
+        scheduler: str = "WarmupLinear",
+        warmup_steps: int = 10000,
+        optimizer_class: type = torch.optim.AdamW,
+        optimizer_params: dict[str, Any] | None = None,
+        weight_decay: float = 0.01,
+        evaluation_steps: int = 0,
+        output_path: str | None = None,
+        save_best_model: bool = True,
+        max_grad_norm: float = 1,
+        use_amp: bool = False,
+        callback: Any = None,
+        show_progress_bar: bool = True,
+        checkpoint_path: str | None = None,
+        checkpoint_save_steps: int = 500,
+        checkpoint_save_total_limit: int = 0,
+        resume_from_checkpoint: bool = False,
+    ) -> None:
+        """sentence-transformers' v2 training API, run by the same trainer loop.
+
+        ``train_objectives`` pairs a DataLoader (or list) of :class:`~embedkit.data.InputExample` with a loss.
+        """
+        from .legacy_fit import fit
+
+        fit(self, train_objectives, evaluator=evaluator, epochs=epochs, steps_per_epoch=steps_per_epoch,
+            scheduler=scheduler, warmup_steps=warmup_steps, optimizer_class=optimizer_class,
+            optimizer_params=optimizer_params, weight_decay=weight_decay, evaluation_steps=evaluation_steps,
+            output_path=output_path, save_best_model=save_best_model, max_grad_norm=max_grad_norm, use_amp=use_amp,
+            callback=callback, show_progress_bar=show_progress_bar, checkpoint_path=checkpoint_path,
+            checkpoint_save_steps=checkpoint_save_steps, checkpoint_save_total_limit=checkpoint_save_total_limit,
+            resume_from_checkpoint=resume_from_checkpoint)
+
+    def evaluate(self, evaluator: Any, output_path: str | None = None) -> dict[str, float]:
+        """Run ``evaluator`` on this model."""
+        return evaluator(self, output_path=output_path)
+
     # ------------------------------------------------------------------ saving
     def _model_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -452,4 +495,5 @@ class SentenceTransformer(nn.Sequential):
             "## Usage\n\n```python\nfrom embedkit import SentenceTransformer  # or: from sentence_transformers import ...\n"
             f"model = SentenceTransformer({name!r})\nembeddings = model.encode([\"first text\", \"second text\"])\n"
             "similarities = model.similarity(embeddings, embeddings)\n```\n"
+            + training_card_section(getattr(self, "training_summary", None))
         )

@@ -224,3 +224,20 @@ def test_wrong_label_type_names_the_column_and_row(tmp_path):
                                          train_dataset=data, loss=CosineMSE(model))
     with pytest.raises(TypeError, match=r"label column 'score': row \d+ holds 'high'"):
         trainer.train()
+
+
+def test_legacy_fit_with_input_examples_and_model_card(tmp_path):
+    from embedkit import InputExample
+
+    model = tiny_model()
+    before = weights(model)
+    data = sts_rows(8)
+    examples = [InputExample(texts=[a, b], label=s) for a, b, s in zip(data["sentence1"], data["sentence2"],
+                                                                     data["score"])]
+    model.fit([(examples, CosineMSE(model))], epochs=2, warmup_steps=0, optimizer_params={"lr": 1e-3}, output_path=str(tmp_path / "fitted"),
+              show_progress_bar=False)
+    assert any(not torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    card = (tmp_path / "fitted" / "README.md").read_text()
+    assert "## Training" in card and "CosineMSE" in card and "sentence_0" in card
+    reloaded = SentenceTransformer(str(tmp_path / "fitted"), device="cpu")
+    assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in model.state_dict().items())

@@ -1,0 +1,77 @@
+"""DDP with 2 gloo processes on CPU against one process on the global batch (torchrun-style environment)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from embedkit.trainer import SentenceTransformerTrainer
+from embedkit.training_args import SentenceTransformerTrainingArguments as Args
+from tests.training.helpers import CosineMSE, sts_rows, tiny_model
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="gloo on CPU")
+
+COMMON = dict(max_steps=2, adam_epsilon=1.0, learning_rate=0.5, save_strategy="no", disable_tqdm=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, out_dir: str, per_device: int, accum: int) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    syncs = []
+    original = torch.nn.parallel.DistributedDataParallel.__init__
+
+    def counting_init(self, *args, **kwargs):  # count gradient all-reduces with a DDP communication hook
+        original(self, *args, **kwargs)
+
+        def hook(state, bucket):
+            syncs.append(bucket.index())
+            from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+            return allreduce_hook(None, bucket)
+
+        self.register_comm_hook(None, hook)
+
+    torch.nn.parallel.DistributedDataParallel.__init__ = counting_init
+    model = tiny_model(dropout=False)
+    trainer = SentenceTransformerTrainer(model, Args(output_dir=out_dir, per_device_train_batch_size=per_device,
+                                                     gradient_accumulation_steps=accum, **COMMON),
+                                         train_dataset=sts_rows(), loss=CosineMSE(model))
+    trainer.train()
+    if rank == 0:
+        torch.save({"state": model.state_dict(), "syncs": syncs, "steps": trainer.state.global_step},
+                   os.path.join(out_dir, "result.pt"))
+
+
+def run_ddp(tmp_path, per_device: int, accum: int) -> dict:
+    out = str(tmp_path / f"ddp_{per_device}_{accum}")
+    os.makedirs(out, exist_ok=True)
+    mp.spawn(_worker, args=(2, free_port(), out, per_device, accum), nprocs=2, join=True)
+    return torch.load(os.path.join(out, "result.pt"), weights_only=True)
+
+
+def test_ddp_pointwise_loss_with_accumulation_equals_single_process_and_syncs_once_per_step(tmp_path):
+    # 2 ranks x 2 rows x 2 micro-steps == 1 process x 8 rows: the same 8 rows per optimizer step.
+    result = run_ddp(tmp_path, per_device=2, accum=2)
+    single = tiny_model(dropout=False)
+    SentenceTransformerTrainer(single, Args(output_dir=str(tmp_path / "single"), per_device_train_batch_size=4,
+                                            gradient_accumulation_steps=2, **COMMON),
+                               train_dataset=sts_rows(), loss=CosineMSE(single)).train()
+    before = tiny_model().state_dict()
+    assert any(not torch.equal(v, before[k]) for k, v in result["state"].items())
+    for key, value in single.state_dict().items():
+        torch.testing.assert_close(result["state"][key], value, atol=2e-6, rtol=1e-4, msg=key)
+    assert result["steps"] == 2
+    assert len(result["syncs"]) == result["steps"] * len(set(result["syncs"])) and set(result["syncs"]) == {0}, (
+        f"expected exactly one gradient all-reduce (one bucket) per optimizer step, got {result['syncs']}")
