@@ -12,8 +12,11 @@ trainable loss parameters such as SoftmaxLoss's classifier -- is wrapped once in
 Every micro-step but the last of an optimizer step runs under ``no_sync()``, so gradients are all-reduced (and
 averaged over ranks) exactly once per optimizer step, whatever the accumulation. Since every rank's loss is a mean
 over equally many local rows, the averaged gradient is the gradient of the mean over the global batch.
-Gradient accumulation is *not* a larger batch for in-batch-negative losses (each micro-batch sees only its own
-negatives); GradCache (the Cached* losses) is the tool for that.
+Cached (GradCache) losses replay several backward passes per step, which DDP's reducer does not allow; they run
+unwrapped and the trainer averages their gradients over ranks with one explicit all-reduce of a flat buffer per
+optimizer step (parameters are broadcast from rank 0 at the start, as DDP would). Gradient accumulation is *not* a
+larger batch for in-batch-negative losses (each micro-batch sees only its own negatives); GradCache is the tool for
+that, and ``gather_across_devices=True`` makes the negatives span all ranks.
 
 Checkpoints hold the model folder plus optimizer, scheduler, scaler, RNG states and the sampler position, so a
 resumed run continues bit for bit (on CPU) where it stopped.
@@ -338,7 +341,12 @@ class SentenceTransformerTrainer:
         set_seed(args.seed)
         losses = _Losses(self.losses).to(device)
         runner: nn.Module = losses
-        if world > 1:
+        # GradCache replays several backward passes per step, which DDP's reducer does not allow: cached losses
+        # run unwrapped, and their gradients are averaged over ranks with one explicit all-reduce per step.
+        manual_sync = world > 1 and any(getattr(l, "uses_gradient_cache", False) for l in self.losses.values())
+        if manual_sync:
+            dist_utils.broadcast_parameters(losses)
+        elif world > 1:
             runner = nn.parallel.DistributedDataParallel(
                 losses, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
         sampler = self._train_sampler(rank, world)
@@ -386,7 +394,7 @@ class SentenceTransformerTrainer:
             parts_sum: dict[str, Tensor] = {}
             for i, indices in enumerate(group):
                 batch = self._collate(indices, self.train_datasets)
-                sync = nullcontext() if (world == 1 or i == len(group) - 1) else runner.no_sync()
+                sync = runner.no_sync() if (runner is not losses and i < len(group) - 1) else nullcontext()
                 with sync:
                     loss, parts = self.compute_loss(runner, batch, device)
                     scaled = loss / len(group)
@@ -395,6 +403,8 @@ class SentenceTransformerTrainer:
                 for k, v in parts.items():
                     parts_sum[k] = parts_sum.get(k, 0) + v.float() / len(group)
             lr_used = scheduler.get_last_lr()[0]
+            if manual_sync:
+                dist_utils.all_reduce_gradients(params)
             if scaler is not None:
                 scaler.unscale_(optimizer)
             if not bool(torch.isfinite(step_loss)) and scaler is None:
