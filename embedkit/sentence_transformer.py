@@ -309,10 +309,6 @@ class SentenceTransformer(nn.Sequential):
             ValueError: ``batch_size <= 0``, an unknown precision or prompt name, or unknown keyword arguments.
             TypeError: an item is not a string (the message names its index and type).
         """
-        if pool is not None or isinstance(device, (list, tuple)):
-            raise ValueError("multi-process encoding (pool= or a list of devices) is not supported yet; "
-                             "pass one device")
-        del chunk_size
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
         if convert_to_tensor:
@@ -338,8 +334,13 @@ class SentenceTransformer(nn.Sequential):
         prompt = self._resolve_prompt(prompt, prompt_name)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
 
-        results = self._inference(sentences, prompt, batch_size, show_progress_bar, output_value,
-                                  convert_to_numpy, normalize_embeddings, truncate_dim, device, kwargs)
+        if pool is not None or isinstance(device, (list, tuple)):
+            results = self._encode_multi_process(sentences, pool, device, chunk_size, dict(
+                prompt=prompt, batch_size=batch_size, output_value=output_value,
+                normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, **kwargs))
+        else:
+            results = self._inference(sentences, prompt, batch_size, show_progress_bar, output_value,
+                                      convert_to_numpy, normalize_embeddings, truncate_dim, device, kwargs)
         if output_value == "sentence_embedding":
             if not results:
                 out: Any = torch.tensor([]) if convert_to_tensor else (np.array([]) if convert_to_numpy else [])
@@ -402,6 +403,42 @@ class SentenceTransformer(nn.Sequential):
         for position, index in enumerate(order):
             restored[index] = results[position]
         return restored
+
+    def _encode_multi_process(self, sentences: list[Any], pool: dict[str, Any] | None, devices: Any,
+                              chunk_size: int | None, kwargs: dict[str, Any]) -> list[Any]:
+        from .multiprocess import run_pool, start_pool, stop_pool
+
+        own_pool = pool is None
+        pool = pool or start_pool(self, list(devices))
+        try:
+            return run_pool(pool, "encode", sentences, chunk_size,
+                            {**kwargs, "convert_to_numpy": False, "convert_to_tensor": False,
+                             "show_progress_bar": False})
+        finally:
+            if own_pool:
+                stop_pool(pool)
+
+    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
+        """Start worker processes (one per device; default all CUDA devices, else 4 CPU workers) for
+        ``encode(..., pool=pool)``. Call it under ``if __name__ == "__main__":``.
+
+        Example:
+            >>> from embedkit.default_model import default_model_path
+            >>> model = SentenceTransformer(default_model_path(), device="cpu")
+            >>> pool = model.start_multi_process_pool(["cpu", "cpu"])  # doctest: +SKIP
+            >>> model.encode(["a", "b", "c"], pool=pool).shape  # doctest: +SKIP
+            (3, 384)
+            >>> SentenceTransformer.stop_multi_process_pool(pool)  # doctest: +SKIP
+        """
+        from .multiprocess import start_pool
+
+        return start_pool(self, target_devices)
+
+    @staticmethod
+    def stop_multi_process_pool(pool: dict[str, Any]) -> None:
+        from .multiprocess import stop_pool
+
+        stop_pool(pool)
 
     def encode_query(self, sentences: str | list[str], prompt_name: str | None = None, prompt: str | None = None,
                      **kwargs: Any) -> np.ndarray | Tensor | list[Tensor]:

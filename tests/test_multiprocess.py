@@ -1,0 +1,41 @@
+"""Multi-process encoding: same embeddings, same order as one process; a clear error without the __main__ guard."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from embedkit import SentenceTransformer
+from tests.conftest import FIXTURES
+
+
+def test_pool_and_device_list_match_single_process(texts):
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    data = texts["tiny"] * 3
+    expected = model.encode(data)
+    pool = model.start_multi_process_pool(["cpu", "cpu"])
+    try:
+        np.testing.assert_allclose(model.encode(data, pool=pool, chunk_size=4), expected, atol=1e-6)
+        as_int8 = model.encode(data, pool=pool, precision="int8")  # calibrated after the merge, like one process
+        single = model.encode(data, precision="int8").astype(int)
+        assert as_int8.dtype == np.int8 and np.abs(as_int8.astype(int) - single).max() <= 1  # 1-thread float noise
+    finally:
+        SentenceTransformer.stop_multi_process_pool(pool)
+    np.testing.assert_allclose(model.encode(data, device=["cpu", "cpu"]), expected, atol=1e-6)
+
+
+def test_missing_main_guard_fails_clearly_instead_of_hanging(tmp_path):
+    script = tmp_path / "no_guard.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(FIXTURES.parent.parent)!r})
+        from embedkit import SentenceTransformer
+        model = SentenceTransformer({str(FIXTURES / "tiny_bert_v6")!r}, device="cpu")
+        model.encode(["a", "b"], device=["cpu", "cpu"])
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+    assert out.returncode != 0
+    assert 'if __name__ == "__main__":' in out.stderr
