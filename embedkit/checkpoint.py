@@ -36,6 +36,14 @@ def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def remove_partial_checkpoints(output_dir: str | os.PathLike) -> None:
+    """Delete temporary folders left by a run killed while writing a checkpoint."""
+    folder = Path(output_dir)
+    if folder.is_dir():
+        for path in folder.glob(".checkpoint-*.tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors = {"torch_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():

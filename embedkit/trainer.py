@@ -40,7 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed as dist_utils
-from .checkpoint import list_checkpoints, load_training_state, rotate_checkpoints, save_checkpoint
+from .checkpoint import (list_checkpoints, load_training_state, remove_partial_checkpoints, rotate_checkpoints,
+                         save_checkpoint)
 from .collator import Batch, DataCollator
 from .data import LABEL_COLUMNS, as_datasets
 from .samplers import MULTI_DATASET_SAMPLERS, SAMPLERS, ShardedBatchSampler
@@ -366,6 +367,8 @@ class SentenceTransformerTrainer:
             state = self.state = TrainerState(**{**saved["state"], "max_steps": max_steps})
             logger.info("resumed from %s at step %d", checkpoint, state.global_step)
         output_dir = Path(args.output_dir or "trainer_output")
+        if main:
+            remove_partial_checkpoints(output_dir)
         params = [p for p in losses.parameters() if p.requires_grad]
         self._callback("on_train_begin")
         bar = None
