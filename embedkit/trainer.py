@@ -322,11 +322,20 @@ class SentenceTransformerTrainer:
         args = self.args
         owns_group = dist_utils.init_from_env(args.ddp_timeout)
         try:
-            return self._train(resume_from_checkpoint if resume_from_checkpoint is not None
-                               else args.resume_from_checkpoint)
-        finally:
+            output = self._train(resume_from_checkpoint if resume_from_checkpoint is not None
+                                 else args.resume_from_checkpoint)
             if owns_group:
                 dist_utils.barrier()
+            return output
+        except RuntimeError as exc:
+            if dist_utils.get_world_size() > 1 and type(exc).__module__.startswith(("torch", "builtins")):
+                raise RuntimeError(
+                    f"rank {dist_utils.get_rank()}: distributed training stopped: {exc}. If another rank failed "
+                    f"first, its log has the cause; collectives give up after ddp_timeout={args.ddp_timeout}s"
+                ) from exc
+            raise
+        finally:
+            if owns_group:  # no barrier on failure: a dead rank would make it wait for the full timeout
                 torch.distributed.destroy_process_group()
 
     def _train(self, resume: str | bool | None) -> TrainOutput:

@@ -75,3 +75,37 @@ def test_ddp_pointwise_loss_with_accumulation_equals_single_process_and_syncs_on
     assert result["steps"] == 2
     assert len(result["syncs"]) == result["steps"] * len(set(result["syncs"])) and set(result["syncs"]) == {0}, (
         f"expected exactly one gradient all-reduce (one bucket) per optimizer step, got {result['syncs']}")
+
+
+def _failing_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    from embedkit.trainer import TrainerCallback
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+
+    class Die(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2 and rank == 1:
+                raise ValueError("rank 1 broke")
+
+    model = tiny_model()
+    try:
+        SentenceTransformerTrainer(model, Args(output_dir=out_dir, max_steps=6, save_strategy="no", disable_tqdm=True,
+                                               per_device_train_batch_size=2, ddp_timeout=60),
+                                   train_dataset=sts_rows(), loss=CosineMSE(model), callbacks=[Die()]).train()
+    except BaseException as exc:
+        with open(os.path.join(out_dir, f"rank{rank}.txt"), "w") as f:
+            f.write(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def test_one_rank_failing_ends_all_ranks_with_a_clear_error(tmp_path):
+    import time
+
+    start = time.time()
+    with pytest.raises(Exception):
+        mp.spawn(_failing_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    assert time.time() - start < 45, "the surviving rank must not wait for the full collective timeout"
+    assert (tmp_path / "rank1.txt").read_text() == "ValueError: rank 1 broke"
+    assert "rank 0: distributed training stopped" in (tmp_path / "rank0.txt").read_text()
