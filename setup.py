@@ -21,7 +21,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],
         # Only for tests/generate_*fixtures.py (run by hand); never imported by embedkit or the tests.
-        "dev": ["sentence-transformers>=6.0", "transformers>=4.41", "scipy"],
+        "dev": ["sentence-transformers>=6.0", "transformers>=4.41", "datasets", "accelerate", "scipy", "scikit-learn"],
     },
     entry_points={"console_scripts": ["embedkit=embedkit.cli:main"]},
 )
