@@ -40,8 +40,29 @@ def all_gather(tensor: Tensor) -> Tensor:
     return torch.cat(parts, dim=0)
 
 
+class _AllGatherWithGrad(torch.autograd.Function):
+    """Concatenate every rank's tensor; backward hands each rank the summed gradient of its own slice."""
+
+    @staticmethod
+    def forward(ctx, tensor: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.rows = tensor.shape[0]
+        parts = [torch.empty_like(tensor) for _ in range(get_world_size())]
+        dist.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        grad = grad.contiguous()
+        dist.all_reduce(grad)  # every rank's loss depends on every slice: sum their gradients
+        start = get_rank() * ctx.rows
+        return grad[start : start + ctx.rows]
+
+
 def all_gather_with_grad(tensor: Tensor) -> Tensor:
     """Concatenate ``tensor`` from all ranks along dim 0; gradients flow back to the rank that produced each slice.
+
+    Every rank must call it with the same shape (the samplers guarantee equal per-rank batches). Backward sums,
+    for each slice, the gradients that all ranks' losses send to it (one all-reduce).
 
     Shapes: (B, ...) per rank -> (world_size * B, ...). Single process: returned unchanged.
 
@@ -51,9 +72,7 @@ def all_gather_with_grad(tensor: Tensor) -> Tensor:
     """
     if get_world_size() == 1:
         return tensor
-    from torch.distributed.nn.functional import all_gather as autograd_all_gather
-
-    return torch.cat(autograd_all_gather(tensor.contiguous()), dim=0)
+    return _AllGatherWithGrad.apply(tensor)
 
 
 def init_from_env(timeout_seconds: int = 1800) -> bool:

@@ -105,7 +105,8 @@ def _replay(grad_output: Tensor, embed: Callable[[dict[str, Any]], Tensor], feat
                     reps = embed(slice_features(column, begin, end))
                 if not reps.requires_grad:  # e.g. a frozen route
                     continue
-                surrogate = torch.dot(reps.flatten().float(), grad.flatten().float()) * grad_output
+                dtype = torch.promote_types(reps.dtype, torch.float32)  # fp16/bf16 -> fp32; fp64 stays fp64
+                surrogate = torch.dot(reps.flatten().to(dtype), grad.flatten().to(dtype)) * grad_output
                 surrogate.backward()
 
 
@@ -132,6 +133,10 @@ class CachedLossMixin:
         reps, states = [], []
         for features, column_ranges in zip(sentence_features, ranges):
             column_reps, column_states = [], []
+            if getattr(self, "show_progress_bar", False):
+                from tqdm.auto import tqdm
+
+                column_ranges = tqdm(column_ranges, desc="Embed mini-batches", leave=False)
             for begin, end in column_ranges:
                 mini = slice_features(features, begin, end)
                 if grad:

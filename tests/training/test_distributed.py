@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -109,3 +110,45 @@ def test_one_rank_failing_ends_all_ranks_with_a_clear_error(tmp_path):
     assert time.time() - start < 45, "the surviving rank must not wait for the full collective timeout"
     assert (tmp_path / "rank1.txt").read_text() == "ValueError: rank 1 broke"
     assert "rank 0: distributed training stopped" in (tmp_path / "rank0.txt").read_text()
+
+
+PAIRS = {"anchor": [f"anchor text {w}" for w in "abcdefgh"], "positive": [f"positive about {w}{w}" for w in "abcdefgh"]}
+PROBES = ["a probe sentence", "another probe", "x y z"]
+
+
+def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool) -> None:
+    from embedkit.losses import MultipleNegativesRankingLoss
+    from embedkit.losses.cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    model = tiny_model(dropout=False).double()  # float64: the comparison is exact, not at fp32's noise floor
+    loss = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=3, gather_across_devices=True) if cached
+            else MultipleNegativesRankingLoss(model, gather_across_devices=True))
+    SentenceTransformerTrainer(model, Args(output_dir=out_dir, per_device_train_batch_size=4, max_steps=1,
+                                           adam_epsilon=1.0, learning_rate=20.0, save_strategy="no",
+                                           disable_tqdm=True), train_dataset=PAIRS, loss=loss).train()
+    if rank == 0:
+        torch.save(torch.from_numpy(model.encode(PROBES)), os.path.join(out_dir, "probes.pt"))
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_ddp_gather_across_devices_equals_single_process_global_batch(tmp_path, cached):
+    """2 ranks x 4 rows with negatives gathered from both ranks == 1 process x 8 rows (one AdamW step with
+    adam_epsilon=1, so the update is linear in the gradient)."""
+    from embedkit.losses import MultipleNegativesRankingLoss
+
+    mp.spawn(_mnrl_worker, args=(2, free_port(), str(tmp_path), cached), nprocs=2, join=True)
+    ddp = torch.load(tmp_path / "probes.pt", weights_only=True).numpy()
+    single = tiny_model(dropout=False).double()
+    before = single.encode(PROBES)
+    SentenceTransformerTrainer(single, Args(output_dir=str(tmp_path / "single"), per_device_train_batch_size=8,
+                                            max_steps=1, adam_epsilon=1.0, learning_rate=20.0, save_strategy="no",
+                                            disable_tqdm=True),
+                               train_dataset=PAIRS, loss=MultipleNegativesRankingLoss(single)).train()
+    after = single.encode(PROBES)
+    moved = np.abs(after - before)
+    assert moved.max() > 1e-3
+    relative = np.abs(ddp - after).max() / moved.max()
+    assert relative < 1e-6, f"DDP step differs from the single-process step by {relative:.2e} of the step size"

@@ -1,0 +1,70 @@
+"""BatchHardSoftMarginTripletLoss: batch-hard mining with a soft margin ``softplus(d_pos - d_neg)``.
+
+References:
+    - Hermans, Beyer & Leibe, 2017, arXiv:1703.07737 (soft-margin formulation).
+    - sentence-transformers ``sentence_transformer/losses/batch_hard_soft_margin_triplet.py`` (v6.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._columns import check_one_label_per_row
+from .batch_hard_triplet import CITATION, BatchHardTripletLossDistanceFunction, hardest_distances
+
+
+class BatchHardSoftMarginTripletLoss(nn.Module):
+    """``mean_i log(1 + exp(max_pos d(i, p) - min_neg d(i, n)))``; no margin to tune.
+
+    Args:
+        model: The SentenceTransformer to train.
+        distance_metric: ``(B, D) -> (B, B)`` distances (default Euclidean).
+
+    Inputs:
+        +------------------+-------------+
+        | Texts            | Labels      |
+        +==================+=============+
+        | single sentences | class (int) |
+        +------------------+-------------+
+
+    Example:
+        >>> import torch
+        >>> loss = BatchHardSoftMarginTripletLoss(None)
+        >>> emb = torch.tensor([[0.0], [0.0], [1.0], [1.0]])
+        >>> round(loss.compute_loss_from_embeddings([emb], torch.tensor([0, 0, 1, 1])).item(), 4)  # softplus(0 - 1)
+        0.3133
+    """
+
+    def __init__(self, model: nn.Module | None, distance_metric: Callable[[Tensor], Tensor] =
+                 BatchHardTripletLossDistanceFunction.euclidean_distance) -> None:
+        super().__init__()
+        self.model = model
+        self.distance_metric = distance_metric
+
+    @property
+    def sentence_embedder(self) -> nn.Module | None:
+        return self.model
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        reps = self.model(list(sentence_features)[0])["sentence_embedding"]
+        return self.compute_loss_from_embeddings([reps], labels)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
+        """Args: ``embeddings`` = [(B, D)], ``labels`` (B,) class ids. Returns the scalar loss."""
+        return self.batch_hard_triplet_soft_margin_loss(labels, embeddings[0])
+
+    def batch_hard_triplet_soft_margin_loss(self, labels: Tensor, embeddings: Tensor) -> Tensor:
+        labels = check_one_label_per_row(self, embeddings.shape[0], labels)
+        hardest_positive, hardest_negative = hardest_distances(labels, self.distance_metric(embeddings))
+        return F.softplus(hardest_positive - hardest_negative).mean()
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"distance_metric": getattr(self.distance_metric, "__name__", str(self.distance_metric))}
+
+    @property
+    def citation(self) -> str:
+        return CITATION

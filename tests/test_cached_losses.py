@@ -1,0 +1,48 @@
+"""Cached losses equal their plain twins (dropout off): values and every parameter gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from embedkit.losses import (CachedMultipleNegativesRankingLoss, CachedMultipleNegativesSymmetricRankingLoss,
+                             MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss)
+from tests.test_gradcache import columns
+from tests.training.helpers import tiny_model
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def value_and_grads(loss, features):
+    loss.model.zero_grad()
+    value = loss(features, None)
+    value.backward()
+    return value.detach(), {n: p.grad.clone() for n, p in loss.model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("plain_cls, cached_cls, max_negatives", [
+    (MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss, 3),
+    (MultipleNegativesSymmetricRankingLoss, CachedMultipleNegativesSymmetricRankingLoss, 0),
+])
+@pytest.mark.parametrize("negatives", [0, 1, 3])
+@pytest.mark.parametrize("mini_batch_size", [1, 3, 6])
+def test_cached_matches_plain(plain_cls, cached_cls, max_negatives, negatives, mini_batch_size):
+    if negatives > max_negatives:
+        pytest.skip("symmetric loss takes pairs only")
+    model = tiny_model(dropout=False).double()  # float64: compare the algorithms, not fp32 rounding
+    features = columns(model, negatives)
+    value, expected = value_and_grads(plain_cls(model), features)
+    cached_value, got = value_and_grads(cached_cls(model, mini_batch_size=mini_batch_size), features)
+    torch.testing.assert_close(cached_value, value, rtol=1e-10, atol=1e-12)
+    assert set(got) == set(expected)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-8, atol=1e-12, msg=name)
+
+
+def test_cached_config_matches_st_keys():
+    model = tiny_model()
+    config = CachedMultipleNegativesRankingLoss(model, mini_batch_size=4).get_config_dict()
+    assert list(config) == ["scale", "similarity_fct", "mini_batch_size", "mini_batch_num_tokens",
+                            "gather_across_devices", "directions", "partition_mode", "hardness_mode",
+                            "hardness_strength"]
+    assert config["similarity_fct"] == "cos_sim" and config["mini_batch_size"] == 4
