@@ -129,14 +129,17 @@ def all_reduce_gradients(params: list[torch.nn.Parameter]) -> None:
     """Average ``.grad`` over ranks with a single all-reduce of one flat buffer (missing grads count as zero)."""
     if get_world_size() == 1:
         return
-    for p in params:
-        if p.grad is None:
+    missing = [p.grad is None for p in params]
+    for p, absent in zip(params, missing):
+        if absent:
             p.grad = torch.zeros_like(p)
     flat = torch.cat([p.grad.reshape(-1) for p in params])
     dist.all_reduce(flat)
     flat /= get_world_size()
     offset = 0
-    for p in params:
+    for p, absent in zip(params, missing):
         n = p.grad.numel()
-        p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+        chunk = flat[offset : offset + n]
+        # A parameter no rank used (e.g. a frozen guide model) stays without gradient, so AdamW leaves it alone.
+        p.grad = None if absent and not bool(chunk.any()) else chunk.view_as(p).clone()
         offset += n

@@ -46,3 +46,23 @@ def test_cached_config_matches_st_keys():
                             "gather_across_devices", "directions", "partition_mode", "hardness_mode",
                             "hardness_strength"]
     assert config["similarity_fct"] == "cos_sim" and config["mini_batch_size"] == 4
+
+
+@pytest.mark.parametrize("guide_name", ["tiny_bert_v6", "tiny_mpnet_v6"])
+@pytest.mark.parametrize("negatives", [0, 1])
+def test_cached_gist_matches_gist(guide_name, negatives):
+    from embedkit import SentenceTransformer
+    from embedkit.losses import CachedGISTEmbedLoss, GISTEmbedLoss
+    from tests.conftest import FIXTURES
+
+    model = tiny_model(dropout=False).double()
+    guide = SentenceTransformer(str(FIXTURES / guide_name), device="cpu").double().eval()  # no dropout noise
+    features = columns(model, negatives)
+    value, expected = value_and_grads(GISTEmbedLoss(model, guide, temperature=0.05), features)
+    cached_value, got = value_and_grads(CachedGISTEmbedLoss(model, guide, temperature=0.05, mini_batch_size=2),
+                                        features)
+    torch.testing.assert_close(cached_value, value, rtol=1e-10, atol=1e-12)
+    model_params = {n for n, _ in model.named_parameters()}
+    assert model_params & set(expected)
+    for name in model_params & set(expected):
+        torch.testing.assert_close(got.get(name), expected[name], rtol=1e-8, atol=1e-12, msg=name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from torch import nn
 
 from .angle import AnglELoss
+from .cached_gist_embed import CachedGISTEmbedLoss
 from .cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
 from .cached_multiple_negatives_symmetric_ranking import CachedMultipleNegativesSymmetricRankingLoss
 from .batch_all_triplet import BatchAllTripletLoss
@@ -49,6 +50,7 @@ LOSSES: dict[str, type[nn.Module]] = {
         MultipleNegativesSymmetricRankingLoss,
         CachedMultipleNegativesSymmetricRankingLoss,
         GISTEmbedLoss,
+        CachedGISTEmbedLoss,
         CosineSimilarityLoss,
         CoSENTLoss,
         AnglELoss,
@@ -79,6 +81,7 @@ __all__ = [
     "BatchHardTripletLoss",
     "BatchHardTripletLossDistanceFunction",
     "BatchSemiHardTripletLoss",
+    "CachedGISTEmbedLoss",
     "CachedMultipleNegativesRankingLoss",
     "CachedMultipleNegativesSymmetricRankingLoss",
     "CoSENTLoss",

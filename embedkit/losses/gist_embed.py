@@ -125,6 +125,10 @@ class GISTEmbedLoss(nn.Module):
         embeddings = embed_columns(self.model, sentence_features)
         with torch.no_grad():
             guide_embeddings = embed_columns(self.guide, self._guide_features(sentence_features))
+        return self.compute_loss_from_embeddings(embeddings, guide_embeddings)
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], guide_embeddings: list[Tensor]) -> Tensor:
+        """The GIST loss from the model's and the guide's embeddings of the 2 or 3 columns."""
         if len(embeddings) not in (2, 3):
             raise ValueError(f"GISTEmbedLoss expects 2 or 3 input columns, got {len(embeddings)}")
         anchor, positive = embeddings[0], embeddings[1]  # (B, D)
