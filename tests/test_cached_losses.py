@@ -66,3 +66,17 @@ def test_cached_gist_matches_gist(guide_name, negatives):
     assert model_params & set(expected)
     for name in model_params & set(expected):
         torch.testing.assert_close(got.get(name), expected[name], rtol=1e-8, atol=1e-12, msg=name)
+
+
+def test_mega_batch_margin_mini_batched_equals_full_batch():
+    from embedkit.losses import MegaBatchMarginLoss
+
+    model = tiny_model(dropout=False).double()
+    features = columns(model, 0)
+    value, expected = value_and_grads(MegaBatchMarginLoss(model, use_mini_batched_version=False), features)
+    cached = MegaBatchMarginLoss(model, use_mini_batched_version=True, mini_batch_size=2)
+    assert cached.uses_gradient_cache
+    cached_value, got = value_and_grads(cached, features)
+    torch.testing.assert_close(cached_value, value, rtol=1e-10, atol=1e-12)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-8, atol=1e-12, msg=name)

@@ -3,13 +3,9 @@
 For each anchor ``a_i``: ``relu(positive_margin - cos(a_i, p_i)) + relu(max_{j != i} cos(a_i, p_j) -
 negative_margin)``, summed and divided by the batch size.
 
-``use_mini_batched_version=True`` embeds each column in chunks of ``mini_batch_size`` rows and computes the loss
-chunk by chunk; this is the same math as the full-batch path. Seam for GradCache: sentence-transformers runs this
-path through its ``CachedLossMixin`` (embed without gradients, backprop the loss to the cached embeddings, replay
-the chunks). :meth:`MegaBatchMarginLoss.calculate_loss` already has the ``calculate_loss(reps, labels)`` contract of
-:class:`embedkit.gradcache.CachedLossMixin`, so switching ``forward_mini_batched`` to ``self.forward_cached(...)``
-(and setting ``uses_gradient_cache``) is all the GradCache version needs. Until then the mini-batched path keeps
-every chunk's activations, i.e. it saves no memory over the plain path.
+With ``use_mini_batched_version=True`` the loss runs through GradCache (:class:`embedkit.gradcache.CachedLossMixin`):
+each column is embedded in chunks of ``mini_batch_size`` rows, with the same value and gradients as the full-batch
+path and memory bounded by ``mini_batch_size``.
 
 References:
     - Wieting & Gimpel, 2018, "ParaNMT-50M: Pushing the Limits of Paraphrastic Sentence Embeddings with Millions of
@@ -26,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..gradcache import minibatch_ranges, slice_features
+from ..gradcache import CachedLossMixin
 from ..util import cos_sim
 from ._columns import embed_columns
 
 
-class MegaBatchMarginLoss(nn.Module):
+class MegaBatchMarginLoss(CachedLossMixin, nn.Module):
     """Hinge loss on the positive similarity and on the hardest in-batch negative similarity.
 
     Args:
@@ -58,7 +54,6 @@ class MegaBatchMarginLoss(nn.Module):
         0.0
     """
 
-    uses_gradient_cache = False  # the mini-batched path is a plain loop (see the module docstring)
 
     def __init__(
         self,
@@ -83,6 +78,7 @@ class MegaBatchMarginLoss(nn.Module):
         self.mini_batch_size = mini_batch_size
         self.mini_batch_num_tokens = mini_batch_num_tokens
         self.show_progress_bar = show_progress_bar
+        self.uses_gradient_cache = use_mini_batched_version  # the trainer syncs cached losses itself under DDP
 
     @staticmethod
     def _validate_input(sentence_features: list[dict[str, Tensor]]) -> None:
@@ -102,14 +98,10 @@ class MegaBatchMarginLoss(nn.Module):
         return self.calculate_loss(embed_columns(self.model, sentence_features), labels)
 
     def forward_mini_batched(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+        """The same loss through GradCache: memory depends on ``mini_batch_size``, not on the batch size."""
         sentence_features = list(sentence_features)
         self._validate_input(sentence_features)
-        reps = []
-        for features in sentence_features:
-            ranges = minibatch_ranges(features, self.mini_batch_size, self.mini_batch_num_tokens)
-            chunks = [self.model(slice_features(features, b, e))["sentence_embedding"] for b, e in ranges]
-            reps.append(torch.cat(chunks))  # (B, D)
-        return self.calculate_loss(reps, labels, chunk_size=self.mini_batch_size)
+        return self.forward_cached(sentence_features, labels)
 
     def calculate_loss(self, reps: list[Tensor], labels: Tensor | None = None, chunk_size: int | None = None
                        ) -> Tensor:
