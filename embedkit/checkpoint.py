@@ -2,8 +2,8 @@
 
 ``output_dir/checkpoint-<step>/`` holds the model as a loadable sentence-transformers folder, trainable loss
 parameters (``loss_params.safetensors``), optimizer / scheduler / grad-scaler states (tensors and numbers only,
-read back with ``torch.load(weights_only=True)``), the RNG states of python, numpy, torch and CUDA
-(``rng_state.safetensors`` + ``rng_state.json``, no pickle), and ``trainer_state.json`` (step, epoch, position in
+read back with ``torch.load(weights_only=True)``), the RNG states of python, numpy, torch and CUDA of every rank
+(``rng_state[_rankN].safetensors`` + ``.json``, no pickle), and ``trainer_state.json`` (step, epoch, position in
 the epoch's batches, best metric, log history). It is written to a temporary folder and renamed, so a kill at any
 moment leaves the previous checkpoint intact and loadable.
 """
@@ -69,8 +69,13 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Non
     random.setstate((version, tuple(internal), gauss))
 
 
+def _rng_file(rank: int) -> str:
+    return "rng_state" if rank == 0 else f"rng_state_rank{rank}"
+
+
 def save_checkpoint(path: Path, model: nn.Module, loss_params: dict[str, torch.Tensor], optimizer: Any,
-                    scheduler: Any, scaler: Any, trainer_state: dict[str, Any], model_only: bool = False) -> None:
+                    scheduler: Any, scaler: Any, trainer_state: dict[str, Any], model_only: bool = False,
+                    rng_states: list[tuple[dict[str, torch.Tensor], dict[str, Any]]] | None = None) -> None:
     """Write a complete checkpoint at ``path`` (temporary sibling folder, then rename).
 
     Raises:
@@ -94,9 +99,9 @@ def save_checkpoint(path: Path, model: nn.Module, loss_params: dict[str, torch.T
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
             if scaler is not None:
                 torch.save(scaler.state_dict(), tmp / "scaler.pt")
-            tensors, meta = rng_state()
-            save_file(tensors, str(tmp / "rng_state.safetensors"))
-            (tmp / "rng_state.json").write_text(json.dumps(meta))
+            for rank, (tensors, meta) in enumerate(rng_states or [rng_state()]):  # one per rank under DDP
+                save_file(tensors, str(tmp / f"{_rng_file(rank)}.safetensors"))
+                (tmp / f"{_rng_file(rank)}.json").write_text(json.dumps(meta))
         (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2))
         if path.exists():
             shutil.rmtree(path)
@@ -109,15 +114,16 @@ def save_checkpoint(path: Path, model: nn.Module, loss_params: dict[str, torch.T
         raise
 
 
-def load_training_state(path: Path, optimizer: Any, scheduler: Any, scaler: Any) -> dict[str, Any]:
-    """Restore optimizer, scheduler, scaler and RNG states from ``path``; returns the trainer state dict."""
+def load_training_state(path: Path, optimizer: Any, scheduler: Any, scaler: Any, rank: int = 0) -> dict[str, Any]:
+    """Restore optimizer, scheduler, scaler and this rank's RNG states from ``path``; returns the trainer state."""
     from safetensors.torch import load_file
 
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=True))
     if scaler is not None and (path / "scaler.pt").is_file():
         scaler.load_state_dict(torch.load(path / "scaler.pt", map_location="cpu", weights_only=True))
-    set_rng_state(load_file(str(path / "rng_state.safetensors")), json.loads((path / "rng_state.json").read_text()))
+    name = _rng_file(rank) if (path / f"{_rng_file(rank)}.json").is_file() else _rng_file(0)
+    set_rng_state(load_file(str(path / f"{name}.safetensors")), json.loads((path / f"{name}.json").read_text()))
     return json.loads((path / "trainer_state.json").read_text())
 
 

@@ -107,6 +107,15 @@ def broadcast_object(obj: object) -> object:
     return holder[0]
 
 
+def gather_to_main(obj: object) -> list[object] | None:
+    """Every rank's ``obj`` as a list on rank 0 (None elsewhere); ``[obj]`` in a single process."""
+    if not is_initialized():
+        return [obj]
+    out = [None] * get_world_size() if get_rank() == 0 else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
 def mean_over_ranks(value: float) -> float:
     if not is_initialized():
         return value

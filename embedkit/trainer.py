@@ -40,8 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed as dist_utils
-from .checkpoint import (list_checkpoints, load_training_state, remove_partial_checkpoints, rotate_checkpoints,
-                         save_checkpoint)
+from .checkpoint import (list_checkpoints, load_training_state, remove_partial_checkpoints, rng_state,
+                         rotate_checkpoints, save_checkpoint)
 from .collator import Batch, DataCollator
 from .data import LABEL_COLUMNS, as_datasets
 from .samplers import MULTI_DATASET_SAMPLERS, SAMPLERS, ShardedBatchSampler
@@ -372,7 +372,7 @@ class SentenceTransformerTrainer:
         checkpoint = self._checkpoint_to_resume(resume)
         if checkpoint is not None:
             self._load_weights(checkpoint, losses)
-            saved = load_training_state(checkpoint, optimizer, scheduler, scaler)
+            saved = load_training_state(checkpoint, optimizer, scheduler, scaler, rank=rank)
             state = self.state = TrainerState(**{**saved["state"], "max_steps": max_steps})
             logger.info("resumed from %s at step %d", checkpoint, state.global_step)
         output_dir = Path(args.output_dir or "trainer_output")
@@ -545,10 +545,11 @@ class SentenceTransformerTrainer:
             # As in transformers, the best model is decided among evaluations that coincide with a checkpoint.
             state.best_metric, state.best_model_checkpoint = self._improved[1], str(path)
             self._improved = None
+        rng_states = dist_utils.gather_to_main(rng_state())  # every rank's RNG, so each resumes its own stream
         if dist_utils.is_main_process():
             payload = {"state": asdict(state), "args": self.args.to_dict()}
             save_checkpoint(path, self.model, self._loss_only_params(losses), optimizer, scheduler, scaler, payload,
-                            model_only=self.args.save_only_model)
+                            model_only=self.args.save_only_model, rng_states=rng_states)
             best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
             rotate_checkpoints(output_dir, self.args.save_total_limit, best)
             self._callback("on_save")

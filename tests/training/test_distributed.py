@@ -152,3 +152,38 @@ def test_ddp_gather_across_devices_equals_single_process_global_batch(tmp_path, 
     assert moved.max() > 1e-3
     relative = np.abs(ddp - after).max() / moved.max()
     assert relative < 1e-6, f"DDP step differs from the single-process step by {relative:.2e} of the step size"
+
+
+def _resume_worker(rank: int, world: int, port: int, out_dir: str, mode: str) -> None:
+    from embedkit.trainer import TrainerCallback
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+
+    class Crash(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if mode == "crash" and state.global_step == 3:
+                raise KeyboardInterrupt("simulated failure of the whole job")
+
+    model = tiny_model()  # dropout on: RNG states must be restored per rank
+    trainer = SentenceTransformerTrainer(model, Args(output_dir=out_dir, max_steps=5, save_steps=2, learning_rate=1e-3,
+                                                     per_device_train_batch_size=2, disable_tqdm=True),
+                                         train_dataset=sts_rows(), loss=CosineMSE(model), callbacks=[Crash()])
+    try:
+        trainer.train(resume_from_checkpoint=mode == "resume")
+    except KeyboardInterrupt:
+        return
+    if rank == 0:
+        torch.save(model.state_dict(), os.path.join(out_dir, f"final_{mode}.pt"))
+
+
+def test_resume_under_ddp_equals_an_uninterrupted_ddp_run(tmp_path):
+    full, interrupted = tmp_path / "full", tmp_path / "interrupted"
+    mp.spawn(_resume_worker, args=(2, free_port(), str(full), "full"), nprocs=2, join=True)
+    mp.spawn(_resume_worker, args=(2, free_port(), str(interrupted), "crash"), nprocs=2, join=True)
+    assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-2"]
+    mp.spawn(_resume_worker, args=(2, free_port(), str(interrupted), "resume"), nprocs=2, join=True)
+    a = torch.load(full / "final_full.pt", weights_only=True)
+    b = torch.load(interrupted / "final_resume.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
