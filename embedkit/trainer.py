@@ -582,8 +582,10 @@ class SentenceTransformerTrainer:
                 metrics[key] = dist_utils.mean_over_ranks(total / max(count, 1))
         evaluator_metrics: dict[str, float] = {}
         if dist_utils.is_main_process():
+            eval_dir = Path(args.output_dir or "trainer_output") / "eval"  # where ST's trainer has evaluators write CSVs
+            eval_dir.mkdir(parents=True, exist_ok=True)
             for evaluator in self.evaluators:
-                out = evaluator(model, epoch=self.state.epoch, steps=self.state.global_step)
+                out = evaluator(model, output_path=str(eval_dir), epoch=self.state.epoch, steps=self.state.global_step)
                 evaluator_metrics.update({k if k.startswith("eval_") else f"eval_{k}": float(v) for k, v in
                                           out.items()})
         metrics.update(dist_utils.broadcast_object(evaluator_metrics))

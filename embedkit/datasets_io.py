@@ -1,0 +1,167 @@
+"""Small readers for evaluation data stored as plain files (no ``datasets`` dependency, nothing downloaded).
+
+* :func:`load_beir`: a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv`` or ``qrels.tsv``)
+  -> ``(corpus, queries, relevant_docs)`` dicts ready for :class:`~embedkit.evaluation.InformationRetrievalEvaluator`.
+* :func:`load_sts`: STS-style TSV (``sentence1, sentence2, score``) -> three lists, scores optionally scaled to [0, 1].
+* :func:`load_pair_labels`: pair-classification TSV (MRPC ``sentence1, sentence2, label, ...``; NLI
+  ``premise, hypothesis, label``) -> ``(sentences1, sentences2, labels)``.
+
+TSV files are read with quoting turned off, since many sentences start with ``"``; the first line is the header.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+PathLike = str | os.PathLike
+
+
+def _read_tsv(path: PathLike) -> tuple[list[str], list[list[str]]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows:
+        raise ValueError(f"{path}: empty file (a header line is required)")
+    return rows[0], [r for r in rows[1:] if r]
+
+
+def _column(header: list[str], names: tuple[str, ...], path: PathLike) -> int:
+    for name in names:
+        if name in header:
+            return header.index(name)
+    raise ValueError(f"{path}: none of the columns {list(names)} found; header is {header}")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _qrels_path(folder: Path, split: str) -> Path:
+    for candidate in (folder / "qrels" / f"{split}.tsv", folder / f"qrels_{split}.tsv", folder / "qrels.tsv"):
+        if candidate.is_file():
+            if candidate.name == "qrels.tsv" and split != "test":
+                continue  # a bare qrels.tsv holds the test qrels
+            return candidate
+    raise FileNotFoundError(f"{folder}: no qrels for split {split!r} (looked for qrels/{split}.tsv, "
+                            f"qrels_{split}.tsv{', qrels.tsv' if split == 'test' else ''})")
+
+
+def load_beir(folder: PathLike, split: str = "test", include_title: bool = True, min_score: int = 1
+              ) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+    """Read a BEIR-layout folder.
+
+    Args:
+        folder: holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`` (``_id``, ``text``) and the
+            qrels (``query-id  corpus-id  score`` TSV with header) as ``qrels/<split>.tsv``, ``qrels_<split>.tsv``
+            or, for ``split="test"``, ``qrels.tsv``.
+        split: qrels split.
+        include_title: document text = ``(title + " " + text).strip()`` (BEIR's convention for dense models);
+            False keeps ``text`` only.
+        min_score: qrels with a lower score are not relevant (BEIR: ``score >= 1``).
+
+    Returns:
+        ``(corpus, queries, relevant_docs)``: ``{cid: text}``, ``{qid: text}`` restricted to queries with at least one
+        relevant document (as BEIR's loader does), and ``{qid: {cid, ...}}``. Ids are strings; empty texts are kept.
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: a qrels document or query id is not in the corpus / queries.
+
+    Example:
+        >>> corpus, queries, qrels = load_beir("/work/shared/data/beir/scifact")  # doctest: +SKIP
+        >>> len(corpus), len(queries), sum(map(len, qrels.values()))  # doctest: +SKIP
+        (5183, 300, 339)
+    """
+    root = Path(folder)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        if not (root / name).is_file():
+            raise FileNotFoundError(f"{root}: missing {name}")
+    corpus = {}
+    for doc in _read_jsonl(root / "corpus.jsonl"):
+        title = doc.get("title") or ""
+        corpus[str(doc["_id"])] = (title + " " + doc["text"]).strip() if include_title else doc["text"]
+    all_queries = {str(q["_id"]): q["text"] for q in _read_jsonl(root / "queries.jsonl")}
+
+    qrels_file = _qrels_path(root, split)
+    header, rows = _read_tsv(qrels_file)
+    qcol = _column(header, ("query-id", "query_id", "qid"), qrels_file)
+    ccol = _column(header, ("corpus-id", "corpus_id", "doc-id", "docid"), qrels_file)
+    scol = _column(header, ("score", "relevance", "label"), qrels_file)
+    relevant: dict[str, set[str]] = {}
+    for row in rows:
+        if int(float(row[scol])) >= min_score:
+            relevant.setdefault(row[qcol], set()).add(row[ccol])
+    missing_docs = sorted({c for docs in relevant.values() for c in docs} - corpus.keys())
+    missing_queries = sorted(relevant.keys() - all_queries.keys())
+    if missing_docs or missing_queries:
+        raise ValueError(f"{qrels_file}: ids not found: documents {missing_docs[:5]}, queries {missing_queries[:5]}")
+    queries = {qid: text for qid, text in all_queries.items() if qid in relevant}
+    return corpus, queries, relevant
+
+
+def load_sts(path: PathLike, normalize: bool = True, max_score: float = 5.0
+             ) -> tuple[list[str], list[str], list[float]]:
+    """Read an STS TSV with columns ``sentence1``, ``sentence2``, ``score``.
+
+    Args:
+        path: the TSV file (e.g. ``stsb/test.tsv``).
+        normalize: divide scores by ``max_score`` (STS-B gold scores are 0-5; ST's STS-B datasets use 0-1).
+        max_score: the scale's maximum.
+
+    Returns:
+        ``(sentences1, sentences2, scores)``.
+
+    Example:
+        >>> s1, s2, scores = load_sts("/work/shared/data/stsb/test.tsv")  # doctest: +SKIP
+        >>> len(scores), max(scores)  # doctest: +SKIP
+        (1379, 1.0)
+    """
+    header, rows = _read_tsv(path)
+    a = _column(header, ("sentence1", "sentence_1", "premise"), path)
+    b = _column(header, ("sentence2", "sentence_2", "hypothesis"), path)
+    s = _column(header, ("score", "label", "similarity"), path)
+    scale = max_score if normalize else 1.0
+    return [r[a] for r in rows], [r[b] for r in rows], [float(r[s]) / scale for r in rows]
+
+
+def load_pair_labels(path: PathLike, label_map: dict[str, int] | None = None
+                     ) -> tuple[list[str], list[str], list[int]]:
+    """Read a labelled sentence-pair TSV (MRPC: ``sentence1, sentence2, label, id1, id2``; NLI: ``premise,
+    hypothesis, label``).
+
+    Args:
+        path: the TSV file.
+        label_map: string label -> int (e.g. ``{"entailment": 0, "neutral": 1, "contradiction": 2}``);
+            None parses labels as integers.
+
+    Returns:
+        ``(sentences1, sentences2, labels)``.
+
+    Raises:
+        ValueError: a label is not an integer and not in ``label_map``.
+
+    Example:
+        >>> s1, s2, labels = load_pair_labels("/work/shared/data/mrpc/test.tsv")  # doctest: +SKIP
+        >>> len(labels), sum(labels)  # doctest: +SKIP
+        (1725, 1147)
+    """
+    header, rows = _read_tsv(path)
+    a = _column(header, ("sentence1", "sentence_1", "premise", "anchor"), path)
+    b = _column(header, ("sentence2", "sentence_2", "hypothesis", "positive"), path)
+    y = _column(header, ("label", "score"), path)
+    labels = []
+    for row in rows:
+        raw = row[y]
+        if label_map is not None:
+            if raw not in label_map:
+                raise ValueError(f"{path}: label {raw!r} not in label_map {sorted(label_map)}")
+            labels.append(label_map[raw])
+        else:
+            try:
+                labels.append(int(raw))
+            except ValueError:
+                raise ValueError(f"{path}: label {raw!r} is not an integer; pass label_map") from None
+    return [r[a] for r in rows], [r[b] for r in rows], labels
