@@ -1,0 +1,187 @@
+"""Sequence-classification heads and the encoder + head model that CrossEncoder runs.
+
+The heads reproduce transformers' ``BertForSequenceClassification`` (pooler output -> dropout -> Linear) and
+``MPNetForSequenceClassification`` (first token -> dropout -> dense -> tanh -> dropout -> out_proj). Weights load
+strictly from a HF ``*ForSequenceClassification`` checkpoint and save back under the names transformers writes
+(``bert.`` / ``mpnet.`` prefix on the encoder, ``classifier.*`` for the head).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from . import build_encoder
+from .config import EncoderConfig
+from .convert import ek_to_hf, split_hf_state_dict
+from .loading import load_strict
+
+# Head weights, embedkit name inside the head -> HF name (literal tables, one per model type).
+_BERT_HEAD_TO_HF = {
+    "out.weight": "classifier.weight",
+    "out.bias": "classifier.bias",
+}
+_MPNET_HEAD_TO_HF = {
+    "dense.weight": "classifier.dense.weight",
+    "dense.bias": "classifier.dense.bias",
+    "out.weight": "classifier.out_proj.weight",
+    "out.bias": "classifier.out_proj.bias",
+}
+HEAD_TO_HF = {"bert": _BERT_HEAD_TO_HF, "mpnet": _MPNET_HEAD_TO_HF}
+HF_PREFIX = {"bert": "bert.", "mpnet": "mpnet."}
+ARCHITECTURES = {"bert": "BertForSequenceClassification", "mpnet": "MPNetForSequenceClassification"}
+
+
+def classifier_dropout(hf_config: dict[str, Any], cfg: EncoderConfig) -> float:
+    """``classifier_dropout`` from config.json, falling back to ``hidden_dropout_prob`` as transformers does."""
+    value = hf_config.get("classifier_dropout")
+    return cfg.hidden_dropout_prob if value is None else float(value)
+
+
+def num_labels_of(hf_config: dict[str, Any]) -> int:
+    """Number of labels of a HF config: ``num_labels``, else the size of ``id2label``, else 2 (HF's default)."""
+    if "num_labels" in hf_config:
+        return int(hf_config["num_labels"])
+    if hf_config.get("id2label"):
+        return len(hf_config["id2label"])
+    return 2
+
+
+class BertClassificationHead(nn.Module):
+    """BERT's head: pooler output (B, D) -> dropout -> Linear -> logits (B, num_labels).
+
+    Example:
+        >>> head = BertClassificationHead(hidden_size=32, num_labels=3, dropout=0.1).eval()
+        >>> tuple(head(torch.zeros(2, 5, 32), torch.zeros(2, 32)).shape)
+        (2, 3)
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: Tensor, pooled: Tensor | None) -> Tensor:
+        del hidden  # BERT classifies the pooler output
+        if pooled is None:
+            raise ValueError("the BERT classification head needs the encoder's pooler")
+        return self.out(self.dropout(pooled))  # (B, D) -> (B, num_labels)
+
+
+class MPNetClassificationHead(nn.Module):
+    """MPNet's head: first token (B, D) -> dropout -> dense -> tanh -> dropout -> out_proj (B, num_labels).
+
+    Example:
+        >>> head = MPNetClassificationHead(hidden_size=32, num_labels=1, dropout=0.1).eval()
+        >>> tuple(head(torch.zeros(2, 5, 32), None).shape)
+        (2, 1)
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.out = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: Tensor, pooled: Tensor | None) -> Tensor:
+        del pooled  # MPNet's classifier has its own dense layer on the first token
+        x = self.dropout(hidden[:, 0])  # (B, T, D) -> (B, D)
+        x = torch.tanh(self.dense(x))  # (B, D)
+        return self.out(self.dropout(x))  # (B, num_labels)
+
+
+HEADS: dict[str, type[nn.Module]] = {"bert": BertClassificationHead, "mpnet": MPNetClassificationHead}
+
+
+class SequenceClassifier(nn.Module):
+    """Encoder + classification head: token ids -> logits (B, num_labels), as HF ``*ForSequenceClassification``.
+
+    Args:
+        config: the encoder's shape (``config.hf_config`` is the config.json written back on save).
+        num_labels: outputs of the head.
+        dropout: the head's dropout probability.
+
+    Example:
+        >>> cfg = EncoderConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        ...                     intermediate_size=64)
+        >>> model = SequenceClassifier(cfg, num_labels=1).eval()
+        >>> logits = model(torch.tensor([[1, 5, 7, 2]]), torch.ones(1, 4, dtype=torch.long))
+        >>> tuple(logits.shape)
+        (1, 1)
+        >>> restored = SequenceClassifier.from_hf_state_dict(cfg.to_hf_config() | {"num_labels": 1},
+        ...                                                  model.hf_state_dict())
+        >>> torch.equal(restored(torch.tensor([[1, 5, 7, 2]])), logits)
+        True
+    """
+
+    def __init__(self, config: EncoderConfig, num_labels: int, dropout: float | None = None) -> None:
+        super().__init__()
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be >= 1, got {num_labels}")
+        self.config = config
+        self.num_labels = num_labels
+        dropout = config.hidden_dropout_prob if dropout is None else dropout
+        self.encoder = build_encoder(config, add_pooler=config.model_type == "bert")
+        self.classifier = HEADS[config.model_type](config.hidden_size, num_labels, dropout)
+
+    @classmethod
+    def from_hf_state_dict(
+        cls, hf_config: dict[str, Any], state_dict: dict[str, Tensor], source: str = "checkpoint",
+        num_labels: int | None = None,
+    ) -> SequenceClassifier:
+        """Build from a config.json dict and a HF ``*ForSequenceClassification`` state dict, loading strictly.
+
+        Raises:
+            ValueError: ``num_labels`` disagrees with the checkpoint, or a weight is missing, unexpected or
+                mis-shaped (the message names the source and the keys).
+        """
+        config = EncoderConfig.from_hf_config(hf_config)
+        saved_labels = num_labels_of(hf_config)
+        if num_labels is not None and num_labels != saved_labels:
+            raise ValueError(
+                f"{source}: num_labels={num_labels} but the checkpoint's classifier has {saved_labels} labels; "
+                "embedkit does not re-initialise heads"
+            )
+        model = cls(config, saved_labels, classifier_dropout(hf_config, config))
+        encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
+        not_classifier = sorted(k for k in head_state if not k.startswith("classifier."))
+        if not_classifier:
+            raise ValueError(f"{source}: unexpected non-classifier head weights {not_classifier}")
+        if not head_state:
+            raise ValueError(f"{source}: no classifier weights; is this a *ForSequenceClassification checkpoint?")
+        load_strict(model.encoder, encoder_state, source)
+        load_strict(model.classifier, {k[len("classifier.") :]: v for k, v in head_state.items()}, source)
+        return model
+
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None
+    ) -> Tensor:
+        hidden = self.encoder(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, D)
+        pooler = getattr(self.encoder, "pooler", None)
+        pooled = pooler(hidden) if pooler is not None else None  # (B, D)
+        return self.classifier(hidden, pooled)  # (B, num_labels)
+
+    def hf_state_dict(self) -> dict[str, Tensor]:
+        """Weights under the names transformers saves for ``*ForSequenceClassification``."""
+        model_type = self.config.model_type
+        prefix, head_table = HF_PREFIX[model_type], HEAD_TO_HF[model_type]
+        encoder = {k: v.detach().contiguous() for k, v in self.encoder.state_dict().items()}
+        out = {prefix + k: v for k, v in ek_to_hf(encoder, model_type).items()}
+        for key, tensor in self.classifier.state_dict().items():
+            out[head_table[key]] = tensor.detach().contiguous()
+        return out
+
+    def hf_config(self) -> dict[str, Any]:
+        """The config.json dict to save: encoder fields, architecture and the label maps."""
+        out = self.config.to_hf_config()
+        out["architectures"] = [ARCHITECTURES[self.config.model_type]]
+        id2label = out.get("id2label")
+        if not isinstance(id2label, dict) or len(id2label) != self.num_labels:
+            id2label = {str(i): f"LABEL_{i}" for i in range(self.num_labels)}
+        out["id2label"] = copy.deepcopy(id2label)
+        out["label2id"] = {label: int(i) for i, label in id2label.items()}
+        out.pop("num_labels", None)  # transformers derives it from id2label
+        return out

@@ -1,0 +1,187 @@
+"""CrossEncoder parity with sentence-transformers 6.2 goldens (tests/generate_ce_fixtures.py), loading and saving."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from embedkit.cross_encoder import CrossEncoder
+from embedkit.models.module import read_json_file, write_json_file
+
+FIX = Path(__file__).parent.parent / "fixtures"
+GOLD = json.loads((FIX / "ce_golden.json").read_text(encoding="utf-8"))
+NAMES = ["ce_bert_hf", "ce_bert1", "ce_bert3", "ce_mpnet1", "ce_mpnet3"]
+ATOL = 1e-4
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def loaded(request):
+    return request.param, CrossEncoder(FIX / request.param, device="cpu")
+
+
+def test_predict_matches_st(loaded):
+    name, ce = loaded
+    gold = GOLD[name]
+    assert ce.num_labels == gold["num_labels"]
+    assert ce.max_length == ce.max_seq_length == gold["max_length"]
+    scores = ce.predict(GOLD["pairs"], batch_size=3)
+    expected = np.asarray(gold["default"])
+    assert scores.shape == expected.shape
+    np.testing.assert_allclose(scores, expected, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(ce.predict(GOLD["pairs"], activation_fn=torch.nn.Identity()), gold["identity"],
+                               atol=ATOL, rtol=0)
+    np.testing.assert_allclose(ce.predict(GOLD["pairs"], apply_softmax=True), gold["softmax"], atol=ATOL, rtol=0)
+
+
+def test_single_pair_gives_scalar_or_row(loaded):
+    name, ce = loaded
+    single = ce.predict(tuple(GOLD["pairs"][0]))
+    assert np.shape(single) == np.shape(GOLD[name]["single"])
+    np.testing.assert_allclose(single, GOLD[name]["single"], atol=ATOL, rtol=0)
+    assert np.shape(ce.predict(list(GOLD["pairs"][0]))) == np.shape(GOLD[name]["single"])
+
+
+def test_output_types(loaded):
+    _, ce = loaded
+    pairs = GOLD["pairs"][:3]
+    as_tensor = ce.predict(pairs, convert_to_tensor=True)
+    assert isinstance(as_tensor, torch.Tensor) and as_tensor.shape[0] == 3
+    as_list = ce.predict(pairs, convert_to_numpy=False)
+    assert isinstance(as_list, list) and len(as_list) == 3
+    assert ce.predict([]).shape == (0,)
+    np.testing.assert_allclose(ce.predict(pairs, batch_size=1), ce.predict(pairs, batch_size=32), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ce_bert_hf", "ce_bert1", "ce_mpnet1"])
+def test_rank_matches_st(name):
+    ce = CrossEncoder(FIX / name, device="cpu")
+    gold = GOLD[name]["rank"]
+    hits = ce.rank(GOLD["query"], GOLD["docs"], return_documents=True)
+    assert [h["corpus_id"] for h in hits] == [h["corpus_id"] for h in gold]
+    assert [h["text"] for h in hits] == [h["text"] for h in gold]
+    assert all(type(h["score"]) is float for h in hits)
+    np.testing.assert_allclose([h["score"] for h in hits], [h["score"] for h in gold], atol=ATOL, rtol=0)
+    top2 = ce.rank(GOLD["query"], GOLD["docs"], top_k=2)
+    assert [h["corpus_id"] for h in top2] == GOLD[name]["rank_top2"]
+    assert set(top2[0]) == {"corpus_id", "score"}
+
+
+def test_rank_refuses_multi_label():
+    with pytest.raises(ValueError, match="num_labels=1"):
+        CrossEncoder(FIX / "ce_bert3", device="cpu").rank("q", ["d"])
+
+
+@pytest.mark.parametrize("name", ["ce_bert_hf", "ce_bert3", "ce_mpnet1", "ce_mpnet3"])
+def test_save_load_round_trip(name, tmp_path):
+    ce = CrossEncoder(FIX / name, device="cpu")
+    ce.save(tmp_path / "saved")
+    files = {p.name for p in (tmp_path / "saved").iterdir()}
+    assert {"config.json", "model.safetensors", "modules.json", "sentence_bert_config.json",
+            "config_sentence_transformers.json", "tokenizer.json"} <= files
+    st_config = read_json_file(tmp_path / "saved" / "config_sentence_transformers.json")
+    assert st_config["model_type"] == "CrossEncoder"
+    assert st_config["activation_fn"] == ("torch.nn.modules.activation.Sigmoid" if ce.num_labels == 1
+                                          else "torch.nn.modules.linear.Identity")
+    prefix = "bert." if "bert" in name else "mpnet."
+    from safetensors.torch import load_file
+
+    keys = set(load_file(str(tmp_path / "saved" / "model.safetensors")))
+    assert all(k.startswith((prefix, "classifier.")) for k in keys)
+    again = CrossEncoder(tmp_path / "saved", device="cpu")
+    assert again.num_labels == ce.num_labels and again.max_length == ce.max_length
+    np.testing.assert_allclose(again.predict(GOLD["pairs"]), GOLD[name]["default"], atol=ATOL, rtol=0)
+
+
+def test_save_keeps_custom_activation_and_max_length(tmp_path):
+    ce = CrossEncoder(FIX / "ce_bert1", device="cpu", activation_fn=torch.nn.Tanh(), max_length=16)
+    ce.save_pretrained(tmp_path)
+    again = CrossEncoder(tmp_path, device="cpu")
+    assert isinstance(again.activation_fn, torch.nn.Tanh)
+    assert again.max_length == 16
+    np.testing.assert_allclose(again.predict(GOLD["pairs"]), np.tanh(ce.predict(GOLD["pairs"],
+                               activation_fn=torch.nn.Identity())), atol=1e-6)
+
+
+@pytest.mark.parametrize("legacy", [
+    {"sentence_transformers": {"activation_fn": "torch.nn.modules.linear.Identity"}},
+    {"sbert_ce_default_activation_function": "torch.nn.modules.linear.Identity"},
+])
+def test_legacy_activation_in_config_json(legacy, tmp_path):
+    folder = tmp_path / "legacy"
+    shutil.copytree(FIX / "ce_bert_hf", folder)
+    write_json_file(folder / "config.json", read_json_file(folder / "config.json") | legacy)
+    ce = CrossEncoder(folder, device="cpu")
+    assert isinstance(ce.activation_fn, torch.nn.Identity)
+    np.testing.assert_allclose(ce.predict(GOLD["pairs"]), GOLD["ce_bert_hf"]["identity"], atol=ATOL, rtol=0)
+
+
+def test_default_activation():
+    assert isinstance(CrossEncoder(FIX / "ce_bert_hf", device="cpu").activation_fn, torch.nn.Sigmoid)
+    assert isinstance(CrossEncoder(FIX / "ce_mpnet3", device="cpu").activation_fn, torch.nn.Identity)
+
+
+def test_non_torch_activation_refused(tmp_path):
+    folder = tmp_path / "evil"
+    shutil.copytree(FIX / "ce_bert1", folder)
+    config = read_json_file(folder / "config_sentence_transformers.json")
+    write_json_file(folder / "config_sentence_transformers.json", config | {"activation_fn": "os.system"})
+    with pytest.raises(ValueError, match="only torch"):
+        CrossEncoder(folder, device="cpu")
+
+
+def test_trust_remote_code_refused():
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        CrossEncoder(FIX / "ce_bert1", device="cpu", trust_remote_code=True)
+
+
+def test_num_labels_mismatch_refused():
+    with pytest.raises(ValueError, match="num_labels=2"):
+        CrossEncoder(FIX / "ce_bert1", device="cpu", num_labels=2)
+    assert CrossEncoder(FIX / "ce_bert3", device="cpu", num_labels=3).num_labels == 3
+
+
+def test_bad_inputs():
+    ce = CrossEncoder(FIX / "ce_bert1", device="cpu")
+    with pytest.raises(TypeError, match="input 1"):
+        ce.predict([("a", "b"), ("a", 3)])
+    with pytest.raises(TypeError, match="input 0"):
+        ce.predict(["just one string", "another"] + ["x"])
+    with pytest.raises(TypeError, match="input 2"):
+        ce.preprocess([("a", "b"), ["c", "d"], None])
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="batch_size"):
+            ce.predict([("a", "b")], batch_size=bad)
+
+
+def test_strict_loading_names_unexpected_weights(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "extra"
+    shutil.copytree(FIX / "ce_bert1", folder)
+    state = load_file(str(folder / "model.safetensors"))
+    state["bert.some.extra.weight"] = torch.zeros(1)
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ValueError, match="some.extra.weight"):
+        CrossEncoder(folder, device="cpu")
+    state = {k: v for k, v in state.items() if not k.startswith(("bert.some", "bert.pooler"))}
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ValueError, match="pooler"):
+        CrossEncoder(folder, device="cpu")
+
+
+def test_feature_extraction_folder_refused():
+    with pytest.raises(ValueError, match="sequence-classification|CrossEncoder|Transformer"):
+        CrossEncoder(FIX / "tiny_bert_v6", device="cpu")
+
+
+def test_forward_returns_scores():
+    ce = CrossEncoder(FIX / "ce_mpnet3", device="cpu")
+    features = ce.preprocess([("a", "b"), ("c d e", "f")])
+    assert "token_type_ids" not in features
+    out = ce(features)
+    assert out["scores"].shape == (2, 3)  # (B, num_labels)
