@@ -25,10 +25,12 @@ resumed run continues bit for bit (on CPU) where it stopped.
 from __future__ import annotations
 
 import bisect
+import gc
 import json
 import logging
 import math
 import random
+import traceback
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -331,8 +333,13 @@ class SentenceTransformerTrainer:
             if owns_group:
                 dist_utils.barrier()
             return output
-        except RuntimeError as exc:
-            if dist_utils.get_world_size() > 1 and type(exc).__module__.startswith(("torch", "builtins")):
+        except BaseException as exc:
+            if owns_group and exc.__traceback__ is not None:
+                # The failed loop's frames still hold the DDP wrapper, whose reducer points at the process group;
+                # freeing it only at interpreter exit, after the group is gone, aborts the process (SIGABRT).
+                traceback.clear_frames(exc.__traceback__.tb_next)
+            if (isinstance(exc, RuntimeError) and dist_utils.get_world_size() > 1
+                    and type(exc).__module__.startswith(("torch", "builtins"))):
                 raise RuntimeError(
                     f"rank {dist_utils.get_rank()}: distributed training stopped: {exc}. If another rank failed "
                     f"first, its log has the cause; collectives give up after ddp_timeout={args.ddp_timeout}s"
@@ -340,6 +347,9 @@ class SentenceTransformerTrainer:
             raise
         finally:
             if owns_group:  # no barrier on failure: a dead rank would make it wait for the full timeout
+                # DDP's reducer sits in reference cycles; collected only at interpreter exit, after the group is
+                # destroyed, it aborts the process (gloo). Collect it while the group still exists.
+                gc.collect()
                 torch.distributed.destroy_process_group()
 
     def _train(self, resume: str | bool | None) -> TrainOutput:
