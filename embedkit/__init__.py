@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "SentenceTransformer": "embedkit.sentence_transformer",
+    "CrossEncoder": "embedkit.cross_encoder",
     "SimilarityFunction": "embedkit.util",
     "quantize_embeddings": "embedkit.util",
     "SentenceTransformerTrainer": "embedkit.trainer",
