@@ -78,6 +78,8 @@ def minibatch_ranges(features: dict[str, Any], mini_batch_size: int, mini_batch_
 
 
 def _num_rows(features: dict[str, Any]) -> int:
+    if "offsets" in features:  # StaticEmbedding: flat token ids, one offset per text
+        return features["offsets"].shape[0]
     if "input_ids" in features:
         return features["input_ids"].shape[0]
     return next(v.shape[0] for v in features.values() if isinstance(v, Tensor) and v.ndim)
@@ -86,6 +88,11 @@ def _num_rows(features: dict[str, Any]) -> int:
 def slice_features(features: dict[str, Any], begin: int, end: int) -> dict[str, Any]:
     """Rows [begin, end) of a features dict, with trailing all-padding columns trimmed."""
     n = _num_rows(features)
+    if "offsets" in features:  # flat ids: texts [begin, end) are ids[offsets[begin]:offsets[end]]
+        offsets, ids = features["offsets"], features["input_ids"]
+        first = int(offsets[begin]) if begin < n else ids.shape[0]
+        last = int(offsets[end]) if end < n else ids.shape[0]
+        return {**features, "input_ids": ids[first:last], "offsets": offsets[begin:end] - first}
     out = {k: v[begin:end] if isinstance(v, Tensor) and v.ndim and v.shape[0] == n else v for k, v in features.items()}
     mask = out.get("attention_mask")
     if mask is not None and mask.ndim == 2 and mask.numel():

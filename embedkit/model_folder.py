@@ -36,6 +36,24 @@ def safe_subfolder(root: Path, relative: str, source: str) -> Path:
     return target
 
 
+def load_module(type_name: Any, path: Path, source: str, **hub_kwargs: Any) -> nn.Module:
+    """Build one module of the ST class ``type_name`` from ``path``.
+
+    Raises:
+        ValueError: the type is not one embedkit implements (the message lists the supported ones).
+    """
+    cls = MODULE_TYPES.get(type_name)
+    if cls is None:
+        supported = "\n  ".join(sorted(MODULE_TYPES))
+        raise ValueError(
+            f"{source}: module type {type_name!r} is not supported by embedkit (custom code is never run); "
+            f"supported types:\n  {supported}"
+        )
+    if getattr(cls, "save_in_root", False):
+        return cls.load(path, **hub_kwargs)
+    return cls.load(path)
+
+
 def load_modules(folder: Path, **hub_kwargs: Any) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
     """Build the modules listed in ``folder/modules.json``; returns ([(name, module)], {name: forward kwargs}).
 
@@ -48,21 +66,9 @@ def load_modules(folder: Path, **hub_kwargs: Any) -> tuple[list[tuple[str, nn.Mo
         raise ValueError(f"{source}: expected a list of modules")
     modules, module_kwargs = [], {}
     for entry in entries:
-        type_name = entry.get("type")
-        cls = MODULE_TYPES.get(type_name)
-        if cls is None:
-            supported = "\n  ".join(sorted(MODULE_TYPES))
-            raise ValueError(
-                f"{source}: module type {type_name!r} is not supported by embedkit (custom code is never run); "
-                f"supported types:\n  {supported}"
-            )
         path = safe_subfolder(folder, entry.get("path", ""), str(source))
         name = str(entry.get("name", entry.get("idx", len(modules))))
-        if getattr(cls, "save_in_root", False):
-            module = cls.load(path, **hub_kwargs)
-        else:
-            module = cls.load(path)
-        modules.append((name, module))
+        modules.append((name, load_module(entry.get("type"), path, str(source), **hub_kwargs)))
         if entry.get("kwargs"):
             module_kwargs[name] = list(entry["kwargs"])
     return modules, module_kwargs
@@ -73,7 +79,7 @@ def read_model_config(folder: Path) -> dict[str, Any]:
     return read_json_file(path) if path.is_file() else {}
 
 
-def _versions() -> dict[str, str]:
+def saved_versions() -> dict[str, str]:
     import torch
 
     try:
@@ -109,7 +115,7 @@ def save_model_folder(
                 entry["kwargs"] = module_kwargs[name]
             entries.append(entry)
         write_json_file(tmp / "modules.json", entries)
-        write_json_file(tmp / "config_sentence_transformers.json", {"__version__": _versions(), **model_config},
+        write_json_file(tmp / "config_sentence_transformers.json", {"__version__": saved_versions(), **model_config},
                         sort_keys=True)
         if write_extra is not None:
             write_extra(tmp)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from ..encoders.heads import SequenceClassifier
 from ..encoders.loading import read_state_dict
+from ..model_folder import ST_VERSION_WRITTEN, saved_versions
 from ..models.module import class_path, import_torch_class, read_json_file, write_json_file
 from ..tokenizer import Tokenizer
 
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 TRANSFORMER_TYPES = ("sentence_transformers.base.modules.transformer.Transformer",
                      "sentence_transformers.models.Transformer",
                      "sentence_transformers.sentence_transformer.modules.transformer.Transformer")
-_ST_VERSION = "6.2.0"
 
 
 def _check_pairs(inputs: list[Any]) -> None:
@@ -298,7 +298,8 @@ class CrossEncoder(nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         hf_config = self.model.hf_config()
         # sentence-transformers 4.x-5.3 read the activation from config.json; 5.4+/6.x from the file below.
-        hf_config["sentence_transformers"] = {"activation_fn": class_path(self.activation_fn), "version": _ST_VERSION}
+        hf_config["sentence_transformers"] = {"activation_fn": class_path(self.activation_fn),
+                                             "version": ST_VERSION_WRITTEN}
         write_json_file(path / "config.json", hf_config, sort_keys=True)
         state = {k: v.cpu() for k, v in self.model.hf_state_dict().items()}
         if safe_serialization:
@@ -317,7 +318,7 @@ class CrossEncoder(nn.Module):
             "do_lower_case": self.do_lower_case,
         })
         write_json_file(path / "config_sentence_transformers.json", {
-            "__version__": {"sentence_transformers": _ST_VERSION, "pytorch": torch.__version__},
+            "__version__": saved_versions(),
             "activation_fn": class_path(self.activation_fn),
             "default_prompt_name": None,
             "model_type": "CrossEncoder",
