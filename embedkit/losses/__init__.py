@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .adaptive_layer import AdaptiveLayerLoss
 from .angle import AnglELoss
 from .cached_gist_embed import CachedGISTEmbedLoss
 from .cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
@@ -28,11 +29,14 @@ from .contrastive_tension import (
 )
 from .cosent import CoSENTLoss
 from .cosine_similarity import CosineSimilarityLoss
+from .denoising_auto_encoder import DenoisingAutoEncoderLoss
 from .distill_kl_div import DistillKLDivLoss
 from .embed_distill import EmbedDistillLoss
 from .gist_embed import GISTEmbedLoss
 from .global_orthogonal_regularization import GlobalOrthogonalRegularizationLoss
 from .margin_mse import MarginMSELoss
+from .matryoshka import MatryoshkaLoss
+from .matryoshka_2d import Matryoshka2dLoss
 from .mega_batch_margin import MegaBatchMarginLoss
 from .mse import MSELoss
 from .multiple_negatives_ranking import MultipleNegativesRankingLoss
@@ -41,7 +45,6 @@ from .online_contrastive import OnlineContrastiveLoss
 from .softmax import SoftmaxLoss
 from .triplet import TripletDistanceMetric, TripletLoss
 
-# Cached*, Matryoshka*, AdaptiveLayerLoss and DenoisingAutoEncoderLoss get their imports and entries here as they land.
 LOSSES: dict[str, type[nn.Module]] = {
     cls.__name__: cls
     for cls in (
@@ -70,11 +73,16 @@ LOSSES: dict[str, type[nn.Module]] = {
         SoftmaxLoss,
         MegaBatchMarginLoss,
         GlobalOrthogonalRegularizationLoss,
+        MatryoshkaLoss,
+        Matryoshka2dLoss,
+        AdaptiveLayerLoss,
+        DenoisingAutoEncoderLoss,
     )
 }
 
 __all__ = [
     "LOSSES",
+    "AdaptiveLayerLoss",
     "AnglELoss",
     "BatchAllTripletLoss",
     "BatchHardSoftMarginTripletLoss",
@@ -90,12 +98,15 @@ __all__ = [
     "ContrastiveTensionLoss",
     "ContrastiveTensionLossInBatchNegatives",
     "CosineSimilarityLoss",
+    "DenoisingAutoEncoderLoss",
     "DistillKLDivLoss",
     "EmbedDistillLoss",
     "GISTEmbedLoss",
     "GlobalOrthogonalRegularizationLoss",
     "MSELoss",
     "MarginMSELoss",
+    "Matryoshka2dLoss",
+    "MatryoshkaLoss",
     "MegaBatchMarginLoss",
     "MultipleNegativesRankingLoss",
     "MultipleNegativesSymmetricRankingLoss",

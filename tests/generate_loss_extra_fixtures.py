@@ -1,0 +1,205 @@
+"""Generate golden values for the wrapper losses (Matryoshka, Matryoshka2d, AdaptiveLayer) and the TSDAE loss.
+
+    /opt/dev/bin/python tests/generate_loss_extra_fixtures.py
+
+Same protocol as ``tests/generate_loss_fixtures.py``: the reference model is the committed ``tiny_bert_v6`` with the
+spreading Dense layer recorded in ``tests/fixtures/losses/st_losses.json``, in eval mode (no dropout); each case
+builds a sentence-transformers 6.2 loss, computes it on a fixed 6-row batch, backpropagates, and records the value,
+the total gradient L2 norm over the loss's parameters, the word-embedding gradient norm, ``get_config_dict()`` and
+``citation``. Cases that sample layers or dimensions seed Python's ``random`` right before the call (``seed``).
+
+DenoisingAutoEncoderLoss builds a transformers BERT decoder whose cross-attention and LM-head transform are
+randomly initialised; those decoder-only weights are saved (HF names) to ``losses_extra/dae_decoder.safetensors``
+so that embedkit's decoder starts from the same values.
+
+Output: ``tests/fixtures/losses_extra/st_losses_extra.json`` (+ the safetensors file).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import torch
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OUT = FIXTURES / "losses_extra"
+B = 6
+WORD_EMBEDDINGS = ".embeddings.word_embeddings.weight"
+
+
+def _texts() -> list[str]:
+    return json.loads((FIXTURES / "texts.json").read_text(encoding="utf-8"))["real"]
+
+
+def columns(n: int) -> list[list[str]]:
+    real = _texts()
+    return [real[i * B:(i + 1) * B] for i in range(n)]
+
+
+def damaged(texts: list[str]) -> list[str]:
+    """Deterministic TSDAE-style noise: keep every other word (at least one)."""
+    return [" ".join(text.split()[::2]) or text for text in texts]
+
+
+def labels_score(seed: int) -> list[float]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(B, generator=gen).round(decimals=3).tolist()
+
+
+def labels_embeddings(seed: int, dim: int) -> list[list[float]]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(B, dim, generator=gen).round(decimals=4).tolist()
+
+
+def inner(name: str, **kwargs) -> dict:
+    return {"loss": name, "kwargs": kwargs}
+
+
+def case(name, loss, kwargs, cols, *, labels=None, seed=None, n_modules=4):
+    """``n_modules``: keep this many leading modules of tiny_bert_v6 (2 = Transformer + Pooling, 32-d output)."""
+    return {"name": name, "loss": loss, "kwargs": kwargs, "columns": cols, "labels": labels, "seed": seed,
+            "n_modules": n_modules}
+
+
+def build_cases() -> list[dict]:
+    real = _texts()
+    mnrl = inner("MultipleNegativesRankingLoss")
+    cmnrl = inner("CachedMultipleNegativesRankingLoss", mini_batch_size=2)
+    dims = {"matryoshka_dims": [16, 8, 4], "matryoshka_weights": [1.0, 0.5, 2.0]}
+    return [
+        case("matryoshka_mnrl", "MatryoshkaLoss", {"loss": mnrl, **dims}, columns(3)),
+        case("matryoshka_cmnrl", "MatryoshkaLoss", {"loss": cmnrl, **dims}, columns(3)),
+        case("matryoshka_cosent_unsorted", "MatryoshkaLoss",
+             {"loss": inner("CoSENTLoss"), "matryoshka_dims": [6, 16]}, columns(2), labels=labels_score(1)),
+        case("matryoshka_mse_label_truncation", "MatryoshkaLoss",
+             {"loss": inner("MSELoss"), "matryoshka_dims": [16, 8], "matryoshka_weights": [1, 3]}, columns(1),
+             labels=labels_embeddings(2, 16)),
+        case("matryoshka_mnrl_sampled_dims", "MatryoshkaLoss", {"loss": mnrl, **dims, "n_dims_per_step": 2},
+             columns(2), seed=3),
+        case("matryoshka_cmnrl_sampled_dims", "MatryoshkaLoss", {"loss": cmnrl, **dims, "n_dims_per_step": 2},
+             columns(2), seed=3),
+        case("adaptive_mnrl_all_layers", "AdaptiveLayerLoss", {"loss": mnrl, "n_layers_per_step": -1}, columns(3)),
+        case("adaptive_cosent_weights", "AdaptiveLayerLoss",
+             {"loss": inner("CoSENTLoss"), "n_layers_per_step": -1, "last_layer_weight": 2.0,
+              "prior_layers_weight": 0.5, "kl_div_weight": 3.0, "kl_temperature": 0.7, "layer_weighting": "linear"},
+             columns(2), labels=labels_score(4)),
+        case("adaptive_mnrl_sampled_no_kl", "AdaptiveLayerLoss",
+             {"loss": mnrl, "kl_temperature": 0.0, "layer_weighting": "log"}, columns(2), seed=5),
+        case("matryoshka2d_mnrl_all", "Matryoshka2dLoss",
+             {"loss": mnrl, **dims, "n_layers_per_step": -1, "n_dims_per_step": -1}, columns(3)),
+        case("matryoshka2d_mnrl_defaults", "Matryoshka2dLoss",
+             {"loss": mnrl, "matryoshka_dims": [16, 8, 4]}, columns(2), seed=6),
+        # The decoder cross-attends to the sentence embedding, which must have the encoder's hidden size.
+        case("dae_tied", "DenoisingAutoEncoderLoss", {}, [damaged(real[:B]), real[:B]], n_modules=2),
+    ]
+
+
+# ----------------------------------------------------------------------------- reference side
+def load_st_model(n_modules: int = 4):
+    from sentence_transformers import SentenceTransformer
+
+    dense = json.loads((FIXTURES / "losses" / "st_losses.json").read_text(encoding="utf-8"))["spreading_dense"]
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    with torch.no_grad():
+        model[2].linear.weight.copy_(torch.tensor(dense["tiny_bert_v6"]["weight"]))
+        model[2].linear.bias.copy_(torch.tensor(dense["tiny_bert_v6"]["bias"]))
+    while len(model) > n_modules:
+        del model[len(model) - 1]
+    return model.eval()
+
+
+def jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return f"<{type(obj).__name__}>"
+
+
+def grad_norms(loss) -> tuple[float, float]:
+    total, words = 0.0, 0.0
+    for name, p in loss.named_parameters():
+        if p.grad is None:
+            continue
+        sq = float(p.grad.double().pow(2).sum())
+        total += sq
+        if name.endswith(WORD_EMBEDDINGS):
+            words += sq
+    return math.sqrt(total), math.sqrt(words)
+
+
+def save_decoder_only_weights(loss, model) -> None:
+    from safetensors.torch import save_file
+
+    shared = {p.data_ptr() for p in model.parameters()}
+    own = {name: p.detach().clone().contiguous() for name, p in loss.decoder.named_parameters()
+           if p.data_ptr() not in shared}
+    save_file(own, str(OUT / "dae_decoder.safetensors"))
+
+
+def run_case(spec: dict) -> dict:
+    import warnings
+
+    from sentence_transformers.sentence_transformer import losses
+
+    model = load_st_model(spec["n_modules"])
+    kwargs = dict(spec["kwargs"])
+    if "loss" in kwargs:
+        kwargs["loss"] = getattr(losses, kwargs["loss"]["loss"])(model, **kwargs["loss"]["kwargs"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = getattr(losses, spec["loss"])(model, **kwargs)
+    loss.eval()
+    if spec["loss"] == "DenoisingAutoEncoderLoss":
+        save_decoder_only_weights(loss, model)
+    features = [model.preprocess(col) for col in spec["columns"]]
+    labels = None if spec["labels"] is None else torch.tensor(spec["labels"], dtype=torch.float32)
+    if spec["seed"] is not None:
+        random.seed(spec["seed"])
+    out = loss(features, labels)
+    out.backward()
+    total, words = grad_norms(loss)
+    return {**spec, "expected": {"value": float(out.detach()), "grad_norm": total, "word_embeddings_grad_norm": words,
+                                 "config": jsonable(loss.get_config_dict()), "citation": loss.citation}}
+
+
+LOSS_NAMES = ["MatryoshkaLoss", "Matryoshka2dLoss", "AdaptiveLayerLoss", "DenoisingAutoEncoderLoss"]
+
+
+def signatures() -> dict[str, list[list[str]]]:
+    """Constructor parameters (after ``self``) with their defaults' repr, ``"<required>"`` for none."""
+    import inspect
+
+    from sentence_transformers.sentence_transformer import losses
+
+    out = {}
+    for name in LOSS_NAMES:
+        params = list(inspect.signature(getattr(losses, name).__init__).parameters.values())[1:]
+        out[name] = [[p.name, "<required>" if p.default is inspect.Parameter.empty else repr(p.default)]
+                     for p in params]
+    return out
+
+
+def main() -> None:
+    import sentence_transformers
+
+    torch.set_num_threads(1)  # same reduction order as the tests (tests/losses/conftest.py)
+    OUT.mkdir(parents=True, exist_ok=True)
+    cases = [run_case(spec) for spec in build_cases()]
+    payload = {"sentence_transformers_version": sentence_transformers.__version__, "torch_version": torch.__version__,
+               "batch_size": B, "signatures": signatures(), "cases": cases}
+    path = OUT / "st_losses_extra.json"
+    path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {len(cases)} cases to {path} ({path.stat().st_size // 1024} KB)")
+    for c in cases:
+        e = c["expected"]
+        print(f"  {c['name']:34s} value={e['value']:.6g} grad_norm={e['grad_norm']:.6g}")
+
+
+if __name__ == "__main__":
+    main()
