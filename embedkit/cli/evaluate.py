@@ -1,0 +1,51 @@
+"""``embedkit evaluate``: a BEIR folder (retrieval metrics) or an STS TSV (correlations) -> a metrics table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def build_evaluator(path: str | Path, split: str = "test", batch_size: int = 32) -> Any:
+    """InformationRetrievalEvaluator for a BEIR folder, EmbeddingSimilarityEvaluator for an STS TSV.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` is neither a folder nor a ``.tsv`` file.
+    """
+    from ..datasets_io import load_beir, load_sts
+
+    path = Path(path)
+    if path.is_dir():
+        from ..evaluation import InformationRetrievalEvaluator
+
+        corpus, queries, qrels = load_beir(path, split=split)
+        return InformationRetrievalEvaluator(queries, corpus, qrels, name=path.name, batch_size=batch_size,
+                                             show_progress_bar=True)
+    if path.is_file() and path.suffix == ".tsv":
+        from ..evaluation import EmbeddingSimilarityEvaluator
+
+        s1, s2, scores = load_sts(path)
+        return EmbeddingSimilarityEvaluator(s1, s2, scores, name=path.stem, batch_size=batch_size)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    raise ValueError(f"{path}: expected a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or an STS .tsv "
+                     "(sentence1, sentence2, score)")
+
+
+def run(args: argparse.Namespace, model_path: str) -> int:
+    from ..sentence_transformer import SentenceTransformer
+
+    evaluator = build_evaluator(args.data, split=args.split, batch_size=args.batch_size)
+    model = SentenceTransformer(model_path)
+    metrics = evaluator(model)
+    if args.format == "json":
+        print(json.dumps({"primary_metric": evaluator.primary_metric, "metrics": metrics}, indent=2))
+        return 0
+    width = max(len(k) for k in metrics)
+    for key, value in metrics.items():
+        marker = "  <- primary" if key == evaluator.primary_metric else ""
+        print(f"{key:<{width}}  {value:.6f}{marker}")
+    return 0
