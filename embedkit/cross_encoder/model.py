@@ -101,7 +101,7 @@ class CrossEncoder(nn.Module):
             local_files_only=local_files_only, default_organization="cross-encoder",
         )
         self.model_name_or_path = str(model_name_or_path)
-        saved_activation, saved_max_length, do_lower_case = self._read_st_configs(folder)
+        saved_activation, saved_max_length, do_lower_case, is_classifier_folder = self._read_st_configs(folder)
 
         config_path = folder / "config.json"
         if not config_path.is_file():
@@ -113,7 +113,14 @@ class CrossEncoder(nn.Module):
         if saved_activation is None:
             saved_activation = hf_config.get("sbert_ce_default_activation_function")
         state, source = read_state_dict(folder)
-        self.model = SequenceClassifier.from_hf_state_dict(hf_config, state, str(source), num_labels=num_labels)
+        has_head = any(key.startswith("classifier.") for key in state)
+        if has_head and is_classifier_folder:
+            self.model = SequenceClassifier.from_hf_state_dict(hf_config, state, str(source), num_labels=num_labels)
+        else:  # a bi-encoder or plain encoder checkpoint: train a new head on it, as ST does
+            new_labels = 1 if num_labels is None else num_labels
+            logger.warning("%s has no classification head: starting a new %d-label head; train it before use",
+                           folder, new_labels)
+            self.model = SequenceClassifier.from_encoder_state_dict(hf_config, state, new_labels, str(source))
         self.config = self.model.config
 
         self.tokenizer = Tokenizer(
@@ -138,34 +145,41 @@ class CrossEncoder(nn.Module):
         self.eval()
 
     @staticmethod
-    def _read_st_configs(folder: Path) -> tuple[str | None, int | None, bool]:
-        """Read the v5.4+/v6 modular files if present: (activation path, max_seq_length, do_lower_case)."""
-        activation = None
+    def _read_st_configs(folder: Path) -> tuple[str | None, int | None, bool, bool]:
+        """Read the sentence-transformers files if present.
+
+        Returns (activation path, max_seq_length, do_lower_case, is a classifier folder). A SentenceTransformer
+        (bi-encoder) folder is not a classifier folder: its root Transformer becomes the backbone of a new head.
+        """
+        activation, model_type = None, "CrossEncoder"
         st_config_path = folder / "config_sentence_transformers.json"
         if st_config_path.is_file():
             st_config = read_json_file(st_config_path)
-            model_type = st_config.get("model_type", "CrossEncoder")
-            if model_type != "CrossEncoder":
-                raise ValueError(f"{folder}: config_sentence_transformers.json has model_type={model_type!r}, "
-                                 "not 'CrossEncoder'")
+            model_type = st_config.get("model_type", "SentenceTransformer")
+            if model_type not in ("CrossEncoder", "SentenceTransformer"):
+                raise ValueError(f"{folder}: config_sentence_transformers.json has model_type={model_type!r}; "
+                                 "a CrossEncoder loads CrossEncoder folders or SentenceTransformer backbones")
             activation = st_config.get("activation_fn")
         modules_path = folder / "modules.json"
         if not modules_path.is_file():
-            return activation, None, False
+            return activation, None, False, True
         modules = read_json_file(modules_path)
-        if not (isinstance(modules, list) and len(modules) == 1 and modules[0].get("path", "") in ("", ".")
+        if not (isinstance(modules, list) and modules and modules[0].get("path", "") in ("", ".")
                 and modules[0].get("type") in TRANSFORMER_TYPES):
-            raise ValueError(f"{folder}: modules.json must hold exactly one root Transformer module for a "
-                             f"CrossEncoder, got {modules!r}")
+            raise ValueError(f"{folder}: modules.json must start with a root Transformer module, got {modules!r}")
         sbert_path = folder / "sentence_bert_config.json"
         sbert = read_json_file(sbert_path) if sbert_path.is_file() else {}
         task = sbert.get("transformer_task", "feature-extraction")
-        if task != "sequence-classification":
-            raise ValueError(f"{folder}: transformer_task={task!r}; a CrossEncoder needs 'sequence-classification'")
+        max_length, lower = sbert.get("max_seq_length"), bool(sbert.get("do_lower_case", False))
+        if task == "feature-extraction" and model_type == "SentenceTransformer":
+            return None, max_length, lower, False
+        if len(modules) != 1 or task != "sequence-classification":
+            raise ValueError(f"{folder}: transformer_task={task!r} with {len(modules)} modules; a CrossEncoder "
+                             "folder has one root Transformer with 'sequence-classification'")
         output_name = sbert.get("module_output_name", "scores")
         if output_name != "scores":
             raise ValueError(f"{folder}: module_output_name={output_name!r} is not supported (scores only)")
-        return activation, sbert.get("max_seq_length"), bool(sbert.get("do_lower_case", False))
+        return activation, max_length, lower, True
 
     @property
     def device(self) -> torch.device:

@@ -156,6 +156,39 @@ class SequenceClassifier(nn.Module):
         load_strict(model.classifier, {k[len("classifier.") :]: v for k, v in head_state.items()}, source)
         return model
 
+    @classmethod
+    def from_encoder_state_dict(
+        cls, hf_config: dict[str, Any], state_dict: dict[str, Tensor], num_labels: int = 1,
+        source: str = "checkpoint",
+    ) -> SequenceClassifier:
+        """A new classifier on a pretrained encoder (a bi-encoder or ``*Model``/``*ForMaskedLM`` checkpoint).
+
+        The encoder loads strictly; the head (and a BERT pooler the checkpoint lacks) starts as transformers
+        initialises it: normal(0, initializer_range) weights, zero biases. Other head weights (an MLM head) are
+        left out.
+
+        Raises:
+            ValueError: an encoder weight is missing, unexpected or mis-shaped.
+        """
+        config = EncoderConfig.from_hf_config(hf_config)
+        model = cls(config, num_labels, classifier_dropout(hf_config, config))
+        encoder_state, _ = split_hf_state_dict(state_dict, config.model_type, source)
+        std = float(hf_config.get("initializer_range", 0.02))
+        fresh = [model.classifier]
+        pooler = getattr(model.encoder, "pooler", None)
+        if pooler is not None and not any(k.startswith("pooler.") for k in encoder_state):
+            fresh.append(pooler)
+            encoder_state.update({f"pooler.{k}": v for k, v in pooler.state_dict().items()})
+        load_strict(model.encoder, encoder_state, source)
+        with torch.no_grad():
+            for module in fresh:
+                for layer in module.modules():
+                    if isinstance(layer, nn.Linear):
+                        layer.weight.normal_(0.0, std)
+                        if layer.bias is not None:
+                            layer.bias.zero_()
+        return model
+
     def forward(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None
     ) -> Tensor:

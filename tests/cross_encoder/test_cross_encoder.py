@@ -174,9 +174,43 @@ def test_strict_loading_names_unexpected_weights(tmp_path):
         CrossEncoder(folder, device="cpu")
 
 
-def test_feature_extraction_folder_refused():
-    with pytest.raises(ValueError, match="sequence-classification|CrossEncoder|Transformer"):
-        CrossEncoder(FIX / "tiny_bert_v6", device="cpu")
+def test_bi_encoder_folder_gets_a_new_head_on_its_encoder(tmp_path, caplog):
+    from embedkit import SentenceTransformer
+
+    with caplog.at_level("WARNING"):
+        ce = CrossEncoder(FIX / "tiny_bert_v6", device="cpu")
+    assert "no classification head" in caplog.text
+    assert ce.num_labels == 1 and isinstance(ce.activation_fn, torch.nn.Sigmoid)
+    bi = SentenceTransformer(str(FIX / "tiny_bert_v6"), device="cpu")
+    for key, value in bi[0].auto_model.state_dict().items():
+        if not key.startswith("pooler."):
+            assert torch.equal(ce.model.encoder.state_dict()[key], value), key
+    head = ce.model.classifier.out
+    assert float(head.bias.detach().abs().max()) == 0.0 and 0.005 < float(head.weight.detach().std()) < 0.05  # N(0, 0.02)
+    scores = ce.predict(GOLD["pairs"])
+    ce.save(tmp_path / "ce")
+    np.testing.assert_allclose(CrossEncoder(tmp_path / "ce", device="cpu").predict(GOLD["pairs"]), scores, atol=1e-6)
+    assert CrossEncoder(FIX / "tiny_bert_v6", num_labels=3, device="cpu").num_labels == 3
+
+
+def test_plain_encoder_checkpoint_without_pooler_gets_new_pooler_and_head(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(FIX / "ce_bert_hf", folder)
+    state = {k[len("bert."):]: v for k, v in load_file(str(folder / "model.safetensors")).items()
+             if k.startswith("bert.") and "pooler" not in k}
+    save_file(state, str(folder / "model.safetensors"))
+    ce = CrossEncoder(folder, device="cpu")
+    assert ce.num_labels == 1 and ce.predict([("a", "b")]).shape == (1,)
+
+
+def test_sparse_or_unknown_model_type_refused(tmp_path):
+    folder = tmp_path / "x"
+    shutil.copytree(FIX / "ce_bert1", folder)
+    write_json_file(folder / "config_sentence_transformers.json", {"model_type": "SparseEncoder"})
+    with pytest.raises(ValueError, match="model_type='SparseEncoder'"):
+        CrossEncoder(folder, device="cpu")
 
 
 def test_forward_returns_scores():
