@@ -39,3 +39,22 @@ def test_missing_main_guard_fails_clearly_instead_of_hanging(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
     assert out.returncode != 0
     assert 'if __name__ == "__main__":' in out.stderr
+
+
+def test_cross_encoder_predict_on_a_pool_matches_one_process():
+    from embedkit import CrossEncoder
+
+    ce = CrossEncoder(FIXTURES / "ce_bert3", device="cpu")
+    pairs = [(f"query {i}", f"document number {i} " * (i % 5 + 1)) for i in range(13)]
+    expected = ce.predict(pairs)
+    pool = ce.start_multi_process_pool(["cpu", "cpu"])
+    try:
+        np.testing.assert_allclose(ce.predict(pairs, pool=pool, chunk_size=3), expected, atol=1e-6)
+        np.testing.assert_allclose(ce.predict(pairs, pool=pool, apply_softmax=True),
+                                   ce.predict(pairs, apply_softmax=True), atol=1e-6)
+    finally:
+        CrossEncoder.stop_multi_process_pool(pool)
+    ranked = ce if ce.num_labels == 1 else CrossEncoder(FIXTURES / "ce_bert1", device="cpu")
+    one = ranked.rank("query", [d for _, d in pairs])
+    many = ranked.rank("query", [d for _, d in pairs], device=["cpu", "cpu"])
+    assert [h["corpus_id"] for h in many] == [h["corpus_id"] for h in one]

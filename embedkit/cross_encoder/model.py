@@ -219,7 +219,6 @@ class CrossEncoder(nn.Module):
         logits = self.model(features["input_ids"], features.get("attention_mask"), features.get("token_type_ids"))
         return {**features, "scores": logits}  # (B, num_labels)
 
-    @torch.inference_mode()
     def predict(
         self,
         sentences: tuple[str, str] | list[str] | list[tuple[str, str]] | list[list[str]],
@@ -229,8 +228,19 @@ class CrossEncoder(nn.Module):
         apply_softmax: bool = False,
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
+        *,
+        prompt: str | None = None,
+        device: str | torch.device | list[str] | None = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
     ) -> np.ndarray | Tensor | list[Tensor] | float:
         """Score pairs. Returns (N,) for one label, (N, num_labels) otherwise; a single pair gives a scalar/row.
+
+        Args:
+            prompt: prepended to the first text of every pair.
+            device: a device for this call, or a list of devices to score on several processes at once.
+            pool: a pool from :meth:`start_multi_process_pool` (scores on its worker processes).
+            chunk_size: pairs per job sent to a pool worker.
 
         Raises:
             ValueError: ``batch_size`` is not positive.
@@ -242,6 +252,28 @@ class CrossEncoder(nn.Module):
                   and all(isinstance(x, str) for x in sentences))
         inputs = [sentences] if single else list(sentences)
         _check_pairs(inputs)
+        if prompt:
+            inputs = [(prompt + a, b) for a, b in inputs]
+        if pool is not None or isinstance(device, (list, tuple)):
+            scores = self._predict_multi_process(inputs, pool, device, chunk_size, dict(
+                batch_size=batch_size, activation_fn=activation_fn, apply_softmax=apply_softmax))
+        else:
+            if device is not None:
+                self.to(device)
+            scores = self._predict_batches(inputs, batch_size, show_progress_bar, activation_fn, apply_softmax)
+        result: Any
+        if convert_to_tensor:
+            result = torch.stack(scores) if scores else torch.tensor([], device=self.device)
+        elif convert_to_numpy:
+            result = torch.stack(scores).float().cpu().numpy() if scores else np.array([])
+        else:
+            result = scores
+        return result[0] if single else result
+
+    @torch.inference_mode()
+    def _predict_batches(self, inputs: list[Any], batch_size: int, show_progress_bar: bool | None,
+                         activation_fn: nn.Module | None, apply_softmax: bool) -> list[Tensor]:
+        """Scores in input order; batches are formed from length-sorted pairs."""
         activation_fn = self.activation_fn if activation_fn is None else activation_fn
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
@@ -262,15 +294,43 @@ class CrossEncoder(nn.Module):
             if apply_softmax and out.ndim > 1:
                 out = torch.softmax(out, dim=1)
             scores.extend(out)
-        restored: list[Tensor] = [scores[i] for i in np.argsort(order)] if scores else []
-        result: Any
-        if convert_to_tensor:
-            result = torch.stack(restored) if restored else torch.tensor([], device=self.device)
-        elif convert_to_numpy:
-            result = torch.stack(restored).float().cpu().numpy() if restored else np.array([])
-        else:
-            result = restored
-        return result[0] if single else result
+        return [scores[i] for i in np.argsort(order)] if scores else []
+
+    def _predict_multi_process(self, inputs: list[Any], pool: dict[str, Any] | None, devices: Any,
+                               chunk_size: int | None, kwargs: dict[str, Any]) -> list[Tensor]:
+        from ..multiprocess import run_pool, start_pool, stop_pool
+
+        own_pool = pool is None
+        pool = pool or start_pool(self, list(devices))
+        try:
+            return run_pool(pool, "predict", inputs, chunk_size,
+                            {**kwargs, "convert_to_numpy": False, "show_progress_bar": False})
+        finally:
+            if own_pool:
+                stop_pool(pool)
+
+    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
+        """Worker processes (one per device; default all CUDA devices, else 4 CPU workers) for
+        ``predict(..., pool=pool)``. Call it under ``if __name__ == "__main__":``.
+
+        Example:
+            >>> from pathlib import Path
+            >>> import embedkit
+            >>> ce = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "ce_bert1")
+            >>> pool = ce.start_multi_process_pool(["cpu", "cpu"])  # doctest: +SKIP
+            >>> ce.predict([("q", "a"), ("q", "b")], pool=pool).shape  # doctest: +SKIP
+            (2,)
+            >>> CrossEncoder.stop_multi_process_pool(pool)  # doctest: +SKIP
+        """
+        from ..multiprocess import start_pool
+
+        return start_pool(self, target_devices)
+
+    @staticmethod
+    def stop_multi_process_pool(pool: dict[str, Any]) -> None:
+        from ..multiprocess import stop_pool
+
+        stop_pool(pool)
 
     def rank(
         self,
@@ -281,8 +341,15 @@ class CrossEncoder(nn.Module):
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         activation_fn: nn.Module | None = None,
+        *,
+        prompt: str | None = None,
+        device: str | torch.device | list[str] | None = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
     ) -> list[dict[str, Any]]:
         """Score ``query`` against every document; returns ``{"corpus_id", "score"[, "text"]}`` best first.
+
+        ``prompt``, ``device``, ``pool`` and ``chunk_size`` are passed to :meth:`predict`.
 
         Raises:
             ValueError: the model has more than one label.
@@ -294,7 +361,7 @@ class CrossEncoder(nn.Module):
         documents = list(documents)
         scores = self.predict([(query, doc) for doc in documents], batch_size=batch_size,
                               show_progress_bar=show_progress_bar, activation_fn=activation_fn,
-                              convert_to_numpy=True)
+                              convert_to_numpy=True, prompt=prompt, device=device, pool=pool, chunk_size=chunk_size)
         results = []
         for i, score in enumerate(np.asarray(scores).reshape(-1)):
             hit: dict[str, Any] = {"corpus_id": i, "score": float(score)}
@@ -304,7 +371,8 @@ class CrossEncoder(nn.Module):
         results.sort(key=lambda hit: hit["score"], reverse=True)
         return results[:top_k] if top_k is not None else results
 
-    def save(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
+    def save(self, path: str | os.PathLike, safe_serialization: bool = True, create_model_card: bool = True,
+             **kwargs: Any) -> None:
         """Write the sentence-transformers 5.4+/6.x modular CrossEncoder folder (loadable by ST 6 and transformers)."""
         from safetensors.torch import save_file
 
