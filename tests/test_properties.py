@@ -44,3 +44,36 @@ def test_tokenize_respects_max_length(batch):
 def test_non_text_items_raise_type_error(items):
     with pytest.raises(TypeError, match=r"input \d+ has type"):
         MODEL.encode(["ok", *items])
+
+
+CROSS = None
+
+
+def _cross_encoder():
+    global CROSS
+    if CROSS is None:
+        from embedkit import CrossEncoder
+
+        CROSS = CrossEncoder(FIXTURES / "ce_bert3", device="cpu")
+    return CROSS
+
+
+PREDICT_SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PREDICT_SETTINGS
+@given(st.lists(st.tuples(texts, texts), min_size=1, max_size=4), st.integers(min_value=1, max_value=4))
+def test_predict_any_pair_is_finite_shaped_and_order_independent(pairs, batch_size):
+    ce = _cross_encoder()
+    scores = ce.predict(pairs, batch_size=batch_size)
+    assert scores.shape == (len(pairs), 3) and np.isfinite(scores).all()
+    reversed_scores = ce.predict(pairs[::-1], batch_size=batch_size)
+    np.testing.assert_allclose(reversed_scores[::-1], scores, atol=1e-5)  # results follow input order
+
+
+@PREDICT_SETTINGS
+@given(st.lists(st.one_of(st.integers(), st.none(), st.just(("a",)), st.just(("a", 1)), st.text(max_size=5)),
+                min_size=1, max_size=3))
+def test_predict_non_pairs_raise_type_error(items):
+    with pytest.raises(TypeError, match=r"input \d+ has type"):
+        _cross_encoder().predict([("ok", "fine"), *items])
