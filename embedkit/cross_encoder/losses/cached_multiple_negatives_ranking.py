@@ -1,0 +1,94 @@
+"""CachedMultipleNegativesRankingLoss for CrossEncoders: the CE MultipleNegativesRankingLoss with GradCache.
+
+A CrossEncoder scores pairs, so what GradCache caches here is one logit per (anchor, candidate) pair rather than an
+embedding per text. All pairs of the batch (positives, sampled in-batch negatives, hard negatives) form a single
+"column" of tokenized pairs for :class:`~embedkit.gradcache.CachedLossMixin`: step 1 scores it in mini-batches of
+``mini_batch_size`` pairs without gradients, step 2 computes the loss on the cached logits and its gradient with
+respect to each logit, step 3 (the backward hook) re-scores each mini-batch with gradients inside its recorded RNG
+state and backpropagates ``<logits, cached grad>``. Slicing the batch's padded token matrix and trimming trailing
+padding gives each mini-batch exactly the tensors that tokenizing it alone would.
+
+References:
+    - Gao et al., 2021, "Scaling Deep Contrastive Learning Batch Size under Memory Limited Setup", arXiv:2101.06983.
+    - sentence-transformers ``cross_encoder/losses/cached_multiple_negatives_ranking.py`` (v6.2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...gradcache import CachedLossMixin
+from ..model import CrossEncoder
+from ._common import check_cross_encoder, fullname
+from .multiple_negatives_ranking import build_pairs, loss_from_logits, sample_in_batch_negatives
+
+
+class CachedMultipleNegativesRankingLoss(CachedLossMixin, nn.Module):
+    """:class:`~embedkit.cross_encoder.losses.MultipleNegativesRankingLoss` computed with GradCache.
+
+    Args:
+        model: the CrossEncoder to train (``num_labels == 1``).
+        num_negatives: in-batch negatives sampled per anchor; None takes all of them.
+        scale: multiplies the activated scores.
+        activation_fn: applied to the logits first (default Sigmoid); None for none.
+        mini_batch_size: pairs scored at once; memory depends on it, not on the batch size.
+        show_progress_bar: show a bar over the mini-batches.
+
+    Inputs:
+        +--------------------------------------------------+--------+
+        | Texts                                            | Labels |
+        +==================================================+========+
+        | (anchor, positive) pairs                         | none   |
+        +--------------------------------------------------+--------+
+        | (anchor, positive, negative_1, ..., negative_H)  | none   |
+        +--------------------------------------------------+--------+
+
+    Relations:
+        Same value and gradients as MultipleNegativesRankingLoss (given the same sampled negatives and dropout
+        masks), with memory bounded by ``mini_batch_size`` pairs.
+
+    Example:
+        >>> from pathlib import Path
+        >>> import embedkit
+        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> loss = CachedMultipleNegativesRankingLoss(model, num_negatives=2, mini_batch_size=4)
+        >>> loss([["q1", "q2", "q3"], ["answer 1", "answer 2", "answer 3"]], None).backward()
+    """
+
+    def __init__(self, model: CrossEncoder, num_negatives: int | None = 4, scale: float = 10.0,
+                 activation_fn: nn.Module | None = nn.Sigmoid(), mini_batch_size: int = 32,
+                 show_progress_bar: bool = False) -> None:
+        super().__init__()
+        check_cross_encoder(self, model)
+        if mini_batch_size < 1:
+            raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}")
+        self.model = model
+        self.num_negatives = num_negatives
+        self.scale = scale
+        self.activation_fn = activation_fn
+        self.mini_batch_size = mini_batch_size
+        self.show_progress_bar = show_progress_bar
+
+    def sample_in_batch_negatives(self, batch_size: int, num_columns: int) -> Tensor:
+        return sample_in_batch_negatives(batch_size, num_columns, self.num_negatives)
+
+    def embed(self, features: dict[str, Any]) -> Tensor:
+        """One mini-batch of tokenized pairs -> their logits (P_mb,)."""
+        return self.model(features)["scores"].view(-1)
+
+    def calculate_loss(self, reps: list[Tensor], labels: Tensor) -> Tensor:
+        """``reps``: [all logits (P,)]; ``labels``: the target column per anchor (zeros, (B,))."""
+        return loss_from_logits(reps[0], labels.shape[0], self.activation_fn, self.scale)
+
+    def forward(self, inputs: list[list[str]], labels: Tensor | None = None) -> Tensor:
+        pairs = build_pairs(inputs, self.sample_in_batch_negatives, type(self).__name__)
+        features = {k: v.to(self.model.device) for k, v in self.model.preprocess(pairs).items()}  # (P, T)
+        target = torch.zeros(len(inputs[0]), dtype=torch.long, device=self.model.device)
+        return self.forward_cached([features], target)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "num_negatives": self.num_negatives,
+                "activation_fn": fullname(self.activation_fn), "mini_batch_size": self.mini_batch_size}
