@@ -12,9 +12,11 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "SentenceTransformer": "embedkit.sentence_transformer",
+    "SparseEncoder": "embedkit.sparse_encoder",
     "CrossEncoder": "embedkit.cross_encoder",
     "SimilarityFunction": "embedkit.util",
     "quantize_embeddings": "embedkit.util",
+    "mine_hard_negatives": "embedkit.util",
     "SentenceTransformerTrainer": "embedkit.trainer",
     "CrossEncoderTrainer": "embedkit.trainer",
     "SparseEncoderTrainer": "embedkit.trainer",

@@ -1,4 +1,4 @@
-"""Embedding utilities: similarity functions, search and quantization.
+"""Embedding utilities: similarity functions, search, quantization and hard-negative mining.
 
 A drop-in equivalent of the public similarity, retrieval and quantization
 helpers of ``sentence_transformers.util``, written in plain torch and NumPy.
@@ -6,6 +6,7 @@ helpers of ``sentence_transformers.util``, written in plain torch and NumPy.
 
 from __future__ import annotations
 
+from .hard_negatives import mine_hard_negatives
 from .quantization import quantize_embeddings
 from .retrieval import community_detection, paraphrase_mining, paraphrase_mining_embeddings, semantic_search
 from .similarity import (
@@ -31,6 +32,7 @@ __all__ = [
     "dot_score",
     "euclidean_sim",
     "manhattan_sim",
+    "mine_hard_negatives",
     "normalize_embeddings",
     "pairwise_angle_sim",
     "pairwise_cos_sim",
