@@ -205,6 +205,10 @@ class Transformer(Module):
         if unknown:
             raise ValueError(f"{path}: unknown keys in sentence_bert_config.json: {sorted(unknown)}")
         task = config.get("transformer_task", "feature-extraction")
+        if task == "fill-mask" and cls is Transformer:  # ST 5.4+ SPLADE backbone: a Transformer with an MLM head
+            from ..sparse_encoder.mlm_transformer import MLMTransformer
+
+            return MLMTransformer.load(path, **hub_kwargs)
         output_name = config.get("module_output_name", "token_embeddings")
         if output_name != "token_embeddings":
             raise ValueError(f"{path}: module_output_name={output_name!r} is not supported (token_embeddings only)")

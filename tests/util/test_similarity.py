@@ -230,7 +230,7 @@ def test_similarity_function_unknown_name(bad: str) -> None:
 def test_public_api() -> None:
     expected = {
         "SimilarityFunction", "community_detection", "cos_sim", "dot_score", "euclidean_sim", "manhattan_sim",
-        "normalize_embeddings", "pairwise_angle_sim", "pairwise_cos_sim", "pairwise_dot_score",
+        "mine_hard_negatives", "normalize_embeddings", "pairwise_angle_sim", "pairwise_cos_sim", "pairwise_dot_score",
         "pairwise_euclidean_sim", "pairwise_manhattan_sim", "paraphrase_mining", "paraphrase_mining_embeddings",
         "pytorch_cos_sim", "quantize_embeddings", "semantic_search", "truncate_embeddings",
     }  # fmt: skip

@@ -1,0 +1,161 @@
+"""Masked-language-model heads of BERT and MPNet, and the lazily evaluated logits SPLADE pools over.
+
+Both heads compute ``logits = LayerNorm(act(dense(h))) @ E.T + b``, where ``E`` is the (tied) word embedding matrix:
+- BERT (HF ``BertLMPredictionHead``): ``cls.predictions.transform.{dense, LayerNorm}``, activation from
+  ``config.hidden_act``, ``cls.predictions.bias`` (``cls.predictions.decoder.bias`` is the same tensor);
+- MPNet (HF ``MPNetLMHead``): ``lm_head.{dense, layer_norm}``, always the exact GELU, ``lm_head.bias``.
+Weights load strictly from a HF ``*ForMaskedLM`` checkpoint and save back under the names transformers writes
+(``bert.`` / ``mpnet.`` prefix on the encoder; the tied decoder weight is not written, as transformers does).
+
+The (B, T, V) logits are never built whole during SPLADE inference: :class:`MLMLogits` keeps the transformed hidden
+states (B, T, D) and computes any (token range, vocabulary range) block on request.
+
+Legend: B batch, T tokens, D hidden size, V vocabulary size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import build_encoder
+from .config import EncoderConfig
+from .convert import ek_to_hf, split_hf_state_dict
+from .layers import ACTIVATIONS
+from .loading import load_strict
+
+# Head weights, embedkit name inside MLMHead -> HF name (literal tables, one per model type).
+_BERT_MLM_TO_HF = {
+    "dense.weight": "cls.predictions.transform.dense.weight",
+    "dense.bias": "cls.predictions.transform.dense.bias",
+    "norm.weight": "cls.predictions.transform.LayerNorm.weight",
+    "norm.bias": "cls.predictions.transform.LayerNorm.bias",
+    "bias": "cls.predictions.bias",
+    "decoder.weight": "cls.predictions.decoder.weight",  # only when not tied to the word embeddings
+}
+_MPNET_MLM_TO_HF = {
+    "dense.weight": "lm_head.dense.weight",
+    "dense.bias": "lm_head.dense.bias",
+    "norm.weight": "lm_head.layer_norm.weight",
+    "norm.bias": "lm_head.layer_norm.bias",
+    "bias": "lm_head.bias",
+    "decoder.weight": "lm_head.decoder.weight",  # only when not tied to the word embeddings
+}
+MLM_TO_HF = {"bert": _BERT_MLM_TO_HF, "mpnet": _MPNET_MLM_TO_HF}
+HF_PREFIX = {"bert": "bert.", "mpnet": "mpnet."}
+ARCHITECTURES = {"bert": "BertForMaskedLM", "mpnet": "MPNetForMaskedLM"}
+# convert.split_hf_state_dict names head weights "mlm.*" (MLM head) and "nsp.*" (BERT's next-sentence head).
+_MLM_PREFIX = "mlm."
+_UNUSED_HEAD_PREFIXES = ("nsp.",)  # BertForPreTraining checkpoints (bert-base-uncased) carry it; MaskedLM ignores it
+
+
+class MLMHead(nn.Module):
+    """dense -> activation -> LayerNorm (the "transform"), then the decoder: tied word embeddings + bias.
+
+    Args:
+        config: the encoder's shape; ``model_type`` picks the activation (BERT: ``hidden_act``; MPNet: GELU).
+        tied: share the decoder weight with the word embeddings (``tie_word_embeddings``, the default in HF).
+
+    Example:
+        >>> cfg = EncoderConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        ...                     intermediate_size=64)
+        >>> head = MLMHead(cfg)
+        >>> embeddings = torch.randn(100, 32)
+        >>> logits = head.logits(torch.randn(2, 5, 32), embeddings)
+        >>> tuple(logits.materialize().shape)
+        (2, 5, 100)
+    """
+
+    def __init__(self, config: EncoderConfig, tied: bool = True) -> None:
+        super().__init__()
+        D, V = config.hidden_size, config.vocab_size
+        self.dense = nn.Linear(D, D)
+        self.act = F.gelu if config.model_type == "mpnet" else ACTIVATIONS[config.hidden_act]
+        self.norm = nn.LayerNorm(D, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(V))
+        self.decoder = None if tied else nn.Linear(D, V, bias=False)
+
+    def transform(self, hidden: Tensor) -> Tensor:
+        return self.norm(self.act(self.dense(hidden)))  # (B, T, D)
+
+    def logits(self, hidden: Tensor, word_embeddings: Tensor) -> MLMLogits:
+        """Lazy logits of encoder output ``hidden`` (B, T, D); ``word_embeddings`` (V, D) is the tied decoder."""
+        weight = word_embeddings if self.decoder is None else self.decoder.weight
+        return MLMLogits(self.transform(hidden), weight, self.bias)
+
+
+class MLMLogits:
+    """MLM logits (B, T, V) kept as ``hidden @ weight.T + bias`` and computed block by block.
+
+    ``shape``/``dtype``/``device`` describe the full tensor; :meth:`block` computes one (tokens, vocabulary) block;
+    :meth:`materialize` builds the whole tensor (B*T*V floats: avoid it for real vocabularies).
+
+    Shapes: ``hidden`` (B, T, D) already transformed by the head, ``weight`` (V, D), ``bias`` (V,).
+    """
+
+    def __init__(self, hidden: Tensor, weight: Tensor, bias: Tensor) -> None:
+        self.hidden, self.weight, self.bias = hidden, weight, bias
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((*self.hidden.shape[:2], self.weight.shape[0]))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.hidden.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.hidden.device
+
+    def block(self, t0: int, t1: int, v0: int, v1: int) -> Tensor:
+        """Logits of tokens ``t0:t1`` over vocabulary entries ``v0:v1``: (B, t1 - t0, v1 - v0)."""
+        return F.linear(self.hidden[:, t0:t1], self.weight[v0:v1], self.bias[v0:v1])
+
+    def materialize(self) -> Tensor:
+        return F.linear(self.hidden, self.weight, self.bias)  # (B, T, V)
+
+    def __repr__(self) -> str:
+        return f"MLMLogits(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device})"
+
+
+def build_masked_lm(
+    hf_config: dict[str, Any], state_dict: dict[str, Tensor], source: str = "checkpoint"
+) -> tuple[EncoderConfig, nn.Module, MLMHead]:
+    """Build (config, encoder, head) from a config.json dict and a HF ``*ForMaskedLM`` state dict, strictly.
+
+    Raises:
+        ValueError: no MLM head weights, a classifier head, a tied decoder that differs from the word embeddings,
+            or any missing / unexpected / mis-shaped weight (the message names the source and the keys).
+    """
+    config = EncoderConfig.from_hf_config(hf_config)
+    encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
+    mlm = {k[len(_MLM_PREFIX) :]: v for k, v in head_state.items() if k.startswith(_MLM_PREFIX)}
+    other = sorted(k for k in head_state if not k.startswith((_MLM_PREFIX, *_UNUSED_HEAD_PREFIXES)))
+    if other:
+        raise ValueError(f"{source}: unexpected non-MLM head weights {other}")
+    if not mlm:
+        raise ValueError(f"{source}: no MLM head weights; is this a *ForMaskedLM checkpoint?")
+    tied = bool(hf_config.get("tie_word_embeddings", True))
+    encoder = build_encoder(config, add_pooler="pooler.dense.weight" in encoder_state)
+    load_strict(encoder, encoder_state, source)
+    if tied and "decoder.weight" in mlm:
+        if not torch.equal(mlm.pop("decoder.weight"), encoder_state["embed.tok.weight"]):
+            raise ValueError(f"{source}: tie_word_embeddings is true but the decoder weight differs from the "
+                             "word embeddings")
+    head = MLMHead(config, tied=tied)
+    load_strict(head, mlm, source)
+    return config, encoder, head
+
+
+def masked_lm_hf_state_dict(encoder: nn.Module, head: MLMHead, model_type: str) -> dict[str, Tensor]:
+    """Encoder + head weights under the names transformers saves for ``*ForMaskedLM``."""
+    prefix, table = HF_PREFIX[model_type], MLM_TO_HF[model_type]
+    state = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
+    out = {prefix + k: v for k, v in ek_to_hf(state, model_type).items()}
+    for key, tensor in head.state_dict().items():
+        out[table[key]] = tensor.detach().contiguous()
+    return out
