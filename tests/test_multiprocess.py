@@ -58,3 +58,19 @@ def test_cross_encoder_predict_on_a_pool_matches_one_process():
     one = ranked.rank("query", [d for _, d in pairs])
     many = ranked.rank("query", [d for _, d in pairs], device=["cpu", "cpu"])
     assert [h["corpus_id"] for h in many] == [h["corpus_id"] for h in one]
+
+
+def test_sparse_encoder_encode_on_a_pool_matches_one_process():
+    import torch
+
+    from embedkit import SparseEncoder
+
+    se = SparseEncoder(str(FIXTURES / "se_bert_v6"), device="cpu")
+    texts = [f"sentence number {i} about " + "words " * (i % 4) for i in range(11)]
+    expected = se.encode_document(texts).to_dense()
+    got = se.encode_document(texts, device=["cpu", "cpu"], chunk_size=3)
+    assert got.is_sparse and got.shape == expected.shape
+    torch.testing.assert_close(got.to_dense(), expected, atol=1e-6, rtol=0)
+    assert torch.equal(got.to_dense() != 0, expected != 0)
+    dense_rows = se.encode(texts, device=["cpu", "cpu"], convert_to_sparse_tensor=False, convert_to_tensor=False)
+    assert len(dense_rows) == len(texts) and not dense_rows[0].is_sparse

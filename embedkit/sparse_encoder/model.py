@@ -228,8 +228,7 @@ class SparseEncoder(SentenceTransformer):
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if pool is not None or isinstance(device, (list, tuple)):
-            raise ValueError("multi-process encoding (pool= or a list of devices) is not supported by SparseEncoder")
+        multi_process = pool is not None or isinstance(device, (list, tuple))
         unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs"}
         if unused:
             raise ValueError(f"encode() got keyword arguments this model does not use: {sorted(unused)}; "
@@ -246,6 +245,11 @@ class SparseEncoder(SentenceTransformer):
         max_active_dims = max_active_dims if max_active_dims is not None else self.max_active_dims
         _check_max_active_dims(max_active_dims)
 
+        if multi_process:
+            restored = self._encode_multi_process(inputs, pool, device, chunk_size, dict(
+                prompt=prompt, batch_size=batch_size, convert_to_sparse_tensor=convert_to_sparse_tensor,
+                max_active_dims=max_active_dims, **kwargs))
+            return self._stack(restored, single, convert_to_tensor, convert_to_sparse_tensor, save_to_cpu)
         if device is not None:
             self.to(device)
         self.eval()
@@ -274,16 +278,33 @@ class SparseEncoder(SentenceTransformer):
         restored: list[Tensor] = [None] * len(results)  # type: ignore[list-item]
         for position, index in enumerate(order):
             restored[index] = results[position]
+        return self._stack(restored, single, convert_to_tensor, convert_to_sparse_tensor, save_to_cpu)
 
+    def _stack(self, rows: list[Tensor], single: bool, convert_to_tensor: bool, convert_to_sparse_tensor: bool,
+               save_to_cpu: bool) -> Tensor | list[Tensor]:
         if not convert_to_tensor:
-            out: Any = restored
-        elif restored:
-            out = torch.stack(restored)
+            out: Any = rows
+        elif rows:
+            out = torch.stack(rows)
         else:
             out = torch.tensor([], device="cpu" if save_to_cpu else self.device)
             if convert_to_sparse_tensor:
                 out = out.to_sparse()
         return out[0] if single else out
+
+    def _encode_multi_process(self, inputs: list[Any], pool: dict[str, Any] | None, devices: Any,
+                              chunk_size: int | None, kwargs: dict[str, Any]) -> list[Tensor]:
+        """Rows from the pool's workers (each returns its chunk as CPU tensors), in input order."""
+        from ..multiprocess import run_pool, start_pool, stop_pool
+
+        own_pool = pool is None
+        pool = pool or start_pool(self, list(devices))
+        try:
+            return run_pool(pool, "encode", inputs, chunk_size,
+                            {**kwargs, "convert_to_tensor": False, "save_to_cpu": True, "show_progress_bar": False})
+        finally:
+            if own_pool:
+                stop_pool(pool)
 
     # ------------------------------------------------------------------ sparse helpers
     @staticmethod
