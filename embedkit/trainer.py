@@ -650,7 +650,32 @@ class CrossEncoderTrainer(SentenceTransformerTrainer):
 
 
 class SparseEncoderTrainer(SentenceTransformerTrainer):
-    """The same loop for SparseEncoder models (default loss: SpladeLoss around SparseMultipleNegativesRankingLoss)."""
+    """The same loop for SparseEncoder models (default loss: SpladeLoss around SparseMultipleNegativesRankingLoss).
+
+    Every SpladeLoss / CachedSpladeLoss gets a :class:`~embedkit.sparse_encoder.callbacks.
+    SpladeRegularizerWeightSchedulerCallback` (quadratic warm-up of its regulariser weights over the first third of
+    the steps) unless ``callbacks`` already holds one for that loss; scheduler callbacks run first.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from .sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
+        from .sparse_encoder.losses import CachedSpladeLoss, SpladeLoss
+
+        for loss in {id(loss): loss for loss in self.losses.values()}.values():
+            if not isinstance(loss, (SpladeLoss, CachedSpladeLoss)):
+                continue
+            given = [c for c in self.callbacks
+                     if isinstance(c, SpladeRegularizerWeightSchedulerCallback) and c.loss is loss]
+            if given:
+                self.callbacks.remove(given[0])
+                callback = given[0]
+            else:
+                logger.warning("SpladeLoss detected without SpladeRegularizerWeightSchedulerCallback. Adding default "
+                               "SpladeRegularizerWeightSchedulerCallback to gradually increase weight values from 0 "
+                               "to their maximum.")
+                callback = SpladeRegularizerWeightSchedulerCallback(loss)
+            self.callbacks.insert(0, callback)
 
     def default_loss(self) -> nn.Module:
         from .sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
