@@ -4,7 +4,8 @@
 
 Each configuration runs in a fresh process: the model is loaded, one warm-up step runs, then ``--repeat`` timed
 steps. "step memory" is the peak RSS during training minus the RSS before the first step (weights, optimizer
-state allocated lazily by the first step, activations), so it compares what the step itself needs.
+state allocated lazily by the first step, activations), so it compares what the step itself needs. All
+configurations cycle the same 64 NLI pairs, so a mini-batch's padded length does not depend on the batch size.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def one(model_path: str, loss_kind: str, batch: int, mini: int | None, accum: in
     from embedkit.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss
 
     pairs = [line.split("\t") for line in (ROOT / "examples" / "data" / "nli_pairs.tsv").read_text().splitlines()[1:]]
+    # Every configuration cycles the same 64 pairs, so each mini-batch of 32 holds texts of the same lengths
+    # whatever the batch size: the memory comparison then isolates the batch size from the longest-text effect
+    # (a bigger batch of real data also holds longer texts, and activations grow with T and T^2).
+    pairs = pairs[:64]
     while len(pairs) < batch * accum:
         pairs = pairs + pairs
     anchors, positives = [p[0] for p in pairs], [p[1].rstrip("\n") for p in pairs]
@@ -74,6 +79,7 @@ def main() -> None:
     parser.add_argument("--model")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--_one", nargs=4)
+    parser.add_argument("--only", help="comma-separated configuration names to run (default: all)")
     args = parser.parse_args()
     if args._one:
         kind, batch, mini, accum = args._one
@@ -85,7 +91,10 @@ def main() -> None:
     model = args.model or default_model_path()
     results = {}
     print(f"{'configuration':>26} | {'step s':>7} | {'step memory MiB':>15}")
+    wanted = set(args.only.split(",")) if args.only else None
     for name, kind, batch, mini, accum in CONFIGS:
+        if wanted is not None and name not in wanted:
+            continue
         out = subprocess.run([sys.executable, __file__, "--model", model, "--repeat", str(args.repeat), "--_one",
                               kind, str(batch), str(mini), str(accum)], capture_output=True, text=True)
         if out.returncode:
