@@ -5,8 +5,10 @@ Drop-in for ``sentence_transformers.SparseEncoder`` (6.x API): the constructor, 
 by default, ``max_active_dims``, and the folder format (``config_sentence_transformers.json`` with
 ``model_type: "SparseEncoder"``). Loading, prompts, dtype/device handling and saving are SentenceTransformer's.
 
-Supported pipelines: MLMTransformer (fill-mask) + SpladePooling, SparseStaticEmbedding, and Router models built from
-them. CSR models (SparseAutoEncoder) are not supported.
+Supported pipelines: MLMTransformer (fill-mask) + SpladePooling, SparseStaticEmbedding, Router models built from
+them, and CSR models (a dense pipeline + SparseAutoEncoder). As in ST, a plain non-MLM checkpoint becomes
+Transformer + mean Pooling + SparseAutoEncoder(4·D latents, k=256), and a SentenceTransformer folder keeps its
+modules and gains SparseAutoEncoder(4·D latents, k=D/4); ``max_active_dims`` then defaults to the autoencoder's k.
 """
 
 from __future__ import annotations
@@ -134,6 +136,9 @@ class SparseEncoder(SentenceTransformer):
         )
         self.module_kwargs = module_kwargs
         self.max_active_dims = max_active_dims if max_active_dims is not None else saved.get("max_active_dims")
+        autoencoder = next((m for m in self if type(m).__name__ == "SparseAutoEncoder"), None)
+        if self.max_active_dims is None and autoencoder is not None:
+            self.max_active_dims = autoencoder.k
         _check_max_active_dims(self.max_active_dims)
         # A SpladePooling saved before its first forward pass has no dimension yet: it is the MLM vocabulary size.
         children = list(self)
@@ -421,21 +426,31 @@ class SparseEncoder(SentenceTransformer):
 def _load_folder(folder: Path, hub_kwargs: dict[str, Any]
                  ) -> tuple[list[nn.Module], dict[str, list[str]], dict[str, Any]]:
     """(modules, per-module forward kwargs by index name, saved model config) of a model folder."""
+    from ..models import Pooling, Transformer
+    from .sparse_auto_encoder import SparseAutoEncoder
+
     if not (folder / "modules.json").is_file():  # a plain Hugging Face checkpoint
         config_path = folder / "config.json"
         architectures = (read_json_file(config_path) if config_path.is_file() else {}).get("architectures") or []
-        if not any(str(a).endswith("ForMaskedLM") for a in architectures):
-            raise ValueError(
-                f"{folder} is not a *ForMaskedLM checkpoint (architectures={architectures}); embedkit builds "
-                "SparseEncoders from masked-LM backbones only (CSR / SparseAutoEncoder models are not supported)"
-            )
-        return [MLMTransformer(folder, **hub_kwargs), SpladePooling("max", "relu")], {}, {}
+        if any(str(a).endswith("ForMaskedLM") for a in architectures):
+            return [MLMTransformer(folder, **hub_kwargs), SpladePooling("max", "relu")], {}, {}
+        transformer = Transformer(folder, **hub_kwargs)
+        dim = transformer.get_embedding_dimension()
+        logger.warning("%s is not a masked-LM checkpoint: building a CSR model (mean pooling + a new "
+                       "SparseAutoEncoder) that needs training", folder)
+        return [transformer, Pooling(dim, "mean"), SparseAutoEncoder(dim, hidden_dim=4 * dim, k=256, k_aux=512)], {}, {}
     saved = read_model_config(folder)
     saved_type = saved.get("model_type", "SentenceTransformer")
-    if saved_type != MODEL_TYPE:
-        raise ValueError(f"{folder} holds a {saved_type}, not a SparseEncoder (converting it would need a "
-                         "SparseAutoEncoder, which embedkit does not support)")
+    if saved_type not in (MODEL_TYPE, "SentenceTransformer"):
+        raise ValueError(f"{folder} holds a {saved_type}, not a SparseEncoder or a SentenceTransformer")
     named, kwargs_by_name = load_modules(folder, **hub_kwargs)
     module_kwargs = {str(i): kwargs_by_name[name] for i, (name, _) in enumerate(named) if name in kwargs_by_name}
-    return [module for _, module in named], module_kwargs, saved
-
+    modules = [module for _, module in named]
+    if saved_type == "SentenceTransformer":  # a dense model: add a SparseAutoEncoder on top, as ST does
+        dim = SentenceTransformer(modules=modules, device="cpu").get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"{folder}: cannot tell the embedding dimension to build a SparseAutoEncoder on")
+        logger.warning("%s is a SentenceTransformer: adding a new SparseAutoEncoder (CSR) that needs training", folder)
+        modules.append(SparseAutoEncoder(dim, hidden_dim=4 * dim, k=dim // 4, k_aux=2 * (dim // 4)))
+        saved = {k: v for k, v in saved.items() if k in ("prompts", "default_prompt_name")}
+    return modules, module_kwargs, saved

@@ -213,8 +213,8 @@ def test_save_load_round_trip(tmp_path, name):
 
 
 def test_refuses_other_model_types_and_bad_checkpoints(tmp_path):
-    with pytest.raises(ValueError, match="not a SparseEncoder"):
-        SparseEncoder(FIX / "tiny_bert_v6", device="cpu")
+    with pytest.raises(ValueError, match="not a SparseEncoder or a SentenceTransformer"):
+        SparseEncoder(FIX / "ce_bert1", device="cpu")  # a CrossEncoder folder
     with pytest.raises(ValueError, match="trust_remote_code"):
         SparseEncoder(FIX / "se_bert_v6", trust_remote_code=True)
     from safetensors.torch import load_file, save_file
@@ -339,3 +339,29 @@ def test_inference_free_router_matches_st(tmp_path):
     loaded = SparseEncoder(tmp_path / "saved", device="cpu")
     np.testing.assert_array_equal(dense(loaded.encode_query(TEXTS)), query)
     np.testing.assert_array_equal(dense(loaded.encode_document(TEXTS)), document)
+
+
+def test_csr_models_build_like_st_and_default_max_active_dims_to_k(tmp_path, caplog):
+    from embedkit.sparse_encoder.sparse_auto_encoder import SparseAutoEncoder
+
+    with caplog.at_level("WARNING"):
+        dense_based = SparseEncoder(str(FIX / "tiny_bert_v6"), device="cpu")  # a SentenceTransformer folder
+    assert "SparseAutoEncoder" in caplog.text
+    sae = dense_based[-1]
+    assert isinstance(sae, SparseAutoEncoder) and (sae.input_dim, sae.hidden_dim, sae.k, sae.k_aux) == (16, 64, 4, 8)
+    assert dense_based.max_active_dims == 4
+    emb = dense_based.encode(["a first text", "and a second one"]).to_dense()
+    assert emb.shape == (2, 64) and int((emb != 0).sum(dim=1).max()) <= 4
+
+    shutil.copytree(FIX / "tiny_bert_hf", tmp_path / "plain")
+    config = read_json_file(tmp_path / "plain" / "config.json")
+    (tmp_path / "plain" / "config.json").write_text(json.dumps({**config, "architectures": ["BertModel"]}))
+    plain = SparseEncoder(str(tmp_path / "plain"), device="cpu")  # a plain BertModel checkpoint
+    assert [type(m).__name__ for m in plain] == ["Transformer", "Pooling", "SparseAutoEncoder"]
+    assert (plain[-1].hidden_dim, plain[-1].k) == (4 * 32, 256)
+
+    csr = SparseEncoder(str(FIX / "se_losses" / "csr_bert"), device="cpu")  # saved by ST 6.2
+    assert csr.max_active_dims == csr[-1].k
+    csr.save(str(tmp_path / "csr"))
+    again = SparseEncoder(str(tmp_path / "csr"), device="cpu")
+    torch.testing.assert_close(again.encode(["x y z"]).to_dense(), csr.encode(["x y z"]).to_dense())
