@@ -368,7 +368,8 @@ class SentenceTransformer(nn.Sequential):
         if device is not None:
             self.to(device)
         device = self.device
-        self.eval()
+        if any(module.training for module in self.modules()):  # eval() walks every module: skip it when possible
+            self.eval()
         order = np.argsort([-_input_length(s) for s in sentences], kind="stable")
         ordered = [sentences[i] for i in order]
         batches = range(0, len(ordered), batch_size)

@@ -142,7 +142,8 @@ class CrossEncoder(nn.Module):
             activation_fn = _make_activation(saved_activation, str(folder))
         self.activation_fn = activation_fn if activation_fn is not None else self.get_default_activation_fn()
         self.to(default_device() if device is None else device)
-        self.eval()
+        if any(module.training for module in self.modules()):  # eval() walks every module: skip it when possible
+            self.eval()
 
     @staticmethod
     def _read_st_configs(folder: Path) -> tuple[str | None, int | None, bool, bool]:
@@ -277,7 +278,8 @@ class CrossEncoder(nn.Module):
         activation_fn = self.activation_fn if activation_fn is None else activation_fn
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
-        self.eval()
+        if any(module.training for module in self.modules()):  # eval() walks every module: skip it when possible
+            self.eval()
         order = np.argsort([-_pair_length(p) for p in inputs], kind="stable")
         scores: list[Tensor] = []
         from tqdm.auto import trange

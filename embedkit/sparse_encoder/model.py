@@ -257,7 +257,8 @@ class SparseEncoder(SentenceTransformer):
             return self._stack(restored, single, convert_to_tensor, convert_to_sparse_tensor, save_to_cpu)
         if device is not None:
             self.to(device)
-        self.eval()
+        if any(module.training for module in self.modules()):  # eval() walks every module: skip it when possible
+            self.eval()
         order = np.argsort([-_input_length(s) for s in inputs], kind="stable")
         ordered = [inputs[i] for i in order]
         batches = range(0, len(ordered), batch_size)

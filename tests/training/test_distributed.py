@@ -196,3 +196,42 @@ def test_resume_under_ddp_equals_an_uninterrupted_ddp_run(tmp_path):
     a = torch.load(full / "final_full.pt", weights_only=True)
     b = torch.load(interrupted / "final_resume.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _eval_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    from embedkit.evaluation import SentenceEvaluator
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+
+    class Probe(SentenceEvaluator):
+        """Scores the model by a weight sum; counts on which rank it runs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.primary_metric, self.calls = "probe", 0
+
+        def __call__(self, model, output_path=None, epoch=-1, steps=-1):
+            self.calls += 1
+            return {"probe": float(sum(p.double().sum() for p in model.parameters())) + rank * 1000.0}
+
+    model, probe = tiny_model(dropout=False), Probe()
+    trainer = SentenceTransformerTrainer(model, Args(output_dir=out_dir, max_steps=2, per_device_train_batch_size=2,
+                                                     eval_strategy="steps", eval_steps=1, save_strategy="no",
+                                                     disable_tqdm=True),
+                                         train_dataset=sts_rows(), eval_dataset=sts_rows(), loss=CosineMSE(model),
+                                         evaluator=probe)
+    trainer.train()
+    evals = [{k: v for k, v in h.items() if k.startswith("eval_")} for h in trainer.state.log_history
+             if "eval_probe" in h]
+    torch.save({"calls": probe.calls, "evals": evals}, os.path.join(out_dir, f"rank{rank}.pt"))
+
+
+def test_evaluators_run_on_rank_zero_and_every_rank_logs_the_same_metrics(tmp_path):
+    mp.spawn(_eval_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    zero, one = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert zero["calls"] == 2 and one["calls"] == 0
+    assert zero["evals"] == one["evals"] and len(zero["evals"]) == 2
+    assert all(e["eval_probe"] < 1000 for e in zero["evals"])  # rank 0's value, broadcast to rank 1
+    assert all("eval_loss" in e for e in zero["evals"])  # eval loss averaged over ranks, the same everywhere
