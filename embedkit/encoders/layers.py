@@ -61,8 +61,14 @@ class SelfAttention(nn.Module):
         v = self.v(x).view(B, T, self.n_heads, -1).transpose(1, 2)  # (B, H, T, Dh)
         dropout_p = self.dropout_p if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)  # (B, H, T, Dh)
+        del q, k, v  # without autograd nothing else holds them: free them before the output projection
         y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         return self.o(y)
+
+
+# Without autograd, the feed-forward runs on blocks of token rows so that its (rows, F) intermediates stay under
+# this many elements (16 MiB in fp32) instead of growing with the batch; rows are independent, the result is the same.
+FFN_BLOCK_ELEMENTS = 1 << 22
 
 
 class FeedForward(nn.Module):
@@ -73,7 +79,15 @@ class FeedForward(nn.Module):
         self.act = ACTIVATIONS[cfg.hidden_act]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.down(self.act(self.up(x)))  # (B, T, D) -> (B, T, F) -> (B, T, D)
+        rows = x.shape[:-1].numel()
+        block = max(1, FFN_BLOCK_ELEMENTS // self.up.out_features)
+        if torch.is_grad_enabled() or rows <= block:
+            return self.down(self.act(self.up(x)))  # (B, T, D) -> (B, T, F) -> (B, T, D)
+        flat = x.reshape(rows, x.shape[-1])  # (N, D), N = B*T
+        out = flat.new_empty(rows, self.down.out_features)  # (N, D)
+        for start in range(0, rows, block):
+            out[start : start + block] = self.down(self.act(self.up(flat[start : start + block])))
+        return out.view(*x.shape[:-1], -1)
 
 
 class EncoderLayer(nn.Module):

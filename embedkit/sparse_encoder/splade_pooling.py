@@ -28,7 +28,7 @@ from ..models.module import Module, read_json_file, write_json_file
 
 POOLING_STRATEGIES = ("max", "sum")
 ACTIVATIONS = ("relu", "log1p_relu")
-DEFAULT_MAX_BLOCK_ELEMENTS = 2**24  # 64 MiB of fp32 logits per block
+DEFAULT_MAX_BLOCK_ELEMENTS = 2**23  # 32 MiB of fp32 logits per block
 _MIN_VOCAB_BLOCK = 1024
 _CONFIG_KEYS = {"pooling_strategy", "activation_function", "embedding_dimension", "word_embedding_dimension"}
 
