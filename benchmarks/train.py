@@ -1,6 +1,6 @@
 """Training benchmarks.
 
-    python benchmarks/train.py stsb [--steps N]       # fine-tune all-MiniLM-L6-v2 on STS-B train with CoSENTLoss,
+    python benchmarks/train.py stsb [--steps N] [--seeds 42 43 44]  # fine-tune all-MiniLM-L6-v2 on STS-B with CoSENT,
                                                       # embedkit vs sentence-transformers (same args, same seed)
     python benchmarks/train.py steps                  # step time and peak memory: plain vs accumulation vs GradCache
 
@@ -53,14 +53,14 @@ def sts_spearman(model, test: dict[str, list]) -> float:
     return spearman((e1 * e2).sum(1), np.array(test["score"]))
 
 
-def run_stsb(library: str, model_path: str, steps: int, batch: int, data: Path) -> dict:
+def run_stsb(library: str, model_path: str, steps: int, batch: int, data: Path, seed: int = 42) -> dict:
     """One fine-tune in this process (called in a subprocess per library)."""
     import torch
 
     torch.manual_seed(0)
     train, test = read_sts("train", data), read_sts("test", data)
     common = dict(num_train_epochs=1, max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-5,
-                  warmup_ratio=0.1, seed=42, save_strategy="no", logging_steps=50, report_to="none")
+                  warmup_ratio=0.1, seed=seed, save_strategy="no", logging_steps=50, report_to="none")
     with tempfile.TemporaryDirectory() as tmp:
         if library == "embedkit":
             from embedkit import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -97,29 +97,33 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=-1, help="max steps (default: one epoch)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="one fine-tune per seed and library")
     args = parser.parse_args()
     if args.what == "_one":
-        print(json.dumps(run_stsb(args.library, args.model, args.steps, args.batch, Path(args.data))))
+        print(json.dumps(run_stsb(args.library, args.model, args.steps, args.batch, Path(args.data), args.seeds[0])))
         return
     if args.what == "stsb":
         from embedkit.default_model import default_model_path
 
         model = args.model or default_model_path()
-        results = []
-        for library in ("embedkit", "sentence_transformers"):
-            out = subprocess.run([sys.executable, __file__, "_one", "--library", library, "--model", model,
-                                  "--steps", str(args.steps), "--batch", str(args.batch), "--data", args.data],
-                                 capture_output=True, text=True)
-            if out.returncode != 0:
-                print(f"{library}: failed or not installed ({out.stderr.strip().splitlines()[-1:]})")
-                continue
-            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            r = results[-1]
-            print(f"{library:>22}: train {r['seconds']:.1f} s, STS-B test Spearman {r['spearman']:.4f}, "
-                  f"peak RSS {r['peak_rss_mib']:.0f} MiB")
-        if len(results) == 2:
-            print(f"speed ratio (ST / embedkit): {results[1]['seconds'] / results[0]['seconds']:.2f}; "
-                  f"Spearman difference: {results[0]['spearman'] - results[1]['spearman']:+.4f}")
+        results: dict[str, list[dict]] = {"embedkit": [], "sentence_transformers": []}
+        for seed in args.seeds:
+            for library in results:
+                out = subprocess.run([sys.executable, __file__, "_one", "--library", library, "--model", model,
+                                      "--steps", str(args.steps), "--batch", str(args.batch), "--data", args.data,
+                                      "--seeds", str(seed)], capture_output=True, text=True)
+                if out.returncode != 0:
+                    print(f"{library}: failed or not installed ({out.stderr.strip().splitlines()[-1:]})")
+                    continue
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                results[library].append(r)
+                print(f"{library:>22} seed {seed}: train {r['seconds']:.1f} s, STS-B test Spearman "
+                      f"{r['spearman']:.4f}, peak RSS {r['peak_rss_mib']:.0f} MiB")
+        ek, st = results["embedkit"], results["sentence_transformers"]
+        if ek and st:
+            mean = lambda rows, key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+            print(f"speed ratio (ST / embedkit): {mean(st, 'seconds') / mean(ek, 'seconds'):.2f}; mean Spearman "
+                  f"embedkit {mean(ek, 'spearman'):.4f}, ST {mean(st, 'spearman'):.4f} over {len(ek)} seed(s)")
         return
     from benchmarks.train_steps import main as steps_main
 

@@ -65,4 +65,4 @@ class BertModel(nn.Module):
         attn_mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             attn_mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T), True = attend
-        return run_layers(self.layers, x, attn_mask, output_hidden_states)
+        return run_layers(self.layers, x, attn_mask, output_hidden_states, attention_mask)

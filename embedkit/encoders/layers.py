@@ -44,6 +44,35 @@ class EncoderOutput(NamedTuple):
     """The embedding output followed by every layer's output (L + 1 tensors), when asked for."""
 
 
+class Packing:
+    """Where the real (non-padding) tokens of a (B, T) batch sit, to run token-wise layers on them alone.
+
+    Projections, feed-forward and LayerNorm act on each token independently, so running them on the N real tokens
+    instead of all B*T positions gives the same values for real tokens and skips the padding's share of the work.
+    Attention still sees a padded (B, T) layout. Padding positions of the final output hold zeros (every pooling
+    masks them out).
+
+    Example:
+        >>> packing = Packing(torch.tensor([[1, 1, 0], [1, 0, 0]]))
+        >>> x = torch.arange(6.0).view(2, 3, 1)
+        >>> packed = packing.unpad(x)  # (N, 1): the 3 real tokens
+        >>> packed.flatten().tolist(), packing.pad(packed).view(2, 3).tolist()
+        ([0.0, 1.0, 3.0], [[0.0, 1.0, 0.0], [3.0, 0.0, 0.0]])
+    """
+
+    def __init__(self, attention_mask: Tensor) -> None:
+        self.batch, self.tokens = attention_mask.shape
+        self.index = attention_mask.reshape(-1).nonzero().squeeze(1)  # (N,) flat positions of real tokens
+
+    def unpad(self, x: Tensor) -> Tensor:
+        """(B, T, D) -> (N, D)."""
+        return x.reshape(self.batch * self.tokens, x.shape[-1]).index_select(0, self.index)
+
+    def pad(self, x: Tensor) -> Tensor:
+        """(N, D) -> (B * T, D) with zeros at padding positions."""
+        return x.new_zeros(self.batch * self.tokens, x.shape[-1]).index_copy(0, self.index, x)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -54,15 +83,21 @@ class SelfAttention(nn.Module):
         self.v = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.o = nn.Linear(cfg.hidden_size, cfg.hidden_size)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
-        B, T, D = x.shape
-        q = self.q(x).view(B, T, self.n_heads, -1).transpose(1, 2)  # (B, H, T, Dh)
-        k = self.k(x).view(B, T, self.n_heads, -1).transpose(1, 2)  # (B, H, T, Dh)
-        v = self.v(x).view(B, T, self.n_heads, -1).transpose(1, 2)  # (B, H, T, Dh)
+    def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
+        if packing is None:
+            B, T, D = x.shape
+            heads = [proj(x).view(B, T, self.n_heads, -1).transpose(1, 2) for proj in (self.q, self.k, self.v)]
+        else:  # x holds only the real tokens (N, D): project them, then lay them out padded for attention
+            B, T, D = packing.batch, packing.tokens, x.shape[-1]
+            heads = [packing.pad(proj(x)).view(B, T, self.n_heads, -1).transpose(1, 2)
+                     for proj in (self.q, self.k, self.v)]
+        q, k, v = heads  # each (B, H, T, Dh)
         dropout_p = self.dropout_p if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)  # (B, H, T, Dh)
-        del q, k, v  # without autograd nothing else holds them: free them before the output projection
+        del q, k, v, heads  # without autograd nothing else holds them: free them before the output projection
         y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        if packing is not None:
+            y = packing.unpad(y)  # (N, D)
         return self.o(y)
 
 
@@ -101,9 +136,9 @@ class EncoderLayer(nn.Module):
         self.ffn_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
-        x = self.attn_norm(x + self.dropout(self.attn(x, attn_mask)))  # (B, T, D)
-        x = self.ffn_norm(x + self.dropout(self.ffn(x)))  # (B, T, D)
+    def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
+        x = self.attn_norm(x + self.dropout(self.attn(x, attn_mask, packing)))  # (B, T, D) or packed (N, D)
+        x = self.ffn_norm(x + self.dropout(self.ffn(x)))  # (B, T, D) or packed (N, D)
         return x
 
 
@@ -119,12 +154,26 @@ class Pooler(nn.Module):
 
 
 def run_layers(
-    layers: nn.ModuleList, x: Tensor, attn_mask: Tensor | None, output_hidden_states: bool
+    layers: nn.ModuleList, x: Tensor, attn_mask: Tensor | None, output_hidden_states: bool,
+    attention_mask: Tensor | None = None,
 ) -> EncoderOutput:
-    """Apply ``layers`` in order, optionally collecting every intermediate output as HF does."""
-    hidden_states = [x] if output_hidden_states else None
+    """Apply ``layers`` in order, optionally collecting every intermediate output as HF does.
+
+    With a padded ``attention_mask`` (B, T), the layers run on the real tokens only (see :class:`Packing`); the
+    outputs come back as (B, T, D) with zeros at padding positions.
+    """
+    packing = None
+    if attention_mask is not None and not bool(attention_mask.all()):
+        packing = Packing(attention_mask)
+        x = packing.unpad(x)  # (N, D)
+
+    def full(h: Tensor) -> Tensor:
+        return h if packing is None else packing.pad(h).view(packing.batch, packing.tokens, -1)  # (B, T, D)
+
+    hidden_states = [full(x)] if output_hidden_states else None
     for layer in layers:
-        x = layer(x, attn_mask)
+        x = layer(x, attn_mask, packing)
         if hidden_states is not None:
-            hidden_states.append(x)
-    return EncoderOutput(x, tuple(hidden_states) if hidden_states is not None else None)
+            hidden_states.append(full(x))
+    out = hidden_states[-1] if hidden_states is not None else full(x)
+    return EncoderOutput(out, tuple(hidden_states) if hidden_states is not None else None)

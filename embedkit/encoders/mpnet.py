@@ -98,4 +98,4 @@ class MPNetModel(nn.Module):
         if attention_mask is not None and not bool(attention_mask.all()):
             padding = attention_mask[:, None, None, :].eq(0)  # (B, 1, 1, T), True = padding key
             bias = bias.masked_fill(padding, torch.finfo(x.dtype).min)  # (B, H, T, T)
-        return run_layers(self.layers, x, bias, output_hidden_states)
+        return run_layers(self.layers, x, bias, output_hidden_states, attention_mask)
