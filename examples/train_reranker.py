@@ -1,6 +1,7 @@
 """Train a reranker (CrossEncoder) from all-MiniLM-L6-v2 on SciFact, with hard negatives mined by the bi-encoder.
 
     python examples/train_reranker.py [--data examples/data/scifact] [--negatives 3] [--eval-queries 100]
+                                      [--epochs 2] [--lr 1e-4] [--max-length 128]
 
 1. Train pairs come from the SciFact train qrels (query, relevant abstract).
 2. ``mine_hard_negatives`` retrieves, with the bi-encoder, the abstracts closest to each query that are not its
@@ -28,8 +29,9 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=3)
     parser.add_argument("--eval-queries", type=int, default=100)
     parser.add_argument("--candidates", type=int, default=20)
-    parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--lr", type=float, default=1e-4, help="a new head on a small encoder tolerates a high rate")
     parser.add_argument("--output", default="output/train_reranker")
     args = parser.parse_args()
 
@@ -70,7 +72,7 @@ def main() -> None:
     before = evaluator(reranker)
     loss = BinaryCrossEntropyLoss(reranker, pos_weight=torch.tensor(float(args.negatives)))
     training_args = CrossEncoderTrainingArguments(
-        output_dir=args.output, num_train_epochs=args.epochs, per_device_train_batch_size=32, learning_rate=2e-5,
+        output_dir=args.output, num_train_epochs=args.epochs, per_device_train_batch_size=32, learning_rate=args.lr,
         warmup_ratio=0.1, logging_steps=10, save_strategy="no", seed=12)
     result = CrossEncoderTrainer(reranker, training_args, train_dataset=train, loss=loss).train()
     after = evaluator(reranker)
