@@ -102,6 +102,13 @@ class Transformer(Module):
         self.auto_model = build_encoder(self.config, add_pooler="pooler.dense.weight" in encoder_state)
         load_strict(self.auto_model, encoder_state, str(source))
 
+        self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
+
+    def _attach_tokenizer(self, folder: Path, tokenizer_name_or_path: str | None, do_lower_case: bool,
+                          max_seq_length: int | None, hub_kwargs: dict[str, Any]) -> None:
+        """Load the tokenizer (from ``folder`` or another one), check it fits the embedding, set max_seq_length."""
+        from ..hub import resolve_model_path
+
         tokenizer_folder = folder
         if tokenizer_name_or_path is not None:
             tokenizer_folder = resolve_model_path(tokenizer_name_or_path, **hub_kwargs)

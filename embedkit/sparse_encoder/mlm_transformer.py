@@ -28,7 +28,6 @@ from ..encoders.loading import read_state_dict
 from ..encoders.mlm_heads import ARCHITECTURES, build_masked_lm, masked_lm_hf_state_dict
 from ..models.module import read_json_file
 from ..models.transformer import _CONFIG_FILE_NAMES, _KNOWN_CONFIG_KEYS, Transformer
-from ..tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -86,21 +85,7 @@ class MLMTransformer(Transformer):
         state, source = read_state_dict(folder)
         self.config, self.auto_model, self.mlm_head = build_masked_lm(read_json_file(config_path), state, str(source))
 
-        tokenizer_folder = folder
-        if tokenizer_name_or_path is not None:
-            tokenizer_folder = resolve_model_path(tokenizer_name_or_path, **hub_kwargs)
-        self.tokenizer = Tokenizer(
-            tokenizer_folder, do_lower_case=do_lower_case, return_token_type_ids=self.config.model_type == "bert"
-        )
-        if self.tokenizer.vocab_size > self.config.vocab_size:
-            raise ValueError(
-                f"{folder}: the tokenizer has {self.tokenizer.vocab_size} tokens but the model's embedding has only "
-                f"{self.config.vocab_size} rows; tokenizer and weights do not belong together"
-            )
-        if max_seq_length is None:
-            max_seq_length = min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
-        self.max_seq_length = max_seq_length
-        self._prompt_lengths: dict[str, int] = {}
+        self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
 
     @property
     def vocab_size(self) -> int:
