@@ -512,9 +512,28 @@ class SentenceTransformer(nn.Sequential):
             config["truncate_dim"] = self.truncate_dim
         return config
 
+    def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.65) -> Any:
+        """Opt-in int8 inference on CPU (SmoothQuant + dynamic int8 Linear layers), in place; returns the model.
+
+        See :mod:`embedkit.quantization_int8`. The model can no longer be trained or saved.
+
+        Example:
+            >>> from embedkit.default_model import default_model_path
+            >>> model = SentenceTransformer(default_model_path(), device="cpu").quantize("int8")
+            >>> model.encode(["hello"]).shape
+            (1, 384)
+        """
+        if dtype != "int8":
+            raise ValueError(f"quantize supports 'int8' only, got {dtype!r}")
+        from .quantization_int8 import quantize_int8
+
+        return quantize_int8(self, calibration_texts, alpha)
+
     def save(self, path: str | os.PathLike, model_name: str | None = None, create_model_card: bool = True,
              train_datasets: list[str] | None = None, safe_serialization: bool = True) -> None:
         """Write the model as a sentence-transformers folder (atomically: temporary folder, then rename)."""
+        if getattr(self, "quantized", None):
+            raise ValueError("a quantized model cannot be saved; save the fp32 model and quantize after loading")
         write_card = (lambda folder: (folder / "README.md").write_text(self._model_card(model_name or Path(path).name),
                                                                         encoding="utf-8")) if create_model_card else None
         save_model_folder(path, list(self.named_children()), self._model_config(), self.module_kwargs,

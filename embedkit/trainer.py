@@ -231,6 +231,8 @@ class SentenceTransformerTrainer:
             inputs = [c for c in dataset.column_names if c not in LABEL_COLUMNS and c != "dataset_name"]
             if not inputs:
                 raise ValueError(f"dataset {name or 'train'!r} has no input columns, only {dataset.column_names}")
+        if getattr(self.model, "quantized", None):
+            raise ValueError("the model is quantized for inference (model.quantize); train the fp32 model instead")
         has_router = any(type(m).__name__ == "Router" for m in self.model.modules())
         if has_router and not args.router_mapping:
             raise ValueError("the model has a Router module: set args.router_mapping (column -> route, e.g. "

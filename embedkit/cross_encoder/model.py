@@ -373,9 +373,29 @@ class CrossEncoder(nn.Module):
         results.sort(key=lambda hit: hit["score"], reverse=True)
         return results[:top_k] if top_k is not None else results
 
+    def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.65) -> Any:
+        """Opt-in int8 inference on CPU (SmoothQuant + dynamic int8 Linear layers), in place; returns the model.
+
+        See :mod:`embedkit.quantization_int8`. The model can no longer be trained or saved.
+
+        Example:
+            >>> from pathlib import Path
+            >>> import embedkit
+            >>> folder = Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "ce_bert1"
+            >>> CrossEncoder(folder, device="cpu").quantize("int8").predict([("a", "b")]).shape
+            (1,)
+        """
+        if dtype != "int8":
+            raise ValueError(f"quantize supports 'int8' only, got {dtype!r}")
+        from ..quantization_int8 import quantize_int8
+
+        return quantize_int8(self, calibration_texts, alpha)
+
     def save(self, path: str | os.PathLike, safe_serialization: bool = True, create_model_card: bool = True,
              **kwargs: Any) -> None:
         """Write the sentence-transformers 5.4+/6.x modular CrossEncoder folder (loadable by ST 6 and transformers)."""
+        if getattr(self, "quantized", None):
+            raise ValueError("a quantized model cannot be saved; save the fp32 model and quantize after loading")
         from safetensors.torch import save_file
 
         path = Path(path)
