@@ -512,7 +512,7 @@ class SentenceTransformer(nn.Sequential):
             config["truncate_dim"] = self.truncate_dim
         return config
 
-    def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.65) -> Any:
+    def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.7) -> Any:
         """Opt-in int8 inference on CPU (SmoothQuant + dynamic int8 Linear layers), in place; returns the model.
 
         See :mod:`embedkit.quantization_int8`. The model can no longer be trained or saved.

@@ -373,7 +373,7 @@ class CrossEncoder(nn.Module):
         results.sort(key=lambda hit: hit["score"], reverse=True)
         return results[:top_k] if top_k is not None else results
 
-    def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.65) -> Any:
+    def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.7) -> Any:
         """Opt-in int8 inference on CPU (SmoothQuant + dynamic int8 Linear layers), in place; returns the model.
 
         See :mod:`embedkit.quantization_int8`. The model can no longer be trained or saved.
