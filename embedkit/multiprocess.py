@@ -117,3 +117,15 @@ def run_pool(pool: dict[str, Any], method: str, items: list[Any], chunk_size: in
     for chunk_id in range(len(chunks)):
         merged.extend(results[chunk_id])
     return merged
+
+
+def run_on_pool_or_devices(model: Any, method: str, items: list[Any], pool: dict[str, Any] | None, devices: Any,
+                           chunk_size: int | None, kwargs: dict[str, Any]) -> list[Any]:
+    """``model.<method>`` over ``items`` on ``pool``, or on a pool started (and stopped) for ``devices``."""
+    own_pool = pool is None
+    pool = pool or start_pool(model, list(devices))
+    try:
+        return run_pool(pool, method, items, chunk_size, kwargs)
+    finally:
+        if own_pool:
+            stop_pool(pool)

@@ -68,7 +68,7 @@ def _int8_kernel_available() -> bool:
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic  # noqa: F401
     except ImportError:
         return False
-    return "qnnpack" in torch.backends.quantized.supported_engines or "fbgemm" in torch.backends.quantized.supported_engines
+    return bool({"qnnpack", "fbgemm", "x86", "onednn"} & set(torch.backends.quantized.supported_engines))
 
 
 class Int8WeightLinear(nn.Module):

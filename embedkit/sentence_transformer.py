@@ -269,6 +269,23 @@ class SentenceTransformer(nn.Sequential):
             raise ValueError(f"prompt_name {name!r} not found; available prompts: {sorted(self.prompts)}")
         return self.prompts[name]
 
+    def _encode_inputs(self, sentences: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
+        """(inputs as a list, whether one string was given); checks and trims ``kwargs`` in place.
+
+        Raises:
+            ValueError: a keyword argument no module uses.
+        """
+        unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs"}
+        if unused:
+            raise ValueError(f"encode() got keyword arguments this model does not use: {sorted(unused)}; "
+                             f"valid: {self.get_model_kwargs()}")
+        kwargs.pop("processing_kwargs", None)
+        if isinstance(sentences, str):
+            return [sentences], True
+        if isinstance(sentences, np.ndarray):
+            return sentences.tolist(), False
+        return (sentences if isinstance(sentences, list) else list(sentences)), False
+
     def encode(
         self,
         sentences: str | list[str] | list[tuple[str, str]] | np.ndarray,
@@ -319,25 +336,17 @@ class SentenceTransformer(nn.Sequential):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs"}
-        if unused:
-            raise ValueError(f"encode() got keyword arguments this model does not use: {sorted(unused)}; "
-                             f"valid: {self.get_model_kwargs()}")
-        kwargs.pop("processing_kwargs", None)
-        single = isinstance(sentences, str)
-        if single:
-            sentences = [sentences]
-        elif isinstance(sentences, np.ndarray):
-            sentences = sentences.tolist()
-        elif not isinstance(sentences, list):
-            sentences = list(sentences)
+        sentences, single = self._encode_inputs(sentences, kwargs)
         prompt = self._resolve_prompt(prompt, prompt_name)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
 
         if pool is not None or isinstance(device, (list, tuple)):
-            results = self._encode_multi_process(sentences, pool, device, chunk_size, dict(
+            from .multiprocess import run_on_pool_or_devices
+
+            results = run_on_pool_or_devices(self, "encode", sentences, pool, device, chunk_size, dict(
                 prompt=prompt, batch_size=batch_size, output_value=output_value,
-                normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, **kwargs))
+                normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, convert_to_numpy=False,
+                convert_to_tensor=False, show_progress_bar=False, **kwargs))
         else:
             results = self._inference(sentences, prompt, batch_size, show_progress_bar, output_value,
                                       convert_to_numpy, normalize_embeddings, truncate_dim, device, kwargs)
@@ -404,20 +413,6 @@ class SentenceTransformer(nn.Sequential):
         for position, index in enumerate(order):
             restored[index] = results[position]
         return restored
-
-    def _encode_multi_process(self, sentences: list[Any], pool: dict[str, Any] | None, devices: Any,
-                              chunk_size: int | None, kwargs: dict[str, Any]) -> list[Any]:
-        from .multiprocess import run_pool, start_pool, stop_pool
-
-        own_pool = pool is None
-        pool = pool or start_pool(self, list(devices))
-        try:
-            return run_pool(pool, "encode", sentences, chunk_size,
-                            {**kwargs, "convert_to_numpy": False, "convert_to_tensor": False,
-                             "show_progress_bar": False})
-        finally:
-            if own_pool:
-                stop_pool(pool)
 
     def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
         """Start worker processes (one per device; default all CUDA devices, else 4 CPU workers) for

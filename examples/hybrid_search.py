@@ -83,7 +83,8 @@ def main() -> None:
     k = min(args.candidates, len(documents))
     dense_top = torch.topk(dense_scores, k, dim=1).indices.tolist()
     sparse_top = torch.topk(sparse_scores, k, dim=1).indices.tolist()
-    fused_top = [[doc for doc, _ in reciprocal_rank_fusion([d, s], k=args.rrf_k)] for d, s in zip(dense_top, sparse_top)]
+    fused_top = [[doc for doc, _ in reciprocal_rank_fusion([d, s], k=args.rrf_k)]
+                 for d, s in zip(dense_top, sparse_top)]
     for name, ranking in (("dense", dense_top), ("sparse", sparse_top), ("fused (RRF)", fused_top)):
         score = sum(ndcg_at_10(r, rel) for r, rel in zip(ranking, relevant)) / len(relevant)
         print(f"NDCG@10 {name:>12}: {score:.4f}  ({len(relevant)} SciFact test queries, {len(documents)} documents)")

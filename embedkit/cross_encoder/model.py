@@ -256,8 +256,11 @@ class CrossEncoder(nn.Module):
         if prompt:
             inputs = [(prompt + a, b) for a, b in inputs]
         if pool is not None or isinstance(device, (list, tuple)):
-            scores = self._predict_multi_process(inputs, pool, device, chunk_size, dict(
-                batch_size=batch_size, activation_fn=activation_fn, apply_softmax=apply_softmax))
+            from ..multiprocess import run_on_pool_or_devices
+
+            scores = run_on_pool_or_devices(self, "predict", inputs, pool, device, chunk_size, dict(
+                batch_size=batch_size, activation_fn=activation_fn, apply_softmax=apply_softmax,
+                convert_to_numpy=False, show_progress_bar=False))
         else:
             if device is not None:
                 self.to(device)
@@ -297,19 +300,6 @@ class CrossEncoder(nn.Module):
                 out = torch.softmax(out, dim=1)
             scores.extend(out)
         return [scores[i] for i in np.argsort(order)] if scores else []
-
-    def _predict_multi_process(self, inputs: list[Any], pool: dict[str, Any] | None, devices: Any,
-                               chunk_size: int | None, kwargs: dict[str, Any]) -> list[Tensor]:
-        from ..multiprocess import run_pool, start_pool, stop_pool
-
-        own_pool = pool is None
-        pool = pool or start_pool(self, list(devices))
-        try:
-            return run_pool(pool, "predict", inputs, chunk_size,
-                            {**kwargs, "convert_to_numpy": False, "show_progress_bar": False})
-        finally:
-            if own_pool:
-                stop_pool(pool)
 
     def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
         """Worker processes (one per device; default all CUDA devices, else 4 CPU workers) for

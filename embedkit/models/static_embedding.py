@@ -107,7 +107,7 @@ class StaticEmbedding(Module):
             texts = [prompt + t for t in texts]
         ids = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
         lengths = [len(x) for x in ids]
-        offsets = torch.tensor([0] + lengths[:-1], dtype=torch.long).cumsum(0) if ids else torch.zeros(0, dtype=torch.long)
+        offsets = torch.tensor([0] + lengths[:-1], dtype=torch.long).cumsum(0) if ids else torch.zeros(0).long()
         flat = torch.tensor([i for x in ids for i in x], dtype=torch.long)
         return {"input_ids": flat, "offsets": offsets}
 

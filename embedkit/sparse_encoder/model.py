@@ -234,26 +234,18 @@ class SparseEncoder(SentenceTransformer):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         multi_process = pool is not None or isinstance(device, (list, tuple))
-        unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs"}
-        if unused:
-            raise ValueError(f"encode() got keyword arguments this model does not use: {sorted(unused)}; "
-                             f"valid: {self.get_model_kwargs()}")
-        kwargs.pop("processing_kwargs", None)
-        single = isinstance(inputs, str)
-        if single:
-            inputs = [inputs]
-        elif isinstance(inputs, np.ndarray):
-            inputs = inputs.tolist()
-        elif not isinstance(inputs, list):
-            inputs = list(inputs)
+        inputs, single = self._encode_inputs(inputs, kwargs)
         prompt = self._resolve_prompt(prompt, prompt_name)
         max_active_dims = max_active_dims if max_active_dims is not None else self.max_active_dims
         _check_max_active_dims(max_active_dims)
 
         if multi_process:
-            restored = self._encode_multi_process(inputs, pool, device, chunk_size, dict(
+            from ..multiprocess import run_on_pool_or_devices
+
+            restored = run_on_pool_or_devices(self, "encode", inputs, pool, device, chunk_size, dict(
                 prompt=prompt, batch_size=batch_size, convert_to_sparse_tensor=convert_to_sparse_tensor,
-                max_active_dims=max_active_dims, **kwargs))
+                max_active_dims=max_active_dims, convert_to_tensor=False, save_to_cpu=True, show_progress_bar=False,
+                **kwargs))
             return self._stack(restored, single, convert_to_tensor, convert_to_sparse_tensor, save_to_cpu)
         if device is not None:
             self.to(device)
@@ -297,20 +289,6 @@ class SparseEncoder(SentenceTransformer):
             if convert_to_sparse_tensor:
                 out = out.to_sparse()
         return out[0] if single else out
-
-    def _encode_multi_process(self, inputs: list[Any], pool: dict[str, Any] | None, devices: Any,
-                              chunk_size: int | None, kwargs: dict[str, Any]) -> list[Tensor]:
-        """Rows from the pool's workers (each returns its chunk as CPU tensors), in input order."""
-        from ..multiprocess import run_pool, start_pool, stop_pool
-
-        own_pool = pool is None
-        pool = pool or start_pool(self, list(devices))
-        try:
-            return run_pool(pool, "encode", inputs, chunk_size,
-                            {**kwargs, "convert_to_tensor": False, "save_to_cpu": True, "show_progress_bar": False})
-        finally:
-            if own_pool:
-                stop_pool(pool)
 
     # ------------------------------------------------------------------ sparse helpers
     @staticmethod
@@ -439,7 +417,8 @@ def _load_folder(folder: Path, hub_kwargs: dict[str, Any]
         dim = transformer.get_embedding_dimension()
         logger.warning("%s is not a masked-LM checkpoint: building a CSR model (mean pooling + a new "
                        "SparseAutoEncoder) that needs training", folder)
-        return [transformer, Pooling(dim, "mean"), SparseAutoEncoder(dim, hidden_dim=4 * dim, k=256, k_aux=512)], {}, {}
+        autoencoder = SparseAutoEncoder(dim, hidden_dim=4 * dim, k=256, k_aux=512)
+        return [transformer, Pooling(dim, "mean"), autoencoder], {}, {}
     saved = read_model_config(folder)
     saved_type = saved.get("model_type", "SentenceTransformer")
     if saved_type not in (MODEL_TYPE, "SentenceTransformer"):

@@ -431,10 +431,8 @@ def mine_hard_negatives(
             out["labels"] = [[1] + [0] * sum(valid_rows[r]) for r, ok in enumerate(keep) if ok]
         possible = len(keep)
 
-    if is_hf:
-        from datasets import Dataset as HFDataset
-
-        result = HFDataset.from_dict(out)
+    if is_hf:  # the input's own class builds the output: embedkit never imports datasets itself
+        result = type(dataset).from_dict(out)
     else:
         from ..data import Dataset
 
