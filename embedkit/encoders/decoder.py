@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from .bert import BertEmbeddings, BertModel
 from .config import EncoderConfig
 from .convert import FROM_HF, HEADS_FROM_HF, get_mapped_key, normalize_hf_key
+from .dense_kernels import linear
 from .layers import ACTIVATIONS, EncoderLayer, FeedForward, SelfAttention
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ class LMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
 
     def forward(self, hidden: Tensor, word_embeddings: Tensor) -> Tensor:
-        return F.linear(self.norm(self.act(self.dense(hidden))), word_embeddings, self.bias)  # (B, T, V)
+        transformed = self.norm(linear(self.dense, hidden, activation=self.act))  # (B, T, D)
+        return F.linear(transformed, word_embeddings, self.bias)  # (B, T, V)
 
 
 class BertDecoder(nn.Module):

@@ -22,18 +22,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import EncoderConfig
+from .dense_kernels import linear
 
-
-def _gelu_tanh(x: Tensor) -> Tensor:
-    return F.gelu(x, approximate="tanh")
-
-
-# HF's activation names -> functions. "gelu" is the exact erf GELU, the one BERT and MPNet checkpoints use.
+# HF's activation names -> the names dense_kernels.linear fuses. "gelu" is the exact erf GELU, the one BERT and MPNet
+# checkpoints use.
 ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_new": _gelu_tanh,
-    "gelu_pytorch_tanh": _gelu_tanh,
-    "relu": F.relu,
+    "gelu": "gelu",
+    "gelu_new": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "relu": "relu",
 }
 
 
@@ -83,13 +80,16 @@ class SelfAttention(nn.Module):
         self.v = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.o = nn.Linear(cfg.hidden_size, cfg.hidden_size)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None, residual: Tensor | None = None,
+    ) -> Tensor:
+        """Attention output, plus ``residual`` when given (added inside the output projection's GEMM)."""
         if packing is None:
             B, T, D = x.shape
-            heads = [proj(x).view(B, T, self.n_heads, -1).transpose(1, 2) for proj in (self.q, self.k, self.v)]
+            heads = [linear(proj, x).view(B, T, self.n_heads, -1).transpose(1, 2) for proj in (self.q, self.k, self.v)]
         else:  # x holds only the real tokens (N, D): project them, then lay them out padded for attention
             B, T, D = packing.batch, packing.tokens, x.shape[-1]
-            heads = [packing.pad(proj(x)).view(B, T, self.n_heads, -1).transpose(1, 2)
+            heads = [packing.pad(linear(proj, x)).view(B, T, self.n_heads, -1).transpose(1, 2)
                      for proj in (self.q, self.k, self.v)]
         q, k, v = heads  # each (B, H, T, Dh)
         dropout_p = self.dropout_p if self.training else 0.0
@@ -98,7 +98,7 @@ class SelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         if packing is not None:
             y = packing.unpad(y)  # (N, D)
-        return self.o(y)
+        return linear(self.o, y, residual=residual)
 
 
 # Without autograd, the feed-forward runs on blocks of token rows so that its (rows, F) intermediates stay under
@@ -113,15 +113,20 @@ class FeedForward(nn.Module):
         self.down = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
         self.act = ACTIVATIONS[cfg.hidden_act]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        """Feed-forward output, plus ``residual`` when given (added inside the down projection's GEMM)."""
         rows = x.shape[:-1].numel()
         block = max(1, FFN_BLOCK_ELEMENTS // self.up.out_features)
         if torch.is_grad_enabled() or rows <= block:
-            return self.down(self.act(self.up(x)))  # (B, T, D) -> (B, T, F) -> (B, T, D)
+            # (B, T, D) -> (B, T, F) -> (B, T, D)
+            return linear(self.down, linear(self.up, x, activation=self.act), residual=residual)
         flat = x.reshape(rows, x.shape[-1])  # (N, D), N = B*T
+        flat_residual = None if residual is None else residual.reshape(rows, -1)
         out = flat.new_empty(rows, self.down.out_features)  # (N, D)
         for start in range(0, rows, block):
-            out[start : start + block] = self.down(self.act(self.up(flat[start : start + block])))
+            stop = start + block
+            hidden = linear(self.up, flat[start:stop], activation=self.act)  # (rows, F)
+            out[start:stop] = linear(self.down, hidden, residual=None if residual is None else flat_residual[start:stop])
         return out.view(*x.shape[:-1], -1)
 
 
@@ -137,9 +142,12 @@ class EncoderLayer(nn.Module):
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None) -> Tensor:
-        x = self.attn_norm(x + self.dropout(self.attn(x, attn_mask, packing)))  # (B, T, D) or packed (N, D)
-        x = self.ffn_norm(x + self.dropout(self.ffn(x)))  # (B, T, D) or packed (N, D)
-        return x
+        if self.training and self.dropout.p > 0:
+            x = self.attn_norm(x + self.dropout(self.attn(x, attn_mask, packing)))  # (B, T, D) or packed (N, D)
+            return self.ffn_norm(x + self.dropout(self.ffn(x)))
+        # dropout is the identity: the residual additions fold into the output projections
+        x = self.attn_norm(self.attn(x, attn_mask, packing, residual=x))
+        return self.ffn_norm(self.ffn(x, residual=x))
 
 
 class Pooler(nn.Module):
@@ -150,7 +158,7 @@ class Pooler(nn.Module):
         self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
 
     def forward(self, hidden: Tensor) -> Tensor:
-        return torch.tanh(self.dense(hidden[:, 0]))  # (B, T, D) -> (B, D)
+        return linear(self.dense, hidden[:, 0], activation="tanh")  # (B, T, D) -> (B, D)
 
 
 def run_layers(

@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import build_encoder
 from .config import EncoderConfig
 from .convert import ek_to_hf, split_hf_state_dict
+from .dense_kernels import fused_linear, linear
 from .layers import ACTIVATIONS
 from .loading import load_strict
 
@@ -73,13 +73,13 @@ class MLMHead(nn.Module):
         super().__init__()
         D, V = config.hidden_size, config.vocab_size
         self.dense = nn.Linear(D, D)
-        self.act = F.gelu if config.model_type == "mpnet" else ACTIVATIONS[config.hidden_act]
+        self.act = "gelu" if config.model_type == "mpnet" else ACTIVATIONS[config.hidden_act]
         self.norm = nn.LayerNorm(D, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(V))
         self.decoder = None if tied else nn.Linear(D, V, bias=False)
 
     def transform(self, hidden: Tensor) -> Tensor:
-        return self.norm(self.act(self.dense(hidden)))  # (B, T, D)
+        return self.norm(linear(self.dense, hidden, activation=self.act))  # (B, T, D)
 
     def logits(self, hidden: Tensor, word_embeddings: Tensor) -> MLMLogits:
         """Lazy logits of encoder output ``hidden`` (B, T, D); ``word_embeddings`` (V, D) is the tied decoder."""
@@ -113,10 +113,10 @@ class MLMLogits:
 
     def block(self, t0: int, t1: int, v0: int, v1: int) -> Tensor:
         """Logits of tokens ``t0:t1`` over vocabulary entries ``v0:v1``: (B, t1 - t0, v1 - v0)."""
-        return F.linear(self.hidden[:, t0:t1], self.weight[v0:v1], self.bias[v0:v1])
+        return fused_linear(self.hidden[:, t0:t1], self.weight[v0:v1], self.bias[v0:v1])
 
     def materialize(self) -> Tensor:
-        return F.linear(self.hidden, self.weight, self.bias)  # (B, T, V)
+        return fused_linear(self.hidden, self.weight, self.bias)  # (B, T, V)
 
     def __repr__(self) -> str:
         return f"MLMLogits(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device})"

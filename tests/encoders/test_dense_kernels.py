@@ -1,0 +1,121 @@
+"""The oneDNN linear path: same values and gradients as F.linear, bitwise-stable across autograd modes, and it
+steps aside for hooked, non-Linear, autocast and non-fp32 calls."""
+
+from __future__ import annotations
+
+import platform
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from embedkit.encoders import dense_kernels
+from embedkit.encoders.dense_kernels import fused_linear, linear, onednn_available
+
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+EAGER = {
+    None: lambda y: y,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda y: F.gelu(y, approximate="tanh"),
+    "relu": F.relu,
+    "tanh": torch.tanh,
+}
+
+
+def _layer(inp: int = 48, out: int = 40, bias: bool = True) -> nn.Linear:
+    torch.manual_seed(0)
+    return nn.Linear(inp, out, bias=bias)
+
+
+@pytest.mark.skipif(not X86 or not torch.backends.mkldnn.is_available(), reason="oneDNN path is x86-only")
+def test_onednn_path_is_live_on_x86():
+    # Without this, a torch upgrade that drops the op would silently turn every test below into F.linear vs F.linear.
+    assert onednn_available()
+    assert dense_kernels._onednn_applies(torch.zeros(2, 3), torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize("activation", list(EAGER))
+@pytest.mark.parametrize("shape", [(7, 48), (3, 5, 48), (0, 48)])
+def test_fused_activation_matches_eager(activation, shape):
+    layer = _layer()
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        got = linear(layer, x, activation=activation)
+        want = EAGER[activation](F.linear(x, layer.weight, layer.bias))
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_residual_matches_eager_and_non_contiguous_input():
+    layer = _layer(bias=False)
+    x = torch.randn(48, 9).t()  # (9, 48), not contiguous
+    residual = torch.randn(9, 40)
+    with torch.no_grad():
+        got = linear(layer, x, residual=residual)
+    torch.testing.assert_close(got, F.linear(x, layer.weight) + residual, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="not both"):
+        linear(layer, x, activation="gelu", residual=residual)
+
+
+@pytest.mark.parametrize("activation", [None, "gelu"])
+def test_gradients_match_f_linear(activation):
+    layer = _layer()
+    x = torch.randn(2, 11, 48, requires_grad=True)
+    upstream = torch.randn(2, 11, 40)
+    (linear(layer, x, activation=activation) * upstream).sum().backward()
+    got = (x.grad, layer.weight.grad, layer.bias.grad)
+    x.grad = layer.weight.grad = layer.bias.grad = None
+    (EAGER[activation](F.linear(x, layer.weight, layer.bias)) * upstream).sum().backward()
+    for a, b in zip(got, (x.grad, layer.weight.grad, layer.bias.grad)):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-5)
+
+
+def test_frozen_weights_still_give_input_gradients():
+    layer = _layer().requires_grad_(False)
+    x = torch.randn(6, 48, requires_grad=True)
+    linear(layer, x).sum().backward()
+    torch.testing.assert_close(x.grad, layer.weight.sum(0).expand(6, -1), atol=1e-5, rtol=1e-5)
+    assert layer.weight.grad is None
+
+
+def test_same_values_with_and_without_autograd():
+    # GradCache's replay (with autograd) must reproduce its first pass (without) bit for bit.
+    layer = _layer()
+    x = torch.randn(300, 48)
+    with torch.no_grad():
+        plain = linear(layer, x, activation="gelu")
+    tracked = linear(layer, x.requires_grad_(), activation="gelu")
+    assert torch.equal(plain, tracked.detach())
+
+
+def test_hooked_and_wrapped_layers_are_called_as_modules():
+    layer = _layer()
+    seen = []
+    handle = layer.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
+    with torch.no_grad():
+        linear(layer, torch.randn(4, 48))
+    handle.remove()
+    assert seen == [torch.Size([4, 48])]
+
+    class Scaled(nn.Module):  # e.g. an int8 or adapter layer: not an nn.Linear
+        def forward(self, x):
+            return 2 * x
+
+    torch.testing.assert_close(linear(Scaled(), torch.ones(2, 3), activation="relu"), torch.full((2, 3), 2.0))
+
+
+def test_other_dtypes_and_autocast_fall_back_to_f_linear():
+    layer = _layer().double()
+    x = torch.randn(5, 48, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(fused_linear(x, layer.weight, layer.bias), F.linear(x, layer.weight, layer.bias))
+    layer = _layer()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert linear(layer, torch.randn(5, 48)).dtype == torch.bfloat16
+
+
+def test_switch_off(monkeypatch):
+    monkeypatch.setattr(dense_kernels, "_available", None)
+    monkeypatch.setenv("EMBEDKIT_ONEDNN", "0")
+    assert not onednn_available()
