@@ -8,8 +8,8 @@ prompts, similarity functions and folder format. ``encode`` sorts inputs by leng
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .eval_mode import ensure_eval
 from .hub import resolve_model_path
+from .model_card import training_card_section
 from .model_folder import load_modules, read_model_config, save_model_folder
 from .models import Pooling, Transformer
-from .model_card import training_card_section
 from .models.transformer import tokens_to_device
 
 logger = logging.getLogger(__name__)
@@ -377,8 +378,7 @@ class SentenceTransformer(nn.Sequential):
         if device is not None:
             self.to(device)
         device = self.device
-        if any(module.training for module in self.modules()):  # eval() walks every module: skip it when possible
-            self.eval()
+        ensure_eval(self)
         order = np.argsort([-_input_length(s) for s in sentences], kind="stable")
         ordered = [sentences[i] for i in order]
         batches = range(0, len(ordered), batch_size)

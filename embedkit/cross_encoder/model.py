@@ -23,8 +23,14 @@ from torch import Tensor, nn
 
 from ..encoders.heads import SequenceClassifier
 from ..encoders.loading import read_state_dict
+from ..eval_mode import ensure_eval
 from ..model_folder import ST_VERSION_WRITTEN, saved_versions
-from ..models.module import class_path, import_torch_class, read_json_file, write_json_file
+from ..models.module import (
+    class_path,
+    import_torch_class,
+    read_json_file,
+    write_json_file,
+)
 from ..tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -142,8 +148,7 @@ class CrossEncoder(nn.Module):
             activation_fn = _make_activation(saved_activation, str(folder))
         self.activation_fn = activation_fn if activation_fn is not None else self.get_default_activation_fn()
         self.to(default_device() if device is None else device)
-        if any(module.training for module in self.modules()):  # eval() walks every module: skip it when possible
-            self.eval()
+        ensure_eval(self)
 
     @staticmethod
     def _read_st_configs(folder: Path) -> tuple[str | None, int | None, bool, bool]:
@@ -281,8 +286,7 @@ class CrossEncoder(nn.Module):
         activation_fn = self.activation_fn if activation_fn is None else activation_fn
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
-        if any(module.training for module in self.modules()):  # eval() walks every module: skip it when possible
-            self.eval()
+        ensure_eval(self)
         order = np.argsort([-_pair_length(p) for p in inputs], kind="stable")
         scores: list[Tensor] = []
         from tqdm.auto import trange

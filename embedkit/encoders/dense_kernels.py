@@ -12,7 +12,14 @@ and devices, autocast and ``torch.compile`` (which fuses on its own) go through 
 with ``F.linear`` to float rounding (~1e-6 relative), and the same inputs give bitwise the same outputs with and
 without autograd, so GradCache's replay reproduces its first pass exactly.
 
-Set ``EMBEDKIT_ONEDNN=0`` to turn the path off.
+Small inference calls (at most ``PACK_MAX_ROWS`` token rows, e.g. one query, on a layer in eval mode) run on a copy
+of the weight that oneDNN has reordered into its blocked layout once; a plain-layout weight would be reordered on
+every call, which costs more than the GEMM itself at that size. The copy is made at the first such call, doubles the
+memory of the encoder's Linear weights, and is remade whenever the weight changes (checked by version counter,
+storage and 16 sampled elements, since fused optimizers update in place without bumping the version). Big
+batches (where the reorder is cheap next to the GEMM) and training never make it.
+
+Set ``EMBEDKIT_ONEDNN=0`` to turn the whole path off, or ``EMBEDKIT_ONEDNN_PACK=0`` to keep it but skip the copies.
 
 Example:
     >>> import torch
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import os
 import platform
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +52,13 @@ _FUSED_ACTIVATIONS = {
 }
 
 _available: bool | None = None
+_pack = os.environ.get("EMBEDKIT_ONEDNN_PACK", "1") != "0"
+
+PACK_MAX_ROWS = 64
+FINGERPRINT_ELEMENTS = 16
+# ids of the weights -> ((version, data_ptr) of each, live sample view, its values when packed, reordered copy)
+_packed: dict[tuple[int, ...], tuple[tuple[tuple[int, int], ...], Tensor, Tensor, Tensor]] = {}
+_module_hooks = nn.modules.module
 
 
 def onednn_available() -> bool:
@@ -76,12 +91,12 @@ def _probe() -> bool:
 def _onednn_applies(x: Tensor, weight: Tensor) -> bool:
     return (
         x.dtype == torch.float32
-        and x.device.type == "cpu"
         and weight.dtype == torch.float32
+        and x.is_cpu
         and weight.is_contiguous()
+        and onednn_available()
         and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
-        and onednn_available()
     )
 
 
@@ -91,8 +106,14 @@ def _plain_linear(layer: nn.Module) -> bool:
         type(layer) is nn.Linear
         and not layer._forward_hooks
         and not layer._forward_pre_hooks
-        and not nn.modules.module._global_forward_hooks
-        and not nn.modules.module._global_forward_pre_hooks
+        and not _module_hooks._global_forward_hooks
+        and not _module_hooks._global_forward_pre_hooks
+    )
+
+
+def _needs_grad(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
+    return torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )
 
 
@@ -121,6 +142,63 @@ class _OneDNNLinearFunction(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias
 
 
+def _sample(weights: tuple[Tensor, ...]) -> Tensor:
+    """A view of a few elements spread over the first weight (all of the weights move together in practice)."""
+    flat = weights[0].detach().view(-1)
+    return flat[:: max(1, flat.numel() // FINGERPRINT_ELEMENTS)]
+
+
+def _reordered(weights: tuple[Tensor, ...]) -> Tensor:
+    """oneDNN's reordered copy of the weights stacked along the output axis, remade whenever one changes.
+
+    A change shows in a tensor's version counter (in-place ops) or storage (``.data =``); updates that touch
+    neither (fused optimizers, in-place edits through ``.data``) show in a few sampled elements of the first weight,
+    which any dense update changes.
+    """
+    key = tuple(id(w) for w in weights)
+    stamp = tuple((w._version, w.data_ptr()) for w in weights)
+    entry = _packed.get(key)
+    if entry is not None and entry[0] == stamp and torch.equal(entry[1], entry[2]):
+        return entry[3]
+    if entry is None:
+        weakref.finalize(weights[0], _packed.pop, key, None)
+    stacked = weights[0].detach() if len(weights) == 1 else torch.cat([w.detach() for w in weights])
+    sample = _sample(weights)
+    _packed[key] = (stamp, sample, sample.clone(), torch.ops.mkldnn._reorder_linear_weight(stacked))
+    return _packed[key][3]
+
+
+def _small_inference_call(layer: nn.Linear, x: Tensor) -> bool:
+    """An inference call small enough that a plain-layout weight's per-call reorder would dominate the GEMM."""
+    return (
+        _pack
+        and not layer.training
+        and x.shape[:-1].numel() <= PACK_MAX_ROWS
+        and _onednn_applies(x, layer.weight)
+        and not _needs_grad(x, layer.weight, layer.bias)
+    )
+
+
+def linear_many(layers: tuple[nn.Module, ...], x: Tensor) -> list[Tensor]:
+    """``[layer(x) for layer in layers]``; one GEMM over their stacked weights for small inference calls.
+
+    Used for the query/key/value projections: for one query, three small GEMMs cost more than one of three times
+    the width. The outputs are views into one (..., sum of outputs) tensor.
+    """
+    if (
+        all(_plain_linear(layer) and layer.bias is not None and not layer.training for layer in layers)
+        and _small_inference_call(layers[0], x)
+        and all(layer.weight.dtype == torch.float32 for layer in layers[1:])
+        and not (torch.is_grad_enabled() and any(layer.weight.requires_grad or layer.bias.requires_grad
+                                                 for layer in layers[1:]))
+    ):
+        weight = _reordered(tuple(layer.weight for layer in layers))
+        bias = torch.cat([layer.bias.detach() for layer in layers])
+        y = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        return list(y.split([layer.out_features for layer in layers], dim=-1))
+    return [linear(layer, x) for layer in layers]
+
+
 def linear(layer: nn.Module, x: Tensor, activation: str | None = None, residual: Tensor | None = None) -> Tensor:
     """``act(layer(x))``, or ``layer(x) + residual``, fused into one oneDNN GEMM where possible.
 
@@ -128,7 +206,8 @@ def linear(layer: nn.Module, x: Tensor, activation: str | None = None, residual:
     At most one of the two may be given. A layer that is not a plain, hook-free ``nn.Linear`` is called as it is.
     """
     if _plain_linear(layer):
-        return fused_linear(x, layer.weight, layer.bias, activation, residual)
+        weight = _reordered((layer.weight,)) if _small_inference_call(layer, x) else layer.weight
+        return _linear(x, weight, layer.bias, activation, residual)
     if activation is not None and residual is not None:
         raise ValueError("linear() fuses an activation or a residual, not both")
     y = layer(x)
@@ -142,17 +221,25 @@ def fused_linear(
     x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None = None, residual: Tensor | None = None
 ) -> Tensor:
     """``act(F.linear(x, weight, bias))``, or ``F.linear(x, weight, bias) + residual``, on oneDNN where it applies."""
+    return _linear(x, weight, bias, activation, residual)
+
+
+def _linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None, residual: Tensor | None) -> Tensor:
     if activation is not None and residual is not None:
-        raise ValueError("fused_linear() fuses an activation or a residual, not both")
+        raise ValueError("linear() fuses an activation or a residual, not both")
     post_op, algorithm, eager_activation = _FUSED_ACTIVATIONS[activation]
-    if not _onednn_applies(x, weight):
+    if weight.is_mkldnn:  # a packed copy: the caller checked that oneDNN applies and no gradient is needed
+        pass
+    elif not _onednn_applies(x, weight):
         y = F.linear(x, weight, bias)
-    elif torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
+        if residual is not None:
+            return y + residual
+        return y if eager_activation is None else eager_activation(y)
+    elif _needs_grad(x, weight, bias):
         y = _OneDNNLinearFunction.apply(x.contiguous(), weight, bias)
-    elif residual is not None:
-        return torch.ops.mkldnn._linear_pointwise.binary(x, residual.contiguous(), weight, bias, "add")
-    else:
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)
+        if residual is not None:
+            return y + residual
+        return y if eager_activation is None else eager_activation(y)
     if residual is not None:
-        return y + residual
-    return y if eager_activation is None else eager_activation(y)
+        return torch.ops.mkldnn._linear_pointwise.binary(x, residual.contiguous(), weight, bias, "add")
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import EncoderConfig
-from .dense_kernels import linear
+from .dense_kernels import linear, linear_many
 
 # HF's activation names -> the names dense_kernels.linear fuses. "gelu" is the exact erf GELU, the one BERT and MPNet
 # checkpoints use.
@@ -86,11 +86,11 @@ class SelfAttention(nn.Module):
         """Attention output, plus ``residual`` when given (added inside the output projection's GEMM)."""
         if packing is None:
             B, T, D = x.shape
-            heads = [linear(proj, x).view(B, T, self.n_heads, -1).transpose(1, 2) for proj in (self.q, self.k, self.v)]
+            heads = [y.view(B, T, self.n_heads, -1).transpose(1, 2) for y in linear_many((self.q, self.k, self.v), x)]
         else:  # x holds only the real tokens (N, D): project them, then lay them out padded for attention
             B, T, D = packing.batch, packing.tokens, x.shape[-1]
-            heads = [packing.pad(linear(proj, x)).view(B, T, self.n_heads, -1).transpose(1, 2)
-                     for proj in (self.q, self.k, self.v)]
+            heads = [packing.pad(y).view(B, T, self.n_heads, -1).transpose(1, 2)
+                     for y in linear_many((self.q, self.k, self.v), x)]
         q, k, v = heads  # each (B, H, T, Dh)
         dropout_p = self.dropout_p if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)  # (B, H, T, Dh)

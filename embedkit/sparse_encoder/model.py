@@ -23,12 +23,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..eval_mode import ensure_eval
 from ..hub import resolve_model_path
 from ..model_folder import load_modules, read_model_config
 from ..models.module import read_json_file
 from ..models.transformer import tokens_to_device
-from ..sentence_transformer import (SUPPORTED_SIMILARITY_FN_NAMES, SentenceTransformer, _input_length,
-                                    refuse_remote_code)
+from ..sentence_transformer import (
+    SUPPORTED_SIMILARITY_FN_NAMES,
+    SentenceTransformer,
+    _input_length,
+    refuse_remote_code,
+)
 from .mlm_transformer import MLMTransformer
 from .splade_pooling import SpladePooling
 
@@ -249,8 +254,7 @@ class SparseEncoder(SentenceTransformer):
             return self._stack(restored, single, convert_to_tensor, convert_to_sparse_tensor, save_to_cpu)
         if device is not None:
             self.to(device)
-        if any(module.training for module in self.modules()):  # eval() walks every module: skip it when possible
-            self.eval()
+        ensure_eval(self)
         order = np.argsort([-_input_length(s) for s in inputs], kind="stable")
         ordered = [inputs[i] for i in order]
         batches = range(0, len(ordered), batch_size)

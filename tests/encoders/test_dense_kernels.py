@@ -119,3 +119,44 @@ def test_switch_off(monkeypatch):
     monkeypatch.setattr(dense_kernels, "_available", None)
     monkeypatch.setenv("EMBEDKIT_ONEDNN", "0")
     assert not onednn_available()
+
+
+def _small_call(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return linear(layer, x)
+
+
+@pytest.mark.parametrize("update", ["fused_adamw", "data_inplace", "inplace", "replace_data", "load_state_dict"])
+def test_packed_copy_follows_every_kind_of_weight_update(update):
+    # Small inference calls run on a cached reordered copy of the weight; it must never go stale.
+    layer = _layer().eval()
+    x = torch.randn(3, 48)
+    _small_call(layer, x)  # makes the cached copy
+    new = torch.randn_like(layer.weight)
+    if update == "fused_adamw":  # updates in place without bumping the version counter
+        layer.weight.grad = torch.randn_like(layer.weight)
+        torch.optim.AdamW([layer.weight], lr=0.5, fused=True).step()
+    elif update == "data_inplace":
+        layer.weight.data.copy_(new)
+    elif update == "inplace":
+        with torch.no_grad():
+            layer.weight.copy_(new)
+    elif update == "replace_data":
+        layer.weight.data = new.clone()
+    else:
+        layer.load_state_dict({"weight": new, "bias": layer.bias.detach().clone()})
+    torch.testing.assert_close(_small_call(layer, x), F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+
+
+def test_stacked_qkv_projection_matches_three_linears():
+    torch.manual_seed(1)
+    layers = tuple(nn.Linear(48, 48).eval() for _ in range(3))
+    x = torch.randn(5, 48)
+    with torch.no_grad():
+        got = dense_kernels.linear_many(layers, x)
+        with torch.no_grad():
+            layers[1].bias.add_(1.0)  # a bias change shows at once: biases are not cached
+        changed = dense_kernels.linear_many(layers, x)
+    for y, layer in zip(changed, layers):
+        torch.testing.assert_close(y, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got[1] + 1.0, changed[1], atol=1e-5, rtol=1e-5)
