@@ -123,3 +123,29 @@ def test_helpers():
     first = torch.rand(2)
     with ctx:
         assert torch.equal(torch.rand(2), first)
+
+
+def test_replay_accumulates_embedding_gradients_densely_and_restores_the_tables():
+    # From the second replayed mini-batch on, lookups carry sparse gradients added into the dense .grad (skipping a
+    # vocabulary-sized zero tensor per mini-batch); the result must be the dense gradient of the plain loss.
+    model = tiny_model(dropout=False)
+    features = columns(model, 1)
+    _, want = grads(Plain(model), features)
+    _, got = grads(Cached(model, mini_batch_size=2), features)
+    tables = [m for m in model.modules() if type(m) is nn.Embedding]
+    assert tables and not any(m.sparse for m in tables)
+    for name, param in model.named_parameters():
+        if name in got:
+            assert param.grad.layout == torch.strided, name
+    word = next(n for n, p in model.named_parameters() if p is tables[0].weight)
+    assert tables[0].num_embeddings > 100  # the word embeddings
+    torch.testing.assert_close(got[word], want[word], rtol=1e-5, atol=1e-6)
+    assert set(got) == set(want)
+
+
+def test_frozen_embedding_table_keeps_no_gradient():
+    model = tiny_model(dropout=False)
+    table = next(m for m in model.modules() if type(m) is nn.Embedding)
+    table.weight.requires_grad_(False)
+    _, got = grads(Cached(model, mini_batch_size=2), columns(model, 0))
+    assert table.weight.grad is None and got
