@@ -7,7 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embedkit.gradcache import CachedLossMixin, RandContext, minibatch_ranges, slice_features
+from embedkit.gradcache import (
+    CachedLossMixin,
+    RandContext,
+    minibatch_ranges,
+    slice_features,
+)
 from tests.training.helpers import tiny_model
 
 
