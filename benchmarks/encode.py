@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--latency-repeat", type=int, default=50)
     parser.add_argument("--int8", action="store_true", help="also time embedkit's model.quantize('int8') if present")
+    parser.add_argument("--bf16", action="store_true", help="also time embedkit loaded in bf16 (CPUs with native bf16)")
     parser.add_argument("--rss", action="store_true", help="measure import time and peak RSS in subprocesses")
     args = parser.parse_args()
 
@@ -111,15 +112,18 @@ def main() -> None:
             lat_st = statistics.median(rounds["st"]) * 1000
             line += f", ST {lat_st:.2f} ms, ratio {lat_st / lat_ek:.2f}"
         print(line)
+    variants = []
     if args.int8 and hasattr(ek, "quantize"):
-        q = EK(path, device="cpu")
-        q.quantize("int8")
+        variants.append(("int8", EK(path, device="cpu").quantize("int8")))
+    if args.bf16:
+        variants.append(("bf16", EK(path, device="cpu", model_kwargs={"torch_dtype": torch.bfloat16})))
+    for name, variant in variants:
         data = texts["mixed"]
-        t_q = timed(lambda: q.encode(data, batch_size=32), args.repeat)
+        t_q = timed(lambda: variant.encode(data, batch_size=32), args.repeat)
         ref = ek.encode(data)
-        cos = float(np.mean(np.sum(ref * q.encode(data), 1) / (np.linalg.norm(ref, axis=1) *
-                                                               np.linalg.norm(q.encode(data), axis=1))))
-        line = f"int8 mixed: {len(data) / t_q:.1f} sent/s, mean cosine to fp32 {cos:.4f}"
+        low = variant.encode(data).astype(np.float32)
+        cos = float(np.mean(np.sum(ref * low, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(low, axis=1))))
+        line = f"{name} mixed: {len(data) / t_q:.1f} sent/s, mean cosine to fp32 {cos:.5f}"
         if st is not None:
             t_st = timed(lambda: st.encode(data, batch_size=32), args.repeat)
             line += f", ratio vs ST fp32 {t_st / t_q:.2f}"

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import EncoderConfig
+from .dense_kernels import warn_if_emulated_half_precision
 from .layers import EncoderLayer, EncoderOutput, Pooler, run_layers
 
 
@@ -62,6 +63,7 @@ class BertModel(nn.Module):
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
         x = self.embed(input_ids, token_type_ids)  # (B, T, D)
+        warn_if_emulated_half_precision(x)
         attn_mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             attn_mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T), True = attend

@@ -5,6 +5,7 @@ kernel from the CPU's instruction set instead of its vendor; on an AMD EPYC with
 GEMM shapes about 2.2x faster than MKL (``benchmarks/encode.py`` shows the effect on whole encodes). It can also
 fuse the bias, the activation (exact or tanh GELU, ReLU, tanh) or a residual addition into the GEMM.
 
+Inputs are fp32, or bf16 on CPUs that compute it natively (a model moved to bf16 by the user; never by default).
 Without autograd (inference, GradCache's first pass) the whole call is one fused op. With autograd, the forward
 and the input gradient run on oneDNN and the weight gradient on torch's own matmul (oneDNN would need both operands
 transposed and gains little there). Layers that are not a plain ``nn.Linear`` (int8 layers, for one), other dtypes
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import os
 import platform
+import warnings
 import weakref
 
 import torch
@@ -52,6 +54,8 @@ _FUSED_ACTIVATIONS = {
 }
 
 _available: bool | None = None
+_native_bf16: bool | None = None
+_warned_half = False
 _pack = os.environ.get("EMBEDKIT_ONEDNN_PACK", "1") != "0"
 
 PACK_MAX_ROWS = 64
@@ -88,10 +92,32 @@ def _probe() -> bool:
         return False
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512_BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    global _native_bf16
+    if _native_bf16 is None:
+        checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        _native_bf16 = any(check is not None and check() for check in checks)
+    return _native_bf16
+
+
+def warn_if_emulated_half_precision(x: Tensor) -> None:
+    """Warn once when a bf16/fp16 model runs on a CPU without native support for it (slower than fp32 there)."""
+    global _warned_half
+    if _warned_half or not x.is_cpu or x.dtype not in (torch.bfloat16, torch.float16):
+        return
+    fp16_check = getattr(torch.cpu, "_is_amx_fp16_supported", None)
+    native = native_cpu_bf16() if x.dtype == torch.bfloat16 else fp16_check is not None and fp16_check()
+    if not native:
+        _warned_half = True
+        warnings.warn(f"this CPU has no native {x.dtype} arithmetic (AVX512_BF16 / AMX): the model runs emulated, "
+                      "usually slower than float32; keep CPU models in float32 here", stacklevel=3)
+
+
 def _onednn_applies(x: Tensor, weight: Tensor) -> bool:
     return (
-        x.dtype == torch.float32
-        and weight.dtype == torch.float32
+        x.dtype == weight.dtype
+        and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and native_cpu_bf16()))
         and x.is_cpu
         and weight.is_contiguous()
         and onednn_available()
@@ -188,7 +214,7 @@ def linear_many(layers: tuple[nn.Module, ...], x: Tensor) -> list[Tensor]:
     if (
         all(_plain_linear(layer) and layer.bias is not None and not layer.training for layer in layers)
         and _small_inference_call(layers[0], x)
-        and all(layer.weight.dtype == torch.float32 for layer in layers[1:])
+        and all(layer.weight.dtype == layers[0].weight.dtype for layer in layers[1:])
         and not (torch.is_grad_enabled() and any(layer.weight.requires_grad or layer.bias.requires_grad
                                                  for layer in layers[1:]))
     ):
@@ -230,7 +256,7 @@ def _linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | No
     post_op, algorithm, eager_activation = _FUSED_ACTIVATIONS[activation]
     if weight.is_mkldnn:  # a packed copy: the caller checked that oneDNN applies and no gradient is needed
         pass
-    elif not _onednn_applies(x, weight):
+    elif not _onednn_applies(x, weight) or (weight.dtype != torch.float32 and _needs_grad(x, weight, bias)):
         y = F.linear(x, weight, bias)
         if residual is not None:
             return y + residual

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import EncoderConfig
+from .dense_kernels import warn_if_emulated_half_precision
 from .layers import EncoderLayer, EncoderOutput, Pooler, run_layers
 
 # HF hard-codes MPNet's padding index to 1 whatever config.pad_token_id says; positions are counted from it.
@@ -94,6 +95,7 @@ class MPNetModel(nn.Module):
     ) -> EncoderOutput:
         del token_type_ids  # MPNet has no segment embeddings; accepted so callers need not special-case it.
         x = self.embed(input_ids)  # (B, T, D)
+        warn_if_emulated_half_precision(x)
         bias = self.position_bias(input_ids.shape[1], input_ids.device).to(x.dtype)  # (1, H, T, T)
         if attention_mask is not None and not bool(attention_mask.all()):
             padding = attention_mask[:, None, None, :].eq(0)  # (B, 1, 1, T), True = padding key

@@ -4,6 +4,7 @@ steps aside for hooked, non-Linear, autocast and non-fp32 calls."""
 from __future__ import annotations
 
 import platform
+import warnings
 
 import pytest
 import torch
@@ -160,3 +161,27 @@ def test_stacked_qkv_projection_matches_three_linears():
     for y, layer in zip(changed, layers):
         torch.testing.assert_close(y, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(got[1] + 1.0, changed[1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(not X86 or not dense_kernels.native_cpu_bf16(), reason="needs a CPU with native bf16")
+@pytest.mark.parametrize("rows", [5, 300])  # small calls use the reordered copy, big ones the plain weight
+def test_bf16_model_runs_on_onednn_like_f_linear(rows):
+    layer = _layer().bfloat16().eval()
+    x = torch.randn(rows, 48).bfloat16()
+    assert dense_kernels._onednn_applies(x, layer.weight)
+    with torch.no_grad():
+        got = linear(layer, x, residual=torch.ones(rows, 40, dtype=torch.bfloat16))
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got, F.linear(x, layer.weight, layer.bias) + 1, atol=2e-2, rtol=1e-2)  # bf16 rounding
+
+
+def test_half_precision_on_a_cpu_without_it_warns_once(monkeypatch):
+    monkeypatch.setattr(dense_kernels, "_native_bf16", False)
+    monkeypatch.setattr(dense_kernels, "_warned_half", False)
+    with pytest.warns(UserWarning, match="no native torch.bfloat16"):
+        dense_kernels.warn_if_emulated_half_precision(torch.zeros(2, dtype=torch.bfloat16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dense_kernels.warn_if_emulated_half_precision(torch.zeros(2, dtype=torch.bfloat16))  # once only
+        monkeypatch.setattr(dense_kernels, "_warned_half", False)
+        dense_kernels.warn_if_emulated_half_precision(torch.zeros(2))  # fp32: never
