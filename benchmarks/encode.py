@@ -127,6 +127,17 @@ def main() -> None:
         if st is not None:
             t_st = timed(lambda: st.encode(data, batch_size=32), args.repeat)
             line += f", ratio vs ST fp32 {t_st / t_q:.2f}"
+        query = texts["short"][0]
+        variant.encode(query)
+        rounds = {"low": [], "st": []}
+        for _ in range(10):
+            rounds["low"].append(timed(lambda: variant.encode(query), max(1, args.latency_repeat // 10)))
+            if st is not None:
+                rounds["st"].append(timed(lambda: st.encode(query), max(1, args.latency_repeat // 10)))
+        lat = statistics.median(rounds["low"]) * 1000
+        line += f"; single query {lat:.2f} ms"
+        if st is not None:
+            line += f" (ST fp32 {statistics.median(rounds['st']) * 1000:.2f} ms)"
         print(line)
     if args.rss:
         code = ("import resource, sys, time; t=time.perf_counter(); import torch; t1=time.perf_counter(); "
