@@ -47,6 +47,21 @@ def timed(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def query_latency_ms(model, st, query: str, repeat: int) -> tuple[float, float | None]:
+    """Median single-query encode time of ``model`` (and ST's, if given), in 10 alternating rounds so that drift in
+    the machine's speed hits both alike."""
+    rounds: dict[str, list[float]] = {"model": [], "st": []}
+    for candidate in (model, st):
+        if candidate is not None:
+            candidate.encode(query)
+    for _ in range(10):
+        rounds["model"].append(timed(lambda: model.encode(query), max(1, repeat // 10)))
+        if st is not None:
+            rounds["st"].append(timed(lambda: st.encode(query), max(1, repeat // 10)))
+    st_ms = statistics.median(rounds["st"]) * 1000 if st is not None else None
+    return statistics.median(rounds["model"]) * 1000, st_ms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder (default: packaged all-MiniLM-L6-v2)")
@@ -96,20 +111,9 @@ def main() -> None:
                     diff = np.abs(ek.encode(data[:64], batch_size=bs) - st.encode(data[:64], batch_size=bs)).max()
                     line += f" {len(data) / t_st:10.1f} {tokens / t_st:8.0f} | {t_st / t_ek:5.2f} | {diff:9.1e}"
                 print(line)
-        query = texts["short"][0]
-        ek.encode(query)
-        if st is not None:
-            st.encode(query)
-        # 10 alternating rounds so that drift in the machine's speed hits both libraries alike
-        rounds = {"ek": [], "st": []}
-        for _ in range(10):
-            rounds["ek"].append(timed(lambda: ek.encode(query), max(1, args.latency_repeat // 10)))
-            if st is not None:
-                rounds["st"].append(timed(lambda: st.encode(query), max(1, args.latency_repeat // 10)))
-        lat_ek = statistics.median(rounds["ek"]) * 1000
+        lat_ek, lat_st = query_latency_ms(ek, st, texts["short"][0], args.latency_repeat)
         line = f"single-query latency ({threads} threads): embedkit {lat_ek:.2f} ms"
         if st is not None:
-            lat_st = statistics.median(rounds["st"]) * 1000
             line += f", ST {lat_st:.2f} ms, ratio {lat_st / lat_ek:.2f}"
         print(line)
     variants = []
@@ -127,17 +131,10 @@ def main() -> None:
         if st is not None:
             t_st = timed(lambda: st.encode(data, batch_size=32), args.repeat)
             line += f", ratio vs ST fp32 {t_st / t_q:.2f}"
-        query = texts["short"][0]
-        variant.encode(query)
-        rounds = {"low": [], "st": []}
-        for _ in range(10):
-            rounds["low"].append(timed(lambda: variant.encode(query), max(1, args.latency_repeat // 10)))
-            if st is not None:
-                rounds["st"].append(timed(lambda: st.encode(query), max(1, args.latency_repeat // 10)))
-        lat = statistics.median(rounds["low"]) * 1000
+        lat, lat_st = query_latency_ms(variant, st, texts["short"][0], args.latency_repeat)
         line += f"; single query {lat:.2f} ms"
         if st is not None:
-            line += f" (ST fp32 {statistics.median(rounds['st']) * 1000:.2f} ms)"
+            line += f" (ST fp32 {lat_st:.2f} ms)"
         print(line)
     if args.rss:
         code = ("import resource, sys, time; t=time.perf_counter(); import torch; t1=time.perf_counter(); "
