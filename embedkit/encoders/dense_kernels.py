@@ -1,4 +1,4 @@
-"""Linear layers through oneDNN on x86 CPUs, for passes without autograd.
+"""Linear layers through oneDNN on x86 CPUs.
 
 torch sends a CPU fp32 ``F.linear`` to its BLAS (MKL in the x86 wheels). oneDNN, which torch also ships, picks its
 kernel from the CPU's instruction set instead of its vendor; on an AMD EPYC with AVX-512 it runs the encoder's
@@ -60,8 +60,8 @@ _pack = os.environ.get("EMBEDKIT_ONEDNN_PACK", "1") != "0"
 
 PACK_MAX_ROWS = 64
 FINGERPRINT_ELEMENTS = 16
-# ids of the weights -> ((version, data_ptr) of each, live sample view, its values when packed, reordered copy)
-_packed: dict[tuple[int, ...], tuple[tuple[tuple[int, int], ...], Tensor, Tensor, Tensor]] = {}
+# ids of the weights -> ((version, data_ptr) of each, sampled values when reordered, reordered copy)
+_packed: dict[tuple[int, ...], tuple[tuple[tuple[int, int], ...], Tensor, Tensor]] = {}
 _module_hooks = nn.modules.module
 
 
@@ -169,29 +169,31 @@ class _OneDNNLinearFunction(torch.autograd.Function):
 
 
 def _sample(weights: tuple[Tensor, ...]) -> Tensor:
-    """A view of a few elements spread over the first weight (all of the weights move together in practice)."""
-    flat = weights[0].detach().view(-1)
-    return flat[:: max(1, flat.numel() // FINGERPRINT_ELEMENTS)]
+    """A few elements spread over each weight (a copy when there are several weights, else a view)."""
+    views = []
+    for weight in weights:
+        flat = weight.detach().view(-1)
+        views.append(flat[:: max(1, flat.numel() // FINGERPRINT_ELEMENTS)])
+    return views[0] if len(views) == 1 else torch.cat(views)
 
 
 def _reordered(weights: tuple[Tensor, ...]) -> Tensor:
     """oneDNN's reordered copy of the weights stacked along the output axis, remade whenever one changes.
 
     A change shows in a tensor's version counter (in-place ops) or storage (``.data =``); updates that touch
-    neither (fused optimizers, in-place edits through ``.data``) show in a few sampled elements of the first weight,
+    neither (fused optimizers, in-place edits through ``.data``) show in a few sampled elements of each weight,
     which any dense update changes.
     """
     key = tuple(id(w) for w in weights)
     stamp = tuple((w._version, w.data_ptr()) for w in weights)
     entry = _packed.get(key)
-    if entry is not None and entry[0] == stamp and torch.equal(entry[1], entry[2]):
-        return entry[3]
+    if entry is not None and entry[0] == stamp and torch.equal(_sample(weights), entry[1]):
+        return entry[2]
     if entry is None:
         weakref.finalize(weights[0], _packed.pop, key, None)
     stacked = weights[0].detach() if len(weights) == 1 else torch.cat([w.detach() for w in weights])
-    sample = _sample(weights)
-    _packed[key] = (stamp, sample, sample.clone(), torch.ops.mkldnn._reorder_linear_weight(stacked))
-    return _packed[key][3]
+    _packed[key] = (stamp, _sample(weights).clone(), torch.ops.mkldnn._reorder_linear_weight(stacked))
+    return _packed[key][2]
 
 
 def _small_inference_call(layer: nn.Linear, x: Tensor) -> bool:
@@ -236,11 +238,7 @@ def linear(layer: nn.Module, x: Tensor, activation: str | None = None, residual:
         return _linear(x, weight, layer.bias, activation, residual)
     if activation is not None and residual is not None:
         raise ValueError("linear() fuses an activation or a residual, not both")
-    y = layer(x)
-    if residual is not None:
-        return y + residual
-    eager_activation = _FUSED_ACTIVATIONS[activation][2]
-    return y if eager_activation is None else eager_activation(y)
+    return _epilogue(layer(x), activation, residual)
 
 
 def fused_linear(
@@ -250,22 +248,26 @@ def fused_linear(
     return _linear(x, weight, bias, activation, residual)
 
 
+def _epilogue(y: Tensor, activation: str | None, residual: Tensor | None) -> Tensor:
+    """The activation or residual addition, applied eagerly to an unfused linear output."""
+    if residual is not None:
+        return y + residual
+    eager_activation = _FUSED_ACTIVATIONS[activation][2]
+    return y if eager_activation is None else eager_activation(y)
+
+
 def _linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None, residual: Tensor | None) -> Tensor:
     if activation is not None and residual is not None:
         raise ValueError("linear() fuses an activation or a residual, not both")
-    post_op, algorithm, eager_activation = _FUSED_ACTIVATIONS[activation]
-    if weight.is_mkldnn:  # a packed copy: the caller checked that oneDNN applies and no gradient is needed
-        pass
-    elif not _onednn_applies(x, weight) or (weight.dtype != torch.float32 and _needs_grad(x, weight, bias)):
-        y = F.linear(x, weight, bias)
+    # weight.is_mkldnn: a reordered copy, for which the caller checked that oneDNN applies and no gradient is needed
+    onednn = weight.is_mkldnn or _onednn_applies(x, weight)
+    if onednn and (weight.is_mkldnn or not _needs_grad(x, weight, bias)):
         if residual is not None:
-            return y + residual
-        return y if eager_activation is None else eager_activation(y)
-    elif _needs_grad(x, weight, bias):
+            return torch.ops.mkldnn._linear_pointwise.binary(x, residual.contiguous(), weight, bias, "add")
+        post_op, algorithm, _ = _FUSED_ACTIVATIONS[activation]
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)
+    if onednn and weight.dtype == torch.float32:
         y = _OneDNNLinearFunction.apply(x.contiguous(), weight, bias)
-        if residual is not None:
-            return y + residual
-        return y if eager_activation is None else eager_activation(y)
-    if residual is not None:
-        return torch.ops.mkldnn._linear_pointwise.binary(x, residual.contiguous(), weight, bias, "add")
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)
+    else:
+        y = F.linear(x, weight, bias)
+    return _epilogue(y, activation, residual)

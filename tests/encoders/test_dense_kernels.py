@@ -185,3 +185,14 @@ def test_half_precision_on_a_cpu_without_it_warns_once(monkeypatch):
         dense_kernels.warn_if_emulated_half_precision(torch.zeros(2, dtype=torch.bfloat16))  # once only
         monkeypatch.setattr(dense_kernels, "_warned_half", False)
         dense_kernels.warn_if_emulated_half_precision(torch.zeros(2))  # fp32: never
+
+
+def test_stacked_copy_notices_an_unversioned_edit_of_any_of_its_weights():
+    torch.manual_seed(2)
+    layers = tuple(nn.Linear(48, 48).eval() for _ in range(3))
+    x = torch.randn(4, 48)
+    with torch.no_grad():
+        dense_kernels.linear_many(layers, x)
+        layers[2].weight.data.mul_(-1)  # through .data: no version bump on the parameter
+        got = dense_kernels.linear_many(layers, x)
+    torch.testing.assert_close(got[2], F.linear(x, layers[2].weight, layers[2].bias), atol=1e-5, rtol=1e-5)
