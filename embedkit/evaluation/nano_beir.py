@@ -23,35 +23,17 @@ from ..datasets_io import load_beir
 from ..util import SimilarityFunction
 from .base import SentenceEvaluator, epoch_text
 from .information_retrieval import InformationRetrievalEvaluator
+from .nano_beir_datasets import (  # DATASET_NAME_TO_HUMAN_READABLE: re-exported, it was defined here
+    DATASET_NAME_TO_HUMAN_READABLE as DATASET_NAME_TO_HUMAN_READABLE,
+)
+from .nano_beir_datasets import (
+    append_aggregate_csv_row,
+    evaluate_datasets,
+    nano_dataset_name,
+    resolve_dataset_folders,
+)
 
 logger = logging.getLogger(__name__)
-
-DATASET_NAME_TO_HUMAN_READABLE = {
-    "climatefever": "ClimateFEVER",
-    "dbpedia": "DBPedia",
-    "fever": "FEVER",
-    "fiqa2018": "FiQA2018",
-    "hotpotqa": "HotpotQA",
-    "msmarco": "MSMARCO",
-    "nfcorpus": "NFCorpus",
-    "nq": "NQ",
-    "quoraretrieval": "QuoraRetrieval",
-    "scidocs": "SCIDOCS",
-    "arguana": "ArguAna",
-    "scifact": "SciFact",
-    "touche2020": "Touche2020",
-}
-
-
-def _resolve_folder(root: Path, name: str) -> Path:
-    human = DATASET_NAME_TO_HUMAN_READABLE.get(name.lower())
-    candidates = [root / name, root / name.lower()] + ([root / f"Nano{human}", root / human] if human else [])
-    for candidate in candidates:
-        if (candidate / "corpus.jsonl").is_file():
-            return candidate
-    raise FileNotFoundError(f"no BEIR folder for dataset {name!r} under {root} (tried "
-                            f"{[c.name for c in candidates]})")
-
 
 class NanoBEIREvaluator(SentenceEvaluator):
     """Retrieval metrics on several local BEIR folders and their aggregate; primary
@@ -114,23 +96,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
         include_title: bool = False,
     ) -> None:
         super().__init__()
-        if dataset_folders is None:
-            raise ValueError("NanoBEIREvaluator reads local BEIR folders and downloads nothing: pass dataset_folders="
-                             "{'scifact': '/path/to/scifact', ...} or a root folder with one subfolder per dataset")
-        if dataset_names is None:
-            if not isinstance(dataset_folders, dict):
-                raise ValueError("with a root folder as dataset_folders, dataset_names must be given")
-            dataset_names = list(dataset_folders)
-        if len(dataset_names) == 0:
-            raise ValueError("dataset_names cannot be empty; use None to evaluate every dataset in dataset_folders")
-        if isinstance(dataset_folders, dict):
-            missing = [n for n in dataset_names if n not in dataset_folders]
-            if missing:
-                raise ValueError(f"dataset_folders has no folder for {missing}; it has {sorted(dataset_folders)}")
-            folders = {n: Path(dataset_folders[n]) for n in dataset_names}
-        else:
-            folders = {n: _resolve_folder(Path(dataset_folders), n) for n in dataset_names}
-        self.dataset_names = list(dataset_names)
+        self.dataset_names, folders = resolve_dataset_folders("NanoBEIREvaluator", dataset_names, dataset_folders)
         self.dataset_folders = {n: str(p) for n, p in folders.items()}
         self.dataset_id = dataset_id
         self.aggregate_fn = aggregate_fn
@@ -172,9 +138,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
         return dict(prompts)
 
     def _get_human_readable_name(self, dataset_name: str) -> str:
-        human = DATASET_NAME_TO_HUMAN_READABLE.get(dataset_name.lower())
-        name = f"Nano{human}" if human else dataset_name
-        return name + (f"_{self.truncate_dim}" if self.truncate_dim is not None else "")
+        return nano_dataset_name(dataset_name) + (f"_{self.truncate_dim}" if self.truncate_dim is not None else "")
 
     def _load_dataset(self, dataset_name: str, folder: Path, split: str, include_title: bool,
                       **ir_kwargs: Any) -> InformationRetrievalEvaluator:
@@ -211,21 +175,12 @@ class NanoBEIREvaluator(SentenceEvaluator):
                 self._append_csv_headers(self.score_function_names)
                 self.primary_metric = None
 
-        per_dataset: dict[str, float] = {}
-        per_metric: dict[str, list[float]] = {}
-        for evaluator in self.evaluators:
-            logger.info("Evaluating %s", evaluator.name)
-            for key, value in evaluator(model, output_path, epoch, steps, *args, **kwargs).items():
-                metric = key[len(evaluator.name) + 1:]  # strip "NanoSciFact_"
-                per_dataset[key] = value
-                per_metric.setdefault(metric, []).append(value)
-        aggregated = {metric: self.aggregate_fn(values) for metric, values in per_metric.items()}
+        per_dataset, aggregated = evaluate_datasets(
+            self.evaluators, lambda evaluator: evaluator(model, output_path, epoch, steps, *args, **kwargs),
+            self.aggregate_fn, logger)
 
         if output_path is not None and self.write_csv:
-            os.makedirs(output_path, exist_ok=True)
-            csv_path = os.path.join(output_path, self.csv_file)
-            new_file = not os.path.isfile(csv_path)
-            if not new_file and headers_changed:
+            if headers_changed and os.path.isfile(os.path.join(output_path, self.csv_file)):
                 logger.warning("%s was written with other score function columns", self.csv_file)
             row: list[Any] = [epoch, steps]
             for fn in self.score_function_names:
@@ -235,10 +190,7 @@ class NanoBEIREvaluator(SentenceEvaluator):
                 row += [aggregated[f"{fn}_mrr@{k}"] for k in self.mrr_at_k]
                 row += [aggregated[f"{fn}_ndcg@{k}"] for k in self.ndcg_at_k]
                 row += [aggregated[f"{fn}_map@{k}"] for k in self.map_at_k]
-            with open(csv_path, mode="w" if new_file else "a", encoding="utf-8") as f:
-                if new_file:
-                    f.write(",".join(self.csv_headers) + "\n")
-                f.write(",".join(map(str, row)) + "\n")
+            append_aggregate_csv_row(output_path, self.csv_file, self.csv_headers, row)
 
         if not self.primary_metric:
             top_k = max(self.ndcg_at_k)

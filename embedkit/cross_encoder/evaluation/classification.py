@@ -14,9 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from ...evaluation.base import SentenceEvaluator, append_csv_row, epoch_text
-from ...evaluation.statistics import average_precision, find_best_acc_and_threshold, find_best_f1_and_threshold
-from ._predict import predict_pairs
+from ...evaluation.base import SentenceEvaluator
+from ...evaluation.statistics import (
+    average_precision,
+    find_best_acc_and_threshold,
+    find_best_f1_and_threshold,
+)
+from .pair_evaluation import finish_pair_evaluation, init_pair_evaluator, predict_logged
 
 logger = logging.getLogger(__name__)
 
@@ -84,19 +88,10 @@ class CrossEncoderClassificationEvaluator(SentenceEvaluator):
         **kwargs: Any,
     ) -> None:
         super().__init__()
-        if len(sentence_pairs) != len(labels):
-            raise ValueError(f"sentence_pairs and labels must have the same length, got {len(sentence_pairs)} "
-                             f"and {len(labels)}")
-        self.sentence_pairs = sentence_pairs
+        init_pair_evaluator(self, "CrossEncoderClassificationEvaluator", sentence_pairs, labels, "labels", name=name,
+                            prompt_name=prompt_name, batch_size=batch_size, show_progress_bar=show_progress_bar,
+                            write_csv=write_csv, log=logger)
         self.labels = np.asarray(labels)
-        self.name = name
-        self.prompt_name = prompt_name
-        self.batch_size = batch_size
-        if show_progress_bar is None:
-            show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
-        self.show_progress_bar = show_progress_bar
-        self.csv_file = "CrossEncoderClassificationEvaluator" + (f"_{name}" if name else "") + "_results.csv"
-        self.write_csv = write_csv
 
     @classmethod
     def from_input_examples(cls, examples: list[Any], **kwargs: Any) -> CrossEncoderClassificationEvaluator:
@@ -105,10 +100,7 @@ class CrossEncoderClassificationEvaluator(SentenceEvaluator):
 
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
                  ) -> dict[str, float]:
-        logger.info("CrossEncoderClassificationEvaluator: Evaluating the model on %s dataset%s:", self.name,
-                    epoch_text(epoch, steps))
-        predicted = predict_pairs(model, self.sentence_pairs, self.prompt_name, self.batch_size,
-                                  self.show_progress_bar)
+        predicted = predict_logged(self, "CrossEncoderClassificationEvaluator", model, epoch, steps, logger)
         metrics: dict[str, Any]
         if model.num_labels == 1:
             acc, acc_threshold = find_best_acc_and_threshold(predicted, self.labels, True)
@@ -135,8 +127,4 @@ class CrossEncoderClassificationEvaluator(SentenceEvaluator):
             metrics = {"f1_macro": f1_macro, "f1_micro": f1_micro, "f1_weighted": f1_weighted}
             self.csv_headers = ["epoch", "steps", "Macro_F1", "Micro_F1", "Weighted_F1"]
             self.primary_metric = "f1_macro"
-        if output_path is not None and self.write_csv:
-            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *metrics.values()])
-        metrics = self.prefix_name_to_metrics(metrics, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+        return finish_pair_evaluation(self, model, metrics, output_path, epoch, steps)

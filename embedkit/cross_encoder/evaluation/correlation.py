@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ...evaluation.base import SentenceEvaluator, append_csv_row, epoch_text
+from ...evaluation.base import SentenceEvaluator
 from ...evaluation.statistics import pearson, spearman
-from ._predict import predict_pairs
+from .pair_evaluation import finish_pair_evaluation, init_pair_evaluator, predict_logged
 
 logger = logging.getLogger(__name__)
 
@@ -55,19 +55,10 @@ class CrossEncoderCorrelationEvaluator(SentenceEvaluator):
         write_csv: bool = True,
     ) -> None:
         super().__init__()
-        if len(sentence_pairs) != len(scores):
-            raise ValueError(f"sentence_pairs and scores must have the same length, got {len(sentence_pairs)} "
-                             f"and {len(scores)}")
-        self.sentence_pairs = sentence_pairs
+        init_pair_evaluator(self, "CrossEncoderCorrelationEvaluator", sentence_pairs, scores, "scores", name=name,
+                            prompt_name=prompt_name, batch_size=batch_size, show_progress_bar=show_progress_bar,
+                            write_csv=write_csv, log=logger)
         self.scores = scores
-        self.name = name
-        self.prompt_name = prompt_name
-        self.batch_size = batch_size
-        if show_progress_bar is None:
-            show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
-        self.show_progress_bar = show_progress_bar
-        self.write_csv = write_csv
-        self.csv_file = "CrossEncoderCorrelationEvaluator" + (f"_{name}" if name else "") + "_results.csv"
         self.csv_headers = ["epoch", "steps", "Pearson_Correlation", "Spearman_Correlation"]
         self.primary_metric = "spearman"
 
@@ -78,15 +69,9 @@ class CrossEncoderCorrelationEvaluator(SentenceEvaluator):
 
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
                  ) -> dict[str, float]:
-        logger.info("CrossEncoderCorrelationEvaluator: Evaluating the model on %s dataset%s:", self.name,
-                    epoch_text(epoch, steps))
-        predicted = predict_pairs(model, self.sentence_pairs, self.prompt_name, self.batch_size,
-                                  self.show_progress_bar)
+        predicted = predict_logged(self, "CrossEncoderCorrelationEvaluator", model, epoch, steps, logger)
         eval_pearson = pearson(self.scores, predicted)
         eval_spearman = spearman(self.scores, predicted)
         logger.info("Correlation:\tPearson: %.4f\tSpearman: %.4f", eval_pearson, eval_spearman)
-        if output_path is not None and self.write_csv:
-            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, eval_pearson, eval_spearman])
-        metrics = self.prefix_name_to_metrics({"pearson": eval_pearson, "spearman": eval_spearman}, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+        return finish_pair_evaluation(self, model, {"pearson": eval_pearson, "spearman": eval_spearman}, output_path,
+                                      epoch, steps)

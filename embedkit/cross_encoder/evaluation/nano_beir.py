@@ -30,7 +30,12 @@ import numpy as np
 
 from ...datasets_io import load_beir
 from ...evaluation.base import SentenceEvaluator, epoch_text
-from ...evaluation.nano_beir import DATASET_NAME_TO_HUMAN_READABLE, _resolve_folder
+from ...evaluation.nano_beir_datasets import (
+    append_aggregate_csv_row,
+    evaluate_datasets,
+    nano_dataset_name,
+    resolve_dataset_folders,
+)
 from .reranking import CrossEncoderRerankingEvaluator
 
 logger = logging.getLogger(__name__)
@@ -139,23 +144,8 @@ class CrossEncoderNanoBEIREvaluator(SentenceEvaluator):
         include_title: bool = False,
     ) -> None:
         super().__init__()
-        if dataset_folders is None:
-            raise ValueError("CrossEncoderNanoBEIREvaluator reads local BEIR folders and downloads nothing: pass "
-                             "dataset_folders={'scifact': '/path/to/scifact', ...} or a root folder with one "
-                             "subfolder per dataset")
-        if dataset_names is None:
-            if not isinstance(dataset_folders, dict):
-                raise ValueError("with a root folder as dataset_folders, dataset_names must be given")
-            dataset_names = list(dataset_folders)
-        if len(dataset_names) == 0:
-            raise ValueError("dataset_names cannot be empty; use None to evaluate every dataset in dataset_folders")
-        if isinstance(dataset_folders, dict):
-            missing = [n for n in dataset_names if n not in dataset_folders]
-            if missing:
-                raise ValueError(f"dataset_folders has no folder for {missing}; it has {sorted(dataset_folders)}")
-            folders = {n: Path(dataset_folders[n]) for n in dataset_names}
-        else:
-            folders = {n: _resolve_folder(Path(dataset_folders), n) for n in dataset_names}
+        dataset_names, folders = resolve_dataset_folders("CrossEncoderNanoBEIREvaluator", dataset_names,
+                                                         dataset_folders)
         if not isinstance(rerank_k, int) or rerank_k < 1:
             raise ValueError(f"rerank_k must be a positive integer, got {rerank_k!r}")
         unknown = sorted(set(candidates or {}) - set(dataset_names))
@@ -186,8 +176,7 @@ class CrossEncoderNanoBEIREvaluator(SentenceEvaluator):
         self.primary_metric = f"ndcg@{at_k}"
 
     def _get_human_readable_name(self, dataset_name: str) -> str:
-        human = DATASET_NAME_TO_HUMAN_READABLE.get(dataset_name.lower())
-        return (f"Nano{human}" if human else dataset_name) + f"_R{self.rerank_k}"
+        return nano_dataset_name(dataset_name) + f"_R{self.rerank_k}"
 
     def _first_stage(self, name: str, folder: Path, given: Any, retriever: Any, queries: dict[str, str],
                      corpus: dict[str, str]) -> Candidates:
@@ -233,25 +222,12 @@ class CrossEncoderNanoBEIREvaluator(SentenceEvaluator):
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1,
                  *args: Any, **kwargs: Any) -> dict[str, float]:
         logger.info("NanoBEIR Evaluation of the model on %s dataset%s:", self.dataset_names, epoch_text(epoch, steps))
-        per_dataset: dict[str, float] = {}
-        per_metric: dict[str, list[float]] = {}
-        for evaluator in self.evaluators:
-            logger.info("Evaluating %s", evaluator.name)
-            for key, value in evaluator(model, output_path, epoch, steps).items():
-                metric = key[len(evaluator.name) + 1:]  # strip "NanoSciFact_R100_"
-                per_dataset[key] = value
-                per_metric.setdefault(metric, []).append(value)
-        aggregated = {metric: self.aggregate_fn(values) for metric, values in per_metric.items()}
+        per_dataset, aggregated = evaluate_datasets(
+            self.evaluators, lambda evaluator: evaluator(model, output_path, epoch, steps), self.aggregate_fn, logger)
         k = self.at_k
         if output_path is not None and self.write_csv:
-            os.makedirs(output_path, exist_ok=True)
-            csv_path = os.path.join(output_path, self.csv_file)
-            new_file = not os.path.isfile(csv_path)
-            row = [epoch, steps, aggregated["map"], aggregated[f"mrr@{k}"], aggregated[f"ndcg@{k}"]]
-            with open(csv_path, mode="w" if new_file else "a", encoding="utf-8") as f:
-                if new_file:
-                    f.write(",".join(self.csv_headers) + "\n")
-                f.write(",".join(map(str, row)) + "\n")
+            append_aggregate_csv_row(output_path, self.csv_file, self.csv_headers,
+                                     [epoch, steps, aggregated["map"], aggregated[f"mrr@{k}"], aggregated[f"ndcg@{k}"]])
         logger.info("CrossEncoderNanoBEIREvaluator: Aggregated Results (base -> reranked): MAP %.2f -> %.2f, "
                     "MRR@%d %.2f -> %.2f, NDCG@%d %.2f -> %.2f", aggregated["base_map"] * 100,
                     aggregated["map"] * 100, k, aggregated[f"base_mrr@{k}"] * 100, aggregated[f"mrr@{k}"] * 100, k,
