@@ -7,16 +7,20 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
 
 from ._columns import check_one_label_per_row
-from .batch_hard_triplet import CITATION, BatchHardTripletLossDistanceFunction, anchor_positive_mask
+from .batch_hard_triplet import (
+    BatchHardTripletLossDistanceFunction,
+    anchor_positive_mask,
+)
+from .batch_triplet_base import BatchTripletLossBase
 
 
-class BatchAllTripletLoss(nn.Module):
+class BatchAllTripletLoss(BatchTripletLossBase):
     """``sum(relu(d(a, p) - d(a, n) + margin)) / #(triplets with a positive loss)`` over all valid triplets.
 
     Args:
@@ -42,18 +46,8 @@ class BatchAllTripletLoss(nn.Module):
 
     def __init__(self, model: nn.Module | None, distance_metric: Callable[[Tensor], Tensor] =
                  BatchHardTripletLossDistanceFunction.euclidean_distance, margin: float = 5) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model, distance_metric)
         self.triplet_margin = margin
-        self.distance_metric = distance_metric
-
-    @property
-    def sentence_embedder(self) -> nn.Module | None:
-        return self.model
-
-    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
-        reps = self.model(list(sentence_features)[0])["sentence_embedding"]
-        return self.compute_loss_from_embeddings([reps], labels)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """Args: ``embeddings`` = [(B, D)], ``labels`` (B,) class ids. Returns the scalar loss."""
@@ -71,9 +65,4 @@ class BatchAllTripletLoss(nn.Module):
         return losses.sum() / (num_active + 1e-16)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"distance_metric": getattr(self.distance_metric, "__name__", str(self.distance_metric)),
-                "margin": self.triplet_margin}
-
-    @property
-    def citation(self) -> str:
-        return CITATION
+        return {**super().get_config_dict(), "margin": self.triplet_margin}

@@ -7,17 +7,17 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._columns import check_one_label_per_row
-from .batch_hard_triplet import CITATION, BatchHardTripletLossDistanceFunction, hardest_distances
+from .batch_hard_triplet import BatchHardTripletLossDistanceFunction, hardest_distances
+from .batch_triplet_base import BatchTripletLossBase
 
 
-class BatchHardSoftMarginTripletLoss(nn.Module):
+class BatchHardSoftMarginTripletLoss(BatchTripletLossBase):
     """``mean_i log(1 + exp(max_pos d(i, p) - min_neg d(i, n)))``; no margin to tune.
 
     Args:
@@ -41,17 +41,7 @@ class BatchHardSoftMarginTripletLoss(nn.Module):
 
     def __init__(self, model: nn.Module | None, distance_metric: Callable[[Tensor], Tensor] =
                  BatchHardTripletLossDistanceFunction.euclidean_distance) -> None:
-        super().__init__()
-        self.model = model
-        self.distance_metric = distance_metric
-
-    @property
-    def sentence_embedder(self) -> nn.Module | None:
-        return self.model
-
-    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
-        reps = self.model(list(sentence_features)[0])["sentence_embedding"]
-        return self.compute_loss_from_embeddings([reps], labels)
+        super().__init__(model, distance_metric)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """Args: ``embeddings`` = [(B, D)], ``labels`` (B,) class ids. Returns the scalar loss."""
@@ -61,10 +51,3 @@ class BatchHardSoftMarginTripletLoss(nn.Module):
         labels = check_one_label_per_row(self, embeddings.shape[0], labels)
         hardest_positive, hardest_negative = hardest_distances(labels, self.distance_metric(embeddings))
         return F.softplus(hardest_positive - hardest_negative).mean()
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"distance_metric": getattr(self.distance_metric, "__name__", str(self.distance_metric))}
-
-    @property
-    def citation(self) -> str:
-        return CITATION

@@ -12,7 +12,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,17 +20,7 @@ from torch import Tensor, nn
 
 from ..util import cos_sim
 from ._columns import check_one_label_per_row
-
-CITATION = """
-@misc{hermans2017defense,
-    title={In Defense of the Triplet Loss for Person Re-Identification},
-    author={Alexander Hermans and Lucas Beyer and Bastian Leibe},
-    year={2017},
-    eprint={1703.07737},
-    archivePrefix={arXiv},
-    primaryClass={cs.CV}
-}
-"""
+from .batch_triplet_base import CITATION, BatchTripletLossBase  # noqa: F401 (CITATION: kept importable from here)
 
 
 class BatchHardTripletLossDistanceFunction:
@@ -89,7 +79,7 @@ def hardest_distances(labels: Tensor, pairwise_dist: Tensor) -> tuple[Tensor, Te
     return hardest_positive, hardest_negative
 
 
-class BatchHardTripletLoss(nn.Module):
+class BatchHardTripletLoss(BatchTripletLossBase):
     """``mean_i relu(max_pos d(i, p) - min_neg d(i, n) + margin)`` over the anchors of a labeled batch.
 
     Args:
@@ -117,18 +107,8 @@ class BatchHardTripletLoss(nn.Module):
 
     def __init__(self, model: nn.Module | None, distance_metric: Callable[[Tensor], Tensor] =
                  BatchHardTripletLossDistanceFunction.euclidean_distance, margin: float = 5) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model, distance_metric)
         self.triplet_margin = margin
-        self.distance_metric = distance_metric
-
-    @property
-    def sentence_embedder(self) -> nn.Module | None:
-        return self.model
-
-    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
-        reps = self.model(list(sentence_features)[0])["sentence_embedding"]
-        return self.compute_loss_from_embeddings([reps], labels)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """Args: ``embeddings`` = [(B, D)], ``labels`` (B,) class ids. Returns the scalar loss."""
@@ -144,9 +124,4 @@ class BatchHardTripletLoss(nn.Module):
     get_triplet_mask = staticmethod(triplet_mask)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"distance_metric": getattr(self.distance_metric, "__name__", str(self.distance_metric)),
-                "margin": self.triplet_margin}
-
-    @property
-    def citation(self) -> str:
-        return CITATION
+        return {**super().get_config_dict(), "margin": self.triplet_margin}

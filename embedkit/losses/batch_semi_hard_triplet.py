@@ -11,14 +11,15 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ._columns import check_one_label_per_row
-from .batch_hard_triplet import CITATION, BatchHardTripletLossDistanceFunction
+from .batch_hard_triplet import BatchHardTripletLossDistanceFunction
+from .batch_triplet_base import BatchTripletLossBase
 
 
 def _masked_maximum(data: Tensor, mask: Tensor, dim: int = 1) -> Tensor:
@@ -28,7 +29,7 @@ def _masked_maximum(data: Tensor, mask: Tensor, dim: int = 1) -> Tensor:
     return masked_max + row_min
 
 
-class BatchSemiHardTripletLoss(nn.Module):
+class BatchSemiHardTripletLoss(BatchTripletLossBase):
     """``sum over (a, p) of relu(d(a, p) - d(a, n_semi_hard) + margin) / #(a, p) pairs``.
 
     Args:
@@ -53,18 +54,8 @@ class BatchSemiHardTripletLoss(nn.Module):
 
     def __init__(self, model: nn.Module | None, distance_metric: Callable[[Tensor], Tensor] =
                  BatchHardTripletLossDistanceFunction.euclidean_distance, margin: float = 5) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model, distance_metric)
         self.margin = margin
-        self.distance_metric = distance_metric
-
-    @property
-    def sentence_embedder(self) -> nn.Module | None:
-        return self.model
-
-    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
-        reps = self.model(list(sentence_features)[0])["sentence_embedding"]
-        return self.compute_loss_from_embeddings([reps], labels)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """Args: ``embeddings`` = [(B, D)], ``labels`` (B,) class ids. Returns the scalar loss."""
@@ -87,9 +78,4 @@ class BatchSemiHardTripletLoss(nn.Module):
         return (loss_mat * positive_pairs).clamp(min=0).sum() / num_positives.clamp(min=1e-16)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"distance_metric": getattr(self.distance_metric, "__name__", str(self.distance_metric)),
-                "margin": self.margin}
-
-    @property
-    def citation(self) -> str:
-        return CITATION
+        return {**super().get_config_dict(), "margin": self.margin}

@@ -16,18 +16,8 @@ from torch import Tensor, nn
 
 from ..util import pairwise_cos_sim, pairwise_euclidean_sim, pairwise_manhattan_sim
 from ._columns import embed_columns
+from .batch_triplet_base import CITATION as _CITATION
 from .contrastive import metric_name
-
-_CITATION = """
-@misc{hermans2017defense,
-    title={In Defense of the Triplet Loss for Person Re-Identification},
-    author={Alexander Hermans and Lucas Beyer and Bastian Leibe},
-    year={2017},
-    eprint={1703.07737},
-    archivePrefix={arXiv},
-    primaryClass={cs.CV}
-}
-"""
 
 
 class TripletDistanceMetric:
