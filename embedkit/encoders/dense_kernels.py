@@ -39,6 +39,7 @@ import os
 import platform
 import warnings
 import weakref
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +60,7 @@ _warned_half = False
 _pack = os.environ.get("EMBEDKIT_ONEDNN_PACK", "1") != "0"
 
 PACK_MAX_ROWS = 64
+ROW_BLOCK = 1024
 FINGERPRINT_ELEMENTS = 16
 # ids of the weights -> ((version, data_ptr) of each, sampled values when reordered, reordered copy)
 _packed: dict[tuple[int, ...], tuple[tuple[tuple[int, int], ...], Tensor, Tensor]] = {}
@@ -143,6 +145,44 @@ def _needs_grad(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
     )
 
 
+def _bucket(rows: int) -> int:
+    """The row count a call of ``rows`` (<= ``ROW_BLOCK``) rows runs at: rounded up to a multiple of 8 (up to 64
+    rows), 16 (up to 256), 32 (up to 512) or 64, so padding stays under about 6% for all but the smallest calls."""
+    step = 8 if rows <= 64 else 16 if rows <= 256 else 32 if rows <= 512 else 64
+    return -(-rows // step) * step
+
+
+def _pad_rows(t: Tensor, rows: int) -> Tensor:
+    return t if t.shape[0] == rows else torch.cat([t, t.new_zeros(rows - t.shape[0], t.shape[1])])
+
+
+def _in_row_blocks(op: Callable[[Tensor, Tensor | None], Tensor], x: Tensor, residual: Tensor | None,
+                   out_features: int) -> Tensor:
+    """``op(rows, residual_rows)`` over ``x`` flattened to (M, in) rows, run only at a small fixed set of row counts.
+
+    oneDNN builds one kernel per input shape and keeps it in a cache. Calls at arbitrary row counts (every batch
+    has its own number of real tokens) fill that cache, and its evictions do not give the memory back: a few
+    thousand distinct counts exhaust a machine's RAM. So rows run in blocks of ``ROW_BLOCK``, and the rest is padded
+    with zero rows (:func:`_bucket`): at most 37 row counts per weight shape.
+    """
+    lead = x.shape[:-1]
+    rows = x.reshape(-1, x.shape[-1])  # (M, in)
+    extra = None if residual is None else residual.reshape(-1, residual.shape[-1])
+    total = rows.shape[0]
+    if total > ROW_BLOCK:
+        out = rows.new_empty(total, out_features)
+        for start in range(0, total, ROW_BLOCK):
+            stop = min(start + ROW_BLOCK, total)
+            out[start:stop] = _in_row_blocks(op, rows[start:stop], None if extra is None else extra[start:stop],
+                                             out_features)
+        return out.view(*lead, out_features)
+    if total == 0:
+        return rows.new_empty(*lead, out_features)
+    padded = _bucket(total)
+    y = op(_pad_rows(rows, padded), None if extra is None else _pad_rows(extra.contiguous(), padded))
+    return y[:total].view(*lead, out_features)
+
+
 class _OneDNNLinearFunction(torch.autograd.Function):
     """y = x W^T + b with the forward and dL/dx on oneDNN, dL/dW and dL/db on torch's matmul and sum."""
 
@@ -150,7 +190,8 @@ class _OneDNNLinearFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        return _in_row_blocks(lambda rows, _: torch.ops.mkldnn._linear_pointwise(rows, weight, bias, "none", [], ""),
+                              x, None, weight.shape[0])
 
     @staticmethod
     def backward(ctx, grad_y: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
@@ -159,7 +200,10 @@ class _OneDNNLinearFunction(torch.autograd.Function):
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
             # dL/dx = grad_y W: a linear layer whose weight is W^T (in, out)
-            grad_x = torch.ops.mkldnn._linear_pointwise(grad_y, weight.t().contiguous(), None, "none", [], "")
+            transposed = weight.t().contiguous()
+            grad_x = _in_row_blocks(
+                lambda rows, _: torch.ops.mkldnn._linear_pointwise(rows, transposed, None, "none", [], ""),
+                grad_y, None, weight.shape[1])
         rows_y = grad_y.reshape(-1, grad_y.shape[-1])  # (M, out)
         if ctx.needs_input_grad[1]:
             grad_weight = rows_y.t().mm(x.reshape(-1, x.shape[-1]))  # (out, in)
@@ -222,7 +266,8 @@ def linear_many(layers: tuple[nn.Module, ...], x: Tensor) -> list[Tensor]:
     ):
         weight = _reordered(tuple(layer.weight for layer in layers))
         bias = torch.cat([layer.bias.detach() for layer in layers])
-        y = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        y = _in_row_blocks(lambda rows, _: torch.ops.mkldnn._linear_pointwise(rows, weight, bias, "none", [], ""),
+                           x, None, weight.shape[0])
         return list(y.split([layer.out_features for layer in layers], dim=-1))
     return [linear(layer, x) for layer in layers]
 
@@ -262,10 +307,14 @@ def _linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | No
     # weight.is_mkldnn: a reordered copy, for which the caller checked that oneDNN applies and no gradient is needed
     onednn = weight.is_mkldnn or _onednn_applies(x, weight)
     if onednn and (weight.is_mkldnn or not _needs_grad(x, weight, bias)):
-        if residual is not None:
-            return torch.ops.mkldnn._linear_pointwise.binary(x, residual.contiguous(), weight, bias, "add")
         post_op, algorithm, _ = _FUSED_ACTIVATIONS[activation]
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)
+
+        def fused(rows: Tensor, extra: Tensor | None) -> Tensor:
+            if extra is not None:
+                return torch.ops.mkldnn._linear_pointwise.binary(rows, extra, weight, bias, "add")
+            return torch.ops.mkldnn._linear_pointwise(rows, weight, bias, post_op, [], algorithm)
+
+        return _in_row_blocks(fused, x, residual, weight.shape[0])
     if onednn and weight.dtype == torch.float32:
         y = _OneDNNLinearFunction.apply(x.contiguous(), weight, bias)
     else:

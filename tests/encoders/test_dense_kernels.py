@@ -196,3 +196,31 @@ def test_stacked_copy_notices_an_unversioned_edit_of_any_of_its_weights():
         layers[2].weight.data.mul_(-1)  # through .data: no version bump on the parameter
         got = dense_kernels.linear_many(layers, x)
     torch.testing.assert_close(got[2], F.linear(x, layers[2].weight, layers[2].bias), atol=1e-5, rtol=1e-5)
+
+
+def test_calls_run_at_a_bounded_set_of_row_counts():
+    # oneDNN keeps one kernel per input shape; arbitrary row counts (one per batch) would grow memory without bound.
+    seen = set()
+
+    def record(rows, extra):
+        seen.add(rows.shape[0])
+        return rows[:, :3] * 2 + (0 if extra is None else extra)
+
+    for total in range(0, 3000, 7):
+        x = torch.randn(total, 5)
+        residual = torch.randn(total, 3)
+        out = dense_kernels._in_row_blocks(record, x, residual, 3)
+        torch.testing.assert_close(out, x[:, :3] * 2 + residual)
+    assert len(seen) <= 37 and max(seen) == dense_kernels.ROW_BLOCK
+
+
+@pytest.mark.parametrize("rows", [1, 65, 1023, 1025, 2500])
+def test_blocked_and_padded_calls_match_f_linear(rows):
+    layer = _layer()
+    x = torch.randn(rows, 48)
+    with torch.no_grad():
+        got = linear(layer, x, activation="gelu")
+    torch.testing.assert_close(got, F.gelu(F.linear(x, layer.weight, layer.bias)), atol=1e-5, rtol=1e-5)
+    tracked = x.clone().requires_grad_()
+    linear(layer, tracked).sum().backward()
+    torch.testing.assert_close(tracked.grad, layer.weight.sum(0).expand(rows, -1), atol=1e-4, rtol=1e-5)
