@@ -283,17 +283,10 @@ def linear(layer: nn.Module, x: Tensor, activation: str | None = None, residual:
     """
     if _plain_linear(layer):
         weight = _reordered((layer.weight,)) if _small_inference_call(layer, x) else layer.weight
-        return _linear(x, weight, layer.bias, activation, residual)
+        return fused_linear(x, weight, layer.bias, activation, residual)
     if activation is not None and residual is not None:
         raise ValueError("linear() fuses an activation or a residual, not both")
     return _epilogue(layer(x), activation, residual)
-
-
-def fused_linear(
-    x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None = None, residual: Tensor | None = None
-) -> Tensor:
-    """``act(F.linear(x, weight, bias))``, or ``F.linear(x, weight, bias) + residual``, on oneDNN where it applies."""
-    return _linear(x, weight, bias, activation, residual)
 
 
 def _epilogue(y: Tensor, activation: str | None, residual: Tensor | None) -> Tensor:
@@ -304,7 +297,10 @@ def _epilogue(y: Tensor, activation: str | None, residual: Tensor | None) -> Ten
     return y if eager_activation is None else eager_activation(y)
 
 
-def _linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None, residual: Tensor | None) -> Tensor:
+def fused_linear(
+    x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None = None, residual: Tensor | None = None
+) -> Tensor:
+    """``act(F.linear(x, weight, bias))``, or ``F.linear(x, weight, bias) + residual``, on oneDNN where it applies."""
     if activation is not None and residual is not None:
         raise ValueError("linear() fuses an activation or a residual, not both")
     # weight.is_mkldnn: a reordered copy, for which the caller checked that oneDNN applies and no gradient is needed

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import EncoderConfig
-from .dense_kernels import linear, linear_many
+from .dense_kernels import ROW_BLOCK, linear, linear_many
 
 # HF's activation names -> the names dense_kernels.linear fuses. "gelu" is the exact erf GELU, the one BERT and MPNet
 # checkpoints use.
@@ -117,6 +117,8 @@ class FeedForward(nn.Module):
         """Feed-forward output, plus ``residual`` when given (added inside the down projection's GEMM)."""
         rows = x.shape[:-1].numel()
         block = max(1, FFN_BLOCK_ELEMENTS // self.up.out_features)
+        if block >= ROW_BLOCK:  # whole oneDNN row blocks: rows split exactly as in one full-batch call (bitwise equal)
+            block -= block % ROW_BLOCK
         if torch.is_grad_enabled() or rows <= block:
             # (B, T, D) -> (B, T, F) -> (B, T, D)
             return linear(self.down, linear(self.up, x, activation=self.act), residual=residual)
