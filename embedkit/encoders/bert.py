@@ -14,7 +14,8 @@ from torch import Tensor, nn
 
 from .config import EncoderConfig
 from .dense_kernels import warn_if_emulated_half_precision
-from .layers import EncoderLayer, EncoderOutput, Pooler, run_layers
+from .layers import EncoderLayer, EncoderOutput, Pooler
+from .stack import run_layers
 
 
 class BertEmbeddings(nn.Module):

@@ -112,7 +112,7 @@ class SequenceClassifier(nn.Module):
         >>> tuple(logits.shape)
         (1, 1)
         >>> restored = SequenceClassifier.from_hf_state_dict(cfg.to_hf_config() | {"num_labels": 1},
-        ...                                                  model.hf_state_dict())
+        ...                                                  model.hf_state_dict()).eval()
         >>> torch.equal(restored(torch.tensor([[1, 5, 7, 2]])), logits)
         True
     """

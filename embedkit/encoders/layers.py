@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import EncoderConfig
-from .dense_kernels import ROW_BLOCK, linear, linear_many
+from .dense_kernels import ROW_BLOCK, linear
 
 # HF's activation names -> the names dense_kernels.linear fuses. "gelu" is the exact erf GELU, the one BERT and MPNet
 # checkpoints use.
@@ -86,11 +86,11 @@ class SelfAttention(nn.Module):
         """Attention output, plus ``residual`` when given (added inside the output projection's GEMM)."""
         if packing is None:
             B, T, D = x.shape
-            heads = [y.view(B, T, self.n_heads, -1).transpose(1, 2) for y in linear_many((self.q, self.k, self.v), x)]
+            heads = [linear(proj, x).view(B, T, self.n_heads, -1).transpose(1, 2) for proj in (self.q, self.k, self.v)]
         else:  # x holds only the real tokens (N, D): project them, then lay them out padded for attention
             B, T, D = packing.batch, packing.tokens, x.shape[-1]
-            heads = [packing.pad(y).view(B, T, self.n_heads, -1).transpose(1, 2)
-                     for y in linear_many((self.q, self.k, self.v), x)]
+            heads = [packing.pad(linear(proj, x)).view(B, T, self.n_heads, -1).transpose(1, 2)
+                     for proj in (self.q, self.k, self.v)]
         q, k, v = heads  # each (B, H, T, Dh)
         dropout_p = self.dropout_p if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)  # (B, H, T, Dh)
@@ -161,29 +161,3 @@ class Pooler(nn.Module):
 
     def forward(self, hidden: Tensor) -> Tensor:
         return linear(self.dense, hidden[:, 0], activation="tanh")  # (B, T, D) -> (B, D)
-
-
-def run_layers(
-    layers: nn.ModuleList, x: Tensor, attn_mask: Tensor | None, output_hidden_states: bool,
-    attention_mask: Tensor | None = None,
-) -> EncoderOutput:
-    """Apply ``layers`` in order, optionally collecting every intermediate output as HF does.
-
-    With a padded ``attention_mask`` (B, T), the layers run on the real tokens only (see :class:`Packing`); the
-    outputs come back as (B, T, D) with zeros at padding positions.
-    """
-    packing = None
-    if attention_mask is not None and not bool(attention_mask.all()):
-        packing = Packing(attention_mask)
-        x = packing.unpad(x)  # (N, D)
-
-    def full(h: Tensor) -> Tensor:
-        return h if packing is None else packing.pad(h).view(packing.batch, packing.tokens, -1)  # (B, T, D)
-
-    hidden_states = [full(x)] if output_hidden_states else None
-    for layer in layers:
-        x = layer(x, attn_mask, packing)
-        if hidden_states is not None:
-            hidden_states.append(full(x))
-    out = hidden_states[-1] if hidden_states is not None else full(x)
-    return EncoderOutput(out, tuple(hidden_states) if hidden_states is not None else None)

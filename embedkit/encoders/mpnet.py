@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from .config import EncoderConfig
 from .dense_kernels import warn_if_emulated_half_precision
-from .layers import EncoderLayer, EncoderOutput, Pooler, run_layers
+from .layers import EncoderLayer, EncoderOutput, Pooler
+from .stack import run_layers
 
 # HF hard-codes MPNet's padding index to 1 whatever config.pad_token_id says; positions are counted from it.
 PADDING_IDX = 1

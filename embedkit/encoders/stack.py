@@ -1,0 +1,47 @@
+"""The encoder's layer stack: packing, the small-call fast path, and HF-style hidden states.
+
+Example:
+    >>> import torch
+    >>> from embedkit.encoders import EncoderConfig, BertModel
+    >>> cfg = EncoderConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                     intermediate_size=64)
+    >>> enc = BertModel(cfg).eval()
+    >>> out = run_layers(enc.layers, torch.randn(2, 3, 32), None, True, torch.tensor([[1, 1, 1], [1, 1, 0]]))
+    >>> len(out.hidden_states), tuple(out.last_hidden_state.shape)
+    (3, (2, 3, 32))
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .layers import EncoderOutput, Packing
+from .small_batch import run_layer, stack_weights
+
+
+def run_layers(
+    layers: nn.ModuleList, x: Tensor, attn_mask: Tensor | None, output_hidden_states: bool,
+    attention_mask: Tensor | None = None,
+) -> EncoderOutput:
+    """Apply ``layers`` in order, optionally collecting every intermediate output as HF does.
+
+    With a padded ``attention_mask`` (B, T), the layers run on the real tokens only (see :class:`Packing`); the
+    outputs come back as (B, T, D) with zeros at padding positions. Small inference calls run the same arithmetic
+    through :mod:`.small_batch`.
+    """
+    packing = None
+    if attention_mask is not None and not bool(attention_mask.all()):
+        packing = Packing(attention_mask)
+        x = packing.unpad(x)  # (N, D)
+
+    def full(h: Tensor) -> Tensor:
+        return h if packing is None else packing.pad(h).view(packing.batch, packing.tokens, -1)  # (B, T, D)
+
+    hidden_states = [full(x)] if output_hidden_states else None
+    small = stack_weights(layers, x)
+    for i, layer in enumerate(layers):
+        x = layer(x, attn_mask, packing) if small is None else run_layer(small[i], x, attn_mask, packing)
+        if hidden_states is not None:
+            hidden_states.append(full(x))
+    out = hidden_states[-1] if hidden_states is not None else full(x)
+    return EncoderOutput(out, tuple(hidden_states) if hidden_states is not None else None)
