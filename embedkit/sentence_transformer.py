@@ -244,6 +244,10 @@ class SentenceTransformer(nn.Sequential):
         return sorted(names)
 
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if not kwargs:
+            for module in self._modules.values():
+                features = module(features)
+            return features
         for name, module in self.named_children():
             wanted = set(getattr(module, "forward_kwargs", ())) | set(self.module_kwargs.get(name, ()))
             module_kwargs = {k: v for k, v in kwargs.items() if k in wanted}
@@ -276,7 +280,7 @@ class SentenceTransformer(nn.Sequential):
         Raises:
             ValueError: a keyword argument no module uses.
         """
-        unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs"}
+        unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs"} if kwargs else None
         if unused:
             raise ValueError(f"encode() got keyword arguments this model does not use: {sorted(unused)}; "
                              f"valid: {self.get_model_kwargs()}")
