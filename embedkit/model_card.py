@@ -21,7 +21,7 @@ def training_card_section(summary: dict[str, Any] | None) -> str:
 
     Example:
         >>> print(training_card_section({"datasets": {"train": {"rows": 2, "columns": ["a", "b"]}},
-        ...                              "losses": {}, "arguments": {}, "log_history": []}).splitlines()[2])
+        ...                              "losses": {}, "arguments": {}, "log_history": []}).splitlines()[3])
         ### Datasets
     """
     if not summary:

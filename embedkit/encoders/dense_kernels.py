@@ -228,8 +228,7 @@ class Fingerprint(NamedTuple):
     Example:
         >>> weight = torch.zeros(4, 4)
         >>> fingerprint = Fingerprint.of([weight])
-        >>> weight.data.add_(1.0)  # no version bump
-        tensor(...)
+        >>> _ = weight.data.add_(1.0)  # no version bump
         >>> fingerprint.matches([weight])
         False
     """

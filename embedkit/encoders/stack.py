@@ -2,13 +2,13 @@
 
 Example:
     >>> import torch
-    >>> from embedkit.encoders import EncoderConfig, BertModel
-    >>> cfg = EncoderConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-    ...                     intermediate_size=64)
-    >>> enc = BertModel(cfg).eval()
-    >>> out = run_layers(enc.layers, torch.randn(2, 3, 32), None, True, torch.tensor([[1, 1, 1], [1, 1, 0]]))
-    >>> len(out.hidden_states), tuple(out.last_hidden_state.shape)
-    (3, (2, 3, 32))
+    >>> from embedkit.encoders import EncoderConfig, MPNetModel
+    >>> enc = MPNetModel(EncoderConfig(model_type="mpnet", vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    ...                                num_attention_heads=2, intermediate_size=32)).eval()
+    >>> mask = torch.tensor([[1, 1, 1], [1, 1, 0]])  # (B, T), 0 = padding
+    >>> out = run_layers(enc.layers, torch.randn(2, 3, 16), mask[:, None, None, :].bool(), True, mask)
+    >>> len(out.hidden_states), tuple(out.last_hidden_state.shape), out.last_hidden_state[1, 2].abs().max().item()
+    (2, (2, 3, 16), 0.0)
 """
 
 from __future__ import annotations

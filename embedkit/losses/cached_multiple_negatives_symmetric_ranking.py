@@ -21,7 +21,7 @@ class CachedMultipleNegativesSymmetricRankingLoss(CachedMultipleNegativesRanking
         >>> from embedkit.default_model import default_model_path
         >>> model = SentenceTransformer(default_model_path(), device="cpu")
         >>> loss = CachedMultipleNegativesSymmetricRankingLoss(model, mini_batch_size=2)
-        >>> float(loss([model.preprocess(["a", "b"]), model.preprocess(["c", "d"])], None)) > 0
+        >>> loss([model.preprocess(["a", "b"]), model.preprocess(["c", "d"])], None).item() > 0
         True
     """
 
