@@ -233,8 +233,8 @@ class Fingerprint(NamedTuple):
         False
     """
 
-    stamp: tuple[int, ...]
-    """(version, data_ptr) of each tensor (-1, -1 for None)."""
+    stamp: list[tuple[int, int] | None]
+    """(version, data_ptr) of each tensor (None for None)."""
     views: tuple[Tensor, ...]
     """The first ``FINGERPRINT_ELEMENTS`` elements of each tensor: views into the live tensors."""
     saved: Tensor
@@ -250,8 +250,8 @@ class Fingerprint(NamedTuple):
         return self.stamp == _stamp(tensors) and torch.equal(torch.cat(self.views), self.saved)
 
 
-def _stamp(tensors: Sequence[Tensor | None]) -> tuple[int, ...]:
-    return tuple(v for t in tensors for v in ((-1, -1) if t is None else (t._version, t.data_ptr())))
+def _stamp(tensors: Sequence[Tensor | None]) -> list[tuple[int, int] | None]:
+    return [None if t is None else (t._version, t.data_ptr()) for t in tensors]
 
 
 class _Reordered(NamedTuple):
