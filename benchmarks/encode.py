@@ -7,7 +7,8 @@
 Mixes (from ../shared/data, or --data): ``short`` (512 queries of ~8 words), ``mixed`` (512 STS-B/SciFact texts
 of every length), ``long`` (64 SciFact documents of >= 512 tokens). Prints sentences/s and tokens/s per mix, batch
 size and thread count, single-query latency, and embedkit/ST ratios (> 1 means embedkit is faster) when
-sentence-transformers is installed. ``--rss`` also measures import time and peak RSS of each library in a
+sentence-transformers is installed. ``--int8`` / ``--bf16`` add those variants' speed, mean cosine to fp32 and
+STS-B test Spearman. ``--rss`` also measures import time and peak RSS of each library in a
 subprocess. The embeddings of both libraries are compared on every run (max abs diff).
 """
 
@@ -121,6 +122,14 @@ def main() -> None:
         variants.append(("int8", EK(path, device="cpu").quantize("int8")))
     if args.bf16:
         variants.append(("bf16", EK(path, device="cpu", model_kwargs={"torch_dtype": torch.bfloat16})))
+    if variants:
+        from embedkit.evaluation import EmbeddingSimilarityEvaluator
+
+        rows = [line.split("\t") for line in (Path(args.data) / "stsb" / "test.tsv").read_text(encoding="utf-8")
+                .splitlines()[1:]]
+        stsb = EmbeddingSimilarityEvaluator([r[0] for r in rows], [r[1] for r in rows], [float(r[2]) for r in rows],
+                                            name="sts-test", write_csv=False)
+        fp32_spearman = stsb(ek)["sts-test_spearman_cosine"]
     for name, variant in variants:
         data = texts["mixed"]
         t_q = timed(lambda: variant.encode(data, batch_size=32), args.repeat)
@@ -134,7 +143,9 @@ def main() -> None:
         lat, lat_st = query_latency_ms(variant, st, texts["short"][0], args.latency_repeat)
         line += f"; single query {lat:.2f} ms"
         if st is not None:
-            line += f" (ST fp32 {lat_st:.2f} ms)"
+            line += f" (ST fp32 {lat_st:.2f} ms, ratio {lat_st / lat:.2f})"
+        spearman = stsb(variant)["sts-test_spearman_cosine"]
+        line += f"; STS-B test Spearman {spearman:.4f} (fp32 {fp32_spearman:.4f}: {spearman - fp32_spearman:+.4f})"
         print(line)
     if args.rss:
         code = ("import resource, sys, time; t=time.perf_counter(); import torch; t1=time.perf_counter(); "

@@ -18,7 +18,8 @@ of the weight that oneDNN has reordered into its blocked layout once; a plain-la
 every call, which costs more than the GEMM itself at that size. The copy is made at the first such call, doubles the
 memory of the encoder's Linear weights, and is remade whenever the weight changes (checked by version counter,
 storage and its first 16 elements, since fused optimizers update in place without bumping the version). Big
-batches (where the reorder is cheap next to the GEMM) and training never make it.
+batches (where the reorder is cheap next to the GEMM) and training never make it. The encoder's layer stacks keep
+one such copy for all their layers (:mod:`.small_batch`); this per-layer one serves heads and pooler layers.
 
 Set ``EMBEDKIT_ONEDNN=0`` to turn the whole path off, or ``EMBEDKIT_ONEDNN_PACK=0`` to keep it but skip the copies.
 
