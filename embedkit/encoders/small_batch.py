@@ -113,12 +113,7 @@ def _applies(modules: tuple[_LayerModules, ...], x: Tensor) -> bool:
     """Whether the small-call path gives what the modules would (see the module docstring); the weights' dtype and
     biases are checked when the copy is made."""
     hooks = nn.modules.module
-    if (
-        not dense_kernels._pack
-        or x.shape[:-1].numel() > PACK_MAX_ROWS
-        or hooks._global_forward_hooks
-        or hooks._global_forward_pre_hooks
-    ):
+    if not dense_kernels._pack or hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
         return False
     for layer in modules:
         for module, stock in zip(layer, _STOCK_TYPES):
@@ -153,10 +148,14 @@ def stack_weights(layers: nn.ModuleList, x: Tensor) -> list[LayerWeights] | None
     the modules must run (see the module docstring for when).
 
     The copy is checked on every call and remade whenever the stack changed: a sublayer swapped, or a weight or
-    bias changed (see :class:`~embedkit.encoders.dense_kernels.Fingerprint`). A forward that cannot take this path
-    (training, gradients) drops the copy, so that it is not kept through a training run.
+    bias changed (see :class:`~embedkit.encoders.dense_kernels.Fingerprint`). A forward too big for this path
+    leaves the copy for the next small one; any other forward that cannot take it (training, gradients, hooks,
+    another dtype or device, int8 layers) drops the copy, so that it is not kept through a training run or beside a
+    changed model.
     """
     if torch.compiler.is_compiling():
+        return None
+    if x.shape[:-1].numel() > PACK_MAX_ROWS:  # a big call: the copy stays for the next small one
         return None
     key = id(layers)
     modules = _modules(layers)

@@ -90,10 +90,12 @@ def _with_hook(model):
     return fired
 
 
+@pytest.mark.filterwarnings("ignore:this CPU has no native")  # the fp16 case on a CPU without fp16 arithmetic
 @pytest.mark.parametrize("case", ["training", "hook", "grad", "many_rows", "no_bias", "fp16"])
 def test_module_path_runs_whenever_the_fast_path_could_differ(case, monkeypatch):
     model = _model("bert")
     ids, mask = _inputs("one")
+    _run(model, ids, mask)  # a small call makes the copy
     calls = _spy(monkeypatch)
     fired = []
     if case == "training":
@@ -113,7 +115,10 @@ def test_module_path_runs_whenever_the_fast_path_could_differ(case, monkeypatch)
     else:
         _run(model, ids, mask)
     assert calls == []
-    assert small_batch._copies.get(id(model.layers)) is None
+    if case == "many_rows":  # a big call keeps the copy a small call made
+        assert small_batch._copies.get(id(model.layers)) is not None
+    else:  # the model changed or trains: no copy is kept
+        assert small_batch._copies.get(id(model.layers)) is None
     if case == "hook":
         assert fired == [1]
 
