@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 FORBIDDEN = ("transformers", "datasets", "accelerate", "scipy", "sklearn", "pandas", "sentence_transformers")
+# torch's compiler stack (about a second to import); only torch.compile or a CUDA varlen call may pull it in
+HEAVY_TORCH = ("torch._dynamo", "torch._inductor", "torch.nn.attention.varlen")
 
 SCRIPT = """
 import json, sys
@@ -28,4 +30,5 @@ def test_no_forbidden_modules_after_import_and_encode():
     for stage, modules in loaded.items():
         bad = sorted({m.split(".")[0] for m in modules} & set(FORBIDDEN))
         assert not bad, f"after {stage}: {bad}"
+        assert not set(HEAVY_TORCH) & set(modules), f"after {stage}: {sorted(set(HEAVY_TORCH) & set(modules))}"
     assert "embedkit" in loaded["import"] and "torch" in loaded["encode"]

@@ -23,6 +23,8 @@ from torch import Tensor, nn
 
 from .config import EncoderConfig
 from .dense_kernels import ROW_BLOCK, linear
+from .packing import Packing
+from .varlen import varlen_attention
 
 # HF's activation names -> the names dense_kernels.linear fuses. "gelu" is the exact erf GELU, the one BERT and MPNet
 # checkpoints use.
@@ -39,35 +41,6 @@ class EncoderOutput(NamedTuple):
     """(B, T, D) output of the last layer."""
     hidden_states: tuple[Tensor, ...] | None
     """The embedding output followed by every layer's output (L + 1 tensors), when asked for."""
-
-
-class Packing:
-    """Where the real (non-padding) tokens of a (B, T) batch sit, to run token-wise layers on them alone.
-
-    Projections, feed-forward and LayerNorm act on each token independently, so running them on the N real tokens
-    instead of all B*T positions gives the same values for real tokens and skips the padding's share of the work.
-    Attention still sees a padded (B, T) layout. Padding positions of the final output hold zeros (every pooling
-    masks them out).
-
-    Example:
-        >>> packing = Packing(torch.tensor([[1, 1, 0], [1, 0, 0]]))
-        >>> x = torch.arange(6.0).view(2, 3, 1)
-        >>> packed = packing.unpad(x)  # (N, 1): the 3 real tokens
-        >>> packed.flatten().tolist(), packing.pad(packed).view(2, 3).tolist()
-        ([0.0, 1.0, 3.0], [[0.0, 1.0, 0.0], [3.0, 0.0, 0.0]])
-    """
-
-    def __init__(self, attention_mask: Tensor) -> None:
-        self.batch, self.tokens = attention_mask.shape
-        self.index = attention_mask.reshape(-1).nonzero().squeeze(1)  # (N,) flat positions of real tokens
-
-    def unpad(self, x: Tensor) -> Tensor:
-        """(B, T, D) -> (N, D)."""
-        return x.reshape(self.batch * self.tokens, x.shape[-1]).index_select(0, self.index)
-
-    def pad(self, x: Tensor) -> Tensor:
-        """(N, D) -> (B * T, D) with zeros at padding positions."""
-        return x.new_zeros(self.batch * self.tokens, x.shape[-1]).index_copy(0, self.index, x)
 
 
 class SelfAttention(nn.Module):
@@ -89,8 +62,12 @@ class SelfAttention(nn.Module):
             heads = [linear(proj, x).view(B, T, self.n_heads, -1).transpose(1, 2) for proj in (self.q, self.k, self.v)]
         else:  # x holds only the real tokens (N, D): project them, then lay them out padded for attention
             B, T, D = packing.batch, packing.tokens, x.shape[-1]
-            heads = [packing.pad(linear(proj, x)).view(B, T, self.n_heads, -1).transpose(1, 2)
-                     for proj in (self.q, self.k, self.v)]
+            N = x.shape[0]
+            packed = [linear(proj, x).view(N, self.n_heads, -1) for proj in (self.q, self.k, self.v)]  # (N, H, Dh)
+            y = varlen_attention(*packed, packing, attn_mask, self.dropout_p if self.training else 0.0)
+            if y is not None:  # CUDA: attention within each sequence, no padding
+                return linear(self.o, y.reshape(N, D), residual=residual)
+            heads = [packing.pad(t.view(N, D)).view(B, T, self.n_heads, -1).transpose(1, 2) for t in packed]
         q, k, v = heads  # each (B, H, T, Dh)
         dropout_p = self.dropout_p if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)  # (B, H, T, Dh)

@@ -42,7 +42,8 @@ from torch import Tensor, nn
 
 from . import dense_kernels
 from .dense_kernels import PACK_MAX_ROWS, Fingerprint, fused_linear
-from .layers import EncoderLayer, FeedForward, Packing, SelfAttention
+from .layers import EncoderLayer, FeedForward, SelfAttention
+from .packing import Packing
 
 
 class LayerWeights(NamedTuple):
@@ -125,7 +126,9 @@ def _applies(modules: tuple[_LayerModules, ...], x: Tensor) -> bool:
     return dense_kernels._onednn_applies(x, modules[0].q.weight)
 
 
-def _make_copy(modules: tuple[_LayerModules, ...], tensors: list[Tensor | None], dtype: torch.dtype) -> _StackCopy | None:
+def _make_copy(
+    modules: tuple[_LayerModules, ...], tensors: list[Tensor | None], dtype: torch.dtype
+) -> _StackCopy | None:
     """The copy, or None when some Linear has no bias or another dtype than the input (the modules handle those)."""
     if any(t is None or t.dtype != dtype for t in tensors):
         return None

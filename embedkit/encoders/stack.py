@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import EncoderOutput, Packing
+from .layers import EncoderOutput
+from .packing import Packing
 from .small_batch import run_layer, stack_weights
 
 

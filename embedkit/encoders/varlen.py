@@ -1,0 +1,82 @@
+"""Attention over packed tokens without padding, on CUDA (FlashAttention's variable-length kernel).
+
+With :class:`~embedkit.encoders.layers.Packing` the projections and feed-forward already run on the N real tokens
+only; attention is the one place that lays them out padded again, (B, T), and masks the padding. On CUDA GPUs that
+run FlashAttention (compute capability 8.0 or newer) with fp16 or bf16 activations (a half-precision model, or
+``torch.autocast``), ``torch.nn.attention.varlen.varlen_attn`` attends within each sequence of the packed (N, H, Dh)
+tokens directly, given where each sequence starts (``cu_seqlens``): no padded copy, no mask, no work on padding.
+
+It applies only where it computes what the padded path does: a padding-only mask (BERT; MPNet's relative position
+bias is an additive float mask, which the kernel does not take), no attention dropout (eval mode, or a dropout
+probability of 0), a head size the kernel supports. Everywhere else, CPUs included, attention stays padded.
+``EMBEDKIT_VARLEN=0`` turns it off.
+
+Example:
+    >>> import torch
+    >>> from embedkit.encoders.packing import Packing
+    >>> packing = Packing(torch.tensor([[1, 1, 1], [1, 0, 0]]))
+    >>> q = k = v = torch.randn(4, 2, 8)  # (N, H, Dh): the 4 real tokens
+    >>> varlen_attention(q, k, v, packing, packing_mask(packing), 0.0) is None  # a CPU tensor: padded path
+    True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .packing import Packing
+
+_enabled = os.environ.get("EMBEDKIT_VARLEN", "1") != "0"
+
+
+_kernel: Callable[..., Tensor] | None = None
+_looked_up = False
+
+
+def _load_kernel() -> Callable[..., Tensor] | None:
+    """``varlen_attn``, imported at the first CUDA call that could use it (the import pulls in about a second of
+    torch's compiler modules, which a CPU process never needs)."""
+    global _kernel, _looked_up
+    if not _looked_up:
+        _looked_up = True
+        try:
+            from torch.nn.attention.varlen import varlen_attn
+        except ImportError:  # torch without the public varlen API
+            varlen_attn = None
+        _kernel = _kernel or varlen_attn
+    return _kernel
+
+
+def packing_mask(packing: Packing) -> Tensor:
+    """The boolean (B, 1, 1, T) attention mask of a packed batch (True = may attend), as the encoders build it."""
+    return packing.mask[:, None, None, :].bool()
+
+
+def applies(q: Tensor, attn_mask: Tensor | None, dropout_p: float) -> bool:
+    """Whether the variable-length kernel computes what padded SDPA would for packed ``q`` (N, H, Dh)."""
+    return (
+        _enabled
+        and q.is_cuda
+        and q.dtype in (torch.float16, torch.bfloat16)
+        and dropout_p == 0.0
+        and (attn_mask is None or attn_mask.dtype == torch.bool)
+        and q.shape[-1] % 8 == 0
+        and q.shape[-1] <= 256
+        and torch.cuda.get_device_capability(q.device) >= (8, 0)
+        and _load_kernel() is not None
+    )
+
+
+def varlen_attention(
+    q: Tensor, k: Tensor, v: Tensor, packing: Packing, attn_mask: Tensor | None, dropout_p: float
+) -> Tensor | None:
+    """Attention of the packed (N, H, Dh) tokens within their own sequences, (N, H, Dh); None where it does not
+    apply (the caller then pads). ``attn_mask`` must be the padding mask ``packing`` was made from, or None."""
+    if not applies(q, attn_mask, dropout_p):
+        return None
+    starts, longest = packing.sequence_starts()
+    return _load_kernel()(q, k, v, starts, starts, longest, longest)
