@@ -114,16 +114,20 @@ def _applies(modules: tuple[_LayerModules, ...], x: Tensor) -> bool:
     """Whether the small-call path gives what the modules would (see the module docstring); the weights' dtype and
     biases are checked when the copy is made."""
     hooks = nn.modules.module
-    if not dense_kernels._pack or hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
+    if (
+        not modules
+        or not dense_kernels._pack
+        or hooks._global_forward_hooks
+        or hooks._global_forward_pre_hooks
+        or not dense_kernels._onednn_applies(x, modules[0].q.weight)  # device, dtype, autocast
+    ):
         return False
     for layer in modules:
         for module, stock in zip(layer, _STOCK_TYPES):
             if module.training or type(module) is not stock or module._forward_hooks or module._forward_pre_hooks:
                 return False
-    if torch.is_grad_enabled() and (x.requires_grad or any(
-            p.requires_grad for layer in modules for m in layer[2:] for p in m._parameters.values())):
-        return False
-    return dense_kernels._onednn_applies(x, modules[0].q.weight)
+    return not (torch.is_grad_enabled() and (x.requires_grad or any(
+        p.requires_grad for layer in modules for m in layer[2:] for p in m._parameters.values())))
 
 
 def _make_copy(
