@@ -84,7 +84,8 @@ class _StackCopy(NamedTuple):
     modules: tuple[_LayerModules, ...]
     """The modules the copy was made from: a swapped sublayer shows as a different tuple."""
     fingerprint: Fingerprint
-    """Of every Linear weight and bias of the stack, when copied."""
+    """Of every Linear weight and bias of the stack; values sampled from the copied ones (the weights and the
+    query/key/value biases: the other biases are read through views of the live tensors)."""
     layers: list[LayerWeights]
 
 
@@ -116,18 +117,20 @@ def _applies(modules: tuple[_LayerModules, ...], x: Tensor) -> bool:
     hooks = nn.modules.module
     if (
         not modules
+        or not x.is_cpu
         or not dense_kernels._pack
         or hooks._global_forward_hooks
         or hooks._global_forward_pre_hooks
-        or not dense_kernels._onednn_applies(x, modules[0].q.weight)  # device, dtype, autocast
     ):
         return False
     for layer in modules:
         for module, stock in zip(layer, _STOCK_TYPES):
             if module.training or type(module) is not stock or module._forward_hooks or module._forward_pre_hooks:
                 return False
-    return not (torch.is_grad_enabled() and (x.requires_grad or any(
-        p.requires_grad for layer in modules for m in layer[2:] for p in m._parameters.values())))
+    if torch.is_grad_enabled() and (x.requires_grad or any(
+            p.requires_grad for layer in modules for m in layer[2:] for p in m._parameters.values())):
+        return False
+    return dense_kernels._onednn_applies(x, modules[0].q.weight)  # dtype, autocast, oneDNN present
 
 
 def _make_copy(
@@ -147,7 +150,9 @@ def _make_copy(
             reorder(m.up.weight.detach()), m.up.bias.detach(), m.ffn.act,
             reorder(m.down.weight.detach()), m.down.bias.detach(), m.ffn_norm,
         ))
-    return _StackCopy(modules, Fingerprint.of(tensors), layers)
+    copied = [t for m in modules for t in (m.q.weight, m.k.weight, m.v.weight, m.o.weight, m.up.weight,
+                                           m.down.weight, m.q.bias, m.k.bias, m.v.bias)]
+    return _StackCopy(modules, Fingerprint.of(tensors, copied), layers)
 
 
 def stack_weights(layers: nn.ModuleList, x: Tensor) -> list[LayerWeights] | None:

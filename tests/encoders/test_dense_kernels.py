@@ -128,7 +128,7 @@ def _small_call(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("update", ["fused_adamw", "data_inplace", "inplace", "replace_data", "load_state_dict",
-                                    "bias_replace_data"])
+                                    "bias_replace_data", "bias_data_inplace", "bias_replaced"])
 def test_packed_copy_follows_every_kind_of_weight_update(update):
     # Small inference calls run on a cached reordered copy of the weight; it must never go stale.
     layer = _layer().eval()
@@ -147,6 +147,10 @@ def test_packed_copy_follows_every_kind_of_weight_update(update):
         layer.weight.data = new.clone()
     elif update == "bias_replace_data":
         layer.bias.data = torch.randn_like(layer.bias)
+    elif update == "bias_data_inplace":
+        layer.bias.data.add_(1.0)
+    elif update == "bias_replaced":
+        layer.bias = nn.Parameter(torch.randn_like(layer.bias))
     else:
         layer.load_state_dict({"weight": new, "bias": layer.bias.detach().clone()})
     torch.testing.assert_close(_small_call(layer, x), F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)

@@ -134,6 +134,8 @@ def _updated(model, update: str) -> None:
         layer.ffn.down.weight.data.mul_(-1)
     elif update == "qkv_bias_data":
         layer.attn.v.bias.data.add_(1.0)
+    elif update == "o_bias_data":  # read live, not copied
+        layer.attn.o.bias.data.copy_(torch.randn(32))
     elif update == "replace_bias":
         layer.attn.o.bias = nn.Parameter(torch.randn(32))
     elif update == "swap_sublayer":
@@ -145,8 +147,8 @@ def _updated(model, update: str) -> None:
         model.load_state_dict({k: torch.randn_like(v) for k, v in model.state_dict().items()})
 
 
-@pytest.mark.parametrize("update", ["fused_adamw", "data_inplace", "qkv_bias_data", "replace_bias", "swap_sublayer",
-                                    "swap_norm", "load_state_dict"])
+@pytest.mark.parametrize("update", ["fused_adamw", "data_inplace", "qkv_bias_data", "o_bias_data", "replace_bias",
+                                    "swap_sublayer", "swap_norm", "load_state_dict"])
 def test_copy_follows_every_kind_of_update(update, monkeypatch):
     model = _model("bert")
     ids, mask = _inputs("padded")
