@@ -30,9 +30,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from embedkit import SentenceTransformer  # noqa: E402
-from embedkit.encoders import BertModel, EncoderConfig, layers, varlen  # noqa: E402
-from embedkit.encoders.convert import ek_to_hf  # noqa: E402
+from embedkit import SentenceTransformer
+from embedkit.encoders import BertModel, EncoderConfig, layers, varlen
+from embedkit.encoders.convert import ek_to_hf
 
 
 def texts() -> list[str]:

@@ -5,6 +5,8 @@ within each sequence of the packed tokens, sequences given by int32 start offset
 plumbing (packing order, offsets, lengths, shapes, the gradient) is checked against the padded route on CPU.
 """
 
+from itertools import pairwise
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,10 +21,10 @@ def reference_varlen_attn(q, k, v, cu_seq_q, cu_seq_k, max_q, max_k):
     assert q.dim() == 3 and cu_seq_q.dtype == torch.int32 and torch.equal(cu_seq_q, cu_seq_k) and max_q == max_k
     bounds = cu_seq_q.tolist()
     assert bounds[0] == 0 and bounds[-1] == q.shape[0]
-    assert max(b - a for a, b in zip(bounds, bounds[1:])) == max_q
+    assert max(b - a for a, b in pairwise(bounds)) == max_q
     calls.append((len(bounds) - 1, max_q))
     out = [F.scaled_dot_product_attention(*(t[a:b].transpose(0, 1) for t in (q, k, v))).transpose(0, 1)
-           for a, b in zip(bounds, bounds[1:])]
+           for a, b in pairwise(bounds)]
     return torch.cat(out)  # (N, H, Dh)
 
 
@@ -32,8 +34,8 @@ def _padding_mask_only(q, attn_mask, dropout_p):  # stands in for applies() on C
 
 def _model(kind: str):
     torch.manual_seed(0)
-    common = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                  attention_probs_dropout_prob=0.0)
+    common = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "intermediate_size": 64, "attention_probs_dropout_prob": 0.0}
     if kind == "bert":
         return BertModel(EncoderConfig(**common)).eval()
     return MPNetModel(EncoderConfig(model_type="mpnet", max_position_embeddings=514, **common)).eval()
