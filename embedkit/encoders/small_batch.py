@@ -20,10 +20,10 @@ Example:
     >>> enc = BertModel(cfg).eval()
     >>> x = torch.randn(1, 5, 32)
     >>> with torch.inference_mode():
-    ...     fast = stack_weights(enc.layers, x)
+    ...     fast = stack_weights(enc.layers, x) or [None] * 2  # None where oneDNN is missing (non-x86 CPUs)
     ...     y = x
-    ...     for weights in fast:
-    ...         y = run_layer(weights, y, None, None)
+    ...     for layer, weights in zip(enc.layers, fast):
+    ...         y = layer(y, None) if weights is None else run_layer(weights, y, None, None)
     ...     z = x
     ...     for layer in enc.layers:
     ...         z = layer(z, None)
@@ -96,13 +96,18 @@ _STOCK_TYPES = (EncoderLayer, SelfAttention, nn.Linear, nn.Linear, nn.Linear, nn
                 nn.Linear, nn.Linear, nn.LayerNorm, nn.Dropout)  # the fields of _LayerModules
 
 
-def _modules(layers: nn.ModuleList) -> tuple[_LayerModules, ...]:
+def _modules(layers: nn.ModuleList) -> tuple[_LayerModules, ...] | None:
+    """The stack's modules, or None when a layer does not have the stock layout (a replaced sublayer, say)."""
     found = []
-    for layer in layers:  # through the _modules dicts: nn.Module.__getattr__ costs more than the rest of this check
-        sub = layer._modules
-        attn, ffn = sub["attn"]._modules, sub["ffn"]._modules
-        found.append(_LayerModules(layer, sub["attn"], attn["q"], attn["k"], attn["v"], attn["o"], sub["attn_norm"],
-                                   sub["ffn"], ffn["up"], ffn["down"], sub["ffn_norm"], sub["dropout"]))
+    try:  # through the _modules dicts: nn.Module.__getattr__ costs more than the rest of this check
+        for layer in layers:
+            sub = layer._modules
+            attn, ffn = sub["attn"]._modules, sub["ffn"]._modules
+            found.append(_LayerModules(layer, sub["attn"], attn["q"], attn["k"], attn["v"], attn["o"],
+                                       sub["attn_norm"], sub["ffn"], ffn["up"], ffn["down"], sub["ffn_norm"],
+                                       sub["dropout"]))
+    except (KeyError, AttributeError):
+        return None
     return tuple(found)
 
 
@@ -171,7 +176,7 @@ def stack_weights(layers: nn.ModuleList, x: Tensor) -> list[LayerWeights] | None
         return None
     key = id(layers)
     modules = _modules(layers)
-    if not _applies(modules, x):
+    if modules is None or not _applies(modules, x):
         _copies.pop(key, None)
         return None
     entry = _copies.get(key)

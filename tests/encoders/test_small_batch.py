@@ -84,6 +84,17 @@ def test_bf16_model_takes_the_small_path_too(monkeypatch):
     torch.testing.assert_close(fast.float(), slow.float(), atol=5e-2, rtol=2e-2)  # bf16 rounding
 
 
+class _PlainAttention(nn.Module):
+    """Attention with other child names than SelfAttention's (as a user's replacement might have)."""
+
+    def __init__(self, attn) -> None:
+        super().__init__()
+        self.inner = attn
+
+    def forward(self, x, attn_mask, packing=None, residual=None):
+        return self.inner(x, attn_mask, packing, residual)
+
+
 def _with_hook(model):
     fired = []
     model.layers[1].attn.o.register_forward_hook(lambda *args: fired.append(1))
@@ -91,7 +102,7 @@ def _with_hook(model):
 
 
 @pytest.mark.filterwarnings("ignore:this CPU has no native")  # the fp16 case on a CPU without fp16 arithmetic
-@pytest.mark.parametrize("case", ["training", "hook", "grad", "many_rows", "no_bias", "fp16"])
+@pytest.mark.parametrize("case", ["training", "hook", "grad", "many_rows", "no_bias", "fp16", "custom_attention"])
 def test_module_path_runs_whenever_the_fast_path_could_differ(case, monkeypatch):
     model = _model("bert")
     ids, mask = _inputs("one")
@@ -109,6 +120,8 @@ def test_module_path_runs_whenever_the_fast_path_could_differ(case, monkeypatch)
         model.layers[0].ffn.up = nn.Linear(32, 64, bias=False)
     elif case == "fp16":  # not a dtype the oneDNN path takes
         model.half()
+    elif case == "custom_attention":  # a replaced sublayer with another layout: no crash, the modules run
+        model.layers[1].attn = _PlainAttention(model.layers[1].attn).eval()
     if case == "grad":
         out = model(ids, mask).last_hidden_state
         assert out.requires_grad
