@@ -141,8 +141,9 @@ def _applies(modules: tuple[_LayerModules, ...], x: Tensor) -> bool:
 def _make_copy(
     modules: tuple[_LayerModules, ...], tensors: list[Tensor | None], dtype: torch.dtype
 ) -> _StackCopy | None:
-    """The copy, or None when some Linear has no bias or another dtype than the input (the modules handle those)."""
-    if any(t is None or t.dtype != dtype for t in tensors):
+    """The copy, or None when some Linear has no bias, another dtype than the input or a non-contiguous tensor (the
+    modules handle those)."""
+    if any(t is None or t.dtype != dtype or not t.is_contiguous() for t in tensors):
         return None
     reorder = torch.ops.mkldnn._reorder_linear_weight
     layers = []

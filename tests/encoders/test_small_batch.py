@@ -102,7 +102,8 @@ def _with_hook(model):
 
 
 @pytest.mark.filterwarnings("ignore:this CPU has no native")  # the fp16 case on a CPU without fp16 arithmetic
-@pytest.mark.parametrize("case", ["training", "hook", "grad", "many_rows", "no_bias", "fp16", "custom_attention"])
+@pytest.mark.parametrize("case", ["training", "hook", "grad", "many_rows", "no_bias", "fp16", "custom_attention",
+                                  "transposed_weight"])
 def test_module_path_runs_whenever_the_fast_path_could_differ(case, monkeypatch):
     model = _model("bert")
     ids, mask = _inputs("one")
@@ -120,6 +121,9 @@ def test_module_path_runs_whenever_the_fast_path_could_differ(case, monkeypatch)
         model.layers[0].ffn.up = nn.Linear(32, 64, bias=False)
     elif case == "fp16":  # not a dtype the oneDNN path takes
         model.half()
+    elif case == "transposed_weight":  # a weight stored transposed (as tied weights can be): not contiguous
+        down = model.layers[0].ffn.down
+        down.weight = nn.Parameter(down.weight.detach().t().contiguous().t())
     elif case == "custom_attention":  # a replaced sublayer with another layout: no crash, the modules run
         model.layers[1].attn = _PlainAttention(model.layers[1].attn).eval()
     if case == "grad":
