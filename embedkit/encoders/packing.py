@@ -26,16 +26,18 @@ class Packing:
         self.batch, self.tokens = attention_mask.shape
         self.mask = attention_mask  # (B, T), 1 = real token
         self.index = attention_mask.reshape(-1).nonzero().squeeze(1)  # (N,) flat positions of real tokens
-        self._starts: tuple[Tensor, int] | None = None
+        self._starts: tuple[Tensor, int, int] | None = None
 
-    def sequence_starts(self) -> tuple[Tensor, int]:
-        """((B + 1,) int32 offsets where each sequence's tokens start in the packed order, then N; the longest
-        sequence's length). Packed tokens keep their batch-major order, so each sequence's tokens are contiguous."""
+    def sequence_starts(self) -> tuple[Tensor, int, int]:
+        """((B + 1,) int32 offsets where each sequence's tokens start in the packed order, then N; the longest and
+        the shortest sequence's length). Packed tokens keep their batch-major order, so each sequence's tokens are
+        contiguous."""
         if self._starts is None:
             lengths = self.mask.ne(0).sum(dim=1)  # (B,)
             offsets = torch.zeros(self.batch + 1, dtype=torch.int32, device=self.mask.device)
             offsets[1:] = lengths.cumsum(0)
-            self._starts = (offsets, int(lengths.max()))
+            shortest, longest = (int(v) for v in torch.stack(lengths.aminmax()).tolist())
+            self._starts = (offsets, longest, shortest)
         return self._starts
 
     def unpad(self, x: Tensor) -> Tensor:

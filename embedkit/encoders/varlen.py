@@ -78,5 +78,7 @@ def varlen_attention(
     apply (the caller then pads). ``attn_mask`` must be the padding mask ``packing`` was made from, or None."""
     if not applies(q, attn_mask, dropout_p):
         return None
-    starts, longest = packing.sequence_starts()
+    starts, longest, shortest = packing.sequence_starts()
+    if shortest == 0:  # a row without tokens: padded attention decides what it gets
+        return None
     return _load_kernel()(q, k, v, starts, starts, longest, longest)

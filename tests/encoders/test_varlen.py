@@ -105,6 +105,18 @@ def test_applies_only_where_the_kernel_computes_the_same(case, monkeypatch):
 
 def test_sequence_starts_follow_the_packed_order():
     packing = Packing(torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]))
-    starts, longest = packing.sequence_starts()
-    assert starts.tolist() == [0, 2, 6, 7] and starts.dtype == torch.int32 and longest == 4
+    starts, longest, shortest = packing.sequence_starts()
+    assert starts.tolist() == [0, 2, 6, 7] and starts.dtype == torch.int32 and (longest, shortest) == (4, 1)
     assert packing.index.tolist() == [0, 1, 4, 5, 6, 7, 8]  # batch-major: each sequence's tokens are contiguous
+
+
+def test_a_row_without_tokens_keeps_the_padded_route(monkeypatch):
+    monkeypatch.setattr(varlen, "_kernel", reference_varlen_attn)
+    monkeypatch.setattr(varlen, "_looked_up", True)
+    monkeypatch.setattr(varlen, "applies", _padding_mask_only)
+    packing = Packing(torch.tensor([[1, 1], [0, 0]]))
+    q = torch.randn(2, 2, 8)
+    assert varlen.varlen_attention(q, q, q, packing, None, 0.0) is None
+    full = Packing(torch.tensor([[1, 1], [1, 0]]))
+    assert varlen.varlen_attention(torch.randn(3, 2, 8), q[:1].repeat(3, 1, 1), q[:1].repeat(3, 1, 1), full, None,
+                                   0.0).shape == (3, 2, 8)
