@@ -244,13 +244,11 @@ class SentenceTransformer(nn.Sequential):
         return sorted(names)
 
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if not kwargs:
-            for module in self._modules.values():
-                features = module(features)
-            return features
-        for name, module in self.named_children():
-            wanted = set(getattr(module, "forward_kwargs", ())) | set(self.module_kwargs.get(name, ()))
-            module_kwargs = {k: v for k, v in kwargs.items() if k in wanted}
+        for name, module in self._modules.items():
+            module_kwargs = {}
+            if kwargs:  # only the keyword arguments each module takes
+                wanted = set(getattr(module, "forward_kwargs", ())) | set(self.module_kwargs.get(name, ()))
+                module_kwargs = {k: v for k, v in kwargs.items() if k in wanted}
             features = module(features, **module_kwargs)
         return features
 

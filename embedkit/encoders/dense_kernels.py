@@ -16,8 +16,8 @@ without autograd, so GradCache's replay reproduces its first pass exactly.
 Small inference calls (at most ``PACK_MAX_ROWS`` token rows, e.g. one query, on a layer in eval mode) run on a copy
 of the weight that oneDNN has reordered into its blocked layout once; a plain-layout weight would be reordered on
 every call, which costs more than the GEMM itself at that size. The copy is made at the first such call, doubles the
-memory of the encoder's Linear weights, and is remade whenever the weight changes (checked by version counter,
-storage and its first 16 elements, since fused optimizers update in place without bumping the version). Big
+memory of that weight, and is remade whenever the weight changes (checked by version counter, storage and its first
+16 elements, since fused optimizers update in place without bumping the version). Big
 batches (where the reorder is cheap next to the GEMM) and training never make it. The encoder's layer stacks keep
 one such copy for all their layers (:mod:`.small_batch`); this per-layer one serves heads and pooler layers.
 

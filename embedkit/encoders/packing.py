@@ -36,7 +36,7 @@ class Packing:
             lengths = self.mask.ne(0).sum(dim=1)  # (B,)
             offsets = torch.zeros(self.batch + 1, dtype=torch.int32, device=self.mask.device)
             offsets[1:] = lengths.cumsum(0)
-            shortest, longest = (int(v) for v in torch.stack(lengths.aminmax()).tolist())
+            shortest, longest = torch.stack(lengths.aminmax()).tolist()
             self._starts = (offsets, longest, shortest)
         return self._starts
 

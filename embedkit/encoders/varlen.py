@@ -1,6 +1,6 @@
 """Attention over packed tokens without padding, on CUDA (FlashAttention's variable-length kernel).
 
-With :class:`~embedkit.encoders.layers.Packing` the projections and feed-forward already run on the N real tokens
+With :class:`~embedkit.encoders.packing.Packing` the projections and feed-forward already run on the N real tokens
 only; attention is the one place that lays them out padded again, (B, T), and masks the padding. On CUDA GPUs that
 run FlashAttention (compute capability 8.0 or newer) with fp16 or bf16 activations (a half-precision model, or
 ``torch.autocast``), ``torch.nn.attention.varlen.varlen_attn`` attends within each sequence of the packed (N, H, Dh)
@@ -16,7 +16,7 @@ Example:
     >>> from embedkit.encoders.packing import Packing
     >>> packing = Packing(torch.tensor([[1, 1, 1], [1, 0, 0]]))
     >>> q = k = v = torch.randn(4, 2, 8)  # (N, H, Dh): the 4 real tokens
-    >>> varlen_attention(q, k, v, packing, packing_mask(packing), 0.0) is None  # a CPU tensor: padded path
+    >>> varlen_attention(q, k, v, packing, None, 0.0) is None  # a CPU tensor: the caller pads
     True
 """
 
@@ -47,13 +47,8 @@ def _load_kernel() -> Callable[..., Tensor] | None:
             from torch.nn.attention.varlen import varlen_attn
         except ImportError:  # torch without the public varlen API
             varlen_attn = None
-        _kernel = _kernel or varlen_attn
+        _kernel = varlen_attn
     return _kernel
-
-
-def packing_mask(packing: Packing) -> Tensor:
-    """The boolean (B, 1, 1, T) attention mask of a packed batch (True = may attend), as the encoders build it."""
-    return packing.mask[:, None, None, :].bool()
 
 
 def applies(q: Tensor, attn_mask: Tensor | None, dropout_p: float) -> bool:
