@@ -36,7 +36,11 @@ CASES = {"MNRL gather": ("mnrl", 4, 1), "CachedMNRL gather": ("cmnrl", 4, 1),
 
 
 def build(model, kind, world):
-    from embedkit.losses import CachedMultipleNegativesRankingLoss, CosineSimilarityLoss, MultipleNegativesRankingLoss
+    from embedkit.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        CosineSimilarityLoss,
+        MultipleNegativesRankingLoss,
+    )
 
     gather = world > 1
     if kind == "mnrl":

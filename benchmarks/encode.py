@@ -123,7 +123,7 @@ def main() -> None:
     if args.bf16:
         variants.append(("bf16", EK(path, device="cpu", model_kwargs={"torch_dtype": torch.bfloat16})))
     if variants:
-        from embedkit.evaluation import EmbeddingSimilarityEvaluator
+        from embedkit.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
         rows = [line.split("\t") for line in (Path(args.data) / "stsb" / "test.tsv").read_text(encoding="utf-8")
                 .splitlines()[1:]]

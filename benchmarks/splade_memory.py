@@ -75,7 +75,7 @@ def child(case: str, args: argparse.Namespace) -> dict[str, float]:
 
     from embedkit.encoders import EncoderConfig
     from embedkit.encoders.mlm_heads import MLMHead
-    from embedkit.sparse_encoder import SpladePooling
+    from embedkit.sparse_encoder.modules import SpladePooling
 
     torch.set_num_threads(args.threads)
     B, T, V, D = args.batch, args.seq, args.vocab, args.hidden

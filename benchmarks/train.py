@@ -64,7 +64,7 @@ def run_stsb(library: str, model_path: str, steps: int, batch: int, data: Path, 
     with tempfile.TemporaryDirectory() as tmp:
         if library == "embedkit":
             from embedkit import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-            from embedkit.losses import CoSENTLoss
+            from embedkit.sentence_transformer.losses import CoSENTLoss
 
             model = SentenceTransformer(model_path, device="cpu")
             args = SentenceTransformerTrainingArguments(output_dir=tmp, disable_tqdm=True,
@@ -72,8 +72,11 @@ def run_stsb(library: str, model_path: str, steps: int, batch: int, data: Path, 
             dataset = train
         else:
             from datasets import Dataset
-            from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                               SentenceTransformerTrainingArguments)
+            from sentence_transformers import (
+                SentenceTransformer,
+                SentenceTransformerTrainer,
+                SentenceTransformerTrainingArguments,
+            )
             from sentence_transformers.losses import CoSENTLoss
 
             model = SentenceTransformer(model_path, device="cpu")

@@ -39,7 +39,7 @@ def one(model_path: str, loss_kind: str, batch: int, mini: int | None, accum: in
     import torch
 
     from embedkit import SentenceTransformer
-    from embedkit.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss
+    from embedkit.sentence_transformer.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss
 
     pairs = [line.split("\t") for line in (ROOT / "examples" / "data" / "nli_pairs.tsv").read_text().splitlines()[1:]]
     # Every configuration cycles the same 64 pairs, so each mini-batch of 32 holds texts of the same lengths

@@ -1,5 +1,5 @@
 """``python -m embedkit`` runs the command line."""
 
-from .cli import main
+from embedkit.cli import main
 
 raise SystemExit(main())

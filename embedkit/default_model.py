@@ -61,7 +61,7 @@ def default_model_path(report: bool = False) -> str:
         raise FileNotFoundError(
             f"the default model {DEFAULT_MODEL_ID} is not available offline (HF_HUB_OFFLINE is set). Fix: {INSTALL_HINT}"
         )
-    from .hub import resolve_model_path
+    from embedkit.hub import resolve_model_path
 
     folder = resolve_model_path(DEFAULT_MODEL_ID)
     if report:

@@ -18,8 +18,8 @@ from typing import Any
 
 from torch import nn
 
-from .models import MODULE_TYPES, SAVED_TYPE
-from .models.module import read_json_file, write_json_file
+from embedkit.base.modules.module import read_json_file, write_json_file
+from embedkit.module_types import MODULE_TYPES, SAVED_TYPE
 
 logger = logging.getLogger(__name__)
 

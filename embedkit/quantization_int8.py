@@ -118,7 +118,7 @@ class SmoothedInt8Linear(nn.Module):
 
 def _encoder_linears(model: nn.Module) -> list[tuple[nn.Module, str, nn.Linear]]:
     """(parent, attribute, Linear) for every projection inside the encoder layers of ``model``."""
-    from .encoders.layers import EncoderLayer
+    from embedkit.encoders.layers import EncoderLayer
 
     found = []
     for layer in (m for m in model.modules() if isinstance(m, EncoderLayer)):

@@ -27,9 +27,9 @@ def lexical_sparse_encoder(tokenizer_folder: str, documents: list[str]):
     """A Router SparseEncoder: queries -> IDF-weighted token presence, documents -> token presence."""
     import torch
 
-    from embedkit.models import Router
+    from embedkit.sentence_transformer.modules import Router
     from embedkit.sparse_encoder import SparseEncoder
-    from embedkit.sparse_encoder.sparse_static_embedding import SparseStaticEmbedding
+    from embedkit.sparse_encoder.modules.sparse_static_embedding import SparseStaticEmbedding
 
     presence = SparseStaticEmbedding(tokenizer_folder, frozen=True)
     df = torch.zeros(presence.get_embedding_dimension())

@@ -31,7 +31,7 @@ def main() -> None:
     from embedkit import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from embedkit.data import Dataset
     from embedkit.default_model import default_model_path
-    from embedkit.losses import MultipleNegativesRankingLoss
+    from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("WORLD_SIZE", "1"))))
     data = Dataset.from_csv(args.data)

@@ -31,8 +31,8 @@ def main() -> None:
     from embedkit.data import Dataset
     from embedkit.datasets_io import load_sts
     from embedkit.default_model import default_model_path
-    from embedkit.evaluation import EmbeddingSimilarityEvaluator
-    from embedkit.losses import CachedMultipleNegativesRankingLoss
+    from embedkit.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+    from embedkit.sentence_transformer.losses import CachedMultipleNegativesRankingLoss
 
     train = Dataset.from_csv(args.data)
     test = EmbeddingSimilarityEvaluator(*load_sts(args.test), name="sts-test")

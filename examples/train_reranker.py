@@ -38,13 +38,13 @@ def main() -> None:
     import torch
 
     from embedkit import CrossEncoder, SentenceTransformer
+    from embedkit.base.trainer import CrossEncoderTrainer
+    from embedkit.base.training_args import CrossEncoderTrainingArguments
     from embedkit.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
     from embedkit.cross_encoder.losses import BinaryCrossEntropyLoss
     from embedkit.data import Dataset
     from embedkit.datasets_io import load_beir
     from embedkit.default_model import default_model_path
-    from embedkit.trainer import CrossEncoderTrainer
-    from embedkit.training_args import CrossEncoderTrainingArguments
     from embedkit.util import mine_hard_negatives, semantic_search
 
     model_path = args.model or default_model_path()

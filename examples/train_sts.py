@@ -28,8 +28,8 @@ def main() -> None:
     from embedkit.data import Dataset
     from embedkit.datasets_io import load_sts
     from embedkit.default_model import default_model_path
-    from embedkit.evaluation import EmbeddingSimilarityEvaluator
-    from embedkit.losses import CoSENTLoss
+    from embedkit.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+    from embedkit.sentence_transformer.losses import CoSENTLoss
 
     s1, s2, scores = load_sts(args.train)  # scores scaled to 0-1
     train = Dataset.from_dict({"sentence1": s1, "sentence2": s2, "score": scores})

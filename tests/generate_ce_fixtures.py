@@ -44,8 +44,14 @@ DOCS = ["Jane Austen wrote Pride and Prejudice.", "The weather is sunny.", "", "
 
 
 def make_ce_hf(kind: str, num_labels: int, out: Path, vocab_src: Path, seed: int) -> Path:
-    from transformers import (BertConfig, BertForSequenceClassification, BertTokenizerFast, MPNetConfig,
-                              MPNetForSequenceClassification, MPNetTokenizerFast)
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertTokenizerFast,
+        MPNetConfig,
+        MPNetForSequenceClassification,
+        MPNetTokenizerFast,
+    )
 
     if out.exists():
         shutil.rmtree(out)

@@ -145,9 +145,8 @@ def _nan_to_none(x: float) -> float | None:
 
 def make_statistics() -> dict:
     from scipy.stats import pearsonr, spearmanr
-    from sklearn.metrics import average_precision_score, matthews_corrcoef, ndcg_score
-
     from sentence_transformers.sentence_transformer.evaluation import BinaryClassificationEvaluator as BCE
+    from sklearn.metrics import average_precision_score, matthews_corrcoef, ndcg_score
 
     rng = np.random.default_rng(0)
     corr_cases = {
@@ -339,11 +338,10 @@ def build_st(kind: str, kwargs: dict, data: Path, teacher=None):
 
 
 def make_label_accuracy(model, data: Path) -> dict:
-    from torch.utils.data import DataLoader
-
     from sentence_transformers import InputExample
     from sentence_transformers.sentence_transformer import evaluation as ev
     from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
+    from torch.utils.data import DataLoader
 
     torch.manual_seed(0)
     loss = SoftmaxLoss(model, model.get_embedding_dimension(), num_labels=3)

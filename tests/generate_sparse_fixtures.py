@@ -63,8 +63,14 @@ def _vocab_file(kind: str, dst: Path) -> int:
 
 def make_mlm_hf(kind: str, out: Path, seed: int) -> Path:
     """A tiny random ``*ForMaskedLM`` folder (vocab.txt only), weights drawn from N(0, 0.2)."""
-    from transformers import (BertConfig, BertForMaskedLM, BertTokenizerFast, MPNetConfig, MPNetForMaskedLM,
-                              MPNetTokenizerFast)
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        BertTokenizerFast,
+        MPNetConfig,
+        MPNetForMaskedLM,
+        MPNetTokenizerFast,
+    )
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

@@ -53,8 +53,12 @@ def data_for(kind: str) -> dict[str, list]:
 
 def main() -> None:
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers import losses
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+        losses,
+    )
 
     out = {}
     for name, case in CASES.items():

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from embedkit.losses import (CachedMultipleNegativesRankingLoss, CachedMultipleNegativesSymmetricRankingLoss,
-                             MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss)
+from embedkit.sentence_transformer.losses import (
+    CachedMultipleNegativesRankingLoss,
+    CachedMultipleNegativesSymmetricRankingLoss,
+    MultipleNegativesRankingLoss,
+    MultipleNegativesSymmetricRankingLoss,
+)
 from tests.test_gradcache import columns
 from tests.training.helpers import tiny_model
 
@@ -52,7 +56,7 @@ def test_cached_config_matches_st_keys():
 @pytest.mark.parametrize("negatives", [0, 1])
 def test_cached_gist_matches_gist(guide_name, negatives):
     from embedkit import SentenceTransformer
-    from embedkit.losses import CachedGISTEmbedLoss, GISTEmbedLoss
+    from embedkit.sentence_transformer.losses import CachedGISTEmbedLoss, GISTEmbedLoss
     from tests.conftest import FIXTURES
 
     model = tiny_model(dropout=False).double()
@@ -69,7 +73,7 @@ def test_cached_gist_matches_gist(guide_name, negatives):
 
 
 def test_mega_batch_margin_mini_batched_equals_full_batch():
-    from embedkit.losses import MegaBatchMarginLoss
+    from embedkit.sentence_transformer.losses import MegaBatchMarginLoss
 
     model = tiny_model(dropout=False).double()
     features = columns(model, 0)

@@ -88,8 +88,8 @@ def test_reciprocal_rank_fusion():
 
 
 def test_evaluate_sts_matches_evaluator(capsys):
-    from embedkit.evaluation import EmbeddingSimilarityEvaluator
     from embedkit.datasets_io import load_sts
+    from embedkit.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
     assert main(["evaluate", str(STS), "--model", TINY, "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)

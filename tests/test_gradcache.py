@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embedkit.gradcache import (
+from embedkit.base.losses.gradcache import (
     CachedLossMixin,
     RandContext,
     minibatch_ranges,

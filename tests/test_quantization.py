@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from embedkit import CrossEncoder, SentenceTransformer
-from embedkit import quantization_int8
+from embedkit import CrossEncoder, SentenceTransformer, quantization_int8
 from embedkit.default_model import packaged_model_path
 from tests.conftest import FIXTURES
 
@@ -45,7 +44,7 @@ def test_int8_minilm_stays_within_0_99_cosine_of_fp32(monkeypatch, torch_kernel)
 def test_quantized_model_refuses_save_training_and_requantizing(tmp_path):
     from embedkit import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from embedkit.data import Dataset
-    from embedkit.losses import CosineSimilarityLoss
+    from embedkit.sentence_transformer.losses import CosineSimilarityLoss
 
     model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu").quantize("int8", TEXTS)
     with pytest.raises(ValueError, match="cannot be saved"):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from embedkit import SentenceTransformer
-from embedkit.models import Dense, Normalize, Pooling, Transformer
+from embedkit.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
 from tests.conftest import FIXTURES, golden
 
 ATOL = 2e-6

@@ -17,13 +17,13 @@ import logging
 import sys
 from typing import Any
 
-from . import evaluate, search, train
-from .inputs import read_text_file
+from embedkit.cli import evaluate, search, train
+from embedkit.cli.inputs import read_text_file
 
 
 def model_path(name: str | None) -> str:
     """``name``, or the embedded default model's folder (announced on stderr)."""
-    from ..default_model import default_model_path
+    from embedkit.default_model import default_model_path
 
     if name:
         return name
@@ -35,7 +35,7 @@ def model_path(name: str | None) -> str:
 def _encode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..sentence_transformer import SentenceTransformer
+    from embedkit.sentence_transformer.model import SentenceTransformer
 
     texts = list(args.texts or [])
     if args.file:
@@ -60,7 +60,7 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ..sentence_transformer import SentenceTransformer
+    from embedkit.sentence_transformer.model import SentenceTransformer
 
     model = SentenceTransformer(model_path(args.model_name or args.model), device="cpu")
     info: dict[str, Any] = {

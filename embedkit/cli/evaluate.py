@@ -15,17 +15,17 @@ def build_evaluator(path: str | Path, split: str = "test", batch_size: int = 32)
         FileNotFoundError: ``path`` does not exist.
         ValueError: ``path`` is neither a folder nor a ``.tsv`` file.
     """
-    from ..datasets_io import load_beir, load_sts
+    from embedkit.datasets_io import load_beir, load_sts
 
     path = Path(path)
     if path.is_dir():
-        from ..evaluation import InformationRetrievalEvaluator
+        from embedkit.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
         corpus, queries, qrels = load_beir(path, split=split)
         return InformationRetrievalEvaluator(queries, corpus, qrels, name=path.name, batch_size=batch_size,
                                              show_progress_bar=True)
     if path.is_file() and path.suffix == ".tsv":
-        from ..evaluation import EmbeddingSimilarityEvaluator
+        from embedkit.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
         s1, s2, scores = load_sts(path)
         return EmbeddingSimilarityEvaluator(s1, s2, scores, name=path.stem, batch_size=batch_size)
@@ -36,7 +36,7 @@ def build_evaluator(path: str | Path, split: str = "test", batch_size: int = 32)
 
 
 def run(args: argparse.Namespace, model_path: str) -> int:
-    from ..sentence_transformer import SentenceTransformer
+    from embedkit.sentence_transformer.model import SentenceTransformer
 
     evaluator = build_evaluator(args.data, split=args.split, batch_size=args.batch_size)
     model = SentenceTransformer(model_path)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .inputs import read_text_file
+from embedkit.cli.inputs import read_text_file
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> list[tuple[int, float]]:
@@ -53,7 +53,7 @@ def _dense_rankings(model: Any, queries: list[str], corpus_emb: torch.Tensor, k:
 
 def _sparse_rankings(model_name: str, queries: list[str], corpus: list[str], k: int, batch_size: int
                      ) -> list[list[int]]:
-    from ..sparse_encoder import SparseEncoder
+    from embedkit.sparse_encoder import SparseEncoder
 
     sparse = SparseEncoder(model_name)
     docs = sparse.encode_document(corpus, batch_size=batch_size, show_progress_bar=True)
@@ -65,7 +65,7 @@ def _sparse_rankings(model_name: str, queries: list[str], corpus: list[str], k: 
 
 
 def run(args: argparse.Namespace, model_path: str) -> int:
-    from ..sentence_transformer import SentenceTransformer
+    from embedkit.sentence_transformer.model import SentenceTransformer
 
     corpus = read_text_file(args.corpus, field=args.field, column=args.column)
     if not corpus:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, model_path: str) -> int:
         results = [reciprocal_rank_fusion([[doc for doc, _ in d], s], k=args.rrf_k)
                    for d, s in zip(dense, sparse)]
     if args.rerank:
-        from ..cross_encoder import CrossEncoder
+        from embedkit.cross_encoder import CrossEncoder
 
         reranker = CrossEncoder(args.rerank)
         reranked = []

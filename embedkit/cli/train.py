@@ -27,14 +27,14 @@ from typing import Any
 
 _KEYS = {"model", "model_type", "train_data", "eval_data", "loss", "evaluator", "args"}
 _MODEL_CLASSES = {
-    "SentenceTransformer": ("embedkit.sentence_transformer", "embedkit.losses", "SentenceTransformerTrainer"),
+    "SentenceTransformer": ("embedkit.sentence_transformer.model", "embedkit.sentence_transformer.losses", "SentenceTransformerTrainer"),
     "CrossEncoder": ("embedkit.cross_encoder", "embedkit.cross_encoder.losses", "CrossEncoderTrainer"),
     "SparseEncoder": ("embedkit.sparse_encoder", "embedkit.sparse_encoder.losses", "SparseEncoderTrainer"),
 }
 
 
 def _read_data(spec: Any, base: Path) -> Any:
-    from ..data import read_table
+    from embedkit.data import read_table
 
     if isinstance(spec, str):
         spec = {"path": spec}
@@ -56,7 +56,7 @@ def _read_data(spec: Any, base: Path) -> Any:
 
 def _numeric_labels(dataset: Any, source: str) -> Any:
     """CSV/TSV cells are strings: turn the label column ("label"/"score") into ints, or floats when needed."""
-    from ..data import LABEL_COLUMNS, Dataset
+    from embedkit.data import LABEL_COLUMNS, Dataset
 
     columns = dataset.to_dict()
     for name in LABEL_COLUMNS:
@@ -93,8 +93,8 @@ def build_loss(spec: Any, model: Any, losses_module: str) -> Any:
 
 
 def run(args: argparse.Namespace, model_path_for: Any) -> int:
-    from ..training_args import SentenceTransformerTrainingArguments
-    from .evaluate import build_evaluator
+    from embedkit.base.training_args import SentenceTransformerTrainingArguments
+    from embedkit.cli.evaluate import build_evaluator
 
     config_path = Path(args.config)
     if not config_path.is_file():
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace, model_path_for: Any) -> int:
     train_args = SentenceTransformerTrainingArguments(**training_args)
 
     model = getattr(importlib.import_module(model_module), model_type)(model_path_for(config.get("model")))
-    trainer_cls = getattr(importlib.import_module("embedkit.trainer"), trainer_name)
+    trainer_cls = getattr(importlib.import_module("embedkit.base.trainer"), trainer_name)
     evaluator = None
     if config.get("evaluator"):
         spec = config["evaluator"]

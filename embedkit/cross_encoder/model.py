@@ -21,17 +21,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..encoders.heads import SequenceClassifier
-from ..encoders.loading import read_state_dict
-from ..eval_mode import ensure_eval
-from ..model_folder import ST_VERSION_WRITTEN, saved_versions
-from ..models.module import (
+from embedkit.base.modules.module import (
     class_path,
     import_torch_class,
     read_json_file,
     write_json_file,
 )
-from ..tokenizer import Tokenizer
+from embedkit.encoders.heads import SequenceClassifier
+from embedkit.encoders.loading import read_state_dict
+from embedkit.eval_mode import ensure_eval
+from embedkit.model_folder import ST_VERSION_WRITTEN, saved_versions
+from embedkit.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +98,8 @@ class CrossEncoder(nn.Module):
         trust_remote_code: bool = False,
     ) -> None:
         super().__init__()
-        from ..hub import resolve_model_path
-        from ..sentence_transformer import default_device, refuse_remote_code
+        from embedkit.hub import resolve_model_path
+        from embedkit.sentence_transformer.model import default_device, refuse_remote_code
 
         refuse_remote_code(trust_remote_code)
         folder = resolve_model_path(
@@ -261,7 +261,7 @@ class CrossEncoder(nn.Module):
         if prompt:
             inputs = [(prompt + a, b) for a, b in inputs]
         if pool is not None or isinstance(device, (list, tuple)):
-            from ..multiprocess import run_on_pool_or_devices
+            from embedkit.multiprocess import run_on_pool_or_devices
 
             scores = run_on_pool_or_devices(self, "predict", inputs, pool, device, chunk_size, dict(
                 batch_size=batch_size, activation_fn=activation_fn, apply_softmax=apply_softmax,
@@ -318,13 +318,13 @@ class CrossEncoder(nn.Module):
             (2,)
             >>> CrossEncoder.stop_multi_process_pool(pool)  # doctest: +SKIP
         """
-        from ..multiprocess import start_pool
+        from embedkit.multiprocess import start_pool
 
         return start_pool(self, target_devices)
 
     @staticmethod
     def stop_multi_process_pool(pool: dict[str, Any]) -> None:
-        from ..multiprocess import stop_pool
+        from embedkit.multiprocess import stop_pool
 
         stop_pool(pool)
 
@@ -381,7 +381,7 @@ class CrossEncoder(nn.Module):
         """
         if dtype != "int8":
             raise ValueError(f"quantize supports 'int8' only, got {dtype!r}")
-        from ..quantization_int8 import quantize_int8
+        from embedkit.quantization_int8 import quantize_int8
 
         return quantize_int8(self, calibration_texts, alpha)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from .bert import BertModel
-from .config import EncoderConfig
-from .mpnet import MPNetModel
+from embedkit.encoders.bert import BertModel
+from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.mpnet import MPNetModel
 
 ENCODERS: dict[str, type[nn.Module]] = {"bert": BertModel, "mpnet": MPNetModel}
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .config import EncoderConfig
-from .dense_kernels import warn_if_emulated_half_precision
-from .layers import EncoderLayer, EncoderOutput, Pooler
-from .stack import run_layers
+from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.dense_kernels import warn_if_emulated_half_precision
+from embedkit.encoders.layers import EncoderLayer, EncoderOutput, Pooler
+from embedkit.encoders.stack import run_layers
 
 
 class BertEmbeddings(nn.Module):

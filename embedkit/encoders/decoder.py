@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bert import BertEmbeddings, BertModel
-from .config import EncoderConfig
-from .convert import FROM_HF, HEADS_FROM_HF, get_mapped_key, normalize_hf_key
-from .dense_kernels import linear
-from .layers import ACTIVATIONS, EncoderLayer, FeedForward, SelfAttention
+from embedkit.encoders.bert import BertEmbeddings, BertModel
+from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.convert import FROM_HF, HEADS_FROM_HF, get_mapped_key, normalize_hf_key
+from embedkit.encoders.dense_kernels import linear
+from embedkit.encoders.layers import ACTIVATIONS, EncoderLayer, FeedForward, SelfAttention
 
 logger = logging.getLogger(__name__)
 
@@ -212,8 +212,8 @@ class BertDecoder(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, **hub_kwargs: Any) -> BertDecoder:
         """An untied decoder from a BERT folder (or Hub id); cross-attention (and a missing head) start random."""
-        from ..hub import resolve_model_path
-        from .loading import read_state_dict
+        from embedkit.encoders.loading import read_state_dict
+        from embedkit.hub import resolve_model_path
 
         path = Path(resolve_model_path(folder, **hub_kwargs))
         decoder = cls(EncoderConfig.from_hf_config(json.loads((path / "config.json").read_text(encoding="utf-8"))))

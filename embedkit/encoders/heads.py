@@ -14,10 +14,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import build_encoder
-from .config import EncoderConfig
-from .convert import ek_to_hf, split_hf_state_dict
-from .loading import load_strict
+from embedkit.encoders import build_encoder
+from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
+from embedkit.encoders.loading import load_strict
 
 # Head weights, embedkit name inside the head -> HF name (literal tables, one per model type).
 _BERT_HEAD_TO_HF = {

@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import EncoderConfig
-from .dense_kernels import ROW_BLOCK, linear
-from .packing import Packing
-from .varlen import varlen_attention
+from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.dense_kernels import ROW_BLOCK, linear
+from embedkit.encoders.packing import Packing
+from embedkit.encoders.varlen import varlen_attention
 
 # HF's activation names -> the names dense_kernels.linear fuses. "gelu" is the exact erf GELU, the one BERT and MPNet
 # checkpoints use.

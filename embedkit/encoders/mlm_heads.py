@@ -20,12 +20,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import build_encoder
-from .config import EncoderConfig
-from .convert import ek_to_hf, split_hf_state_dict
-from .dense_kernels import fused_linear, linear
-from .layers import ACTIVATIONS
-from .loading import load_strict
+from embedkit.encoders import build_encoder
+from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
+from embedkit.encoders.dense_kernels import fused_linear, linear
+from embedkit.encoders.layers import ACTIVATIONS
+from embedkit.encoders.loading import load_strict
 
 # Head weights, embedkit name inside MLMHead -> HF name (literal tables, one per model type).
 _BERT_MLM_TO_HF = {

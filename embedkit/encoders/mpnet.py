@@ -18,10 +18,10 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .config import EncoderConfig
-from .dense_kernels import warn_if_emulated_half_precision
-from .layers import EncoderLayer, EncoderOutput, Pooler
-from .stack import run_layers
+from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.dense_kernels import warn_if_emulated_half_precision
+from embedkit.encoders.layers import EncoderLayer, EncoderOutput, Pooler
+from embedkit.encoders.stack import run_layers
 
 # HF hard-codes MPNet's padding index to 1 whatever config.pad_token_id says; positions are counted from it.
 PADDING_IDX = 1

@@ -40,10 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import dense_kernels
-from .dense_kernels import PACK_MAX_ROWS, Fingerprint, fused_linear
-from .layers import EncoderLayer, FeedForward, SelfAttention
-from .packing import Packing
+from embedkit.encoders import dense_kernels
+from embedkit.encoders.dense_kernels import PACK_MAX_ROWS, Fingerprint, fused_linear
+from embedkit.encoders.layers import EncoderLayer, FeedForward, SelfAttention
+from embedkit.encoders.packing import Packing
 
 
 class LayerWeights(NamedTuple):

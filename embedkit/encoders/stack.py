@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import EncoderOutput
-from .packing import Packing
-from .small_batch import run_layer, stack_weights
+from embedkit.encoders.layers import EncoderOutput
+from embedkit.encoders.packing import Packing
+from embedkit.encoders.small_batch import run_layer, stack_weights
 
 
 def run_layers(

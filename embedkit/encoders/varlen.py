@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .packing import Packing
+from embedkit.encoders.packing import Packing
 
 _enabled = os.environ.get("EMBEDKIT_VARLEN", "1") != "0"
 

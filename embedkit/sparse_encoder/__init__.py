@@ -1,25 +1,15 @@
-"""Sparse (SPLADE-style) encoders: SparseEncoder and its pipeline modules.
-
-The modules are imported eagerly (``embedkit.models`` registers them in ``MODULE_TYPES``); ``SparseEncoder`` is
-loaded on first use, because it builds on the model-folder machinery that imports ``embedkit.models``.
-"""
+"""SparseEncoder: sparse (SPLADE-style) embeddings, its modules, losses, evaluators and training classes."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from embedkit.lazy_exports import lazy_exports
 
-from .. import models as _models  # noqa: F401  (initialise the module registry before the modules below)
-from .mlm_transformer import MLMTransformer
-from .sparse_static_embedding import SparseStaticEmbedding
-from .splade_pooling import SpladePooling
-
-__all__ = ["MLMTransformer", "SparseEncoder", "SparseStaticEmbedding", "SpladePooling"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "SparseEncoder":
-        value = importlib.import_module(".model", __name__).SparseEncoder
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'embedkit.sparse_encoder' has no attribute {name!r}")
+_EXPORTS = {
+    "SparseEncoder": "embedkit.sparse_encoder.model",
+    "SparseEncoderModelCardData": "embedkit.sparse_encoder.model_card",
+    "SparseEncoderDataCollator": "embedkit.sparse_encoder.data_collator",
+    "SparseEncoderTrainer": "embedkit.sparse_encoder.trainer",
+    "SparseEncoderTrainingArguments": "embedkit.sparse_encoder.training_args",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

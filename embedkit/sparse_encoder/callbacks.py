@@ -17,8 +17,8 @@ import logging
 from enum import Enum
 from typing import Any
 
-from ..trainer import TrainerCallback, TrainerControl, TrainerState
-from .losses import CachedSpladeLoss, SpladeLoss
+from embedkit.base.trainer import TrainerCallback, TrainerControl, TrainerState
+from embedkit.sparse_encoder.losses import CachedSpladeLoss, SpladeLoss
 
 logger = logging.getLogger(__name__)
 

@@ -23,43 +23,25 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..eval_mode import ensure_eval
-from ..hub import resolve_model_path
-from ..model_folder import load_modules, read_model_config
-from ..models.module import read_json_file
-from ..models.transformer import tokens_to_device
-from ..sentence_transformer import (
+from embedkit.base.modules.module import read_json_file
+from embedkit.base.modules.transformer import tokens_to_device
+from embedkit.eval_mode import ensure_eval
+from embedkit.hub import resolve_model_path
+from embedkit.model_folder import load_modules, read_model_config
+from embedkit.sentence_transformer.model import (
     SUPPORTED_SIMILARITY_FN_NAMES,
     SentenceTransformer,
     _input_length,
     refuse_remote_code,
 )
-from .mlm_transformer import MLMTransformer
-from .splade_pooling import SpladePooling
+from embedkit.sparse_encoder.modules.mlm_transformer import MLMTransformer
+from embedkit.sparse_encoder.modules.splade_pooling import SpladePooling
+from embedkit.util.tensor import check_max_active_dims as _check_max_active_dims
+from embedkit.util.tensor import select_max_active_dims
 
 logger = logging.getLogger(__name__)
 
 MODEL_TYPE = "SparseEncoder"
-
-
-def select_max_active_dims(embeddings: Tensor, max_active_dims: int | None) -> Tensor:
-    """Keep the ``max_active_dims`` largest-magnitude values of each row, zero the rest (a new tensor).
-
-    Example:
-        >>> select_max_active_dims(torch.tensor([[0.5, -3.0, 2.0, 0.1]]), 2)
-        tensor([[ 0., -3.,  2.,  0.]])
-    """
-    if max_active_dims is None:
-        return embeddings
-    _check_max_active_dims(max_active_dims)
-    k = min(max_active_dims, embeddings.shape[-1])
-    top = torch.topk(embeddings.abs(), k=k, dim=-1).indices
-    return torch.zeros_like(embeddings).scatter_(-1, top, embeddings.gather(-1, top))
-
-
-def _check_max_active_dims(value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise ValueError(f"max_active_dims must be a positive integer, got {value!r}")
 
 
 class SparseEncoder(SentenceTransformer):
@@ -245,7 +227,7 @@ class SparseEncoder(SentenceTransformer):
         _check_max_active_dims(max_active_dims)
 
         if multi_process:
-            from ..multiprocess import run_on_pool_or_devices
+            from embedkit.multiprocess import run_on_pool_or_devices
 
             restored = run_on_pool_or_devices(self, "encode", inputs, pool, device, chunk_size, dict(
                 prompt=prompt, batch_size=batch_size, convert_to_sparse_tensor=convert_to_sparse_tensor,
@@ -409,8 +391,8 @@ class SparseEncoder(SentenceTransformer):
 def _load_folder(folder: Path, hub_kwargs: dict[str, Any]
                  ) -> tuple[list[nn.Module], dict[str, list[str]], dict[str, Any]]:
     """(modules, per-module forward kwargs by index name, saved model config) of a model folder."""
-    from ..models import Pooling, Transformer
-    from .sparse_auto_encoder import SparseAutoEncoder
+    from embedkit.sentence_transformer.modules import Pooling, Transformer
+    from embedkit.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
 
     if not (folder / "modules.json").is_file():  # a plain Hugging Face checkpoint
         config_path = folder / "config.json"

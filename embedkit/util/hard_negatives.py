@@ -39,7 +39,7 @@ NEG_INF = float("-inf")
 
 def _columns(dataset: Any) -> tuple[list[str], Any, bool]:
     """(column names, column accessor, is a ``datasets.Dataset``) for any accepted dataset form."""
-    from ..data import as_dataset
+    from embedkit.data import as_dataset
 
     is_hf = type(dataset).__module__.split(".")[0] == "datasets"
     dataset = as_dataset(dataset, "dataset")
@@ -434,7 +434,7 @@ def mine_hard_negatives(
     if is_hf:  # the input's own class builds the output: embedkit never imports datasets itself
         result = type(dataset).from_dict(out)
     else:
-        from ..data import Dataset
+        from embedkit.data import Dataset
 
         result = Dataset.from_dict(out)
 

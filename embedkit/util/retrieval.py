@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .similarity import ArrayLike, _as_rows, _as_tensor, cos_sim, dot_score, normalize_embeddings
+from embedkit.util.similarity import ArrayLike, _as_rows, _as_tensor, cos_sim, dot_score, normalize_embeddings
 
 __all__ = ["community_detection", "paraphrase_mining", "paraphrase_mining_embeddings", "semantic_search"]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from embedkit.base.modules.module import read_json_file, write_json_file
 from embedkit.cross_encoder import CrossEncoder
-from embedkit.models.module import read_json_file, write_json_file
 
 FIX = Path(__file__).parent.parent / "fixtures"
 GOLD = json.loads((FIX / "ce_golden.json").read_text(encoding="utf-8"))

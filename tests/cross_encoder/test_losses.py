@@ -21,8 +21,7 @@ import pytest
 import torch
 from torch import nn
 
-from embedkit.cross_encoder import CrossEncoder
-from embedkit.cross_encoder import losses
+from embedkit.cross_encoder import CrossEncoder, losses
 from embedkit.cross_encoder.losses.adr_mse import adr_mse_loss
 from embedkit.cross_encoder.losses.lambda_loss import lambda_loss
 from embedkit.cross_encoder.losses.list_net import list_net_loss

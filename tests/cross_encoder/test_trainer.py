@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from embedkit import CrossEncoderTrainer, CrossEncoderTrainingArguments
-from embedkit.cross_encoder import CrossEncoder
-from embedkit.cross_encoder import losses
+from embedkit.cross_encoder import CrossEncoder, losses
 
 FIX = Path(__file__).parent.parent / "fixtures"
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from embedkit import evaluation as ev
-from embedkit.evaluation.information_retrieval import top_k_in_chunk
+from embedkit.sentence_transformer import evaluation as ev
+from embedkit.sentence_transformer.evaluation.information_retrieval import top_k_in_chunk
 from tests.evaluation.hash_model import HashEmbeddingModel
 
 DATA = Path(__file__).parents[1] / "fixtures/evaluation/data"

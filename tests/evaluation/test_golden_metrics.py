@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from embedkit import SentenceTransformer
-from embedkit import evaluation as ev
+from embedkit.sentence_transformer import evaluation as ev
 from embedkit.util import cos_sim, dot_score
 from tests.evaluation.hash_model import HashEmbeddingModel
 from tests.generate_eval_fixtures import evaluator_specs
@@ -96,7 +96,7 @@ def test_matches_sentence_transformers(model_key, name):
 @pytest.mark.parametrize("model_key", ["bert", "mpnet"])
 def test_label_accuracy_matches(model_key):
     from embedkit import InputExample
-    from embedkit.losses import SoftmaxLoss
+    from embedkit.sentence_transformer.losses import SoftmaxLoss
 
     gold = GOLDEN[f"{model_key}/label_accuracy"]
     model = load(model_key)

@@ -1,4 +1,4 @@
-"""embedkit.evaluation.statistics against committed SciPy / scikit-learn / ST values.
+"""embedkit.base.evaluation.statistics against committed SciPy / scikit-learn / ST values.
 
 Golden values: tests/generate_eval_fixtures.py (SciPy 1.17, scikit-learn 1.9, sentence-transformers 6.2).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedkit.evaluation import statistics as st
+from embedkit.base.evaluation import statistics as st
 
 GOLD = json.loads((Path(__file__).parents[1] / "fixtures/evaluation/statistics.json").read_text(encoding="utf-8"))
 TOL = 1e-9

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from embedkit import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from embedkit import evaluation as ev
+from embedkit.sentence_transformer import evaluation as ev
 from tests.training.helpers import CosineMSE, sts_rows, tiny_model
 
 

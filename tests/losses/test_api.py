@@ -1,4 +1,4 @@
-"""Public surface of embedkit.losses: the LOSSES table, constructor signatures (vs sentence-transformers 6.2),
+"""Public surface of embedkit.sentence_transformer.losses: the LOSSES table, constructor signatures (vs sentence-transformers 6.2),
 and the errors raised for invalid arguments or inputs."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-import embedkit.losses as L
+import embedkit.sentence_transformer.losses as L
 from tests.losses.helpers import golden, load_model
 
 

@@ -16,9 +16,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-import embedkit.losses.gist_embed as gist_module
-import embedkit.losses.multiple_negatives_ranking as mnrl_module
-from embedkit.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
+import embedkit.sentence_transformer.losses.gist_embed as gist_module
+import embedkit.sentence_transformer.losses.multiple_negatives_ranking as mnrl_module
+from embedkit.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
 from tests.losses.helpers import load_model
 
 WORLD, B = 2, 3

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import embedkit.losses as L
+import embedkit.sentence_transformer.losses as L
 from embedkit.util import cos_sim, dot_score
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import embedkit.losses as L
-from embedkit.losses._columns import embed_columns, merge_columns
+import embedkit.sentence_transformer.losses as L
+from embedkit.sentence_transformer.losses._columns import embed_columns, merge_columns
 from tests.losses.helpers import build, case_by_name, load_model
 
 
@@ -121,8 +121,8 @@ def test_merged_column_forward_equals_separate_forwards():
 
 @pytest.mark.parametrize("kind", ["softmax", "gor"])
 def test_losses_train_one_step_with_the_trainer(tmp_path, kind):
-    from embedkit.trainer import SentenceTransformerTrainer
-    from embedkit.training_args import SentenceTransformerTrainingArguments
+    from embedkit.base.trainer import SentenceTransformerTrainer
+    from embedkit.base.training_args import SentenceTransformerTrainingArguments
 
     model = load_model("tiny_bert_v6")
     data = {"sentence1": ["a cat", "a dog", "a car", "a bus"], "sentence2": ["kitten", "puppy", "truck", "tram"]}

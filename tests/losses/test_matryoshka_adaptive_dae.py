@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from embedkit import losses as L
+from embedkit.sentence_transformer import losses as L
 from tests.conftest import FIXTURES
 from tests.losses.helpers import jsonable, load_model, rel_diff
 

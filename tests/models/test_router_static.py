@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from embedkit import SentenceTransformer
-from embedkit.gradcache import slice_features
-from embedkit.models import Normalize, Pooling, Router, StaticEmbedding, Transformer
-from embedkit.models.module import read_json_file, write_json_file
+from embedkit.base.losses.gradcache import slice_features
+from embedkit.base.modules.module import read_json_file, write_json_file
+from embedkit.sentence_transformer.modules import Normalize, Pooling, Router, StaticEmbedding, Transformer
 
 FIX = Path(__file__).parent.parent / "fixtures"
 GOLD = json.loads((FIX / "router_golden.json").read_text(encoding="utf-8"))
@@ -158,7 +158,7 @@ def test_router_config_unknown_type_and_missing_module_refused(tmp_path):
 def test_router_trains_with_router_mapping(tmp_path):
     from embedkit import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from embedkit.data import Dataset
-    from embedkit.losses import MultipleNegativesRankingLoss
+    from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     model = SentenceTransformer(str(FIX / "router_dense"), device="cpu")
     data = Dataset.from_dict({"question": TEXTS[:6], "answer": TEXTS[2:8]})

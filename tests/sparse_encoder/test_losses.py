@@ -17,11 +17,11 @@ import pytest
 import torch
 from torch import nn
 
+from embedkit.base.trainer import TrainerControl, TrainerState
 from embedkit.sparse_encoder import SparseEncoder
 from embedkit.sparse_encoder import losses as se_losses
 from embedkit.sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
-from embedkit.sparse_encoder.sparse_auto_encoder import SparseAutoEncoder
-from embedkit.trainer import TrainerControl, TrainerState
+from embedkit.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
 from tests.conftest import FIXTURES
 
 GOLDEN = FIXTURES / "se_losses" / "st_sparse_losses.json"

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from embedkit.base.modules import Transformer
+from embedkit.base.modules.module import read_json_file
 from embedkit.encoders.mlm_heads import MLMLogits
-from embedkit.models import MODULE_TYPES, SAVED_TYPE, Transformer
-from embedkit.models.module import read_json_file
-from embedkit.sparse_encoder import MLMTransformer, SparseEncoder, SparseStaticEmbedding, SpladePooling
+from embedkit.module_types import MODULE_TYPES, SAVED_TYPE
+from embedkit.sparse_encoder import SparseEncoder
+from embedkit.sparse_encoder.modules import MLMTransformer, SparseStaticEmbedding, SpladePooling
 from embedkit.sparse_encoder.model import select_max_active_dims
 
 FIX = Path(__file__).parent.parent / "fixtures"
@@ -305,7 +307,7 @@ def test_pooling_never_builds_full_logits(chunk_size):
 
 
 def test_default_blocking_of_a_splade_batch_is_a_fraction_of_the_logits():
-    from embedkit.sparse_encoder.splade_pooling import DEFAULT_MAX_BLOCK_ELEMENTS, _block_sizes
+    from embedkit.sparse_encoder.modules.splade_pooling import DEFAULT_MAX_BLOCK_ELEMENTS, _block_sizes
 
     B, T, V = 32, 256, 30522
     t_block, v_block = _block_sizes(B, T, V, None, DEFAULT_MAX_BLOCK_ELEMENTS)
@@ -342,7 +344,7 @@ def test_inference_free_router_matches_st(tmp_path):
 
 
 def test_csr_models_build_like_st_and_default_max_active_dims_to_k(tmp_path, caplog):
-    from embedkit.sparse_encoder.sparse_auto_encoder import SparseAutoEncoder
+    from embedkit.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
 
     with caplog.at_level("WARNING"):
         dense_based = SparseEncoder(str(FIX / "tiny_bert_v6"), device="cpu")  # a SentenceTransformer folder

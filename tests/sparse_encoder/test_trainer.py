@@ -9,12 +9,16 @@ import math
 import pytest
 import torch
 
+from embedkit.base.trainer import SparseEncoderTrainer
+from embedkit.base.training_args import SparseEncoderTrainingArguments
 from embedkit.sparse_encoder import SparseEncoder
 from embedkit.sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
-from embedkit.sparse_encoder.losses import (CachedSpladeLoss, SparseMSELoss, SparseMultipleNegativesRankingLoss,
-                                            SpladeLoss)
-from embedkit.trainer import SparseEncoderTrainer
-from embedkit.training_args import SparseEncoderTrainingArguments
+from embedkit.sparse_encoder.losses import (
+    CachedSpladeLoss,
+    SparseMSELoss,
+    SparseMultipleNegativesRankingLoss,
+    SpladeLoss,
+)
 from tests.conftest import FIXTURES
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from embedkit.collator import DataCollator
+from embedkit.base.data_collator import DataCollator
 
 
 def echo(texts, **kwargs):
@@ -49,7 +49,7 @@ def test_raw_values_for_cross_encoders_and_listwise_labels():
 
 
 def test_non_text_cell_names_the_column():
-    from embedkit.models.transformer import check_text_inputs
+    from embedkit.base.modules.transformer import check_text_inputs
 
     def preprocess(texts, **kwargs):
         check_text_inputs(texts)

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from embedkit.trainer import SentenceTransformerTrainer
-from embedkit.training_args import SentenceTransformerTrainingArguments as Args
+from embedkit.base.trainer import SentenceTransformerTrainer
+from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
 from tests.training.helpers import CosineMSE, sts_rows, tiny_model
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="gloo on CPU")
@@ -79,7 +79,7 @@ def test_ddp_pointwise_loss_with_accumulation_equals_single_process_and_syncs_on
 
 
 def _failing_worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    from embedkit.trainer import TrainerCallback
+    from embedkit.base.trainer import TrainerCallback
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
@@ -126,8 +126,10 @@ PROBES = ["a probe sentence", "another probe", "x y z"]
 
 
 def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool) -> None:
-    from embedkit.losses import MultipleNegativesRankingLoss
-    from embedkit.losses.cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
+    from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from embedkit.sentence_transformer.losses.cached_multiple_negatives_ranking import (
+        CachedMultipleNegativesRankingLoss,
+    )
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
@@ -146,7 +148,7 @@ def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool) -
 def test_ddp_gather_across_devices_equals_single_process_global_batch(tmp_path, cached):
     """2 ranks x 4 rows with negatives gathered from both ranks == 1 process x 8 rows (one AdamW step with
     adam_epsilon=1, so the update is linear in the gradient)."""
-    from embedkit.losses import MultipleNegativesRankingLoss
+    from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     mp.spawn(_mnrl_worker, args=(2, free_port(), str(tmp_path), cached), nprocs=2, join=True)
     ddp = torch.load(tmp_path / "probes.pt", weights_only=True).numpy()
@@ -164,7 +166,7 @@ def test_ddp_gather_across_devices_equals_single_process_global_batch(tmp_path, 
 
 
 def _resume_worker(rank: int, world: int, port: int, out_dir: str, mode: str) -> None:
-    from embedkit.trainer import TrainerCallback
+    from embedkit.base.trainer import TrainerCallback
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
@@ -199,7 +201,7 @@ def test_resume_under_ddp_equals_an_uninterrupted_ddp_run(tmp_path):
 
 
 def _eval_worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    from embedkit.evaluation import SentenceEvaluator
+    from embedkit.sentence_transformer.evaluation import SentenceEvaluator
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))

@@ -25,8 +25,8 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     import torch
     torch.set_num_threads(1)
-    from embedkit.trainer import SentenceTransformerTrainer
-    from embedkit.training_args import SentenceTransformerTrainingArguments as Args
+    from embedkit.base.trainer import SentenceTransformerTrainer
+    from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
     from tests.training.helpers import CosineMSE, sts_rows, tiny_model
     model = tiny_model()
     args = Args(output_dir=sys.argv[1], max_steps=8, per_device_train_batch_size=4, save_steps=1, logging_steps=1,
@@ -76,8 +76,8 @@ def test_kill_9_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path, se
 
 
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    from embedkit.trainer import SentenceTransformerTrainer
-    from embedkit.training_args import SentenceTransformerTrainingArguments as Args
+    from embedkit.base.trainer import SentenceTransformerTrainer
+    from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
 
     model = tiny_model()
     args = Args(output_dir=str(tmp_path / "out"), max_steps=4, per_device_train_batch_size=4, save_steps=2,

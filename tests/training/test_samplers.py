@@ -6,8 +6,13 @@ import itertools
 
 import pytest
 
-from embedkit.samplers import (DefaultBatchSampler, GroupByLabelBatchSampler, NoDuplicatesBatchSampler,
-                               ProportionalBatchSampler, RoundRobinBatchSampler)
+from embedkit.base.sampler import (
+    DefaultBatchSampler,
+    GroupByLabelBatchSampler,
+    NoDuplicatesBatchSampler,
+    ProportionalBatchSampler,
+    RoundRobinBatchSampler,
+)
 
 
 def rows(n=37, dup_every=3):

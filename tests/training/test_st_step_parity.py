@@ -13,7 +13,7 @@ from tests.generate_trainer_fixtures import ARGS, CASES, PROBES, data_for, no_dr
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_one_step_matches_st(tmp_path, name):
-    from embedkit import losses
+    from embedkit.sentence_transformer import losses
 
     case, g = CASES[name], golden("trainer_step")
     model = SentenceTransformer(str(no_dropout_copy(tmp_path / "m")), device="cpu")

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from embedkit import SentenceTransformer
-from embedkit.trainer import SentenceTransformerTrainer, TrainerCallback
-from embedkit.training_args import SentenceTransformerTrainingArguments as Args
+from embedkit.base.trainer import SentenceTransformerTrainer, TrainerCallback
+from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
 from tests.training.helpers import CosineMSE, sts_rows, tiny_model
 
 

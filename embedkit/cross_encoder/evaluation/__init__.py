@@ -7,9 +7,9 @@ metric in ``primary_metric``; metric keys, defaults and CSV files follow sentenc
 
 from __future__ import annotations
 
-from .classification import CrossEncoderClassificationEvaluator
-from .correlation import CrossEncoderCorrelationEvaluator
-from .deprecated import (
+from embedkit.cross_encoder.evaluation.classification import CrossEncoderClassificationEvaluator
+from embedkit.cross_encoder.evaluation.correlation import CrossEncoderCorrelationEvaluator
+from embedkit.cross_encoder.evaluation.deprecated import (
     CEBinaryAccuracyEvaluator,
     CEBinaryClassificationEvaluator,
     CECorrelationEvaluator,
@@ -17,8 +17,8 @@ from .deprecated import (
     CERerankingEvaluator,
     CESoftmaxAccuracyEvaluator,
 )
-from .nano_beir import CrossEncoderNanoBEIREvaluator
-from .reranking import CrossEncoderRerankingEvaluator
+from embedkit.cross_encoder.evaluation.nano_beir import CrossEncoderNanoBEIREvaluator
+from embedkit.cross_encoder.evaluation.reranking import CrossEncoderRerankingEvaluator
 
 __all__ = [
     "CrossEncoderClassificationEvaluator",

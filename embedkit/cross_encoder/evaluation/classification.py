@@ -3,7 +3,7 @@ multi-class one.
 
 Same parameters, metric keys, primary metric (``average_precision`` for one label, ``f1_macro`` otherwise) and CSV
 file (``CrossEncoderClassificationEvaluator[_{name}]_results.csv``) as sentence-transformers 6.2. Thresholds come
-from the searches of :mod:`embedkit.evaluation.statistics`; the F1 averages follow ``sklearn.metrics.f1_score``
+from the searches of :mod:`embedkit.base.evaluation.statistics`; the F1 averages follow ``sklearn.metrics.f1_score``
 (labels = the sorted union of gold and predicted labels; an undefined F1 counts as 0).
 """
 
@@ -14,13 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from ...evaluation.base import SentenceEvaluator
-from ...evaluation.statistics import (
+from embedkit.base.evaluation.evaluator import SentenceEvaluator
+from embedkit.base.evaluation.statistics import (
     average_precision,
     find_best_acc_and_threshold,
     find_best_f1_and_threshold,
 )
-from .pair_evaluation import finish_pair_evaluation, init_pair_evaluator, predict_logged
+from embedkit.cross_encoder.evaluation.pair_evaluation import (
+    finish_pair_evaluation,
+    init_pair_evaluator,
+    predict_logged,
+)
 
 logger = logging.getLogger(__name__)
 

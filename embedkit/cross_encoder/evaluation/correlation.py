@@ -2,7 +2,7 @@
 
 Same parameters, metric keys (``pearson``, ``spearman``; primary ``spearman``) and CSV file
 (``CrossEncoderCorrelationEvaluator[_{name}]_results.csv``) as sentence-transformers 6.2; the statistics come from
-:mod:`embedkit.evaluation.statistics` (SciPy's definitions, without SciPy).
+:mod:`embedkit.base.evaluation.statistics` (SciPy's definitions, without SciPy).
 """
 
 from __future__ import annotations
@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ...evaluation.base import SentenceEvaluator
-from ...evaluation.statistics import pearson, spearman
-from .pair_evaluation import finish_pair_evaluation, init_pair_evaluator, predict_logged
+from embedkit.base.evaluation.evaluator import SentenceEvaluator
+from embedkit.base.evaluation.statistics import pearson, spearman
+from embedkit.cross_encoder.evaluation.pair_evaluation import (
+    finish_pair_evaluation,
+    init_pair_evaluator,
+    predict_logged,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from .classification import CrossEncoderClassificationEvaluator
-from .correlation import CrossEncoderCorrelationEvaluator
-from .reranking import CrossEncoderRerankingEvaluator
+from embedkit.cross_encoder.evaluation.classification import CrossEncoderClassificationEvaluator
+from embedkit.cross_encoder.evaluation.correlation import CrossEncoderCorrelationEvaluator
+from embedkit.cross_encoder.evaluation.reranking import CrossEncoderRerankingEvaluator
 
 _CLASSIFICATION_MESSAGE = (
     "This evaluator has been deprecated in favor of the more general CrossEncoderClassificationEvaluator. "

@@ -28,15 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from ...datasets_io import load_beir
-from ...evaluation.base import SentenceEvaluator, epoch_text
-from ...evaluation.nano_beir_datasets import (
+from embedkit.base.evaluation.evaluator import SentenceEvaluator, epoch_text
+from embedkit.cross_encoder.evaluation.reranking import CrossEncoderRerankingEvaluator
+from embedkit.datasets_io import load_beir
+from embedkit.sentence_transformer.evaluation.nano_beir_datasets import (
     append_aggregate_csv_row,
     evaluate_datasets,
     nano_dataset_name,
     resolve_dataset_folders,
 )
-from .reranking import CrossEncoderRerankingEvaluator
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def read_candidates(path: str | os.PathLike) -> Candidates:
 def dense_candidates(retriever: Any, queries: dict[str, str], corpus: dict[str, str], top_k: int,
                      batch_size: int = 32) -> Candidates:
     """Rank ``corpus`` for every query with a dense model; ``{qid: top_k corpus ids, best first}``."""
-    from ...util import semantic_search
+    from embedkit.util import semantic_search
 
     for method in ("encode_query", "encode_document", "similarity"):
         if not callable(getattr(retriever, method, None)):

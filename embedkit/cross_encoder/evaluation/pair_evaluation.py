@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ...evaluation.base import append_csv_row, epoch_text
-from ._predict import predict_pairs
+from embedkit.base.evaluation.evaluator import append_csv_row, epoch_text
+from embedkit.cross_encoder.evaluation._predict import predict_pairs
 
 
 def init_pair_evaluator(evaluator: Any, evaluator_name: str, sentence_pairs: list[list[str]],

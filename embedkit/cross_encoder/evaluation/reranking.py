@@ -3,7 +3,7 @@
 Same parameters, metric keys (``map``, ``mrr@{k}``, ``ndcg@{k}``, plus ``base_*`` for the first-stage order when
 samples carry ``documents``), primary metric ``ndcg@{k}`` and CSV file
 (``CrossEncoderRerankingEvaluator[_{name}]_results_@{k}.csv``) as sentence-transformers 6.2. nDCG is scikit-learn's
-tie-averaged ``ndcg_score`` and MAP its ``average_precision_score`` (both from :mod:`embedkit.evaluation.statistics`).
+tie-averaged ``ndcg_score`` and MAP its ``average_precision_score`` (both from :mod:`embedkit.base.evaluation.statistics`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ...evaluation.base import SentenceEvaluator, append_csv_row, epoch_text
-from ...evaluation.statistics import average_precision, ndcg
-from ._predict import predict_pairs
+from embedkit.base.evaluation.evaluator import SentenceEvaluator, append_csv_row, epoch_text
+from embedkit.base.evaluation.statistics import average_precision, ndcg
+from embedkit.cross_encoder.evaluation._predict import predict_pairs
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from .adr_mse import ADRMSELoss
-from .cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
-from .lambda_loss import (
+from embedkit.cross_encoder.losses.adr_mse import ADRMSELoss
+from embedkit.cross_encoder.losses.cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
+from embedkit.cross_encoder.losses.lambda_loss import (
     BaseWeightingScheme,
     LambdaLoss,
     LambdaRankScheme,
@@ -30,11 +30,11 @@ from .lambda_loss import (
     NoWeightingScheme,
     RankNetLoss,
 )
-from .list_net import ListNetLoss
-from .margin_mse import MarginMSELoss
-from .multiple_negatives_ranking import MultipleNegativesRankingLoss
-from .plist_mle import ListMLELoss, PListMLELambdaWeight, PListMLELoss
-from .pointwise import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss
+from embedkit.cross_encoder.losses.list_net import ListNetLoss
+from embedkit.cross_encoder.losses.margin_mse import MarginMSELoss
+from embedkit.cross_encoder.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
+from embedkit.cross_encoder.losses.plist_mle import ListMLELoss, PListMLELambdaWeight, PListMLELoss
+from embedkit.cross_encoder.losses.pointwise import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss
 
 LOSSES: dict[str, type[nn.Module]] = {
     cls.__name__: cls

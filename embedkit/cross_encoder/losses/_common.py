@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...losses._names import fullname
-from ..model import CrossEncoder
+from embedkit.cross_encoder.model import CrossEncoder
+from embedkit.sentence_transformer.losses._names import fullname
 
 __all__ = ["check_cross_encoder", "fullname", "score_pairs", "score_lists"]
 

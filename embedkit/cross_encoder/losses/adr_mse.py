@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..model import CrossEncoder
-from ._common import check_cross_encoder, fullname, score_lists
+from embedkit.cross_encoder.losses._common import check_cross_encoder, fullname, score_lists
+from embedkit.cross_encoder.model import CrossEncoder
 
 
 def approximate_ranks(scores: Tensor, mask: Tensor, alpha: float) -> Tensor:

@@ -2,7 +2,7 @@
 
 A CrossEncoder scores pairs, so what GradCache caches here is one logit per (anchor, candidate) pair rather than an
 embedding per text. All pairs of the batch (positives, sampled in-batch negatives, hard negatives) form a single
-"column" of tokenized pairs for :class:`~embedkit.gradcache.CachedLossMixin`: step 1 scores it in mini-batches of
+"column" of tokenized pairs for :class:`~embedkit.base.losses.gradcache.CachedLossMixin`: step 1 scores it in mini-batches of
 ``mini_batch_size`` pairs without gradients, step 2 computes the loss on the cached logits and its gradient with
 respect to each logit, step 3 (the backward hook) re-scores each mini-batch with gradients inside its recorded RNG
 state and backpropagates ``<logits, cached grad>``. Slicing the batch's padded token matrix and trimming trailing
@@ -20,10 +20,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...gradcache import CachedLossMixin
-from ..model import CrossEncoder
-from ._common import check_cross_encoder, fullname
-from .multiple_negatives_ranking import build_pairs, loss_from_logits, sample_in_batch_negatives
+from embedkit.base.losses.gradcache import CachedLossMixin
+from embedkit.cross_encoder.losses._common import check_cross_encoder, fullname
+from embedkit.cross_encoder.losses.multiple_negatives_ranking import (
+    build_pairs,
+    loss_from_logits,
+    sample_in_batch_negatives,
+)
+from embedkit.cross_encoder.model import CrossEncoder
 
 
 class CachedMultipleNegativesRankingLoss(CachedLossMixin, nn.Module):

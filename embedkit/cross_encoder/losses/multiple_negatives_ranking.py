@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..model import CrossEncoder
-from ._common import check_cross_encoder, fullname, score_pairs
+from embedkit.cross_encoder.losses._common import check_cross_encoder, fullname, score_pairs
+from embedkit.cross_encoder.model import CrossEncoder
 
 
 def sample_in_batch_negatives(batch_size: int, num_columns: int, num_negatives: int | None) -> Tensor:

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..model import CrossEncoder
-from ._common import check_cross_encoder, fullname, score_lists
+from embedkit.cross_encoder.losses._common import check_cross_encoder, fullname, score_lists
+from embedkit.cross_encoder.model import CrossEncoder
 
 EPS = 1e-10
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ..model import CrossEncoder
-from ._common import check_cross_encoder, fullname, score_pairs
+from embedkit.cross_encoder.losses._common import check_cross_encoder, fullname, score_pairs
+from embedkit.cross_encoder.model import CrossEncoder
 
 
 def _pair_logits(loss: nn.Module, inputs: list[list[str]]) -> Tensor:

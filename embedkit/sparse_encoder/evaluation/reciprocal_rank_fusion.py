@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ...evaluation.base import SentenceEvaluator, append_csv_row, epoch_text
+from embedkit.base.evaluation.evaluator import SentenceEvaluator, append_csv_row, epoch_text
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import torch
 
-from ...evaluation.binary_classification import BinaryClassificationEvaluator
-from ._base import SparsityStatsMixin
+from embedkit.sentence_transformer.evaluation.binary_classification import BinaryClassificationEvaluator
+from embedkit.sparse_encoder.evaluation._base import SparsityStatsMixin
 
 
 class SparseBinaryClassificationEvaluator(SparsityStatsMixin, BinaryClassificationEvaluator):
@@ -16,7 +16,7 @@ class SparseBinaryClassificationEvaluator(SparsityStatsMixin, BinaryClassificati
 
     Args:
         sentences1 / sentences2 / labels / name / batch_size / show_progress_bar / write_csv /
-            similarity_fn_names: as :class:`embedkit.evaluation.BinaryClassificationEvaluator`.
+            similarity_fn_names: as :class:`embedkit.sentence_transformer.evaluation.BinaryClassificationEvaluator`.
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
     """
 

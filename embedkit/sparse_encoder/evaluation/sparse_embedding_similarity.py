@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ...evaluation.embedding_similarity import EmbeddingSimilarityEvaluator
-from ...util import SimilarityFunction
-from ._base import SparsityStatsMixin
+from embedkit.sentence_transformer.evaluation.embedding_similarity import EmbeddingSimilarityEvaluator
+from embedkit.sparse_encoder.evaluation._base import SparsityStatsMixin
+from embedkit.util import SimilarityFunction
 
 
 class SparseEmbeddingSimilarityEvaluator(SparsityStatsMixin, EmbeddingSimilarityEvaluator):
@@ -15,7 +15,7 @@ class SparseEmbeddingSimilarityEvaluator(SparsityStatsMixin, EmbeddingSimilarity
 
     Args:
         sentences1 / sentences2 / scores / batch_size / main_similarity / similarity_fn_names / name /
-            show_progress_bar / write_csv: as :class:`embedkit.evaluation.EmbeddingSimilarityEvaluator`.
+            show_progress_bar / write_csv: as :class:`embedkit.sentence_transformer.evaluation.EmbeddingSimilarityEvaluator`.
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
 
     Example:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ...evaluation.mse import MSEEvaluator
-from ._base import SparsityStatsMixin
+from embedkit.sentence_transformer.evaluation.mse import MSEEvaluator
+from embedkit.sparse_encoder.evaluation._base import SparsityStatsMixin
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ class SparseMSEEvaluator(SparsityStatsMixin, MSEEvaluator):
 
     Args:
         source_sentences / target_sentences / teacher_model / show_progress_bar / batch_size / name / write_csv:
-            as :class:`embedkit.evaluation.MSEEvaluator` (the teacher is a SparseEncoder, embedded once here).
+            as :class:`embedkit.sentence_transformer.evaluation.MSEEvaluator` (the teacher is a SparseEncoder, embedded once here).
         max_active_dims: keep at most this many non-zero values per embedding, teacher's included.
     """
 

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...evaluation.nano_beir import NanoBEIREvaluator
-from ...util import SimilarityFunction
-from ._base import SparsityStatsMixin, check_max_active_dims
-from .sparse_information_retrieval import SparseInformationRetrievalEvaluator
+from embedkit.sentence_transformer.evaluation.nano_beir import NanoBEIREvaluator
+from embedkit.sparse_encoder.evaluation._base import SparsityStatsMixin, check_max_active_dims
+from embedkit.sparse_encoder.evaluation.sparse_information_retrieval import SparseInformationRetrievalEvaluator
+from embedkit.util import SimilarityFunction
 
 
 class SparseNanoBEIREvaluator(SparsityStatsMixin, NanoBEIREvaluator):
@@ -30,7 +30,7 @@ class SparseNanoBEIREvaluator(SparsityStatsMixin, NanoBEIREvaluator):
         dataset_names / dataset_folders / dataset_id / mrr_at_k / ndcg_at_k / accuracy_at_k /
             precision_recall_at_k / map_at_k / show_progress_bar / batch_size / write_csv / score_functions /
             main_score_function / aggregate_fn / aggregate_key / query_prompts / corpus_prompts / write_predictions /
-            split / include_title: as :class:`embedkit.evaluation.NanoBEIREvaluator`.
+            split / include_title: as :class:`embedkit.sentence_transformer.evaluation.NanoBEIREvaluator`.
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
     """
 

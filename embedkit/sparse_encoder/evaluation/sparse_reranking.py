@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from ...evaluation.reranking import RerankingEvaluator
-from ...util import cos_sim
-from ._base import SparsityStatsMixin
+from embedkit.sentence_transformer.evaluation.reranking import RerankingEvaluator
+from embedkit.sparse_encoder.evaluation._base import SparsityStatsMixin
+from embedkit.util import cos_sim
 
 
 class SparseRerankingEvaluator(SparsityStatsMixin, RerankingEvaluator):
@@ -22,7 +22,7 @@ class SparseRerankingEvaluator(SparsityStatsMixin, RerankingEvaluator):
 
     Args:
         samples / at_k / name / write_csv / similarity_fct / batch_size / show_progress_bar /
-            use_batched_encoding / mrr_at_k: as :class:`embedkit.evaluation.RerankingEvaluator`.
+            use_batched_encoding / mrr_at_k: as :class:`embedkit.sentence_transformer.evaluation.RerankingEvaluator`.
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
     """
 

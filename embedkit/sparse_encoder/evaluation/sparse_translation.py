@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...evaluation.translation import TranslationEvaluator
-from ._base import SparsityStatsMixin
+from embedkit.sentence_transformer.evaluation.translation import TranslationEvaluator
+from embedkit.sparse_encoder.evaluation._base import SparsityStatsMixin
 
 
 class SparseTranslationEvaluator(SparsityStatsMixin, TranslationEvaluator):
@@ -14,7 +14,7 @@ class SparseTranslationEvaluator(SparsityStatsMixin, TranslationEvaluator):
 
     Args:
         source_sentences / target_sentences / show_progress_bar / batch_size / name / print_wrong_matches /
-            write_csv: as :class:`embedkit.evaluation.TranslationEvaluator`.
+            write_csv: as :class:`embedkit.sentence_transformer.evaluation.TranslationEvaluator`.
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
     """
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ...evaluation.triplet import TripletEvaluator
-from ...util import SimilarityFunction
-from ._base import SparsityStatsMixin
+from embedkit.sentence_transformer.evaluation.triplet import TripletEvaluator
+from embedkit.sparse_encoder.evaluation._base import SparsityStatsMixin
+from embedkit.util import SimilarityFunction
 
 _COLUMNS = ("anchor", "positive", "negative")
 
@@ -18,7 +18,7 @@ class SparseTripletEvaluator(SparsityStatsMixin, TripletEvaluator):
 
     Args:
         anchors / positives / negatives / main_similarity_function / margin / name / batch_size /
-            show_progress_bar / write_csv / similarity_fn_names: as :class:`embedkit.evaluation.TripletEvaluator`.
+            show_progress_bar / write_csv / similarity_fn_names: as :class:`embedkit.sentence_transformer.evaluation.TripletEvaluator`.
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
         main_distance_function: accepted for sentence-transformers compatibility and ignored (deprecated there).
     """

@@ -2,7 +2,7 @@
 
 Same value and gradients as :class:`SpladeLoss`, but the columns are embedded in mini-batches: the base loss and
 both regularisers run once on the full batch of cached (B, V) embeddings, their gradient w.r.t. the embeddings is
-kept, and the mini-batches are replayed with gradients from a backward hook (see :mod:`embedkit.gradcache`). Memory
+kept, and the mini-batches are replayed with gradients from a backward hook (see :mod:`embedkit.base.losses.gradcache`). Memory
 depends on ``mini_batch_size``, not on the batch size, which matters for SPLADE: its (T, V) MLM logits are large.
 
 References:
@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...gradcache import CachedLossMixin
-from .splade import SpladeLoss
+from embedkit.base.losses.gradcache import CachedLossMixin
+from embedkit.sparse_encoder.losses.splade import SpladeLoss
 
 _CITATION = """
 @misc{gao2021scaling,

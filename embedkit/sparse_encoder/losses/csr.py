@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sparse_multiple_negatives_ranking import SparseMultipleNegativesRankingLoss
+from embedkit.sparse_encoder.losses.sparse_multiple_negatives_ranking import SparseMultipleNegativesRankingLoss
 
 _CITATION = """
 @misc{wen2025matryoshkarevisitingsparsecoding,
@@ -114,7 +114,7 @@ class CSRLoss(nn.Module):
 
     Example:
         >>> from embedkit.sparse_encoder import SparseEncoder
-        >>> from embedkit.sparse_encoder.sparse_auto_encoder import SparseAutoEncoder
+        >>> from embedkit.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
         >>> from embedkit.default_model import default_model_path
         >>> from embedkit import SentenceTransformer
         >>> dense = SentenceTransformer(default_model_path(), device="cpu")

@@ -1,16 +1,16 @@
 """SparseAnglELoss: AnglE (CoSENT on angle differences in complex space) on sparse embeddings.
 
 Reference: sentence-transformers ``sparse_encoder/losses/sparse_angle.py`` (v6.2); the math is
-:class:`embedkit.losses.AnglELoss`.
+:class:`embedkit.sentence_transformer.losses.AnglELoss`.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from ...losses.angle import AnglELoss
-from ...losses.cosent import CoSENTLoss
-from ._wrapped import _WrappedDenseLoss
+from embedkit.sentence_transformer.losses.angle import AnglELoss
+from embedkit.sentence_transformer.losses.cosent import CoSENTLoss
+from embedkit.sparse_encoder.losses._wrapped import _WrappedDenseLoss
 
 
 class SparseAnglELoss(_WrappedDenseLoss):

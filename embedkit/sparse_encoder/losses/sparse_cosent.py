@@ -1,7 +1,7 @@
 """SparseCoSENTLoss: CoSENT (pairwise ranking of similarity scores) on sparse embeddings.
 
 Reference: sentence-transformers ``sparse_encoder/losses/sparse_cosent.py`` (v6.2); the math is
-:class:`embedkit.losses.CoSENTLoss`.
+:class:`embedkit.sentence_transformer.losses.CoSENTLoss`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from ...losses.cosent import CoSENTLoss
-from ...util import pairwise_cos_sim
-from ._wrapped import _WrappedDenseLoss
+from embedkit.sentence_transformer.losses.cosent import CoSENTLoss
+from embedkit.sparse_encoder.losses._wrapped import _WrappedDenseLoss
+from embedkit.util import pairwise_cos_sim
 
 
 class SparseCoSENTLoss(_WrappedDenseLoss):

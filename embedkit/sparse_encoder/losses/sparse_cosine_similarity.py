@@ -1,15 +1,15 @@
 """SparseCosineSimilarityLoss: regress the cosine similarity of two sparse embeddings onto a label.
 
 Reference: sentence-transformers ``sparse_encoder/losses/sparse_cosine_similarity.py`` (v6.2); the math is
-:class:`embedkit.losses.CosineSimilarityLoss`.
+:class:`embedkit.sentence_transformer.losses.CosineSimilarityLoss`.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from ...losses.cosine_similarity import CosineSimilarityLoss
-from ._wrapped import _WrappedDenseLoss
+from embedkit.sentence_transformer.losses.cosine_similarity import CosineSimilarityLoss
+from embedkit.sparse_encoder.losses._wrapped import _WrappedDenseLoss
 
 
 class SparseCosineSimilarityLoss(_WrappedDenseLoss):

@@ -1,7 +1,7 @@
 """SparseDistillKLDivLoss: KL divergence between teacher and student score distributions, on sparse embeddings.
 
 Reference: sentence-transformers ``sparse_encoder/losses/sparse_distill_kl_div.py`` (v6.2); the math is
-:class:`embedkit.losses.DistillKLDivLoss` (with a default temperature of 2 here).
+:class:`embedkit.sentence_transformer.losses.DistillKLDivLoss` (with a default temperature of 2 here).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from ...losses.distill_kl_div import DistillKLDivLoss
-from ...util import pairwise_dot_score
-from ._wrapped import _WrappedDenseLoss
+from embedkit.sentence_transformer.losses.distill_kl_div import DistillKLDivLoss
+from embedkit.sparse_encoder.losses._wrapped import _WrappedDenseLoss
+from embedkit.util import pairwise_dot_score
 
 
 class SparseDistillKLDivLoss(_WrappedDenseLoss):

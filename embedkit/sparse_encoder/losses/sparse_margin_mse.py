@@ -1,7 +1,7 @@
 """SparseMarginMSELoss: MarginMSE distillation on sparse embeddings.
 
 Reference: sentence-transformers ``sparse_encoder/losses/sparse_margin_mse.py`` (v6.2); the math is
-:class:`embedkit.losses.MarginMSELoss`.
+:class:`embedkit.sentence_transformer.losses.MarginMSELoss`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from ...losses.margin_mse import MarginMSELoss
-from ...util import pairwise_dot_score
-from ._wrapped import _WrappedDenseLoss
+from embedkit.sentence_transformer.losses.margin_mse import MarginMSELoss
+from embedkit.sparse_encoder.losses._wrapped import _WrappedDenseLoss
+from embedkit.util import pairwise_dot_score
 
 
 class SparseMarginMSELoss(_WrappedDenseLoss):

@@ -4,7 +4,7 @@ Unlike the other Sparse* losses it can be used on its own (as in sentence-transf
 teacher into a student.
 
 Reference: sentence-transformers ``sparse_encoder/losses/sparse_mse.py`` (v6.2); the math is
-:class:`embedkit.losses.MSELoss`.
+:class:`embedkit.sentence_transformer.losses.MSELoss`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from torch import Tensor, nn
 
-from ...losses.mse import MSELoss
-from ._wrapped import _WrappedDenseLoss
+from embedkit.sentence_transformer.losses.mse import MSELoss
+from embedkit.sparse_encoder.losses._wrapped import _WrappedDenseLoss
 
 
 class SparseMSELoss(_WrappedDenseLoss):

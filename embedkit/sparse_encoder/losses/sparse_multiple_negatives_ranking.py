@@ -1,7 +1,7 @@
 """SparseMultipleNegativesRankingLoss: in-batch-negatives InfoNCE on sparse embeddings (dot product, scale 1).
 
 Reference: sentence-transformers ``sparse_encoder/losses/sparse_multiple_negatives_ranking.py`` (v6.2); the math is
-:class:`embedkit.losses.MultipleNegativesRankingLoss`.
+:class:`embedkit.sentence_transformer.losses.MultipleNegativesRankingLoss`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from ...losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
-from ...util import dot_score
-from ._wrapped import _WrappedDenseLoss
+from embedkit.sentence_transformer.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
+from embedkit.sparse_encoder.losses._wrapped import _WrappedDenseLoss
+from embedkit.util import dot_score
 
 
 class SparseMultipleNegativesRankingLoss(_WrappedDenseLoss):
@@ -24,7 +24,7 @@ class SparseMultipleNegativesRankingLoss(_WrappedDenseLoss):
         scale: inverse temperature (1.0: SPLADE dot products are already large).
         similarity_fct: query-document similarity (default ``dot_score``).
         gather_across_devices / directions / partition_mode / hardness_mode / hardness_strength: as in
-            :class:`~embedkit.losses.MultipleNegativesRankingLoss`.
+            :class:`~embedkit.sentence_transformer.losses.MultipleNegativesRankingLoss`.
 
     Inputs:
         (anchor, positive) pairs or (anchor, positive, negative_1, ..., negative_n); no labels.

@@ -1,7 +1,7 @@
 """SparseTripletLoss: the triplet margin loss on sparse embeddings.
 
 Reference: sentence-transformers ``sparse_encoder/losses/sparse_triplet.py`` (v6.2); the math is
-:class:`embedkit.losses.TripletLoss`.
+:class:`embedkit.sentence_transformer.losses.TripletLoss`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from ...losses.triplet import TripletDistanceMetric, TripletLoss
-from ._wrapped import _WrappedDenseLoss
+from embedkit.sentence_transformer.losses.triplet import TripletDistanceMetric, TripletLoss
+from embedkit.sparse_encoder.losses._wrapped import _WrappedDenseLoss
 
 
 class SparseTripletLoss(_WrappedDenseLoss):
@@ -19,7 +19,7 @@ class SparseTripletLoss(_WrappedDenseLoss):
 
     Args:
         model: the SparseEncoder.
-        distance_metric: a :class:`~embedkit.losses.TripletDistanceMetric` (default Euclidean).
+        distance_metric: a :class:`~embedkit.sentence_transformer.losses.TripletDistanceMetric` (default Euclidean).
         triplet_margin: the margin.
 
     Inputs:

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...losses._columns import embed_columns, merge_columns
-from .flops import FlopsLoss
+from embedkit.sentence_transformer.losses._columns import embed_columns, merge_columns
+from embedkit.sparse_encoder.losses.flops import FlopsLoss
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,692 @@
+"""The training loop shared by SentenceTransformerTrainer, CrossEncoderTrainer and SparseEncoderTrainer.
+
+One loop, readable top to bottom (:meth:`SentenceTransformerTrainer.train`): each optimizer step takes
+``gradient_accumulation_steps`` micro-batches from the sampler, runs the loss under autocast, backpropagates
+``loss / n_micro`` (so k micro-batches of b rows give exactly the mean-loss gradient of one batch of k*b rows for
+a pointwise loss), unscales, checks the loss is finite, clips, steps AdamW and the LR schedule, then logs,
+evaluates and saves on the configured strategies.
+
+Distributed training (``torchrun``): the process group starts from the environment; the samplers give every rank
+a disjoint, equal-sized slice of the same global batch. What trains -- all loss modules together, so the model and
+trainable loss parameters such as SoftmaxLoss's classifier -- is wrapped once in ``DistributedDataParallel``.
+Every micro-step but the last of an optimizer step runs under ``no_sync()``, so gradients are all-reduced (and
+averaged over ranks) exactly once per optimizer step, whatever the accumulation. Since every rank's loss is a mean
+over equally many local rows, the averaged gradient is the gradient of the mean over the global batch.
+Cached (GradCache) losses replay several backward passes per step, which DDP's reducer does not allow; they run
+unwrapped and the trainer averages their gradients over ranks with one explicit all-reduce of a flat buffer per
+optimizer step (parameters are broadcast from rank 0 at the start, as DDP would). Gradient accumulation is *not* a
+larger batch for in-batch-negative losses (each micro-batch sees only its own negatives); GradCache is the tool for
+that, and ``gather_across_devices=True`` makes the negatives span all ranks.
+
+Checkpoints hold the model folder plus optimizer, scheduler, scaler, RNG states and the sampler position, so a
+resumed run continues bit for bit (on CPU) where it stopped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+import json
+import logging
+import math
+import random
+import traceback
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from embedkit import distributed as dist_utils
+from embedkit.base.data_collator import Batch, DataCollator
+from embedkit.base.sampler import MULTI_DATASET_SAMPLERS, SAMPLERS, ShardedBatchSampler
+from embedkit.base.training_args import SentenceTransformerTrainingArguments
+from embedkit.checkpoint import (
+    list_checkpoints,
+    load_training_state,
+    remove_partial_checkpoints,
+    rng_state,
+    rotate_checkpoints,
+    save_checkpoint,
+)
+from embedkit.data import LABEL_COLUMNS, as_datasets
+from embedkit.schedules import build_scheduler, warmup_steps_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainerState:
+    """Progress of a run; saved as ``trainer_state.json`` in every checkpoint."""
+
+    global_step: int = 0
+    max_steps: int = 0
+    epoch: float = 0.0
+    epoch_index: int = 0
+    batch_in_epoch: int = 0
+    """Index, in this epoch's batch list, of the next micro-batch to train on."""
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    best_metric: float | None = None
+    best_model_checkpoint: str | None = None
+
+
+class TrainOutput(NamedTuple):
+    global_step: int
+    training_loss: float
+    metrics: dict[str, Any]
+
+
+@dataclass
+class TrainerControl:
+    should_training_stop: bool = False
+
+
+class TrainerCallback:
+    """Hooks called by the loop (same names and arguments as transformers' ``TrainerCallback``)."""
+
+    def on_train_begin(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_step_begin(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_step_end(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_log(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_evaluate(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_save(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_train_end(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+
+
+class _Losses(nn.Module):
+    """All loss modules in one module, so one DDP wrapper (and one optimizer) covers every trainable parameter."""
+
+    def __init__(self, losses: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.names = list(losses)
+        self.losses = nn.ModuleList(losses.values())
+
+    def forward(self, name: str, features: list[Any], labels: Any) -> Tensor | dict[str, Tensor]:
+        return self.losses[self.names.index(name)](features, labels)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_device(v, device) for v in value]
+    return value
+
+
+def _no_decay(module: nn.Module) -> set[str]:
+    """Names of parameters trained without weight decay: biases and LayerNorm weights."""
+    names = set()
+    for module_name, sub in module.named_modules():
+        for param_name, _ in sub.named_parameters(recurse=False):
+            full = f"{module_name}.{param_name}" if module_name else param_name
+            if param_name == "bias" or isinstance(sub, nn.LayerNorm) or "LayerNorm" in type(sub).__name__:
+                names.add(full)
+    return names
+
+
+class SentenceTransformerTrainer:
+    """Train a model with one or more losses, sentence-transformers style.
+
+    Args:
+        model: the model to train (SentenceTransformer, CrossEncoder or SparseEncoder).
+        args: training arguments (defaults: ``output_dir="trainer_output"``).
+        train_dataset: a Dataset, dict of column lists, list of row dicts, ``datasets.Dataset``, or a dict of
+            those (multi-dataset training).
+        eval_dataset: same forms; its loss is reported as ``eval_loss``.
+        loss: a loss module, a callable ``model -> loss``, or a dict ``{dataset_name: loss}``
+            (default: CoSENTLoss).
+        evaluator: an evaluator or a list of them; metrics are prefixed ``eval_``.
+        callbacks: objects with any of the :class:`TrainerCallback` hooks.
+        data_collator: replaces the default :class:`~embedkit.base.data_collator.DataCollator`.
+
+    Example:
+        >>> from embedkit import SentenceTransformer
+        >>> from embedkit.sentence_transformer.losses import CosineSimilarityLoss
+        >>> from embedkit.default_model import default_model_path
+        >>> model = SentenceTransformer(default_model_path(), device="cpu")
+        >>> data = {"sentence1": ["a cat", "a car"], "sentence2": ["a kitten", "a plane"], "score": [0.9, 0.3]}
+        >>> args = SentenceTransformerTrainingArguments(output_dir="/tmp/ek-doc", max_steps=1, save_strategy="no",
+        ...                                             disable_tqdm=True)
+        >>> trainer = SentenceTransformerTrainer(model, args, train_dataset=data, loss=CosineSimilarityLoss(model))
+        >>> trainer.train().global_step
+        1
+    """
+
+    args_class: type = SentenceTransformerTrainingArguments
+    tokenize_inputs = True
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        args: SentenceTransformerTrainingArguments | None = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        loss: nn.Module | dict[str, nn.Module] | Callable[[nn.Module], nn.Module] | None = None,
+        evaluator: Any = None,
+        callbacks: Sequence[Any] | None = None,
+        data_collator: Callable[..., Batch] | None = None,
+        optimizers: tuple[Any, Any] = (None, None),
+    ) -> None:
+        if model is None:
+            raise ValueError("the trainer needs a model")
+        self.model = model
+        self.args = args if args is not None else self.args_class(output_dir="trainer_output")
+        self.train_datasets, self.multi_dataset = as_datasets(train_dataset, "train_dataset")
+        self.eval_datasets, _ = as_datasets(eval_dataset, "eval_dataset")
+        self.evaluators = list(evaluator) if isinstance(evaluator, (list, tuple)) else (
+            [evaluator] if evaluator is not None else [])
+        self.callbacks = list(callbacks or [])
+        self.optimizer, self.scheduler = optimizers
+        self.losses = self._resolve_losses(loss)
+        self.data_collator = data_collator or self._default_collator()
+        self.state = TrainerState()
+        self.control = TrainerControl()
+        self._improved: tuple[int, float] | None = None
+        self._validate()
+
+    # ------------------------------------------------------------------ setup
+    def default_loss(self) -> nn.Module:
+        from embedkit.sentence_transformer.losses import CoSENTLoss
+
+        return CoSENTLoss(self.model)
+
+    def _default_collator(self) -> DataCollator:
+        preprocess = self.model.preprocess if self.tokenize_inputs else None
+        return DataCollator(preprocess, LABEL_COLUMNS, self.args.router_mapping, self.args.prompts)
+
+    def _resolve_losses(self, loss: Any) -> dict[str, nn.Module]:
+        names = list(self.train_datasets) or [""]
+
+        def build(value: Any) -> nn.Module:
+            if value is None:
+                return self.default_loss()
+            if isinstance(value, nn.Module):
+                return value
+            if callable(value):
+                return value(self.model)
+            raise TypeError(f"loss must be a module, a callable model -> module, or a dict of them; got {value!r}")
+
+        if isinstance(loss, dict):
+            missing = set(names) - set(loss)
+            if missing or not self.multi_dataset:
+                raise ValueError(f"a dict of losses needs a dict of train datasets with the same keys; datasets "
+                                 f"{sorted(names)}, losses {sorted(loss)}")
+            return {name: build(loss[name]) for name in names}
+        built = build(loss)
+        return {name: built for name in names}
+
+    def _validate(self) -> None:
+        args = self.args
+        if args.eval_strategy != "no" and not self.eval_datasets and not self.evaluators:
+            raise ValueError(f"eval_strategy={args.eval_strategy!r} needs an eval_dataset or an evaluator")
+        for name, dataset in {**self.train_datasets, **{f"eval:{k}": v for k, v in self.eval_datasets.items()}}.items():
+            if len(dataset) == 0:
+                raise ValueError(f"dataset {name or 'train'!r} is empty")
+            inputs = [c for c in dataset.column_names if c not in LABEL_COLUMNS and c != "dataset_name"]
+            if not inputs:
+                raise ValueError(f"dataset {name or 'train'!r} has no input columns, only {dataset.column_names}")
+        if getattr(self.model, "quantized", None):
+            raise ValueError("the model is quantized for inference (model.quantize); train the fp32 model instead")
+        has_router = any(type(m).__name__ == "Router" for m in self.model.modules())
+        if has_router and not args.router_mapping:
+            raise ValueError("the model has a Router module: set args.router_mapping (column -> route, e.g. "
+                             "{'query': 'query', 'answer': 'document'}) so each column knows its route")
+
+    # ------------------------------------------------------------------ data
+    def _offsets(self, datasets: dict[str, Any]) -> list[int]:
+        offsets, total = [], 0
+        for dataset in datasets.values():
+            offsets.append(total)
+            total += len(dataset)
+        return offsets
+
+    def _train_sampler(self, rank: int, world: int) -> ShardedBatchSampler:
+        args = self.args
+        seed = args.data_seed if args.data_seed is not None else args.seed
+        kind = args.batch_sampler
+        def one(dataset: Any) -> ShardedBatchSampler:
+            if callable(kind) and not isinstance(kind, str):
+                return kind(dataset, batch_size=args.per_device_train_batch_size, drop_last=args.dataloader_drop_last,
+                            valid_label_columns=list(LABEL_COLUMNS), generator=None, seed=seed)
+            cls = SAMPLERS[getattr(kind, "value", kind)]
+            return cls(dataset, args.per_device_train_batch_size, args.dataloader_drop_last,
+                       valid_label_columns=list(LABEL_COLUMNS), seed=seed, rank=rank, world_size=world)
+        samplers = [one(d) for d in self.train_datasets.values()]
+        if len(samplers) == 1:
+            return samplers[0]
+        cls = MULTI_DATASET_SAMPLERS[getattr(args.multi_dataset_batch_sampler, "value",
+                                             args.multi_dataset_batch_sampler)]
+        return cls(samplers, self._offsets(self.train_datasets), seed=seed, rank=rank, world_size=world)
+
+    def _collate(self, indices: list[int], datasets: dict[str, Any]) -> Batch:
+        offsets, names = self._offsets(datasets), list(datasets)
+        which = bisect.bisect_right(offsets, indices[0]) - 1
+        dataset = datasets[names[which]]
+        rows = [dataset[i - offsets[which]] for i in indices]
+        name = names[which] if self.multi_dataset else None
+        return self.data_collator(rows, dataset_name=name)
+
+    # ------------------------------------------------------------------ optimisation
+    def _build_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+        args = self.args
+        no_decay = _no_decay(module)
+        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        special: dict[str, list[tuple[str, nn.Parameter]]] = {}
+        import re
+
+        for pattern in args.learning_rate_mapping:
+            matches = [(n, p) for n, p in named if re.search(pattern, n)]
+            if not matches:
+                raise ValueError(f"learning_rate_mapping pattern {pattern!r} matches no parameter")
+            special[pattern] = matches
+        claimed = {id(p) for matches in special.values() for _, p in matches}
+        groups = []
+
+        def add(params: list[tuple[str, nn.Parameter]], lr: float) -> None:
+            decay = [p for n, p in params if n not in no_decay]
+            plain = [p for n, p in params if n in no_decay]
+            if decay:
+                groups.append({"params": decay, "weight_decay": args.weight_decay, "lr": lr})
+            if plain:
+                groups.append({"params": plain, "weight_decay": 0.0, "lr": lr})
+
+        add([(n, p) for n, p in named if id(p) not in claimed], args.learning_rate)
+        for pattern, matches in special.items():
+            add(matches, args.learning_rate_mapping[pattern])
+        kwargs = dict(lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon,
+                      weight_decay=args.weight_decay)
+        try:  # the fused kernel (CPU and CUDA) is several times faster than the per-tensor loop; same update rule
+            return torch.optim.AdamW(groups, fused=True, **kwargs)
+        except (RuntimeError, TypeError, ValueError):
+            return torch.optim.AdamW(groups, **kwargs)
+
+    def _autocast(self, device: torch.device) -> Any:
+        if self.args.bf16:
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        if self.args.fp16:
+            return torch.autocast(device.type, dtype=torch.float16)
+        return nullcontext()
+
+    def compute_loss(self, runner: nn.Module, batch: Batch, device: torch.device, loss_name: str | None = None
+                     ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The batch's loss (a dict of components is summed; components are returned for logging)."""
+        features = _to_device(batch.features, device)
+        labels = _to_device(batch.labels, device)
+        with self._autocast(device):
+            out = runner(loss_name if loss_name is not None else batch.dataset_name or "", features, labels)
+        if isinstance(out, dict):
+            return sum(out.values()), {k: v.detach() for k, v in out.items()}
+        return out, {}
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, resume_from_checkpoint: str | bool | None = None) -> TrainOutput:
+        """Run training (``resume_from_checkpoint``: True for the latest checkpoint in output_dir, or a path)."""
+        args = self.args
+        owns_group = dist_utils.init_from_env(args.ddp_timeout)
+        try:
+            output = self._train(resume_from_checkpoint if resume_from_checkpoint is not None
+                                 else args.resume_from_checkpoint)
+            if owns_group:
+                dist_utils.barrier()
+            return output
+        except BaseException as exc:
+            if owns_group and exc.__traceback__ is not None:
+                # The failed loop's frames still hold the DDP wrapper, whose reducer points at the process group;
+                # freeing it only at interpreter exit, after the group is gone, aborts the process (SIGABRT).
+                traceback.clear_frames(exc.__traceback__.tb_next)
+            if (isinstance(exc, RuntimeError) and dist_utils.get_world_size() > 1
+                    and type(exc).__module__.startswith(("torch", "builtins"))):
+                raise RuntimeError(
+                    f"rank {dist_utils.get_rank()}: distributed training stopped: {exc}. If another rank failed "
+                    f"first, its log has the cause; collectives give up after ddp_timeout={args.ddp_timeout}s"
+                ) from exc
+            raise
+        finally:
+            if owns_group:  # no barrier on failure: a dead rank would make it wait for the full timeout
+                # DDP's reducer sits in reference cycles; collected only at interpreter exit, after the group is
+                # destroyed, it aborts the process (gloo). Collect it while the group still exists.
+                gc.collect()
+                torch.distributed.destroy_process_group()
+
+    def _train(self, resume: str | bool | None) -> TrainOutput:
+        args, model = self.args, self.model
+        rank, world = dist_utils.get_rank(), dist_utils.get_world_size()
+        main = rank == 0
+        if torch.cuda.is_available() and world > 1:
+            device = torch.device(f"cuda:{torch.cuda.current_device()}")
+        else:
+            device = model.device
+        if args.fp16 and device.type != "cuda":
+            raise ValueError("fp16 training needs a CUDA device; use bf16=True on CPUs with native bf16 support")
+        set_seed(args.seed)
+        losses = _Losses(self.losses).to(device)
+        runner: nn.Module = losses
+        # GradCache replays several backward passes per step, which DDP's reducer does not allow: cached losses
+        # run unwrapped, and their gradients are averaged over ranks with one explicit all-reduce per step.
+        manual_sync = world > 1 and any(getattr(l, "uses_gradient_cache", False) for l in self.losses.values())
+        if manual_sync:
+            dist_utils.broadcast_parameters(losses)
+        elif world > 1:
+            runner = nn.parallel.DistributedDataParallel(
+                losses, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+        sampler = self._train_sampler(rank, world)
+        accum = args.gradient_accumulation_steps
+        steps_per_epoch = max(1, math.ceil(len(sampler) / accum))
+        max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
+        optimizer = self.optimizer or self._build_optimizer(losses)
+        scheduler = self.scheduler or build_scheduler(
+            optimizer, args.lr_scheduler_type, max_steps,
+            warmup_steps_for(max_steps, args.warmup_steps, args.warmup_ratio), **args.lr_scheduler_kwargs)
+        scaler = torch.amp.GradScaler("cuda") if args.fp16 else None
+        state = self.state = TrainerState(max_steps=max_steps)
+        checkpoint = self._checkpoint_to_resume(resume)
+        if checkpoint is not None:
+            self._load_weights(checkpoint, losses)
+            saved = load_training_state(checkpoint, optimizer, scheduler, scaler, rank=rank)
+            state = self.state = TrainerState(**{**saved["state"], "max_steps": max_steps})
+            logger.info("resumed from %s at step %d", checkpoint, state.global_step)
+        output_dir = Path(args.output_dir or "trainer_output")
+        if main:
+            remove_partial_checkpoints(output_dir)
+        params = [p for p in losses.parameters() if p.requires_grad]
+        self._callback("on_train_begin")
+        bar = None
+        if main and not args.disable_tqdm:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=max_steps, initial=state.global_step, desc="Training")
+        if args.eval_on_start and state.global_step == 0:
+            self._evaluate_and_track(output_dir)
+        model.train()
+        window: dict[str, float] = {}
+        window_steps = 0
+        batches_epoch, batches = -1, []
+        while state.global_step < max_steps and not self.control.should_training_stop:
+            if batches_epoch != state.epoch_index:  # this rank's micro-batches of the epoch, same on every call
+                sampler.set_epoch(state.epoch_index)
+                batches_epoch, batches = state.epoch_index, list(sampler)
+            if state.batch_in_epoch >= len(batches):
+                state.epoch_index, state.batch_in_epoch = state.epoch_index + 1, 0
+                continue
+            group = batches[state.batch_in_epoch : state.batch_in_epoch + accum]
+            self._callback("on_step_begin")
+
+            # -- one optimizer step over len(group) micro-batches; gradients all-reduced once, on the last one
+            step_loss = torch.zeros((), device=device)
+            parts_sum: dict[str, Tensor] = {}
+            for i, indices in enumerate(group):
+                batch = self._collate(indices, self.train_datasets)
+                sync = runner.no_sync() if (runner is not losses and i < len(group) - 1) else nullcontext()
+                with sync:
+                    loss, parts = self.compute_loss(runner, batch, device)
+                    scaled = loss / len(group)
+                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                step_loss += scaled.detach().float()
+                for k, v in parts.items():
+                    parts_sum[k] = parts_sum.get(k, 0) + v.float() / len(group)
+            lr_used = scheduler.get_last_lr()[0]
+            if manual_sync:
+                dist_utils.all_reduce_gradients(params)
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            if not bool(torch.isfinite(step_loss)) and scaler is None:
+                if not args.skip_nonfinite_loss:
+                    raise FloatingPointError(
+                        f"non-finite loss ({step_loss.item()}) at step {state.global_step + 1} (epoch "
+                        f"{state.epoch_index}); the weights were not updated. Lower the learning rate, check the "
+                        f"data, or set skip_nonfinite_loss=True to skip such steps")
+                logger.warning("skipping step %d: non-finite loss %s", state.global_step + 1, step_loss.item())
+                optimizer.zero_grad(set_to_none=True)
+                grad_norm = torch.tensor(float("nan"))
+            else:
+                if args.max_grad_norm and args.max_grad_norm > 0:
+                    grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
+                else:
+                    grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+            state.batch_in_epoch += len(group)
+            state.global_step += 1
+            state.epoch = state.epoch_index + state.batch_in_epoch / max(1, len(batches))
+            if state.batch_in_epoch >= len(batches):
+                state.epoch_index, state.batch_in_epoch = state.epoch_index + 1, 0
+            if bar is not None:
+                bar.update(1)
+
+            # -- logging, evaluation, saving
+            window["loss"] = window.get("loss", 0.0) + float(step_loss)
+            for k, v in parts_sum.items():
+                window[k] = window.get(k, 0.0) + float(v)
+            window_steps += 1
+            epoch_end = state.batch_in_epoch == 0
+            last = state.global_step >= max_steps
+            if self._due(args.logging_steps, "steps") or (args.logging_first_step and state.global_step == 1) or last:
+                entry = {k: dist_utils.mean_over_ranks(v / window_steps) for k, v in window.items()}
+                entry.update(grad_norm=float(grad_norm), learning_rate=lr_used, epoch=round(state.epoch, 4),
+                             step=state.global_step)
+                self._log(entry, output_dir, bar)
+                window, window_steps = {}, 0
+            self._callback("on_step_end")
+            evaluated = False
+            if (args.eval_strategy == "steps" and self._due(args.eval_steps, "steps")) or (
+                    args.eval_strategy == "epoch" and epoch_end):
+                self._evaluate_and_track(output_dir)
+                evaluated = True
+            if (args.save_strategy == "steps" and self._due(args.save_steps, "steps")) or (
+                    args.save_strategy == "epoch" and epoch_end) or (
+                    args.save_strategy == "best" and evaluated and self._improved is not None):
+                self._save(output_dir, losses, optimizer, scheduler, scaler)
+        if bar is not None:
+            bar.close()
+        if args.load_best_model_at_end and state.best_model_checkpoint and Path(state.best_model_checkpoint).is_dir():
+            self._load_weights(Path(state.best_model_checkpoint), losses)
+            logger.info("loaded the best model from %s (%s = %s)", state.best_model_checkpoint,
+                        args.metric_for_best_model, state.best_metric)
+        self._callback("on_train_end")
+        self._record_for_model_card()
+        losses_logged = [h["loss"] for h in state.log_history if "loss" in h]
+        return TrainOutput(state.global_step, float(np.mean(losses_logged)) if losses_logged else float("nan"),
+                           state.log_history[-1] if state.log_history else {})
+
+    # ------------------------------------------------------------------ helpers of the loop
+    def _due(self, every: int | float | None, _: str) -> bool:
+        if not every:
+            return False
+        if isinstance(every, float) and every < 1:  # a ratio of the total steps, as in transformers
+            every = max(1, math.ceil(every * self.state.max_steps))
+        return self.state.global_step % int(every) == 0
+
+    def _callback(self, event: str, **kwargs: Any) -> None:
+        for callback in self.callbacks:
+            hook = getattr(callback, event, None)
+            if hook is not None:
+                hook(self.args, self.state, self.control, model=self.model, **kwargs)
+
+    def _log(self, entry: dict[str, Any], output_dir: Path, bar: Any) -> None:
+        self.state.log_history.append(entry)
+        if not dist_utils.is_main_process():
+            return
+        logger.info("%s", entry)
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k in ("loss", "learning_rate", "grad_norm")})
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with open(output_dir / "training_log.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+        self._callback("on_log", logs=entry)
+
+    def _checkpoint_to_resume(self, resume: str | bool | None) -> Path | None:
+        if not resume:
+            return None
+        if resume is True:
+            found = list_checkpoints(self.args.output_dir or "trainer_output")
+            if not found:
+                raise FileNotFoundError(f"resume_from_checkpoint=True but {self.args.output_dir} has no checkpoint")
+            return found[-1]
+        path = Path(resume)
+        if not (path / "trainer_state.json").is_file():
+            raise FileNotFoundError(f"{path} is not a complete checkpoint (no trainer_state.json)")
+        return path
+
+    def _loss_only_params(self, losses: nn.Module) -> dict[str, Tensor]:
+        model_ids = {id(p) for p in self.model.parameters()}
+        return {n: p for n, p in losses.named_parameters() if id(p) not in model_ids}
+
+    def _load_weights(self, checkpoint: Path, losses: nn.Module) -> None:
+        from safetensors.torch import load_file
+
+        reloaded = type(self.model)(str(checkpoint), device="cpu")
+        self.model.load_state_dict(reloaded.state_dict())
+        extra = self._loss_only_params(losses)
+        if extra:
+            saved = load_file(str(checkpoint / "loss_params.safetensors"))
+            with torch.no_grad():
+                for name, param in extra.items():
+                    param.copy_(saved[name])
+
+    def _save(self, output_dir: Path, losses: nn.Module, optimizer: Any, scheduler: Any, scaler: Any) -> None:
+        state = self.state
+        path = output_dir / f"checkpoint-{state.global_step}"
+        if self._improved is not None and self._improved[0] == state.global_step:
+            # As in transformers, the best model is decided among evaluations that coincide with a checkpoint.
+            state.best_metric, state.best_model_checkpoint = self._improved[1], str(path)
+            self._improved = None
+        rng_states = dist_utils.gather_to_main(rng_state())  # every rank's RNG, so each resumes its own stream
+        if dist_utils.is_main_process():
+            payload = {"state": asdict(state), "args": self.args.to_dict()}
+            save_checkpoint(path, self.model, self._loss_only_params(losses), optimizer, scheduler, scaler, payload,
+                            model_only=self.args.save_only_model, rng_states=rng_states)
+            best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
+            rotate_checkpoints(output_dir, self.args.save_total_limit, best)
+            self._callback("on_save")
+        dist_utils.barrier()
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, eval_dataset: Any = None) -> dict[str, float]:
+        """Eval loss (mean over batches, averaged over ranks) and evaluator metrics, all prefixed ``eval_``."""
+        datasets = as_datasets(eval_dataset, "eval_dataset")[0] if eval_dataset is not None else self.eval_datasets
+        model, args = self.model, self.args
+        device = model.device
+        rank, world = dist_utils.get_rank(), dist_utils.get_world_size()
+        metrics: dict[str, float] = {}
+        was_training = model.training
+        model.eval()
+        losses = _Losses(self.losses)
+        with torch.no_grad():
+            for name, dataset in datasets.items():
+                size = args.per_device_eval_batch_size * world
+                total, count = 0.0, 0
+                for start in range(0, len(dataset), size):
+                    rows = list(range(start, min(start + size, len(dataset))))[rank::world]
+                    if not rows:
+                        continue
+                    batch = self.data_collator([dataset[i] for i in rows], dataset_name=name or None)
+                    loss_name = name if name in self.losses else next(iter(self.losses))
+                    loss, _ = self.compute_loss(losses, batch, device, loss_name)
+                    total, count = total + float(loss), count + 1
+                key = f"eval_{name}_loss" if name else "eval_loss"
+                metrics[key] = dist_utils.mean_over_ranks(total / max(count, 1))
+        evaluator_metrics: dict[str, float] = {}
+        if dist_utils.is_main_process():
+            eval_dir = Path(args.output_dir or "trainer_output") / "eval"  # where ST's trainer has evaluators write CSVs
+            eval_dir.mkdir(parents=True, exist_ok=True)
+            for evaluator in self.evaluators:
+                out = evaluator(model, output_path=str(eval_dir), epoch=self.state.epoch, steps=self.state.global_step)
+                evaluator_metrics.update({k if k.startswith("eval_") else f"eval_{k}": float(v) for k, v in
+                                          out.items()})
+        metrics.update(dist_utils.broadcast_object(evaluator_metrics))
+        if was_training:
+            model.train()
+        return metrics
+
+    def _evaluate_and_track(self, output_dir: Path) -> dict[str, float]:
+        metrics = self.evaluate()
+        state, args = self.state, self.args
+        entry = {**metrics, "epoch": round(state.epoch, 4), "step": state.global_step}
+        self._log(entry, output_dir, None)
+        self._callback("on_evaluate", metrics=metrics)
+        if args.metric_for_best_model:
+            key = args.metric_for_best_model
+            key = key if key.startswith("eval_") else f"eval_{key}"
+            if key not in metrics:
+                raise KeyError(f"metric_for_best_model {key!r} not among the evaluation metrics {sorted(metrics)}")
+            value = metrics[key]
+            better = state.best_metric is None or (value > state.best_metric if args.greater_is_better
+                                                   else value < state.best_metric)
+            self._improved = (state.global_step, value) if better else None
+        return metrics
+
+    def _record_for_model_card(self) -> None:
+        """Attach what a model card reports (datasets, losses, arguments, metrics, log) to the model."""
+        info = {
+            "datasets": {name or "train": {"rows": len(d), "columns": list(d.column_names)}
+                         for name, d in self.train_datasets.items()},
+            "losses": {name or "train": {"class": type(loss).__name__,
+                                         "config": getattr(loss, "get_config_dict", dict)()}
+                       for name, loss in self.losses.items()},
+            "arguments": {k: (v.value if hasattr(v, "value") else v) for k, v in self.args.non_default().items()},
+            "log_history": self.state.log_history,
+        }
+        self.model.training_summary = info
+
+
+class CrossEncoderTrainer(SentenceTransformerTrainer):
+    """The same loop for CrossEncoder models: texts stay raw in the batch (the losses build pairs)."""
+
+    tokenize_inputs = False
+
+    def default_loss(self) -> nn.Module:
+        from embedkit.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
+
+        return BinaryCrossEntropyLoss(self.model) if self.model.num_labels == 1 else CrossEntropyLoss(self.model)
+
+
+class SparseEncoderTrainer(SentenceTransformerTrainer):
+    """The same loop for SparseEncoder models (default loss: SpladeLoss around SparseMultipleNegativesRankingLoss).
+
+    Every SpladeLoss / CachedSpladeLoss gets a :class:`~embedkit.sparse_encoder.callbacks.
+    SpladeRegularizerWeightSchedulerCallback` (quadratic warm-up of its regulariser weights over the first third of
+    the steps) unless ``callbacks`` already holds one for that loss; scheduler callbacks run first.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from embedkit.sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
+        from embedkit.sparse_encoder.losses import CachedSpladeLoss, SpladeLoss
+
+        for loss in {id(loss): loss for loss in self.losses.values()}.values():
+            if not isinstance(loss, (SpladeLoss, CachedSpladeLoss)):
+                continue
+            given = [c for c in self.callbacks
+                     if isinstance(c, SpladeRegularizerWeightSchedulerCallback) and c.loss is loss]
+            if given:
+                self.callbacks.remove(given[0])
+                callback = given[0]
+            else:
+                logger.warning("SpladeLoss detected without SpladeRegularizerWeightSchedulerCallback. Adding default "
+                               "SpladeRegularizerWeightSchedulerCallback to gradually increase weight values from 0 "
+                               "to their maximum.")
+                callback = SpladeRegularizerWeightSchedulerCallback(loss)
+            self.callbacks.insert(0, callback)
+
+    def default_loss(self) -> nn.Module:
+        from embedkit.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
+
+        return SpladeLoss(self.model, SparseMultipleNegativesRankingLoss(self.model),
+                          document_regularizer_weight=3e-5, query_regularizer_weight=5e-5)

@@ -1,0 +1,145 @@
+"""MLMTransformer: the SPLADE input module, a Transformer with ``transformer_task="fill-mask"``.
+
+It tokenizes like :class:`~embedkit.sentence_transformer.modules.Transformer` but runs a BERT/MPNet ``*ForMaskedLM`` model and writes the
+MLM logits into ``features["token_embeddings"]`` as a lazy :class:`~embedkit.encoders.mlm_heads.MLMLogits`
+(B, T, V): the decoder is applied block by block by :class:`SpladePooling`, so the full logits tensor is never held.
+
+Folders read (the model root):
+- sentence-transformers 5.0-5.3: modules.json type ``sentence_transformers.sparse_encoder.models.MLMTransformer``,
+  ``sentence_bert_config.json`` ``{max_seq_length, do_lower_case}``;
+- sentence-transformers 5.4+/6.x: type ``sentence_transformers.base.modules.transformer.Transformer`` with
+  ``transformer_task: "fill-mask"`` (embedkit's Transformer.load hands those to this class), or the deprecated
+  ``sentence_transformers.sparse_encoder.modules.mlm_transformer.MLMTransformer``.
+Written: the 5.0-5.3 form (``MLMTransformer`` + classic config), which ST 5.x and ST 6.x (as a fill-mask
+Transformer) both load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import save_file
+
+from embedkit.base.modules.module import read_json_file
+from embedkit.base.modules.transformer import _CONFIG_FILE_NAMES, _KNOWN_CONFIG_KEYS, Transformer
+from embedkit.encoders.loading import read_state_dict
+from embedkit.encoders.mlm_heads import ARCHITECTURES, build_masked_lm, masked_lm_hf_state_dict
+
+logger = logging.getLogger(__name__)
+
+
+class MLMTransformer(Transformer):
+    """Tokenizer + BERT/MPNet masked-LM. Writes lazy MLM logits (B, T, V) as ``token_embeddings``.
+
+    Args:
+        model_name_or_path: a folder (or Hub id) holding a HF ``BertForMaskedLM`` / ``MPNetForMaskedLM`` checkpoint.
+        max_seq_length: truncate inputs to this many tokens (default: the tokenizer's ``model_max_length``,
+            capped at ``max_position_embeddings``).
+        do_lower_case: lowercase inputs before tokenizing.
+        tokenizer_name_or_path: take the tokenizer from another folder.
+        cache_folder / revision / token / local_files_only: Hub download options.
+
+    Example:
+        >>> from pathlib import Path
+        >>> import embedkit
+        >>> folder = Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "se_bert_v6"
+        >>> mlm = MLMTransformer(folder)
+        >>> logits = mlm(mlm.preprocess(["the art of the game"]))["token_embeddings"]
+        >>> tuple(logits.shape)  # (B, T, V), computed block by block on demand
+        (1, 7, 1505)
+    """
+
+    save_in_root = True
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike,
+        max_seq_length: int | None = None,
+        do_lower_case: bool = False,
+        tokenizer_name_or_path: str | os.PathLike | None = None,
+        *,
+        transformer_task: str = "fill-mask",
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        token: bool | str | None = None,
+        local_files_only: bool = False,
+    ) -> None:
+        super(Transformer, self).__init__()  # Module.__init__: the encoder is built here, with its MLM head
+        from embedkit.hub import resolve_model_path
+
+        if transformer_task != "fill-mask":
+            raise ValueError(f"MLMTransformer runs transformer_task='fill-mask', got {transformer_task!r}")
+        hub_kwargs = dict(cache_folder=cache_folder, revision=revision, token=token, local_files_only=local_files_only)
+        folder = resolve_model_path(model_name_or_path, **hub_kwargs)
+        self.transformer_task = transformer_task
+        self.do_lower_case = do_lower_case
+        self.output_hidden_states = False
+
+        config_path = folder / "config.json"
+        if not config_path.is_file():
+            raise FileNotFoundError(f"no config.json in {folder}")
+        state, source = read_state_dict(folder)
+        self.config, self.auto_model, self.mlm_head = build_masked_lm(read_json_file(config_path), state, str(source))
+
+        self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        out = self.auto_model(
+            features["input_ids"],
+            features.get("attention_mask"),
+            features.get("token_type_ids"),
+            output_hidden_states=self.output_hidden_states,
+        )
+        word_embeddings = self.auto_model.embed.tok.weight  # (V, D), the tied decoder
+        features = {**features, "token_embeddings": self.mlm_head.logits(out.last_hidden_state, word_embeddings)}
+        if out.hidden_states is not None:
+            features["all_layer_embeddings"] = out.hidden_states
+        return features
+
+    def save(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
+        output_path = Path(output_path)
+        output_path.mkdir(parents=True, exist_ok=True)
+        hf_config = self.config.to_hf_config()
+        hf_config["architectures"] = [ARCHITECTURES[self.config.model_type]]
+        hf_config["tie_word_embeddings"] = self.mlm_head.decoder is None
+        (output_path / "config.json").write_text(json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
+        hf_state = masked_lm_hf_state_dict(self.auto_model, self.mlm_head, self.config.model_type)
+        if safe_serialization:
+            save_file(hf_state, str(output_path / "model.safetensors"), metadata={"format": "pt"})
+        else:
+            import torch
+
+            torch.save(hf_state, output_path / "pytorch_model.bin")
+        self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
+        (output_path / "sentence_bert_config.json").write_text(json.dumps(self.get_config_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **hub_kwargs: Any) -> MLMTransformer:
+        """Load from a model root holding either generation of ``sentence_bert_config.json``."""
+        path = Path(path)
+        config: dict[str, Any] = {}
+        for name in _CONFIG_FILE_NAMES:
+            if (path / name).is_file():
+                config = read_json_file(path / name)
+                break
+        unknown = set(config) - _KNOWN_CONFIG_KEYS
+        if unknown:
+            raise ValueError(f"{path}: unknown keys in sentence_bert_config.json: {sorted(unknown)}")
+        output_name = config.get("module_output_name", "token_embeddings")
+        if output_name != "token_embeddings":
+            raise ValueError(f"{path}: module_output_name={output_name!r} is not supported (token_embeddings only)")
+        return cls(
+            path,
+            max_seq_length=config.get("max_seq_length"),
+            do_lower_case=config.get("do_lower_case", False),
+            transformer_task=config.get("transformer_task", "fill-mask"),
+            **hub_kwargs,
+        )
