@@ -19,7 +19,8 @@ LABEL_COLUMNS = ("label", "labels", "score", "scores")
 
 
 class Dataset:
-    """Columns of equal length; ``ds[i]`` is a row dict in column order.
+    """Columns of equal length; ``ds[i]`` is a row dict in column order, ``ds["col"]`` a column, ``ds[a:b]`` a dict
+    of column slices.
 
     Example:
         >>> ds = Dataset.from_dict({"anchor": ["a", "b"], "positive": ["x", "y"]})
@@ -80,6 +81,8 @@ class Dataset:
     def __getitem__(self, index: int | str) -> Any:
         if isinstance(index, str):
             return self._columns[index]
+        if isinstance(index, slice):  # a block of rows, column-wise (as datasets.Dataset)
+            return {name: values[index] for name, values in self._columns.items()}
         if index < 0:
             index += self._length
         if not 0 <= index < self._length:
@@ -106,13 +109,57 @@ class Dataset:
         return f"Dataset(columns={self.column_names}, rows={self._length})"
 
 
+class StreamedDataset(Dataset):
+    """A streamed dataset (``datasets.IterableDataset``) read into memory; the trainer keeps its row order."""
+
+
 @dataclass
 class InputExample:
-    """A legacy training example for ``SentenceTransformer.fit``: ``texts`` plus a ``label``."""
+    """A legacy training example for ``SentenceTransformer.fit``: ``texts`` plus a ``label``.
+
+    Example:
+        >>> print(InputExample(texts=["a", "b"], label=1))
+        <InputExample> label: 1, texts: a; b
+    """
 
     guid: str = ""
     texts: list[str] = field(default_factory=list)
     label: int | float = 0
+
+    def __post_init__(self) -> None:
+        if self.texts is None:
+            self.texts = []
+
+    def __str__(self) -> str:
+        return f"<InputExample> label: {self.label}, texts: {'; '.join(self.texts)}"
+
+
+def is_stream(obj: Any) -> bool:
+    """A streamed dataset (duck-typed ``datasets.IterableDataset``): iterable rows, no length, no row indexing."""
+    return (not isinstance(obj, (Mapping, list, tuple, str)) and hasattr(obj, "__iter__") and
+            not hasattr(obj, "__len__") and hasattr(obj, "column_names"))
+
+
+def _feature_repr(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"List({_feature_repr(value[0]) if value else repr_value('string')})"
+    names = {str: "string", bool: "bool", int: "int64", float: "float32"}
+    return repr_value(names.get(type(value), "null"))
+
+
+def repr_value(dtype: str) -> str:
+    return f"Value({dtype!r})"
+
+
+def featureless_stream_hint(dataset: Any, kind: str) -> str:
+    """The error for a streamed dataset without Features, with a ``Features`` snippet built from its first row."""
+    first = next(iter(dataset))
+    features = "{" + ", ".join(f"{k!r}: {_feature_repr(v)}" for k, v in first.items()) + "}"
+    return (f"The provided `{kind}_dataset` must have Features. Specify them with e.g.:\n"
+            f"{kind}_dataset = {kind}_dataset.cast(Features({features}))\n"
+            "or by providing the Features to the IterableDataset initialization method. See the Datasets "
+            "documentation for more information on dataset Features: "
+            "https://huggingface.co/docs/datasets/en/about_dataset_features")
 
 
 def _is_dataset_like(obj: Any) -> bool:
@@ -121,6 +168,11 @@ def _is_dataset_like(obj: Any) -> bool:
 
 def as_dataset(obj: Any, name: str = "train_dataset") -> Any:
     """Normalise one dataset given in any accepted form to something with ``column_names`` and row indexing."""
+    if is_stream(obj):
+        rows = [dict(row) for row in obj]
+        if not rows:
+            raise ValueError(f"{name}: the streamed dataset is empty")
+        return StreamedDataset.from_list(rows)
     if _is_dataset_like(obj) and not isinstance(obj, Mapping):
         if not isinstance(obj.column_names, list):  # datasets.DatasetDict has a dict of column names
             raise TypeError(f"{name}: expected a single dataset, got {type(obj).__name__}")
@@ -135,7 +187,7 @@ def as_dataset(obj: Any, name: str = "train_dataset") -> Any:
                     f"of row dicts, or a datasets.Dataset")
 
 
-def _is_column_dict(obj: Any) -> bool:
+def is_column_dict(obj: Any) -> bool:
     """A dict of column lists (one dataset), as opposed to a dict of datasets."""
     return isinstance(obj, Mapping) and all(
         isinstance(v, (list, tuple)) and not (v and isinstance(v[0], (Mapping, InputExample))) for v in obj.values()
@@ -146,7 +198,7 @@ def as_datasets(obj: Any, name: str = "train_dataset") -> tuple[dict[str, Any], 
     """Normalise the trainer's dataset argument to ({dataset_name: dataset}, is_multi_dataset)."""
     if obj is None:
         return {}, False
-    if isinstance(obj, Mapping) and obj and not _is_column_dict(obj):
+    if isinstance(obj, Mapping) and obj and not is_column_dict(obj):
         return {str(k): as_dataset(v, f"{name}[{k!r}]") for k, v in obj.items()}, True
     return {"": as_dataset(obj, name)}, False
 

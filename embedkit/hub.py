@@ -8,8 +8,12 @@ original BERT-family checkpoints, which live at the top level of the Hub.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("embedkit.base.model")
 
 # Top-level Hub checkpoints that must not get an organisation prefix (the BERT/MPNet families embedkit runs).
 ORIGINAL_TRANSFORMER_MODELS = (
@@ -48,7 +52,7 @@ def resolve_model_path(
     if path.exists() or _looks_like_path(name) or name.count("/") > 1:
         raise FileNotFoundError(f"no model folder at {path.resolve()}")
     repo_id = name
-    if "/" not in name and name not in ORIGINAL_TRANSFORMER_MODELS:
+    if default_organization and "/" not in name and name.lower() not in ORIGINAL_TRANSFORMER_MODELS:
         repo_id = f"{default_organization}/{name}"
     cache_folder = cache_folder or os.environ.get("SENTENCE_TRANSFORMERS_HOME")
     offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
@@ -66,3 +70,83 @@ def resolve_model_path(
             + f": {type(exc).__name__}: {exc}"
         ) from exc
     return Path(folder)
+
+
+def _hub_readme_exists(repo_id: str, token: bool | str | None, revision: str | None) -> bool | None:
+    """Whether the Hub repository has a README.md: True/False, or None when the Hub could not say."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+    )
+
+    try:
+        hf_hub_download(repo_id, "README.md", token=token, revision=revision)
+        return True
+    except (EntryNotFoundError, LocalEntryNotFoundError, HFValidationError):
+        return False
+    except Exception as exc:  # noqa: BLE001 - network, authentication, rate limit: the answer is unknown
+        logger.warning(f"Could not check for an existing README.md on {repo_id!r} ({type(exc).__name__}: {exc}). "
+                       "Skipping model card creation to avoid overwriting any existing card.")
+        return None
+
+
+def push_folder_to_hub(
+    model: Any,
+    repo_id: str,
+    token: str | None = None,
+    private: bool | None = None,
+    safe_serialization: bool = True,
+    commit_message: str | None = None,
+    local_model_path: str | None = None,
+    exist_ok: bool = False,
+    replace_model_card: bool = False,
+    train_datasets: list[str] | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+) -> str:
+    """Upload ``model`` (saved to a temporary folder) or ``local_model_path`` to the Hub repository ``repo_id``.
+
+    The repository is created if needed (``create_pr`` implies ``exist_ok``) and ``revision`` names a branch that is
+    created if needed. An existing README.md on the Hub is kept unless ``replace_model_card``. Returns the commit
+    URL, or the pull request URL with ``create_pr=True``.
+    """
+    import tempfile
+
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    repo_url = api.create_repo(repo_id=repo_id, private=private, repo_type=None, exist_ok=exist_ok or create_pr)
+    repo_id = getattr(repo_url, "repo_id", None) or repo_id
+    card = getattr(model, "model_card_data", None)
+    if card is not None:
+        setter = getattr(card, "set_model_id", None)
+        if callable(setter):
+            setter(repo_id)
+        else:
+            card.model_id = repo_id
+    if revision is not None:
+        api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
+    name = type(model).__name__
+    if commit_message is None:
+        commit_message = f"Add new {name} model"
+    description = None
+    if create_pr:
+        tip = getattr(model, "_push_to_hub_usage_tip", None)
+        description = (f"Hello!\n\nThis pull request has been automatically generated to add {name} compatibility."
+                       f"\n\n## Full Model Architecture:\n```\n{model}\n```\n\n" + (tip(repo_id) if callable(tip) else ""))
+    upload = {"repo_id": repo_id, "commit_message": commit_message, "commit_description": description,
+              "create_pr": create_pr, "revision": revision}
+    if local_model_path:
+        commit = api.upload_folder(folder_path=local_model_path, **upload)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            write_card = replace_model_card or _hub_readme_exists(repo_id, token, revision) is False
+            model.save(folder, model_name=repo_id, create_model_card=write_card, train_datasets=train_datasets,
+                       safe_serialization=safe_serialization)
+            commit = api.upload_folder(folder_path=folder, **upload)
+    if create_pr:
+        logger.info(f"A pull request has been created at {commit.pr_url}")
+        return commit.pr_url
+    return commit.commit_url

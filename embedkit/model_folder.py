@@ -7,6 +7,7 @@ renamed into place, so a crash never leaves a half-written model where a complet
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import shutil
@@ -36,8 +37,32 @@ def safe_subfolder(root: Path, relative: str, source: str) -> Path:
     return target
 
 
-def load_module(type_name: Any, path: Path, source: str, **hub_kwargs: Any) -> nn.Module:
+def accepted_kwargs(target: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``kwargs`` that ``target`` (a callable, or a class: its ``__init__``) declares by name, or all
+    of them when it takes ``**kwargs``.
+
+    Example:
+        >>> def f(a, b=1): ...
+        >>> accepted_kwargs(f, {"b": 2, "c": 3})
+        {'b': 2}
+    """
+    if not kwargs:
+        return {}
+    try:
+        parameters = inspect.signature(target.__init__ if isinstance(target, type) else target).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return dict(kwargs)
+    return {k: v for k, v in kwargs.items() if k in parameters}
+
+
+def load_module(type_name: Any, path: Path, source: str, module_load_kwargs: dict[str, Any] | None = None,
+                **hub_kwargs: Any) -> nn.Module:
     """Build one module of the ST class ``type_name`` from ``path``.
+
+    ``module_load_kwargs`` (``model_kwargs``, ``processor_kwargs``, ``config_kwargs``) reach the modules whose
+    ``load`` or constructor declares them.
 
     Raises:
         ValueError: the type is not one embedkit implements (the message lists the supported ones).
@@ -49,12 +74,18 @@ def load_module(type_name: Any, path: Path, source: str, **hub_kwargs: Any) -> n
             f"{source}: module type {type_name!r} is not supported by embedkit (custom code is never run); "
             f"supported types:\n  {supported}"
         )
+    extra = {}
+    if module_load_kwargs:
+        extra = accepted_kwargs(cls.load, module_load_kwargs)
+        if extra and not (set(extra) & set(inspect.signature(cls.load).parameters)):  # load(**kwargs) -> __init__
+            extra = accepted_kwargs(cls, extra)
     if getattr(cls, "save_in_root", False):
-        return cls.load(path, **hub_kwargs)
-    return cls.load(path)
+        return cls.load(path, **hub_kwargs, **extra)
+    return cls.load(path, **extra)
 
 
-def load_modules(folder: Path, **hub_kwargs: Any) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
+def load_modules(folder: Path, module_load_kwargs: dict[str, Any] | None = None, **hub_kwargs: Any
+                 ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
     """Build the modules listed in ``folder/modules.json``; returns ([(name, module)], {name: forward kwargs}).
 
     Raises:
@@ -68,7 +99,7 @@ def load_modules(folder: Path, **hub_kwargs: Any) -> tuple[list[tuple[str, nn.Mo
     for entry in entries:
         path = safe_subfolder(folder, entry.get("path", ""), str(source))
         name = str(entry.get("name", entry.get("idx", len(modules))))
-        modules.append((name, load_module(entry.get("type"), path, str(source), **hub_kwargs)))
+        modules.append((name, load_module(entry.get("type"), path, str(source), module_load_kwargs, **hub_kwargs)))
         if entry.get("kwargs"):
             module_kwargs[name] = list(entry["kwargs"])
     return modules, module_kwargs

@@ -13,11 +13,24 @@ from embedkit.base.modules.module import Module
 from embedkit.base.modules.normalize import Normalize
 from embedkit.base.modules.router import Router
 from embedkit.base.modules.transformer import Transformer
+from embedkit.sentence_transformer.modules.bow import BoW
+from embedkit.sentence_transformer.modules.clip_model import CLIPModel
+from embedkit.sentence_transformer.modules.cnn import CNN
+from embedkit.sentence_transformer.modules.dropout import Dropout
+from embedkit.sentence_transformer.modules.layer_norm import LayerNorm
+from embedkit.sentence_transformer.modules.lstm import LSTM
 from embedkit.sentence_transformer.modules.pooling import Pooling
 from embedkit.sentence_transformer.modules.static_embedding import StaticEmbedding
+from embedkit.sentence_transformer.modules.weighted_layer_pooling import (
+    WeightedLayerPooling,
+)
+from embedkit.sentence_transformer.modules.word_embeddings import WordEmbeddings
+from embedkit.sentence_transformer.modules.word_weights import WordWeights
 from embedkit.sparse_encoder.modules.mlm_transformer import MLMTransformer
 from embedkit.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
-from embedkit.sparse_encoder.modules.sparse_static_embedding import SparseStaticEmbedding
+from embedkit.sparse_encoder.modules.sparse_static_embedding import (
+    SparseStaticEmbedding,
+)
 from embedkit.sparse_encoder.modules.splade_pooling import SpladePooling
 
 MODULE_TYPES: dict[str, type[Module]] = {
@@ -56,6 +69,19 @@ MODULE_TYPES: dict[str, type[Module]] = {
     "sentence_transformers.sparse_encoder.modules.sparse_auto_encoder.SparseAutoEncoder": SparseAutoEncoder,
 }
 
+# The legacy modules sentence-transformers keeps for old models: classic 5.x paths (``models.X`` and
+# ``models.X.X``) and the 6.x nested ``sentence_transformer.modules.<file>.X`` path.
+_LEGACY_MODULES: dict[str, type[Module]] = {
+    "cnn": CNN, "lstm": LSTM, "bow": BoW, "word_embeddings": WordEmbeddings, "word_weights": WordWeights,
+    "weighted_layer_pooling": WeightedLayerPooling, "layer_norm": LayerNorm, "dropout": Dropout,
+    "clip_model": CLIPModel,
+}
+for _file, _cls in _LEGACY_MODULES.items():
+    _name = _cls.__name__
+    MODULE_TYPES[f"sentence_transformers.models.{_name}"] = _cls
+    MODULE_TYPES[f"sentence_transformers.models.{_name}.{_name}"] = _cls
+    MODULE_TYPES[f"sentence_transformers.sentence_transformer.modules.{_file}.{_name}"] = _cls
+
 SAVED_TYPE: dict[type[Module], str] = {
     Transformer: "sentence_transformers.models.Transformer",
     Pooling: "sentence_transformers.models.Pooling",
@@ -63,6 +89,7 @@ SAVED_TYPE: dict[type[Module], str] = {
     Normalize: "sentence_transformers.models.Normalize",
     Router: "sentence_transformers.models.Router",
     StaticEmbedding: "sentence_transformers.models.StaticEmbedding",
+    **{cls: f"sentence_transformers.models.{cls.__name__}" for cls in _LEGACY_MODULES.values() if cls is not CLIPModel},
     # Classic (5.0-5.3) paths: ST 5.x imports them directly, ST 6.x through its deprecated-path table.
     MLMTransformer: "sentence_transformers.sparse_encoder.models.MLMTransformer",
     SpladePooling: "sentence_transformers.sparse_encoder.models.SpladePooling",

@@ -10,6 +10,7 @@ instead of a hang.
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing as mp
 import queue
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+logger = logging.getLogger("embedkit.base.model")  # the logger sentence-transformers uses for these messages
 
 _MAIN_GUARD_HELP = (
     "a multi-process pool was started while Python was still importing the main script in a spawned worker. "
@@ -61,6 +64,9 @@ def start_pool(model: Any, target_devices: list[str] | None = None) -> dict[str,
     if target_devices is None:
         count = torch.cuda.device_count()
         target_devices = [f"cuda:{i}" for i in range(count)] if count else ["cpu"] * 4
+        if not count:
+            logger.info("CUDA/NPU is not available. Starting 4 CPU workers")
+    logger.info(f"Starting multi-process pool on devices: {', '.join(map(str, target_devices))}")
     # Workers load the model from a saved folder: pickling the model itself into each spawn can hang the parent
     # forever when a child dies early (CPython writes the payload while holding the pipe's read end).
     folder = tempfile.mkdtemp(prefix="embedkit-pool-")

@@ -9,13 +9,13 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 
-def warmup_steps_for(total_steps: int, warmup_steps: int | float, warmup_ratio: float) -> int:
-    """``warmup_steps`` if set (a float < 1 is a ratio), else ``ceil(warmup_ratio * total_steps)``."""
+def warmup_steps_for(total_steps: int, warmup_steps: int | float, warmup_ratio: float | None = None) -> int:
+    """``warmup_steps`` if set (a float < 1 is a ratio), else ``ceil(warmup_ratio * total_steps)`` (0 when unset)."""
     if isinstance(warmup_steps, float) and 0 < warmup_steps < 1:
         return math.ceil(warmup_steps * total_steps)
     if warmup_steps > 0:
         return int(warmup_steps)
-    return math.ceil(warmup_ratio * total_steps)
+    return math.ceil((warmup_ratio or 0.0) * total_steps)
 
 
 def lr_lambda(name: str, total: int, warmup: int, num_cycles: float | None = None, power: float = 1.0,

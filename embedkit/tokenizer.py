@@ -132,6 +132,8 @@ class Tokenizer:
             pad_id = 0
             pad = self.backend.id_to_token(0) or "[PAD]"
         self.pad_token, self.pad_token_id = pad, pad_id
+        eos = special.get("eos_token")
+        self.eos_token_id = self.backend.token_to_id(eos) if eos is not None else None
 
     @property
     def vocab_size(self) -> int:

@@ -36,9 +36,9 @@ def test_non_positive_batch_size(bert, batch_size):
 
 
 def test_unknown_precision_prompt_and_kwargs(bert):
-    with pytest.raises(ValueError, match="precision"):
+    with pytest.raises(ValueError, match="Precision 'int4' is not supported"):
         bert.encode(["a"], precision="int4")
-    with pytest.raises(ValueError, match="prompt_name 'nope' not found"):
+    with pytest.raises(ValueError, match="Prompt name 'nope' not found"):
         bert.encode(["a"], prompt_name="nope")
     with pytest.raises(ValueError, match="does not use"):
         bert.encode(["a"], colour="blue")

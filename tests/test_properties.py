@@ -72,8 +72,8 @@ def test_predict_any_pair_is_finite_shaped_and_order_independent(pairs, batch_si
 
 
 @PREDICT_SETTINGS
-@given(st.lists(st.one_of(st.integers(), st.none(), st.just(("a",)), st.just(("a", 1)), st.text(max_size=5)),
-                min_size=1, max_size=3))
+@given(st.lists(st.one_of(st.integers(), st.none(), st.just(("a",)), st.just(("a", 1))), min_size=1, max_size=3))
 def test_predict_non_pairs_raise_type_error(items):
+    # a lone string is a valid input (scored on its own, as sentence-transformers does); anything else is not
     with pytest.raises(TypeError, match=r"input \d+ has type"):
         _cross_encoder().predict([("ok", "fine"), *items])

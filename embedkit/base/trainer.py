@@ -42,9 +42,24 @@ import torch
 from torch import Tensor, nn
 
 from embedkit import distributed as dist_utils
-from embedkit.base.data_collator import Batch, DataCollator
-from embedkit.base.sampler import MULTI_DATASET_SAMPLERS, SAMPLERS, ShardedBatchSampler
-from embedkit.base.training_args import SentenceTransformerTrainingArguments
+from embedkit.base.data_collator import Batch, DataCollator, batch_from_dict
+from embedkit.base.sampler import (
+    DefaultBatchSampler,
+    EpochRandomSampler,
+    GroupByLabelBatchSampler,
+    NoDuplicatesBatchSampler,
+    ProportionalBatchSampler,
+    RoundRobinBatchSampler,
+    ShardedBatchSampler,
+)
+from embedkit.base.training_args import (
+    BaseTrainingArguments,
+    BatchSamplers,
+    CrossEncoderTrainingArguments,
+    MultiDatasetBatchSamplers,
+    SentenceTransformerTrainingArguments,
+    SparseEncoderTrainingArguments,
+)
 from embedkit.checkpoint import (
     list_checkpoints,
     load_training_state,
@@ -53,7 +68,14 @@ from embedkit.checkpoint import (
     rotate_checkpoints,
     save_checkpoint,
 )
-from embedkit.data import LABEL_COLUMNS, as_datasets
+from embedkit.data import (
+    LABEL_COLUMNS,
+    StreamedDataset,
+    as_datasets,
+    featureless_stream_hint,
+    is_column_dict,
+    is_stream,
+)
 from embedkit.schedules import build_scheduler, warmup_steps_for
 
 logger = logging.getLogger(__name__)
@@ -85,6 +107,35 @@ class TrainerControl:
     should_training_stop: bool = False
 
 
+class EvalLoopOutput(NamedTuple):
+    """What :meth:`BaseTrainer.evaluation_loop` returns (transformers' field names)."""
+
+    predictions: Any
+    label_ids: Any
+    metrics: dict[str, float]
+    num_samples: int
+
+
+class _NamedRows(torch.utils.data.Dataset):
+    """Rows of several datasets by global index (offsets in order), each tagged with its dataset's name when
+    ``named``, so one collate function can resolve per-dataset prompts, routes and losses."""
+
+    def __init__(self, datasets: dict[str, Any], named: bool) -> None:
+        self.datasets, self.named = list(datasets.items()), named
+        self.offsets = [0, *np.cumsum([len(d) for _, d in self.datasets]).tolist()]
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        which = bisect.bisect_right(self.offsets, index) - 1
+        name, dataset = self.datasets[which]
+        row = dict(dataset[index - self.offsets[which]])
+        if self.named and name:
+            row["dataset_name"] = name
+        return row
+
+
 class TrainerCallback:
     """Hooks called by the loop (same names and arguments as transformers' ``TrainerCallback``)."""
 
@@ -105,8 +156,8 @@ class _Losses(nn.Module):
         self.names = list(losses)
         self.losses = nn.ModuleList(losses.values())
 
-    def forward(self, name: str, features: list[Any], labels: Any) -> Tensor | dict[str, Tensor]:
-        return self.losses[self.names.index(name)](features, labels)
+    def forward(self, name: str, features: list[Any], labels: Any, **kwargs: Any) -> Tensor | dict[str, Tensor]:
+        return self.losses[self.names.index(name)](features, labels, **kwargs)
 
 
 def set_seed(seed: int) -> None:
@@ -136,8 +187,8 @@ def _no_decay(module: nn.Module) -> set[str]:
     return names
 
 
-class SentenceTransformerTrainer:
-    """Train a model with one or more losses, sentence-transformers style.
+class BaseTrainer:
+    """Train a model with one or more losses, sentence-transformers style (the loop of every model type).
 
     Args:
         model: the model to train (SentenceTransformer, CrossEncoder or SparseEncoder).
@@ -149,7 +200,15 @@ class SentenceTransformerTrainer:
             (default: CoSENTLoss).
         evaluator: an evaluator or a list of them; metrics are prefixed ``eval_``.
         callbacks: objects with any of the :class:`TrainerCallback` hooks.
-        data_collator: replaces the default :class:`~embedkit.base.data_collator.DataCollator`.
+        data_collator: replaces the default :class:`~embedkit.base.data_collator.DataCollator`; a collator returning
+            sentence-transformers' batch dict (:class:`~embedkit.base.data_collator.BaseDataCollator`) works too.
+        model_init: a function returning a fresh model, called here when ``model`` is None and again at the start
+            of :meth:`train` (the losses then point at the new model).
+        compute_metrics, processing_class, optimizer_cls_and_kwargs, preprocess_logits_for_metrics: accepted for
+            sentence-transformers compatibility; they have no effect (use ``evaluator`` for metrics).
+
+    ``datasets.IterableDataset`` inputs are read once, in order, into memory (their rows are not shuffled, and a
+    batch sampler other than the default is ignored with a warning, as in sentence-transformers).
 
     Example:
         >>> from embedkit import SentenceTransformer
@@ -164,43 +223,152 @@ class SentenceTransformerTrainer:
         1
     """
 
-    args_class: type = SentenceTransformerTrainingArguments
+    args_class: type = BaseTrainingArguments
     tokenize_inputs = True
 
     def __init__(
         self,
         model: nn.Module | None = None,
-        args: SentenceTransformerTrainingArguments | None = None,
+        args: BaseTrainingArguments | None = None,
         train_dataset: Any = None,
         eval_dataset: Any = None,
         loss: nn.Module | dict[str, nn.Module] | Callable[[nn.Module], nn.Module] | None = None,
         evaluator: Any = None,
         callbacks: Sequence[Any] | None = None,
-        data_collator: Callable[..., Batch] | None = None,
+        data_collator: Callable[..., Any] | None = None,
         optimizers: tuple[Any, Any] = (None, None),
+        model_init: Callable[[], nn.Module] | None = None,
+        compute_metrics: Any = None,
+        processing_class: Any = None,
+        optimizer_cls_and_kwargs: Any = None,
+        preprocess_logits_for_metrics: Any = None,
     ) -> None:
-        if model is None:
-            raise ValueError("the trainer needs a model")
-        self.model = model
         self.args = args if args is not None else self.args_class(output_dir="trainer_output")
+        self.model_init = model_init
+        if model is None:
+            if model_init is None:
+                raise RuntimeError(f"`{type(self).__name__}` requires either a `model` or `model_init` argument")
+            model = model_init()
+        elif model_init is not None:
+            logger.warning(f"`{type(self).__name__}` requires either a `model` or `model_init` argument, but not "
+                           "both. `model_init` will overwrite your model when calling the `train` method.")
+        if compute_metrics is not None:
+            logger.warning(f"`compute_metrics` is currently not compatible with the {type(self).__name__}. Please "
+                           "use the `evaluator` argument instead for detailed evaluation metrics, or the "
+                           "`eval_dataset` argument for the evaluation loss.")
+        self.model = model
+        for kind, dataset in (("train", train_dataset), ("eval", eval_dataset)):
+            if is_stream(dataset) and getattr(dataset, "column_names", None) is None:
+                raise ValueError(featureless_stream_hint(dataset, kind))
+        if eval_dataset is None and evaluator is None and self.args.eval_strategy != "no":
+            raise ValueError(
+                f"You have set `args.eval_strategy` to {self.args.eval_strategy}, but you didn't provide an "
+                f"`eval_dataset` or an `evaluator`. Either provide an `eval_dataset` or an `evaluator` to "
+                f"`{type(self).__name__}`, or set `args.eval_strategy='no'` to skip evaluation.")
+        if isinstance(loss, dict):
+            for kind, dataset in (("train", train_dataset), ("eval", eval_dataset)):
+                if dataset is None:
+                    continue
+                if not isinstance(dataset, dict) or is_column_dict(dataset):
+                    raise ValueError(f"If the provided `loss` is a dict, then the `{kind}_dataset` must be a "
+                                     f"`DatasetDict`.")
+                if missing := set(dataset) - set(loss):
+                    raise ValueError(
+                        f"If the provided `loss` is a dict, then all keys from the `{kind}_dataset` dictionary must "
+                        f"occur in `loss` also. Currently, {sorted(missing)} occur{'s' if len(missing) == 1 else ''} "
+                        f"in `{kind}_dataset` but not in `loss`.")
+        if isinstance(train_dataset, dict) and any(is_stream(d) for d in train_dataset.values()):
+            # (a dict of streamed eval datasets is fine: each is evaluated on its own)
+            raise ValueError("Sentence Transformers is not compatible with a DatasetDict containing an "
+                             "IterableDataset.")
+        self.validate_column_names(train_dataset, "train")
+        self.validate_column_names(eval_dataset, "eval")
         self.train_datasets, self.multi_dataset = as_datasets(train_dataset, "train_dataset")
         self.eval_datasets, _ = as_datasets(eval_dataset, "eval_dataset")
+        self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
         self.evaluators = list(evaluator) if isinstance(evaluator, (list, tuple)) else (
             [evaluator] if evaluator is not None else [])
+        self.evaluator = evaluator
         self.callbacks = list(callbacks or [])
         self.optimizer, self.scheduler = optimizers
         self.losses = self._resolve_losses(loss)
+        self._custom_collator = data_collator is not None
+        self.accum_loss_components: dict[str, dict[str, Tensor]] = {"train": {}, "eval": {}}
+        self._eval_dataloaders: dict[str, Any] = {}
         self.data_collator = data_collator or self._default_collator()
         self.state = TrainerState()
         self.control = TrainerControl()
         self._improved: tuple[int, float] | None = None
         self._validate()
+        card = getattr(self.model, "model_card_data", None)
+        if callable(getattr(card, "trainer_init", None)):  # datasets, losses and examples for the model card
+            try:
+                card.trainer_init(self)
+            except Exception as exc:  # the model card must never stop training
+                logger.warning("could not gather the model card's training data (%s: %s)", type(exc).__name__, exc)
 
     # ------------------------------------------------------------------ setup
     def default_loss(self) -> nn.Module:
-        from embedkit.sentence_transformer.losses import CoSENTLoss
+        """The loss used when none is given (each model type's trainer sets its own)."""
+        raise NotImplementedError(f"{type(self).__name__} has no default loss: pass `loss=`")
 
-        return CoSENTLoss(self.model)
+    def get_default_loss(self, model: nn.Module) -> nn.Module:
+        """sentence-transformers' name for :meth:`default_loss`."""
+        return self.default_loss()
+
+    @property
+    def loss(self) -> nn.Module | dict[str, nn.Module]:
+        """The loss module, or ``{dataset_name: loss}`` for per-dataset losses."""
+        if list(self.losses) == [""]:
+            return self.losses[""]
+        return dict(self.losses)
+
+    @staticmethod
+    def validate_column_names(dataset: Any, dataset_name: str | None = None) -> None:
+        """Refuse the column names the trainer reserves (``return_loss``, ``dataset_name``)."""
+        if dataset is None:
+            return
+        if isinstance(dataset, dict) and not is_column_dict(dataset):
+            for name, sub in dataset.items():
+                BaseTrainer.validate_column_names(sub, name)
+            return
+        columns = getattr(dataset, "column_names", None)
+        if columns is None and isinstance(dataset, dict):
+            columns = list(dataset)
+        if columns is None and isinstance(dataset, (list, tuple)) and dataset and isinstance(dataset[0], dict):
+            columns = list(dataset[0])
+        if overlap := [c for c in columns or [] if c in ("return_loss", "dataset_name")]:
+            where = f"{dataset_name} " if dataset_name else ""
+            raise ValueError(f"The following column names are invalid in your {where}dataset: {overlap}. Avoid using "
+                             "these column names, as they are reserved for internal use.")
+
+    def call_model_init(self) -> nn.Module:
+        """A fresh model from ``model_init``; every loss is pointed at it."""
+        model = self.model_init()
+        for name, loss in self.losses.items():
+            self.losses[name] = self.override_model_in_loss(loss, model)
+        self.model = model
+        if not self._custom_collator:
+            self.data_collator = self._default_collator()
+        return model
+
+    def override_model_in_loss(self, loss: nn.Module, model: nn.Module) -> nn.Module:
+        """Replace the model a loss (or a loss inside it) holds as its ``model`` child by ``model``.
+
+        ``model`` may be a wrapper (DDP, ``torch.compile``): the methods losses call on their model during
+        ``forward`` (``preprocess``, ``get_embedding_dimension``) are bound onto it from the model it replaces.
+        """
+        from embedkit.base.model import BaseModel
+
+        for name, child in loss.named_children():
+            if name == "model" and isinstance(child, BaseModel):
+                for attribute in ("preprocess", "get_embedding_dimension"):
+                    if hasattr(child, attribute) and not hasattr(model, attribute):
+                        setattr(model, attribute, getattr(child, attribute))
+                loss.model = model
+            elif isinstance(child, nn.Module):
+                setattr(loss, name, self.override_model_in_loss(child, model))
+        return loss
 
     def _default_collator(self) -> DataCollator:
         preprocess = self.model.preprocess if self.tokenize_inputs else None
@@ -218,6 +386,8 @@ class SentenceTransformerTrainer:
                 return value(self.model)
             raise TypeError(f"loss must be a module, a callable model -> module, or a dict of them; got {value!r}")
 
+        if isinstance(loss, dict) and not self.train_datasets:
+            return {str(name): build(value) for name, value in loss.items()}
         if isinstance(loss, dict):
             missing = set(names) - set(loss)
             if missing or not self.multi_dataset:
@@ -252,31 +422,79 @@ class SentenceTransformerTrainer:
             total += len(dataset)
         return offsets
 
-    def _train_sampler(self, rank: int, world: int) -> ShardedBatchSampler:
+    def get_batch_sampler(self, dataset: Any, batch_size: int, drop_last: bool,
+                          valid_label_columns: list[str] | None = None, generator: torch.Generator | None = None,
+                          seed: int = 0) -> Any:
+        """The batch sampler ``args.batch_sampler`` names for one dataset (override for a custom one).
+
+        A :class:`~embedkit.base.sampler.DefaultBatchSampler` subclass or a function is called with
+        ``(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)``; the enum values map to the
+        embedkit samplers. A streamed (``IterableDataset``) input keeps its order.
+        """
+        kwargs = {"batch_size": batch_size, "drop_last": drop_last, "valid_label_columns": valid_label_columns,
+                  "generator": generator, "seed": seed}
+        kind = self.args.batch_sampler
+        if callable(kind) and not isinstance(kind, BatchSamplers):
+            return kind(dataset, **kwargs)
+        if isinstance(dataset, StreamedDataset):
+            if kind != BatchSamplers.BATCH_SAMPLER:
+                logger.warning("When using an IterableDataset, you cannot specify a batch sampler.")
+            return DefaultBatchSampler(range(len(dataset)), **kwargs)
+        if kind == BatchSamplers.NO_DUPLICATES:
+            return NoDuplicatesBatchSampler(dataset, **kwargs)
+        if kind == BatchSamplers.NO_DUPLICATES_HASHED:
+            return NoDuplicatesBatchSampler(dataset, precompute_hashes=True, **kwargs)
+        if kind == BatchSamplers.GROUP_BY_LABEL:
+            return GroupByLabelBatchSampler(dataset, **kwargs)
+        return DefaultBatchSampler(EpochRandomSampler(len(dataset), seed if seed is not None else 0), **kwargs)
+
+    def get_multi_dataset_batch_sampler(self, dataset: Any, batch_samplers: list[Any],
+                                        generator: torch.Generator | None = None, seed: int | None = 0) -> Any:
+        """The sampler ``args.multi_dataset_batch_sampler`` names over a ``ConcatDataset`` of the datasets."""
+        kwargs = {"batch_samplers": batch_samplers, "generator": generator, "seed": seed}
+        kind = self.args.multi_dataset_batch_sampler
+        if callable(kind) and not isinstance(kind, MultiDatasetBatchSamplers):
+            return kind(dataset, **kwargs)
+        if kind == MultiDatasetBatchSamplers.ROUND_ROBIN:
+            return RoundRobinBatchSampler(dataset=dataset, **kwargs)
+        return ProportionalBatchSampler(dataset=dataset, **kwargs)
+
+    def _batch_sampler(self, datasets: dict[str, Any], per_device: int, rank: int, world: int) -> ShardedBatchSampler:
+        """This rank's batches over ``datasets``: the sampler of the global batch, sharded over the ranks."""
         args = self.args
         seed = args.data_seed if args.data_seed is not None else args.seed
-        kind = args.batch_sampler
-        def one(dataset: Any) -> ShardedBatchSampler:
-            if callable(kind) and not isinstance(kind, str):
-                return kind(dataset, batch_size=args.per_device_train_batch_size, drop_last=args.dataloader_drop_last,
-                            valid_label_columns=list(LABEL_COLUMNS), generator=None, seed=seed)
-            cls = SAMPLERS[getattr(kind, "value", kind)]
-            return cls(dataset, args.per_device_train_batch_size, args.dataloader_drop_last,
-                       valid_label_columns=list(LABEL_COLUMNS), seed=seed, rank=rank, world_size=world)
-        samplers = [one(d) for d in self.train_datasets.values()]
+        generator = torch.Generator().manual_seed(seed)
+        labels = list(getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS))
+        samplers = [self.get_batch_sampler(d, per_device * world, args.dataloader_drop_last, labels, generator, seed)
+                    for d in datasets.values()]
         if len(samplers) == 1:
-            return samplers[0]
-        cls = MULTI_DATASET_SAMPLERS[getattr(args.multi_dataset_batch_sampler, "value",
-                                             args.multi_dataset_batch_sampler)]
-        return cls(samplers, self._offsets(self.train_datasets), seed=seed, rank=rank, world_size=world)
+            return ShardedBatchSampler(samplers[0], rank, world)
+        concat = torch.utils.data.ConcatDataset(list(datasets.values()))
+        return ShardedBatchSampler(self.get_multi_dataset_batch_sampler(concat, samplers, generator, seed), rank,
+                                   world)
 
-    def _collate(self, indices: list[int], datasets: dict[str, Any]) -> Batch:
+    def _train_sampler(self, rank: int, world: int) -> ShardedBatchSampler:
+        return self._batch_sampler(self.train_datasets, self.args.per_device_train_batch_size, rank, world)
+
+    def _collate(self, indices: list[int], datasets: dict[str, Any], multi: bool | None = None) -> Batch:
         offsets, names = self._offsets(datasets), list(datasets)
         which = bisect.bisect_right(offsets, indices[0]) - 1
         dataset = datasets[names[which]]
         rows = [dataset[i - offsets[which]] for i in indices]
-        name = names[which] if self.multi_dataset else None
-        return self.data_collator(rows, dataset_name=name)
+        name = names[which] if (self.multi_dataset if multi is None else multi) else None
+        return self._collate_rows(rows, name)
+
+    def _collate_rows(self, rows: list[dict[str, Any]], name: str | None) -> Batch:
+        if isinstance(self.data_collator, DataCollator):
+            return self.data_collator(rows, dataset_name=name)
+        # a sentence-transformers style collator: rows carry dataset_name, the result is a dict
+        if name is not None:
+            rows = [{**row, "dataset_name": name} for row in rows]
+        out = self.data_collator(rows)
+        if isinstance(out, Batch):
+            return out
+        labels = getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS)
+        return batch_from_dict(out, rows, labels)
 
     # ------------------------------------------------------------------ optimisation
     def _build_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
@@ -325,7 +543,9 @@ class SentenceTransformerTrainer:
         features = _to_device(batch.features, device)
         labels = _to_device(batch.labels, device)
         with self._autocast(device):
-            out = runner(loss_name if loss_name is not None else batch.dataset_name or "", features, labels)
+            # a CrossEncoder batch carries its prompt / task (CrossEncoderDataCollator); passed only when set
+            extra = {key: getattr(batch, key) for key in ("prompt", "task") if getattr(batch, key, None) is not None}
+            out = runner(loss_name if loss_name is not None else batch.dataset_name or "", features, labels, **extra)
         if isinstance(out, dict):
             return sum(out.values()), {k: v.detach() for k, v in out.items()}
         return out, {}
@@ -361,15 +581,21 @@ class SentenceTransformerTrainer:
                 torch.distributed.destroy_process_group()
 
     def _train(self, resume: str | bool | None) -> TrainOutput:
+        if self.model_init is not None:  # as transformers: every run starts from a fresh model
+            self.call_model_init()
         args, model = self.args, self.model
         rank, world = dist_utils.get_rank(), dist_utils.get_world_size()
         main = rank == 0
-        if torch.cuda.is_available() and world > 1:
+        if args.use_cpu:
+            device = torch.device("cpu")
+            model.to(device)
+        elif torch.cuda.is_available() and world > 1:
             device = torch.device(f"cuda:{torch.cuda.current_device()}")
         else:
             device = model.device
         if args.fp16 and device.type != "cuda":
-            raise ValueError("fp16 training needs a CUDA device; use bf16=True on CPUs with native bf16 support")
+            raise ValueError("fp16 training needs a CUDA device; on CPUs with native bf16 support use bf16=True with "
+                             "use_cpu=True")
         set_seed(args.seed)
         losses = _Losses(self.losses).to(device)
         runner: nn.Module = losses
@@ -472,13 +698,17 @@ class SentenceTransformerTrainer:
 
             # -- logging, evaluation, saving
             window["loss"] = window.get("loss", 0.0) + float(step_loss)
-            for k, v in parts_sum.items():
-                window[k] = window.get(k, 0.0) + float(v)
+            if parts_sum:
+                self.track_loss_components(parts_sum)
             window_steps += 1
             epoch_end = state.batch_in_epoch == 0
             last = state.global_step >= max_steps
             if self._due(args.logging_steps, "steps") or (args.logging_first_step and state.global_step == 1) or last:
                 entry = {k: dist_utils.mean_over_ranks(v / window_steps) for k, v in window.items()}
+                components = self.accum_loss_components["train"]
+                steps = float(components.pop("steps", 1))
+                entry.update({k: dist_utils.mean_over_ranks(float(v) / steps) for k, v in components.items()})
+                self.accum_loss_components["train"] = {}
                 entry.update(grad_norm=float(grad_norm), learning_rate=lr_used, epoch=round(state.epoch, 4),
                              step=state.global_step)
                 self._log(entry, output_dir, bar)
@@ -492,7 +722,7 @@ class SentenceTransformerTrainer:
             if (args.save_strategy == "steps" and self._due(args.save_steps, "steps")) or (
                     args.save_strategy == "epoch" and epoch_end) or (
                     args.save_strategy == "best" and evaluated and self._improved is not None):
-                self._save(output_dir, losses, optimizer, scheduler, scaler)
+                self._save_checkpoint(output_dir, losses, optimizer, scheduler, scaler)
         if bar is not None:
             bar.close()
         if args.load_best_model_at_end and state.best_model_checkpoint and Path(state.best_model_checkpoint).is_dir():
@@ -551,16 +781,48 @@ class SentenceTransformerTrainer:
     def _load_weights(self, checkpoint: Path, losses: nn.Module) -> None:
         from safetensors.torch import load_file
 
-        reloaded = type(self.model)(str(checkpoint), device="cpu")
+        reloaded = type(self.model)(str(checkpoint), device="cpu",
+                                    trust_remote_code=bool(getattr(self.model, "trust_remote_code", False)))
         self.model.load_state_dict(reloaded.state_dict())
         extra = self._loss_only_params(losses)
-        if extra:
+        if extra and (checkpoint / "loss_params.safetensors").is_file():
             saved = load_file(str(checkpoint / "loss_params.safetensors"))
             with torch.no_grad():
                 for name, param in extra.items():
                     param.copy_(saved[name])
 
-    def _save(self, output_dir: Path, losses: nn.Module, optimizer: Any, scheduler: Any, scaler: Any) -> None:
+    def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+        """Save the model (the full model folder) to ``output_dir`` (default ``args.output_dir``), with the
+        training arguments as ``training_args.json``; ``state_dict`` is accepted for compatibility."""
+        path = Path(output_dir if output_dir is not None else (self.args.output_dir or "trainer_output"))
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save(str(path))
+        (path / "training_args.json").write_text(json.dumps(self.args.to_dict(), indent=2, default=str),
+                                                 encoding="utf-8")
+
+    def _load_from_checkpoint(self, checkpoint_path: str) -> None:
+        """Load the model weights of a checkpoint folder into the model being trained (and the trainable loss
+        parameters, when the checkpoint has them)."""
+        self._load_weights(Path(checkpoint_path), _Losses(self.losses))
+
+    def track_loss_components(self, loss: dict[str, Tensor]) -> None:
+        """Add one step's loss components (detached, so no autograd graph is kept) to the running sums logged at
+        the next logging step; with ``args.logging_nan_inf_filter`` a NaN/inf value counts as the mean so far."""
+        kind = "train" if self.model.training else "eval"
+        sums = self.accum_loss_components[kind]
+        steps = sums.get("steps", 0)
+        value = None
+        for key, value in loss.items():
+            value = value.detach()
+            if self.args.logging_nan_inf_filter and not bool(torch.isfinite(value).all()):
+                value = sums[key] / steps if key in sums and steps else torch.zeros((), dtype=value.dtype,
+                                                                                     device=value.device)
+            sums[key] = sums[key] + value if key in sums else value
+        device = value.device if value is not None else None
+        sums["steps"] = sums.get("steps", torch.tensor(0, device=device)) + 1
+
+    def _save_checkpoint(self, output_dir: Path, losses: nn.Module, optimizer: Any, scheduler: Any, scaler: Any
+                         ) -> None:
         state = self.state
         path = output_dir / f"checkpoint-{state.global_step}"
         if self._improved is not None and self._improved[0] == state.global_step:
@@ -578,30 +840,94 @@ class SentenceTransformerTrainer:
         dist_utils.barrier()
 
     # ------------------------------------------------------------------ evaluation
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> torch.utils.data.DataLoader:
+        """A ``DataLoader`` of collated eval batches: of ``eval_dataset`` given as a dataset, of the eval dataset
+        with that name when a string, else of the trainer's eval dataset(s).
+
+        Batches come from the configured batch sampler (``per_device_eval_batch_size`` rows per rank), worker
+        settings from the ``dataloader_*`` arguments. With ``dataloader_persistent_workers`` the loaders of the
+        trainer's own eval datasets are built once and reused (per dataset name), so repeated evaluations do not
+        leave worker processes behind.
+        """
+        if eval_dataset is None and not self.eval_datasets:
+            raise ValueError(f"Evaluation requires specifying an eval_dataset to the {type(self).__name__}.")
+        key = eval_dataset if isinstance(eval_dataset, str) else "eval"
+        cacheable = eval_dataset is None or isinstance(eval_dataset, str)
+        if cacheable and self.args.dataloader_persistent_workers and key in self._eval_dataloaders:
+            return self._eval_dataloaders[key]
+        if isinstance(eval_dataset, str):
+            datasets, multi = {eval_dataset: self.eval_datasets[eval_dataset]}, True
+        elif eval_dataset is None:
+            datasets, multi = self.eval_datasets, list(self.eval_datasets) != [""]
+        else:
+            datasets, multi = as_datasets(eval_dataset, "eval_dataset")
+        loader = self._build_dataloader(datasets, multi, self.args.per_device_eval_batch_size)
+        if cacheable and self.args.dataloader_persistent_workers:
+            self._eval_dataloaders[key] = loader
+        return loader
+
+    def _build_dataloader(self, datasets: dict[str, Any], multi: bool, per_device: int
+                          ) -> torch.utils.data.DataLoader:
+        args = self.args
+        sampler = self._batch_sampler(datasets, per_device, dist_utils.get_rank(), dist_utils.get_world_size())
+        rows = _NamedRows(datasets, multi)
+        workers = args.dataloader_num_workers
+        extra = {"persistent_workers": args.dataloader_persistent_workers,
+                 "prefetch_factor": args.dataloader_prefetch_factor} if workers > 0 else {}
+        return torch.utils.data.DataLoader(rows, batch_sampler=sampler, collate_fn=self._collate_named,
+                                           num_workers=workers, pin_memory=args.dataloader_pin_memory and
+                                           torch.cuda.is_available(), **extra)
+
+    def _collate_named(self, rows: list[dict[str, Any]]) -> Batch:
+        name = rows[0].get("dataset_name") if rows else None
+        return self._collate_rows([{k: v for k, v in row.items() if k != "dataset_name"} for row in rows], name)
+
+    def evaluation_loop(self, dataloader: Any, description: str = "Evaluation", prediction_loss_only: bool | None = None,
+                        ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval") -> EvalLoopOutput:
+        """The eval loss over ``dataloader``: the row-weighted mean of its batch losses (all ranks together), as
+        ``{metric_key_prefix}_loss``."""
+        model = self.model
+        losses = _Losses(self.losses)
+        total, rows = 0.0, 0
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            for batch in dataloader:
+                if not batch.features or not batch.num_rows:
+                    continue
+                name = batch.dataset_name if batch.dataset_name in self.losses else next(iter(self.losses))
+                loss, _ = self.compute_loss(losses, batch, model.device, name)
+                total, rows = total + float(loss) * batch.num_rows, rows + batch.num_rows
+        if was_training:
+            model.train()
+        mean_rows = dist_utils.mean_over_ranks(float(rows))
+        loss_value = dist_utils.mean_over_ranks(total) / mean_rows if mean_rows else float("nan")
+        return EvalLoopOutput(None, None, {f"{metric_key_prefix}_loss": loss_value}, int(rows))
+
     def evaluate(self, eval_dataset: Any = None) -> dict[str, float]:
-        """Eval loss (mean over batches, averaged over ranks) and evaluator metrics, all prefixed ``eval_``."""
-        datasets = as_datasets(eval_dataset, "eval_dataset")[0] if eval_dataset is not None else self.eval_datasets
+        """Eval loss and evaluator metrics, all prefixed ``eval_``.
+
+        The eval loss is the row-weighted mean of the batch losses over the eval batches, drawn with the configured
+        batch sampler (so in-batch-negative losses see the batches they would see in training) and
+        ``per_device_eval_batch_size`` rows per rank; with several eval datasets, one ``eval_{name}_loss`` each
+        (see :meth:`get_eval_dataloader` and :meth:`evaluation_loop`).
+        """
+        if eval_dataset is not None:
+            self.validate_column_names(eval_dataset, "eval")
+            datasets, multi = as_datasets(eval_dataset, "eval_dataset")
+        else:
+            datasets, multi = self.eval_datasets, list(self.eval_datasets) != [""]
         model, args = self.model, self.args
-        device = model.device
-        rank, world = dist_utils.get_rank(), dist_utils.get_world_size()
         metrics: dict[str, float] = {}
         was_training = model.training
         model.eval()
-        losses = _Losses(self.losses)
-        with torch.no_grad():
-            for name, dataset in datasets.items():
-                size = args.per_device_eval_batch_size * world
-                total, count = 0.0, 0
-                for start in range(0, len(dataset), size):
-                    rows = list(range(start, min(start + size, len(dataset))))[rank::world]
-                    if not rows:
-                        continue
-                    batch = self.data_collator([dataset[i] for i in rows], dataset_name=name or None)
-                    loss_name = name if name in self.losses else next(iter(self.losses))
-                    loss, _ = self.compute_loss(losses, batch, device, loss_name)
-                    total, count = total + float(loss), count + 1
-                key = f"eval_{name}_loss" if name else "eval_loss"
-                metrics[key] = dist_utils.mean_over_ranks(total / max(count, 1))
+        for name, dataset in datasets.items():
+            if eval_dataset is None:
+                loader = self.get_eval_dataloader(name if multi else None)
+            else:
+                loader = self._build_dataloader({name: dataset}, multi, args.per_device_eval_batch_size)
+            prefix = f"eval_{name}" if name else "eval"
+            metrics.update(self.evaluation_loop(loader, description="Evaluation", metric_key_prefix=prefix).metrics)
         evaluator_metrics: dict[str, float] = {}
         if dist_utils.is_main_process():
             eval_dir = Path(args.output_dir or "trainer_output") / "eval"  # where ST's trainer has evaluators write CSVs
@@ -646,10 +972,39 @@ class SentenceTransformerTrainer:
         self.model.training_summary = info
 
 
-class CrossEncoderTrainer(SentenceTransformerTrainer):
+class SentenceTransformerTrainer(BaseTrainer):
+    """The loop for SentenceTransformer models (default loss: CoSENTLoss); see :class:`BaseTrainer`."""
+
+    args_class: type = SentenceTransformerTrainingArguments
+
+    def default_loss(self) -> nn.Module:
+        from embedkit.sentence_transformer.losses import CoSENTLoss
+
+        return CoSENTLoss(self.model)
+
+
+class CrossEncoderTrainer(BaseTrainer):
     """The same loop for CrossEncoder models: texts stay raw in the batch (the losses build pairs)."""
 
     tokenize_inputs = False
+    args_class: type = CrossEncoderTrainingArguments
+
+    def __init__(self, model: nn.Module | None = None, args: Any = None, train_dataset: Any = None,
+                 eval_dataset: Any = None, *rest: Any, **kwargs: Any) -> None:
+        for split, dataset in (("train", train_dataset), ("eval", eval_dataset)):
+            values = dataset.values() if isinstance(dataset, dict) else [dataset]
+            if any(type(d).__name__ == "IterableDataset" for d in values):
+                raise ValueError(
+                    f"CrossEncoderTrainer does not support an IterableDataset for the `{split}_dataset`. "
+                    "Please convert the dataset to a `Dataset` or `DatasetDict` before passing it to the trainer."
+                )
+        super().__init__(model, args, train_dataset, eval_dataset, *rest, **kwargs)
+
+    def _default_collator(self) -> Any:
+        from embedkit.cross_encoder.data_collator import CrossEncoderDataCollator
+
+        return CrossEncoderDataCollator(preprocess_fn=self.model.preprocess, valid_label_columns=list(LABEL_COLUMNS),
+                                        router_mapping=self.args.router_mapping, prompts=self.args.prompts)
 
     def default_loss(self) -> nn.Module:
         from embedkit.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
@@ -657,13 +1012,15 @@ class CrossEncoderTrainer(SentenceTransformerTrainer):
         return BinaryCrossEntropyLoss(self.model) if self.model.num_labels == 1 else CrossEntropyLoss(self.model)
 
 
-class SparseEncoderTrainer(SentenceTransformerTrainer):
+class SparseEncoderTrainer(BaseTrainer):
     """The same loop for SparseEncoder models (default loss: SpladeLoss around SparseMultipleNegativesRankingLoss).
 
     Every SpladeLoss / CachedSpladeLoss gets a :class:`~embedkit.sparse_encoder.callbacks.
     SpladeRegularizerWeightSchedulerCallback` (quadratic warm-up of its regulariser weights over the first third of
     the steps) unless ``callbacks`` already holds one for that loss; scheduler callbacks run first.
     """
+
+    args_class: type = SparseEncoderTrainingArguments
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,55 +1,108 @@
 """Training arguments: the Hugging Face / sentence-transformers names users already write, as a plain dataclass.
 
-Only arguments the embedkit trainer honours exist here; passing any other keyword raises a TypeError naming it,
-so a script never silently trains with a setting it did not get. Contradictory combinations raise in
+Every field has a type ``transformers.HfArgumentParser`` understands, so ``HfArgumentParser(
+SentenceTransformerTrainingArguments)`` builds a command-line parser; dict-valued arguments also accept their JSON
+string. A few Hugging Face arguments that have no effect in embedkit's loop (``push_to_hub`` and the ``hub_*``
+family, ``dataloader_pin_memory``, ``dataloader_prefetch_factor``, ``dataloader_persistent_workers``,
+``accelerator_config``, ``prediction_loss_only``, ``remove_unused_columns``) are accepted so that scripts written for sentence-transformers run
+unchanged; any other unknown keyword raises a TypeError naming it. Contradictory combinations raise in
 ``__post_init__``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import logging
+import multiprocessing
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any
+from typing import Any, Optional, Union
+
+logger = logging.getLogger(__name__)
 
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 STRATEGIES = ("no", "steps", "epoch")
 REPORT_TO = ("none", "all", "tensorboard", "wandb", "trackio")
 
 
-class BatchSamplers(str, Enum):
-    """How batches are drawn from one dataset (``args.batch_sampler``)."""
+class _ChoiceEnum(str, Enum):
+    """A string enum whose unknown values raise a ValueError listing the valid ones."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        raise ValueError(f"{value} is not a valid {cls.__name__}, please select one of "
+                         f"{[member.value for member in cls]}")
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class BatchSamplers(_ChoiceEnum):
+    """How batches are drawn from one dataset (``args.batch_sampler``).
+
+    ``BATCH_SAMPLER`` (default, shuffled), ``NO_DUPLICATES`` / ``NO_DUPLICATES_HASHED`` (no value twice in a batch,
+    for in-batch-negative losses; the hashed variant precomputes 64-bit hashes per cell), ``GROUP_BY_LABEL`` (every
+    label present at least twice, for batch triplet losses). A :class:`~embedkit.base.sampler.DefaultBatchSampler`
+    subclass or a function ``(dataset, batch_size, drop_last, valid_label_columns, generator, seed) -> sampler`` is
+    accepted too.
+
+    Example:
+        >>> BatchSamplers("no_duplicates") is BatchSamplers.NO_DUPLICATES
+        True
+    """
 
     BATCH_SAMPLER = "batch_sampler"
     NO_DUPLICATES = "no_duplicates"
+    NO_DUPLICATES_HASHED = "no_duplicates_hashed"
     GROUP_BY_LABEL = "group_by_label"
 
 
-class MultiDatasetBatchSamplers(str, Enum):
-    """How batches are drawn across several datasets (``args.multi_dataset_batch_sampler``)."""
+class MultiDatasetBatchSamplers(_ChoiceEnum):
+    """How batches are drawn across datasets (``args.multi_dataset_batch_sampler``).
+
+    ``ROUND_ROBIN`` (one batch per dataset in turn until the smallest runs out) or ``PROPORTIONAL`` (default: every
+    batch of every dataset, datasets drawn in proportion to their number of batches). A
+    :class:`~embedkit.base.sampler.MultiDatasetDefaultBatchSampler` subclass or a function
+    ``(dataset, batch_samplers, generator, seed) -> sampler`` is accepted too.
+
+    Example:
+        >>> MultiDatasetBatchSamplers("round_robin").value
+        'round_robin'
+    """
 
     ROUND_ROBIN = "round_robin"
     PROPORTIONAL = "proportional"
 
 
-def _parse_json(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().startswith("{"):
+def _json_dict(value: Any, message: str) -> Any:
+    """A dict argument given as its JSON string (from a command line) is decoded; an invalid one raises."""
+    if not isinstance(value, str):
+        return value
+    try:
         return json.loads(value)
-    return value
+    except json.JSONDecodeError:
+        raise ValueError(message) from None
 
 
 @dataclass
-class SentenceTransformerTrainingArguments:
-    """Arguments of :class:`~embedkit.base.trainer.SentenceTransformerTrainer` (HF/ST names and defaults).
+class BaseTrainingArguments:
+    """Arguments of the embedkit trainers (Hugging Face / sentence-transformers names and defaults).
+
+    ``warmup_steps`` follows transformers v5: an int is a number of steps, a float in (0, 1) a ratio of the total
+    steps; the deprecated ``warmup_ratio`` is moved into ``warmup_steps`` (with a warning) when ``warmup_steps`` is
+    unset. ``dataloader_num_workers`` is accepted, but batches are built in the main process (tokenization is
+    already multi-threaded). ``use_cpu=True`` trains on the CPU; as in transformers, ``bf16`` needs either a
+    bf16-capable GPU or ``use_cpu=True``.
 
     Example:
         >>> args = SentenceTransformerTrainingArguments(output_dir="out", num_train_epochs=1,
-        ...                                             per_device_train_batch_size=16, warmup_ratio=0.1)
-        >>> args.lr_scheduler_type, args.learning_rate
-        ('linear', 5e-05)
+        ...                                             per_device_train_batch_size=16, warmup_steps=0.1)
+        >>> args.lr_scheduler_type, args.learning_rate, args.warmup_steps
+        ('linear', 5e-05, 0.1)
     """
 
-    output_dir: str | None = None
+    output_dir: Optional[str] = None
     num_train_epochs: float = 3.0
     max_steps: int = -1
     per_device_train_batch_size: int = 8
@@ -62,53 +115,96 @@ class SentenceTransformerTrainingArguments:
     adam_epsilon: float = 1e-8
     max_grad_norm: float = 1.0
     lr_scheduler_type: str = "linear"
-    lr_scheduler_kwargs: dict[str, Any] = field(default_factory=dict)
-    warmup_ratio: float = 0.0
-    warmup_steps: int | float = 0
+    lr_scheduler_kwargs: Union[dict[str, Any], str, None] = field(default_factory=dict)
+    warmup_steps: float = 0
     """An int is a number of steps; a float in (0, 1) is a ratio of the total steps (transformers v5 style)."""
+    warmup_ratio: Optional[float] = None
+    """Deprecated (transformers v5): moved into ``warmup_steps`` when that is unset."""
     fp16: bool = False
     bf16: bool = False
+    use_cpu: bool = False
     eval_strategy: str = "no"
-    eval_steps: int | float | None = None
+    eval_steps: Optional[float] = None
     eval_on_start: bool = False
     save_strategy: str = "steps"
-    save_steps: int | float = 500
-    save_total_limit: int | None = None
+    save_steps: float = 500
+    save_total_limit: Optional[int] = None
     save_only_model: bool = False
-    logging_steps: int | float = 500
+    logging_steps: float = 500
     logging_first_step: bool = False
+    logging_nan_inf_filter: bool = True
     load_best_model_at_end: bool = False
-    metric_for_best_model: str | None = None
-    greater_is_better: bool | None = None
+    metric_for_best_model: Optional[str] = None
+    greater_is_better: Optional[bool] = None
     seed: int = 42
-    data_seed: int | None = None
+    data_seed: Optional[int] = None
     dataloader_drop_last: bool = False
     dataloader_num_workers: int = 0
-    report_to: str | list[str] = "none"
-    run_name: str | None = None
-    resume_from_checkpoint: str | bool | None = None
+    dataloader_persistent_workers: bool = False
+    dataloader_pin_memory: bool = True
+    dataloader_prefetch_factor: Optional[int] = None
+    report_to: Union[None, str, list[str]] = "none"
+    run_name: Optional[str] = None
+    resume_from_checkpoint: Optional[str] = None
     disable_tqdm: bool = False
+    prediction_loss_only: bool = True
+    remove_unused_columns: bool = True
+    """Accepted for Hugging Face compatibility; embedkit's collator always passes the dataset columns through."""
+    push_to_hub: bool = False
+    hub_model_id: Optional[str] = None
+    hub_strategy: str = "every_save"
+    hub_token: Optional[str] = None
+    hub_private_repo: Optional[bool] = None
+    accelerator_config: Union[dict[str, Any], str, None] = None
     skip_nonfinite_loss: bool = False
     """If True, a step whose loss is NaN/inf is skipped (logged) instead of raising an error that names the step."""
     ddp_timeout: int = 1800
     """Seconds a collective may wait before all ranks fail with a clear error instead of hanging."""
     # sentence-transformers specific
-    prompts: str | dict[str, Any] | None = None
-    batch_sampler: BatchSamplers | str | Any = BatchSamplers.BATCH_SAMPLER
-    multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str | Any = MultiDatasetBatchSamplers.PROPORTIONAL
-    router_mapping: str | dict[str, Any] = field(default_factory=dict)
-    learning_rate_mapping: str | dict[str, float] = field(default_factory=dict)
+    prompts: Union[str, None, dict[str, str], dict[str, dict[str, str]]] = None
+    batch_sampler: Union[BatchSamplers, str, Callable[..., Any]] = BatchSamplers.BATCH_SAMPLER
+    multi_dataset_batch_sampler: Union[MultiDatasetBatchSamplers, str, Callable[..., Any]] = (
+        MultiDatasetBatchSamplers.PROPORTIONAL)
+    router_mapping: Union[str, None, dict[str, str], dict[str, dict[str, str]]] = field(default_factory=dict)
+    learning_rate_mapping: Union[str, None, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.prompts = _parse_json(self.prompts)
-        self.router_mapping = _parse_json(self.router_mapping) or {}
-        self.learning_rate_mapping = _parse_json(self.learning_rate_mapping) or {}
+        if self.warmup_ratio is not None and self.warmup_steps == 0:
+            self.warmup_steps, self.warmup_ratio = self.warmup_ratio, None
+            logger.warning(
+                "The `warmup_ratio` argument is deprecated in Transformers v5+, and will also be removed from "
+                "Sentence Transformers once support for Transformers v4 is dropped. Since you're using Transformers "
+                "v5+, please use `warmup_steps` (as a float) to specify the warmup ratio instead.")
+        if isinstance(self.prompts, str):
+            try:  # a JSON dict from a command line; any other string is the one prompt for every column
+                self.prompts = json.loads(self.prompts)
+            except json.JSONDecodeError:
+                pass
+        self.router_mapping = _json_dict(
+            self.router_mapping if self.router_mapping is not None else {},
+            "The `router_mapping` argument must be a dictionary mapping dataset column names to Router routes, like "
+            "'query' or 'document'. A stringified dictionary also works.")
+        self.learning_rate_mapping = _json_dict(
+            self.learning_rate_mapping if self.learning_rate_mapping is not None else {},
+            "The `learning_rate_mapping` argument must be a dictionary mapping parameter name regular expressions to "
+            "learning rates. A stringified dictionary also works.")
+        self.lr_scheduler_kwargs = _json_dict(self.lr_scheduler_kwargs or {}, "lr_scheduler_kwargs must be a dict "
+                                              "(or its JSON string)")
+        self.accelerator_config = _json_dict(self.accelerator_config, "accelerator_config must be a dict (or its "
+                                             "JSON string)")
         if isinstance(self.batch_sampler, str):
             self.batch_sampler = BatchSamplers(self.batch_sampler)
         if isinstance(self.multi_dataset_batch_sampler, str):
             self.multi_dataset_batch_sampler = MultiDatasetBatchSamplers(self.multi_dataset_batch_sampler)
-        if isinstance(self.report_to, str):
+        if self.report_to is None:
+            self.report_to = ["none"]
+        elif isinstance(self.report_to, str):
             self.report_to = [self.report_to]
+        for name in ("eval_strategy", "save_strategy", "lr_scheduler_type"):
+            value = getattr(self, name)
+            if isinstance(value, Enum):
+                setattr(self, name, value.value)
+        warmup = self.warmup_steps
         checks = [
             (self.lr_scheduler_type in SCHEDULERS, f"lr_scheduler_type must be one of {SCHEDULERS}, "
                                                     f"got {self.lr_scheduler_type!r}"),
@@ -119,19 +215,24 @@ class SentenceTransformerTrainingArguments:
             (self.per_device_eval_batch_size >= 1, "per_device_eval_batch_size must be >= 1"),
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1"),
             (self.learning_rate >= 0, "learning_rate must be >= 0"),
-            (0 <= self.warmup_ratio < 1, f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}"),
-            (not (self.fp16 and self.bf16), "fp16 and bf16 cannot both be set"),
+            (not (self.fp16 and self.bf16), "At most one of fp16 and bf16 can be True, but not both"),
             (self.max_steps > 0 or self.num_train_epochs > 0, "set num_train_epochs > 0 or max_steps > 0"),
             (self.eval_strategy != "steps" or self.eval_steps is None or self.eval_steps > 0, "eval_steps must be > 0"),
-            (self.dataloader_num_workers == 0, "dataloader_num_workers > 0 is not supported: batches are built in the "
-                                               "main process (tokenization is already multi-threaded)"),
+            (self.dataloader_num_workers >= 0, "dataloader_num_workers must be >= 0"),
             (all(r in REPORT_TO for r in self.report_to), f"report_to must be among {REPORT_TO}; embedkit logs to "
                                                           f"the logger, a JSON-lines file and a tqdm bar"),
-            (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            (warmup >= 0 and (not isinstance(warmup, float) or warmup < 1 or warmup.is_integer()),
+             f"warmup_steps must be a number of steps (int) or a ratio in [0, 1), got {warmup}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.bf16 and not self.use_cpu:
+            import torch
+
+            if not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+                raise ValueError("Your setup doesn't support bf16/gpu. You need to assign use_cpu if you want to "
+                                 "train the model on CPU.")
         if self.load_best_model_at_end:
             if self.eval_strategy == "no":
                 raise ValueError("load_best_model_at_end needs eval_strategy 'steps' or 'epoch'")
@@ -147,23 +248,67 @@ class SentenceTransformerTrainingArguments:
             self.greater_is_better = not self.metric_for_best_model.endswith("loss")
         if self.eval_strategy == "steps" and self.eval_steps is None:
             self.eval_steps = self.logging_steps
+        # "unused" marks an instance built only to compare against the defaults: no warnings for it.
+        if (self.output_dir != "unused" and self.dataloader_num_workers > 0 and not self.dataloader_persistent_workers
+                and self._workers_are_spawned()):
+            logger.warning(
+                "When using `dataloader_num_workers > 0` with spawned worker processes, it is recommended to also set "
+                "`dataloader_persistent_workers=True`. Every spawned worker imports the library before it can "
+                "produce a batch, which takes several seconds per worker, and without persistent workers that cost "
+                "is paid again on every epoch and every evaluation. This commonly makes training slower than "
+                "`dataloader_num_workers=0`.")
+
+    @staticmethod
+    def _workers_are_spawned() -> bool:
+        """Whether worker processes would start with ``spawn`` (not ``fork``/``forkserver``), read without fixing
+        the start method (a later ``multiprocessing.set_start_method`` must still work)."""
+        method = multiprocessing.get_start_method(allow_none=True)
+        if method is None:
+            method = multiprocessing.get_all_start_methods()[0]  # the platform default comes first
+        return method == "spawn"
+
+    @property
+    def train_batch_size(self) -> int:
+        return self.per_device_train_batch_size
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.per_device_eval_batch_size
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for key, value in out.items():
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
             if isinstance(value, Enum):
-                out[key] = value.value
+                value = value.value
+            elif callable(value) and f.name in ("batch_sampler", "multi_dataset_batch_sampler"):
+                continue
+            out[f.name] = value
         return out
 
     def non_default(self) -> dict[str, Any]:
         """Arguments that differ from their defaults (for the model card)."""
-        defaults = type(self)()
+        defaults = type(self)(output_dir="unused")
         return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) != getattr(defaults, f.name)}
 
 
-class CrossEncoderTrainingArguments(SentenceTransformerTrainingArguments):
+@dataclass
+class SentenceTransformerTrainingArguments(BaseTrainingArguments):
+    """Arguments of :class:`~embedkit.sentence_transformer.trainer.SentenceTransformerTrainer`; see
+    :class:`BaseTrainingArguments`.
+
+    Example:
+        >>> args = SentenceTransformerTrainingArguments(output_dir="out", batch_sampler="no_duplicates")
+        >>> args.batch_sampler
+        <BatchSamplers.NO_DUPLICATES: 'no_duplicates'>
+    """
+
+
+@dataclass
+class CrossEncoderTrainingArguments(BaseTrainingArguments):
     """Same arguments for :class:`CrossEncoderTrainer`."""
 
 
-class SparseEncoderTrainingArguments(SentenceTransformerTrainingArguments):
+@dataclass
+class SparseEncoderTrainingArguments(BaseTrainingArguments):
     """Same arguments for :class:`SparseEncoderTrainer`."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from embedkit.base.model import BaseModel
 from embedkit.base.modules.module import (
     class_path,
     import_torch_class,
@@ -32,8 +35,10 @@ from embedkit.encoders.loading import read_state_dict
 from embedkit.eval_mode import ensure_eval
 from embedkit.model_folder import ST_VERSION_WRITTEN, saved_versions
 from embedkit.tokenizer import Tokenizer
+from embedkit.util.decorators import cross_encoder_init_args_decorator, cross_encoder_predict_rank_args_decorator
 
 logger = logging.getLogger(__name__)
+base_logger = logging.getLogger("embedkit.base.model")  # loading messages, where sentence-transformers logs them
 
 TRANSFORMER_TYPES = ("sentence_transformers.base.modules.transformer.Transformer",
                      "sentence_transformers.models.Transformer",
@@ -41,35 +46,102 @@ TRANSFORMER_TYPES = ("sentence_transformers.base.modules.transformer.Transformer
 
 
 def _check_pairs(inputs: list[Any]) -> None:
-    """Raise TypeError naming the first item that is not a pair of strings."""
+    """Raise TypeError naming the first item that is neither a pair of strings nor a lone string."""
     for i, item in enumerate(inputs):
+        if isinstance(item, str):
+            continue
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
             raise TypeError(f"input {i} has type {type(item).__name__} ({item!r:.60}); expected a (str, str) pair")
 
 
+def _with_prompt(item: str | tuple[str, str] | list[str], prompt: str) -> str | tuple[str, str]:
+    """``prompt`` before the first text of a pair (or before a lone text)."""
+    return prompt + item if isinstance(item, str) else (prompt + item[0], item[1])
+
+
 def _pair_length(pair: Any) -> int:
+    if isinstance(pair, str):
+        return len(pair)
     return sum(len(x) for x in pair if isinstance(x, str)) if isinstance(pair, (tuple, list)) else 0
 
 
-def _make_activation(value: str | nn.Module | None, source: str) -> nn.Module | None:
+def _is_list_like(value: Any) -> bool:
+    """A list, a tuple or a ``datasets.Column`` (duck-typed: embedkit does not import ``datasets``)."""
+    if isinstance(value, (list, tuple)):
+        return True
+    cls = type(value)
+    return cls.__name__ == "Column" and cls.__module__.startswith("datasets") and hasattr(value, "__getitem__")
+
+
+def _resolve_activation(path: str | None, trust_remote_code: bool) -> nn.Module | None:
+    """The activation named by a saved ``activation_fn`` path, or None for the default.
+
+    Only ``torch.*`` classes are imported: any other path is reported and the default is used, as
+    sentence-transformers does without ``trust_remote_code`` (embedkit never sets it).
+    """
+    if path is None:
+        return None
+    if isinstance(path, str) and path.startswith("torch."):
+        return import_torch_class(path)()
+    logger.warning(
+        f"Activation function path '{path}' is not trusted, using default activation function instead. Please load "
+        "the CrossEncoder with `trust_remote_code=True` to allow loading custom activation functions via the "
+        "configuration."
+    )
+    return None
+
+
+def _activation_instance(value: Any) -> nn.Module | None:
+    """An activation given by the caller: a module instance, a class (instantiated) or a ``torch.*`` path."""
     if value is None or isinstance(value, nn.Module):
         return value
-    return import_torch_class(value)()
+    if isinstance(value, str):
+        return import_torch_class(value)()
+    if isinstance(value, type) and issubclass(value, nn.Module):
+        return value()
+    if callable(value):
+        return value
+    raise TypeError(f"activation_fn must be an nn.Module, a callable or a 'torch.*' class path, got {value!r}")
 
 
-class CrossEncoder(nn.Module):
+#: config_kwargs keys that are loading options rather than config.json fields (accepted and not stored).
+_LOADING_KEYS = frozenset({"cache_dir", "token", "revision", "trust_remote_code", "local_files_only",
+                           "force_download", "proxies", "subfolder", "use_auth_token", "return_unused_kwargs"})
+
+
+class CrossEncoder(nn.Module, BaseModel):
     """Score text pairs jointly with a sequence-classification encoder (BERT or MPNet).
 
     Args:
         model_name_or_path: local folder or Hub id (ids without an organisation resolve under ``cross-encoder/``).
-        num_labels: expected number of labels; must match the checkpoint (heads are never re-initialised).
+        modules: build from these modules instead of loading (a module stack whose last ``scores`` output gives
+            the labels, e.g. an input module and a ``Dense(..., module_output_name="scores")``).
+        device: ``"cpu"``, ``"cuda"``, ... (default: best available).
+        prompts: name -> prompt text, prepended to the first text of each pair (overrides the saved prompts).
+        default_prompt_name: prompt used by :meth:`predict` when none is given.
+        cache_folder / revision / token / local_files_only: Hub download options.
+        trust_remote_code: must be False; embedkit never runs code from a model folder.
+        model_kwargs: ``{"torch_dtype": ...}`` (or ``"dtype"``) loads in that precision; other keys have no
+            effect here.
+        processor_kwargs: ``{"model_max_length": N}`` caps the tokenized length; other keys have no effect here
+            (a ``chat_template`` is reported with a warning: pairs are tokenized as plain text pairs).
+            ``tokenizer_kwargs`` is its former name.
+        config_kwargs: config.json fields to override before the model is built (e.g. ``classifier_dropout``,
+            ``num_labels``); loading options such as ``cache_dir`` are accepted and ignored.
+        model_card_data: a :class:`~embedkit.cross_encoder.model_card.CrossEncoderModelCardData` for the README.md
+            that ``save`` writes (default: a fresh one, available as ``model.model_card_data``).
+        backend: only ``"torch"``.
+        num_labels: expected number of labels; must match the checkpoint (heads are never re-initialised), or the
+            size of a new head on an encoder-only checkpoint.
         max_length: truncate pairs to this many tokens (default: saved value, else the tokenizer's
             ``model_max_length`` capped at ``max_position_embeddings``).
         activation_fn: applied to the logits by :meth:`predict` (default: saved one, else Sigmoid for one label
             and Identity otherwise).
-        device: ``"cpu"``, ``"cuda"``, ... (default: best available).
-        cache_folder / revision / token / local_files_only: Hub download options.
-        trust_remote_code: must be False; embedkit never runs code from a model folder.
+        keep_in_fp32_modules: accepted for signature parity; no effect (embedkit upcasts the scores to fp32).
+
+    Legacy names (``model_name``, ``automodel_args``, ``tokenizer_args``, ``config_args``, ``cache_dir``,
+    ``default_activation_function``, ``classifier_dropout``, positional ``num_labels``...) are renamed with a
+    warning by :func:`~embedkit.util.decorators.cross_encoder_init_args_decorator`.
 
     Example:
         >>> from pathlib import Path
@@ -83,32 +155,115 @@ class CrossEncoder(nn.Module):
         True
     """
 
+    default_huggingface_organization: str | None = "cross-encoder"
+    model_type: str = "CrossEncoder"
+
+    @cross_encoder_init_args_decorator
     def __init__(
         self,
-        model_name_or_path: str | os.PathLike,
+        model_name_or_path: str | os.PathLike | None = None,
         *,
+        modules: Iterable[nn.Module] | None = None,
+        device: str | torch.device | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        cache_folder: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: bool | str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        model_card_data: Any = None,
+        backend: str = "torch",
         num_labels: int | None = None,
         max_length: int | None = None,
-        activation_fn: nn.Module | None = None,
-        device: str | torch.device | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        token: bool | str | None = None,
-        local_files_only: bool = False,
-        trust_remote_code: bool = False,
+        activation_fn: Any = None,
+        keep_in_fp32_modules: list[str] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        from embedkit.base.model_card import note_base_model, read_model_card_text
+        from embedkit.cross_encoder.model_card import CrossEncoderModelCardData
         from embedkit.hub import resolve_model_path
         from embedkit.sentence_transformer.model import default_device, refuse_remote_code
 
         refuse_remote_code(trust_remote_code)
-        folder = resolve_model_path(
-            model_name_or_path, cache_folder=cache_folder, revision=revision, token=token,
-            local_files_only=local_files_only, default_organization="cross-encoder",
-        )
-        self.model_name_or_path = str(model_name_or_path)
-        saved_activation, saved_max_length, do_lower_case, is_classifier_folder = self._read_st_configs(folder)
+        if backend != "torch":
+            raise ValueError(f"backend={backend!r} is not supported; embedkit runs the 'torch' backend only")
+        self.trust_remote_code = False
+        self.backend = backend
+        self.keep_in_fp32_modules = keep_in_fp32_modules
+        self.model_card_data = model_card_data or CrossEncoderModelCardData(local_files_only=local_files_only)
+        self._model_card_text = None
+        self.pipeline: nn.Sequential | None = None
+        processor_kwargs = {**(tokenizer_kwargs or {}), **(processor_kwargs or {})}
+        if processor_kwargs.get("chat_template") is not None:
+            logger.warning("CrossEncoder: `chat_template` is not supported by embedkit (no template engine); pairs "
+                           "are tokenized as plain (text, text) pairs")
+        if max_length is None:
+            max_length = processor_kwargs.get("model_max_length")
+        saved: dict[str, Any] = {}
+        if modules is not None:
+            self.model_name_or_path = None
+            self.model = None
+            self.tokenizer = getattr(next(iter(modules), None), "tokenizer", None)
+            self.pipeline = nn.Sequential(*modules)
+            self.do_lower_case = False
+        elif model_name_or_path is None:
+            raise ValueError("CrossEncoder needs a model_name_or_path or a list of modules")
+        else:
+            name = os.fspath(model_name_or_path)
+            if os.path.isfile(name):
+                raise NotADirectoryError(f"Path {name} is a file, not a directory. `model_name_or_path` must be a "
+                                         "local directory containing a model, or a Hugging Face Hub model ID.")
+            folder = resolve_model_path(
+                model_name_or_path, cache_folder=cache_folder, revision=revision, token=token,
+                local_files_only=local_files_only, default_organization="cross-encoder",
+            )
+            if not (folder / "modules.json").is_file():
+                base_logger.info(f"No modules.json found for {name}, initializing a new {self.model_type} model.")
+            else:
+                base_logger.info(f"Loading {self.model_type} model from {name}.")
+            note_base_model(self.model_card_data, model_name_or_path, folder, revision, local_files_only)
+            self._model_card_text = read_model_card_text(folder)
+            self.model_name_or_path = str(model_name_or_path)
+            saved = self._load_folder(folder, num_labels, max_length, config_kwargs or {})
+        self.prompts: dict[str, str] = {**(saved.get("prompts") or {}), **(prompts or {})}
+        self.default_prompt_name = default_prompt_name or saved.get("default_prompt_name")
+        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
+            raise ValueError(f"Default prompt name '{self.default_prompt_name}' not found in the configured prompts "
+                             f"dictionary with keys {list(self.prompts.keys())!r}.")
 
+        activation = _activation_instance(activation_fn)
+        if activation is None:
+            activation = _resolve_activation(saved.get("activation_fn"), self.trust_remote_code)
+        self.activation_fn = activation if activation is not None else self.get_default_activation_fn()
+
+        dtype = (model_kwargs or {}).get("torch_dtype", (model_kwargs or {}).get("dtype"))
+        if isinstance(dtype, str) and dtype != "auto":
+            dtype = getattr(torch, dtype)
+        if isinstance(dtype, torch.dtype):
+            self.to(dtype)
+        device_map = (model_kwargs or {}).get("device_map")
+        if isinstance(device_map, dict) and set(device_map) == {""}:
+            device_map = device_map[""]
+        if isinstance(device_map, (str, torch.device)) and str(device_map) != "auto":
+            if device is not None:
+                base_logger.warning(f"Both `device` ({device}) and a `device_map` were given; the `device_map` places "
+                                    "the model and `device` is ignored.")
+            device = device_map
+        self.to(default_device() if device is None else device)
+        ensure_eval(self)
+        self.model_card_data.register_model(self)
+
+    def _load_folder(self, folder: Path, num_labels: int | None, max_length: int | None,
+                     config_kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Build ``self.model`` and ``self.tokenizer`` from ``folder``; returns the saved CrossEncoder settings
+        (``activation_fn`` path, ``prompts``, ``default_prompt_name``)."""
+        saved_activation, saved_max_length, do_lower_case, is_classifier_folder, st_config = \
+            self._read_st_configs(folder)
         config_path = folder / "config.json"
         if not config_path.is_file():
             raise FileNotFoundError(f"no config.json in {folder}")
@@ -118,6 +273,11 @@ class CrossEncoder(nn.Module):
             saved_activation = legacy.get("activation_fn")
         if saved_activation is None:
             saved_activation = hf_config.get("sbert_ce_default_activation_function")
+        hf_config.pop("sbert_ce_default_activation_function", None)
+        overrides = {k: v for k, v in config_kwargs.items() if k not in _LOADING_KEYS}
+        num_labels = overrides.pop("num_labels", num_labels) if num_labels is None else num_labels
+        overrides.pop("num_labels", None)
+        hf_config.update(overrides)
         state, source = read_state_dict(folder)
         has_head = any(key.startswith("classifier.") for key in state)
         if has_head and is_classifier_folder:
@@ -127,8 +287,10 @@ class CrossEncoder(nn.Module):
             logger.warning("%s has no classification head: starting a new %d-label head; train it before use",
                            folder, new_labels)
             self.model = SequenceClassifier.from_encoder_state_dict(hf_config, state, new_labels, str(source))
-        self.config = self.model.config
-
+        # transformers-style config attributes that callers read (``model.config.classifier_dropout`` ...)
+        self.model.config.classifier_dropout = hf_config.get("classifier_dropout")
+        self.model.config.num_labels = self.model.num_labels
+        self.model.config.hf_config["num_labels"] = self.model.num_labels
         self.tokenizer = Tokenizer(
             folder, do_lower_case=do_lower_case, return_token_type_ids=self.config.model_type == "bert"
         )
@@ -143,21 +305,21 @@ class CrossEncoder(nn.Module):
         if max_length is None:
             max_length = min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
         self.max_length = max_length
-
-        if activation_fn is None and saved_activation is not None:
-            activation_fn = _make_activation(saved_activation, str(folder))
-        self.activation_fn = activation_fn if activation_fn is not None else self.get_default_activation_fn()
-        self.to(default_device() if device is None else device)
-        ensure_eval(self)
+        if not is_classifier_folder:  # a SentenceTransformer's prompts belong to its embeddings, not to pairs
+            st_config = {}
+        return {"activation_fn": saved_activation, "prompts": st_config.get("prompts"),
+                "default_prompt_name": st_config.get("default_prompt_name")}
 
     @staticmethod
-    def _read_st_configs(folder: Path) -> tuple[str | None, int | None, bool, bool]:
+    def _read_st_configs(folder: Path) -> tuple[str | None, int | None, bool, bool, dict[str, Any]]:
         """Read the sentence-transformers files if present.
 
-        Returns (activation path, max_seq_length, do_lower_case, is a classifier folder). A SentenceTransformer
-        (bi-encoder) folder is not a classifier folder: its root Transformer becomes the backbone of a new head.
+        Returns (activation path, max_seq_length, do_lower_case, is a classifier folder, the
+        config_sentence_transformers.json dict). A SentenceTransformer (bi-encoder) folder is not a classifier
+        folder: its root Transformer becomes the backbone of a new head.
         """
         activation, model_type = None, "CrossEncoder"
+        st_config: dict[str, Any] = {}
         st_config_path = folder / "config_sentence_transformers.json"
         if st_config_path.is_file():
             st_config = read_json_file(st_config_path)
@@ -168,7 +330,7 @@ class CrossEncoder(nn.Module):
             activation = st_config.get("activation_fn")
         modules_path = folder / "modules.json"
         if not modules_path.is_file():
-            return activation, None, False, True
+            return activation, None, False, True, st_config
         modules = read_json_file(modules_path)
         if not (isinstance(modules, list) and modules and modules[0].get("path", "") in ("", ".")
                 and modules[0].get("type") in TRANSFORMER_TYPES):
@@ -178,22 +340,67 @@ class CrossEncoder(nn.Module):
         task = sbert.get("transformer_task", "feature-extraction")
         max_length, lower = sbert.get("max_seq_length"), bool(sbert.get("do_lower_case", False))
         if task == "feature-extraction" and model_type == "SentenceTransformer":
-            return None, max_length, lower, False
+            return None, max_length, lower, False, st_config
         if len(modules) != 1 or task != "sequence-classification":
             raise ValueError(f"{folder}: transformer_task={task!r} with {len(modules)} modules; a CrossEncoder "
                              "folder has one root Transformer with 'sequence-classification'")
         output_name = sbert.get("module_output_name", "scores")
         if output_name != "scores":
             raise ValueError(f"{folder}: module_output_name={output_name!r} is not supported (scores only)")
-        return activation, max_length, lower, True
+        return activation, max_length, lower, True, st_config
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        for tensor in self.parameters():
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
+    def _target_device(self) -> torch.device:
+        """Former name of :attr:`device`; assigning to it moves the model."""
+        return self.device
+
+    @_target_device.setter
+    def _target_device(self, device: str | torch.device) -> None:
+        self.to(device)
+
+    @property
+    def transformers_model(self) -> nn.Module | None:
+        """The classifier network (embedkit's own encoder + head, not a transformers model); None for a stack."""
+        return self.model
+
+    @property
+    def config(self) -> Any:
+        """The classifier's config (``num_labels``, ``classifier_dropout``, ...); None for a module stack."""
+        return None if self.model is None else self.model.config
 
     @property
     def num_labels(self) -> int:
-        return self.model.num_labels
+        """The classifier's labels; for a module stack, the ``out_features`` of the last Dense writing
+        ``scores`` (1 when there is none)."""
+        if self.model is not None:
+            return self.model.num_labels
+        for module in reversed(list(self.pipeline or [])):
+            if getattr(module, "module_output_name", None) == "scores" and hasattr(module, "out_features"):
+                return int(module.out_features)
+        return 1
+
+    def __getitem__(self, index: int) -> nn.Module:
+        """The ``index``-th module of a stack built from ``modules``."""
+        if self.pipeline is None:
+            raise TypeError("this CrossEncoder holds a single classifier (model.model), not a module stack")
+        return self.pipeline[index]
+
+    def __len__(self) -> int:
+        return 1 if self.pipeline is None else len(self.pipeline)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The activation is a plain attribute, not a submodule: it stays out of state_dict() and parameters().
+        if name == "activation_fn":
+            self._modules.pop("activation_fn", None)
+            object.__setattr__(self, name, value)
+            return
+        super().__setattr__(name, value)
 
     @property
     def max_length(self) -> int:
@@ -205,74 +412,145 @@ class CrossEncoder(nn.Module):
 
     max_seq_length = max_length
 
+    @property
+    def default_activation_function(self) -> nn.Module:
+        """Former name of :attr:`activation_fn` (deprecated)."""
+        warnings.warn("The `default_activation_function` property was renamed and is now deprecated. Please use "
+                      "`activation_fn` instead.", DeprecationWarning, stacklevel=2)
+        return self.activation_fn
+
     def get_default_activation_fn(self) -> nn.Module:
         """Sigmoid for a single-label model, Identity otherwise (as sentence-transformers)."""
         return nn.Sigmoid() if self.num_labels == 1 else nn.Identity()
 
-    def preprocess(self, pairs: list[tuple[str, str]] | list[list[str]]) -> dict[str, Tensor]:
-        """Tokenize pairs: ``input_ids``, ``attention_mask`` (and BERT ``token_type_ids``), each (B, T).
+    def preprocess(self, pairs: list[tuple[str, str]] | list[list[str]], prompt: str | None = None,
+                   **kwargs: Any) -> dict[str, Tensor]:
+        """Tokenize pairs (a lone string is tokenized on its own): ``input_ids``, ``attention_mask`` (and BERT
+        ``token_type_ids``), each (B, T).
+
+        Args:
+            prompt: prepended to the first text of every pair.
+            **kwargs: ``max_length`` or ``processing_kwargs={"text": {"max_length": N}}`` cap the length for this
+                call; ``task`` and other keys are accepted and have no effect.
 
         Raises:
             TypeError: an item is not a pair of strings (the message names its index).
         """
         pairs = list(pairs)
+        if self.pipeline is not None:
+            return self.pipeline[0].preprocess(pairs, prompt=prompt)
         _check_pairs(pairs)
-        return self.tokenizer([(a, b) for a, b in pairs], max_length=self.max_length)
+        if prompt:
+            pairs = [_with_prompt(p, prompt) for p in pairs]
+        max_length = kwargs.get("max_length")
+        text_kwargs = (kwargs.get("processing_kwargs") or {}).get("text") or {}
+        max_length = text_kwargs.get("max_length", max_length)
+        if max_length is None or text_kwargs.get("truncation", True) is False:
+            max_length = self.max_length
+        items = [p if isinstance(p, str) else (p[0], p[1]) for p in pairs]
+        return self.tokenizer(items, max_length=min(int(max_length), self.max_length))
 
     tokenize = preprocess
 
-    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Add ``scores`` (B, num_labels) to the features (extra keyword arguments are accepted and unused)."""
+        if self.pipeline is not None:
+            return self.pipeline(features)
         logits = self.model(features["input_ids"], features.get("attention_mask"), features.get("token_type_ids"))
         return {**features, "scores": logits}  # (B, num_labels)
 
+    def is_singular_input(self, inputs: Any) -> bool:
+        """True when ``inputs`` is one pair, False for a batch of pairs.
+
+        A list/tuple (or ``datasets`` column) is one pair unless its first item is itself a list or tuple; an
+        empty one is an empty batch. A 1-D NumPy string array is one pair, a 2-D one (or an empty one) a batch.
+        """
+        if _is_list_like(inputs):
+            return len(inputs) > 0 and not _is_list_like(inputs[0])
+        if isinstance(inputs, np.ndarray) and inputs.dtype.kind in ("U", "O"):
+            return inputs.size > 0 and inputs.ndim < 2
+        return True
+
+    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
+        if prompt is not None:
+            if prompt_name is not None:
+                logger.warning("Provide either a `prompt`, a `prompt_name`, or neither, but not both. Ignoring the "
+                               "`prompt_name` in favor of `prompt`.")
+            return prompt
+        if prompt_name is not None:
+            if prompt_name not in self.prompts:
+                raise ValueError(f"Prompt name '{prompt_name}' not found in the configured prompts dictionary with "
+                                 f"keys {list(self.prompts.keys())!r}.")
+            return self.prompts[prompt_name]
+        if self.default_prompt_name is not None:
+            return self.prompts.get(self.default_prompt_name)
+        return None
+
+    @cross_encoder_predict_rank_args_decorator
     def predict(
         self,
-        sentences: tuple[str, str] | list[str] | list[tuple[str, str]] | list[list[str]],
+        inputs: Any,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
-        activation_fn: nn.Module | None = None,
-        apply_softmax: bool = False,
+        activation_fn: Any = None,
+        apply_softmax: bool | None = False,
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
-        *,
-        prompt: str | None = None,
         device: str | torch.device | list[str] | None = None,
         pool: dict[str, Any] | None = None,
         chunk_size: int | None = None,
-    ) -> np.ndarray | Tensor | list[Tensor] | float:
+        **kwargs: Any,
+    ) -> np.ndarray | Tensor | list[Tensor] | Any:
         """Score pairs. Returns (N,) for one label, (N, num_labels) otherwise; a single pair gives a scalar/row.
 
         Args:
-            prompt: prepended to the first text of every pair.
+            inputs: one (text, text) pair, or a list / tuple / 2-D NumPy array / ``datasets`` column of pairs.
+                ``sentences`` is its former name.
+            prompt_name: a key of :attr:`prompts`; its prompt is prepended to the first text of every pair.
+            prompt: a prompt text (wins over ``prompt_name``).
+            activation_fn: replaces :attr:`activation_fn` for this call.
+            apply_softmax: softmax over the labels of multi-label scores.
+            convert_to_numpy / convert_to_tensor: a NumPy array / one tensor (the latter wins); else a list of
+                tensors.
             device: a device for this call, or a list of devices to score on several processes at once.
             pool: a pool from :meth:`start_multi_process_pool` (scores on its worker processes).
             chunk_size: pairs per job sent to a pool worker.
+            **kwargs: passed to :meth:`preprocess`, e.g. ``processing_kwargs={"text": {"max_length": 256}}``.
 
         Raises:
-            ValueError: ``batch_size`` is not positive.
+            ValueError: ``batch_size`` is not positive, or ``prompt_name`` is unknown.
             TypeError: an item is not a pair of strings (the message names its index).
         """
         if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        single = (isinstance(sentences, (tuple, list)) and len(sentences) == 2
-                  and all(isinstance(x, str) for x in sentences))
-        inputs = [sentences] if single else list(sentences)
-        _check_pairs(inputs)
-        if prompt:
-            inputs = [(prompt + a, b) for a, b in inputs]
-        if pool is not None or isinstance(device, (list, tuple)):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        single = self.is_singular_input(inputs)
+        if single:
+            inputs = [inputs.tolist() if isinstance(inputs, np.ndarray) else inputs]
+        else:
+            inputs = inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs)
+        prompt = self._resolve_prompt(prompt, prompt_name)
+        activation_fn = _activation_instance(activation_fn)
+        if pool is not None or (isinstance(device, (list, tuple)) and len(device) > 0):
+            _check_pairs(inputs)
+            if prompt:
+                inputs = [_with_prompt(p, prompt) for p in inputs]
             from embedkit.multiprocess import run_on_pool_or_devices
 
             scores = run_on_pool_or_devices(self, "predict", inputs, pool, device, chunk_size, dict(
                 batch_size=batch_size, activation_fn=activation_fn, apply_softmax=apply_softmax,
                 convert_to_numpy=False, show_progress_bar=False))
+            empty_device = torch.device("cpu")
         else:
             if device is not None:
                 self.to(device)
-            scores = self._predict_batches(inputs, batch_size, show_progress_bar, activation_fn, apply_softmax)
+            scores = self._predict_batches(inputs, batch_size, show_progress_bar, activation_fn, apply_softmax,
+                                           prompt, kwargs)
+            empty_device = self.device
         result: Any
         if convert_to_tensor:
-            result = torch.stack(scores) if scores else torch.tensor([], device=self.device)
+            result = torch.stack(scores) if scores else torch.tensor([], device=empty_device)
         elif convert_to_numpy:
             result = torch.stack(scores).float().cpu().numpy() if scores else np.array([])
         else:
@@ -281,24 +559,27 @@ class CrossEncoder(nn.Module):
 
     @torch.inference_mode()
     def _predict_batches(self, inputs: list[Any], batch_size: int, show_progress_bar: bool | None,
-                         activation_fn: nn.Module | None, apply_softmax: bool) -> list[Tensor]:
+                         activation_fn: nn.Module | None, apply_softmax: bool | None, prompt: str | None = None,
+                         preprocess_kwargs: dict[str, Any] | None = None) -> list[Tensor]:
         """Scores in input order; batches are formed from length-sorted pairs."""
         activation_fn = self.activation_fn if activation_fn is None else activation_fn
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
         ensure_eval(self)
+        num_labels = self.num_labels
         order = np.argsort([-_pair_length(p) for p in inputs], kind="stable")
         scores: list[Tensor] = []
         from tqdm.auto import trange
 
         for start in trange(0, len(inputs), batch_size, desc="Batches", disable=not show_progress_bar):
             batch = [inputs[i] for i in order[start : start + batch_size]]
-            features = {k: v.to(self.device) for k, v in self.preprocess(batch).items()}
-            logits = self(features)["scores"]  # (B, num_labels)
+            features = self.preprocess(batch, prompt=prompt, **(preprocess_kwargs or {}))
+            features = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in features.items()}
+            logits = self(features)["scores"]  # (B, num_labels), or (B,) from some custom heads
             if logits.is_floating_point() and torch.finfo(logits.dtype).bits < 32:
-                logits = logits.float()
+                logits = logits.float()  # sigmoid/softmax in half precision would turn close scores into ties
             out = activation_fn(logits) if activation_fn is not None else logits
-            if self.num_labels == 1 and out.ndim > 1:
+            if num_labels == 1 and out.ndim > 1:
                 out = out.squeeze(-1)  # (B,)
             if apply_softmax and out.ndim > 1:
                 out = torch.softmax(out, dim=1)
@@ -328,44 +609,48 @@ class CrossEncoder(nn.Module):
 
         stop_pool(pool)
 
+    @cross_encoder_predict_rank_args_decorator
     def rank(
         self,
         query: str,
-        documents: list[str],
+        documents: Sequence[str],
         top_k: int | None = None,
         return_documents: bool = False,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
-        activation_fn: nn.Module | None = None,
-        *,
-        prompt: str | None = None,
+        activation_fn: Any = None,
         device: str | torch.device | list[str] | None = None,
         pool: dict[str, Any] | None = None,
         chunk_size: int | None = None,
     ) -> list[dict[str, Any]]:
         """Score ``query`` against every document; returns ``{"corpus_id", "score"[, "text"]}`` best first.
 
-        ``prompt``, ``device``, ``pool`` and ``chunk_size`` are passed to :meth:`predict`.
+        Scores are Python floats. ``prompt_name``, ``prompt``, ``device``, ``pool`` and ``chunk_size`` are passed
+        to :meth:`predict`; the removed ``convert_to_numpy`` / ``convert_to_tensor`` are dropped with a warning.
 
         Raises:
             ValueError: the model has more than one label.
         """
         if self.num_labels != 1:
-            raise ValueError(f"rank() needs a model with num_labels=1; this one has {self.num_labels}")
-        if not isinstance(query, str):
-            raise TypeError(f"query has type {type(query).__name__}; expected str")
+            raise ValueError(
+                "CrossEncoder.rank() only works for models with num_labels=1. "
+                "Consider using CrossEncoder.predict() with input pairs instead."
+            )
         documents = list(documents)
-        scores = self.predict([(query, doc) for doc in documents], batch_size=batch_size,
-                              show_progress_bar=show_progress_bar, activation_fn=activation_fn,
-                              convert_to_numpy=True, prompt=prompt, device=device, pool=pool, chunk_size=chunk_size)
+        scores = self.predict([(query, doc) for doc in documents], prompt_name=prompt_name, prompt=prompt,
+                              batch_size=batch_size, show_progress_bar=show_progress_bar,
+                              activation_fn=activation_fn, convert_to_tensor=True, device=device, pool=pool,
+                              chunk_size=chunk_size)
         results = []
-        for i, score in enumerate(np.asarray(scores).reshape(-1)):
-            hit: dict[str, Any] = {"corpus_id": i, "score": float(score)}
+        for i, score in enumerate(scores.float().reshape(-1).tolist()):
+            hit: dict[str, Any] = {"corpus_id": i, "score": score}
             if return_documents:
                 hit["text"] = documents[i]
             results.append(hit)
         results.sort(key=lambda hit: hit["score"], reverse=True)
-        return results[:top_k] if top_k is not None else results
+        return results[:top_k]
 
     def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.7) -> Any:
         """Opt-in int8 inference on CPU (SmoothQuant + dynamic int8 Linear layers), in place; returns the model.
@@ -385,11 +670,22 @@ class CrossEncoder(nn.Module):
 
         return quantize_int8(self, calibration_texts, alpha)
 
-    def save(self, path: str | os.PathLike, safe_serialization: bool = True, create_model_card: bool = True,
+    def save(self, path: str | os.PathLike, safe_serialization: bool | None = True, create_model_card: bool = True,
              **kwargs: Any) -> None:
-        """Write the sentence-transformers 5.4+/6.x modular CrossEncoder folder (loadable by ST 6 and transformers)."""
+        """Write the sentence-transformers 5.4+/6.x modular CrossEncoder folder (loadable by ST 6 and transformers).
+
+        ``safe_serialization=False`` writes ``pytorch_model.bin`` instead of ``model.safetensors`` (None: the
+        default, safetensors). ``model_name`` (keyword) names the model in the generated README.md.
+
+        Raises:
+            ValueError: the model is quantized, or was built from a module stack (``modules=``).
+        """
         if getattr(self, "quantized", None):
             raise ValueError("a quantized model cannot be saved; save the fp32 model and quantize after loading")
+        if self.model is None:
+            raise ValueError("a CrossEncoder built from a module stack cannot be saved; save a loaded model")
+        if safe_serialization is None:
+            safe_serialization = True
         from safetensors.torch import save_file
 
         path = Path(path)
@@ -418,9 +714,90 @@ class CrossEncoder(nn.Module):
         write_json_file(path / "config_sentence_transformers.json", {
             "__version__": saved_versions(),
             "activation_fn": class_path(self.activation_fn),
-            "default_prompt_name": None,
+            "default_prompt_name": self.default_prompt_name,
             "model_type": "CrossEncoder",
-            "prompts": {},
+            "prompts": self.prompts,
         })
+        if create_model_card:
+            from embedkit.base.model_card import write_model_card
+
+            write_model_card(self, path, kwargs.get("model_name"))
 
     save_pretrained = save
+
+    def fit(
+        self,
+        train_dataloader: Any,
+        evaluator: Any = None,
+        epochs: int = 1,
+        loss_fct: Any = None,
+        activation_fct: nn.Module = nn.Identity(),  # noqa: B008 (sentence-transformers' default)
+        scheduler: str = "WarmupLinear",
+        warmup_steps: int = 10000,
+        optimizer_class: type = torch.optim.AdamW,
+        optimizer_params: dict[str, Any] | None = None,
+        weight_decay: float = 0.01,
+        evaluation_steps: int = 0,
+        output_path: str | None = None,
+        save_best_model: bool = True,
+        max_grad_norm: float = 1,
+        use_amp: bool = False,
+        callback: Any = None,
+        show_progress_bar: bool = True,
+    ) -> None:
+        """The pre-4.0 training API: train on a DataLoader (or list) of ``InputExample`` pairs with
+        :class:`~embedkit.cross_encoder.CrossEncoderTrainer` (see :mod:`embedkit.cross_encoder.fit_mixin`).
+
+        ``loss_fct=None`` trains with BinaryCrossEntropyLoss (one label) or CrossEntropyLoss; a torch loss is
+        applied to the ``activation_fct``-activated logits. ``optimizer_params`` sets ``lr`` (default 2e-5);
+        ``callback(score, epoch, steps)`` runs after each evaluation; ``output_path`` receives the best model
+        (``save_best_model`` with an evaluator) or the final one.
+        """
+        from embedkit.cross_encoder.fit_mixin import fit
+
+        fit(self, train_dataloader, evaluator=evaluator, epochs=epochs, loss_fct=loss_fct,
+            activation_fct=activation_fct, scheduler=scheduler, warmup_steps=warmup_steps,
+            optimizer_class=optimizer_class, optimizer_params=optimizer_params, weight_decay=weight_decay,
+            evaluation_steps=evaluation_steps, output_path=output_path, save_best_model=save_best_model,
+            max_grad_norm=max_grad_norm, use_amp=use_amp, callback=callback, show_progress_bar=show_progress_bar)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        safe_serialization: bool = True,
+        commit_message: str | None = None,
+        local_model_path: str | None = None,
+        exist_ok: bool = False,
+        replace_model_card: bool = False,
+        train_datasets: list[str] | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        tags: str | list[str] | None = None,
+    ) -> str:
+        """Upload the model (or ``local_model_path``) to a Hugging Face Hub repository, creating it if needed.
+
+        Returns the commit URL, or the pull request URL with ``create_pr=True``. ``tags`` are added to the model
+        card first. See :func:`embedkit.hub.push_folder_to_hub`.
+        """
+        from embedkit.hub import push_folder_to_hub
+
+        if tags is not None:
+            self.model_card_data.add_tags(tags)
+
+        return push_folder_to_hub(self, repo_id, token=token, private=private, safe_serialization=safe_serialization,
+                                  commit_message=commit_message, local_model_path=local_model_path,
+                                  exist_ok=exist_ok, replace_model_card=replace_model_card,
+                                  train_datasets=train_datasets, revision=revision, create_pr=create_pr)
+
+    def _push_to_hub_usage_tip(self, repo_id: str) -> str:
+        """The "test this pull request" section of a ``create_pr=True`` upload's description."""
+        return (f"## Testing this pull request\nYou can test this pull request before merging by loading the model "
+                f"from this PR with the `revision` argument:\n```python\nfrom sentence_transformers import "
+                f"CrossEncoder\n\n# NOTE: Update this to the number of your pull request\npr_number = 2\n"
+                f"model = CrossEncoder(\n    \"{repo_id}\",\n    revision=f\"refs/pr/{{pr_number}}\",\n)\n\n"
+                f"# Verify that everything works as expected\nscores = model.predict([(\"The weather is lovely "
+                f"today.\", \"It's so sunny outside!\")])\nprint(scores)\n\nrankings = model.rank(\"The weather "
+                f"is lovely today.\", [\"It's so sunny outside!\", \"He drove to the stadium.\"])\n"
+                f"print(rankings)\n```\n")

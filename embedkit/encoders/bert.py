@@ -56,6 +56,16 @@ class BertModel(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
         self.pooler = Pooler(cfg) if add_pooler else None
 
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters (as transformers models report it)."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point dtype of the parameters."""
+        return next(self.parameters()).dtype
+
     def forward(
         self,
         input_ids: Tensor,

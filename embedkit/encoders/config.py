@@ -110,6 +110,10 @@ class EncoderConfig:
             hf_config=copy.deepcopy(hf),
         )
 
+    def get_text_config(self) -> EncoderConfig:
+        """The text part of the config: the config itself (as for transformers' text-only models)."""
+        return self
+
     def to_hf_config(self) -> dict[str, Any]:
         """The ``config.json`` dict to save: the original keys, with the interpreted fields written over."""
         out = copy.deepcopy(self.hf_config)

@@ -189,6 +189,11 @@ class SequenceClassifier(nn.Module):
                             layer.bias.zero_()
         return model
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live (as ``PreTrainedModel.device``)."""
+        return next(self.parameters()).device
+
     def forward(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None
     ) -> Tensor:

@@ -47,11 +47,31 @@ class SelfAttention(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.n_heads = cfg.num_attention_heads
-        self.dropout_p = cfg.attention_probs_dropout_prob
+        # The rate lives in an nn.Dropout (applied inside SDPA, not called) so that tools which switch dropout off
+        # through nn.Dropout modules, as they do for transformers' attention, reach it too.
+        self.dropout = nn.Dropout(cfg.attention_probs_dropout_prob)
         self.q = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.k = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.v = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.o = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+
+    @property
+    def dropout_p(self) -> float:
+        """The attention-probability dropout rate (held by ``self.dropout``)."""
+        return self.dropout.p
+
+    @dropout_p.setter
+    def dropout_p(self, value: float) -> None:
+        self.dropout.p = value
+
+    @property
+    def attention_dropout(self) -> float:
+        """The attention-probability dropout rate (``dropout_p``), under the name transformers' attention uses."""
+        return self.dropout.p
+
+    @attention_dropout.setter
+    def attention_dropout(self, value: float) -> None:
+        self.dropout.p = value
 
     def forward(
         self, x: Tensor, attn_mask: Tensor | None, packing: Packing | None = None, residual: Tensor | None = None,

@@ -87,6 +87,16 @@ class MPNetModel(nn.Module):
         buckets = relative_position_bucket(relative, self.config.relative_attention_num_buckets)
         return self.rel_bias(buckets).permute(2, 0, 1).unsqueeze(0)  # (1, H, T, T)
 
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters (as transformers models report it)."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point dtype of the parameters."""
+        return next(self.parameters()).dtype
+
     def forward(
         self,
         input_ids: Tensor,

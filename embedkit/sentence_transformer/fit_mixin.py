@@ -1,7 +1,8 @@
 """``SentenceTransformer.fit``: sentence-transformers' v2 training API mapped onto the one trainer loop.
 
 DataLoaders (or lists) of ``InputExample`` become datasets (columns ``sentence_0..n`` + ``label``); several
-objectives train round-robin with one loss each; ``WarmupLinear`` & co map to the HF schedule names.
+objectives train round-robin with one loss each; a ``NoDuplicatesDataLoader`` selects the ``no_duplicates`` batch
+sampler; ``WarmupLinear`` & co map to the HF schedule names.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def fit(model: nn.Module, train_objectives: list[tuple[Any, nn.Module]], *, eval
         raise ValueError(f"unknown scheduler {scheduler!r}; valid: {sorted(_SCHEDULERS)}")
     datasets, losses = {}, {}
     batch_size = 16
+    no_duplicates = any(type(loader).__name__ == "NoDuplicatesDataLoader" for loader, _ in train_objectives)
     for i, (loader, loss) in enumerate(train_objectives):
         datasets[f"_dataset_{i}"] = examples_to_dataset(_examples(loader))
         losses[f"_dataset_{i}"] = loss
@@ -54,7 +56,8 @@ def fit(model: nn.Module, train_objectives: list[tuple[Any, nn.Module]], *, eval
         eval_strategy="steps" if eval_every else ("epoch" if evaluator is not None else "no"),
         eval_steps=eval_every, save_strategy="steps" if checkpoint_path else "no", save_steps=checkpoint_save_steps,
         save_total_limit=checkpoint_save_total_limit or None, disable_tqdm=not show_progress_bar,
-        multi_dataset_batch_sampler="round_robin", logging_steps=max(1, checkpoint_save_steps))
+        multi_dataset_batch_sampler="round_robin", logging_steps=max(1, checkpoint_save_steps),
+        batch_sampler="no_duplicates" if no_duplicates else "batch_sampler")
 
     keep_best = evaluator is not None and save_best_model and output_path is not None
     primary = getattr(evaluator, "primary_metric", None)

@@ -7,26 +7,43 @@ prompts, similarity functions and folder format. ``encode`` sorts inputs by leng
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from embedkit.base.model_card import training_card_section
+from embedkit.base.model import BaseModel
+from embedkit.base.model_card import (
+    note_base_model,
+    read_model_card_text,
+    training_card_section,
+    write_model_card,
+)
 from embedkit.base.modules.transformer import tokens_to_device
 from embedkit.eval_mode import ensure_eval
 from embedkit.hub import resolve_model_path
-from embedkit.model_folder import load_modules, read_model_config, save_model_folder
+from embedkit.model_folder import (
+    accepted_kwargs,
+    load_modules,
+    read_model_config,
+    save_model_folder,
+)
 from embedkit.sentence_transformer.modules import Pooling, Transformer
+from embedkit.util.decorators import save_to_hub_args_decorator
 
 logger = logging.getLogger(__name__)
+# Messages sentence-transformers emits from its base model class go to the matching embedkit logger name, so
+# logging configured by sentence-transformers module name carries over.
+base_logger = logging.getLogger("embedkit.base.model")
 
 SUPPORTED_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
@@ -49,6 +66,22 @@ def refuse_remote_code(trust_remote_code: bool) -> None:
         )
 
 
+def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
+    """The inputs given as ``inputs`` (sentence-transformers 6.x) or ``sentences`` (5.x); both must not differ.
+
+    Example:
+        >>> resolve_inputs_alias(None, ["a"], "encode")
+        ['a']
+    """
+    if sentences is None:
+        if inputs is None:
+            raise TypeError(f"{method}() missing 1 required argument: 'inputs'")
+        return inputs
+    if inputs is not None and inputs is not sentences:
+        raise TypeError(f"{method}() got both `inputs` and `sentences`; `sentences` is the former name of `inputs`")
+    return sentences
+
+
 def _input_length(item: Any) -> int:
     if isinstance(item, str):
         return len(item)
@@ -57,7 +90,7 @@ def _input_length(item: Any) -> int:
     return 0
 
 
-class SentenceTransformer(nn.Sequential):
+class SentenceTransformer(nn.Sequential, BaseModel):
     """Texts -> dense embeddings through Transformer -> Pooling (-> Dense -> Normalize ...).
 
     Args:
@@ -69,11 +102,20 @@ class SentenceTransformer(nn.Sequential):
         default_prompt_name: prompt used by ``encode`` when none is given.
         similarity_fn_name: ``cosine`` (default), ``dot``, ``euclidean`` or ``manhattan``.
         truncate_dim: cut embeddings to this many dimensions (Matryoshka models).
-        cache_folder / revision / token / local_files_only: Hub options.
+        cache_folder / revision / token / local_files_only: Hub options (``cache_folder`` defaults to
+            ``$SENTENCE_TRANSFORMERS_HOME``). ``use_auth_token`` is the deprecated spelling of ``token``.
         trust_remote_code: must stay False; embedkit never runs code from a model folder.
-        model_kwargs: ``{"torch_dtype": ...}`` (or ``"dtype"``) to load in another precision.
-        tokenizer_kwargs / processor_kwargs: ``{"model_max_length": N}``.
+        model_kwargs: ``{"torch_dtype": ...}`` (or ``"dtype"``) to load in another precision; the other keys reach
+            the modules whose loaders take them (embedkit has no use for transformers' loading options).
+        processor_kwargs (``tokenizer_kwargs`` in sentence-transformers 5.x): ``{"model_max_length": N}``.
+        config_kwargs: accepted for sentence-transformers compatibility; passed on like ``model_kwargs``.
+        model_card_data: a :class:`~embedkit.sentence_transformer.model_card.SentenceTransformerModelCardData`
+            for the README.md that ``save`` writes (default: a fresh one).
         backend: only ``"torch"``.
+
+    A folder saved as another model type (a CrossEncoder, a SparseEncoder, or a subclass that sets its own
+    ``model_type``) is converted: Transformer + mean Pooling on its transformer, without its prompts and
+    similarity function. An empty ``modules`` list is refused.
 
     Example:
         >>> from embedkit import SentenceTransformer
@@ -86,10 +128,16 @@ class SentenceTransformer(nn.Sequential):
         True
     """
 
+    model_type: str = "SentenceTransformer"
+    """Written to ``config_sentence_transformers.json``; a saved folder of another type is converted on load."""
+    SUPPORTED_SIMILARITY_FN_NAMES: tuple[str, ...] = SUPPORTED_SIMILARITY_FN_NAMES
+    default_huggingface_organization: str | None = "sentence-transformers"
+    _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
+
     def __init__(
         self,
         model_name_or_path: str | os.PathLike | None = None,
-        modules: Iterable[nn.Module] | None = None,
+        modules: Iterable[nn.Module] | OrderedDict[str, nn.Module] | None = None,
         device: str | torch.device | None = None,
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
@@ -99,51 +147,65 @@ class SentenceTransformer(nn.Sequential):
         revision: str | None = None,
         local_files_only: bool = False,
         token: bool | str | None = None,
+        use_auth_token: bool | str | None = None,
         truncate_dim: int | None = None,
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
-        processor_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        model_card_data: Any = None,
         backend: Literal["torch"] = "torch",
+        processor_kwargs: dict[str, Any] | None = None,
     ) -> None:
         refuse_remote_code(trust_remote_code)
         if backend != "torch":
             raise ValueError(f"backend={backend!r} is not supported; embedkit runs the 'torch' backend only")
-        hub_kwargs = dict(cache_folder=cache_folder, revision=revision, token=token, local_files_only=local_files_only)
-        saved_config: dict[str, Any] = {}
-        module_kwargs: dict[str, list[str]] = {}
-        if modules is not None:
-            named = [(str(i), m) for i, m in enumerate(modules)]
-        elif model_name_or_path is not None:
-            folder = resolve_model_path(model_name_or_path, **hub_kwargs)
-            if (folder / "modules.json").is_file():
-                named, module_kwargs = load_modules(folder, **hub_kwargs)
-                saved_config = read_model_config(folder)
-            else:  # a plain Hugging Face checkpoint
-                transformer = Transformer(folder, **hub_kwargs)
-                named = [("0", transformer), ("1", Pooling(transformer.get_embedding_dimension(), "mean"))]
+        if use_auth_token is not None:
+            warnings.warn("The `use_auth_token` argument is deprecated and will be removed in a future release of "
+                          "SentenceTransformers.", FutureWarning, stacklevel=2)
+            if token is not None:
+                raise ValueError("Both `token` and `use_auth_token` are specified. Please only specify the `token` "
+                                 "argument.")
+            token = use_auth_token
+        if processor_kwargs is None:
+            processor_kwargs = tokenizer_kwargs
+        from embedkit.sentence_transformer.model_card import (
+            SentenceTransformerModelCardData,
+        )
+
+        super().__init__()
+        self.prompts: dict[str, Any] = {**self._default_prompts, **(prompts or {})}
+        self.default_prompt_name = default_prompt_name
+        self._similarity_fn_name: str | None = None
+        self.similarity_fn_name = similarity_fn_name
+        self.truncate_dim = truncate_dim
+        self.backend = backend
+        self.trust_remote_code = trust_remote_code
+        card_class = getattr(type(self), "model_card_data_class", None) or SentenceTransformerModelCardData
+        self.model_card_data = model_card_data or card_class(local_files_only=local_files_only)
+        self._model_card_text: str | None = None
+        self.module_kwargs: dict[str, list[str]] = {}
+        if cache_folder is None:
+            cache_folder = os.environ.get("SENTENCE_TRANSFORMERS_HOME")
+
+        if model_name_or_path is not None and modules is not None:
+            base_logger.warning("Both `model_name_or_path` and `modules` were provided. The modules are loaded from "
+                                "`model_name_or_path`, so the `modules` argument is ignored.")
+        if model_name_or_path is not None:
+            named, self.module_kwargs = self._load_modules(
+                model_name_or_path, token=token, cache_folder=cache_folder, revision=revision,
+                trust_remote_code=trust_remote_code, local_files_only=local_files_only, model_kwargs=model_kwargs,
+                processor_kwargs=processor_kwargs, config_kwargs=config_kwargs)
+        elif modules is not None:
+            named = list(modules.items()) if isinstance(modules, dict) else [(str(i), m) for i, m in enumerate(modules)]
+            if not named:
+                raise ValueError(f"An empty modules list was passed to {type(self).__name__}. "
+                                 "Please provide at least one module, e.g. a Transformer module.")
         else:
             named = []
-        super().__init__(OrderedDict(named))
-        self.module_kwargs = module_kwargs
-        saved_type = saved_config.get("model_type", "SentenceTransformer")
-        if saved_type != "SentenceTransformer":
-            raise ValueError(f"{model_name_or_path} holds a {saved_type}, not a SentenceTransformer")
+        for name, module in (named.items() if isinstance(named, dict) else named):
+            self.add_module(str(name), module)
 
-        self.prompts = {"query": "", "document": ""}
-        self.prompts.update(saved_config.get("prompts") or {})
-        self.prompts.update(prompts or {})
-        self.default_prompt_name = default_prompt_name or saved_config.get("default_prompt_name")
-        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
-            raise ValueError(
-                f"default_prompt_name {self.default_prompt_name!r} is not among the prompts {sorted(self.prompts)}"
-            )
-        self._similarity_fn_name: str | None = None
-        name = similarity_fn_name or saved_config.get("similarity_fn_name")
-        if name is not None:
-            self.similarity_fn_name = name
-        self.truncate_dim = truncate_dim if truncate_dim is not None else saved_config.get("truncate_dim")
-
-        max_length = (processor_kwargs or tokenizer_kwargs or {}).get("model_max_length")
+        max_length = (processor_kwargs or {}).get("model_max_length")
         if max_length is not None and len(self):
             self.max_seq_length = max_length
         dtype = (model_kwargs or {}).get("torch_dtype", (model_kwargs or {}).get("dtype"))
@@ -156,7 +218,129 @@ class SentenceTransformer(nn.Sequential):
             if first is not None:
                 for module in list(self)[1:]:
                     module.to(first.dtype)
-        self.to(device if device is not None else default_device())
+        if device is None:
+            device = default_device()
+            base_logger.info(f"No device provided, using {device}")
+        self.to(device)
+        self._validate_prompts()
+        register = getattr(self.model_card_data, "register_model", None)
+        if callable(register):
+            register(self)
+        self._check_instructor(model_name_or_path)
+
+    def _check_instructor(self, model_name_or_path: Any) -> None:
+        """INSTRUCTOR models pool without their prompt: the original checkpoints get ``include_prompt=False``,
+        other models named like one get a warning when their pooling still includes it."""
+        name = os.fspath(model_name_or_path) if model_name_or_path is not None else ""
+        if name in ("hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl"):
+            self.set_pooling_include_prompt(include_prompt=False)
+        elif ("/" in name and "instructor" in name.split("/")[1].lower()
+              and any(getattr(m, "include_prompt", False) for m in self if isinstance(m, Pooling))):
+            base_logger.warning(
+                "Instructor models require `include_prompt=False` in the pooling configuration. Either update "
+                "the model configuration or call `model.set_pooling_include_prompt(False)` after loading the model.")
+
+    # ------------------------------------------------------------------ loading
+    def _load_modules(
+        self,
+        model_name_or_path: str | os.PathLike,
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        local_files_only: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+    ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
+        """Resolve ``model_name_or_path`` and build its modules: from ``modules.json`` when the folder holds this
+        model type, converted (default modules on its transformer) when it holds another type, and Transformer +
+        Pooling for a plain Hugging Face checkpoint. Returns ([(name, module)], {name: forward kwargs})."""
+        name = os.fspath(model_name_or_path)
+        if os.path.isfile(name):
+            raise NotADirectoryError(f"Path {name} is a file, not a directory. `model_name_or_path` must be a local "
+                                     "directory containing a model, or a Hugging Face Hub model ID.")
+        folder = resolve_model_path(name, cache_folder=cache_folder, revision=revision, token=token,
+                                    local_files_only=local_files_only,
+                                    default_organization=self.default_huggingface_organization or "")
+        load_kwargs = {"token": token, "cache_folder": cache_folder, "revision": revision,
+                       "trust_remote_code": trust_remote_code, "local_files_only": local_files_only,
+                       "model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs,
+                       "config_kwargs": config_kwargs}
+        note_base_model(self.model_card_data, model_name_or_path, folder, revision, local_files_only)
+        if not (folder / "modules.json").is_file():
+            base_logger.info(f"No modules.json found for {name}, initializing a new {self.model_type} model.")
+            return self._load_default_modules(folder, **load_kwargs)
+        saved_type = self._get_model_type(folder)
+        if saved_type == self.model_type:
+            base_logger.info(f"Loading {self.model_type} model from {name}.")
+            return self._load_config_modules(folder, **load_kwargs)
+        base_logger.warning(f"Converting {saved_type} model {name} to {self.model_type}.")
+        return self._load_converted_modules(folder, **load_kwargs, model_type=saved_type)
+
+    def _get_model_type(self, folder: str | os.PathLike, *args: Any, **kwargs: Any) -> str:
+        """The ``model_type`` saved in ``folder`` (folders written before the key existed are SentenceTransformers)."""
+        return read_model_config(Path(folder)).get("model_type", "SentenceTransformer")
+
+    def _load_default_modules(self, folder: str | os.PathLike, **load_kwargs: Any
+                              ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
+        """Transformer + mean Pooling on a plain Hugging Face checkpoint (the folder's tokenizer and weights)."""
+        hub_kwargs = {k: load_kwargs.get(k) for k in ("cache_folder", "revision", "token")}
+        hub_kwargs["local_files_only"] = bool(load_kwargs.get("local_files_only"))
+        extra = {k: v for k, v in load_kwargs.items()
+                 if k in ("model_kwargs", "processor_kwargs", "config_kwargs") and v is not None}
+        transformer = Transformer(folder, **hub_kwargs, **accepted_kwargs(Transformer, extra))
+        return [("0", transformer), ("1", Pooling(transformer.get_embedding_dimension(), "mean"))], {}
+
+    def _load_config_modules(self, folder: str | os.PathLike, **load_kwargs: Any
+                             ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
+        """The modules of a saved folder of this model type, with its saved prompts and settings."""
+        folder = Path(folder)
+        self._parse_model_config(read_model_config(folder))
+        self._model_card_text = read_model_card_text(folder)
+        hub_kwargs = {k: load_kwargs.get(k) for k in ("cache_folder", "revision", "token")}
+        hub_kwargs["local_files_only"] = bool(load_kwargs.get("local_files_only"))
+        extra = {k: v for k, v in load_kwargs.items()
+                 if k in ("model_kwargs", "processor_kwargs", "config_kwargs") and v is not None}
+        return load_modules(folder, **hub_kwargs, module_load_kwargs=extra)
+
+    def _load_converted_modules(self, folder: str | os.PathLike, model_type: str | None = None, **load_kwargs: Any
+                                ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
+        """A folder saved as another model type: this class's default modules on its transformer. The saved
+        prompts, default prompt and similarity function describe the other model, so they are not inherited."""
+        return self._load_default_modules(folder, **load_kwargs)
+
+    def _parse_model_config(self, model_config: dict[str, Any]) -> None:
+        """Merge a saved ``config_sentence_transformers.json``: saved prompts fill only unset ones, and the saved
+        default prompt, similarity function and ``truncate_dim`` apply unless given to the constructor."""
+        for name, text in (model_config.get("prompts") or {}).items():
+            if self.prompts.get(name) is None:
+                self.prompts[name] = text
+        if self.default_prompt_name is None:
+            self.default_prompt_name = model_config.get("default_prompt_name")
+        saved = model_config.get("similarity_fn_name")
+        if self._similarity_fn_name is None and saved in self.SUPPORTED_SIMILARITY_FN_NAMES:
+            self.similarity_fn_name = saved
+        if self.truncate_dim is None:
+            self.truncate_dim = model_config.get("truncate_dim")
+
+    def _validate_prompts(self) -> None:
+        """Unfilled default prompts become ``""``; the default prompt name must name a prompt."""
+        for name, text in self.prompts.items():
+            if text is None:
+                self.prompts[name] = ""
+        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
+            raise ValueError(f"Default prompt name '{self.default_prompt_name}' not found in the configured prompts "
+                             f"dictionary with keys {list(self.prompts.keys())!r}.")
+        non_empty = [name for name, text in self.prompts.items() if text != ""]
+        if non_empty:
+            base_logger.info(f"Loaded {len(non_empty)} prompt{'s' if len(non_empty) > 1 else ''} with these keys: "
+                             f"{non_empty}")
+
+    @staticmethod
+    def load(input_path: str | os.PathLike) -> SentenceTransformer:
+        """Deprecated spelling of ``SentenceTransformer(input_path)``."""
+        return SentenceTransformer(input_path)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -166,28 +350,106 @@ class SentenceTransformer(nn.Sequential):
         return torch.device("cpu")
 
     @property
+    def dtype(self) -> torch.dtype | None:
+        """The dtype of the first parameter (None for a model without parameters)."""
+        for tensor in self.parameters():
+            return tensor.dtype
+        return None
+
+    @property
     def tokenizer(self) -> Any:
         return self[0].tokenizer
 
+    @tokenizer.setter
+    def tokenizer(self, value: Any) -> None:
+        try:
+            self[0].tokenizer = value
+        except AttributeError:
+            raise AttributeError(
+                f"The first module ({type(self[0]).__name__}) does not have a 'tokenizer' attribute.") from None
+
     @property
-    def max_seq_length(self) -> int:
-        return self[0].max_seq_length
+    def processor(self) -> Any:
+        """The first module's processor (embedkit's text modules: the tokenizer)."""
+        first = self[0]
+        return getattr(first, "processor", getattr(first, "tokenizer", None))
+
+    @property
+    def max_seq_length(self) -> int | None:
+        return getattr(self[0], "max_seq_length", None) if len(self) else None
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
         self[0].max_seq_length = value
 
+    def get_max_seq_length(self) -> int | None:
+        """Same as the ``max_seq_length`` property (kept for sentence-transformers compatibility)."""
+        return self.max_seq_length
+
+    @property
+    def transformers_model(self) -> nn.Module | None:
+        """The encoder network of the first Transformer module found (embedkit's own, not a transformers model)."""
+        for module in self.modules():
+            if isinstance(module, Transformer):
+                return getattr(module, "model", None) or getattr(module, "auto_model", None)
+        return None
+
+    @property
+    def config(self) -> Any:
+        """The config of the first Transformer module found (None without one)."""
+        for module in self.modules():
+            if isinstance(module, Transformer):
+                return getattr(module, "config", None)
+        return None
+
+    @config.setter
+    def config(self, value: Any) -> None:
+        for module in self.modules():
+            if isinstance(module, Transformer):
+                module.config = value
+                return
+
+    def get_backend(self) -> Literal["torch"]:
+        """Always ``"torch"``."""
+        return self.backend
+
+    def _first_module(self) -> nn.Module:
+        return self._modules[next(iter(self._modules))]
+
+    def _last_module(self) -> nn.Module:
+        return self._modules[next(reversed(self._modules))]
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None,
+                                      **kwargs: Any) -> None:
+        """Enable gradient checkpointing on every submodule that supports it."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "gradient_checkpointing_enable"):
+                try:
+                    module.gradient_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
+                except TypeError:
+                    module.gradient_checkpointing_enable()
+
+    def set_pooling_include_prompt(self, include_prompt: bool) -> None:
+        """Set ``include_prompt`` on the first Pooling module (INSTRUCTOR-style models pool without the prompt)."""
+        for module in self:
+            if isinstance(module, Pooling):
+                module.include_prompt = include_prompt
+                break
+
     @property
     def similarity_fn_name(self) -> str:
+        """``cosine`` (the default once read), ``dot``, ``euclidean`` or ``manhattan``."""
         if self._similarity_fn_name is None:
             self._similarity_fn_name = "cosine"
         return self._similarity_fn_name
 
     @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str | Any) -> None:
+    def similarity_fn_name(self, value: str | Any | None) -> None:
         value = getattr(value, "value", value)
-        if value not in SUPPORTED_SIMILARITY_FN_NAMES:
-            raise ValueError(f"similarity_fn_name must be one of {SUPPORTED_SIMILARITY_FN_NAMES}, got {value!r}")
+        if value is not None and value not in self.SUPPORTED_SIMILARITY_FN_NAMES:
+            hint = " Use MultiVectorEncoder for MaxSim late-interaction scoring." if value == "maxsim" else ""
+            raise ValueError(f"{type(self).__name__} only supports similarity_fn_name in "
+                             f"{self.SUPPORTED_SIMILARITY_FN_NAMES}, got {value!r}.{hint}")
         self._similarity_fn_name = value
 
     def similarity(self, embeddings1: Tensor | np.ndarray, embeddings2: Tensor | np.ndarray) -> Tensor:
@@ -204,16 +466,23 @@ class SentenceTransformer(nn.Sequential):
 
     def get_embedding_dimension(self) -> int | None:
         """Output size (after ``truncate_dim``), found by asking the modules from last to first."""
-        for module in reversed(list(self)):
-            for name in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
+        dim = None
+        for module in reversed(list(self._modules.values())):
+            for name in ("get_embedding_dimension", "get_sentence_embedding_dimension",
+                         "get_word_embedding_dimension"):
                 method = getattr(module, name, None)
                 if callable(method):
                     dim = method()
-                    if dim is not None:
-                        return min(dim, self.truncate_dim) if self.truncate_dim else dim
-        return None
+                    break
+            if dim is not None:
+                break
+        if self.truncate_dim is not None:
+            return self.truncate_dim if dim is None else min(dim, self.truncate_dim)
+        return dim
 
-    get_sentence_embedding_dimension = get_embedding_dimension
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Former name of :meth:`get_embedding_dimension`."""
+        return self.get_embedding_dimension()
 
     @contextmanager
     def truncate_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
@@ -236,91 +505,129 @@ class SentenceTransformer(nn.Sequential):
 
     # ------------------------------------------------------------------ forward / tokenize
     def get_model_kwargs(self) -> list[str]:
-        names = set()
-        for module in self:
-            names |= set(getattr(module, "forward_kwargs", ()))
-        for kwargs in self.module_kwargs.values():
-            names |= set(kwargs)
+        """Extra keyword arguments ``encode`` accepts for this model (the modules' ``forward_kwargs``, those of
+        Router routes included, and the per-module ``kwargs`` of ``modules.json``)."""
+        names: set[str] = set()
+        pending = list(self.named_children())
+        while pending:
+            name, module = pending.pop()
+            routes = getattr(module, "sub_modules", None)
+            if isinstance(routes, (dict, nn.ModuleDict)):
+                for route_modules in routes.values():
+                    pending.extend(route_modules.named_children() if isinstance(route_modules, nn.Module)
+                                   else ((str(i), m) for i, m in enumerate(route_modules)))
+            names.update(self.module_kwargs.get(name, ()) if self.module_kwargs else ())
+            names.update(getattr(module, "forward_kwargs", ()) or ())
         return sorted(names)
 
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         for name, module in self._modules.items():
             module_kwargs = {}
             if kwargs:  # only the keyword arguments each module takes
-                wanted = set(getattr(module, "forward_kwargs", ())) | set(self.module_kwargs.get(name, ()))
+                wanted = set(getattr(module, "forward_kwargs", ()) or ()) | set(self.module_kwargs.get(name, ()))
                 module_kwargs = {k: v for k, v in kwargs.items() if k in wanted}
             features = module(features, **module_kwargs)
         return features
 
     def preprocess(self, inputs: list[str] | list[tuple[str, str]], prompt: str | None = None, **kwargs: Any
                    ) -> dict[str, Any]:
+        """Tokenize a batch with the first module (``prompt`` is prepended to each text)."""
         return self[0].preprocess(inputs, prompt=prompt, **kwargs)
 
     def tokenize(self, texts: list[str] | list[tuple[str, str]], **kwargs: Any) -> dict[str, Any]:
+        """Former name of :meth:`preprocess` (deprecated: logs a warning once per model)."""
+        if not getattr(self, "_tokenize_warned", False):
+            base_logger.warning("The `tokenize` method is deprecated, please use `preprocess` instead.")
+            self._tokenize_warned = True
         return self.preprocess(texts, **kwargs)
+
+    def is_singular_input(self, inputs: Any) -> bool:
+        """True for one input (a string, a pair tuple's text...), False for a batch (list, tuple, array of texts,
+        a dataset column)."""
+        if isinstance(inputs, (list, tuple)):
+            return False
+        if isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in ("U", "O"):
+            return False
+        return not (type(inputs).__name__ == "Column" and hasattr(inputs, "__iter__"))  # datasets.Column
 
     # ------------------------------------------------------------------ encode
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         if prompt is not None:
             if prompt_name is not None:
-                logger.warning("encode got both prompt and prompt_name; using prompt and ignoring prompt_name")
+                base_logger.warning("Provide either a `prompt`, a `prompt_name`, or neither, but not both. "
+                                    "Ignoring the `prompt_name` in favor of `prompt`.")
             return prompt
-        name = prompt_name if prompt_name is not None else self.default_prompt_name
-        if name is None:
-            return None
-        if name not in self.prompts:
-            raise ValueError(f"prompt_name {name!r} not found; available prompts: {sorted(self.prompts)}")
-        return self.prompts[name]
+        if prompt_name is not None:
+            if prompt_name not in self.prompts:
+                raise ValueError(f"Prompt name '{prompt_name}' not found in the configured prompts dictionary with "
+                                 f"keys {list(self.prompts.keys())!r}.")
+            return self.prompts[prompt_name]
+        if self.default_prompt_name is not None:
+            return self.prompts.get(self.default_prompt_name)
+        return None
 
-    def _encode_inputs(self, sentences: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
-        """(inputs as a list, whether one string was given); checks and trims ``kwargs`` in place.
+    def _encode_inputs(self, inputs: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
+        """(inputs as a list, whether one input was given); checks ``kwargs`` in place.
 
         Raises:
             ValueError: a keyword argument no module uses.
         """
-        unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs"} if kwargs else None
-        if unused:
-            raise ValueError(f"encode() got keyword arguments this model does not use: {sorted(unused)}; "
-                             f"valid: {self.get_model_kwargs()}")
-        kwargs.pop("processing_kwargs", None)
-        if isinstance(sentences, str):
-            return [sentences], True
-        if isinstance(sentences, np.ndarray):
-            return sentences.tolist(), False
-        return (sentences if isinstance(sentences, list) else list(sentences)), False
+        if kwargs:
+            model_kwargs = self.get_model_kwargs()
+            unused = set(kwargs) - set(model_kwargs) - {"task", "processing_kwargs"}
+            if unused:
+                cls = type(self).__name__
+                raise ValueError(
+                    f"{cls}.encode() has been called with additional keyword arguments that this model does not use: "
+                    f"{list(unused)}. " + (
+                        f"As per {cls}.get_model_kwargs(), the valid additional keyword arguments are: {model_kwargs}."
+                        if model_kwargs else
+                        f"As per {cls}.get_model_kwargs(), this model does not accept any additional keyword "
+                        "arguments."))
+        if self.is_singular_input(inputs):
+            return [inputs], True
+        if isinstance(inputs, np.ndarray):
+            return inputs.tolist(), False
+        return (inputs if isinstance(inputs, list) else list(inputs)), False
 
     def encode(
         self,
-        sentences: str | list[str] | list[tuple[str, str]] | np.ndarray,
+        inputs: str | list[str] | list[tuple[str, str]] | np.ndarray | None = None,
         prompt_name: str | None = None,
         prompt: str | None = None,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         output_value: Literal["sentence_embedding", "token_embeddings"] | None = "sentence_embedding",
-        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] = "float32",
+        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] | None = "float32",
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
-        device: str | torch.device | None = None,
+        device: str | torch.device | list[str | torch.device] | None = None,
         normalize_embeddings: bool = False,
         truncate_dim: int | None = None,
         pool: Any = None,
         chunk_size: int | None = None,
+        *,
+        sentences: str | list[str] | list[tuple[str, str]] | np.ndarray | None = None,
         **kwargs: Any,
     ) -> np.ndarray | Tensor | list[Tensor] | list[dict[str, Tensor]]:
         """Embed texts.
 
         Args:
-            sentences: one text or a list of texts.
+            inputs: one text or a list of texts (``sentences`` is the sentence-transformers 5.x name; either works).
             prompt_name / prompt: a named prompt from ``prompts`` or a literal one, prepended to every text.
             batch_size: texts per forward pass (> 0).
             show_progress_bar: tqdm bar on stderr (default: when logging is at INFO or DEBUG).
             output_value: ``"sentence_embedding"``, ``"token_embeddings"`` (one tensor per text, padding cut),
                 or None (one dict of every feature per text).
-            precision: ``float32`` or a quantized form (int8, uint8, binary, ubinary), calibrated on this call.
+            precision: ``float32`` (or None) or a quantized form (int8, uint8, binary, ubinary), calibrated on
+                this call.
             convert_to_numpy / convert_to_tensor: output type; with neither, a list of tensors.
-            device: run on this device.
+            device: run on this device; a list of devices encodes on one worker process per device.
             normalize_embeddings: L2-normalise (after truncation).
             truncate_dim: keep the first dimensions (default: the model's ``truncate_dim``).
+            pool / chunk_size: a pool from :meth:`start_multi_process_pool` and the inputs per job.
+            **kwargs: ``task`` (Router models), ``processing_kwargs`` and the module keywords listed by
+                :meth:`get_model_kwargs`.
 
         Returns:
             (N, D) float32 array by default; (D,) for a single string; an empty array for an empty list.
@@ -329,6 +636,7 @@ class SentenceTransformer(nn.Sequential):
             ValueError: ``batch_size <= 0``, an unknown precision or prompt name, or unknown keyword arguments.
             TypeError: an item is not a string (the message names its index and type).
         """
+        inputs = resolve_inputs_alias(inputs, sentences, "encode")
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
         if convert_to_tensor:
@@ -336,22 +644,24 @@ class SentenceTransformer(nn.Sequential):
         if output_value != "sentence_embedding":
             convert_to_tensor = convert_to_numpy = False
         if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        sentences, single = self._encode_inputs(sentences, kwargs)
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        inputs, single = self._encode_inputs(inputs, kwargs)
+        if precision is not None and precision not in PRECISIONS:
+            raise ValueError(f"Precision {precision!r} is not supported, must be one of "
+                             "{" + ", ".join(map(repr, PRECISIONS)) + "}")
+        precision = precision or "float32"
         prompt = self._resolve_prompt(prompt, prompt_name)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
 
         if pool is not None or isinstance(device, (list, tuple)):
             from embedkit.multiprocess import run_on_pool_or_devices
 
-            results = run_on_pool_or_devices(self, "encode", sentences, pool, device, chunk_size, dict(
+            results = run_on_pool_or_devices(self, "encode", inputs, pool, device, chunk_size, dict(
                 prompt=prompt, batch_size=batch_size, output_value=output_value,
                 normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, convert_to_numpy=False,
                 convert_to_tensor=False, show_progress_bar=False, **kwargs))
         else:
-            results = self._inference(sentences, prompt, batch_size, show_progress_bar, output_value,
+            results = self._inference(inputs, prompt, batch_size, show_progress_bar, output_value,
                                       convert_to_numpy, normalize_embeddings, truncate_dim, device, kwargs)
         if output_value == "sentence_embedding":
             if not results:
@@ -438,22 +748,92 @@ class SentenceTransformer(nn.Sequential):
 
         stop_pool(pool)
 
-    def encode_query(self, sentences: str | list[str], prompt_name: str | None = None, prompt: str | None = None,
-                     **kwargs: Any) -> np.ndarray | Tensor | list[Tensor]:
-        """``encode`` with the ``query`` prompt (if the model has one) and ``task="query"``."""
+    def _forward_to_encode(self, inputs: Any, task: str, **encode_kwargs: Any) -> Any:
+        """Call ``self.encode`` with ``task`` set, passing the inputs under the name the target ``encode`` declares
+        (``sentences`` for sentence-transformers 5.x-style overrides, ``inputs`` otherwise)."""
+        encode = self.encode
+        name = "inputs"
+        try:
+            parameters = inspect.signature(encode).parameters
+        except (TypeError, ValueError):
+            parameters = {}
+        if "sentences" in parameters:  # a 5.x-style override, or embedkit's encode (which takes both names)
+            name = "sentences"
+        return encode(**{name: inputs}, task=task, **encode_kwargs)
+
+    def encode_query(
+        self,
+        inputs: str | list[str] | np.ndarray | None = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: Literal["sentence_embedding", "token_embeddings"] | None = "sentence_embedding",
+        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] | None = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | torch.device | list[str | torch.device] | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        pool: Any = None,
+        chunk_size: int | None = None,
+        *,
+        sentences: str | list[str] | np.ndarray | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray | Tensor | list[Tensor]:
+        """``encode`` with the ``query`` prompt (when no prompt is given and the model has one) and
+        ``task="query"``; the arguments are those of :meth:`encode`."""
+        inputs = resolve_inputs_alias(inputs, sentences, "encode_query")
         if prompt is None and prompt_name is None and "query" in self.prompts:
             prompt_name = "query"
-        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
+        return self._forward_to_encode(
+            inputs, "query", prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+            show_progress_bar=show_progress_bar, output_value=output_value, precision=precision,
+            convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor, device=device,
+            normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, pool=pool, chunk_size=chunk_size,
+            **kwargs)
 
-    def encode_document(self, sentences: str | list[str], prompt_name: str | None = None, prompt: str | None = None,
-                        **kwargs: Any) -> np.ndarray | Tensor | list[Tensor]:
-        """``encode`` with the ``document`` prompt (if the model has one) and ``task="document"``."""
+    def encode_document(
+        self,
+        inputs: str | list[str] | np.ndarray | None = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: Literal["sentence_embedding", "token_embeddings"] | None = "sentence_embedding",
+        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] | None = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | torch.device | list[str | torch.device] | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        pool: Any = None,
+        chunk_size: int | None = None,
+        *,
+        sentences: str | list[str] | np.ndarray | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray | Tensor | list[Tensor]:
+        """``encode`` with the first of the ``document``, ``passage``, ``corpus`` prompts the model has (when no
+        prompt is given) and ``task="document"``; the arguments are those of :meth:`encode`."""
+        inputs = resolve_inputs_alias(inputs, sentences, "encode_document")
         if prompt is None and prompt_name is None:
-            for name in ("document", "passage", "corpus"):
-                if name in self.prompts:
-                    prompt_name = name
-                    break
-        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
+            prompt_name = next((name for name in ("document", "passage", "corpus") if name in self.prompts), None)
+        return self._forward_to_encode(
+            inputs, "document", prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+            show_progress_bar=show_progress_bar, output_value=output_value, precision=precision,
+            convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor, device=device,
+            normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, pool=pool, chunk_size=chunk_size,
+            **kwargs)
+
+    def encode_multi_process(self, sentences: list[str], pool: dict[str, Any], prompt_name: str | None = None,
+                             prompt: str | None = None, batch_size: int = 32, chunk_size: int | None = None,
+                             show_progress_bar: bool | None = None, precision: str = "float32",
+                             normalize_embeddings: bool = False, truncate_dim: int | None = None) -> np.ndarray:
+        """Former spelling of ``encode(sentences, pool=pool, ...)``."""
+        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+                           show_progress_bar=show_progress_bar, precision=precision,
+                           normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, pool=pool,
+                           chunk_size=chunk_size)
 
     # ------------------------------------------------------------------ legacy training API
     def fit(
@@ -494,13 +874,90 @@ class SentenceTransformer(nn.Sequential):
             resume_from_checkpoint=resume_from_checkpoint)
 
     def evaluate(self, evaluator: Any, output_path: str | None = None) -> dict[str, float]:
-        """Run ``evaluator`` on this model."""
+        """Run ``evaluator`` on this model (``output_path`` is created first when given)."""
+        if output_path is not None:
+            os.makedirs(output_path, exist_ok=True)
         return evaluator(self, output_path=output_path)
 
+    # ------------------------------------------------------------------ Hub
+    def push_to_hub(
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        safe_serialization: bool = True,
+        commit_message: str | None = None,
+        local_model_path: str | None = None,
+        exist_ok: bool = False,
+        replace_model_card: bool = False,
+        train_datasets: list[str] | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+    ) -> str:
+        """Upload the model (or ``local_model_path``) to a Hugging Face Hub repository, creating it if needed.
+
+        Returns the commit URL, or the pull request URL with ``create_pr=True``. See
+        :func:`embedkit.hub.push_folder_to_hub`.
+        """
+        from embedkit.hub import push_folder_to_hub
+
+        return push_folder_to_hub(self, repo_id, token=token, private=private, safe_serialization=safe_serialization,
+                                  commit_message=commit_message, local_model_path=local_model_path,
+                                  exist_ok=exist_ok, replace_model_card=replace_model_card,
+                                  train_datasets=train_datasets, revision=revision, create_pr=create_pr)
+
+    @save_to_hub_args_decorator
+    def save_to_hub(
+        self,
+        repo_id: str,
+        organization: str | None = None,
+        token: str | None = None,
+        private: bool | None = None,
+        safe_serialization: bool = True,
+        commit_message: str = "Add new model.",
+        local_model_path: str | None = None,
+        exist_ok: bool = False,
+        replace_model_card: bool = False,
+        train_datasets: list[str] | None = None,
+    ) -> str:
+        """Deprecated: :meth:`push_to_hub` (``organization`` is folded into ``repo_id``).
+
+        The former ``repo_name`` keyword and positional calls from before ``token`` existed
+        (``repo_id, organization, private, ...``) keep working.
+        """
+        base_logger.warning("The `save_to_hub` method is deprecated and will be removed in a future version of "
+                            "SentenceTransformers. Please use `push_to_hub` instead for future model uploads.")
+        if organization:
+            if "/" not in repo_id:
+                repo_id = f"{organization}/{repo_id}"
+            elif repo_id.split("/")[0] != organization:
+                raise ValueError("Providing an `organization` to `save_to_hub` is deprecated. Please use `repo_id` "
+                                 "instead.")
+            base_logger.warning(f'Providing an `organization` to `save_to_hub` is deprecated. Please use '
+                                f'`repo_id="{repo_id}"` instead.')
+        return self.push_to_hub(repo_id=repo_id, token=token, private=private, safe_serialization=safe_serialization,
+                                commit_message=commit_message, local_model_path=local_model_path,
+                                exist_ok=exist_ok, replace_model_card=replace_model_card,
+                                train_datasets=train_datasets)
+
+    def _push_to_hub_usage_tip(self, repo_id: str) -> str:
+        name = type(self).__name__
+        return (f"## Testing this pull request\nYou can test this pull request before merging by loading the model "
+                f"from this PR with the `revision` argument:\n```python\nfrom sentence_transformers import {name}\n\n"
+                f"# TODO: Fill in the PR number\npr_number = 2\nmodel = {name}(\n    \"{repo_id}\",\n"
+                f"    revision=f\"refs/pr/{{pr_number}}\",\n)\n\n# Verify that everything works as expected\n"
+                f"embeddings = model.encode([\"The weather is lovely today.\", \"It's so sunny outside!\", "
+                f"\"He drove to the stadium.\"])\nprint(embeddings.shape)\n\nsimilarities = "
+                f"model.similarity(embeddings, embeddings)\nprint(similarities)\n```\n")
+
     # ------------------------------------------------------------------ saving
+    def _get_model_config(self) -> dict[str, Any]:
+        """What ``save`` writes to ``config_sentence_transformers.json`` (besides ``__version__``)."""
+        return self._model_config()
+
     def _model_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
-            "model_type": "SentenceTransformer",
+            "model_type": self.model_type,
             "prompts": self.prompts,
             "default_prompt_name": self.default_prompt_name,
             "similarity_fn_name": self._similarity_fn_name or "cosine",
@@ -528,12 +985,14 @@ class SentenceTransformer(nn.Sequential):
 
     def save(self, path: str | os.PathLike, model_name: str | None = None, create_model_card: bool = True,
              train_datasets: list[str] | None = None, safe_serialization: bool = True) -> None:
-        """Write the model as a sentence-transformers folder (atomically: temporary folder, then rename)."""
+        """Write the model as a sentence-transformers folder (atomically: temporary folder, then rename); a
+        ``None`` path does nothing."""
+        if path is None:
+            return
         if getattr(self, "quantized", None):
             raise ValueError("a quantized model cannot be saved; save the fp32 model and quantize after loading")
-        write_card = (lambda folder: (folder / "README.md").write_text(self._model_card(model_name or Path(path).name),
-                                                                        encoding="utf-8")) if create_model_card else None
-        save_model_folder(path, list(self.named_children()), self._model_config(), self.module_kwargs,
+        write_card = (lambda folder: write_model_card(self, folder, model_name)) if create_model_card else None
+        save_model_folder(path, list(self.named_children()), self._get_model_config(), self.module_kwargs,
                           write_extra=write_card, safe_serialization=safe_serialization)
 
     save_pretrained = save

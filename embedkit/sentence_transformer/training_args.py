@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from embedkit.base.training_args import SentenceTransformerTrainingArguments
+from embedkit.base.training_args import BatchSamplers, MultiDatasetBatchSamplers, SentenceTransformerTrainingArguments
 
-__all__ = ["SentenceTransformerTrainingArguments"]
+__all__ = ["SentenceTransformerTrainingArguments", "BatchSamplers", "MultiDatasetBatchSamplers"]

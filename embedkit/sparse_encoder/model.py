@@ -1,14 +1,16 @@
-"""SparseEncoder: texts -> sparse vocabulary-sized vectors (SPLADE, inference-free SPLADE).
+"""SparseEncoder: texts -> sparse vocabulary-sized vectors (SPLADE, inference-free SPLADE, CSR).
 
 Drop-in for ``sentence_transformers.SparseEncoder`` (6.x API): the constructor, ``encode``/``encode_query``/
 ``encode_document`` (sparse COO tensors by default), ``decode``, ``intersection``, ``sparsity``, similarity ``dot``
 by default, ``max_active_dims``, and the folder format (``config_sentence_transformers.json`` with
-``model_type: "SparseEncoder"``). Loading, prompts, dtype/device handling and saving are SentenceTransformer's.
+``model_type: "SparseEncoder"``). Loading, prompts, dtype/device handling and saving are SentenceTransformer's,
+through its loading hooks (``_load_default_modules``, ``_load_converted_modules``, ``_parse_model_config``).
 
 Supported pipelines: MLMTransformer (fill-mask) + SpladePooling, SparseStaticEmbedding, Router models built from
 them, and CSR models (a dense pipeline + SparseAutoEncoder). As in ST, a plain non-MLM checkpoint becomes
 Transformer + mean Pooling + SparseAutoEncoder(4·D latents, k=256), and a SentenceTransformer folder keeps its
-modules and gains SparseAutoEncoder(4·D latents, k=D/4); ``max_active_dims`` then defaults to the autoencoder's k.
+modules, prompts and similarity and gains SparseAutoEncoder(4·D latents, k=D/4); ``max_active_dims`` then defaults
+to the autoencoder's k.
 """
 
 from __future__ import annotations
@@ -26,20 +28,20 @@ from torch import Tensor, nn
 from embedkit.base.modules.module import read_json_file
 from embedkit.base.modules.transformer import tokens_to_device
 from embedkit.eval_mode import ensure_eval
-from embedkit.hub import resolve_model_path
-from embedkit.model_folder import load_modules, read_model_config
+from embedkit.model_folder import accepted_kwargs
 from embedkit.sentence_transformer.model import (
-    SUPPORTED_SIMILARITY_FN_NAMES,
     SentenceTransformer,
     _input_length,
-    refuse_remote_code,
+    resolve_inputs_alias,
 )
+from embedkit.sparse_encoder.model_card import SparseEncoderModelCardData
 from embedkit.sparse_encoder.modules.mlm_transformer import MLMTransformer
 from embedkit.sparse_encoder.modules.splade_pooling import SpladePooling
 from embedkit.util.tensor import check_max_active_dims as _check_max_active_dims
 from embedkit.util.tensor import select_max_active_dims
 
 logger = logging.getLogger(__name__)
+base_logger = logging.getLogger("embedkit.base.model")
 
 MODEL_TYPE = "SparseEncoder"
 
@@ -50,16 +52,22 @@ class SparseEncoder(SentenceTransformer):
     Args:
         model_name_or_path: a local folder, a Hub id (short names get the ``sparse-encoder/`` prefix), or None
             together with ``modules``. A plain HF ``*ForMaskedLM`` checkpoint gets MLMTransformer +
-            SpladePooling("max", "relu").
+            SpladePooling("max", "relu"); another plain checkpoint gets a CSR pipeline; a SentenceTransformer folder
+            keeps its modules (and prompts and similarity) with a new SparseAutoEncoder on top.
         modules: build from these modules instead of loading.
         device: ``"cpu"``, ``"cuda"``, ... (default: the best available).
-        prompts / default_prompt_name: as for SentenceTransformer (saved ones are used unless overridden).
-        similarity_fn_name: ``dot`` (default), ``cosine``, ``euclidean`` or ``manhattan``.
-        max_active_dims: keep at most this many non-zero values per embedding (default: the saved value).
+        prompts / default_prompt_name: as for SentenceTransformer (saved ones are used unless overridden; the
+            ``query`` and ``document`` prompts always exist, ``""`` by default).
         cache_folder / revision / token / local_files_only: Hub options.
         trust_remote_code: must stay False; embedkit never runs code from a model folder.
         model_kwargs: ``{"torch_dtype": ...}`` (or ``"dtype"``) to load in another precision.
         processor_kwargs / tokenizer_kwargs: ``{"model_max_length": N}``.
+        config_kwargs: accepted for sentence-transformers compatibility (embedkit reads ``config.json`` as is).
+        model_card_data: a :class:`~embedkit.sparse_encoder.model_card.SparseEncoderModelCardData` for README.md.
+        backend: only ``"torch"``.
+        similarity_fn_name: ``dot`` (default), ``cosine``, ``euclidean`` or ``manhattan``.
+        max_active_dims: keep at most this many non-zero values per embedding (default: the saved value, else the
+            SparseAutoEncoder's ``k`` for CSR models, else no limit).
 
     Example:
         >>> from pathlib import Path
@@ -74,6 +82,13 @@ class SparseEncoder(SentenceTransformer):
         >>> len(model.decode(emb[0], top_k=3))
         3
     """
+
+    model_type: str = MODEL_TYPE
+    model_card_data_class = SparseEncoderModelCardData
+    default_huggingface_organization: str | None = "sparse-encoder"
+    _default_prompts: dict[str, str | None] = {"query": None, "document": None}
+    SUPPORTED_SIMILARITY_FN_NAMES: tuple[str, ...] = ("cosine", "dot", "euclidean", "manhattan")
+    """Single-vector similarities only: a multi-vector one (``maxsim``) would score 2-D sparse embeddings wrongly."""
 
     def __init__(
         self,
@@ -90,75 +105,150 @@ class SparseEncoder(SentenceTransformer):
         token: bool | str | None = None,
         model_kwargs: dict[str, Any] | None = None,
         processor_kwargs: dict[str, Any] | None = None,
-        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        model_card_data: SparseEncoderModelCardData | None = None,
         backend: Literal["torch"] = "torch",
         similarity_fn_name: str | None = None,
         max_active_dims: int | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        refuse_remote_code(trust_remote_code)
-        _check_max_active_dims(max_active_dims)
-        hub_kwargs = dict(cache_folder=cache_folder, revision=revision, token=token, local_files_only=local_files_only)
-        saved: dict[str, Any] = {}
-        module_kwargs: dict[str, list[str]] = {}
-        if modules is not None:
-            modules = list(modules)
-        elif model_name_or_path is not None:
-            folder = resolve_model_path(model_name_or_path, default_organization="sparse-encoder", **hub_kwargs)
-            modules, module_kwargs, saved = _load_folder(folder, hub_kwargs)
-        else:
-            modules = []
-        saved_similarity = saved.get("similarity_fn_name")
-        if saved_similarity not in SUPPORTED_SIMILARITY_FN_NAMES:  # e.g. "maxsim" of a converted multi-vector model
-            saved_similarity = None
+        if tokenizer_kwargs is not None:
+            base_logger.warning("The `tokenizer_kwargs` argument was renamed and is now deprecated. "
+                                "Please use `processor_kwargs` instead.")
+            if processor_kwargs is None:
+                processor_kwargs = tokenizer_kwargs
+        # Set before loading, so that _parse_model_config sees whether the caller gave a value.
+        self.max_active_dims = max_active_dims
         super().__init__(
+            model_name_or_path,
             modules=modules,
             device=device,
-            prompts={**(saved.get("prompts") or {}), **(prompts or {})},
-            default_prompt_name=default_prompt_name or saved.get("default_prompt_name"),
-            similarity_fn_name=similarity_fn_name or saved_similarity,
+            prompts=prompts,
+            default_prompt_name=default_prompt_name,
+            similarity_fn_name=similarity_fn_name,
+            cache_folder=cache_folder,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            local_files_only=local_files_only,
+            token=token,
             model_kwargs=model_kwargs,
             processor_kwargs=processor_kwargs,
-            tokenizer_kwargs=tokenizer_kwargs,
+            config_kwargs=config_kwargs,
+            model_card_data=model_card_data,
             backend=backend,
         )
-        self.module_kwargs = module_kwargs
-        self.max_active_dims = max_active_dims if max_active_dims is not None else saved.get("max_active_dims")
-        autoencoder = next((m for m in self if type(m).__name__ == "SparseAutoEncoder"), None)
-        if self.max_active_dims is None and autoencoder is not None:
-            self.max_active_dims = autoencoder.k
-        _check_max_active_dims(self.max_active_dims)
+        _check_max_active_dims(self._max_active_dims)
         # A SpladePooling saved before its first forward pass has no dimension yet: it is the MLM vocabulary size.
         children = list(self)
         for previous, module in zip(children, children[1:]):
             if isinstance(module, SpladePooling) and module.embedding_dimension is None:
                 module.embedding_dimension = getattr(previous, "vocab_size", None)
 
+    # ------------------------------------------------------------------ loading hooks
+    def _load_default_modules(self, folder: str | os.PathLike, **load_kwargs: Any
+                              ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
+        """A plain Hugging Face checkpoint: SPLADE (fill-mask Transformer + max SpladePooling) for a
+        ``*ForMaskedLM`` architecture, else CSR (Transformer + mean Pooling + a new SparseAutoEncoder)."""
+        from embedkit.sentence_transformer.modules import Pooling, Transformer
+        from embedkit.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
+
+        folder = Path(folder)
+        hub_kwargs = {k: load_kwargs.get(k) for k in ("cache_folder", "revision", "token")}
+        hub_kwargs["local_files_only"] = bool(load_kwargs.get("local_files_only"))
+        config_path = folder / "config.json"
+        architectures = (read_json_file(config_path) if config_path.is_file() else {}).get("architectures") or []
+        if any(str(a).endswith("ForMaskedLM") for a in architectures):
+            base_logger.info("Detected MLM architecture, using SpladePooling")
+            return [("0", MLMTransformer(folder, **hub_kwargs)), ("1", SpladePooling("max", "relu"))], {}
+        base_logger.info("No MLM architecture detected, using default Transformer + mean Pooling + "
+                         "SparseAutoEncoder (CSR)")
+        extra = {k: v for k, v in load_kwargs.items()
+                 if k in ("model_kwargs", "processor_kwargs", "config_kwargs") and v is not None}
+        transformer = Transformer(folder, **hub_kwargs, **accepted_kwargs(Transformer, extra))
+        dim = transformer.get_embedding_dimension()
+        autoencoder = SparseAutoEncoder(dim, hidden_dim=4 * dim, k=256, k_aux=512)
+        return [("0", transformer), ("1", Pooling(dim, "mean")), ("2", autoencoder)], {}
+
+    def _load_converted_modules(self, folder: str | os.PathLike, model_type: str | None = None, **load_kwargs: Any
+                                ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
+        """A folder of another model type. A SentenceTransformer keeps its modules (and its saved prompts and
+        similarity function, which still fit the kept backbone) and gains a new SparseAutoEncoder (a CSR model);
+        any other type gets this class's default modules on its transformer."""
+        if model_type != "SentenceTransformer":
+            return super()._load_converted_modules(folder, model_type=model_type, **load_kwargs)
+        from embedkit.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
+
+        base_logger.info("SentenceTransformer model found, appending SparseAutoEncoder on top to form a CSR model")
+        named, module_kwargs = self._load_config_modules(folder, **load_kwargs)
+        named = list(named.items()) if isinstance(named, dict) else list(named)
+        dim = None
+        for _, module in reversed(named):
+            method = getattr(module, "get_embedding_dimension", None) or getattr(
+                module, "get_sentence_embedding_dimension", None)
+            if callable(method):
+                dim = method()
+                break
+        if dim is None:
+            raise ValueError("Cannot determine the embedding dimension from the loaded modules. "
+                             "At least one module must have a `get_embedding_dimension` method.")
+        named.append((str(len(named)), SparseAutoEncoder(dim, hidden_dim=4 * dim, k=dim // 4, k_aux=dim // 2)))
+        self._model_card_text = None  # the dense model's README does not describe this architecture
+        return named, module_kwargs
+
+    def _parse_model_config(self, model_config: dict[str, Any]) -> None:
+        """Merge a saved config: as SentenceTransformer, plus the saved ``max_active_dims`` unless one was given."""
+        super()._parse_model_config(model_config)
+        if self._max_active_dims is None:
+            self.max_active_dims = model_config.get("max_active_dims")
+
+    @property
+    def max_active_dims(self) -> int | None:
+        """Non-zero values kept per embedding by :meth:`encode`: the value given (constructor, attribute or saved
+        config), else the ``k`` of a SparseAutoEncoder module (CSR models, following later changes of ``k``), else
+        None (no limit). Only a value given explicitly is saved with the model."""
+        if self._max_active_dims is not None:
+            return self._max_active_dims
+        if "_modules" in self.__dict__:
+            for module in self._modules.values():
+                if type(module).__name__ == "SparseAutoEncoder":
+                    return module.k
+        return None
+
+    @max_active_dims.setter
+    def max_active_dims(self, value: int | None) -> None:
+        self._max_active_dims = value
+
     # ------------------------------------------------------------------ properties
     @property
     def similarity_fn_name(self) -> str:
+        """``dot`` (the default once read), ``cosine``, ``euclidean`` or ``manhattan``."""
         if self._similarity_fn_name is None:
             self._similarity_fn_name = "dot"
         return self._similarity_fn_name
 
     @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str | Any) -> None:
+    def similarity_fn_name(self, value: str | Any | None) -> None:
         SentenceTransformer.similarity_fn_name.fset(self, value)
 
     def get_embedding_dimension(self) -> int | None:
         """Output size (the vocabulary size for SPLADE), found by asking the modules from last to first."""
-        for module in reversed(list(self)):
-            for name in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
+        for module in reversed(list(self._modules.values())):
+            for name in ("get_embedding_dimension", "get_sentence_embedding_dimension",
+                         "get_word_embedding_dimension"):
                 method = getattr(module, name, None)
                 if callable(method):
                     dim = method()
                     if dim is not None:
                         return dim
+                    break
         return None
 
-    get_sentence_embedding_dimension = get_embedding_dimension
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Former name of :meth:`get_embedding_dimension`."""
+        return self.get_embedding_dimension()
 
     def _splade_pooling(self) -> SpladePooling | None:
-        return next((m for m in self if isinstance(m, SpladePooling)), None)
+        return next((m for m in self._modules.values() if isinstance(m, SpladePooling)), None)
 
     @property
     def splade_pooling_chunk_size(self) -> int | None:
@@ -178,9 +268,14 @@ class SparseEncoder(SentenceTransformer):
             pooling.chunk_size = value
 
     # ------------------------------------------------------------------ encode
+    def preprocess(self, inputs: str | list[str], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Tokenize a batch with the first module (``prompt`` is prepended to each text; ``task`` picks a Router
+        route). A single string is one text, as a Hugging Face tokenizer reads it."""
+        return super().preprocess([inputs] if isinstance(inputs, str) else inputs, prompt=prompt, **kwargs)
+
     def encode(
         self,
-        inputs: str | list[str] | np.ndarray,
+        inputs: str | list[str] | np.ndarray | None = None,
         prompt_name: str | None = None,
         prompt: str | None = None,
         batch_size: int = 32,
@@ -188,39 +283,44 @@ class SparseEncoder(SentenceTransformer):
         convert_to_tensor: bool = True,
         convert_to_sparse_tensor: bool = True,
         save_to_cpu: bool = False,
-        device: str | torch.device | None = None,
+        device: str | torch.device | list[str | torch.device] | None = None,
         max_active_dims: int | None = None,
         pool: Any = None,
         chunk_size: int | None = None,
+        *,
+        sentences: str | list[str] | np.ndarray | None = None,
         **kwargs: Any,
     ) -> Tensor | list[Tensor]:
         """Embed texts as sparse vectors.
 
         Args:
-            inputs: one text or a list of texts.
+            inputs: one text or a list of texts (``sentences`` is the sentence-transformers 5.x name; either works).
             prompt_name / prompt: a named prompt from ``prompts`` or a literal one, prepended to every text.
             batch_size: texts per forward pass (> 0).
             show_progress_bar: tqdm bar (default: when logging is at INFO or DEBUG).
             convert_to_tensor: stack into one (N, V) tensor; False gives a list of (V,) tensors.
             convert_to_sparse_tensor: sparse COO tensors (default) rather than dense ones.
             save_to_cpu: move each batch's result to the CPU.
-            device: run on this device.
+            device: run on this device; a list of devices encodes on one worker process per device.
             max_active_dims: keep at most this many non-zero values per vector (default: the model's).
-            **kwargs: ``task`` (Router route) and keyword arguments declared by the modules.
+            pool / chunk_size: a pool from :meth:`start_multi_process_pool` and the inputs per job.
+            **kwargs: ``task`` (Router route), ``processing_kwargs`` and the keyword arguments the modules declare
+                (:meth:`get_model_kwargs`).
 
         Returns:
             (N, V) sparse COO tensor by default; (V,) for a single string; an empty tensor for an empty list.
 
         Raises:
-            ValueError: ``batch_size <= 0``, a bad ``max_active_dims`` or prompt name, multi-process arguments, or
-                keyword arguments no module uses.
+            ValueError: ``batch_size <= 0``, a bad ``max_active_dims`` or prompt name, or keyword arguments no
+                module uses.
             TypeError: an item is not a string (the message names its index and type).
         """
+        inputs = resolve_inputs_alias(inputs, sentences, "encode")
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        multi_process = pool is not None or isinstance(device, (list, tuple))
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        multi_process = pool is not None or (isinstance(device, (list, tuple)) and len(device) > 0)
         inputs, single = self._encode_inputs(inputs, kwargs)
         prompt = self._resolve_prompt(prompt, prompt_name)
         max_active_dims = max_active_dims if max_active_dims is not None else self.max_active_dims
@@ -229,11 +329,20 @@ class SparseEncoder(SentenceTransformer):
         if multi_process:
             from embedkit.multiprocess import run_on_pool_or_devices
 
-            restored = run_on_pool_or_devices(self, "encode", inputs, pool, device, chunk_size, dict(
+            rows = run_on_pool_or_devices(self, "encode", inputs, pool, device, chunk_size, dict(
                 prompt=prompt, batch_size=batch_size, convert_to_sparse_tensor=convert_to_sparse_tensor,
                 max_active_dims=max_active_dims, convert_to_tensor=False, save_to_cpu=True, show_progress_bar=False,
                 **kwargs))
-            return self._stack(restored, single, convert_to_tensor, convert_to_sparse_tensor, save_to_cpu)
+            save_to_cpu = True
+        else:
+            rows = self._sparse_inference(inputs, prompt, batch_size, show_progress_bar, convert_to_sparse_tensor,
+                                          save_to_cpu, max_active_dims, device, kwargs)
+        return self._stack(rows, single, convert_to_tensor, convert_to_sparse_tensor, save_to_cpu)
+
+    def _sparse_inference(self, inputs: list[Any], prompt: str | None, batch_size: int, show_progress_bar: bool,
+                          convert_to_sparse_tensor: bool, save_to_cpu: bool, max_active_dims: int | None,
+                          device: str | torch.device | None, kwargs: dict[str, Any]) -> list[Tensor]:
+        """One (V,) embedding per input, in input order (batches run longest first)."""
         if device is not None:
             self.to(device)
         ensure_eval(self)
@@ -244,7 +353,7 @@ class SparseEncoder(SentenceTransformer):
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="Batches")
-        forward_kwargs = dict(kwargs)
+        forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
         if max_active_dims is not None:
             forward_kwargs["max_active_dims"] = max_active_dims  # read by modules that declare it (CSR)
         results: list[Tensor] = []
@@ -262,12 +371,12 @@ class SparseEncoder(SentenceTransformer):
         restored: list[Tensor] = [None] * len(results)  # type: ignore[list-item]
         for position, index in enumerate(order):
             restored[index] = results[position]
-        return self._stack(restored, single, convert_to_tensor, convert_to_sparse_tensor, save_to_cpu)
+        return restored
 
     def _stack(self, rows: list[Tensor], single: bool, convert_to_tensor: bool, convert_to_sparse_tensor: bool,
                save_to_cpu: bool) -> Tensor | list[Tensor]:
         if not convert_to_tensor:
-            out: Any = rows
+            out: Any = list(rows)
         elif rows:
             out = torch.stack(rows)
         else:
@@ -275,6 +384,64 @@ class SparseEncoder(SentenceTransformer):
             if convert_to_sparse_tensor:
                 out = out.to_sparse()
         return out[0] if single else out
+
+    def encode_query(
+        self,
+        inputs: str | list[str] | np.ndarray | None = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        convert_to_tensor: bool = True,
+        convert_to_sparse_tensor: bool = True,
+        save_to_cpu: bool = False,
+        device: str | torch.device | list[str | torch.device] | None = None,
+        max_active_dims: int | None = None,
+        pool: Any = None,
+        chunk_size: int | None = None,
+        *,
+        sentences: str | list[str] | np.ndarray | None = None,
+        **kwargs: Any,
+    ) -> Tensor | list[Tensor]:
+        """:meth:`encode` with the ``query`` prompt (when no prompt is given and the model has one) and
+        ``task="query"`` (the query route of a Router, e.g. inference-free SPLADE); same arguments."""
+        inputs = resolve_inputs_alias(inputs, sentences, "encode_query")
+        if prompt is None and prompt_name is None and "query" in self.prompts:
+            prompt_name = "query"
+        return self._forward_to_encode(
+            inputs, "query", prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+            show_progress_bar=show_progress_bar, convert_to_tensor=convert_to_tensor,
+            convert_to_sparse_tensor=convert_to_sparse_tensor, save_to_cpu=save_to_cpu, device=device,
+            max_active_dims=max_active_dims, pool=pool, chunk_size=chunk_size, **kwargs)
+
+    def encode_document(
+        self,
+        inputs: str | list[str] | np.ndarray | None = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        convert_to_tensor: bool = True,
+        convert_to_sparse_tensor: bool = True,
+        save_to_cpu: bool = False,
+        device: str | torch.device | list[str | torch.device] | None = None,
+        max_active_dims: int | None = None,
+        pool: Any = None,
+        chunk_size: int | None = None,
+        *,
+        sentences: str | list[str] | np.ndarray | None = None,
+        **kwargs: Any,
+    ) -> Tensor | list[Tensor]:
+        """:meth:`encode` with the first of the ``document``, ``passage``, ``corpus`` prompts the model has (when no
+        prompt is given) and ``task="document"``; same arguments."""
+        inputs = resolve_inputs_alias(inputs, sentences, "encode_document")
+        if prompt is None and prompt_name is None:
+            prompt_name = next((name for name in ("document", "passage", "corpus") if name in self.prompts), None)
+        return self._forward_to_encode(
+            inputs, "document", prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+            show_progress_bar=show_progress_bar, convert_to_tensor=convert_to_tensor,
+            convert_to_sparse_tensor=convert_to_sparse_tensor, save_to_cpu=save_to_cpu, device=device,
+            max_active_dims=max_active_dims, pool=pool, chunk_size=chunk_size, **kwargs)
 
     # ------------------------------------------------------------------ sparse helpers
     @staticmethod
@@ -364,59 +531,11 @@ class SparseEncoder(SentenceTransformer):
     # ------------------------------------------------------------------ saving
     def _model_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
-            "model_type": MODEL_TYPE,
+            "model_type": self.model_type,
             "prompts": self.prompts,
             "default_prompt_name": self.default_prompt_name,
             "similarity_fn_name": self.similarity_fn_name,
         }
-        if self.max_active_dims is not None:
-            config["max_active_dims"] = self.max_active_dims
+        if self._max_active_dims is not None:  # a CSR model's default (its autoencoder's k) is not frozen in
+            config["max_active_dims"] = self._max_active_dims
         return config
-
-    def _model_card(self, name: str) -> str:
-        modules = "\n".join(f"  ({n}): {type(m).__name__}" for n, m in self.named_children())
-        return (
-            f"---\nlibrary_name: sentence-transformers\ntags:\n- sentence-transformers\n- sparse-encoder\n"
-            f"- embedkit\npipeline_tag: feature-extraction\n---\n\n# {name}\n\n"
-            f"A sparse encoder saved by embedkit. It maps text to a {self.get_embedding_dimension()}-dimensional "
-            f"sparse vector (max {self.max_seq_length} tokens, {self.similarity_fn_name} similarity).\n\n"
-            f"```\nSparseEncoder(\n{modules}\n)\n```\n\n"
-            "## Usage\n\n```python\nfrom embedkit import SparseEncoder  # or: from sentence_transformers import ...\n"
-            f"model = SparseEncoder({name!r})\nembeddings = model.encode([\"first text\", \"second text\"])\n"
-            "similarities = model.similarity(embeddings, embeddings)\n"
-            "print(model.decode(embeddings[0], top_k=10))\n```\n"
-        )
-
-
-def _load_folder(folder: Path, hub_kwargs: dict[str, Any]
-                 ) -> tuple[list[nn.Module], dict[str, list[str]], dict[str, Any]]:
-    """(modules, per-module forward kwargs by index name, saved model config) of a model folder."""
-    from embedkit.sentence_transformer.modules import Pooling, Transformer
-    from embedkit.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
-
-    if not (folder / "modules.json").is_file():  # a plain Hugging Face checkpoint
-        config_path = folder / "config.json"
-        architectures = (read_json_file(config_path) if config_path.is_file() else {}).get("architectures") or []
-        if any(str(a).endswith("ForMaskedLM") for a in architectures):
-            return [MLMTransformer(folder, **hub_kwargs), SpladePooling("max", "relu")], {}, {}
-        transformer = Transformer(folder, **hub_kwargs)
-        dim = transformer.get_embedding_dimension()
-        logger.warning("%s is not a masked-LM checkpoint: building a CSR model (mean pooling + a new "
-                       "SparseAutoEncoder) that needs training", folder)
-        autoencoder = SparseAutoEncoder(dim, hidden_dim=4 * dim, k=256, k_aux=512)
-        return [transformer, Pooling(dim, "mean"), autoencoder], {}, {}
-    saved = read_model_config(folder)
-    saved_type = saved.get("model_type", "SentenceTransformer")
-    if saved_type not in (MODEL_TYPE, "SentenceTransformer"):
-        raise ValueError(f"{folder} holds a {saved_type}, not a SparseEncoder or a SentenceTransformer")
-    named, kwargs_by_name = load_modules(folder, **hub_kwargs)
-    module_kwargs = {str(i): kwargs_by_name[name] for i, (name, _) in enumerate(named) if name in kwargs_by_name}
-    modules = [module for _, module in named]
-    if saved_type == "SentenceTransformer":  # a dense model: add a SparseAutoEncoder on top, as ST does
-        dim = SentenceTransformer(modules=modules, device="cpu").get_embedding_dimension()
-        if dim is None:
-            raise ValueError(f"{folder}: cannot tell the embedding dimension to build a SparseAutoEncoder on")
-        logger.warning("%s is a SentenceTransformer: adding a new SparseAutoEncoder (CSR) that needs training", folder)
-        modules.append(SparseAutoEncoder(dim, hidden_dim=4 * dim, k=dim // 4, k_aux=2 * (dim // 4)))
-        saved = {k: v for k, v in saved.items() if k in ("prompts", "default_prompt_name")}
-    return modules, module_kwargs, saved

@@ -31,8 +31,10 @@ _EXPORTS = {
                      "maxsim_pairwise", "mean_maxsim", "mean_maxsim_pairwise", "pairwise_angle_sim",
                      "pairwise_cos_sim", "pairwise_dot_score", "pairwise_euclidean_sim", "pairwise_manhattan_sim",
                      "pytorch_cos_sim"], "embedkit.util.similarity"),
-    **dict.fromkeys(["batch_to_device", "normalize_embeddings", "select_max_active_dims", "truncate_embeddings"],
-                    "embedkit.util.tensor"),
+    **dict.fromkeys(["_convert_to_batch", "_convert_to_batch_tensor", "_convert_to_tensor", "_move_tensors_to_cpu",
+                     "batch_to_device", "cat_padded_token_embeddings", "compute_count_vector", "normalize_embeddings",
+                     "repad_flattened_features", "select_max_active_dims", "stack_padded_token_embeddings",
+                     "truncate_embeddings"], "embedkit.util.tensor"),
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

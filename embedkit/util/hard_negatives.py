@@ -58,15 +58,49 @@ def _resolve_column(name: str | None, columns: list[str], position: int, role: s
 
 
 def _embed(model: Any, texts: list[str], kind: str, prompt_name: str | None, prompt: str | None, batch_size: int,
-           show_progress_bar: bool, cache_file: str | None) -> np.ndarray:
+           show_progress_bar: bool, cache_file: str | None, devices: list[str] | None = None) -> np.ndarray:
     if cache_file is not None and os.path.exists(cache_file):
         return np.load(cache_file)
     encode = model.encode_query if kind == "query" else model.encode_document
-    embeddings = encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                        show_progress_bar=show_progress_bar, prompt_name=prompt_name, prompt=prompt)
+    extra: dict[str, Any] = {}
+    if devices is not None:  # use_multi_process: encode on a pool of worker processes
+        extra["pool"] = model.start_multi_process_pool(target_devices=devices or None)
+    try:
+        embeddings = encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                            show_progress_bar=show_progress_bar, prompt_name=prompt_name, prompt=prompt, **extra)
+    finally:
+        if "pool" in extra:
+            model.stop_multi_process_pool(extra["pool"])
     if cache_file is not None:
         np.save(cache_file, embeddings)
     return embeddings
+
+
+def _faiss_top_k(faiss: Any, query_emb: np.ndarray, corpus_emb: np.ndarray, k: int,
+                 batch_size: int) -> tuple[Tensor, Tensor]:
+    """Inner-product top-``k`` corpus rows per query with a flat FAISS index (sharded over GPUs when available).
+
+    The embeddings are unit-normalized, so inner product is cosine similarity. Short result lists come back
+    padded with index -1.
+    """
+    corpus_np = np.ascontiguousarray(np.asarray(corpus_emb, dtype=np.float32))
+    queries_np = np.ascontiguousarray(np.asarray(query_emb, dtype=np.float32))
+    index = faiss.IndexFlatIP(corpus_np.shape[1])
+    try:
+        options = faiss.GpuMultipleClonerOptions()
+        options.shard = True
+        options.useFloat16 = True
+        index = faiss.index_cpu_to_all_gpus(index, co=options)
+    except Exception:  # CPU-only faiss build, or no GPU: keep the CPU index
+        pass
+    index.add(corpus_np)
+    score_chunks, index_chunks = [], []
+    for start in range(0, len(queries_np), batch_size):
+        chunk_scores, chunk_indices = index.search(queries_np[start: start + batch_size], k)
+        score_chunks.append(chunk_scores)
+        index_chunks.append(chunk_indices)
+    return (torch.from_numpy(np.concatenate(score_chunks).astype(np.float32, copy=False)),
+            torch.from_numpy(np.concatenate(index_chunks).astype(np.int64, copy=False)))
 
 
 def _cache_file(cache_folder: str | None, kind: str, model: Any, prompt: str | None, prompt_name: str | None,
@@ -80,12 +114,20 @@ def _cache_file(cache_folder: str | None, kind: str, model: Any, prompt: str | N
 
 
 def _rescore(cross_encoder: Any, queries: list[str], corpus: list[str], indices: Tensor, scores: Tensor,
-             pair_queries: list[str], pair_positives: list[str], batch_size: int) -> Tensor:
+             pair_queries: list[str], pair_positives: list[str], batch_size: int,
+             devices: list[str] | None = None) -> Tensor:
     """Overwrite ``scores`` (Q, C) with CrossEncoder scores of every valid candidate; return positive scores."""
     valid = (indices >= 0).nonzero().tolist()  # [(query row, column), ...]
     pairs = [(queries[q], corpus[int(indices[q, c])]) for q, c in valid]
     pairs += list(zip(pair_queries, pair_positives))
-    predicted = cross_encoder.predict(pairs, batch_size=batch_size, convert_to_tensor=True)
+    extra: dict[str, Any] = {}
+    if devices is not None:
+        extra["pool"] = cross_encoder.start_multi_process_pool(target_devices=devices or None)
+    try:
+        predicted = cross_encoder.predict(pairs, batch_size=batch_size, convert_to_tensor=True, **extra)
+    finally:
+        if "pool" in extra:
+            cross_encoder.stop_multi_process_pool(extra["pool"])
     predicted = torch.as_tensor(predicted).reshape(-1).to(scores.device, scores.dtype)
     if valid:
         rows, cols = torch.tensor(valid, device=scores.device).T
@@ -173,8 +215,10 @@ def mine_hard_negatives(
         output_scores: add a ``scores`` column (``score`` for labeled-pair) instead of / besides labels.
         batch_size: encoding (and CrossEncoder) batch size.
         faiss_batch_size: queries scored at once.
-        use_faiss: must be False (embedkit has no FAISS path).
-        use_multi_process: must be False.
+        use_faiss: search with a flat inner-product FAISS index (needs ``faiss-cpu`` or ``faiss-gpu``; on GPU the
+            default ``range_max`` is capped so that at most 2048 neighbours are requested) instead of torch.
+        use_multi_process: encode (and CrossEncoder-rescore) on a multi-process pool: ``True`` for the default
+            devices, or a list of devices such as ``["cpu", "cpu"]``.
         verbose: print progress and score statistics.
         cache_folder: cache the query / corpus embeddings as ``.npy`` files keyed by model, prompts and texts.
         as_triplets: deprecated; True -> ``"triplet"``, False -> ``"n-tuple"``.
@@ -185,10 +229,10 @@ def mine_hard_negatives(
         :class:`~embedkit.data.Dataset`, with the columns of ``output_format``.
 
     Raises:
-        ValueError: empty dataset, unknown column, format or strategy, ``use_faiss=True``,
-            ``use_multi_process``, ``num_negatives < 1``, ``range_min < 0``, ``range_min >= range_max``, fewer
-            than ``num_negatives`` candidates between ``range_min`` and ``range_max``, or non-positive
-            ``faiss_batch_size``.
+        ImportError: ``use_faiss=True`` without ``faiss`` installed.
+        ValueError: empty dataset, unknown column, format or strategy, ``num_negatives < 1``, ``range_min < 0``,
+            ``range_min >= range_max``, fewer than ``num_negatives`` candidates between ``range_min`` and
+            ``range_max``, or non-positive ``faiss_batch_size``.
 
     Example:
         >>> from embedkit import SentenceTransformer
@@ -201,12 +245,15 @@ def mine_hard_negatives(
         >>> triplets.column_names, len(triplets)
         (['query', 'answer', 'negative'], 3)
     """
+    faiss = None
     if use_faiss:
-        raise ValueError("use_faiss=True is not supported by embedkit (no FAISS dependency); use use_faiss=False, "
-                         "which scores the queries against the corpus in chunks of faiss_batch_size with torch")
-    if use_multi_process:
-        raise ValueError("use_multi_process is not supported by mine_hard_negatives in embedkit; use "
-                         "use_multi_process=False")
+        try:
+            import faiss  # type: ignore[import-not-found]  # optional: only this search path needs it
+        except ImportError as error:
+            raise ImportError("Please install `faiss` to use this function with `use_faiss=True`: "
+                              "`pip install faiss-cpu` (or `faiss-gpu`).") from error
+    # None: single process; [] : a pool on the default devices; [devices...]: a pool on those devices.
+    pool_devices = None if not use_multi_process else ([] if use_multi_process is True else list(use_multi_process))
     if not isinstance(faiss_batch_size, int) or faiss_batch_size <= 0:
         raise ValueError(f"faiss_batch_size must be a positive integer, got {faiss_batch_size!r}")
     if sampling_strategy not in SAMPLING_STRATEGIES:
@@ -261,6 +308,12 @@ def mine_hard_negatives(
                  or (cross_encoder is not None and min_score is not None))
     if range_max is None:
         range_max = range_min + num_negatives * (10 if filtering else 1) + max_positives
+        # FAISS on GPU returns at most 2048 neighbours per query, and the search asks for range_max + max_positives.
+        if faiss is not None and range_max + max_positives > 2048 and getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
+            range_max = 2048 - max_positives
+            if verbose:
+                print("Using FAISS on GPU, we can only retrieve up to 2048 documents per query, some of which are "
+                      f"reserved for the positives. Setting range_max to {range_max}.")
         if verbose:
             print(f"Setting range_max to {range_max} based on the provided parameters.")
     if range_min < 0:
@@ -286,22 +339,29 @@ def mine_hard_negatives(
 
     show = bool(verbose)
     corpus_emb = _embed(model, corpus, "document", corpus_prompt_name, corpus_prompt, batch_size, show,
-                        _cache_file(cache_folder, "corpus", model, corpus_prompt, corpus_prompt_name, corpus))
+                        _cache_file(cache_folder, "corpus", model, corpus_prompt, corpus_prompt_name, corpus),
+                        pool_devices)
     query_emb = _embed(model, queries, "query", query_prompt_name, query_prompt, batch_size, show,
-                       _cache_file(cache_folder, "query", model, query_prompt, query_prompt_name, queries))
+                       _cache_file(cache_folder, "query", model, query_prompt, query_prompt_name, queries),
+                       pool_devices)
     device = model.device
     corpus_emb_t = torch.as_tensor(corpus_emb)
 
     # (Q, range_max + max_positives) best candidates; positives may be among them, hence the extra columns.
     width = range_max + max_positives
-    k = min(width, len(corpus))
-    score_chunks, index_chunks = [], []
-    for start in range(0, n_queries, faiss_batch_size):
-        chunk = model.similarity(query_emb[start: start + faiss_batch_size], corpus_emb_t).to(device)
-        chunk_scores, chunk_indices = torch.topk(chunk, k=k, dim=1)
-        score_chunks.append(chunk_scores)
-        index_chunks.append(chunk_indices)
-    scores, indices = torch.cat(score_chunks), torch.cat(index_chunks)
+    if faiss is not None:
+        scores, indices = _faiss_top_k(faiss, query_emb, corpus_emb, width, faiss_batch_size)
+        scores, indices = scores.to(device), indices.to(device)
+        k = width  # FAISS pads short result lists itself (index -1)
+    else:
+        k = min(width, len(corpus))
+        score_chunks, index_chunks = [], []
+        for start in range(0, n_queries, faiss_batch_size):
+            chunk = model.similarity(query_emb[start: start + faiss_batch_size], corpus_emb_t).to(device)
+            chunk_scores, chunk_indices = torch.topk(chunk, k=k, dim=1)
+            score_chunks.append(chunk_scores)
+            index_chunks.append(chunk_indices)
+        scores, indices = torch.cat(score_chunks), torch.cat(index_chunks)
     if width > k:  # small corpus: pad with "no candidate" (index -1, score -inf)
         scores = torch.cat([scores, scores.new_full((n_queries, width - k), NEG_INF)], dim=1)
         indices = torch.cat([indices, indices.new_full((n_queries, width - k), -1)], dim=1)
@@ -321,7 +381,8 @@ def mine_hard_negatives(
     if cross_encoder is not None and (absolute_margin is not None or relative_margin is not None
                                       or max_score is not None or min_score is not None):
         positive_scores = _rescore(cross_encoder, queries, corpus, indices, scores,
-                                   [queries[q] for q in row_query], [corpus[p] for p in row_positive], batch_size)
+                                   [queries[q] for q in row_query], [corpus[p] for p in row_positive], batch_size,
+                                   pool_devices)
     scores[indices == -1] = NEG_INF
     if not include_positives:
         is_positive = torch.stack([torch.isin(indices[q], torch.tensor(positive_ids[q], device=indices.device))

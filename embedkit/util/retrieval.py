@@ -17,7 +17,13 @@ from torch import Tensor
 
 from embedkit.util.similarity import ArrayLike, _as_rows, _as_tensor, cos_sim, dot_score, normalize_embeddings
 
-__all__ = ["community_detection", "paraphrase_mining", "paraphrase_mining_embeddings", "semantic_search"]
+__all__ = [
+    "community_detection",
+    "information_retrieval",
+    "paraphrase_mining",
+    "paraphrase_mining_embeddings",
+    "semantic_search",
+]
 
 ScoreFunction = Callable[[Tensor, Tensor], Tensor]
 
@@ -376,3 +382,13 @@ def _resolve_overlaps(candidates: list[tuple[int, np.ndarray]], n: int, min_comm
         kept.append(community)
         claimed[community] = True
     return sorted(kept, key=len, reverse=True)
+
+
+def information_retrieval(*args: Any, **kwargs: Any) -> list[list[dict[str, int | float]]]:
+    """Old name of :func:`semantic_search` (same arguments and results).
+
+    Example:
+        >>> information_retrieval(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]]), top_k=1)
+        [[{'corpus_id': 1, 'score': 1.0}]]
+    """
+    return semantic_search(*args, **kwargs)

@@ -177,7 +177,7 @@ def test_bad_inputs():
         ce_eval.CrossEncoderRerankingEvaluator([{"query": "q", "positive": ["p"]}])(model("stub1"))
     with pytest.raises(ValueError, match="'query' key"):
         ce_eval.CrossEncoderRerankingEvaluator([{"positive": ["p"], "negative": []}])(model("stub1"))
-    with pytest.raises(ValueError, match="takes no prompt_name"):
+    with pytest.raises(ValueError, match="Prompt name 'query' not found"):
         ce_eval.CrossEncoderCorrelationEvaluator([["a", "b"], ["c", "d"]], [1.0, 2.0], prompt_name="query")(
             model("ce1"))
 

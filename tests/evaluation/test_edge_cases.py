@@ -107,9 +107,11 @@ def test_paraphrase_mining_transitive_closure():
     assert closed["a"]["c"] and closed["c"]["a"] and not closed["d"]
 
 
-def test_nanobeir_needs_local_folders_and_resolves_root(model):
-    with pytest.raises(ValueError, match="downloads nothing"):
-        ev.NanoBEIREvaluator(["scifact"])
+def test_nanobeir_needs_local_folders_and_resolves_root(model, tmp_path):
+    # Without dataset_folders the datasets come from dataset_id (Hub cache or a local folder), with a clear error
+    # when neither has them.
+    with pytest.raises(ValueError, match="not a local folder"):
+        ev.NanoBEIREvaluator(["scifact"], dataset_id=str(tmp_path / "missing" / "nano"))
     with pytest.raises(ValueError, match="no folder"):
         ev.NanoBEIREvaluator(["scifact"], dataset_folders={"nq": DATA})
     with pytest.raises(ValueError, match="missing query prompts"):

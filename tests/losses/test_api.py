@@ -40,7 +40,7 @@ def test_constructor_signature_matches_sentence_transformers(name):
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: L.MultipleNegativesRankingLoss(None, scale=0.0), "scale"),
+        (lambda: L.MultipleNegativesRankingLoss(None, scale=0.0), "Scale must be a positive value."),
         (lambda: L.MultipleNegativesRankingLoss(None, directions=()), "direction"),
         (lambda: L.MultipleNegativesRankingLoss(None, directions=("query_to_doc", "sideways")), "sideways"),
         (lambda: L.MultipleNegativesRankingLoss(None, directions=("doc_to_query",)), "query_to_doc"),

@@ -81,9 +81,9 @@ def test_embed_distill_projection_round_trip(tmp_path):
     fresh.load_projection(tmp_path / "proj.safetensors")
     assert fresh.projection_dim == 5
     torch.testing.assert_close(fresh.projection.weight, loss.projection.weight)
-    with pytest.raises(ValueError, match="maps"):
+    with pytest.raises(ValueError, match="does not match the configured"):
         L.EmbedDistillLoss(model, projection_dim=3).load_projection(tmp_path / "proj.safetensors")
-    with pytest.raises(ValueError, match="no projection"):
+    with pytest.raises(ValueError, match="No projection layer to save"):
         fresh_no = L.EmbedDistillLoss(model)
         fresh_no.save_projection(tmp_path / "none.safetensors")
 

@@ -214,9 +214,17 @@ def test_save_load_round_trip(tmp_path, name):
     np.testing.assert_array_equal(dense(loaded.encode(TEXTS, batch_size=4)), expected)
 
 
-def test_refuses_other_model_types_and_bad_checkpoints(tmp_path):
-    with pytest.raises(ValueError, match="not a SparseEncoder or a SentenceTransformer"):
-        SparseEncoder(FIX / "ce_bert1", device="cpu")  # a CrossEncoder folder
+def test_converts_other_model_types_and_refuses_bad_checkpoints(tmp_path, caplog):
+    from embedkit.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
+
+    # A CrossEncoder folder (as in sentence-transformers 6.x): this class's default modules on its transformer (a
+    # non-MLM checkpoint, so CSR); the reranker's prompts and settings are not inherited.
+    with caplog.at_level("WARNING"):
+        converted = SparseEncoder(FIX / "ce_bert1", device="cpu")
+    assert "Converting CrossEncoder model" in caplog.text
+    assert [type(m).__name__ for m in converted] == ["Transformer", "Pooling", "SparseAutoEncoder"]
+    assert isinstance(converted[-1], SparseAutoEncoder) and converted.max_active_dims == converted[-1].k == 256
+    assert converted.similarity_fn_name == "dot" and converted.prompts == {"query": "", "document": ""}
     with pytest.raises(ValueError, match="trust_remote_code"):
         SparseEncoder(FIX / "se_bert_v6", trust_remote_code=True)
     from safetensors.torch import load_file, save_file
@@ -348,7 +356,7 @@ def test_csr_models_build_like_st_and_default_max_active_dims_to_k(tmp_path, cap
 
     with caplog.at_level("WARNING"):
         dense_based = SparseEncoder(str(FIX / "tiny_bert_v6"), device="cpu")  # a SentenceTransformer folder
-    assert "SparseAutoEncoder" in caplog.text
+    assert "Converting SentenceTransformer model" in caplog.text
     sae = dense_based[-1]
     assert isinstance(sae, SparseAutoEncoder) and (sae.input_dim, sae.hidden_dim, sae.k, sae.k_aux) == (16, 64, 4, 8)
     assert dense_based.max_active_dims == 4
@@ -367,3 +375,81 @@ def test_csr_models_build_like_st_and_default_max_active_dims_to_k(tmp_path, cap
     csr.save(str(tmp_path / "csr"))
     again = SparseEncoder(str(tmp_path / "csr"), device="cpu")
     torch.testing.assert_close(again.encode(["x y z"]).to_dense(), csr.encode(["x y z"]).to_dense())
+
+
+# ---------------------------------------------------------------- sentence-transformers 6.x API details
+def test_encode_takes_inputs_or_sentences_and_single_string_preprocess():
+    se = SparseEncoder(FIX / "se_bert_v6", device="cpu")
+    by_inputs = dense(se.encode(inputs=TEXTS[:2]))
+    np.testing.assert_array_equal(dense(se.encode(sentences=TEXTS[:2])), by_inputs)
+    np.testing.assert_array_equal(dense(se.encode_query(sentences=TEXTS[:2])), by_inputs)
+    np.testing.assert_array_equal(dense(se.encode_document(inputs=TEXTS[:2])), by_inputs)
+    with pytest.raises(TypeError, match="former name"):
+        se.encode(inputs=TEXTS[:1], sentences=TEXTS[1:2])
+    # A single string is one text, not a batch of characters.
+    assert se.preprocess(TEXTS[0])["input_ids"].shape == se.preprocess([TEXTS[0]])["input_ids"].shape
+    assert se[0].auto_model.training is False  # dropout off after loading, as transformers leaves a model
+
+
+def test_similarity_rules_and_multi_vector_names():
+    se = SparseEncoder(FIX / "se_bert_v6", device="cpu")
+    assert se.similarity_fn_name == "dot" and "maxsim" not in SparseEncoder.SUPPORTED_SIMILARITY_FN_NAMES
+    with pytest.raises(ValueError, match="MultiVectorEncoder"):
+        se.similarity_fn_name = "maxsim"
+    se._similarity_fn_name = None
+    se._parse_model_config({"similarity_fn_name": "maxsim"})  # a converted multi-vector save falls through
+    assert se._similarity_fn_name is None and se.similarity_fn_name == "dot"
+
+
+def test_converted_sentence_transformer_keeps_prompts_and_similarity(tmp_path):
+    from embedkit import SentenceTransformer
+
+    source = SentenceTransformer(str(FIX / "tiny_bert_v6"), device="cpu", prompts={"query": "q: "},
+                                 similarity_fn_name="cosine")
+    source.save(tmp_path / "dense")
+    se = SparseEncoder(tmp_path / "dense", device="cpu")
+    assert se.prompts["query"] == "q: " and se.similarity_fn_name == "cosine"
+
+
+def test_csr_default_max_active_dims_follows_k_and_is_not_saved(tmp_path):
+    se = SparseEncoder(str(FIX / "tiny_bert_v6"), device="cpu")
+    assert se.max_active_dims == se[-1].k == 4
+    se[-1].k = 2
+    assert se.max_active_dims == 2
+    se.save(tmp_path / "csr")
+    assert "max_active_dims" not in read_json_file(tmp_path / "csr" / "config_sentence_transformers.json")
+    assert SparseEncoder(tmp_path / "csr", device="cpu").max_active_dims == 2
+    assert SparseEncoder(tmp_path / "csr", device="cpu", max_active_dims=3).max_active_dims == 3
+    se.max_active_dims = 3  # an explicit value is saved
+    se.save(tmp_path / "explicit")
+    assert read_json_file(tmp_path / "explicit" / "config_sentence_transformers.json")["max_active_dims"] == 3
+
+
+@pytest.mark.parametrize("strategy", ["max", "sum"])
+@pytest.mark.parametrize("grad", [True, False])
+def test_pooling_flattened_inputs_match_padded(strategy, grad):
+    torch.manual_seed(0)
+    lengths = [3, 7, 1]
+    segments = [torch.randn(n, 11) for n in lengths]
+    padded = torch.nn.utils.rnn.pad_sequence(segments, batch_first=True)
+    mask = (torch.arange(max(lengths))[None] < torch.tensor(lengths)[:, None]).long()
+    flat = torch.cat(segments)[None].requires_grad_(grad)
+    before = flat.detach().clone()
+    pooling = SpladePooling(strategy, "log1p_relu")
+    with torch.set_grad_enabled(grad):
+        want = pooling({"token_embeddings": padded, "attention_mask": mask})["sentence_embedding"]
+        got = pooling({"token_embeddings": flat, "cu_seq_lens_q": torch.tensor([0, 3, 10, 11])})["sentence_embedding"]
+    torch.testing.assert_close(got, want)
+    assert torch.equal(flat.detach(), before)  # the caller's logits are not modified in place
+    if grad:
+        got.sum().backward()
+        assert flat.grad is not None and flat.grad.shape == flat.shape
+
+
+def test_st6_submodule_paths():
+    from embedkit.base.data_collator import BaseDataCollator
+    from embedkit.sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
+    from embedkit.sparse_encoder.callbacks.splade_callbacks import SpladeRegularizerWeightSchedulerCallback as same
+    from embedkit.sparse_encoder.data_collator import SparseEncoderDataCollator
+
+    assert issubclass(SparseEncoderDataCollator, BaseDataCollator) and same is SpladeRegularizerWeightSchedulerCallback

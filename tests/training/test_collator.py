@@ -30,7 +30,7 @@ def test_prompts_string_per_column_per_dataset_nested():
     assert [f["prompt"] for f in per_dataset.features] == ["s: ", "s: "]
     nested = DataCollator(echo, prompts={"nli": {"answer": "doc: "}})(ROWS, dataset_name="nli")
     assert [f["prompt"] for f in nested.features] == [None, "doc: "]
-    with pytest.raises(ValueError, match="nested per dataset"):
+    with pytest.raises(ValueError, match="nested dictionary"):
         DataCollator(echo, prompts={"nli": {"answer": "doc: "}})(ROWS)
 
 
@@ -38,7 +38,7 @@ def test_router_mapping_passes_task():
     batch = DataCollator(echo, router_mapping={"query": "query", "answer": "document"})(ROWS)
     assert [f["task"] for f in batch.features] == ["query", "document"]
     nested = DataCollator(echo, router_mapping={"d": {"query": "query"}})(ROWS, dataset_name="d")
-    assert nested.features[0]["task"] == "query" and "task" not in nested.features[1]
+    assert nested.features[0]["task"] == "query" and nested.features[1]["task"] is None
 
 
 def test_raw_values_for_cross_encoders_and_listwise_labels():
@@ -57,3 +57,19 @@ def test_non_text_cell_names_the_column():
 
     with pytest.raises(TypeError, match=r"column 'answer': input 1 has type int"):
         DataCollator(preprocess)([{"query": "q", "answer": "a"}, {"query": "q", "answer": 3}])
+
+
+def test_base_collator_returns_prefixed_dict_with_task_and_max_length():
+    from embedkit.base.data_collator import BaseDataCollator
+
+    calls = []
+
+    def preprocess(texts, prompt=None, task=None, **extra):
+        calls.append(extra)
+        return {"ids": torch.ones(len(texts), 2)}
+
+    collate = BaseDataCollator(preprocess, router_mapping={"query": "query"}, max_length={"query": 8})
+    batch = collate([{"query": "q", "answer": "a", "score": 1.0, "dataset_name": "d"}])
+    assert sorted(batch) == ["answer_ids", "dataset_name", "label", "query_ids", "query_task"]
+    assert batch["query_task"] == "query" and calls == [{"max_length": 8}, {}]
+    assert BaseDataCollator(preprocess)([]) == {}

@@ -5,23 +5,31 @@ from __future__ import annotations
 import itertools
 
 import pytest
+import torch
+from torch.utils.data import ConcatDataset
 
 from embedkit.base.sampler import (
     DefaultBatchSampler,
+    EpochRandomSampler,
     GroupByLabelBatchSampler,
     NoDuplicatesBatchSampler,
     ProportionalBatchSampler,
     RoundRobinBatchSampler,
+    ShardedBatchSampler,
 )
+from embedkit.data import Dataset
 
 
 def rows(n=37, dup_every=3):
-    return [{"anchor": f"q{i // dup_every}", "positive": f"p{i}", "label": i % 4} for i in range(n)]
+    return Dataset.from_list([{"anchor": f"q{i // dup_every}", "positive": f"p{i}", "label": i % 4} for i in range(n)])
 
 
-def make(kind, data, batch_size, rank=0, world=1, drop_last=False, seed=5):
-    cls = {"default": DefaultBatchSampler, "nodup": NoDuplicatesBatchSampler, "label": GroupByLabelBatchSampler}[kind]
-    return cls(data, batch_size, drop_last, seed=seed, rank=rank, world_size=world)
+def make(kind, data, batch_size, drop_last=False, seed=5):
+    generator = torch.Generator()
+    if kind == "default":
+        return DefaultBatchSampler(EpochRandomSampler(len(data), seed), batch_size, drop_last)
+    cls = {"nodup": NoDuplicatesBatchSampler, "label": GroupByLabelBatchSampler}[kind]
+    return cls(data, batch_size, drop_last, valid_label_columns=["label"], generator=generator, seed=seed)
 
 
 @pytest.mark.parametrize("kind", ["default", "nodup", "label"])
@@ -29,7 +37,7 @@ def make(kind, data, batch_size, rank=0, world=1, drop_last=False, seed=5):
 def test_ranks_get_equal_counts_disjoint_rows_forming_the_global_batch(kind, world):
     data = rows()
     single = list(make(kind, data, 4 * world))
-    per_rank = [list(make(kind, data, 4, rank=r, world=world)) for r in range(world)]
+    per_rank = [list(ShardedBatchSampler(make(kind, data, 4 * world), r, world)) for r in range(world)]
     assert len({len(batches) for batches in per_rank}) == 1
     for step, parts in enumerate(zip(*per_rank)):
         assert all(parts) and len({len(p) for p in parts}) == 1
@@ -60,31 +68,39 @@ def test_no_duplicates_never_repeats_a_text_in_a_batch():
         assert len(texts) == len(set(texts))
 
 
-def test_no_duplicates_across_columns_too():
-    data = [{"anchor": "x", "positive": "y"}, {"anchor": "y", "positive": "z"}, {"anchor": "a", "positive": "b"},
-            {"anchor": "c", "positive": "d"}]
-    for batch in make("nodup", data, 2, seed=0):
+def test_no_duplicates_across_columns_too_and_hashed_mode_agrees():
+    data = Dataset.from_list([{"anchor": "x", "positive": "y"}, {"anchor": "y", "positive": "z"},
+                              {"anchor": "a", "positive": "b"}, {"anchor": "c", "positive": "d"}])
+    plain = list(NoDuplicatesBatchSampler(data, 2, False, generator=torch.Generator(), seed=0))
+    hashed = NoDuplicatesBatchSampler(data, 2, False, generator=torch.Generator(), seed=0, precompute_hashes=True)
+    assert list(hashed) == plain
+    for batch in plain:
         texts = [v for i in batch for v in data[i].values()]
         assert len(texts) == len(set(texts))
 
 
 def test_group_by_label_every_label_at_least_twice():
-    data = [{"text": str(i), "label": i % 5} for i in range(50)]
+    data = Dataset.from_list([{"text": str(i), "label": i % 5} for i in range(50)])
     batches = list(make("label", data, 8, seed=2))
-    assert batches
+    assert batches and len(batches) == len(make("label", data, 8, seed=2))
     for batch in batches:
         labels = [data[i]["label"] for i in batch]
         assert all(labels.count(label) >= 2 for label in labels)
-    with pytest.raises(ValueError, match="even batch_size"):
+    with pytest.raises(ValueError, match="even number"):
         make("label", data, 5)
 
 
 def test_multi_dataset_samplers_keep_each_batch_in_one_dataset():
     a, b = rows(8), rows(20)
-    subs = [DefaultBatchSampler(a, 4, False, seed=0), DefaultBatchSampler(b, 4, False, seed=0)]
-    robin = list(RoundRobinBatchSampler(subs, [0, 8], seed=0))
+    concat = ConcatDataset([a, b])
+
+    def subs():
+        return [DefaultBatchSampler(EpochRandomSampler(len(d), 0), 4, False) for d in (a, b)]
+
+    robin = list(RoundRobinBatchSampler(concat, subs(), generator=torch.Generator(), seed=0))
     assert len(robin) == 4 and [all(i < 8 for i in bt) for bt in robin] == [True, False, True, False]
-    subs = [DefaultBatchSampler(a, 4, False, seed=0), DefaultBatchSampler(b, 4, False, seed=0)]
-    prop = list(ProportionalBatchSampler(subs, [0, 8], seed=0))
+    prop = list(ProportionalBatchSampler(concat, subs(), generator=torch.Generator(), seed=0))
     assert len(prop) == 7 and sorted(itertools.chain(*prop)) == list(range(28))
     assert all(all(i < 8 for i in bt) or all(i >= 8 for i in bt) for bt in prop)
+    with pytest.raises(ValueError, match="number of batch samplers"):
+        RoundRobinBatchSampler(concat, subs()[:1])

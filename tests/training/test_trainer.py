@@ -204,13 +204,13 @@ def test_bad_arguments_and_data_fail_before_training(tmp_path):
         Args(output_dir="x", fp16=True, bf16=True)
     with pytest.raises(ValueError, match="load_best_model_at_end needs eval_strategy"):
         Args(output_dir="x", load_best_model_at_end=True)
-    with pytest.raises(ValueError, match="needs an eval_dataset or an evaluator"):
+    with pytest.raises(ValueError, match="didn.t provide an `eval_dataset` or an `evaluator`"):
         SentenceTransformerTrainer(model, Args(output_dir="x", eval_strategy="steps", eval_steps=5),
                                    train_dataset=sts_rows(), loss=CosineMSE(model))
     with pytest.raises(ValueError, match="is empty"):
         SentenceTransformerTrainer(model, Args(output_dir="x"), train_dataset={"a": [], "b": []},
                                    loss=CosineMSE(model))
-    with pytest.raises(ValueError, match="dict of losses"):
+    with pytest.raises(ValueError, match="must be a `DatasetDict`"):
         SentenceTransformerTrainer(model, Args(output_dir="x"), train_dataset=sts_rows(), loss={"x": CosineMSE(model)})
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import embedkit
@@ -81,8 +82,6 @@ def test_verbose_prints_statistics(capsys):
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    ({"use_faiss": True}, ValueError, "use_faiss=True is not supported"),
-    ({"use_multi_process": True}, ValueError, "use_multi_process"),
     ({"output_format": "quadruplet"}, ValueError, "output_format must be one of"),
     ({"sampling_strategy": "best"}, ValueError, "sampling_strategy must be one of"),
     ({"num_negatives": 0}, ValueError, "num_negatives must be at least 1"),
@@ -124,3 +123,51 @@ def test_exports_and_no_datasets_import():
             "mine_hard_negatives(Dataset.from_dict({'q': ['a b', 'c d'], 'p': ['a x', 'c y']}), MiningHashModel(), "
             "num_negatives=1, verbose=False); assert 'datasets' not in sys.modules, 'datasets imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+class _FakeFlatIP:
+    """numpy stand-in for faiss.IndexFlatIP: exact inner-product search, short result lists padded with -1."""
+
+    def __init__(self, dim):
+        self.vectors = np.zeros((0, dim), dtype=np.float32)
+
+    def add(self, vectors):
+        self.vectors = np.concatenate([self.vectors, vectors])
+
+    def search(self, queries, k):
+        scores = queries @ self.vectors.T
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        top = np.take_along_axis(scores, order, axis=1)
+        pad = k - order.shape[1]
+        if pad > 0:
+            order = np.pad(order, ((0, 0), (0, pad)), constant_values=-1)
+            top = np.pad(top, ((0, 0), (0, pad)), constant_values=-3.4e38)
+        return top.astype(np.float32), order.astype(np.int64)
+
+
+def test_use_faiss_matches_torch_search(monkeypatch):
+    import sys
+    import types
+
+    fake = types.SimpleNamespace(IndexFlatIP=_FakeFlatIP)  # no GpuMultipleClonerOptions: stays on CPU
+    monkeypatch.setitem(sys.modules, "faiss", fake)
+    columns, kwargs = mining_kwargs(SPECS["all_filters"], COLUMNS, CORPUS)
+    kwargs = {**kwargs, "verbose": False}
+    with_faiss = mine_hard_negatives(Dataset.from_dict(columns), MiningHashModel(), use_faiss=True,
+                                     faiss_batch_size=2, **kwargs)
+    without = mine_hard_negatives(Dataset.from_dict(columns), MiningHashModel(), **kwargs)
+    assert with_faiss.column_names == without.column_names
+    for column in without.column_names:
+        if column == "scores":
+            np.testing.assert_allclose(np.array(with_faiss[column]), np.array(without[column]), rtol=1e-5)
+        else:
+            assert with_faiss[column] == without[column]
+
+
+def test_use_faiss_without_faiss_raises_import_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` raise ImportError
+    data = Dataset.from_dict({"q": ["a b", "c d"], "p": ["a x", "c y"]})
+    with pytest.raises(ImportError, match="pip install faiss-cpu"):
+        mine_hard_negatives(data, MiningHashModel(), verbose=False, use_faiss=True)

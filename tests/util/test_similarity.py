@@ -16,6 +16,10 @@ from embedkit.util import (
     dot_score,
     euclidean_sim,
     manhattan_sim,
+    maxsim,
+    maxsim_pairwise,
+    mean_maxsim,
+    mean_maxsim_pairwise,
     normalize_embeddings,
     pairwise_angle_sim,
     pairwise_cos_sim,
@@ -200,12 +204,13 @@ def test_inputs_not_modified() -> None:
 
 
 def test_similarity_function_enum() -> None:
-    assert SimilarityFunction.possible_values() == ["cosine", "dot", "euclidean", "manhattan"]
+    assert SimilarityFunction.possible_values() == ["cosine", "dot", "euclidean", "manhattan", "maxsim", "meanmaxsim"]
     assert SimilarityFunction.DOT is SimilarityFunction.DOT_PRODUCT
     assert SimilarityFunction("dot") is SimilarityFunction.DOT_PRODUCT
     assert SimilarityFunction.COSINE == "cosine"
     assert SimilarityFunction.COSINE.value == "cosine"
-    expected = {"cosine": cos_sim, "dot": dot_score, "euclidean": euclidean_sim, "manhattan": manhattan_sim}
+    expected = {"cosine": cos_sim, "dot": dot_score, "euclidean": euclidean_sim, "manhattan": manhattan_sim,
+                "maxsim": maxsim, "meanmaxsim": mean_maxsim}
     for name, fn in expected.items():
         assert SimilarityFunction.to_similarity_fn(name) is fn
         assert SimilarityFunction.to_similarity_fn(SimilarityFunction(name)) is fn
@@ -214,6 +219,8 @@ def test_similarity_function_enum() -> None:
         "dot": pairwise_dot_score,
         "euclidean": pairwise_euclidean_sim,
         "manhattan": pairwise_manhattan_sim,
+        "maxsim": maxsim_pairwise,
+        "meanmaxsim": mean_maxsim_pairwise,
     }
     for name, fn in pairwise.items():
         assert SimilarityFunction.to_similarity_pairwise_fn(name) is fn
@@ -221,18 +228,31 @@ def test_similarity_function_enum() -> None:
 
 @pytest.mark.parametrize("bad", ["cos", "COSINE", "dot_product", ""])
 def test_similarity_function_unknown_name(bad: str) -> None:
-    with pytest.raises(ValueError, match="valid: \\['cosine', 'dot', 'euclidean', 'manhattan'\\]"):
+    valid = "valid: \\['cosine', 'dot', 'euclidean', 'manhattan', 'maxsim', 'meanmaxsim'\\]"
+    with pytest.raises(ValueError, match=valid):
         SimilarityFunction.to_similarity_fn(bad)
     with pytest.raises(ValueError, match=repr(bad)):
         SimilarityFunction.to_similarity_pairwise_fn(bad)
 
 
 def test_public_api() -> None:
+    # sentence-transformers 6.2's util names (all but SciPy's to_scipy_coo), each served lazily by its submodule.
     expected = {
-        "SimilarityFunction", "community_detection", "cos_sim", "dot_score", "euclidean_sim", "manhattan_sim",
+        "LoggingHandler", "ORIGINAL_TRANSFORMER_MODELS", "SimilarityFunction", "all_gather", "all_gather_padded",
+        "all_gather_with_grad", "append_to_last_row", "batch_to_device", "check_package_availability",
+        "check_teacher_targets", "check_version_requirements", "community_detection", "cos_sim",
+        "disable_datasets_caching", "disable_logging", "disabled_tqdm", "dot_score", "euclidean_sim", "fullname",
+        "get_device_name", "get_rank", "get_world_size", "http_get", "import_from_string", "import_module_class",
+        "information_retrieval", "install_logger", "is_accelerate_available", "is_datasets_available",
+        "is_dist_initialized", "is_sentence_transformer_model", "is_training_available", "load_dir_path",
+        "load_file_path", "manhattan_sim", "maxsim", "maxsim_pairwise", "mean_maxsim", "mean_maxsim_pairwise",
         "mine_hard_negatives", "normalize_embeddings", "pairwise_angle_sim", "pairwise_cos_sim", "pairwise_dot_score",
         "pairwise_euclidean_sim", "pairwise_manhattan_sim", "paraphrase_mining", "paraphrase_mining_embeddings",
-        "pytorch_cos_sim", "quantize_embeddings", "semantic_search", "truncate_embeddings",
+        "pytorch_cos_sim", "quantize_embeddings", "resolve_ids", "save_to_hub_args_decorator", "select_max_active_dims",
+        "semantic_search", "semantic_search_faiss", "semantic_search_usearch", "similarity_fct_name",
+        "truncate_embeddings", "_convert_to_batch", "_convert_to_batch_tensor", "_convert_to_tensor",
+        "_move_tensors_to_cpu", "cat_padded_token_embeddings", "compute_count_vector", "repad_flattened_features",
+        "stack_padded_token_embeddings",
     }  # fmt: skip
     assert set(util.__all__) == expected
     assert all(hasattr(util, name) for name in expected)

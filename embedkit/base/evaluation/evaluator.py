@@ -50,6 +50,11 @@ class SentenceEvaluator:
         """
         raise NotImplementedError
 
+    def embed_inputs(self, model: Any, sentences: str | list[str] | Any, **kwargs: Any) -> Any:
+        """Embed ``sentences`` with ``model.encode(sentences, **kwargs)``; evaluators override it to add their
+        batch size, prompts or truncation."""
+        return model.encode(sentences, **kwargs)
+
     def prefix_name_to_metrics(self, metrics: dict[str, Any], name: str) -> dict[str, Any]:
         """``{key: v}`` -> ``{f"{name}_{key}": float(v)}`` (keys unchanged if ``name`` is empty); also prefixes
         ``primary_metric`` once."""
@@ -70,9 +75,12 @@ class SentenceEvaluator:
     def store_metrics_in_model_card_data(self, model: Any, metrics: dict[str, Any], epoch: int = 0,
                                          step: int = 0) -> None:
         """Record the metrics on the model (``model.evaluation_metrics``, a list of dicts) when it accepts
-        attributes; embedkit's model card reads the trainer's log instead, so this is informational only."""
+        attributes, and in its model card data (the README's evaluation section) when it has one."""
         if model is None:
             return
+        card = getattr(model, "model_card_data", None)
+        if callable(getattr(card, "set_evaluation_metrics", None)):
+            card.set_evaluation_metrics(self, metrics, epoch, step)
         try:
             records = model.__dict__.setdefault("evaluation_metrics", [])
         except AttributeError:

@@ -6,9 +6,7 @@ from embedkit.base.modules.dense import Dense
 from embedkit.base.modules.input_module import InputModule
 from embedkit.base.modules.module import Module
 from embedkit.base.modules.normalize import Normalize
-from embedkit.base.modules.router import Router
+from embedkit.base.modules.router import Asym, Router
 from embedkit.base.modules.transformer import Transformer
-
-Asym = Router
 
 __all__ = ["Asym", "Dense", "InputModule", "Module", "Normalize", "Router", "Transformer"]

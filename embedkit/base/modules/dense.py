@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
-from embedkit.base.modules.module import Module, class_path, import_torch_class, read_json_file
+from embedkit.base.modules.module import (
+    Module,
+    class_path,
+    import_torch_class,
+    read_json_file,
+)
+
+logger = logging.getLogger(__name__)
 
 _CONFIG_DEFAULTS = {"module_input_name": "sentence_embedding", "module_output_name": None, "use_residual": False}
 
@@ -63,7 +71,7 @@ class Dense(Module):
         if init_bias is not None:
             self.linear.bias = nn.Parameter(init_bias)
 
-    def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
+    def forward(self, features: dict[str, Tensor], **kwargs: Any) -> dict[str, Tensor]:
         x = features[self.module_input_name]  # (B, in)
         out = self.activation_function(self.linear(x))  # (B, out)
         if self.use_residual:
@@ -86,11 +94,19 @@ class Dense(Module):
         return config
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Dense:
-        config = read_json_file(Path(path) / cls.config_file_name)
-        unknown = set(config) - set(cls.config_keys)
+    def load(cls, path: str | os.PathLike, *args: Any, **kwargs: Any) -> Dense:
+        """Load ``config.json`` and the weights from ``path``.
+
+        Config keys the constructor does not take (written by a newer or foreign ``Dense``) are dropped with a
+        warning, as sentence-transformers does.
+        """
+        path = Path(path) / kwargs.get("subfolder", "")
+        config = read_json_file(path / cls.config_file_name)
+        unknown = sorted(set(config) - set(cls.config_keys))
         if unknown:
-            raise ValueError(f"{Path(path) / cls.config_file_name}: unknown Dense config keys {sorted(unknown)}")
+            logger.warning("%s: ignoring config keys that Dense does not accept: %s", path / cls.config_file_name,
+                           unknown)
+            config = {k: v for k, v in config.items() if k not in unknown}
         if "activation_function" in config:
             config["activation_function"] = import_torch_class(config["activation_function"])()
         dense = cls(**config)

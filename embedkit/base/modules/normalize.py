@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,7 +28,7 @@ class Normalize(Module):
         self.module_input_name = module_input_name
         self.module_output_name = module_output_name
 
-    def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
+    def forward(self, features: dict[str, Tensor], **kwargs: Any) -> dict[str, Tensor]:
         out_name = self.module_output_name or self.module_input_name
         return {**features, out_name: F.normalize(features[self.module_input_name], p=2, dim=-1)}
 

@@ -8,9 +8,12 @@ is written, because sentence-transformers 5.x and 6.x both read it.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,55 @@ from embedkit.tokenizer import Tokenizer
 logger = logging.getLogger(__name__)
 
 TASKS = ("feature-extraction",)
+
+#: Per ``transformer_task``: the default ``modality_config`` and ``module_output_name`` that sentence-transformers
+#: assumes for folders saved without them (embedkit runs ``feature-extraction``; ``fill-mask`` via MLMTransformer).
+TRANSFORMER_TASK_DEFAULTS: dict[str, tuple[dict[str, dict[str, str]], str]] = {
+    "feature-extraction": ({"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
+                           "token_embeddings"),
+    "sequence-classification": ({"text": {"method": "forward", "method_output_name": "logits"}}, "scores"),
+    "text-generation": ({"text": {"method": "forward", "method_output_name": "logits"}}, "causal_logits"),
+    "any-to-any": ({"text": {"method": "forward", "method_output_name": "logits"}}, "causal_logits"),
+    "fill-mask": ({"text": {"method": "forward", "method_output_name": "logits"}}, "token_embeddings"),
+    "retrieval": ({"text": {"method": "forward", "method_output_name": "embeddings"},
+                   "image": {"method": "forward", "method_output_name": "embeddings"}}, "token_embeddings"),
+}
+
+
+@contextmanager
+def set_temporary_class_attrs(cls: type, **overrides: Any) -> Iterator[None]:
+    """Set class attributes for the duration of a ``with`` block, restoring the previous values afterwards.
+
+    Example:
+        >>> class A:
+        ...     x = 1
+        >>> with set_temporary_class_attrs(A, x=2):
+        ...     A.x
+        2
+        >>> A.x
+        1
+    """
+    saved = {name: getattr(cls, name, None) for name in overrides}
+    try:
+        for name, value in overrides.items():
+            setattr(cls, name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(cls, name, value)
+
+
+def _count_media_per_sample(messages: list[list[dict[str, Any]]]) -> tuple[list[int], list[int]]:
+    """Per conversation, how many ``{"type": "image"}`` and ``{"type": "video"}`` content items it holds."""
+    images: list[int] = []
+    videos: list[int] = []
+    for conversation in messages:
+        kinds = [item.get("type") for message in conversation
+                 if isinstance(message.get("content", []), list)
+                 for item in message.get("content", []) if isinstance(item, dict)]
+        images.append(kinds.count("image"))
+        videos.append(kinds.count("video"))
+    return images, videos
 # sentence_bert_config.json file names used by old sentence-transformers releases for other backbones.
 _CONFIG_FILE_NAMES = ("sentence_bert_config.json", "sentence_roberta_config.json", "sentence_distilbert_config.json",
                       "sentence_camembert_config.json", "sentence_albert_config.json",
@@ -45,6 +97,15 @@ def check_text_inputs(inputs: list[Any]) -> None:
         raise TypeError(f"input {i} has type {type(item).__name__}; expected str or a (str, str) pair")
 
 
+_VALID_PROCESSING_KWARGS_KEYS = frozenset({"common", "text", "audio", "image", "video", "chat_template"})
+_BACKENDS = ("torch", "onnx", "openvino")
+# Keyword arguments of transformers' from_pretrained that name where to read the model from.
+_HUB_KEYS = {"cache_dir": "cache_folder", "cache_folder": "cache_folder", "revision": "revision", "token": "token",
+             "local_files_only": "local_files_only"}
+_DEPRECATED_KWARGS = {"model_args": "model_kwargs", "tokenizer_args": "processor_kwargs",
+                      "config_args": "config_kwargs"}
+
+
 class Transformer(InputModule):
     """Tokenizer + BERT/MPNet encoder. Writes ``token_embeddings`` (B, T, D) into the features.
 
@@ -53,9 +114,24 @@ class Transformer(InputModule):
         max_seq_length: truncate inputs to this many tokens (default: the tokenizer's ``model_max_length``,
             capped at the model's ``max_position_embeddings``).
         do_lower_case: lowercase inputs before tokenizing.
-        tokenizer_name_or_path: take the tokenizer from another folder.
-        transformer_task: only ``"feature-extraction"`` here.
-        cache_folder / revision / token / local_files_only: Hub download options.
+        tokenizer_name_or_path: take the tokenizer from another folder (deprecated in sentence-transformers 6).
+        transformer_task: only ``"feature-extraction"`` here (``"fill-mask"``: see MLMTransformer).
+        model_kwargs: sentence-transformers passes these to ``from_pretrained``. embedkit honours
+            ``output_hidden_states`` and ``torch_dtype``/``dtype`` and the Hub keys (``cache_dir``, ``revision``,
+            ``token``, ``local_files_only``, ``subfolder``); others (``attn_implementation``, ...) have no meaning for
+            embedkit's hand-written encoder and are ignored.
+        processor_kwargs: tokenizer options; ``model_max_length`` sets ``max_seq_length``. Others are ignored.
+        config_kwargs: overrides of the model config; the dropout probabilities are honoured, others ignored.
+        processing_kwargs: per-modality options for each preprocessing call (``{"text": {...}, "common": {...}}``);
+            stored and saved. Unknown top-level keys give a warning.
+        backend: only ``"torch"`` (ONNX/OpenVINO raise a clear error).
+        modality_config / module_output_name: sentence-transformers 6.x's description of which model method makes
+            which output. embedkit accepts the text ``forward`` -> ``last_hidden_state`` -> ``token_embeddings``
+            layout only.
+        unpad_inputs / query_length / document_length / query_expansion: stored; ``unpad_inputs`` is saved when set.
+        model_args / tokenizer_args / config_args: deprecated names of the three ``*_kwargs`` (a warning is logged).
+        cache_folder / revision / token / local_files_only / trust_remote_code: Hub download options
+            (``trust_remote_code`` has no effect: embedkit runs no model code).
 
     Example:
         >>> from embedkit.default_model import default_model_path
@@ -66,6 +142,9 @@ class Transformer(InputModule):
     """
 
     save_in_root = True
+    config_file_name = "sentence_bert_config.json"
+    config_keys = ["max_seq_length", "do_lower_case"]
+    _VALID_PROCESSING_KWARGS_KEYS = _VALID_PROCESSING_KWARGS_KEYS
 
     def __init__(
         self,
@@ -75,35 +154,150 @@ class Transformer(InputModule):
         tokenizer_name_or_path: str | os.PathLike | None = None,
         *,
         transformer_task: str = "feature-extraction",
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        processing_kwargs: dict[str, Any] | None = None,
+        backend: str = "torch",
+        modality_config: dict[Any, dict[str, Any]] | None = None,
+        module_output_name: str | None = None,
+        unpad_inputs: bool | None = None,
+        query_length: int | None = None,
+        document_length: int | None = None,
+        query_expansion: dict[str, Any] | None = None,
+        model_args: dict[str, Any] | None = None,
+        tokenizer_args: dict[str, Any] | None = None,
+        config_args: dict[str, Any] | None = None,
         cache_folder: str | None = None,
         revision: str | None = None,
         token: bool | str | None = None,
         local_files_only: bool = False,
+        trust_remote_code: bool = False,
     ) -> None:
         super().__init__()
         from embedkit.hub import resolve_model_path
 
+        kwargs_by_name = {"model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs,
+                          "config_kwargs": config_kwargs}
+        for old, value in (("model_args", model_args), ("tokenizer_args", tokenizer_args),
+                           ("config_args", config_args)):
+            if value is not None:
+                new = _DEPRECATED_KWARGS[old]
+                logger.warning("The `%s` argument is deprecated and will be removed in a future version. "
+                               "Please use `%s` instead.", old, new)
+                kwargs_by_name[new] = {**value, **(kwargs_by_name[new] or {})}
+        model_kwargs, processor_kwargs, config_kwargs = (dict(kwargs_by_name[k] or {}) for k in kwargs_by_name)
+
+        if transformer_task not in TRANSFORMER_TASK_DEFAULTS:
+            raise ValueError(f"Unsupported transformer_task '{transformer_task}'. "
+                             f"Supported tasks are: {list(TRANSFORMER_TASK_DEFAULTS)}")
         if transformer_task not in TASKS:
-            raise ValueError(f"transformer_task={transformer_task!r} is not supported here; supported: {TASKS}")
+            raise ValueError(f"transformer_task={transformer_task!r} is not supported by embedkit's Transformer, "
+                             f"which runs {TASKS} only (fill-mask: use MLMTransformer)")
+        if backend not in _BACKENDS:
+            raise ValueError(f"Unsupported backend '{backend}'. `backend` should be `torch`, `onnx`, or `openvino`.")
+        if backend != "torch":
+            raise ValueError(f"backend={backend!r} is not supported by embedkit, which runs PyTorch only")
+        self.backend = backend
+        self.processing_kwargs: dict[str, Any] = dict(processing_kwargs or {})
+        unknown = set(self.processing_kwargs) - _VALID_PROCESSING_KWARGS_KEYS
+        if unknown:
+            logger.warning(
+                "Unknown keys in `processing_kwargs`: %s. Valid keys are: %s. Unknown keys will be ignored. Did you "
+                "mean to nest them under 'common' or a modality key ('text', 'audio', 'image', 'video')?",
+                unknown, sorted(_VALID_PROCESSING_KWARGS_KEYS))
+        self.modality_config, self.module_output_name = self._check_modality_config(
+            transformer_task, modality_config, module_output_name)
+        self.unpad_inputs = unpad_inputs
+        self.query_length = query_length
+        self.document_length = document_length
+        self.query_expansion = query_expansion
+
         hub_kwargs = dict(cache_folder=cache_folder, revision=revision, token=token, local_files_only=local_files_only)
+        subfolder = ""
+        for source in (model_kwargs, processor_kwargs, config_kwargs):  # Hub keys as sentence-transformers passes them
+            for key, target in _HUB_KEYS.items():
+                if source.get(key) is not None and hub_kwargs.get(target) in (None, False):
+                    hub_kwargs[target] = source[key]
+            subfolder = subfolder or source.get("subfolder") or ""
         folder = resolve_model_path(model_name_or_path, **hub_kwargs)
+        folder = folder / subfolder if subfolder else folder
         self.transformer_task = transformer_task
         self.do_lower_case = do_lower_case
-        self.output_hidden_states = False
+        self.output_hidden_states = bool(model_kwargs.get("output_hidden_states", False)
+                                         or config_kwargs.get("output_hidden_states", False))
         """Set True to also emit ``all_layer_embeddings`` (used by layer-wise losses and WeightedLayerPooling)."""
 
         config_path = folder / "config.json"
         if not config_path.is_file():
             raise FileNotFoundError(f"no config.json in {folder}")
-        self.config = EncoderConfig.from_hf_config(read_json_file(config_path))
+        hf_config = read_json_file(config_path)
+        for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if key in config_kwargs:
+                hf_config[key] = config_kwargs[key]
+        self.config = EncoderConfig.from_hf_config(hf_config)
         state, source = read_state_dict(folder)
         encoder_state, head_state = split_hf_state_dict(state, self.config.model_type, str(source))
         if head_state:
             logger.info("%s: ignoring head weights not used for %s: %s", source, transformer_task, sorted(head_state))
         self.auto_model = build_encoder(self.config, add_pooler="pooler.dense.weight" in encoder_state)
         load_strict(self.auto_model, encoder_state, str(source))
+        self.auto_model.eval()  # as transformers' from_pretrained leaves it: dropout off until .train() is called
+        signature = inspect.signature(self.auto_model.forward).parameters
+        self.model_forward_params: set[str] | None = None
+        """Feature keys the encoder's forward takes (None would mean it takes any keyword)."""
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()):
+            self.model_forward_params = set(signature) | {"input_ids", "attention_mask", "token_type_ids",
+                                                          "inputs_embeds", "return_dict"}
+        dtype = model_kwargs.get("torch_dtype", model_kwargs.get("dtype"))
+        if dtype not in (None, "auto"):
+            import torch
 
+            self.auto_model.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
+
+        if max_seq_length is None and processor_kwargs.get("model_max_length") is not None:
+            max_seq_length = int(processor_kwargs["model_max_length"])
+        if tokenizer_name_or_path is not None:
+            logger.warning("The `tokenizer_name_or_path` argument is deprecated and will be removed in a future "
+                           "version. Please use the same path for the model and processor.")
         self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
+
+    @staticmethod
+    def _check_modality_config(task: str, modality_config: dict[Any, dict[str, Any]] | None,
+                               module_output_name: str | None) -> tuple[dict[Any, dict[str, Any]], str]:
+        """Validate a user ``modality_config`` (or take the task's default) -> (modality_config, output name).
+
+        Raises:
+            ValueError: a malformed entry, a missing ``module_output_name``, or a layout embedkit cannot run.
+        """
+        if modality_config is None:
+            default, output_name = TRANSFORMER_TASK_DEFAULTS[task]
+            return {key: dict(value) for key, value in default.items()}, output_name
+        if module_output_name is None:
+            raise ValueError(
+                "Loading the Transformer module with a custom modality_config requires also providing "
+                "module_output_name with the name of the output feature that this module should create, "
+                'for example "token_embeddings" or "sentence_embedding".'
+            )
+        for key, params in modality_config.items():
+            if not isinstance(params, dict) or "method" not in params or "method_output_name" not in params:
+                raise ValueError(f"Invalid modality_config entry for {key!r}: each entry must be a dict with "
+                                 f"'method' and 'method_output_name' keys, but got {params!r}")
+        text = modality_config.get("text")
+        if text is not None and (text["method"] != "forward" or text["method_output_name"] != "last_hidden_state"
+                                 or module_output_name != "token_embeddings"):
+            raise ValueError(f"modality_config {modality_config!r} with module_output_name={module_output_name!r} "
+                             "is not supported by embedkit (text: forward -> last_hidden_state -> token_embeddings)")
+        return dict(modality_config), module_output_name
+
+    @property
+    def model(self) -> Any:
+        """The encoder (sentence-transformers 6.x name; ``auto_model`` is the 5.x name of the same module)."""
+        return self.auto_model
+
+    @property
+    def modalities(self) -> list[Any]:
+        return list(getattr(self, "modality_config", None) or {"text": {}})
 
     def _attach_tokenizer(self, folder: Path, tokenizer_name_or_path: str | None, do_lower_case: bool,
                           max_seq_length: int | None, hub_kwargs: dict[str, Any]) -> None:
@@ -124,7 +318,7 @@ class Transformer(InputModule):
         if max_seq_length is None:
             max_seq_length = min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
         self.max_seq_length = max_seq_length
-        self._prompt_lengths: dict[str, int] = {}
+        self._prompt_length_mapping: dict[Any, int] = {}
 
     @property
     def max_seq_length(self) -> int:
@@ -135,15 +329,43 @@ class Transformer(InputModule):
         self.tokenizer.model_max_length = int(value)
 
     def get_embedding_dimension(self) -> int:
-        return self.config.hidden_size
+        """Size of the module's output vectors, read from the config as sentence-transformers does
+        (``projection_dim`` for a ``sentence_embedding`` output, then ``hidden_size``, ``hidden_sizes[-1]``,
+        ``hidden_dim``, then the same on ``text_config``).
+
+        Raises:
+            ValueError: the config names no dimension.
+        """
+        def from_config(config: Any) -> int | None:
+            if getattr(self, "module_output_name", None) == "sentence_embedding" and \
+                    getattr(config, "projection_dim", None):
+                return config.projection_dim
+            if getattr(config, "hidden_size", None):
+                return config.hidden_size
+            if getattr(config, "hidden_sizes", None):
+                return config.hidden_sizes[-1]
+            return getattr(config, "hidden_dim", None) or None
+
+        dim = from_config(self.config)
+        if dim is None and getattr(self.config, "text_config", None) is not None:
+            dim = from_config(self.config.text_config)
+        if dim is None:
+            raise ValueError(f"Could not determine embedding dimension from the config of {type(self).__name__}")
+        return dim
 
     get_word_embedding_dimension = get_embedding_dimension
 
-    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Run the encoder on ``input_ids``/``attention_mask``/``token_type_ids`` (bookkeeping keys such as
+        ``task`` or ``prompt_length`` never reach it); adds ``token_embeddings`` (B, T, D)."""
+        method = (getattr(self, "modality_config", None) or {}).get("text", {}).get("method", "forward")
+        if method != "forward" and not callable(getattr(self.auto_model, method, None)):
+            raise ValueError(f"The model {type(self.auto_model).__name__} does not have the requested method "
+                             f"{method!r} (modality_config['text']['method']).")
         out = self.auto_model(
-            features["input_ids"],
-            features.get("attention_mask"),
-            features.get("token_type_ids"),
+            input_ids=features["input_ids"],
+            attention_mask=features.get("attention_mask"),
+            token_type_ids=features.get("token_type_ids"),
             output_hidden_states=self.output_hidden_states,
         )
         features = {**features, "token_embeddings": out.last_hidden_state}  # (B, T, D)
@@ -151,45 +373,122 @@ class Transformer(InputModule):
             features["all_layer_embeddings"] = out.hidden_states
         return features
 
-    def _prompt_length(self, prompt: str) -> int:
-        """Tokens of ``prompt`` alone, including a leading special token but not a trailing one (as ST counts)."""
-        if prompt not in self._prompt_lengths:
+    def _get_prompt_length(self, prompt: str, **kwargs: Any) -> int:
+        """Tokens of ``prompt`` alone, including a leading special token but not a trailing one (as ST counts).
+
+        Cached per prompt and keyword arguments (``task=...`` and the like, which do not change the count here)."""
+        key = (prompt, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+        if key not in self._prompt_length_mapping:
             ids = self.tokenizer.encode_ids([prompt], max_length=self.max_seq_length)[0]
             length = len(ids) - (1 if ids and ids[-1] in self.tokenizer.all_special_ids else 0)
-            self._prompt_lengths[prompt] = length
-        return self._prompt_lengths[prompt]
+            self._prompt_length_mapping[key] = length
+        return self._prompt_length_mapping[key]
+
+    _prompt_length = _get_prompt_length
+
+    def _merge_processing_kwargs(self, per_call: dict[str, Any] | None) -> dict[str, Any]:
+        """Instance ``processing_kwargs`` updated, per modality key, by this call's (neither is modified)."""
+        merged = {key: dict(value) for key, value in (getattr(self, "processing_kwargs", None) or {}).items()}
+        if per_call:
+            unknown = set(per_call) - _VALID_PROCESSING_KWARGS_KEYS
+            if unknown:
+                logger.warning("Unknown keys in per-call `processing_kwargs`: %s. Valid keys are: %s. Unknown keys "
+                               "will be ignored.", unknown, sorted(_VALID_PROCESSING_KWARGS_KEYS))
+            for key, value in per_call.items():
+                merged.setdefault(key, {}).update(value or {})
+        return merged
 
     def preprocess(self, inputs: list[str] | list[tuple[str, str]], prompt: str | None = None, **kwargs: Any
                    ) -> dict[str, Any]:
         """Tokenize a batch. A prompt is prepended to each text (to the first text of a pair).
 
         Returns ``input_ids``, ``attention_mask`` (B, T), ``token_type_ids`` for BERT, and ``prompt_length``.
+        ``task="query"``/``"document"`` truncates at ``query_length``/``document_length`` when those are set.
+        ``processing_kwargs`` (this call's, merged over the instance's) may set ``text``/``common``
+        ``max_length`` and ``return_tensors="np"``; other tokenizer options have no effect here.
 
         Raises:
             TypeError: an item is not a string or a pair of strings (the message names its index and type).
         """
         inputs = list(inputs)
+        if not inputs:
+            return {}
+        if any(not isinstance(x, (str, tuple, list)) for x in inputs):
+            from embedkit.base.modality import check_text_modality
+
+            try:
+                check_text_modality(inputs, f"{type(self).__name__} module")
+            except ValueError as exc:
+                if "Unsupported input type" not in str(exc):
+                    raise
         check_text_inputs(inputs)
         if prompt:
             inputs = [prompt + x if isinstance(x, str) else (prompt + x[0], x[1]) for x in inputs]
-        features: dict[str, Any] = self.tokenizer(inputs, max_length=self.max_seq_length)
+        options = self._merge_processing_kwargs(kwargs.get("processing_kwargs"))
+        text_options = {**options.get("common", {}), **options.get("text", {})}
+        max_length = self.max_seq_length
+        task_length = {"query": getattr(self, "query_length", None),
+                       "document": getattr(self, "document_length", None)}.get(kwargs.get("task"))
+        if task_length:
+            max_length = min(max_length, int(task_length))
+        if text_options.get("max_length") is not None and text_options.get("truncation", True) is not False:
+            max_length = int(text_options["max_length"])
+        features: dict[str, Any] = self.tokenizer(inputs, max_length=max_length)
+        if text_options.get("return_tensors") == "np":
+            features = {k: v.numpy() if isinstance(v, Tensor) else v for k, v in features.items()}
         if prompt:
-            features["prompt_length"] = self._prompt_length(prompt)
+            features["prompt_length"] = self._get_prompt_length(prompt)
         return features
 
     tokenize = preprocess
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
+        """The module config in sentence-transformers 6.x form: ``max_seq_length``, ``do_lower_case``,
+        ``transformer_task``, ``modality_config`` (tuple keys joined with ``+``), ``module_output_name``, plus
+        ``processing_kwargs``/``unpad_inputs`` when set."""
+        from embedkit.base.modality import format_modality
 
-    def save(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
+        config: dict[str, Any] = {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case,
+                                  "transformer_task": self.transformer_task}
+        modality_config = getattr(self, "modality_config", None)
+        if modality_config is None:
+            modality_config, output_name = TRANSFORMER_TASK_DEFAULTS[self.transformer_task]
+        else:
+            output_name = self.module_output_name
+        config["modality_config"] = {format_modality(k): v for k, v in modality_config.items()}
+        config["module_output_name"] = output_name
+        if getattr(self, "processing_kwargs", None):
+            config["processing_kwargs"] = self.processing_kwargs
+        if getattr(self, "unpad_inputs", None) is not None:
+            config["unpad_inputs"] = self.unpad_inputs
+        return config
+
+    def _saved_config_dict(self) -> dict[str, Any]:
+        """What ``sentence_bert_config.json`` gets: the classic keys (read by sentence-transformers 5.x and 6.x),
+        plus the 6.x keys only where they differ from the defaults (so 5.x still loads the usual folder)."""
+        full = self.get_config_dict()
+        saved = {"max_seq_length": full["max_seq_length"], "do_lower_case": full["do_lower_case"]}
+        default_config, default_output = TRANSFORMER_TASK_DEFAULTS[self.transformer_task]
+        if full["modality_config"] != default_config or full["module_output_name"] != default_output:
+            saved.update(transformer_task=self.transformer_task, modality_config=full["modality_config"],
+                         module_output_name=full["module_output_name"])
+        for key in ("processing_kwargs", "unpad_inputs"):
+            if key in full:
+                saved[key] = full[key]
+        return saved
+
+    def __repr__(self) -> str:
+        return f"Transformer({dict(self.get_config_dict(), architecture=type(self.auto_model).__name__)})"
+
+    def save(self, output_path: str | os.PathLike, *args: Any, safe_serialization: bool = True, **kwargs: Any
+             ) -> None:
         from safetensors.torch import save_file
 
         output_path = Path(output_path)
         output_path.mkdir(parents=True, exist_ok=True)
         hf_config = self.config.to_hf_config()
         (output_path / "config.json").write_text(json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
-        state = {k: v.detach().contiguous() for k, v in self.auto_model.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.auto_model.state_dict().items()}
         hf_state = ek_to_hf(state, self.config.model_type)
         if safe_serialization:
             save_file(hf_state, str(output_path / "model.safetensors"), metadata={"format": "pt"})
@@ -198,35 +497,103 @@ class Transformer(InputModule):
 
             torch.save(hf_state, output_path / "pytorch_model.bin")
         self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
-        write_json_file(output_path / "sentence_bert_config.json", self.get_config_dict())
+        write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
+
+    @staticmethod
+    def _get_default_modality_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """(modality_config, module_output_name) sentence-transformers assumes for ``config``'s task."""
+        return TRANSFORMER_TASK_DEFAULTS[config.get("transformer_task", "feature-extraction")]
 
     @classmethod
-    def load(cls, path: str | os.PathLike, **hub_kwargs: Any) -> Transformer:
-        """Load from a model root, reading whichever ``sentence_*_config.json`` generation it has."""
-        path = Path(path)
+    def load_config(cls, model_name_or_path: str | os.PathLike, subfolder: str = "",
+                    config_filename: str | None = None, token: bool | str | None = None,
+                    cache_folder: str | None = None, revision: str | None = None,
+                    local_files_only: bool = False) -> dict[str, Any]:
+        """Read whichever ``sentence_*_config.json`` the folder has.
+
+        ``trust_remote_code`` is dropped from the nested kwargs, ``modality_config`` keys joined with ``+`` become
+        tuples (unknown modality names are dropped with a warning), and folders without ``modality_config`` get the
+        task's default one.
+        """
+        hub = dict(subfolder=subfolder, token=token, cache_folder=cache_folder, revision=revision,
+                   local_files_only=local_files_only)
         config: dict[str, Any] = {}
-        for name in _CONFIG_FILE_NAMES:
-            if (path / name).is_file():
-                config = read_json_file(path / name)
+        for name in ([config_filename] if config_filename else _CONFIG_FILE_NAMES):
+            config = Module.load_config.__func__(cls, model_name_or_path, config_filename=name, **hub)
+            if config:
                 break
-        unknown = set(config) - _KNOWN_CONFIG_KEYS
-        if unknown:
-            raise ValueError(f"{path}: unknown keys in sentence_bert_config.json: {sorted(unknown)}")
+        for key in ("model_args", "model_kwargs", "tokenizer_args", "processor_kwargs", "config_args",
+                    "config_kwargs"):
+            if isinstance(config.get(key), dict):
+                config[key].pop("trust_remote_code", None)
+        if "modality_config" in config:
+            known = {"text", "image", "audio", "video", "message"}
+            parsed: dict[Any, Any] = {}
+            for key, params in config["modality_config"].items():
+                parts = tuple(key.split("+")) if "+" in key else (key,)
+                if any(p not in known for p in parts):
+                    logger.warning("Ignoring unknown modality key %r in modality_config.", key)
+                    continue
+                parsed[parts if len(parts) > 1 else key] = params
+            config["modality_config"] = parsed
+        else:
+            config["modality_config"], config["module_output_name"] = cls._get_default_modality_config(config)
+        return config
+
+    @classmethod
+    def _load_init_kwargs(cls, model_name_or_path: str | os.PathLike, subfolder: str = "",
+                          token: bool | str | None = None, cache_folder: str | None = None,
+                          revision: str | None = None, local_files_only: bool = False,
+                          trust_remote_code: bool = False, model_kwargs: dict[str, Any] | None = None,
+                          processor_kwargs: dict[str, Any] | None = None, config_kwargs: dict[str, Any] | None = None,
+                          backend: str = "torch", **kwargs: Any) -> dict[str, Any]:
+        """Constructor kwargs for a saved folder: its config, then the Hub options, then the caller's kwargs
+        (highest priority), merged into ``model_kwargs``/``processor_kwargs``/``config_kwargs`` as
+        sentence-transformers does (``cache_folder`` travels as ``cache_dir``)."""
+        config = cls.load_config(model_name_or_path, subfolder=subfolder, token=token, cache_folder=cache_folder,
+                                 revision=revision, local_files_only=local_files_only)
+        hub = {"subfolder": subfolder, "token": token, "cache_dir": cache_folder, "revision": revision,
+               "local_files_only": local_files_only, "trust_remote_code": trust_remote_code}
+        for old, new in _DEPRECATED_KWARGS.items():
+            if old in config:
+                config[new] = config.pop(old)
+            config[new] = {**(config.get(new) or {}), **hub}
+        for name, extra in (("model_kwargs", model_kwargs), ("processor_kwargs", processor_kwargs),
+                            ("config_kwargs", config_kwargs)):
+            config[name].update(extra or {})
+        return {**config, "backend": backend}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, subfolder: str = "", token: bool | str | None = None,
+             cache_folder: str | None = None, revision: str | None = None, local_files_only: bool = False,
+             trust_remote_code: bool = False, model_kwargs: dict[str, Any] | None = None,
+             processor_kwargs: dict[str, Any] | None = None, config_kwargs: dict[str, Any] | None = None,
+             backend: str = "torch", init_defaults: dict[str, Any] | None = None, **kwargs: Any) -> Transformer:
+        """Load from a model root, reading whichever ``sentence_*_config.json`` generation it has.
+
+        A ``fill-mask`` folder (sentence-transformers 5.4+ SPLADE backbone) is handed to MLMTransformer.
+        """
+        hub = dict(token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
+        config = cls.load_config(path, subfolder=subfolder, **hub)
         task = config.get("transformer_task", "feature-extraction")
-        if task == "fill-mask" and cls is Transformer:  # ST 5.4+ SPLADE backbone: a Transformer with an MLM head
+        if task == "fill-mask" and cls is Transformer:
             from embedkit.sparse_encoder.modules.mlm_transformer import MLMTransformer
 
-            return MLMTransformer.load(path, **hub_kwargs)
-        output_name = config.get("module_output_name", "token_embeddings")
-        if output_name != "token_embeddings":
-            raise ValueError(f"{path}: module_output_name={output_name!r} is not supported (token_embeddings only)")
-        return cls(
-            path,
-            max_seq_length=config.get("max_seq_length"),
-            do_lower_case=config.get("do_lower_case", False),
-            transformer_task=task,
-            **hub_kwargs,
-        )
+            folder = Path(path) / subfolder if subfolder else path
+            return MLMTransformer.load(folder, **hub)
+        init = cls._load_init_kwargs(path, subfolder=subfolder, trust_remote_code=trust_remote_code,
+                                     model_kwargs=model_kwargs, processor_kwargs=processor_kwargs,
+                                     config_kwargs=config_kwargs, backend=backend, **hub)
+        for key, value in (init_defaults or {}).items():
+            init.setdefault(key, value)
+        parameters = inspect.signature(cls.__init__).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        unknown = set() if takes_any else set(init) - set(parameters)
+        if unknown:
+            logger.warning("%s: ignoring sentence_bert_config.json keys embedkit does not know: %s", path,
+                           sorted(unknown))
+        init = {k: v for k, v in init.items() if k not in unknown}
+        return cls(path, **hub, **init)
 
 
 def tokens_to_device(features: dict[str, Any], device: Any) -> dict[str, Any]:

@@ -13,8 +13,8 @@ def predict_pairs(model: Any, pairs: list[Any], prompt_name: str | None, batch_s
     """``model.predict(pairs, ...)`` as a NumPy array; ``prompt_name`` is passed on only when it is set.
 
     Raises:
-        ValueError: ``prompt_name`` is set but the model's ``predict`` takes no ``prompt_name`` (embedkit's
-            CrossEncoder has no prompts), or the model's ``prompts`` lack that name.
+        ValueError: ``prompt_name`` is set but the model's ``predict`` takes no ``prompt_name``, or the model's
+            ``prompts`` lack that name.
     """
     kwargs: dict[str, Any] = {"batch_size": batch_size, "convert_to_numpy": True,
                               "show_progress_bar": show_progress_bar}
@@ -25,9 +25,6 @@ def predict_pairs(model: Any, pairs: list[Any], prompt_name: str | None, batch_s
             accepts = False
         if not accepts:
             raise ValueError(f"prompt_name={prompt_name!r} was given, but {type(model).__name__}.predict() takes no "
-                             "prompt_name (embedkit's CrossEncoder has no prompts); use prompt_name=None")
-        prompts = getattr(model, "prompts", None) or {}
-        if prompt_name not in prompts:
-            raise ValueError(f"prompt_name {prompt_name!r} not found in the model's prompts {sorted(prompts)}")
-        kwargs["prompt_name"] = prompt_name
+                             "prompt_name; use prompt_name=None")
+        kwargs["prompt_name"] = prompt_name  # the model reports a name missing from its prompts
     return np.asarray(model.predict(list(pairs), **kwargs))

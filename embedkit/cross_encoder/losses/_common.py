@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from embedkit.cross_encoder.model import CrossEncoder
 from embedkit.sentence_transformer.losses._names import fullname
 
-__all__ = ["check_cross_encoder", "fullname", "score_pairs", "score_lists"]
+__all__ = ["check_cross_encoder", "fullname", "preprocess_kwargs", "score_pairs", "score_lists"]
 
 
 def check_cross_encoder(loss: nn.Module, model: Any, single_label: bool = True) -> None:
@@ -26,10 +26,22 @@ def check_cross_encoder(loss: nn.Module, model: Any, single_label: bool = True) 
                          "output labels.")
 
 
-def score_pairs(model: CrossEncoder, pairs: list[tuple[str, str]]) -> Tensor:
-    """Logits of ``pairs`` in one forward pass: (P, num_labels)."""
-    features = {k: v.to(model.device) for k, v in model.preprocess(pairs).items()}
+def score_pairs(model: CrossEncoder, pairs: list[tuple[str, str]], prompt: str | None = None,
+                task: str | None = None) -> Tensor:
+    """Logits of ``pairs`` in one forward pass: (P, num_labels). ``prompt`` / ``task`` go to ``model.preprocess``."""
+    features = {k: v.to(model.device) if isinstance(v, Tensor) else v
+                for k, v in model.preprocess(pairs, **preprocess_kwargs(prompt, task)).items()}
     return model(features)["scores"]
+
+
+def preprocess_kwargs(prompt: str | None, task: str | None) -> dict[str, Any]:
+    """The keyword arguments a loss forwards to ``model.preprocess``: only those that are set."""
+    kwargs: dict[str, Any] = {}
+    if prompt is not None:
+        kwargs["prompt"] = prompt
+    if task is not None:
+        kwargs["task"] = task
+    return kwargs
 
 
 def _label_rows(labels: Any, loss_name: str) -> list[Tensor]:
@@ -46,7 +58,7 @@ def _label_rows(labels: Any, loss_name: str) -> list[Tensor]:
 
 def score_lists(
     model: CrossEncoder, inputs: list[Any], labels: Any, mini_batch_size: int | None, activation_fn: nn.Module,
-    loss_name: str,
+    loss_name: str, prompt: str | None = None, task: str | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Score every (query, document) pair of a listwise batch and pad the lists into matrices.
 
@@ -80,7 +92,8 @@ def score_lists(
     step = mini_batch_size or batch_size
     if step <= 0:
         step = len(pairs)
-    flat = torch.cat([score_pairs(model, pairs[i : i + step]).view(-1) for i in range(0, len(pairs), step)])
+    flat = torch.cat([score_pairs(model, pairs[i : i + step], prompt, task).view(-1)
+                      for i in range(0, len(pairs), step)])
     flat = activation_fn(flat.float())  # (P,)
 
     device = flat.device

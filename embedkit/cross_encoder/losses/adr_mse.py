@@ -75,9 +75,10 @@ class ADRMSELoss(nn.Module):
     def approximate_ranks(self, scores: Tensor, mask: Tensor) -> Tensor:
         return approximate_ranks(scores, mask, self.alpha)
 
-    def forward(self, inputs: list[Any], labels: list[Tensor] | Tensor) -> Tensor:
+    def forward(self, inputs: list[Any], labels: list[Tensor] | Tensor, prompt: str | None = None,
+                task: str | None = None) -> Tensor:
         logits, label_matrix, mask = score_lists(self.model, inputs, labels, self.mini_batch_size,
-                                                 self.activation_fn, type(self).__name__)
+                                                 self.activation_fn, type(self).__name__, prompt=prompt, task=task)
         return adr_mse_loss(logits, label_matrix, mask, self.alpha)
 
     def get_config_dict(self) -> dict[str, Any]:

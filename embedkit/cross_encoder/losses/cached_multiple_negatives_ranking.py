@@ -15,13 +15,14 @@ References:
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from embedkit.base.losses.gradcache import CachedLossMixin
-from embedkit.cross_encoder.losses._common import check_cross_encoder, fullname
+from embedkit.base.losses.gradcache import CachedLossMixin, RandContext, _create_minibatch
+from embedkit.cross_encoder.losses._common import check_cross_encoder, fullname, preprocess_kwargs
 from embedkit.cross_encoder.losses.multiple_negatives_ranking import (
     build_pairs,
     loss_from_logits,
@@ -83,13 +84,36 @@ class CachedMultipleNegativesRankingLoss(CachedLossMixin, nn.Module):
         """One mini-batch of tokenized pairs -> their logits (P_mb,)."""
         return self.model(features)["scores"].view(-1)
 
+    def predict_minibatch(self, sentence_feature: dict[str, Any], begin: int, end: int, with_grad: bool,
+                          copy_random_state: bool, random_state: RandContext | None = None
+                          ) -> tuple[Tensor, RandContext | None]:
+        """Logits (P_mb,) of pairs ``[begin, end)`` of the tokenized batch, and the RNG state recorded for the replay.
+
+        Both the caching pass and the backward replay go through it. When autograd is on, the caching pass runs
+        under it too and detaches its logits: the encoder's no-grad kernels round differently in the last bits, and
+        the replay must reproduce the cached logits exactly (dropout included, through ``random_state``).
+        """
+        minibatch = _create_minibatch(sentence_feature, begin, end)
+        with nullcontext() if random_state is None else random_state:
+            state = RandContext(*minibatch.values()) if copy_random_state else None
+            logits = self.embed(minibatch)
+        return (logits if with_grad else logits.detach()), state
+
+    def embed_minibatch(self, sentence_feature: dict[str, Any], begin: int, end: int, with_grad: bool,
+                        copy_random_state: bool, random_state: RandContext | None = None
+                        ) -> tuple[Tensor, RandContext | None]:
+        return self.predict_minibatch(sentence_feature=sentence_feature, begin=begin, end=end, with_grad=with_grad,
+                                      copy_random_state=copy_random_state, random_state=random_state)
+
     def calculate_loss(self, reps: list[Tensor], labels: Tensor) -> Tensor:
         """``reps``: [all logits (P,)]; ``labels``: the target column per anchor (zeros, (B,))."""
         return loss_from_logits(reps[0], labels.shape[0], self.activation_fn, self.scale)
 
-    def forward(self, inputs: list[list[str]], labels: Tensor | None = None) -> Tensor:
+    def forward(self, inputs: list[list[str]], labels: Tensor | None = None, prompt: str | None = None,
+                task: str | None = None) -> Tensor:
         pairs = build_pairs(inputs, self.sample_in_batch_negatives, type(self).__name__)
-        features = {k: v.to(self.model.device) for k, v in self.model.preprocess(pairs).items()}  # (P, T)
+        features = self.model.preprocess(pairs, **preprocess_kwargs(prompt, task))  # (P, T)
+        features = {k: v.to(self.model.device) if isinstance(v, Tensor) else v for k, v in features.items()}
         target = torch.zeros(len(inputs[0]), dtype=torch.long, device=self.model.device)
         return self.forward_cached([features], target)
 

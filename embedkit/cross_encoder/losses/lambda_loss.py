@@ -175,9 +175,10 @@ class LambdaLoss(nn.Module):
         self.activation_fn = activation_fn or nn.Identity()
         self.mini_batch_size = mini_batch_size
 
-    def forward(self, inputs: list[Any], labels: list[Tensor] | Tensor) -> Tensor:
+    def forward(self, inputs: list[Any], labels: list[Tensor] | Tensor, prompt: str | None = None,
+                task: str | None = None) -> Tensor:
         logits, label_matrix, mask = score_lists(self.model, inputs, labels, self.mini_batch_size,
-                                                 self.activation_fn, type(self).__name__)
+                                                 self.activation_fn, type(self).__name__, prompt=prompt, task=task)
         return lambda_loss(logits, label_matrix, mask, self.weighting_scheme, self.k, self.sigma, self.eps,
                            self.reduction_log)
 

@@ -61,9 +61,10 @@ class ListNetLoss(nn.Module):
         self.activation_fn = activation_fn or nn.Identity()
         self.mini_batch_size = mini_batch_size
 
-    def forward(self, inputs: list[Any], labels: list[Tensor] | Tensor) -> Tensor:
+    def forward(self, inputs: list[Any], labels: list[Tensor] | Tensor, prompt: str | None = None,
+                task: str | None = None) -> Tensor:
         logits, label_matrix, mask = score_lists(self.model, inputs, labels, self.mini_batch_size,
-                                                 self.activation_fn, type(self).__name__)
+                                                 self.activation_fn, type(self).__name__, prompt=prompt, task=task)
         return list_net_loss(logits, label_matrix, mask)
 
     def get_config_dict(self) -> dict[str, Any]:

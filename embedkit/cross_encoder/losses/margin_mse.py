@@ -53,7 +53,8 @@ class MarginMSELoss(nn.Module):
         self.activation_fn = activation_fn
         self.loss_fct = nn.MSELoss(**kwargs)
 
-    def forward(self, inputs: list[list[str]], labels: Tensor | list[Tensor]) -> Tensor:
+    def forward(self, inputs: list[list[str]], labels: Tensor | list[Tensor], prompt: str | None = None,
+                task: str | None = None) -> Tensor:
         if len(inputs) < 3:
             raise ValueError(f"MarginMSELoss expects (query, positive, negative_1, ...) columns, got {len(inputs)}")
         anchors, candidates = inputs[0], inputs[1:]
@@ -69,7 +70,7 @@ class MarginMSELoss(nn.Module):
                              f"{(batch_size, n_neg)}. Labels must be the teacher margins (length num_negatives) "
                              f"or the positive and negative scores (length num_negatives + 1).")
         pairs = [(anchor, doc) for column in candidates for anchor, doc in zip(anchors, column)]
-        logits = score_pairs(self.model, pairs).view(n_neg + 1, batch_size).T  # (B, 1 + K)
+        logits = score_pairs(self.model, pairs, prompt, task).view(n_neg + 1, batch_size).T  # (B, 1 + K)
         logits = self.activation_fn(logits)
         margins = logits[:, :1] - logits[:, 1:]  # (B, K)
         return self.loss_fct(margins, labels.detach().to(margins.device).float())

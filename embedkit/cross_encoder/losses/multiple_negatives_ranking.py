@@ -112,9 +112,10 @@ class MultipleNegativesRankingLoss(nn.Module):
         """The loss from the flat logits of :meth:`build_pairs`' pairs; see :func:`loss_from_logits`."""
         return loss_from_logits(logits, batch_size, self.activation_fn, self.scale)
 
-    def forward(self, inputs: list[list[str]], labels: Tensor | None = None) -> Tensor:
+    def forward(self, inputs: list[list[str]], labels: Tensor | None = None, prompt: str | None = None,
+                task: str | None = None) -> Tensor:
         pairs = self.build_pairs(inputs)
-        return self.calculate_loss(score_pairs(self.model, pairs).view(-1), len(inputs[0]))
+        return self.calculate_loss(score_pairs(self.model, pairs, prompt, task).view(-1), len(inputs[0]))
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"scale": self.scale, "num_negatives": self.num_negatives,

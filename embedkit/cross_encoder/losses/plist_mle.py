@@ -111,9 +111,10 @@ class PListMLELoss(nn.Module):
         self.respect_input_order = respect_input_order
         self.eps = EPS
 
-    def forward(self, inputs: list[Any], labels: list[Tensor] | Tensor) -> Tensor:
+    def forward(self, inputs: list[Any], labels: list[Tensor] | Tensor, prompt: str | None = None,
+                task: str | None = None) -> Tensor:
         logits, label_matrix, mask = score_lists(self.model, inputs, labels, self.mini_batch_size,
-                                                 self.activation_fn, type(self).__name__)
+                                                 self.activation_fn, type(self).__name__, prompt=prompt, task=task)
         return plist_mle_loss(logits, label_matrix, mask, self.lambda_weight, self.respect_input_order)
 
     def get_config_dict(self) -> dict[str, Any]:

@@ -18,11 +18,12 @@ from embedkit.cross_encoder.losses._common import check_cross_encoder, fullname,
 from embedkit.cross_encoder.model import CrossEncoder
 
 
-def _pair_logits(loss: nn.Module, inputs: list[list[str]]) -> Tensor:
+def _pair_logits(loss: nn.Module, inputs: list[list[str]], prompt: str | None = None, task: str | None = None
+                 ) -> Tensor:
     if len(inputs) != 2:
         raise ValueError(f"{type(loss).__name__} expects a dataset with two non-label columns, but got a dataset "
                          f"with {len(inputs)} columns.")
-    return score_pairs(loss.model, list(zip(inputs[0], inputs[1])))  # (B, num_labels)
+    return score_pairs(loss.model, list(zip(inputs[0], inputs[1])), prompt, task)  # (B, num_labels)
 
 
 def _one_label_per_pair(loss: nn.Module, labels: Tensor, batch_size: int) -> Tensor:
@@ -69,8 +70,9 @@ class BinaryCrossEntropyLoss(nn.Module):
         self.pos_weight = pos_weight
         self.bce_with_logits_loss = nn.BCEWithLogitsLoss(pos_weight=pos_weight, **kwargs)
 
-    def forward(self, inputs: list[list[str]], labels: Tensor) -> Tensor:
-        logits = self.activation_fn(_pair_logits(self, inputs).view(-1))  # (B,)
+    def forward(self, inputs: list[list[str]], labels: Tensor, prompt: str | None = None,
+                task: str | None = None) -> Tensor:
+        logits = self.activation_fn(_pair_logits(self, inputs, prompt, task).view(-1))  # (B,)
         labels = _one_label_per_pair(self, labels, logits.shape[0])
         return self.bce_with_logits_loss(logits, labels.to(logits.device).float())
 
@@ -110,8 +112,9 @@ class CrossEntropyLoss(nn.Module):
         self.activation_fn = activation_fn
         self.ce_loss = nn.CrossEntropyLoss(**kwargs)
 
-    def forward(self, inputs: list[list[str]], labels: Tensor) -> Tensor:
-        logits = self.activation_fn(_pair_logits(self, inputs))  # (B, C)
+    def forward(self, inputs: list[list[str]], labels: Tensor, prompt: str | None = None,
+                task: str | None = None) -> Tensor:
+        logits = self.activation_fn(_pair_logits(self, inputs, prompt, task))  # (B, C)
         labels = labels.to(logits.device)
         if not labels.is_floating_point() and labels.shape == (logits.shape[0], 1):
             labels = labels.view(-1)
@@ -154,8 +157,9 @@ class MSELoss(nn.Module):
         self.activation_fn = activation_fn
         self.loss_fct = nn.MSELoss(**kwargs)
 
-    def forward(self, inputs: list[list[str]], labels: Tensor) -> Tensor:
-        logits = self.activation_fn(_pair_logits(self, inputs).view(-1))  # (B,)
+    def forward(self, inputs: list[list[str]], labels: Tensor, prompt: str | None = None,
+                task: str | None = None) -> Tensor:
+        logits = self.activation_fn(_pair_logits(self, inputs, prompt, task).view(-1))  # (B,)
         labels = _one_label_per_pair(self, labels, logits.shape[0])
         return self.loss_fct(logits, labels.detach().to(logits.device).float())
 

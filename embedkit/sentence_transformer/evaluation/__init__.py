@@ -15,6 +15,7 @@ from embedkit.sentence_transformer.evaluation.embedding_similarity import Embedd
 from embedkit.sentence_transformer.evaluation.information_retrieval import InformationRetrievalEvaluator
 from embedkit.sentence_transformer.evaluation.label_accuracy import LabelAccuracyEvaluator
 from embedkit.sentence_transformer.evaluation.mse import MSEEvaluator
+from embedkit.sentence_transformer.evaluation.mse_from_dataframe import MSEEvaluatorFromDataFrame
 from embedkit.sentence_transformer.evaluation.nano_beir import NanoBEIREvaluator
 from embedkit.sentence_transformer.evaluation.paraphrase_mining import ParaphraseMiningEvaluator
 from embedkit.sentence_transformer.evaluation.reranking import RerankingEvaluator
@@ -31,6 +32,7 @@ __all__ = [
     "InformationRetrievalEvaluator",
     "LabelAccuracyEvaluator",
     "MSEEvaluator",
+    "MSEEvaluatorFromDataFrame",
     "NanoBEIREvaluator",
     "ParaphraseMiningEvaluator",
     "RerankingEvaluator",

@@ -96,6 +96,9 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
         self.csv_headers = ["epoch", "steps"]
         self._append_csv_headers(self.similarity_fn_names)
 
+    find_best_acc_and_threshold = staticmethod(find_best_acc_and_threshold)
+    find_best_f1_and_threshold = staticmethod(find_best_f1_and_threshold)
+
     def _append_csv_headers(self, fn_names: list[str]) -> None:
         self.csv_headers += [f"{fn}_{metric}" for fn in fn_names for metric in _METRICS]
 
@@ -141,6 +144,8 @@ class BinaryClassificationEvaluator(SentenceEvaluator):
                                "f1_threshold": f1_threshold, "precision": precision, "recall": recall,
                                "ap": ap, "mcc": mcc}
         return output
+
+    compute_metrices = compute_metrics  # sentence-transformers' historical spelling
 
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
                  ) -> dict[str, float]:

@@ -339,6 +339,8 @@ class InformationRetrievalEvaluator(SentenceEvaluator):
             "map@k": {k: float(np.mean(v)) for k, v in average_precisions.items()},
         }
 
+    compute_metrices = compute_metrics  # sentence-transformers' historical spelling
+
     @staticmethod
     def output_scores(scores: dict[str, dict[int, float]]) -> None:
         for group in _METRIC_GROUPS:

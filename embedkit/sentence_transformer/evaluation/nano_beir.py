@@ -1,8 +1,9 @@
 """NanoBEIREvaluator: InformationRetrievalEvaluator over several BEIR-style datasets, plus aggregated metrics.
 
-sentence-transformers downloads NanoBEIR from the Hugging Face Hub; embedkit never downloads at run time, so the
-datasets are read from local BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv`` or
-``qrels.tsv``) given by ``dataset_folders``. Everything else follows ST: per-dataset keys
+As in sentence-transformers the datasets come from ``dataset_id`` (a Hugging Face dataset id such as
+``sentence-transformers/NanoBEIR-en``, read from the Hugging Face cache, or a local folder); without a cached copy and
+without network access the constructor raises a ValueError saying so. Alternatively ``dataset_folders`` names local
+BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv`` or ``qrels.tsv``). Everything else follows ST: per-dataset keys
 ``Nano{Name}_{fn}_{metric}`` (e.g. ``NanoSciFact_cosine_ndcg@10``), aggregated keys
 ``NanoBEIR_{aggregate_key}_{fn}_{metric}`` (``NanoBEIR_mean_cosine_ndcg@10`` is primary), ``_{truncate_dim}``
 suffixes when truncating, the CSV file ``NanoBEIR_evaluation_{aggregate_key}_results.csv`` with the IR header.
@@ -21,15 +22,19 @@ from torch import Tensor
 
 from embedkit.base.evaluation.evaluator import SentenceEvaluator, epoch_text
 from embedkit.datasets_io import load_beir
-from embedkit.sentence_transformer.evaluation.information_retrieval import InformationRetrievalEvaluator
+from embedkit.sentence_transformer.evaluation.information_retrieval import (
+    InformationRetrievalEvaluator,
+)
 from embedkit.sentence_transformer.evaluation.nano_beir_datasets import (  # DATASET_NAME_TO_HUMAN_READABLE: re-exported, it was defined here
     DATASET_NAME_TO_HUMAN_READABLE as DATASET_NAME_TO_HUMAN_READABLE,
 )
 from embedkit.sentence_transformer.evaluation.nano_beir_datasets import (
     append_aggregate_csv_row,
     evaluate_datasets,
+    load_nanobeir_dataset,
     nano_dataset_name,
     resolve_dataset_folders,
+    validate_nanobeir_names,
 )
 from embedkit.util import SimilarityFunction
 
@@ -40,12 +45,13 @@ class NanoBEIREvaluator(SentenceEvaluator):
     ``NanoBEIR_{aggregate_key}_{fn}_ndcg@{max(ndcg_at_k)}``.
 
     Args:
-        dataset_names: names to evaluate (default: every key of ``dataset_folders``). The 13 NanoBEIR short names
-            (``msmarco``, ``scifact``, ...) get ST's display names (``NanoMSMARCO``, ``NanoSciFact``); any other name
-            is used as given.
+        dataset_names: names to evaluate (default: all 13 NanoBEIR datasets, or every key of ``dataset_folders``).
+            The NanoBEIR short names (``msmarco``, ``scifact``, ..., case-insensitive) get ST's display names
+            (``NanoMSMARCO``, ``NanoSciFact``); with ``dataset_folders`` any other name is used as given.
         dataset_folders: ``{name: BEIR folder}``, or one root folder holding a subfolder per dataset
-            (``name``, ``Nano{Name}`` or ``{Name}``). Required: nothing is downloaded.
-        dataset_id: recorded in ``get_config_dict`` only (ST's Hub id).
+            (``name``, ``Nano{Name}`` or ``{Name}``); when given, ``dataset_id`` is not read.
+        dataset_id: Hugging Face dataset id or local folder with the NanoBEIR datasets (ST's Hub layout: subsets
+            ``corpus``/``queries``/``qrels`` with a ``Nano{Name}`` split each; or a BEIR folder per dataset).
         mrr_at_k / ndcg_at_k / accuracy_at_k / precision_recall_at_k / map_at_k: metric cut-offs.
         show_progress_bar / batch_size / write_csv / truncate_dim / score_functions / main_score_function /
             write_predictions: passed to each :class:`InformationRetrievalEvaluator`.
@@ -57,7 +63,8 @@ class NanoBEIREvaluator(SentenceEvaluator):
             the default False matches them).
 
     Raises:
-        ValueError: no folders, an empty ``dataset_names``, a name without a folder, or prompts missing a dataset.
+        ValueError: an empty ``dataset_names``, an unknown NanoBEIR name, a dataset that cannot be found (offline
+            without a cached copy), a name without a folder, or prompts missing a dataset.
 
     Example:
         >>> from embedkit import SentenceTransformer
@@ -96,8 +103,14 @@ class NanoBEIREvaluator(SentenceEvaluator):
         include_title: bool = False,
     ) -> None:
         super().__init__()
-        self.dataset_names, folders = resolve_dataset_folders("NanoBEIREvaluator", dataset_names, dataset_folders)
-        self.dataset_folders = {n: str(p) for n, p in folders.items()}
+        folders: dict[str, Path | None]
+        if dataset_folders is None:  # ST's way: the datasets of dataset_id (Hub cache or a local folder)
+            self.dataset_names = validate_nanobeir_names(dataset_names)
+            folders = {n: None for n in self.dataset_names}
+        else:
+            self.dataset_names, folders = resolve_dataset_folders("NanoBEIREvaluator", dataset_names,
+                                                                  dataset_folders)
+        self.dataset_folders = {n: str(p) for n, p in folders.items() if p is not None}
         self.dataset_id = dataset_id
         self.aggregate_fn = aggregate_fn
         self.aggregate_key = aggregate_key
@@ -140,9 +153,12 @@ class NanoBEIREvaluator(SentenceEvaluator):
     def _get_human_readable_name(self, dataset_name: str) -> str:
         return nano_dataset_name(dataset_name) + (f"_{self.truncate_dim}" if self.truncate_dim is not None else "")
 
-    def _load_dataset(self, dataset_name: str, folder: Path, split: str, include_title: bool,
+    def _load_dataset(self, dataset_name: str, folder: Path | None, split: str, include_title: bool,
                       **ir_kwargs: Any) -> InformationRetrievalEvaluator:
-        corpus, queries, qrels = load_beir(folder, split=split, include_title=include_title)
+        if folder is None:
+            corpus, queries, qrels = load_nanobeir_dataset(self.dataset_id, dataset_name)
+        else:
+            corpus, queries, qrels = load_beir(folder, split=split, include_title=include_title)
         corpus = {cid: text for cid, text in corpus.items() if len(text) > 0}
         queries = {qid: text for qid, text in queries.items() if len(text) > 0}
         if self.query_prompts is not None:

@@ -109,3 +109,107 @@ def append_aggregate_csv_row(output_path: str, csv_file: str, csv_headers: list[
         if new_file:
             f.write(",".join(csv_headers) + "\n")
         f.write(",".join(map(str, row)) + "\n")
+
+
+def validate_nanobeir_names(dataset_names: list[str] | None) -> list[str]:
+    """The NanoBEIR datasets to evaluate: every one for None, else ``dataset_names`` (case-insensitive short names).
+
+    Raises:
+        ValueError: an empty list, or a name that is not a NanoBEIR dataset (ST's messages).
+
+    Example:
+        >>> validate_nanobeir_names(["MSMARCO", "nq"])
+        ['MSMARCO', 'nq']
+    """
+    if dataset_names is None:
+        return list(DATASET_NAME_TO_HUMAN_READABLE)
+    if len(dataset_names) == 0:
+        raise ValueError("dataset_names cannot be empty. Use None to evaluate on all datasets.")
+    invalid = [name for name in dataset_names if name.lower() not in DATASET_NAME_TO_HUMAN_READABLE]
+    if invalid:
+        raise ValueError(f"Dataset(s) {invalid} are not valid NanoBEIR datasets. "
+                         f"Valid dataset names are: {list(DATASET_NAME_TO_HUMAN_READABLE)}")
+    return list(dataset_names)
+
+
+def _dataset_root(dataset_id: str, split: str) -> Path:
+    """A local folder for ``dataset_id``: the path itself if it is a folder, else its Hugging Face Hub snapshot
+    (from the cache; downloaded only where huggingface_hub is allowed online)."""
+    if Path(dataset_id).expanduser().is_dir():
+        return Path(dataset_id).expanduser()
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=dataset_id, repo_type="dataset",
+                                      allow_patterns=[f"*/{split}-*", f"*/{split}.*", f"{split}/*", "*.md"]))
+    except Exception as error:  # offline without a cached copy, unknown repo, no permission, ...
+        raise ValueError(
+            f"Could not load NanoBEIR split {split!r} of dataset {dataset_id!r}: it is not a local folder and no copy "
+            "could be found in the Hugging Face cache or downloaded (offline?). Download it once with network access "
+            "(e.g. `huggingface-cli download --repo-type dataset " + dataset_id + "`), or pass a local folder as "
+            "dataset_id, or local BEIR folders as dataset_folders."
+        ) from error
+
+
+def _read_rows(files: list[Path]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for file in sorted(files):
+        if file.suffix == ".parquet":
+            try:
+                import pyarrow.parquet as pq
+            except ImportError as error:
+                raise ImportError(f"reading {file.name} needs pyarrow (`pip install pyarrow`)") from error
+            rows.extend(pq.read_table(file).to_pylist())
+        else:
+            import gzip
+            import json
+
+            opener = gzip.open if file.suffix == ".gz" else open
+            with opener(file, "rt", encoding="utf-8") as f:
+                rows.extend(json.loads(line) for line in f if line.strip())
+    return rows
+
+
+def _subset_rows(root: Path, subset: str, split: str, required: list[str], dataset_id: str) -> list[dict[str, Any]]:
+    folder = root / subset
+    files = [p for p in folder.glob(f"{split}*") if p.name.split(".")[0].split("-0")[0] == split
+             and p.suffix in (".parquet", ".jsonl", ".json", ".gz")] if folder.is_dir() else []
+    if not files:
+        raise ValueError(f"Could not load subset '{subset}' split '{split}' from dataset '{dataset_id}'.")
+    rows = _read_rows(files)
+    missing = sorted(set(required) - set(rows[0] if rows else required))
+    if missing:
+        raise ValueError(f"Subset '{subset}' split '{split}' from dataset '{dataset_id}' is missing required "
+                         f"columns: {missing}.")
+    return rows
+
+
+def load_nanobeir_dataset(dataset_id: str, dataset_name: str
+                          ) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+    """``(corpus, queries, relevant_docs)`` of one NanoBEIR dataset from ``dataset_id``, a Hugging Face dataset id
+    (e.g. ``sentence-transformers/NanoBEIR-en``) or a local folder, in either of two layouts: sentence-transformers'
+    Hub layout (subsets ``corpus``/``queries``/``qrels`` with one ``Nano{Name}`` split each, as parquet or jsonl
+    files ``{subset}/Nano{Name}-*.parquet``) or one BEIR folder per dataset (``Nano{Name}/corpus.jsonl``, ...).
+    Empty texts are dropped, as ST does.
+    """
+    from embedkit.datasets_io import load_beir
+
+    split = nano_dataset_name(dataset_name)
+    root = _dataset_root(dataset_id, split)
+    beir = [root / split, root / dataset_name, root / dataset_name.lower()]
+    for folder in beir:
+        if (folder / "corpus.jsonl").is_file():
+            corpus, queries, qrels = load_beir(folder, include_title=False)
+            break
+    else:
+        corpus = {str(r["_id"]): r["text"] for r in _subset_rows(root, "corpus", split, ["_id", "text"], dataset_id)}
+        queries = {str(r["_id"]): r["text"]
+                   for r in _subset_rows(root, "queries", split, ["_id", "text"], dataset_id)}
+        qrels: dict[str, set[str]] = {}
+        for row in _subset_rows(root, "qrels", split, ["query-id", "corpus-id"], dataset_id):
+            ids = row["corpus-id"]
+            qrels.setdefault(str(row["query-id"]), set()).update(
+                map(str, ids) if isinstance(ids, (list, tuple)) else [str(ids)])
+    corpus = {cid: text for cid, text in corpus.items() if text}
+    queries = {qid: text for qid, text in queries.items() if text}
+    return corpus, queries, qrels

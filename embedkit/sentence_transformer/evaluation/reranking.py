@@ -15,7 +15,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from embedkit.base.evaluation.evaluator import SentenceEvaluator, append_csv_row, epoch_text
+from embedkit.base.evaluation.evaluator import (
+    SentenceEvaluator,
+    append_csv_row,
+    epoch_text,
+)
 from embedkit.base.evaluation.statistics import average_precision, ndcg
 from embedkit.util import cos_sim
 
@@ -126,24 +130,42 @@ class RerankingEvaluator(SentenceEvaluator):
         return mrr, ndcg(is_relevant, pred, k=self.at_k), average_precision(is_relevant, pred)
 
     def compute_metrics(self, model: Any) -> dict[str, float]:
-        """``{"map", "mrr", "ndcg"}`` averaged over samples."""
-        per_sample = []
+        """``{"map", "mrr", "ndcg"}`` averaged over samples (batched or per-sample encoding, per
+        ``use_batched_encoding``)."""
         if self.use_batched_encoding:
-            queries = self.embed_inputs(model, [s["query"] for s in self.samples], "query", self.show_progress_bar)
-            docs = [d for s in self.samples for d in (*s["positive"], *s["negative"])]
-            docs_emb = self.embed_inputs(model, docs, "document", self.show_progress_bar)
-            offset = 0
-            for i, sample in enumerate(self.samples):
-                n_pos, n = len(sample["positive"]), len(sample["positive"]) + len(sample["negative"])
-                per_sample.append(self._score_sample(queries[i], docs_emb[offset: offset + n], n_pos))
-                offset += n
-        else:
-            for sample in tqdm(self.samples, disable=not self.show_progress_bar, desc="Samples"):
-                query = self.embed_inputs(model, [sample["query"]], "query", False)
-                docs = self.embed_inputs(model, [*sample["positive"], *sample["negative"]], "document", False)
-                per_sample.append(self._score_sample(query, docs, len(sample["positive"])))
+            return self.compute_metrics_batched(model)
+        return self.compute_metrics_individual(model)
+
+    def compute_metrics_batched(self, model: Any) -> dict[str, float]:
+        """The metrics with all queries encoded in one call and all documents in another."""
+        queries = self.embed_inputs(model, [s["query"] for s in self.samples], "query", self.show_progress_bar)
+        docs = [d for s in self.samples for d in (*s["positive"], *s["negative"])]
+        docs_emb = self.embed_inputs(model, docs, "document", self.show_progress_bar)
+        per_sample, offset = [], 0
+        for i, sample in enumerate(self.samples):
+            n_pos, n = len(sample["positive"]), len(sample["positive"]) + len(sample["negative"])
+            per_sample.append(self._score_sample(queries[i], docs_emb[offset: offset + n], n_pos))
+            offset += n
+        return self._average(per_sample)
+
+    def compute_metrics_individual(self, model: Any) -> dict[str, float]:
+        """The metrics with each sample's query and documents encoded separately (less memory)."""
+        per_sample = []
+        for sample in tqdm(self.samples, disable=not self.show_progress_bar, desc="Samples"):
+            query = self.embed_inputs(model, [sample["query"]], "query", False)
+            docs = self.embed_inputs(model, [*sample["positive"], *sample["negative"]], "document", False)
+            per_sample.append(self._score_sample(query, docs, len(sample["positive"])))
+        return self._average(per_sample)
+
+    @staticmethod
+    def _average(per_sample: list[tuple[float, ...]]) -> dict[str, float]:
         mrr, ndcg_scores, ap = zip(*per_sample)
         return {"map": float(np.mean(ap)), "mrr": float(np.mean(mrr)), "ndcg": float(np.mean(ndcg_scores))}
+
+    # sentence-transformers' historical spellings
+    compute_metrices = compute_metrics
+    compute_metrices_batched = compute_metrics_batched
+    compute_metrices_individual = compute_metrics_individual
 
     def get_config_dict(self) -> dict[str, Any]:
         config: dict[str, Any] = {"at_k": self.at_k}

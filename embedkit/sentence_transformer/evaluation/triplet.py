@@ -59,8 +59,14 @@ class TripletEvaluator(SentenceEvaluator):
         write_csv: bool = True,
         truncate_dim: int | None = None,
         similarity_fn_names: list[Literal["cosine", "dot", "euclidean", "manhattan"]] | None = None,
+        main_distance_function: str | SimilarityFunction | None = "deprecated",
     ) -> None:
         super().__init__()
+        if main_distance_function != "deprecated" and main_similarity_function is None:
+            main_similarity_function = main_distance_function
+            logger.warning("The 'main_distance_function' parameter is deprecated. Please use "
+                           "'main_similarity_function' instead. 'main_distance_function' will be removed in a future "
+                           "release.")
         if not (len(anchors) == len(positives) == len(negatives)):
             raise ValueError(f"anchors, positives and negatives must have the same length, got "
                              f"{len(anchors)}, {len(positives)} and {len(negatives)}")
@@ -71,6 +77,10 @@ class TripletEvaluator(SentenceEvaluator):
         self.truncate_dim = truncate_dim
         self.main_similarity_function = (SimilarityFunction(main_similarity_function)
                                          if main_similarity_function else None)
+        unknown_names = sorted({str(getattr(n, "value", n)) for n in similarity_fn_names or []} - set(_FN_NAMES))
+        if unknown_names:
+            raise ValueError(f"`similarity_fn_names` got unexpected names {unknown_names}, expected names in "
+                             f"{list(_FN_NAMES)}.")
         self.similarity_fn_names = resolve_similarity_names(similarity_fn_names, self.main_similarity_function)
         if margin is None:
             self.margin = {fn: 0 for fn in _FN_NAMES}

@@ -19,6 +19,7 @@ References:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -26,7 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from embedkit.sentence_transformer.losses.matryoshka import replaced_method, sample_indices
+from embedkit.base.losses.gradcache import uses_gradient_cache
+from embedkit.sentence_transformer.losses.matryoshka import (
+    replaced_method,
+    sample_indices,
+)
 
 VALID_LAYER_WEIGHTINGS = ("uniform", "log", "linear")
 
@@ -102,7 +107,7 @@ class AdaptiveLayerLoss(nn.Module):
     Args:
         model: The SentenceTransformer being trained; its first module must be the Transformer.
         loss: The loss to apply per layer, e.g. MultipleNegativesRankingLoss or CoSENTLoss. GradCache (cached)
-            losses are not supported: their backward runs after this loss has returned.
+            losses are not supported (a UserWarning says so): their backward runs after this loss has returned.
         n_layers_per_step: How many earlier layers to sample per step (-1: all of them); the last layer always
             counts.
         last_layer_weight: Weight of the last layer's loss.
@@ -146,14 +151,16 @@ class AdaptiveLayerLoss(nn.Module):
     ) -> None:
         super().__init__()
         if not callable(layer_weighting) and layer_weighting not in VALID_LAYER_WEIGHTINGS:
-            raise ValueError(f"layer_weighting must be a callable or one of {VALID_LAYER_WEIGHTINGS}, "
-                             f"got {layer_weighting!r}")
+            raise ValueError(
+                f'layer_weighting must be "uniform", "log", "linear", or a callable, but got {layer_weighting!r}.'
+            )
         if not hasattr(model[0], "output_hidden_states"):
             raise ValueError(f"AdaptiveLayerLoss needs a Transformer as the model's first module, "
                              f"got {type(model[0]).__name__}")
-        if getattr(loss, "uses_gradient_cache", False):
-            raise ValueError(f"AdaptiveLayerLoss cannot wrap {type(loss).__name__}: GradCache losses backpropagate "
-                             f"after the per-layer passes are over; use the non-cached loss")
+        if uses_gradient_cache(loss):
+            # A GradCache loss re-embeds in its backward pass, after the per-layer forwards are restored: warn (as
+            # sentence-transformers does) rather than refuse.
+            warnings.warn(f"AdaptiveLayerLoss is not compatible with {type(loss).__name__}.", stacklevel=2)
         self.model = model
         self.loss = loss
         self.n_layers_per_step = n_layers_per_step
@@ -174,9 +181,10 @@ class AdaptiveLayerLoss(nn.Module):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         sentence_features = list(sentence_features)
-        layers = _LayerSelectingForward(self.model[0])
-        recording = _RecordingForward(self.model.forward)
-        with replaced_method(self.model[0], "forward", layers), replaced_method(self.model, "forward", recording):
+        model = self._unwrapped_model()
+        layers = _LayerSelectingForward(model[0])
+        recording = _RecordingForward(model.forward)
+        with replaced_method(model[0], "forward", layers), replaced_method(model, "forward", recording):
             loss = self.loss(sentence_features, labels) * self.last_layer_weight
             temperature = self.kl_temperature
             if temperature > 0:
@@ -192,6 +200,23 @@ class AdaptiveLayerLoss(nn.Module):
                     kl = F.kl_div(student, teacher, reduction="batchmean")
                     loss = loss + kl * temperature * self.kl_div_weight
         return loss
+
+    def _unwrapped_model(self) -> nn.Module:
+        """``self.model`` without DDP (``.module``) / torch.compile (``._orig_mod``) wrappers, which the trainer may
+        have put in place; the layer replay needs the model's own modules."""
+        model = self.model
+        while not isinstance(model, nn.Sequential):
+            if hasattr(model, "_orig_mod"):
+                model = model._orig_mod
+            elif hasattr(model, "module"):
+                model = model.module
+            else:
+                raise TypeError(
+                    f"AdaptiveLayerLoss could not unwrap {type(self.model).__name__} to a BaseModel (stopped at "
+                    f"{type(model).__name__}). Expected DistributedDataParallel, torch.compile's OptimizedModule, "
+                    "or a BaseModel."
+                )
+        return model
 
     def get_config_dict(self) -> dict[str, Any]:
         weighting = self.layer_weighting

@@ -33,9 +33,12 @@ def check_teacher_scores(teacher_probs: Tensor, teacher_scores: Tensor, temperat
     collapsed = int((teacher_probs == 0).sum())
     if collapsed:
         spread = (scores.max(dim=-1).values - scores.min(dim=-1).values).max().item()
-        logger.warning("%s: teacher_temperature=%s makes %d of %d teacher probabilities exactly 0 (widest row spans "
-                       "%.1f); raise teacher_temperature above %.3g", loss_name, temperature, collapsed,
-                       teacher_probs.numel(), spread, spread / 100)
+        logger.warning(
+            f"{loss_name}: teacher_temperature={temperature} underflows {collapsed} of {teacher_probs.numel()} "
+            f"teacher scores to exactly zero, so those candidates carry no gradient. The widest candidate row spans "
+            f"{spread:.1f}, and a float32 softmax underflows once a row's spread divided by the temperature exceeds "
+            f"about 100. Raise teacher_temperature above {spread / 100:.3g}."
+        )
 
 
 class DistillKLDivLoss(nn.Module):
@@ -88,13 +91,14 @@ class DistillKLDivLoss(nn.Module):
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """Args: ``embeddings`` = [query, candidate_1, ..., candidate_N] each (B, D); ``labels`` (B, N)."""
         if len(embeddings) < 3:
-            raise ValueError(f"{type(self).__name__} needs at least 3 columns (query, positive, negative, ...), got "
-                             f"{len(embeddings)}; a softmax over one candidate has no gradient")
+            raise ValueError(f"{type(self).__name__} expects at least 3 columns (query, positive, negative_1, ...), "
+                             f"but got {len(embeddings)}: a softmax over one candidate is constant, so the loss and "
+                             "its gradient would be zero. Add at least a second candidate column.")
         query, candidates = embeddings[0], embeddings[1:]
         batch_size, n_ways = query.size(0), len(candidates)
         if labels.shape != (batch_size, n_ways):
-            raise ValueError(f"{type(self).__name__} expects teacher scores of shape {(batch_size, n_ways)}, "
-                             f"got {tuple(labels.shape)}")
+            raise ValueError(f"{type(self).__name__} expects teacher scores of shape (batch_size, N) = "
+                             f"({batch_size}, {n_ways}) for N candidate columns, but got {tuple(labels.shape)}.")
         student = torch.stack([self.similarity_fct(query, c) for c in candidates], dim=1)  # (B, N)
         student_log_probs = torch.log_softmax(student / self.student_temperature, dim=1)
         teacher_probs = torch.softmax(labels.detach() / self.teacher_temperature, dim=1)  # (B, N)

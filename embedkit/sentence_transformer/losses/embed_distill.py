@@ -54,7 +54,7 @@ class EmbedDistillLoss(nn.Module):
                  projection_dim: int | None = None) -> None:
         super().__init__()
         if distance_metric not in VALID_DISTANCE_METRICS:
-            raise ValueError(f"distance_metric must be one of {VALID_DISTANCE_METRICS}, got {distance_metric!r}")
+            raise ValueError(f"distance_metric must be one of 'mse', 'l2', 'cosine', but got '{distance_metric}'.")
         self.model = model
         self.distance_metric = distance_metric
         self.projection_dim = projection_dim
@@ -64,18 +64,23 @@ class EmbedDistillLoss(nn.Module):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         if labels is None:
-            raise ValueError(f"{type(self).__name__} needs precomputed teacher embeddings as labels; got None")
+            raise ValueError(f"{type(self).__name__} requires pre-computed teacher embeddings as labels. Compute them "
+                             "once with the teacher and add them to the dataset, e.g. with `dataset.map(...)`.")
         embeddings = embed_columns(self.model, sentence_features)
         labels = labels.detach()
         if labels.dim() == 2:  # (B, D_t): the same target for every column
             teacher = [labels for _ in embeddings]
         elif labels.dim() == 3:  # (B, N, D_t): one target per column
             if labels.size(1) != len(embeddings):
-                raise ValueError(f"labels have {labels.size(1)} columns but there are {len(embeddings)} input "
-                                 f"columns; pass (B, {len(embeddings)}, D_t) or (B, D_t) labels")
+                raise ValueError(
+                    f"Number of label columns ({labels.size(1)}) does not match number of input text columns "
+                    f"({len(embeddings)}). Pass 3D labels of shape (batch_size, {len(embeddings)}, teacher_dim), or 2D "
+                    "labels of shape (batch_size, teacher_dim) to use one label for every column."
+                )
             teacher = [labels[:, i] for i in range(labels.size(1))]
         else:
-            raise ValueError(f"labels must be (B, D_t) or (B, N, D_t), got shape {tuple(labels.shape)}")
+            raise ValueError(f"Expected labels to be 2D (batch_size, teacher_dim) or 3D (batch_size, num_columns, "
+                             f"teacher_dim); got {labels.dim()}D.")
         return self.compute_loss_from_embeddings(embeddings, teacher)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], teacher_embeddings: list[Tensor]) -> Tensor:
@@ -98,7 +103,8 @@ class EmbedDistillLoss(nn.Module):
         from safetensors.torch import save_file
 
         if self.projection is None:
-            raise ValueError("there is no projection to save; construct the loss with projection_dim=<int>")
+            raise ValueError("No projection layer to save. Construct EmbedDistillLoss with projection_dim=<int> to "
+                             "learn a projection.")
         save_file({k: v.detach().contiguous().cpu() for k, v in self.projection.state_dict().items()}, str(path))
 
     def load_projection(self, path: str | os.PathLike) -> None:
@@ -110,13 +116,13 @@ class EmbedDistillLoss(nn.Module):
         if self.projection is None:
             student_dim = self.model.get_embedding_dimension()
             if in_features != student_dim:
-                raise ValueError(f"the saved projection expects {in_features}-d student embeddings, but the model "
-                                 f"gives {student_dim}-d embeddings")
+                raise ValueError(f"Saved projection expects student embeddings of dim {in_features}, but the current "
+                                 f"student model outputs {student_dim}-dim embeddings.")
             self.projection = nn.Linear(in_features, out_features, device=self.model.device)
             self.projection_dim = out_features
         elif (self.projection.in_features, self.projection.out_features) != (in_features, out_features):
-            raise ValueError(f"the saved projection maps {in_features} -> {out_features}, the configured one "
-                             f"{self.projection.in_features} -> {self.projection.out_features}")
+            raise ValueError(f"Saved projection shape ({in_features} -> {out_features}) does not match the configured "
+                             f"projection shape ({self.projection.in_features} -> {self.projection.out_features}).")
         self.projection.load_state_dict(state)
 
     def get_config_dict(self) -> dict[str, Any]:

@@ -38,10 +38,23 @@ _CITATION = """
 """  # noqa: E501
 
 
+def _embedding_dimension(model: Any) -> int | None:
+    """The model's output dimension as an int, or None if unknown (either accessor name; ST 5 models and test
+    doubles may only answer the older ``get_sentence_embedding_dimension``)."""
+    for accessor in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
+        method = getattr(model, accessor, None)
+        if callable(method):
+            value = method()
+            if isinstance(value, int):
+                return value
+    return None
+
+
 def shrink(embeddings: Tensor, dim: int) -> Tensor:
     """The first ``dim`` components of each embedding, L2-normalised. Shapes: (..., D) -> (..., dim)."""
     if dim > embeddings.shape[-1]:
-        raise ValueError(f"matryoshka dimension {dim} exceeds the embedding dimension {embeddings.shape[-1]}")
+        raise ValueError(f"Dimension {dim} in matryoshka_dims cannot be greater than the model's embedding "
+                         f"dimension: {embeddings.shape[-1]}")
     return F.normalize(embeddings[..., :dim], p=2, dim=-1)
 
 
@@ -142,25 +155,26 @@ class MatryoshkaLoss(nn.Module):
         self.model = model
         self.loss = loss
         if not matryoshka_dims:
-            raise ValueError(f"matryoshka_dims needs at least one dimension, got {matryoshka_dims!r}")
+            raise ValueError("You must provide at least one dimension in matryoshka_dims.")
         if any(int(d) <= 0 for d in matryoshka_dims):
-            raise ValueError(f"every matryoshka dimension must be > 0, got {list(matryoshka_dims)!r}")
+            raise ValueError("All dimensions passed to a matryoshka loss must be > 0.")
         if matryoshka_weights is None:
             matryoshka_weights = [1] * len(matryoshka_dims)
         elif len(matryoshka_weights) != len(matryoshka_dims):
-            raise ValueError(
-                f"matryoshka_weights must have one weight per dimension: got {len(matryoshka_weights)} weights "
-                f"for {len(matryoshka_dims)} dims ({list(matryoshka_dims)!r})"
-            )
-        model_dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
+            raise ValueError("matryoshka_weights must be the same length as matryoshka_dims.")
+        model_dim = _embedding_dimension(model)
         if model_dim is not None:
             if any(d > model_dim for d in matryoshka_dims):
                 raise ValueError(
-                    f"matryoshka_dims {list(matryoshka_dims)!r} exceed the model's embedding dimension {model_dim}"
+                    f"Dimensions in matryoshka_dims cannot exceed the model's embedding dimension of {model_dim}."
                 )
             if model_dim not in matryoshka_dims:
-                logger.warning("matryoshka_dims %r leave out the model's full dimension %d, which then is not trained",
-                               list(matryoshka_dims), model_dim)
+                logger.warning(
+                    f"The model's embedding dimension {model_dim} is not included in matryoshka_dims: "
+                    f"{matryoshka_dims}. This means that the full model dimension won't be trained, which may lead "
+                    "to degraded performance when using the model without specifying a lower truncation dimension. "
+                    f"It is strongly recommended to include {model_dim} in matryoshka_dims."
+                )
         # Largest dimension first (sentence-transformers sorts too; the first one fills the forward cache).
         pairs = sorted(zip(matryoshka_dims, matryoshka_weights), key=lambda pair: pair[0], reverse=True)
         self.matryoshka_dims: tuple[int, ...] = tuple(d for d, _ in pairs)
@@ -187,14 +201,37 @@ class MatryoshkaLoss(nn.Module):
                         indices: list[int]) -> Tensor:
         # GradCache embeds once, then calls calculate_loss(reps, labels) on the full-batch embeddings and
         # backpropagates it to them; summing over dimensions there gives the combined embedding gradients.
+        # Two calculate_loss protocols exist (see embedkit.base.losses.gradcache): sentence-transformers' one, on
+        # reps[column][mini_batch] with `with_backward` (each dimension then backpropagates its own term and the
+        # gradients accumulate on the cached embeddings), and the older one on full-batch tensors per column.
+        # Only the first argument (the trained model's embeddings) is truncated, not e.g. a guide's.
+        from embedkit.base.losses.gradcache import _takes_with_backward
+
         calculate_loss = self.loss.calculate_loss
 
-        def calculate_matryoshka_loss(reps: list[Tensor], labels: Tensor | None) -> Tensor:
-            total: Tensor | float = 0.0
-            for idx in indices:
-                dim, weight = self.matryoshka_dims[idx], self.matryoshka_weights[idx]
-                total = total + weight * calculate_loss([shrink(r, dim) for r in reps], labels)
-            return total
+        def truncate(reps: list[Any], dim: int) -> list[Any]:
+            return [[shrink(r, dim) for r in column] if isinstance(column, (list, tuple)) else shrink(column, dim)
+                    for column in reps]
+
+        if _takes_with_backward(calculate_loss):
+            def calculate_matryoshka_loss(reps: list[Any], *args: Any, with_backward: bool = False,
+                                          **kwargs: Any) -> Tensor:
+                total: Tensor | float = 0.0
+                for idx in indices:
+                    dim, weight = self.matryoshka_dims[idx], self.matryoshka_weights[idx]
+                    term = calculate_loss(truncate(reps, dim), *args, with_backward=False, **kwargs) * weight
+                    if with_backward:
+                        term.backward()
+                        term = term.detach()
+                    total = total + term
+                return total
+        else:
+            def calculate_matryoshka_loss(reps: list[Tensor], labels: Tensor | None) -> Tensor:
+                total: Tensor | float = 0.0
+                for idx in indices:
+                    dim, weight = self.matryoshka_dims[idx], self.matryoshka_weights[idx]
+                    total = total + weight * calculate_loss(truncate(reps, dim), labels)
+                return total
 
         with replaced_method(self.loss, "calculate_loss", calculate_matryoshka_loss):
             return self.loss(sentence_features, labels)

@@ -78,6 +78,10 @@ class Matryoshka2dLoss(nn.Module):
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         return self.adaptive(sentence_features, labels)
 
+    def get_layer_weight(self, layer_idx: int) -> float:
+        """The weight of hidden state ``layer_idx``'s loss (see :meth:`AdaptiveLayerLoss.get_layer_weight`)."""
+        return self.adaptive.get_layer_weight(layer_idx)
+
     def get_config_dict(self) -> dict[str, Any]:
         # As in sentence-transformers: the adaptive keys, then the Matryoshka keys ("loss" names the base loss).
         return {**self.adaptive.get_config_dict(), **self.matryoshka.get_config_dict()}

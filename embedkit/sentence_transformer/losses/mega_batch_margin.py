@@ -22,7 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from embedkit.base.losses.gradcache import CachedLossMixin
+from embedkit.base.losses.gradcache import (
+    CachedLossMixin,
+    _validate_mini_batch_num_tokens,
+    has_static_embedding_input,
+)
 from embedkit.sentence_transformer.losses._columns import embed_columns
 from embedkit.util import cos_sim
 
@@ -66,9 +70,13 @@ class MegaBatchMarginLoss(CachedLossMixin, nn.Module):
         show_progress_bar: bool = False,
     ) -> None:
         super().__init__()
-        if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
-            raise ValueError(f"mini_batch_num_tokens must be a positive integer or None, "
-                             f"got {mini_batch_num_tokens!r}")
+        if use_mini_batched_version and model is not None and has_static_embedding_input(model):
+            raise ValueError(
+                "The mini-batched MegaBatchMarginLoss is not compatible with a SentenceTransformer model based on a "
+                "StaticEmbedding, whose inputs cannot be split into mini-batches along a batch dimension. "
+                "Consider passing use_mini_batched_version=False instead."
+            )
+        _validate_mini_batch_num_tokens(mini_batch_num_tokens)
         if mini_batch_size < 1:
             raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
         self.model = model
@@ -83,33 +91,44 @@ class MegaBatchMarginLoss(CachedLossMixin, nn.Module):
     @staticmethod
     def _validate_input(sentence_features: list[dict[str, Tensor]]) -> None:
         if len(sentence_features) != 2:
-            raise ValueError(f"MegaBatchMarginLoss expects exactly 2 input columns (anchor, positive), got "
-                             f"{len(sentence_features)}; it mines negatives from the other rows' positives")
+            raise ValueError(
+                f"MegaBatchMarginLoss expects exactly 2 input columns, (anchor, positive), but got "
+                f"{len(sentence_features)}. Its negatives are mined from the other rows' positives, so an explicit "
+                "negative column is not used; CachedMultipleNegativesRankingLoss trains with explicit negatives."
+            )
 
-    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         if self.use_mini_batched_version:
             return self.forward_mini_batched(sentence_features, labels)
         return self.forward_non_mini_batched(sentence_features, labels)
 
-    def forward_non_mini_batched(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None
+    def forward_non_mini_batched(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
                                  ) -> Tensor:
         sentence_features = list(sentence_features)
         self._validate_input(sentence_features)
         return self.calculate_loss(embed_columns(self.model, sentence_features), labels)
 
-    def forward_mini_batched(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+    def forward_mini_batched(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
+                             ) -> Tensor:
         """The same loss through GradCache: memory depends on ``mini_batch_size``, not on the batch size."""
         sentence_features = list(sentence_features)
         self._validate_input(sentence_features)
         return self.forward_cached(sentence_features, labels)
 
-    def calculate_loss(self, reps: list[Tensor], labels: Tensor | None = None, chunk_size: int | None = None
-                       ) -> Tensor:
-        """The loss from full-batch embeddings ``[anchors (B, D), positives (B, D)]``, scored ``chunk_size`` anchors
-        at a time (all at once if None), so the similarity matrix never exceeds (chunk_size, B)."""
-        anchors, positives = reps
+    def calculate_loss(self, reps: list[Tensor] | list[list[Tensor]], labels: Tensor | None = None,
+                       chunk_size: int | None = None, *, with_backward: bool = False) -> Tensor:
+        """The loss from ``[anchors, positives]`` embeddings, each a (B, D) tensor or a list of mini-batch tensors.
+
+        Anchors are scored ``chunk_size`` rows at a time (default: ``mini_batch_size`` when each chunk's graph can be
+        freed right away, i.e. under ``with_backward`` or without gradients; else the whole batch), so the
+        similarity matrix never exceeds (chunk_size, B). With ``with_backward`` each chunk is backpropagated at once
+        and the detached total is returned.
+        """
+        anchors, positives = (torch.cat(r) if isinstance(r, (list, tuple)) else r for r in reps)
         batch_size = len(anchors)
-        chunk_size = chunk_size or batch_size
+        if chunk_size is None:
+            chunk_size = self.mini_batch_size if with_backward or not torch.is_grad_enabled() else batch_size
+        chunk_size = max(1, min(chunk_size, batch_size))
         total = anchors.new_zeros(())
         for begin in range(0, batch_size, chunk_size):
             end = min(begin + chunk_size, batch_size)
@@ -119,8 +138,11 @@ class MegaBatchMarginLoss(CachedLossMixin, nn.Module):
             positive_scores = cos[rows, own]
             hardest_negative = cos.index_put((rows, own), cos.new_tensor(-torch.inf)).max(dim=1).values  # (chunk,)
             chunk_loss = (F.relu(self.positive_margin - positive_scores)
-                          + F.relu(hardest_negative - self.negative_margin))
-            total = total + chunk_loss.sum() / batch_size
+                          + F.relu(hardest_negative - self.negative_margin)).sum() / batch_size
+            if with_backward:
+                chunk_loss.backward()
+                chunk_loss = chunk_loss.detach()
+            total = total + chunk_loss
         return total
 
     def get_config_dict(self) -> dict[str, Any]:

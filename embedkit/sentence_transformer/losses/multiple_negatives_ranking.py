@@ -127,20 +127,20 @@ class MultipleNegativesRankingLoss(nn.Module):
         super().__init__()
         self.model = model
         if not scale > 0:
-            raise ValueError(f"scale must be a positive number, got {scale!r}")
+            raise ValueError("Scale must be a positive value.")
         self.scale = scale
         self.similarity_fct = similarity_fct
         self.gather_across_devices = gather_across_devices
         if not directions:
-            raise ValueError(f"at least one direction is needed, got {directions!r}; valid: {VALID_DIRECTIONS}")
+            raise ValueError("At least one direction must be specified.")
         unknown = [d for d in directions if d not in VALID_DIRECTIONS]
         if unknown:
-            raise ValueError(f"unknown directions {unknown!r} in {directions!r}; valid: {VALID_DIRECTIONS}")
+            raise ValueError(f"Invalid directions: {set(unknown)}. Valid: {set(VALID_DIRECTIONS)}")
         if "query_to_doc" not in directions:
-            raise ValueError(f"'query_to_doc' holds the positive pair and must be in directions, got {directions!r}")
+            raise ValueError("'query_to_doc' direction is required (contains the positive pair).")
         self.directions = tuple(directions)
         if partition_mode not in VALID_PARTITION_MODES:
-            raise ValueError(f"partition_mode must be one of {VALID_PARTITION_MODES}, got {partition_mode!r}")
+            raise ValueError(f"partition_mode must be 'joint' or 'per_direction', got {partition_mode}")
         if partition_mode == "per_direction" and {"query_to_query", "doc_to_doc"} & set(directions):
             raise ValueError(
                 f"partition_mode='per_direction' needs the positive in every direction's candidates, but "
@@ -152,7 +152,7 @@ class MultipleNegativesRankingLoss(nn.Module):
             raise ValueError(f"hardness_mode must be one of {VALID_HARDNESS_MODES}, got {hardness_mode!r}")
         self.hardness_mode = hardness_mode
         if hardness_strength < 0.0:
-            raise ValueError(f"hardness_strength must be non-negative, got {hardness_strength!r}")
+            raise ValueError("hardness_strength must be non-negative.")
         self.hardness_strength = hardness_strength
         if hardness_mode is not None and hardness_strength == 0.0:
             logger.warning("hardness_mode=%r has no effect with hardness_strength=0.0", hardness_mode)
@@ -160,12 +160,17 @@ class MultipleNegativesRankingLoss(nn.Module):
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         return self.compute_loss_from_embeddings(embed_columns(self.model, sentence_features), labels)
 
-    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None) -> Tensor:
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None, *,
+                                     gather: Callable[[Tensor], Tensor] | None = None,
+                                     rank: int | None = None) -> Tensor:
         """The loss from precomputed embeddings.
 
         Args:
             embeddings: ``[queries, positives, negatives_1, ...]``, each (B, D).
             labels: Unused.
+            gather: with ``gather_across_devices``, the differentiable all-gather to use (default
+                :func:`embedkit.distributed.all_gather_with_grad`).
+            rank: this process's rank for ``gather_across_devices`` (default: the current rank).
 
         Returns:
             Scalar mean loss over the (local) queries.
@@ -177,9 +182,10 @@ class MultipleNegativesRankingLoss(nn.Module):
         offset = 0
         if self.gather_across_devices:
             # Every rank sees all ranks' queries and documents; only its own B query rows are scored.
-            queries = all_gather_with_grad(queries)  # (N, D)
-            docs = [all_gather_with_grad(d) for d in docs]  # K x (N, D)
-            offset = get_rank() * batch_size
+            gather = gather or all_gather_with_grad
+            queries = gather(queries)  # (N, D)
+            docs = [gather(d) for d in docs]  # K x (N, D)
+            offset = (get_rank() if rank is None else rank) * batch_size
         n_all = queries.size(0)
         device = queries.device
         docs_all = torch.cat(docs, dim=0)  # (K*N, D): column k*N + j is document column k of row j

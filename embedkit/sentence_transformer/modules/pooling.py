@@ -14,6 +14,7 @@ real tokens from the pooling mask (on a copy, so cached losses see the same mask
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,27 @@ def _modes_from_legacy(config: dict[str, Any]) -> str | tuple[str, ...]:
     if not modes:
         return "mean"
     return modes[0] if len(modes) == 1 else modes
+
+
+def _convert_legacy_pooling_kwargs(kwargs: dict[str, Any]) -> None:
+    """Replace the legacy ``pooling_mode_*`` booleans in ``kwargs`` by one ``pooling_mode`` entry, in place.
+
+    The active modes keep the classic concatenation order; none active means ``"mean"``. An existing
+    ``pooling_mode`` wins and the booleans are just dropped.
+
+    Example:
+        >>> config = {"embedding_dimension": 4, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True}
+        >>> _convert_legacy_pooling_kwargs(config)
+        >>> config
+        {'embedding_dimension': 4, 'pooling_mode': ('cls', 'mean')}
+    """
+    present = [key for key in _LEGACY_KEYS if key in kwargs]
+    if not present:
+        return
+    if "pooling_mode" not in kwargs:
+        kwargs["pooling_mode"] = _modes_from_legacy(kwargs)
+    for key in present:
+        del kwargs[key]
 
 
 def exclude_prompt(mask: Tensor, prompt_length: int) -> Tensor:
@@ -67,6 +89,7 @@ class Pooling(Module):
         tensor([[2., 3.]])
     """
 
+    POOLING_MODES = POOLING_MODES
     config_keys = ["embedding_dimension", "pooling_mode", "include_prompt"]
 
     def __init__(
@@ -87,14 +110,23 @@ class Pooling(Module):
         if unknown:
             raise TypeError(f"Pooling got unexpected arguments {sorted(unknown)}")
         if legacy_modes:
+            warnings.warn(
+                f"The {', '.join(f'`{k}`' for k in legacy_modes)} argument(s) are deprecated. "
+                "Please use `pooling_mode` instead.",
+                FutureWarning,
+                stacklevel=2,
+            )
             pooling_mode = _modes_from_legacy(legacy_modes)
         modes = (pooling_mode,) if isinstance(pooling_mode, str) else tuple(pooling_mode)
-        bad = [m for m in modes if m not in POOLING_MODES]
-        if bad or not modes:
-            raise ValueError(f"invalid pooling mode {pooling_mode!r}; valid modes: {POOLING_MODES}")
+        for mode in modes:
+            if mode not in POOLING_MODES:
+                raise ValueError(f"Invalid pooling mode: {mode!r}. Valid pooling modes are: {POOLING_MODES}.")
+        if not modes:
+            raise ValueError(f"Invalid pooling mode: {pooling_mode!r}. Valid pooling modes are: {POOLING_MODES}.")
         self.embedding_dimension = embedding_dimension
         self.pooling_mode: str | tuple[str, ...] = modes[0] if len(modes) == 1 else modes
         self.include_prompt = include_prompt
+        self.pooling_output_dimension = len(modes) * embedding_dimension
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -105,17 +137,44 @@ class Pooling(Module):
 
     get_sentence_embedding_dimension = get_embedding_dimension
 
-    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
-        tokens = features["token_embeddings"]  # (B, T, D)
-        mask = features.get("attention_mask")
-        if mask is None or mask.shape[-1] != tokens.shape[1]:
-            mask = torch.ones(tokens.shape[:-1], dtype=torch.long, device=tokens.device)
+    def _prompt_length(self, features: dict[str, Any]) -> int:
+        """The number of prompt tokens to leave out (0 with ``include_prompt`` or without a prompt)."""
+        value = features.get("prompt_length")
+        if self.include_prompt or value is None:
+            return 0
+        return int(value.flatten()[0]) if isinstance(value, Tensor) else int(value)
+
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Add ``sentence_embedding`` (B, n_modes * D).
+
+        Padded input: ``token_embeddings`` (B, T, D) with ``attention_mask`` (B, T) (all ones when absent).
+        Flattened input (FlashAttention-2 style, as ``transformers.DataCollatorWithFlattening`` produces):
+        ``token_embeddings`` (1, N, D) with ``cu_seq_lens_q`` (B + 1,) sequence offsets.
+
+        Raises:
+            ValueError: ``attention_mask`` does not match the (B, T) of padded token embeddings.
+        """
+        tokens = features["token_embeddings"]
+        prompt_length = self._prompt_length(features)
+        if "cu_seq_lens_q" in features:
+            pooled = self._pool_flat(tokens, features, prompt_length)
+        else:
+            mask = features.get("attention_mask")
+            if mask is None:
+                mask = torch.ones(tokens.shape[:-1], dtype=torch.long, device=tokens.device)
+            elif tuple(mask.shape) != tuple(tokens.shape[:-1]):
+                raise ValueError(
+                    f"Pooling: attention_mask has shape {tuple(mask.shape)} but token_embeddings has shape "
+                    f"{tuple(tokens.shape)}; expected a mask of shape {tuple(tokens.shape[:-1])}"
+                )
+            pooled = self._pool_padded(tokens, mask, features, prompt_length)
+        return {**features, "sentence_embedding": torch.cat(pooled, dim=-1)}
+
+    def _pool_padded(self, tokens: Tensor, mask: Tensor, features: dict[str, Any], prompt_length: int
+                     ) -> list[Tensor]:
         original_mask = mask
-        prompt_length = features.get("prompt_length")
-        if not self.include_prompt and prompt_length is not None:
-            prompt_length = int(prompt_length.flatten()[0]) if isinstance(prompt_length, Tensor) else int(prompt_length)
-            if prompt_length:
-                mask = exclude_prompt(mask, prompt_length)
+        if prompt_length:
+            mask = exclude_prompt(mask, prompt_length)
         acc_dtype = torch.float32 if tokens.dtype in (torch.float16, torch.bfloat16) else tokens.dtype
         outputs = []
         for mode in self.modes:
@@ -140,7 +199,7 @@ class Pooling(Module):
                     count = m.sum(dim=1, dtype=acc_dtype)  # (B, 1)
                 count = count.clamp(min=1e-9)
                 pooled = total / (count if mode == "mean" else count.sqrt())
-                outputs.append(pooled.to(out_dtype))
+                outputs.append(pooled.to(out_dtype) if out_dtype.is_floating_point else pooled)
             elif mode == "weightedmean":
                 m = mask.unsqueeze(-1).to(acc_dtype)  # (B, T, 1)
                 weights = torch.arange(1, tokens.shape[1] + 1, device=tokens.device, dtype=acc_dtype).view(1, -1, 1)
@@ -163,7 +222,51 @@ class Pooling(Module):
                 last = T - 1 - flipped  # (B,)
                 masked = tokens * mask.unsqueeze(-1).to(tokens.dtype)
                 outputs.append(masked[torch.arange(tokens.shape[0], device=tokens.device), last])
-        return {**features, "sentence_embedding": torch.cat(outputs, dim=-1)}
+        return outputs
+
+    def _pool_flat(self, tokens: Tensor, features: dict[str, Any], prompt_length: int) -> list[Tensor]:
+        """Pool sequences packed back to back: ``tokens`` (1, N, D), ``cu_seq_lens_q`` (B + 1,) offsets."""
+        flat = tokens.reshape(-1, tokens.shape[-1])  # (N, D)
+        starts = features["cu_seq_lens_q"].to(flat.device).long()
+        lengths = starts[1:] - starts[:-1]  # (B,)
+        n_seqs, dim, device = lengths.shape[0], flat.shape[1], flat.device
+        if "seq_idx" in features:
+            segment = features["seq_idx"].reshape(-1).to(device).long()  # (N,) sequence of each token
+        else:
+            segment = torch.repeat_interleave(torch.arange(n_seqs, device=device), lengths)
+        position = torch.arange(flat.shape[0], device=device) - torch.repeat_interleave(starts[:-1], lengths)
+        keep = position >= prompt_length  # (N,) tokens that take part in the pooling
+        acc_dtype = torch.float32 if flat.dtype in (torch.float16, torch.bfloat16) else flat.dtype
+        kept, kept_segment, kept_position = flat[keep], segment[keep], position[keep]
+        kept_lengths = (lengths - prompt_length).clamp(min=0) if prompt_length else lengths
+
+        def segment_sum(values: Tensor) -> Tensor:
+            out = torch.zeros(n_seqs, values.shape[1], device=device, dtype=values.dtype)
+            return out.index_add(0, kept_segment, values)
+
+        outputs = []
+        for mode in self.modes:
+            if mode == "cls":
+                if "cls_token_embeddings" in features:
+                    outputs.append(features["cls_token_embeddings"])
+                else:
+                    offset = torch.where(lengths > prompt_length, prompt_length, 0) if prompt_length else 0
+                    outputs.append(flat[starts[:-1] + offset])
+            elif mode == "lasttoken":
+                outputs.append(flat[starts[1:] - 1])
+            elif mode in ("mean", "mean_sqrt_len_tokens"):
+                total = segment_sum(kept.to(acc_dtype))
+                count = kept_lengths.unsqueeze(1).to(acc_dtype).clamp(min=1e-9)
+                outputs.append((total / (count if mode == "mean" else count.sqrt())).to(flat.dtype))
+            elif mode == "max":
+                init = torch.full((n_seqs, dim), float("-inf"), device=device, dtype=flat.dtype)
+                index = kept_segment.unsqueeze(1).expand(-1, dim)
+                outputs.append(init.scatter_reduce(0, index, kept, reduce="amax"))
+            else:  # weightedmean: weights 1, 2, ... by position in the sequence
+                weights = (kept_position + 1).to(acc_dtype).unsqueeze(1)  # (N', 1)
+                total = segment_sum(kept.to(acc_dtype) * weights)
+                outputs.append((total / segment_sum(weights).clamp(min=1e-9)).to(flat.dtype))
+        return outputs
 
     def get_config_dict(self) -> dict[str, Any]:
         """Written in the classic boolean layout, which sentence-transformers 5.x and 6.x both read.
@@ -191,6 +294,8 @@ class Pooling(Module):
         mode = config.get("pooling_mode")
         if mode is None:
             mode = _modes_from_legacy(config)
+        elif isinstance(mode, list):
+            mode = tuple(mode)
         known = {"embedding_dimension", "word_embedding_dimension", "pooling_mode", "include_prompt", *_LEGACY_KEYS}
         unknown = set(config) - known
         if unknown:

@@ -18,7 +18,6 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.base.modules.input_module import InputModule
-from embedkit.base.modules.module import Module
 from embedkit.encoders.loading import read_state_dict
 
 

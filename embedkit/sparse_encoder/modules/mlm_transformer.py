@@ -84,6 +84,9 @@ class MLMTransformer(Transformer):
             raise FileNotFoundError(f"no config.json in {folder}")
         state, source = read_state_dict(folder)
         self.config, self.auto_model, self.mlm_head = build_masked_lm(read_json_file(config_path), state, str(source))
+        # As transformers' from_pretrained leaves a model: dropout off until .train() is called.
+        self.auto_model.eval()
+        self.mlm_head.eval()
 
         self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
 
@@ -119,7 +122,7 @@ class MLMTransformer(Transformer):
 
             torch.save(hf_state, output_path / "pytorch_model.bin")
         self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
-        (output_path / "sentence_bert_config.json").write_text(json.dumps(self.get_config_dict(), indent=2) + "\n")
+        (output_path / "sentence_bert_config.json").write_text(json.dumps(self._saved_config_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike, **hub_kwargs: Any) -> MLMTransformer:

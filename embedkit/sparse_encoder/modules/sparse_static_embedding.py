@@ -84,8 +84,10 @@ class SparseStaticEmbedding(InputModule):
         return self.weight.shape[0]
 
     def preprocess(self, inputs: list[str], prompt: str | None = None, **kwargs: Any) -> dict[str, Tensor]:
-        """Tokenize without special tokens, pad to the longest text, truncate at ``max_seq_length``."""
-        inputs = list(inputs)
+        """Tokenize without special tokens, pad to the longest text, truncate at ``max_seq_length``.
+
+        A single string is one text (a batch of one), as a Hugging Face tokenizer treats it."""
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs)
         check_text_inputs(inputs)
         if prompt:
             inputs = [prompt + x for x in inputs]

@@ -84,22 +84,47 @@ class SpladePooling(Module):
         self.chunk_size = chunk_size
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        """Pool ``token_embeddings`` into ``sentence_embedding`` (B, V).
+
+        Two input layouts: padded logits (B, T, V) with an ``attention_mask`` (B, T), or flattened logits
+        (1, total, V) of unpadded sequences with their boundaries ``cu_seq_lens_q`` (B + 1,) (what a varlen /
+        FlashAttention-2 encoder produces). Both give the same embeddings.
+        """
         logits = features["token_embeddings"]  # (B, T, V) Tensor or lazy MLMLogits
-        B, T, V = logits.shape
         lazy = isinstance(logits, MLMLogits)
         block = logits.block if lazy else (lambda t0, t1, v0, v1: logits[:, t0:t1, v0:v1])
-        mask = features["attention_mask"][:, :, None].to(logits.dtype)  # (B, T, 1)
+        boundaries = features.get("cu_seq_lens_q") if "attention_mask" not in features else None
+        if boundaries is not None:  # flattened: one segment of the single row per text
+            V = logits.shape[-1]
+            starts = [int(x) for x in boundaries.tolist()]
+            rows = []
+            for start, end in zip(starts, starts[1:]):
+                segment = (lambda t0, t1, v0, v1, s=start: block(s + t0, s + t1, v0, v1))
+                rows.append(self._pool(segment, 1, end - start, V, None, logits.dtype, logits.device, lazy))
+            embedding = torch.cat(rows, dim=0) if rows else torch.zeros(0, V, dtype=logits.dtype,
+                                                                       device=logits.device)
+        else:
+            B, T, V = logits.shape
+            mask = features["attention_mask"][:, :, None].to(logits.dtype)  # (B, T, 1)
+            embedding = self._pool(block, B, T, V, mask, logits.dtype, logits.device, lazy)
+        if self.embedding_dimension is None:
+            self.embedding_dimension = V
+        return {**features, "sentence_embedding": embedding}
+
+    def _pool(self, block: Any, B: int, T: int, V: int, mask: Tensor | None, dtype: torch.dtype,
+              device: torch.device, lazy: bool) -> Tensor:
+        """(B, V) pooled activations of ``block(t0, t1, v0, v1)`` -> (B, t, v) logits, computed block by block."""
         t_block, v_block = _block_sizes(B, T, V, self.chunk_size, self.max_block_elements)
         # Blocks computed by the lazy decoder are fresh tensors: transform them in place unless autograd needs them.
         in_place = not torch.is_grad_enabled()
-
-        columns = [torch.zeros(B, V, dtype=logits.dtype, device=logits.device)] if T == 0 else []
+        columns = [torch.zeros(B, V, dtype=dtype, device=device)] if T == 0 else []
         for v0 in range(0, V if T else 0, v_block):
             v1 = min(v0 + v_block, V)
             pooled = None  # (B, v1 - v0)
             for t0 in range(0, T, t_block):
                 t1 = min(t0 + t_block, T)
-                x = self._activate(block(t0, t1, v0, v1), mask[:, t0:t1], in_place, fresh=lazy)  # (B, t, v)
+                x = self._activate(block(t0, t1, v0, v1), None if mask is None else mask[:, t0:t1], in_place,
+                                   fresh=lazy)  # (B, t, v)
                 if self.pooling_strategy == "max":
                     part = x.amax(dim=1)
                     pooled = part if pooled is None else torch.maximum(pooled, part)
@@ -108,18 +133,16 @@ class SpladePooling(Module):
                     pooled = part if pooled is None else pooled + part
                 del x
             columns.append(pooled)
-        embedding = torch.cat(columns, dim=1)  # (B, V)
-        if self.embedding_dimension is None:
-            self.embedding_dimension = V
-        return {**features, "sentence_embedding": embedding}
+        return torch.cat(columns, dim=1)
 
-    def _activate(self, x: Tensor, mask: Tensor, in_place: bool, fresh: bool) -> Tensor:
-        """log1p(relu(x * mask)) (twice log1p for "log1p_relu"). In place when allowed: never on a view of the
-        caller's logits (``fresh`` False), and never when autograd needs the intermediate values."""
+    def _activate(self, x: Tensor, mask: Tensor | None, in_place: bool, fresh: bool) -> Tensor:
+        """log1p(relu(x * mask)) (twice log1p for "log1p_relu"; no mask: every token counts). In place when
+        allowed: never on a view of the caller's logits (``fresh`` False), and never when autograd needs the
+        intermediate values."""
         if in_place and fresh:
-            x = x.mul_(mask).relu_().log1p_()
+            x = (x if mask is None else x.mul_(mask)).relu_().log1p_()
             return x.log1p_() if self.activation_function == "log1p_relu" else x
-        x = (x * mask).relu()
+        x = (x if mask is None else x * mask).relu()
         x = x.log1p_() if in_place else x.log1p()
         if self.activation_function == "log1p_relu":
             x = x.log1p_() if in_place else x.log1p()

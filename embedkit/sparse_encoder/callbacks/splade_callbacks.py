@@ -8,7 +8,7 @@ At the start of optimizer step ``s`` (0-based, ``state.global_step``) both weigh
 as in SPLADE's training recipe: the regularisers only bite once the ranking loss has shaped the representations.
 SparseEncoderTrainer adds this callback automatically for a SpladeLoss / CachedSpladeLoss.
 
-Reference: sentence-transformers ``sparse_encoder/callbacks/splade_callbacks.py`` (v6.2).
+Reference: sentence-transformers ``sparse_encoder/callbacks/splade_callbacks.py`` (v6.2), the same module path.
 """
 
 from __future__ import annotations

@@ -1,0 +1,128 @@
+"""``BaseModel``: what SentenceTransformer, SparseEncoder and CrossEncoder share (sentence-transformers 6.x
+``base.model``).
+
+In embedkit the three model classes keep their own implementations; :class:`BaseModel` is a small mixin placed
+last among their bases, so it only supplies what a class does not define itself: the supported modalities and
+:meth:`~BaseModel.supports`, and the model card hooks (``model_card_data``, ``_create_model_card``). It also makes
+``isinstance(model, BaseModel)`` hold for all three, as in sentence-transformers.
+
+Example:
+    >>> from embedkit.base.model import BaseModel
+    >>> class Toy(BaseModel):
+    ...     modalities = ["text", "image", "message"]
+    >>> Toy().supports("text"), Toy().supports(("image", "text")), Toy().supports("audio")
+    (True, True, False)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from embedkit.base.modality import infer_batch_modality, infer_modality
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BaseModel", "infer_batch_modality", "infer_modality"]
+
+
+class BaseModel:
+    """Mixin shared by embedkit's model classes (see the module docstring).
+
+    Example:
+        >>> from embedkit import SentenceTransformer, CrossEncoder, SparseEncoder
+        >>> all(issubclass(cls, BaseModel) for cls in (SentenceTransformer, CrossEncoder, SparseEncoder))
+        True
+    """
+
+    @property
+    def modalities(self) -> list[Any]:
+        """The input modalities the model accepts: those its first module declares, else ``["text"]``."""
+        first = None
+        children = getattr(self, "children", None)
+        if callable(children):
+            first = next(iter(children()), None)
+        declared = getattr(first, "modalities", None)
+        return list(declared) if declared else ["text"]
+
+    def supports(self, modality: Any) -> bool:
+        """Whether ``modality`` (e.g. ``"text"`` or a tuple such as ``("image", "text")``) is accepted: it is listed
+        in :attr:`modalities`, or it is a tuple whose parts are all listed and the model takes ``"message"`` inputs
+        (the format that combines modalities in one input)."""
+        supported = self.modalities
+        if modality in supported:
+            return True
+        if isinstance(modality, tuple) and "message" in supported:
+            return all(part in supported for part in modality)
+        return False
+
+    def _can_flatten_inputs(self) -> bool:
+        """Whether the input module takes flattened text-only batches: a Transformer's ``can_flatten_inputs``, or
+        for a Router, every route starting with such a Transformer."""
+        children = list(self.children()) if callable(getattr(self, "children", None)) else []
+        first = children[0] if children else None
+        if first is None:
+            return False
+        if type(first).__name__ == "Router":
+            routes = getattr(first, "sub_modules", None) or {}
+            for route in routes.values():
+                head = next(iter(route.children()), None) if hasattr(route, "children") else route
+                if head is None or not getattr(head, "can_flatten_inputs", False):
+                    return False
+            return bool(routes)
+        return bool(getattr(first, "can_flatten_inputs", False)) if _is_transformer(first) else False
+
+    def _load_module_class_from_ref(self, class_ref: str, model_name_or_path: str | None = None,
+                                    trust_remote_code: bool = False, revision: str | None = None,
+                                    model_kwargs: dict[str, Any] | None = None, token: bool | str | None = None,
+                                    cache_folder: str | None = None, local_files_only: bool = False) -> type:
+        """The module class a ``modules.json`` entry names.
+
+        ``sentence_transformers.*`` (and ``embedkit.*``) references resolve to embedkit's classes. Any other
+        reference is refused unless ``trust_remote_code=True``; even then embedkit only imports the class from an
+        installed package and never downloads or runs code from the model repository (``code_revision`` in
+        ``model_kwargs`` is consumed and has no effect). ``revision``, ``token``, ``cache_folder`` and
+        ``local_files_only`` are accepted for signature compatibility.
+
+        Raises:
+            ValueError: an untrusted reference, or one that names no class.
+        """
+        import importlib
+
+        from embedkit.module_types import MODULE_TYPES
+
+        if model_kwargs:
+            model_kwargs.pop("code_revision", None)
+        if class_ref in MODULE_TYPES:
+            return MODULE_TYPES[class_ref]
+        library = class_ref.startswith(("sentence_transformers.", "embedkit."))
+        if not library and not trust_remote_code:
+            raise ValueError(
+                f"{model_name_or_path}: the module class {class_ref!r} is not part of sentence-transformers; loading "
+                "it requires `trust_remote_code=True` (embedkit then imports it only from installed packages)."
+            )
+        target = "embedkit." + class_ref[len("sentence_transformers."):] if class_ref.startswith(
+            "sentence_transformers.") else class_ref
+        module_path, _, name = target.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module_path), name)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"{model_name_or_path}: cannot import the module class {class_ref!r}: {exc}") from exc
+        if not isinstance(cls, type):
+            raise ValueError(f"{model_name_or_path}: {class_ref!r} is not a class")
+        return cls
+
+    def _create_model_card(self, path: str | os.PathLike, model_name: str | None = None,
+                           train_datasets: Any = "deprecated") -> None:
+        """Write README.md into ``path`` from ``self.model_card_data`` (``train_datasets`` is ignored, as in
+        sentence-transformers)."""
+        from embedkit.base.model_card import write_model_card
+
+        write_model_card(self, path, model_name)
+
+
+def _is_transformer(module: Any) -> bool:
+    from embedkit.base.modules.transformer import Transformer
+
+    return isinstance(module, Transformer)

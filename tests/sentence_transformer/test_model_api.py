@@ -1,0 +1,114 @@
+"""SentenceTransformer's ST 6 API surface: input names, loading routes, Hub upload, prompt and kwargs errors."""
+
+from __future__ import annotations
+
+import logging
+from unittest import mock
+
+import numpy as np
+import pytest
+
+from embedkit import SentenceTransformer
+from embedkit.sentence_transformer.modules import Pooling
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+
+
+def test_inputs_and_sentences_are_both_accepted(bert):
+    by_position = bert.encode(["a b", "c"])
+    np.testing.assert_array_equal(bert.encode(inputs=["a b", "c"]), by_position)
+    np.testing.assert_array_equal(bert.encode(sentences=["a b", "c"]), by_position)
+    np.testing.assert_array_equal(bert.encode_query(sentences=["a b"]), bert.encode_query(inputs=["a b"]))
+    with pytest.raises(TypeError, match="former name"):
+        bert.encode(inputs=["a"], sentences=["b"])
+
+
+def test_encode_query_passes_the_name_the_encode_override_declares(bert):
+    seen = {}
+
+    def five_x_encode(sentences, **kwargs):
+        seen["five"] = sentences
+
+    def six_x_encode(*args, **kwargs):
+        seen["six"] = kwargs["inputs"]
+
+    with mock.patch.object(bert, "encode", five_x_encode):
+        bert.encode_query("q")
+    with mock.patch.object(bert, "encode", six_x_encode):
+        bert.encode_document("d")
+    assert seen == {"five": "q", "six": "d"}
+
+
+def test_precision_none_means_float32_and_messages_follow_st(bert):
+    assert bert.encode(["a"], precision=None).dtype == np.float32
+    with pytest.raises(ValueError, match="Precision 'int4' is not supported"):
+        bert.encode(["a"], precision="int4")
+    with pytest.raises(ValueError, match=r"Prompt name 'nope' not found .* keys \['query', 'document'\]"):
+        bert.encode(["a"], prompt_name="nope")
+    with pytest.raises(ValueError, match="does not accept any additional keyword arguments"):
+        bert.encode(["a"], colour="blue")
+
+
+def test_empty_modules_and_auth_token_arguments():
+    with pytest.raises(ValueError, match="An empty modules list was passed to SentenceTransformer"):
+        SentenceTransformer(modules=[])
+    with pytest.warns(FutureWarning, match="use_auth_token"), pytest.raises(ValueError, match="Both `token`"):
+        SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), token="a", use_auth_token="b")
+
+
+def test_small_accessors(bert):
+    assert bert.is_singular_input("text") and not bert.is_singular_input(["text"])
+    assert not bert.is_singular_input(np.array(["a", "b"]))
+    assert bert.get_max_seq_length() == bert.max_seq_length
+    assert bert.dtype is not None and bert.config is not None
+    assert bert.get_sentence_embedding_dimension() == bert.get_embedding_dimension() == 16
+    assert "dot" in SentenceTransformer.SUPPORTED_SIMILARITY_FN_NAMES
+    with pytest.raises(ValueError, match="MultiVectorEncoder"):
+        bert.similarity_fn_name = "maxsim"
+
+
+def test_set_pooling_include_prompt():
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    model.set_pooling_include_prompt(False)
+    assert next(m for m in model if isinstance(m, Pooling)).include_prompt is False
+
+
+def test_other_model_type_is_converted_without_its_prompts(tmp_path, caplog):
+    source = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+
+    class Renamed(SentenceTransformer):
+        model_type = "Renamed"
+
+    with caplog.at_level(logging.WARNING, logger="embedkit.base.model"):
+        converted = Renamed(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    assert "Converting SentenceTransformer model" in caplog.text
+    assert [type(m).__name__ for m in converted] == ["Transformer", "Pooling"]
+    assert converted.prompts == {"query": "", "document": ""}
+    converted.save(str(tmp_path / "renamed"))
+    assert Renamed(str(tmp_path / "renamed"), device="cpu").prompts == {"query": "", "document": ""}
+    assert source.prompts["query"] == "query: "
+
+
+def test_push_to_hub_uploads_a_saved_folder(bert, monkeypatch):
+    from huggingface_hub import HfApi
+
+    uploaded = {}
+
+    def upload_folder(self, folder_path, **kwargs):
+        import os
+
+        uploaded.update(kwargs, files=sorted(os.listdir(folder_path)))
+        return mock.Mock(commit_url="https://hub/commit/1", pr_url="https://hub/pr/1")
+
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: mock.Mock(repo_id=repo_id))
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert bert.push_to_hub("me/model") == "https://hub/commit/1"
+    assert uploaded["repo_id"] == "me/model" and "modules.json" in uploaded["files"]
+    assert uploaded["commit_message"] == "Add new SentenceTransformer model"
+    assert bert.push_to_hub("me/model", create_pr=True) == "https://hub/pr/1"
+    assert "SentenceTransformer compatibility" in uploaded["commit_description"]

@@ -1,0 +1,72 @@
+"""sentence-transformers' trainer API on embedkit's loop: streamed datasets, ST-style collators, sampler hooks,
+model_init, reserved columns and the eval loss's batching."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from embedkit.base.data_collator import BaseDataCollator
+from embedkit.base.sampler import GroupByLabelBatchSampler, NoDuplicatesBatchSampler
+from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
+from embedkit.base.trainer import SentenceTransformerTrainer
+from tests.training.helpers import CosineMSE, sts_rows, tiny_model
+
+
+class Stream:
+    """Duck-typed ``datasets.IterableDataset``: rows by iteration only."""
+
+    def __init__(self, rows, column_names=True):
+        self.rows = rows
+        self.column_names = list(rows[0]) if column_names else None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+def rows_of(columns):
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+
+
+def test_streamed_dataset_trains_in_order_and_featureless_stream_is_refused(tmp_path):
+    model = tiny_model()
+    data = rows_of(sts_rows(8))
+    args = Args(output_dir=str(tmp_path), max_steps=2, save_strategy="no", disable_tqdm=True,
+                per_device_train_batch_size=4)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=Stream(data), loss=CosineMSE(model))
+    assert list(trainer._train_sampler(0, 1)) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert trainer.train().global_step == 2
+    with pytest.raises(ValueError, match="must have Features"):
+        SentenceTransformerTrainer(model, args, train_dataset=Stream(data, column_names=False), loss=CosineMSE(model))
+    with pytest.raises(ValueError, match="DatasetDict containing an IterableDataset"):
+        SentenceTransformerTrainer(model, args, train_dataset={"a": Stream(data)}, loss=CosineMSE(model))
+
+
+def test_st_style_collator_batch_sampler_hooks_and_reserved_columns(tmp_path):
+    model = tiny_model()
+    data = sts_rows(8)
+    collator = BaseDataCollator(model.preprocess)
+    args = Args(output_dir=str(tmp_path), max_steps=1, save_strategy="no", disable_tqdm=True,
+                batch_sampler=NoDuplicatesBatchSampler)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=data, loss=CosineMSE(model),
+                                         data_collator=collator)
+    sampler = trainer.get_batch_sampler(trainer.train_datasets[""], 4, False, ["score"], torch.Generator(), 0)
+    assert isinstance(sampler, NoDuplicatesBatchSampler)
+    assert trainer.train().global_step == 1
+    with pytest.raises(ValueError, match=r"invalid in your train dataset: \['dataset_name'\]"):
+        SentenceTransformerTrainer(model, args, train_dataset={**data, "dataset_name": data["score"]},
+                                   loss=CosineMSE(model))
+    with pytest.raises(ValueError, match="GroupByLabelBatchSampler requires at least 2 distinct labels"):
+        GroupByLabelBatchSampler(rows_of({"t": ["a", "b"], "label": [0, 0]}), 4, False, ["label"])
+
+
+def test_model_init_repoints_the_losses_and_eval_loss_is_row_weighted(tmp_path):
+    base = tiny_model()
+    trainer = SentenceTransformerTrainer(None, Args(output_dir=str(tmp_path), max_steps=1, save_strategy="no",
+                                                    disable_tqdm=True, per_device_eval_batch_size=5),
+                                         train_dataset=sts_rows(8), eval_dataset=sts_rows(7),
+                                         loss=CosineMSE(base), model_init=tiny_model)
+    trainer.train()
+    assert trainer.loss.model is trainer.model and trainer.loss.model is not base
+    metrics = trainer.evaluate()
+    assert set(metrics) == {"eval_loss"} and metrics["eval_loss"] >= 0
