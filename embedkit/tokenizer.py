@@ -134,6 +134,16 @@ class Tokenizer:
         self.pad_token, self.pad_token_id = pad, pad_id
         eos = special.get("eos_token")
         self.eos_token_id = self.backend.token_to_id(eos) if eos is not None else None
+        cls, sep = special.get("cls_token"), special.get("sep_token")
+        self.cls_token_id = self.backend.token_to_id(cls) if cls is not None else None
+        self.sep_token_id = self.backend.token_to_id(sep) if sep is not None else None
+
+    @property
+    def backend_tokenizer(self) -> Any:
+        """The ``tokenizers.Tokenizer`` doing the work (transformers' name for it; ``_tokenizer`` is the other one)."""
+        return self.backend
+
+    _tokenizer = backend_tokenizer
 
     @property
     def vocab_size(self) -> int:
@@ -142,10 +152,15 @@ class Tokenizer:
     def __len__(self) -> int:
         return self.vocab_size
 
-    def encode_ids(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None):
+    def encode_ids(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
+                   add_special_tokens: bool = True) -> list[list[int]]:
         """Token ids per input (no padding, no tensors), truncated like :meth:`__call__`."""
         self._set_truncation(max_length)
-        return [enc.ids for enc in self.backend.encode_batch(list(texts))]
+        return [enc.ids for enc in self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)]
+
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens of one text, without special tokens (transformers' ``tokenize``)."""
+        return self.backend.encode(text, add_special_tokens=False).tokens
 
     def _set_truncation(self, max_length: int | None) -> None:
         max_length = self.model_max_length if max_length is None else max_length
@@ -154,14 +169,17 @@ class Tokenizer:
         else:
             self.backend.enable_truncation(max_length, strategy="longest_first")
 
-    def __call__(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None) -> dict[str, Tensor]:
+    def __call__(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
+                 add_special_tokens: bool = True, **kwargs: Any) -> dict[str, Tensor]:
         """Tokenize a batch of texts or (text, text) pairs into padded (B, T) tensors.
 
         Shapes: ``input_ids``, ``attention_mask`` and, when enabled, ``token_type_ids`` are all (B, T) int64.
+        Other keywords of transformers' tokenizer call (``padding``, ``truncation``, ``return_tensors``) are accepted
+        and mean what embedkit always does: pad to the longest, truncate to ``max_length``, return torch tensors.
         """
         self._set_truncation(max_length)
         self.backend.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
-        encodings = self.backend.encode_batch(list(texts))
+        encodings = self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)
         features = {
             "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),
             "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),

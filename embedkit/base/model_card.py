@@ -515,30 +515,27 @@ class BaseModelCardData(CardData):
                 return
 
     def try_to_set_ir_model_from_evaluators(self) -> None:
-        """Mark the model as an IR model when it was evaluated with an information-retrieval evaluator."""
-        from embedkit.base.evaluation import SequentialEvaluator
-        from embedkit.sentence_transformer.evaluation import (
-            InformationRetrievalEvaluator,
-            NanoBEIREvaluator,
-        )
+        """Mark the model as an IR model when it was evaluated with an information-retrieval evaluator.
 
-        ir_classes = (InformationRetrievalEvaluator, NanoBEIREvaluator)
+        Evaluators are recognised by class name (the card sits below the evaluators and does not import them); a
+        SequentialEvaluator is looked into.
+        """
+        ir_names = {"InformationRetrievalEvaluator", "NanoBEIREvaluator", "SparseInformationRetrievalEvaluator",
+                    "SparseNanoBEIREvaluator"}
         for evaluator in self.eval_results_dict or {}:
-            subs = evaluator.evaluators if isinstance(evaluator, SequentialEvaluator) else [evaluator]
-            if any(isinstance(sub, ir_classes) for sub in subs):
+            subs = getattr(evaluator, "evaluators", None) or [evaluator]
+            if any(type(sub).__name__ in ir_names for sub in subs):
                 self.ir_model = True
                 return
 
     def set_evaluation_metrics(self, evaluator: Any, metrics: dict[str, Any], epoch: float = 0, step: int = 0
                                ) -> None:
         """Store an evaluator's results; its primary metric also goes into the training log."""
-        from embedkit.base.evaluation import SequentialEvaluator
-
         self.eval_results_dict[evaluator] = copy(metrics)
         primary = getattr(evaluator, "primary_metric", None)
         if not primary:
             return
-        if isinstance(evaluator, SequentialEvaluator):
+        if getattr(evaluator, "evaluators", None):  # a SequentialEvaluator: the primary metric of each
             primary = [getattr(sub, "primary_metric", None) for sub in evaluator.evaluators]
         elif isinstance(primary, str):
             primary = [primary]

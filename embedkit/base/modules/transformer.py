@@ -320,13 +320,38 @@ class Transformer(InputModule):
         self.max_seq_length = max_seq_length
         self._prompt_length_mapping: dict[Any, int] = {}
 
+    tokenizer: Tokenizer | None = None  # set per instance on load; a subclass may replace it with a property
+
+    # Flattened (unpadded) batches passed between modules are transformers' FlashAttention-2 path. embedkit skips
+    # padding inside the encoder instead (encoders/packing.py), so the module always hands on padded batches.
+    can_flatten_inputs = False
+
+    def _can_flatten_inputs(self) -> bool:
+        return False
+
+    @property
+    def unpad_inputs(self) -> bool | None:
+        """sentence-transformers' switch for flattened batches; kept and saved, never met (see ``can_flatten_inputs``)."""
+        return self._unpad_inputs
+
+    @unpad_inputs.setter
+    def unpad_inputs(self, value: bool | None) -> None:
+        self._unpad_inputs = value
+        if value is True:
+            logger.warning("unpad_inputs=True was set, but the prerequisites for skipping padding are not met. "
+                           "Falling back to padded inputs.")
+
     @property
     def max_seq_length(self) -> int:
+        """The tokenizer's ``model_max_length``; without a tokenizer, the position table's size."""
+        if self.tokenizer is None:
+            return self.config.max_position_embeddings
         return self.tokenizer.model_max_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
-        self.tokenizer.model_max_length = int(value)
+        if self.tokenizer is not None:
+            self.tokenizer.model_max_length = int(value)
 
     def get_embedding_dimension(self) -> int:
         """Size of the module's output vectors, read from the config as sentence-transformers does
@@ -376,11 +401,13 @@ class Transformer(InputModule):
     def _get_prompt_length(self, prompt: str, **kwargs: Any) -> int:
         """Tokens of ``prompt`` alone, including a leading special token but not a trailing one (as ST counts).
 
-        Cached per prompt and keyword arguments (``task=...`` and the like, which do not change the count here)."""
-        key = (prompt, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+        Cached per prompt: keyword arguments (``task=...`` and the like) do not change the count here."""
+        key = (prompt,)
         if key not in self._prompt_length_mapping:
             ids = self.tokenizer.encode_ids([prompt], max_length=self.max_seq_length)[0]
-            length = len(ids) - (1 if ids and ids[-1] in self.tokenizer.all_special_ids else 0)
+            trailing = {self.tokenizer.sep_token_id, self.tokenizer.eos_token_id} - {None}
+            trailing = trailing or set(self.tokenizer.all_special_ids)
+            length = len(ids) - (1 if ids and ids[-1] in trailing else 0)
             self._prompt_length_mapping[key] = length
         return self._prompt_length_mapping[key]
 
