@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.cross_encoder.model import CrossEncoder
-from embedkit.sentence_transformer.losses._names import fullname
+from embedkit.util.misc import fullname
 
 __all__ = ["check_cross_encoder", "fullname", "preprocess_kwargs", "score_pairs", "score_lists"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from embedkit.sentence_transformer.losses._names import similarity_fct_name
+from embedkit.util.misc import similarity_fct_name
 from embedkit.util import cos_sim
 
 _CITATION = """

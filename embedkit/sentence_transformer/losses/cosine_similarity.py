@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.sentence_transformer.losses._columns import check_one_label_per_row, embed_columns
-from embedkit.sentence_transformer.losses._names import fullname
+from embedkit.util.misc import fullname
 
 
 class CosineSimilarityLoss(nn.Module):

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.sentence_transformer.losses._columns import embed_columns
-from embedkit.sentence_transformer.losses._names import similarity_fct_name
+from embedkit.util.misc import similarity_fct_name
 from embedkit.util import pairwise_dot_score
 
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from embedkit.distributed import all_gather_with_grad, get_rank
 from embedkit.sentence_transformer.losses._columns import embed_columns
-from embedkit.sentence_transformer.losses._names import similarity_fct_name
+from embedkit.util.misc import similarity_fct_name
 from embedkit.util import cos_sim
 
 logger = logging.getLogger(__name__)
