@@ -411,8 +411,11 @@ class BaseTrainer:
             raise ValueError("the model is quantized for inference (model.quantize); train the fp32 model instead")
         has_router = any(type(m).__name__ == "Router" for m in self.model.modules())
         if has_router and not args.router_mapping:
-            raise ValueError("the model has a Router module: set args.router_mapping (column -> route, e.g. "
-                             "{'query': 'query', 'answer': 'document'}) so each column knows its route")
+            raise ValueError(
+                "You are using a Router module in your model, but you did not provide a `router_mapping` in the "
+                "training arguments. This means that the Router module will not be able to route the inputs to the "
+                "correct submodules. Please provide a `router_mapping` that maps column names to routes, e.g. "
+                "{'column_one': 'query', 'column_two': 'document', 'column_three': 'document'}.")
 
     # ------------------------------------------------------------------ data
     def _offsets(self, datasets: dict[str, Any]) -> list[int]:

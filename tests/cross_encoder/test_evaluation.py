@@ -118,7 +118,6 @@ def test_end_to_end_tiny_checkpoints(name, golden_key, tmp_path):
 def test_embedkit_cross_encoder_matches_st_scores():
     """The replayed ST predictions are what embedkit's CrossEncoder computes, up to float32 noise."""
     for n in (1, 3):
-        table = GOLDEN["st_scores"][f"ce{n}"]
         kind, kwargs, _ = SPECS["correlation" if n == 1 else "classification_multi"]
         pairs = kwargs["sentence_pairs"]
         ours = model(f"ce{n}").predict(pairs, show_progress_bar=False)

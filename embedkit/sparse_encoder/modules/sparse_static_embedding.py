@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.base.modules.input_module import InputModule
-from embedkit.base.modules.module import Module, read_json_file
+from embedkit.base.modules.module import read_json_file
 from embedkit.base.modules.transformer import check_text_inputs
 from embedkit.encoders.loading import load_strict, read_state_dict
 from embedkit.tokenizer import Tokenizer
