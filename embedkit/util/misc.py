@@ -215,15 +215,17 @@ def import_module_class(
 
 @contextmanager
 def disable_datasets_caching() -> Iterator[None]:
-    """Turn off the ``datasets`` library's cache inside the block (no-op when ``datasets`` is not installed).
+    """Turn off the ``datasets`` library's cache inside the block.
+
+    embedkit never imports ``datasets``: the switch applies when the caller has already imported it (the only case in
+    which its cache can be in use), and the block runs unchanged otherwise.
 
     Example:
         >>> with disable_datasets_caching():
         ...     pass
     """
-    try:
-        import datasets  # type: ignore[import-not-found]
-    except ImportError:
+    datasets = sys.modules.get("datasets")
+    if datasets is None or not hasattr(datasets, "is_caching_enabled"):
         yield
         return
     was_enabled = datasets.is_caching_enabled()
