@@ -3,8 +3,9 @@
 
 In embedkit the three model classes keep their own implementations; :class:`BaseModel` is a small mixin placed
 last among their bases, so it only supplies what a class does not define itself: the supported modalities and
-:meth:`~BaseModel.supports`, and the model card hooks (``model_card_data``, ``_create_model_card``). It also makes
-``isinstance(model, BaseModel)`` hold for all three, as in sentence-transformers.
+:meth:`~BaseModel.supports`, prompt resolution, and the model card hooks (``model_card_data``,
+``_create_model_card``). It also makes ``isinstance(model, BaseModel)`` hold for all three, as in
+sentence-transformers.
 
 Example:
     >>> from embedkit.base.model import BaseModel
@@ -56,6 +57,26 @@ class BaseModel:
         if isinstance(modality, tuple) and "message" in supported:
             return all(part in supported for part in modality)
         return False
+
+    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
+        """The prompt text for one call: ``prompt``, else the text of ``prompt_name``, else the default prompt's.
+
+        Raises:
+            ValueError: ``prompt_name`` is not one of ``self.prompts``.
+        """
+        if prompt is not None:
+            if prompt_name is not None:
+                logger.warning("Provide either a `prompt`, a `prompt_name`, or neither, but not both. Ignoring the "
+                               "`prompt_name` in favor of `prompt`.")
+            return prompt
+        if prompt_name is not None:
+            if prompt_name not in self.prompts:
+                raise ValueError(f"Prompt name '{prompt_name}' not found in the configured prompts dictionary with "
+                                 f"keys {list(self.prompts.keys())!r}.")
+            return self.prompts[prompt_name]
+        if self.default_prompt_name is not None:
+            return self.prompts.get(self.default_prompt_name)
+        return None
 
     def _can_flatten_inputs(self) -> bool:
         """Whether the input module takes flattened text-only batches: a Transformer's ``can_flatten_inputs``, or

@@ -471,21 +471,6 @@ class CrossEncoder(nn.Module, BaseModel):
             return inputs.size > 0 and inputs.ndim < 2
         return True
 
-    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
-        if prompt is not None:
-            if prompt_name is not None:
-                logger.warning("Provide either a `prompt`, a `prompt_name`, or neither, but not both. Ignoring the "
-                               "`prompt_name` in favor of `prompt`.")
-            return prompt
-        if prompt_name is not None:
-            if prompt_name not in self.prompts:
-                raise ValueError(f"Prompt name '{prompt_name}' not found in the configured prompts dictionary with "
-                                 f"keys {list(self.prompts.keys())!r}.")
-            return self.prompts[prompt_name]
-        if self.default_prompt_name is not None:
-            return self.prompts.get(self.default_prompt_name)
-        return None
-
     @cross_encoder_predict_rank_args_decorator
     def predict(
         self,

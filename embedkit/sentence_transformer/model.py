@@ -551,21 +551,6 @@ class SentenceTransformer(nn.Sequential, BaseModel):
         return not (type(inputs).__name__ == "Column" and hasattr(inputs, "__iter__"))  # datasets.Column
 
     # ------------------------------------------------------------------ encode
-    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
-        if prompt is not None:
-            if prompt_name is not None:
-                base_logger.warning("Provide either a `prompt`, a `prompt_name`, or neither, but not both. "
-                                    "Ignoring the `prompt_name` in favor of `prompt`.")
-            return prompt
-        if prompt_name is not None:
-            if prompt_name not in self.prompts:
-                raise ValueError(f"Prompt name '{prompt_name}' not found in the configured prompts dictionary with "
-                                 f"keys {list(self.prompts.keys())!r}.")
-            return self.prompts[prompt_name]
-        if self.default_prompt_name is not None:
-            return self.prompts.get(self.default_prompt_name)
-        return None
-
     def _encode_inputs(self, inputs: Any, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
         """(inputs as a list, whether one input was given); checks ``kwargs`` in place.
 
