@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import functools
 import importlib
-import inspect
 import importlib.util
+import inspect
 import logging
 import os
 import sys

@@ -8,8 +8,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from embedkit.util.similarity import _as_float_tensor, _as_rows, _as_tensor, _from_numpy
-from embedkit.util.similarity import normalize_embeddings, truncate_embeddings
+from embedkit.util.similarity import (
+    _as_float_tensor,
+    _as_rows,
+    _as_tensor,
+    _from_numpy,
+    normalize_embeddings,
+    truncate_embeddings,
+)
 
 __all__ = [
     "batch_to_device",

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from embedkit import SentenceTransformer
-from embedkit.sentence_transformer import losses as ek_losses
 from embedkit import util as ek_util
 from embedkit.base.modules.dense import Dense
+from embedkit.sentence_transformer import losses as ek_losses
 from tests.conftest import FIXTURES
 
 GOLDEN_PATH = FIXTURES / "losses" / "st_losses.json"

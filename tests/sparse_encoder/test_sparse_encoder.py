@@ -16,8 +16,8 @@ from embedkit.base.modules.module import read_json_file
 from embedkit.encoders.mlm_heads import MLMLogits
 from embedkit.module_types import MODULE_TYPES, SAVED_TYPE
 from embedkit.sparse_encoder import SparseEncoder
-from embedkit.sparse_encoder.modules import MLMTransformer, SparseStaticEmbedding, SpladePooling
 from embedkit.sparse_encoder.model import select_max_active_dims
+from embedkit.sparse_encoder.modules import MLMTransformer, SparseStaticEmbedding, SpladePooling
 
 FIX = Path(__file__).parent.parent / "fixtures"
 META = json.loads((FIX / "se_golden.json").read_text(encoding="utf-8"))

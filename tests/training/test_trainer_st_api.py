@@ -8,8 +8,8 @@ import torch
 
 from embedkit.base.data_collator import BaseDataCollator
 from embedkit.base.sampler import GroupByLabelBatchSampler, NoDuplicatesBatchSampler
-from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
 from embedkit.base.trainer import SentenceTransformerTrainer
+from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
 from tests.training.helpers import CosineMSE, sts_rows, tiny_model
 
 

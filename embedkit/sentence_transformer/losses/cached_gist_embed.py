@@ -26,6 +26,7 @@ from embedkit.base.losses.gradcache import (
 from embedkit.distributed import all_gather_with_grad, get_rank
 from embedkit.sentence_transformer.losses.gist_embed import (
     VALID_MARGIN_STRATEGIES,
+    mask_false_negatives,
     tokenizer_vocab,
 )
 
@@ -192,15 +193,7 @@ class CachedGISTEmbedLoss(CachedLossMixin, nn.Module):
         return total
 
     def _suppress(self, threshold: Tensor, guided: Tensor, sims: Tensor, keep: Tensor | None = None) -> Tensor:
-        """``sims`` with -inf wherever the guide scores above the true pair's guide similarity ``threshold`` (b, 1)
-        minus the margin (likely false negatives), except where ``keep`` is set."""
-        if self.margin_strategy == "absolute":
-            false_negative = guided > threshold - self.margin
-        else:
-            false_negative = guided > threshold - threshold.abs() * self.margin
-        if keep is not None:
-            false_negative = false_negative & ~keep
-        return sims.masked_fill(false_negative, -torch.inf)
+        return mask_false_negatives(sims, guided, threshold, self.margin_strategy, self.margin, keep)
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         return self.forward_cached(list(sentence_features), labels)

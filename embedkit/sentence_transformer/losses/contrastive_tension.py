@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from embedkit.util.misc import similarity_fct_name
 from embedkit.util import cos_sim
+from embedkit.util.misc import similarity_fct_name
 
 _CITATION = """
 @inproceedings{carlsson2021semantic,

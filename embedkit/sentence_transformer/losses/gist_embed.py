@@ -30,6 +30,24 @@ def tokenizer_vocab(tokenizer: Any) -> dict[str, int]:
     return tokenizer.backend.get_vocab(with_added_tokens=True)
 
 
+def mask_false_negatives(sims: Tensor, guided: Tensor, guided_pos: Tensor, margin_strategy: str, margin: float,
+                         protect: Tensor | None = None) -> Tensor:
+    """``sims`` with -inf wherever the guide scores above the true pair's guide similarity ``guided_pos`` (b, 1) minus
+    the margin (likely false negatives), except where ``protect`` is set.
+
+    Example:
+        >>> mask_false_negatives(torch.ones(1, 2), torch.tensor([[0.9, 0.2]]), torch.tensor([[0.5]]), "absolute", 0.0)
+        tensor([[-inf, 1.]])
+    """
+    if margin_strategy == "absolute":
+        false_negative = guided > guided_pos - margin
+    else:
+        false_negative = guided > guided_pos - guided_pos.abs() * margin
+    if protect is not None:
+        false_negative = false_negative & ~protect
+    return sims.masked_fill(false_negative, -torch.inf)
+
+
 class GISTEmbedLoss(nn.Module):
     """MNRL-style cross-entropy where a guide model vetoes in-batch negatives that look like positives.
 
@@ -167,14 +185,7 @@ class GISTEmbedLoss(nn.Module):
         return self.cross_entropy_loss(logits, targets)
 
     def _mask(self, guided: Tensor, sims: Tensor, guided_pos: Tensor, protect: Tensor | None = None) -> Tensor:
-        """Set to -inf every entry the guide scores above the true pair's guide similarity minus the margin."""
-        if self.margin_strategy == "absolute":
-            false_negative = guided > guided_pos - self.margin
-        else:
-            false_negative = guided > guided_pos - guided_pos.abs() * self.margin
-        if protect is not None:
-            false_negative = false_negative & ~protect
-        return sims.masked_fill(false_negative, -torch.inf)
+        return mask_false_negatives(sims, guided, guided_pos, self.margin_strategy, self.margin, protect)
 
     def get_config_dict(self) -> dict[str, Any]:
         return {

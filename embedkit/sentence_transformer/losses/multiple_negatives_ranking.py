@@ -24,8 +24,8 @@ from torch import Tensor, nn
 
 from embedkit.distributed import all_gather_with_grad, get_rank
 from embedkit.sentence_transformer.losses._columns import embed_columns
-from embedkit.util.misc import similarity_fct_name
 from embedkit.util import cos_sim
+from embedkit.util.misc import similarity_fct_name
 
 logger = logging.getLogger(__name__)
 
