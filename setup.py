@@ -11,7 +11,7 @@ setup(
     packages=find_packages(include=["embedkit", "embedkit.*"]),
     python_requires=">=3.10",
     install_requires=[
-        "torch>=2.1",  # 2.13.0 (the CPU build CI installs first) satisfies this
+        "torch>=2.13,<2.14",  # the series CI tests (.ci/run installs the 2.13.0 CPU build first)
         "tokenizers>=0.19",
         "safetensors>=0.4",
         "numpy>=1.24",

@@ -7,9 +7,10 @@ Checks (exit status 1 when one fails):
 - fp32 on the GPU matches fp32 on the CPU (max abs diff <= 1e-4);
 - fp16 and bf16 models (``model_kwargs={"torch_dtype": ...}``) and bf16 autocast over fp32 weights stay within
   0.999 mean cosine of fp32;
-- padded half-precision batches take the variable-length attention route (encoders/varlen.py) where the GPU runs
-  FlashAttention, and its embeddings match padded attention (``EMBEDKIT_VARLEN`` off) within 0.9999 mean cosine;
-- one bf16-autocast training step gives the same gradients through either attention route (relative diff <= 2e-2).
+- padded half-precision batches take the inference engine's variable-length attention route
+  (encoders/engine/varlen.py) where the GPU runs FlashAttention, and its embeddings match padded attention (the
+  engine's ``varlen_attention`` option off) within 0.9999 mean cosine;
+- one bf16-autocast training step (the reference encoder) gives finite gradients.
 Timings: bulk encode of a mixed-length corpus (sentences/s) for fp32 / fp16 / bf16, with and without the varlen
 route, and single-query latency; sentence-transformers side by side when it is installed.
 """
@@ -17,6 +18,7 @@ route, and single-query latency; sentence-transformers side by side when it is i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -30,9 +32,12 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import embedkit.encoders.engine as engine
 from embedkit import SentenceTransformer
-from embedkit.encoders import BertModel, EncoderConfig, layers, varlen
+from embedkit.encoders import BertModel, EncoderConfig, layers
 from embedkit.encoders.convert import ek_to_hf
+from embedkit.encoders.engine import attention as engine_attention
+from embedkit.encoders.engine import varlen
 
 
 def texts() -> list[str]:
@@ -72,8 +77,13 @@ def count_varlen() -> list[bool]:
         taken.append(out is not None)
         return out
 
-    layers.varlen_attention = recording
+    engine_attention.varlen_attention = recording
     return taken
+
+
+def set_varlen(enabled: bool) -> None:
+    """The engine's default ``varlen_attention`` option (what ``EMBEDKIT_VARLEN`` sets at import)."""
+    engine.DEFAULT_OPTIONS = dataclasses.replace(engine.DEFAULT_OPTIONS, varlen_attention=enabled)
 
 
 def sentences_per_s(model, data: list[str], repeat: int = 3) -> float:
@@ -139,9 +149,9 @@ def main() -> int:
         check(f"{name} vs fp32", cosine(got, ref) >= 0.999, f"mean cosine {cosine(got, ref):.5f}")
         used = any(taken)
         print(f"     {name}: varlen route taken in {sum(taken)} of {len(taken)} packed attention calls")
-        varlen._enabled = False
+        set_varlen(False)
         padded = model.encode(data, convert_to_tensor=True)
-        varlen._enabled = True
+        set_varlen(True)
         check(f"{name} varlen vs padded", cosine(got, padded) >= 0.9999 and (used or not varlen.applies(
             torch.zeros(1, 1, 32, dtype=got.dtype, device="cuda"), None, 0.0)),
               f"mean cosine {cosine(got, padded):.6f}, varlen used: {used}")
@@ -151,31 +161,27 @@ def main() -> int:
 
     batch = fp32.tokenize(data[:32])
     batch = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-    grads = []
-    for enabled in (True, False):
-        varlen._enabled = enabled
-        fp32.train()
-        for module in fp32.modules():  # dropout off, so both routes compute the same
-            if isinstance(module, torch.nn.Dropout):
-                module.p = 0.0
-            elif isinstance(module, layers.SelfAttention):
-                module.dropout_p = 0.0
-        fp32.zero_grad()
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = fp32(dict(batch))["sentence_embedding"].float().pow(2).sum()
-        loss.backward()
-        grads.append(torch.cat([p.grad.flatten().float() for p in fp32.parameters() if p.grad is not None]))
-    varlen._enabled = True
+    fp32.train()
+    for module in fp32.modules():  # dropout off
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        elif isinstance(module, layers.SelfAttention):
+            module.dropout_p = 0.0
+    fp32.zero_grad()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        loss = fp32(dict(batch))["sentence_embedding"].float().pow(2).sum()
+    loss.backward()
+    grads = torch.cat([p.grad.flatten().float() for p in fp32.parameters() if p.grad is not None])
     fp32.eval()
-    rel = float((grads[0] - grads[1]).norm() / grads[1].norm())
-    check("training step varlen vs padded", rel <= 2e-2, f"relative gradient diff {rel:.2e}")
+    check("bf16 autocast training step", bool(torch.isfinite(grads).all()) and float(grads.norm()) > 0,
+          f"gradient norm {float(grads.norm()):.3e}")
 
     rows = [("fp32", fp32)] + list(half.items())
     for name, model in rows:
         line = f"{name}: bulk {sentences_per_s(model, data):.0f} sent/s"
-        varlen._enabled = False
+        set_varlen(False)
         line += f" (padded attention {sentences_per_s(model, data):.0f})"
-        varlen._enabled = True
+        set_varlen(True)
         line += f", one query {latency_ms(model, data[0]):.2f} ms"
         print(line)
     try:

@@ -181,4 +181,5 @@ def quantize_int8(model: Any, calibration_texts: list[str] | None = None, alpha:
         setattr(parent, name, SmoothedInt8Linear(linear, maxima[id(linear)], alpha, use_torch_kernel))
     model.quantized = "int8" if use_torch_kernel else "int8-weights (fallback kernel)"
     model.requires_grad_(False)
+    model.eval()  # the new layers too, so that the inference engine runs them
     return model

@@ -58,6 +58,43 @@ class BaseModel:
             return all(part in supported for part in modality)
         return False
 
+    optimized_for_inference: bool = False
+    """True once :meth:`optimize_for_inference` prepared the encoder layers' weights."""
+
+    def optimize_for_inference(self) -> Any:
+        """Make the model inference-only and faster for small calls (single queries); returns the model.
+
+        Every BERT/MPNet encoder layer gets its weights reordered into oneDNN's layout once, with the query, key
+        and value projections stacked (see :mod:`embedkit.encoders.engine.frozen`). The prepared weights replace the
+        originals, so memory does not grow. Without this call the model already runs the inference engine, which
+        reads the weights live; use it for a model that will only serve queries from now on (a server, a search
+        index), not for one you still train, edit or move. Afterwards ``train()``, ``load_state_dict`` and moving
+        to another device or dtype raise; ``save`` writes the weights in the standard layout. Where oneDNN is
+        unavailable (non-x86 CPUs, CUDA, other dtypes) the model stays as it is and one log line says so.
+
+        Example:
+            >>> from embedkit import SentenceTransformer
+            >>> from embedkit.default_model import default_model_path
+            >>> model = SentenceTransformer(default_model_path(), device="cpu").optimize_for_inference()
+            >>> model.encode("hello world").shape
+            (384,)
+        """
+        from embedkit.encoders.engine import optimize_for_inference
+
+        self.eval()
+        if optimize_for_inference(self):
+            self.requires_grad_(False)
+            self.optimized_for_inference = True
+        return self
+
+    def _refuse_move_if_optimized(self, fn: Any) -> None:
+        """Raise before ``.to()`` / ``.half()`` / ``.cuda()`` converts anything when the model was optimized for
+        inference and ``fn`` would change a tensor's dtype or device (called from the model classes' ``_apply``)."""
+        if self.optimized_for_inference:
+            from embedkit.encoders.engine.frozen import refuse_move
+
+            refuse_move(fn)
+
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         """The prompt text for one call: ``prompt``, else the text of ``prompt_name``, else the default prompt's.
 

@@ -452,6 +452,10 @@ class CrossEncoder(nn.Module, BaseModel):
 
     tokenize = preprocess
 
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        self._refuse_move_if_optimized(fn)  # before any submodule is converted: a refused move changes nothing
+        return super()._apply(fn, recurse)
+
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """Add ``scores`` (B, num_labels) to the features (extra keyword arguments are accepted and unused)."""
         if self.pipeline is not None:

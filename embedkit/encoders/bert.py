@@ -13,9 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig
-from embedkit.encoders.dense_kernels import warn_if_emulated_half_precision
-from embedkit.encoders.layers import EncoderLayer, EncoderOutput, Pooler
-from embedkit.encoders.stack import run_layers
+from embedkit.encoders.layers import EncoderLayer, EncoderOutput, Pooler, run_layers
 
 
 class BertEmbeddings(nn.Module):
@@ -66,6 +64,17 @@ class BertModel(nn.Module):
         """Floating-point dtype of the parameters."""
         return next(self.parameters()).dtype
 
+    def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
+        """(B, T) ids -> (B, T, D) layer input."""
+        return self.embed(input_ids, token_type_ids)
+
+    def attention_mask(self, input_ids: Tensor, attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+        """What the layers' attention takes: None without padding, else (B, 1, 1, T) bool, True = attend."""
+        del input_ids, dtype
+        if attention_mask is None or bool(attention_mask.all()):
+            return None
+        return attention_mask[:, None, None, :].bool()
+
     def forward(
         self,
         input_ids: Tensor,
@@ -73,9 +82,6 @@ class BertModel(nn.Module):
         token_type_ids: Tensor | None = None,
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
-        x = self.embed(input_ids, token_type_ids)  # (B, T, D)
-        warn_if_emulated_half_precision(x)
-        attn_mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            attn_mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T), True = attend
-        return run_layers(self.layers, x, attn_mask, output_hidden_states, attention_mask)
+        x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
+        attn_mask = self.attention_mask(input_ids, attention_mask, x.dtype)  # None or (B, 1, 1, T)
+        return run_layers(self.layers, x, attn_mask, output_hidden_states)

@@ -30,8 +30,7 @@ from torch import Tensor, nn
 from embedkit.encoders.bert import BertEmbeddings, BertModel
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import FROM_HF, HEADS_FROM_HF, get_mapped_key, normalize_hf_key
-from embedkit.encoders.dense_kernels import linear
-from embedkit.encoders.layers import ACTIVATIONS, EncoderLayer, FeedForward, SelfAttention
+from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderLayer, FeedForward, SelfAttention
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ class LMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
 
     def forward(self, hidden: Tensor, word_embeddings: Tensor) -> Tensor:
-        transformed = self.norm(linear(self.dense, hidden, activation=self.act))  # (B, T, D)
+        transformed = self.norm(ACTIVATION_FUNCTIONS[self.act](self.dense(hidden)))  # (B, T, D)
         return F.linear(transformed, word_embeddings, self.bias)  # (B, T, V)
 
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from embedkit.encoders import build_encoder
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
+from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import load_strict
 
 # Head weights, embedkit name inside the head -> HF name (literal tables, one per model type).
@@ -197,7 +198,7 @@ class SequenceClassifier(nn.Module):
     def forward(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None
     ) -> Tensor:
-        hidden = self.encoder(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, D)
+        hidden = InferenceEngine(self.encoder)(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, D)
         pooler = getattr(self.encoder, "pooler", None)
         pooled = pooler(hidden) if pooler is not None else None  # (B, D)
         return self.classifier(hidden, pooled)  # (B, num_labels)

@@ -18,13 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from embedkit.encoders import build_encoder
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
-from embedkit.encoders.dense_kernels import fused_linear, linear
-from embedkit.encoders.layers import ACTIVATIONS
+from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from embedkit.encoders.loading import load_strict
 
 # Head weights, embedkit name inside MLMHead -> HF name (literal tables, one per model type).
@@ -79,7 +79,7 @@ class MLMHead(nn.Module):
         self.decoder = None if tied else nn.Linear(D, V, bias=False)
 
     def transform(self, hidden: Tensor) -> Tensor:
-        return self.norm(linear(self.dense, hidden, activation=self.act))  # (B, T, D)
+        return self.norm(ACTIVATION_FUNCTIONS[self.act](self.dense(hidden)))  # (B, T, D)
 
     def logits(self, hidden: Tensor, word_embeddings: Tensor) -> MLMLogits:
         """Lazy logits of encoder output ``hidden`` (B, T, D); ``word_embeddings`` (V, D) is the tied decoder."""
@@ -113,10 +113,10 @@ class MLMLogits:
 
     def block(self, t0: int, t1: int, v0: int, v1: int) -> Tensor:
         """Logits of tokens ``t0:t1`` over vocabulary entries ``v0:v1``: (B, t1 - t0, v1 - v0)."""
-        return fused_linear(self.hidden[:, t0:t1], self.weight[v0:v1], self.bias[v0:v1])
+        return F.linear(self.hidden[:, t0:t1], self.weight[v0:v1], self.bias[v0:v1])
 
     def materialize(self) -> Tensor:
-        return fused_linear(self.hidden, self.weight, self.bias)  # (B, T, V)
+        return F.linear(self.hidden, self.weight, self.bias)  # (B, T, V)
 
     def __repr__(self) -> str:
         return f"MLMLogits(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device})"

@@ -19,9 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig
-from embedkit.encoders.dense_kernels import warn_if_emulated_half_precision
-from embedkit.encoders.layers import EncoderLayer, EncoderOutput, Pooler
-from embedkit.encoders.stack import run_layers
+from embedkit.encoders.layers import EncoderLayer, EncoderOutput, Pooler, run_layers
 
 # HF hard-codes MPNet's padding index to 1 whatever config.pad_token_id says; positions are counted from it.
 PADDING_IDX = 1
@@ -97,6 +95,20 @@ class MPNetModel(nn.Module):
         """Floating-point dtype of the parameters."""
         return next(self.parameters()).dtype
 
+    def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
+        """(B, T) ids -> (B, T, D) layer input (MPNet has no segment embeddings: ``token_type_ids`` is ignored)."""
+        del token_type_ids
+        return self.embed(input_ids)
+
+    def attention_mask(self, input_ids: Tensor, attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor:
+        """The additive attention bias every layer takes: the relative position bias (1, H, T, T), with padding keys
+        masked out (B, H, T, T) when there is padding."""
+        bias = self.position_bias(input_ids.shape[1], input_ids.device).to(dtype)  # (1, H, T, T)
+        if attention_mask is not None and not bool(attention_mask.all()):
+            padding = attention_mask[:, None, None, :].eq(0)  # (B, 1, 1, T), True = padding key
+            bias = bias.masked_fill(padding, torch.finfo(dtype).min)  # (B, H, T, T)
+        return bias
+
     def forward(
         self,
         input_ids: Tensor,
@@ -104,11 +116,6 @@ class MPNetModel(nn.Module):
         token_type_ids: Tensor | None = None,
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
-        del token_type_ids  # MPNet has no segment embeddings; accepted so callers need not special-case it.
-        x = self.embed(input_ids)  # (B, T, D)
-        warn_if_emulated_half_precision(x)
-        bias = self.position_bias(input_ids.shape[1], input_ids.device).to(x.dtype)  # (1, H, T, T)
-        if attention_mask is not None and not bool(attention_mask.all()):
-            padding = attention_mask[:, None, None, :].eq(0)  # (B, 1, 1, T), True = padding key
-            bias = bias.masked_fill(padding, torch.finfo(x.dtype).min)  # (B, H, T, T)
-        return run_layers(self.layers, x, bias, output_hidden_states, attention_mask)
+        x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
+        bias = self.attention_mask(input_ids, attention_mask, x.dtype)  # (1 or B, H, T, T)
+        return run_layers(self.layers, x, bias, output_hidden_states)

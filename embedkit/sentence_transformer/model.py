@@ -520,6 +520,10 @@ class SentenceTransformer(nn.Sequential, BaseModel):
             names.update(getattr(module, "forward_kwargs", ()) or ())
         return sorted(names)
 
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        self._refuse_move_if_optimized(fn)  # before any submodule is converted: a refused move changes nothing
+        return super()._apply(fn, recurse)
+
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         for name, module in self._modules.items():
             module_kwargs = {}

@@ -23,6 +23,7 @@ from embedkit.base.modules.input_module import InputModule
 from embedkit.base.modules.module import Module, read_json_file, write_json_file
 from embedkit.encoders import EncoderConfig, build_encoder
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
+from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import load_strict, read_state_dict
 from embedkit.tokenizer import Tokenizer
 
@@ -323,7 +324,8 @@ class Transformer(InputModule):
     tokenizer: Tokenizer | None = None  # set per instance on load; a subclass may replace it with a property
 
     # Flattened (unpadded) batches passed between modules are transformers' FlashAttention-2 path. embedkit skips
-    # padding inside the encoder instead (encoders/packing.py), so the module always hands on padded batches.
+    # padding inside its inference engine instead (encoders/engine/packing.py), so modules always hand on padded
+    # batches.
     can_flatten_inputs = False
 
     def _can_flatten_inputs(self) -> bool:
@@ -387,7 +389,7 @@ class Transformer(InputModule):
         if method != "forward" and not callable(getattr(self.auto_model, method, None)):
             raise ValueError(f"The model {type(self.auto_model).__name__} does not have the requested method "
                              f"{method!r} (modality_config['text']['method']).")
-        out = self.auto_model(
+        out = InferenceEngine(self.auto_model)(  # the encoder's reference forward unless in inference
             input_ids=features["input_ids"],
             attention_mask=features.get("attention_mask"),
             token_type_ids=features.get("token_type_ids"),

@@ -26,6 +26,7 @@ from safetensors.torch import save_file
 
 from embedkit.base.modules.module import read_json_file
 from embedkit.base.modules.transformer import _CONFIG_FILE_NAMES, _KNOWN_CONFIG_KEYS, Transformer
+from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import read_state_dict
 from embedkit.encoders.mlm_heads import ARCHITECTURES, build_masked_lm, masked_lm_hf_state_dict
 
@@ -95,7 +96,7 @@ class MLMTransformer(Transformer):
         return self.config.vocab_size
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
-        out = self.auto_model(
+        out = InferenceEngine(self.auto_model)(  # the encoder's reference forward unless in inference
             features["input_ids"],
             features.get("attention_mask"),
             features.get("token_type_ids"),

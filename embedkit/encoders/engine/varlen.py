@@ -1,6 +1,6 @@
 """Attention over packed tokens without padding, on CUDA (FlashAttention's variable-length kernel).
 
-With :class:`~embedkit.encoders.packing.Packing` the projections and feed-forward already run on the N real tokens
+With :class:`~embedkit.encoders.engine.packing.Packing` the projections and feed-forward already run on the N real tokens
 only; attention is the one place that lays them out padded again, (B, T), and masks the padding. On CUDA GPUs that
 run FlashAttention (compute capability 8.0 or newer) with fp16 or bf16 activations (a half-precision model, or
 ``torch.autocast``), ``torch.nn.attention.varlen.varlen_attn`` attends within each sequence of the packed (N, H, Dh)
@@ -9,11 +9,11 @@ tokens directly, given where each sequence starts (``cu_seqlens``): no padded co
 It applies only where it computes what the padded path does: a padding-only mask (BERT; MPNet's relative position
 bias is an additive float mask, which the kernel does not take), no attention dropout (eval mode, or a dropout
 probability of 0), a head size the kernel supports. Everywhere else, CPUs included, attention stays padded.
-``EMBEDKIT_VARLEN=0`` turns it off.
+The engine's ``varlen_attention`` option (``EMBEDKIT_VARLEN=0``) turns it off.
 
 Example:
     >>> import torch
-    >>> from embedkit.encoders.packing import Packing
+    >>> from embedkit.encoders.engine.packing import Packing
     >>> packing = Packing(torch.tensor([[1, 1, 1], [1, 0, 0]]))
     >>> q = k = v = torch.randn(4, 2, 8)  # (N, H, Dh): the 4 real tokens
     >>> varlen_attention(q, k, v, packing, None, 0.0) is None  # a CPU tensor: the caller pads
@@ -22,16 +22,12 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from embedkit.encoders.packing import Packing
-
-_enabled = os.environ.get("EMBEDKIT_VARLEN", "1") != "0"
-
+from embedkit.encoders.engine.packing import Packing
 
 _kernel: Callable[..., Tensor] | None = None
 _looked_up = False
@@ -54,8 +50,7 @@ def _load_kernel() -> Callable[..., Tensor] | None:
 def applies(q: Tensor, attn_mask: Tensor | None, dropout_p: float) -> bool:
     """Whether the variable-length kernel computes what padded SDPA would for packed ``q`` (N, H, Dh)."""
     return (
-        _enabled
-        and q.is_cuda
+        q.is_cuda
         and q.dtype in (torch.float16, torch.bfloat16)
         and dropout_p == 0.0
         and (attn_mask is None or attn_mask.dtype == torch.bool)

@@ -1,4 +1,4 @@
-"""The variable-length attention route (encoders/varlen.py).
+"""The variable-length attention route of the inference engine (encoders/engine/varlen.py).
 
 The FlashAttention kernel itself runs on CUDA only; here a reference with its documented semantics (attention
 within each sequence of the packed tokens, sequences given by int32 start offsets) stands in for it, so that the
@@ -11,8 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from embedkit.encoders import BertModel, EncoderConfig, MPNetModel, varlen
-from embedkit.encoders.packing import Packing
+from embedkit.encoders import BertModel, EncoderConfig, MPNetModel
+from embedkit.encoders.engine import InferenceEngine, varlen
+from embedkit.encoders.engine.packing import Packing
 
 calls: list[tuple[int, int]] = []
 
@@ -45,28 +46,24 @@ IDS = torch.tensor([[0, 5, 17, 33, 9, 2], [0, 8, 2, 1, 1, 1], [0, 44, 45, 46, 2,
 MASK = (IDS != 1).long()
 
 
-def _forward_and_grads(model):
-    model.zero_grad()
-    out = model(IDS, MASK).last_hidden_state  # with autograd: the module path, whatever the batch size
-    (out[MASK.bool()] ** 2).sum().backward()
-    return out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+def _forward(model, **options):
+    with torch.inference_mode():
+        return InferenceEngine(model, **options)(IDS, MASK).last_hidden_state
 
 
-def test_varlen_route_matches_padded_attention_with_gradients(monkeypatch):
+def test_varlen_route_matches_padded_attention(monkeypatch):
     model = _model("bert")
-    padded, padded_grads = _forward_and_grads(model)
+    padded = _forward(model, varlen_attention=False)
     monkeypatch.setattr(varlen, "_kernel", reference_varlen_attn)
     monkeypatch.setattr(varlen, "_looked_up", True)
     monkeypatch.setattr(varlen, "applies", _padding_mask_only)
     calls.clear()
-    packed, packed_grads = _forward_and_grads(model)
+    assert torch.equal(_forward(model, varlen_attention=False), padded) and calls == []  # the option turns it off
+    packed = _forward(model)
     assert calls == [(3, 6), (3, 6)]  # both layers, 3 sequences, the longest of 6 real tokens
     real = MASK.bool()
     torch.testing.assert_close(packed[real], padded[real], atol=1e-6, rtol=1e-5)
     assert packed[~real].abs().max() == 0
-    assert len(packed_grads) == len(padded_grads)
-    for a, b in zip(packed_grads, padded_grads):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
 def test_mpnet_relative_bias_keeps_the_padded_route(monkeypatch):
@@ -74,11 +71,11 @@ def test_mpnet_relative_bias_keeps_the_padded_route(monkeypatch):
     monkeypatch.setattr(varlen, "_looked_up", True)
     monkeypatch.setattr(varlen, "applies", _padding_mask_only)
     calls.clear()
-    _forward_and_grads(_model("mpnet"))  # its additive float bias cannot go to the kernel
+    _forward(_model("mpnet"))  # its additive float bias cannot go to the kernel
     assert calls == []
 
 
-@pytest.mark.parametrize("case", ["cpu", "fp32", "dropout", "float_mask", "head_size", "disabled"])
+@pytest.mark.parametrize("case", ["cpu", "fp32", "dropout", "float_mask", "head_size"])
 def test_applies_only_where_the_kernel_computes_the_same(case, monkeypatch):
     monkeypatch.setattr(varlen, "_kernel", reference_varlen_attn)
     monkeypatch.setattr(varlen, "_looked_up", True)
@@ -96,10 +93,8 @@ def test_applies_only_where_the_kernel_computes_the_same(case, monkeypatch):
         dropout = 0.1
     elif case == "float_mask":
         mask = torch.zeros(1, 4, 5, 5)
-    elif case == "head_size":
-        q = torch.randn(5, 4, 12, dtype=torch.float16)
     else:
-        monkeypatch.setattr(varlen, "_enabled", False)
+        q = torch.randn(5, 4, 12, dtype=torch.float16)
     assert not varlen.applies(q, mask, dropout)
 
 

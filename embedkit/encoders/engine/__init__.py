@@ -1,0 +1,242 @@
+"""The inference engine: a faster way to run a BERT/MPNet encoder that gives what its reference modules give.
+
+:class:`InferenceEngine` is built from an encoder and runs its forward in inference (every module in eval mode, no
+gradient wanted). It computes the reference layer (:mod:`embedkit.encoders.layers`) with three changes that do not
+change the result beyond float rounding:
+
+- **oneDNN GEMMs** (:mod:`.onednn`): each Linear runs as one fused oneDNN op (bias, GELU or residual included).
+- **Packing** (:mod:`.packing`): the token-wise work (projections, feed-forward, LayerNorm) runs on the real tokens
+  of a padded batch only; attention lays them out padded again, or on CUDA attends within each sequence
+  (:mod:`.varlen`).
+- **Bounded intermediates**: the feed-forward runs on blocks of rows, so its (rows, F) activation stays small for
+  big batches.
+
+The engine reads the encoder's modules, weights and attributes on every call and keeps nothing between calls: there
+is no copy to go stale and no memory beyond the call. Whatever it cannot compute exactly (training mode, gradients,
+hooks, a replaced layer or sublayer of another type) runs the reference modules instead; a Linear of another type
+(an int8 layer, say) is called as a module.
+
+The one thing that prepares weights is explicit: :func:`optimize_for_inference` replaces each encoder layer by a
+:class:`~.frozen.FrozenEncoderLayer` whose weights oneDNN has reordered, which makes single queries faster and the
+model inference-only (see that module).
+
+Options are constructor arguments. Their defaults come from the environment, read once when this module is
+imported: ``EMBEDKIT_ONEDNN=0`` (no oneDNN GEMMs), ``EMBEDKIT_PACK_TOKENS=0`` (no packing), ``EMBEDKIT_VARLEN=0``
+(no CUDA variable-length attention).
+
+Example:
+    >>> import torch
+    >>> from embedkit.encoders import BertModel, EncoderConfig
+    >>> enc = BertModel(EncoderConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+    ...                               intermediate_size=32)).eval()
+    >>> ids, mask = torch.tensor([[2, 7, 9, 3], [2, 5, 3, 0]]), torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    >>> with torch.inference_mode():
+    ...     fast = InferenceEngine(enc)(ids, mask).last_hidden_state
+    ...     reference = enc(ids, mask).last_hidden_state
+    >>> bool((fast - reference)[mask.bool()].abs().max() < 1e-5)
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from embedkit.encoders.bert import BertModel
+from embedkit.encoders.engine.attention import attention, layer_norm
+from embedkit.encoders.engine.frozen import FrozenEncoderLayer
+from embedkit.encoders.engine.onednn import (
+    ROW_BLOCK,
+    fused_linear,
+    onednn_applies,
+    onednn_available,
+    warn_if_emulated_half_precision,
+)
+from embedkit.encoders.engine.packing import Packing
+from embedkit.encoders.layers import (
+    ACTIVATION_FUNCTIONS,
+    EncoderLayer,
+    EncoderOutput,
+    FeedForward,
+    SelfAttention,
+)
+from embedkit.encoders.mpnet import MPNetModel
+
+logger = logging.getLogger(__name__)
+
+ENGINE_ENCODERS = (BertModel, MPNetModel)
+# The feed-forward runs on blocks of token rows so that its (rows, F) intermediate stays under this many elements
+# (16 MiB in fp32) instead of growing with the batch; rows are independent, so the result is the same.
+FFN_BLOCK_ELEMENTS = 1 << 22
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The engine's switches (see the module docstring)."""
+
+    onednn: bool = True
+    pack_tokens: bool = True
+    varlen_attention: bool = True
+
+    @staticmethod
+    def from_environment() -> EngineOptions:
+        def on(name: str) -> bool:
+            return os.environ.get(name, "1") != "0"
+
+        return EngineOptions(on("EMBEDKIT_ONEDNN"), on("EMBEDKIT_PACK_TOKENS"), on("EMBEDKIT_VARLEN"))
+
+
+DEFAULT_OPTIONS = EngineOptions.from_environment()  # the one place the environment is read
+
+
+class InferenceEngine:
+    """Runs ``encoder``'s forward for inference through fused, padding-free kernels (see the module docstring).
+
+    Args:
+        encoder: a :class:`~embedkit.encoders.BertModel` or :class:`~embedkit.encoders.MPNetModel`.
+        onednn: fused oneDNN GEMMs on x86 CPUs (default: on unless ``EMBEDKIT_ONEDNN=0``).
+        pack_tokens: run token-wise layers on real tokens only (default: on unless ``EMBEDKIT_PACK_TOKENS=0``).
+        varlen_attention: on CUDA, attend within packed sequences (default: on unless ``EMBEDKIT_VARLEN=0``).
+
+    Example:
+        >>> import torch
+        >>> from embedkit.encoders import EncoderConfig, MPNetModel
+        >>> enc = MPNetModel(EncoderConfig(model_type="mpnet", vocab_size=50, hidden_size=16, num_hidden_layers=1,
+        ...                                num_attention_heads=2, intermediate_size=32)).eval()
+        >>> with torch.no_grad():
+        ...     out = InferenceEngine(enc, onednn=False)(torch.tensor([[0, 5, 2]]), torch.tensor([[1, 1, 1]]))
+        >>> tuple(out.last_hidden_state.shape)
+        (1, 3, 16)
+    """
+
+    def __init__(self, encoder: nn.Module, *, onednn: bool | None = None, pack_tokens: bool | None = None,
+                 varlen_attention: bool | None = None) -> None:
+        self.encoder = encoder
+        self.onednn = DEFAULT_OPTIONS.onednn if onednn is None else onednn
+        self.pack_tokens = DEFAULT_OPTIONS.pack_tokens if pack_tokens is None else pack_tokens
+        self.varlen_attention = DEFAULT_OPTIONS.varlen_attention if varlen_attention is None else varlen_attention
+
+    def applies(self) -> bool:
+        """Whether this call can run the engine: an encoder type it knows, no gradient wanted, every module in eval
+        mode, no hooks anywhere, and every layer the stock :class:`EncoderLayer` (or a frozen one)."""
+        encoder = self.encoder
+        if type(encoder) not in ENGINE_ENCODERS or torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return False
+        hooks = nn.modules.module
+        if hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
+            return False
+        for module in encoder.modules():
+            if module.training or module._forward_hooks or module._forward_pre_hooks:
+                return False
+        return all(type(layer) is FrozenEncoderLayer or _stock_layer(layer) for layer in encoder.layers)
+
+    def __call__(self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
+                 output_hidden_states: bool = False) -> EncoderOutput:
+        """The encoder's output for (B, T) ``input_ids``; padding positions of the outputs hold zeros when the
+        engine packed the batch (every pooling masks them out)."""
+        encoder = self.encoder
+        if not self.applies():
+            return encoder(input_ids, attention_mask, token_type_ids, output_hidden_states)
+        x = encoder.embeddings(input_ids, token_type_ids)  # (B, T, D)
+        warn_if_emulated_half_precision(x)
+        attn_mask = encoder.attention_mask(input_ids, attention_mask, x.dtype)
+        packing = None
+        if self.pack_tokens and attention_mask is not None and not bool(attention_mask.all()):
+            packing = Packing(attention_mask)
+            x = packing.unpad(x)  # (N, D): the real tokens
+
+        def full(h: Tensor) -> Tensor:  # back to (B, T, D)
+            return h if packing is None else packing.pad(h).view(packing.batch, packing.tokens, -1)
+
+        hidden_states = [full(x)] if output_hidden_states else None
+        for layer in encoder.layers:
+            if type(layer) is FrozenEncoderLayer:
+                x = layer.run(x, attn_mask, packing, self.varlen_attention)
+            else:
+                x = self._layer(layer, x, attn_mask, packing)
+            if hidden_states is not None:
+                hidden_states.append(full(x))
+        last = hidden_states[-1] if hidden_states is not None else full(x)
+        return EncoderOutput(last, tuple(hidden_states) if hidden_states is not None else None)
+
+    def _layer(self, layer: EncoderLayer, x: Tensor, attn_mask: Tensor | None, packing: Packing | None) -> Tensor:
+        """``EncoderLayer.forward`` in eval mode (dropout is the identity), on (B, T, D) or packed (N, D) rows."""
+        attn, ffn = layer.attn, layer.ffn
+        q, k, v = (self._linear(proj, x) for proj in (attn.q, attn.k, attn.v))
+        y = attention(q, k, v, attn.n_heads, attn_mask, packing, self.varlen_attention)  # same layout as x
+        x = layer_norm(self._linear(attn.o, y, residual=x), layer.attn_norm)
+        return layer_norm(self._feed_forward(ffn, x), layer.ffn_norm)
+
+    def _feed_forward(self, ffn: FeedForward, x: Tensor) -> Tensor:
+        """``x + down(act(up(x)))``, on blocks of rows (see ``FFN_BLOCK_ELEMENTS``)."""
+        rows = x.shape[:-1].numel()
+        block = max(1, FFN_BLOCK_ELEMENTS // ffn.up.out_features)
+        if block >= ROW_BLOCK:  # whole oneDNN row blocks: rows split as in one full call (bitwise equal)
+            block -= block % ROW_BLOCK
+        if rows <= block:
+            return self._linear(ffn.down, self._linear(ffn.up, x, activation=ffn.act), residual=x)
+        flat = x.reshape(rows, x.shape[-1])  # (N, D)
+        out = torch.empty_like(flat)
+        for start in range(0, rows, block):
+            part = flat[start:start + block]
+            hidden = self._linear(ffn.up, part, activation=ffn.act)  # (rows, F)
+            out[start:start + block] = self._linear(ffn.down, hidden, residual=part)
+        return out.view(x.shape)
+
+    def _linear(self, module: nn.Module, x: Tensor, activation: str | None = None,
+                residual: Tensor | None = None) -> Tensor:
+        """``act(module(x))`` or ``module(x) + residual``: one fused oneDNN op for a plain ``nn.Linear``."""
+        if self.onednn and type(module) is nn.Linear and onednn_applies(x, module.weight):
+            return fused_linear(x, module.weight, module.bias, activation, residual)
+        y = module(x)
+        if residual is not None:
+            return y + residual
+        return y if activation is None else ACTIVATION_FUNCTIONS[activation](y)
+
+
+def _stock_layer(layer: nn.Module) -> bool:
+    return (
+        type(layer) is EncoderLayer
+        and type(layer.attn) is SelfAttention
+        and type(layer.ffn) is FeedForward
+        and type(layer.attn_norm) is nn.LayerNorm
+        and type(layer.ffn_norm) is nn.LayerNorm
+    )
+
+
+def optimize_for_inference(model: nn.Module) -> int:
+    """Replace every stock encoder layer inside ``model`` by a :class:`FrozenEncoderLayer` (weights reordered for
+    oneDNN, in place of the originals: memory does not grow); returns how many layers were replaced.
+
+    Layers are left as they are (and the reason logged once) where oneDNN is unavailable, or a layer is not on the
+    CPU, not float32, has a Linear of another type (int8) or without bias, or has hooks.
+
+    Example:
+        >>> from embedkit.encoders import BertModel, EncoderConfig
+        >>> enc = BertModel(EncoderConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        ...                               intermediate_size=32)).eval()
+        >>> optimize_for_inference(enc) in (0, 2)  # 0 where oneDNN is unavailable (non-x86 CPUs)
+        True
+    """
+    if not onednn_available():
+        logger.info("optimize_for_inference: oneDNN is unavailable here; the model keeps the default path")
+        return 0
+    replaced, skipped = 0, []
+    for encoder in [m for m in model.modules() if type(m) in ENGINE_ENCODERS]:
+        for i, layer in enumerate(encoder.layers):
+            reason = FrozenEncoderLayer.unsupported(layer)
+            if reason is None:
+                encoder.layers[i] = FrozenEncoderLayer(layer)
+                replaced += 1
+            elif type(layer) is not FrozenEncoderLayer:
+                skipped.append(reason)
+    if skipped:
+        logger.info(f"optimize_for_inference: {len(skipped)} layer(s) kept on the default path ({skipped[0]})")
+    return replaced
+
+
+__all__ = ["DEFAULT_OPTIONS", "EngineOptions", "FrozenEncoderLayer", "InferenceEngine", "optimize_for_inference"]
