@@ -95,6 +95,13 @@ class BaseModel:
 
             refuse_move(fn)
 
+    def _refuse_training_if_optimized(self, mode: bool) -> None:
+        """Raise before ``train()`` flags any module when the model was optimized for inference."""
+        if mode and self.optimized_for_inference:
+            from embedkit.encoders.engine.frozen import FROZEN_MESSAGE
+
+            raise RuntimeError(FROZEN_MESSAGE.format(what="trained", why="train it"))
+
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         """The prompt text for one call: ``prompt``, else the text of ``prompt_name``, else the default prompt's.
 

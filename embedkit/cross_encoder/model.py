@@ -452,6 +452,10 @@ class CrossEncoder(nn.Module, BaseModel):
 
     tokenize = preprocess
 
+    def train(self, mode: bool = True) -> Any:
+        self._refuse_training_if_optimized(mode)  # before any module is flagged: a refused train() changes nothing
+        return super().train(mode)
+
     def _apply(self, fn: Any, recurse: bool = True) -> Any:
         self._refuse_move_if_optimized(fn)  # before any submodule is converted: a refused move changes nothing
         return super()._apply(fn, recurse)

@@ -520,6 +520,10 @@ class SentenceTransformer(nn.Sequential, BaseModel):
             names.update(getattr(module, "forward_kwargs", ()) or ())
         return sorted(names)
 
+    def train(self, mode: bool = True) -> Any:
+        self._refuse_training_if_optimized(mode)  # before any module is flagged: a refused train() changes nothing
+        return super().train(mode)
+
     def _apply(self, fn: Any, recurse: bool = True) -> Any:
         self._refuse_move_if_optimized(fn)  # before any submodule is converted: a refused move changes nothing
         return super()._apply(fn, recurse)
