@@ -68,6 +68,35 @@ def _wordpiece_from_vocab(vocab_file: Path, config: dict[str, Any], special: dic
     return backend
 
 
+
+def _replace_lone_surrogates(text: str) -> str:
+    """``text`` with each lone UTF-16 surrogate (legal in a Python string, e.g. from JSON, but not in UTF-8, which
+    the tokenizer needs) replaced by U+FFFD; valid text is returned as is."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def well_formed(texts: Any) -> list[Any]:
+    """The batch as a list, with lone surrogates replaced in every text and in both texts of a pair.
+
+    Example:
+        >>> well_formed(["caf\\ud800e", ("a", "b")]) == ["caf\\ufffde", ("a", "b")]
+        True
+    """
+    out = []
+    for item in texts:
+        if isinstance(item, str):
+            item = _replace_lone_surrogates(item)
+        elif isinstance(item, tuple) and len(item) == 2 and all(isinstance(t, str) for t in item):
+            item = (_replace_lone_surrogates(item[0]), _replace_lone_surrogates(item[1]))
+        out.append(item)
+    return out
+
 class Tokenizer:
     """Tokenizer of one model folder.
 
@@ -156,11 +185,11 @@ class Tokenizer:
                    add_special_tokens: bool = True) -> list[list[int]]:
         """Token ids per input (no padding, no tensors), truncated like :meth:`__call__`."""
         self._set_truncation(max_length)
-        return [enc.ids for enc in self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)]
+        return [enc.ids for enc in self.backend.encode_batch(well_formed(texts), add_special_tokens=add_special_tokens)]
 
     def tokenize(self, text: str) -> list[str]:
         """The tokens of one text, without special tokens (transformers' ``tokenize``)."""
-        return self.backend.encode(text, add_special_tokens=False).tokens
+        return self.backend.encode(well_formed([text])[0], add_special_tokens=False).tokens
 
     def _set_truncation(self, max_length: int | None) -> None:
         max_length = self.model_max_length if max_length is None else max_length
@@ -179,7 +208,7 @@ class Tokenizer:
         """
         self._set_truncation(max_length)
         self.backend.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
-        encodings = self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        encodings = self.backend.encode_batch(well_formed(texts), add_special_tokens=add_special_tokens)
         features = {
             "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),
             "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),

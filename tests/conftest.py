@@ -19,6 +19,27 @@ def _deterministic():
     yield
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--frozen", action="store_true",
+                     help="optimize every SentenceTransformer / CrossEncoder / SparseEncoder the tests load for "
+                          "inference (optimize_for_inference()), to run the parity tests on the frozen path")
+
+
+@pytest.fixture(autouse=True)
+def _frozen_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """With ``--frozen``: every model constructed during the test is optimized for inference right away."""
+    if request.config.getoption("--frozen"):
+        from embedkit import CrossEncoder, SentenceTransformer
+
+        for cls in (SentenceTransformer, CrossEncoder):
+            def init(self, *args, _original=cls.__init__, **kwargs):
+                _original(self, *args, **kwargs)
+                self.optimize_for_inference()
+
+            monkeypatch.setattr(cls, "__init__", init)
+    yield
+
+
 @pytest.fixture(scope="session")
 def texts() -> dict:
     return json.loads((FIXTURES / "texts.json").read_text(encoding="utf-8"))

@@ -29,10 +29,38 @@ def test_non_string_items_raise_type_error_naming_index_and_type(bert, bad, inde
         bert.encode(bad)
 
 
-@pytest.mark.parametrize("batch_size", [0, -1])
-def test_non_positive_batch_size(bert, batch_size):
+@pytest.mark.parametrize("batch_size", [0, -1, True, 2.0, "2"])
+def test_batch_size_must_be_a_positive_integer(bert, batch_size):
     with pytest.raises(ValueError, match="batch_size"):
         bert.encode(["a"], batch_size=batch_size)
+
+
+def test_numpy_integer_batch_size_is_accepted(bert):
+    import numpy as np
+
+    assert bert.encode(["a", "b", "c"], batch_size=np.int64(2)).shape == (3, 16)
+
+
+@pytest.mark.parametrize("truncate_dim", [0, -1, True, 2.5])
+def test_truncate_dim_must_be_positive(bert, truncate_dim):
+    with pytest.raises(ValueError, match="truncate_dim"):
+        bert.encode(["a"], truncate_dim=truncate_dim)
+
+
+def test_unknown_output_value_names_the_valid_ones(bert):
+    with pytest.raises(ValueError, match="output_value='bogus' is not an output.*sentence_embedding"):
+        bert.encode(["a"], output_value="bogus")
+
+
+def test_rank_refuses_a_string_of_documents_and_negative_top_k():
+    from embedkit import CrossEncoder
+
+    model = CrossEncoder(str(FIXTURES / "ce_bert1"), device="cpu")
+    with pytest.raises(TypeError, match="one string"):
+        model.rank("q", "abc")
+    with pytest.raises(ValueError, match="top_k"):
+        model.rank("q", ["a", "b"], top_k=-1)
+    assert len(model.rank("q", ["a", "b", "c"], top_k=2)) == 2
 
 
 def test_unknown_precision_prompt_and_kwargs(bert):
@@ -121,3 +149,12 @@ def test_tokenizer_larger_than_embedding_is_reported(tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="embed|vocab|shape"):
         SentenceTransformer(str(folder), device="cpu")
+
+
+def test_a_lone_surrogate_is_replaced_not_a_crash(bert):
+    # legal in a Python str (json.loads('"\\ud800"') gives one), not in UTF-8: the tokenizer sees U+FFFD instead
+    import numpy as np
+
+    got = bert.encode(["caf\ud800e", "ok"])
+    np.testing.assert_allclose(got, bert.encode(["caf\ufffde", "ok"]), atol=1e-6)
+    assert bert.tokenizer.tokenize("caf\ud800e") == bert.tokenizer.tokenize("caf\ufffde")

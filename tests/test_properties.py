@@ -16,7 +16,8 @@ MPNET = SentenceTransformer(str(FIXTURES / "tiny_mpnet_v6"), device="cpu")
 texts = st.one_of(
     st.text(max_size=200),
     st.text(alphabet=st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp"]), max_size=50),  # control / spaces
-    st.sampled_from(["", " ", "\t\n", "\u200b", "\x00", "word " * 600]),
+    st.sampled_from(["", " ", "\t\n", "\u200b", "\x00", "word " * 600, "caf\ud800e", "\udfff"]),
+    st.text(alphabet=st.characters(categories=["Cs", "Ll"]), max_size=30),  # lone surrogates, legal in Python str
 )
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

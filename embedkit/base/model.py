@@ -87,20 +87,22 @@ class BaseModel:
             self.optimized_for_inference = True
         return self
 
-    def _refuse_move_if_optimized(self, fn: Any) -> None:
-        """Raise before ``.to()`` / ``.half()`` / ``.cuda()`` converts anything when the model was optimized for
-        inference and ``fn`` would change a tensor's dtype or device (called from the model classes' ``_apply``)."""
-        if self.optimized_for_inference:
-            from embedkit.encoders.engine.frozen import refuse_move
-
-            refuse_move(fn)
-
-    def _refuse_training_if_optimized(self, mode: bool) -> None:
-        """Raise before ``train()`` flags any module when the model was optimized for inference."""
+    # The model classes list BaseModel before nn.Module, so these two run first and refuse before any submodule
+    # changes: a refused train() or move leaves the model as it was.
+    def train(self, mode: bool = True) -> Any:
+        """``nn.Module.train``; raises for a model optimized for inference (see :meth:`optimize_for_inference`)."""
         if mode and self.optimized_for_inference:
             from embedkit.encoders.engine.frozen import FROZEN_MESSAGE
 
             raise RuntimeError(FROZEN_MESSAGE.format(what="trained", why="train it"))
+        return super().train(mode)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        if self.optimized_for_inference:  # .to() / .half() / .cuda() that would change a dtype or device
+            from embedkit.encoders.engine.frozen import refuse_move
+
+            refuse_move(fn)
+        return super()._apply(fn, recurse)
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         """The prompt text for one call: ``prompt``, else the text of ``prompt_name``, else the default prompt's.

@@ -13,6 +13,7 @@ It writes the modular format, which sentence-transformers 6.x loads.
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -109,7 +110,7 @@ _LOADING_KEYS = frozenset({"cache_dir", "token", "revision", "trust_remote_code"
                            "force_download", "proxies", "subfolder", "use_auth_token", "return_unused_kwargs"})
 
 
-class CrossEncoder(nn.Module, BaseModel):
+class CrossEncoder(BaseModel, nn.Module):
     """Score text pairs jointly with a sequence-classification encoder (BERT or MPNet).
 
     Args:
@@ -452,14 +453,6 @@ class CrossEncoder(nn.Module, BaseModel):
 
     tokenize = preprocess
 
-    def train(self, mode: bool = True) -> Any:
-        self._refuse_training_if_optimized(mode)  # before any module is flagged: a refused train() changes nothing
-        return super().train(mode)
-
-    def _apply(self, fn: Any, recurse: bool = True) -> Any:
-        self._refuse_move_if_optimized(fn)  # before any submodule is converted: a refused move changes nothing
-        return super()._apply(fn, recurse)
-
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """Add ``scores`` (B, num_labels) to the features (extra keyword arguments are accepted and unused)."""
         if self.pipeline is not None:
@@ -624,13 +617,19 @@ class CrossEncoder(nn.Module, BaseModel):
         to :meth:`predict`; the removed ``convert_to_numpy`` / ``convert_to_tensor`` are dropped with a warning.
 
         Raises:
-            ValueError: the model has more than one label.
+            ValueError: the model has more than one label, or ``top_k`` is negative.
+            TypeError: ``documents`` is one string.
         """
         if self.num_labels != 1:
             raise ValueError(
                 "CrossEncoder.rank() only works for models with num_labels=1. "
                 "Consider using CrossEncoder.predict() with input pairs instead."
             )
+        if isinstance(documents, str):
+            raise TypeError("rank() takes a list of documents, got one string (it would rank its characters); "
+                            "pass [document]")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0):
+            raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
         documents = list(documents)
         scores = self.predict([(query, doc) for doc in documents], prompt_name=prompt_name, prompt=prompt,
                               batch_size=batch_size, show_progress_bar=show_progress_bar,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import numbers
 import os
 import warnings
 from collections import OrderedDict
@@ -90,7 +91,7 @@ def _input_length(item: Any) -> int:
     return 0
 
 
-class SentenceTransformer(nn.Sequential, BaseModel):
+class SentenceTransformer(BaseModel, nn.Sequential):
     """Texts -> dense embeddings through Transformer -> Pooling (-> Dense -> Normalize ...).
 
     Args:
@@ -520,14 +521,6 @@ class SentenceTransformer(nn.Sequential, BaseModel):
             names.update(getattr(module, "forward_kwargs", ()) or ())
         return sorted(names)
 
-    def train(self, mode: bool = True) -> Any:
-        self._refuse_training_if_optimized(mode)  # before any module is flagged: a refused train() changes nothing
-        return super().train(mode)
-
-    def _apply(self, fn: Any, recurse: bool = True) -> Any:
-        self._refuse_move_if_optimized(fn)  # before any submodule is converted: a refused move changes nothing
-        return super()._apply(fn, recurse)
-
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         for name, module in self._modules.items():
             module_kwargs = {}
@@ -636,8 +629,12 @@ class SentenceTransformer(nn.Sequential, BaseModel):
             convert_to_numpy = False
         if output_value != "sentence_embedding":
             convert_to_tensor = convert_to_numpy = False
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        batch_size = int(batch_size)  # numpy integers too
+        if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(
+                truncate_dim, numbers.Integral) or truncate_dim <= 0):
+            raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}.")
         inputs, single = self._encode_inputs(inputs, kwargs)
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"Precision {precision!r} is not supported, must be one of "
@@ -708,6 +705,10 @@ class SentenceTransformer(nn.Sequential, BaseModel):
                         results.append({k: v[i] if isinstance(v, Tensor) and v.ndim and v.shape[0] == len(batch)
                                         else v for k, v in out.items()})
                 else:
+                    if output_value not in out:
+                        raise ValueError(f"output_value={output_value!r} is not an output of this model; use "
+                                         f"'sentence_embedding', 'token_embeddings', None (all outputs) or one of "
+                                         f"{sorted(out)}")
                     emb = out[output_value]
                     if normalize:
                         emb = torch.nn.functional.normalize(emb, p=2, dim=1)

@@ -300,3 +300,16 @@ def test_layers_the_frozen_path_cannot_take_stay_as_they_are(case):
     assert reason is not None
     optimize_for_inference(encoder)
     assert encoder.layers[0] is layer
+
+
+@needs_onednn
+def test_a_frozen_encoder_deep_copies_with_its_own_weights():
+    import copy as copying
+
+    encoder = _encoder("bert")
+    optimize_for_inference(encoder)
+    twin = copying.deepcopy(encoder)
+    torch.testing.assert_close(_run(twin).last_hidden_state, _run(encoder).last_hidden_state, atol=0, rtol=0)
+    assert twin.layers[0].qkv_weight is not encoder.layers[0].qkv_weight
+    for a, b in zip(twin.state_dict().values(), encoder.state_dict().values()):
+        assert torch.equal(a, b)

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -130,6 +131,17 @@ class FrozenEncoderLayer(nn.Module):
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         if any(key.startswith(prefix) for key in state_dict):
             raise RuntimeError(FROZEN_MESSAGE.format(what="loaded into", why="load other weights"))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenEncoderLayer:
+        """A copy with its own prepared weights (oneDNN tensors have no storage that ``copy.deepcopy`` can read)."""
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if isinstance(value, Tensor) and value.is_mkldnn:
+                new.__dict__[key] = torch.ops.mkldnn._reorder_linear_weight(value.to_dense())
+            else:
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
 
     def extra_repr(self) -> str:
         return f"hidden_size={self.hidden_size}, n_heads={self.n_heads}, act={self.act!r}, weights=oneDNN"
