@@ -118,6 +118,12 @@ def load_training_state(path: Path, optimizer: Any, scheduler: Any, scaler: Any,
     """Restore optimizer, scheduler, scaler and this rank's RNG states from ``path``; returns the trainer state."""
     from safetensors.torch import load_file
 
+    missing = [name for name in ("optimizer.pt", "scheduler.pt") if not (path / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{path} holds the model weights but not the training state ({', '.join(missing)} missing): it was saved "
+            "with save_only_model=True, or copied incompletely, so training cannot resume from it exactly. Load "
+            "the model from this folder and start a new run, or save checkpoints without save_only_model to resume")
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=True))
     if scaler is not None and (path / "scaler.pt").is_file():

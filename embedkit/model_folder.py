@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -156,15 +157,44 @@ def save_model_folder(
         raise
 
 
+# Weight files a loader looks for (either format, sharded or not): a save that writes one of them must not leave
+# the others of an earlier save beside it, or the loader could pick the stale one (it prefers safetensors).
+WEIGHT_FILE = re.compile(r"^(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?$")
+
+
+def remove_stale_weight_files(folder: Path, written: set[str]) -> None:
+    """Delete the weight files in ``folder`` other than the ``written`` ones (names), if any was written.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for name in ("model.safetensors", "pytorch_model.bin", "README.md"):
+        ...     _ = (folder / name).write_text("x")
+        >>> remove_stale_weight_files(folder, {"pytorch_model.bin"})
+        >>> sorted(p.name for p in folder.iterdir())
+        ['README.md', 'pytorch_model.bin']
+    """
+    if not any(WEIGHT_FILE.match(name) for name in written):
+        return
+    for entry in folder.iterdir():
+        if entry.is_file() and WEIGHT_FILE.match(entry.name) and entry.name not in written:
+            entry.unlink()
+
+
 def _replace_folder(new: Path, target: Path) -> None:
     """Move ``new`` to ``target``; an existing ``target`` is kept aside until the move succeeded.
 
-    Files of the old folder that the new one does not write (a user's notes, training artefacts) are carried over.
+    Files of the old folder that the new one does not write (a user's notes, training artefacts) are carried over,
+    except weight files when the new folder has its own (a save in the other format must not leave the old
+    weights where a loader would find them first).
     """
     if not target.exists():
         os.replace(new, target)
         return
+    new_has_weights = any(WEIGHT_FILE.match(entry.name) for entry in new.iterdir())
     for entry in target.iterdir():
+        if new_has_weights and entry.is_file() and WEIGHT_FILE.match(entry.name):
+            continue
         if not (new / entry.name).exists():
             if entry.is_dir():
                 shutil.copytree(entry, new / entry.name)

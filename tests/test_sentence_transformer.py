@@ -207,3 +207,39 @@ def test_saved_dense_config_is_readable_by_st5(bert, tmp_path):
     config = json.loads((tmp_path / "m" / "2_Dense" / "config.json").read_text())
     assert config == {"in_features": 32, "out_features": 16, "bias": True,
                       "activation_function": "torch.nn.modules.activation.Tanh"}
+
+
+@pytest.mark.parametrize("first, second", [(True, False), (False, True)], ids=["safetensors_then_bin",
+                                                                                 "bin_then_safetensors"])
+def test_saving_over_a_folder_in_the_other_format_loads_what_was_saved(tmp_path, first, second):
+    import torch
+
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    folder = tmp_path / "model"
+    model.save(str(folder), safe_serialization=first)
+    (folder / "NOTES.md").write_text("mine")
+    with torch.no_grad():
+        model[0].auto_model.layers[0].attn.q.weight.mul_(2.0)
+    model.save(str(folder), safe_serialization=second)
+    reloaded = SentenceTransformer(str(folder), device="cpu")
+    np.testing.assert_allclose(reloaded.encode(["a text"]), model.encode(["a text"]), atol=1e-6)
+    assert (folder / "NOTES.md").read_text() == "mine"  # the user's own files stay
+    assert {p.name for p in folder.iterdir()} & {"model.safetensors", "pytorch_model.bin"} == {
+        "model.safetensors" if second else "pytorch_model.bin"}
+
+
+@pytest.mark.parametrize("first, second", [(True, False), (False, True)])
+def test_cross_encoder_saved_over_the_other_format_loads_what_was_saved(tmp_path, first, second):
+    import torch
+
+    from embedkit import CrossEncoder
+
+    model = CrossEncoder(str(FIXTURES / "ce_bert1"), device="cpu")
+    folder = tmp_path / "ce"
+    model.save(str(folder), safe_serialization=first)
+    with torch.no_grad():
+        model.model.classifier.out.weight.mul_(-1.0)
+    model.save(str(folder), safe_serialization=second)
+    pairs = [("a", "b"), ("c", "d")]
+    np.testing.assert_allclose(CrossEncoder(str(folder), device="cpu").predict(pairs), model.predict(pairs),
+                               atol=1e-6)

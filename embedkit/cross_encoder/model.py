@@ -34,7 +34,7 @@ from embedkit.base.modules.module import (
 from embedkit.encoders.heads import SequenceClassifier
 from embedkit.encoders.loading import read_state_dict
 from embedkit.eval_mode import ensure_eval
-from embedkit.model_folder import ST_VERSION_WRITTEN, saved_versions
+from embedkit.model_folder import ST_VERSION_WRITTEN, remove_stale_weight_files, saved_versions
 from embedkit.tokenizer import Tokenizer
 from embedkit.util.decorators import cross_encoder_init_args_decorator, cross_encoder_predict_rank_args_decorator
 
@@ -688,10 +688,12 @@ class CrossEncoder(BaseModel, nn.Module):
                                              "version": ST_VERSION_WRITTEN}
         write_json_file(path / "config.json", hf_config, sort_keys=True)
         state = {k: v.cpu() for k, v in self.model.hf_state_dict().items()}
+        weights = "model.safetensors" if safe_serialization else "pytorch_model.bin"
         if safe_serialization:
-            save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
+            save_file(state, str(path / weights), metadata={"format": "pt"})
         else:
-            torch.save(state, path / "pytorch_model.bin")
+            torch.save(state, path / weights)
+        remove_stale_weight_files(path, {weights})
         self.tokenizer.save(path, model_max_length=self.max_length)
         write_json_file(path / "modules.json", [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},

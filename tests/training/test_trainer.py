@@ -241,3 +241,13 @@ def test_legacy_fit_with_input_examples_and_model_card(tmp_path):
     assert "## Training" in card and "CosineMSE" in card and "sentence_0" in card
     reloaded = SentenceTransformer(str(tmp_path / "fitted"), device="cpu")
     assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_resuming_from_a_save_only_model_checkpoint_says_what_is_missing(tmp_path):
+    run(tmp_path, "only", max_steps=2, save_strategy="steps", save_steps=2, save_only_model=True)
+    folder = tmp_path / "only" / "checkpoint-2"
+    assert (folder / "trainer_state.json").is_file() and not (folder / "optimizer.pt").exists()
+    with pytest.raises(FileNotFoundError, match=r"checkpoint-2 holds the model weights but not the training state "
+                                                r"\(optimizer.pt, scheduler.pt missing\).*save_only_model"):
+        run(tmp_path, "only", max_steps=4, save_strategy="no", resume=str(folder))
+    SentenceTransformer(str(folder), device="cpu")  # the weights themselves load

@@ -1,8 +1,8 @@
 """Attention over packed tokens without padding, on CUDA (FlashAttention's variable-length kernel).
 
 With :class:`~embedkit.encoders.engine.packing.Packing` the projections and feed-forward already run on the N real
-tokens only; attention is the one place that lays them out padded again, (B, T), and masks the padding. On CUDA GPUs that
-run FlashAttention (compute capability 8.0 or newer) with fp16 or bf16 activations (a half-precision model, or
+tokens only; attention is the one place that lays them out padded again, (B, T), and masks the padding. On CUDA GPUs
+that run FlashAttention (compute capability 8.0 or newer) with fp16 or bf16 activations (a half-precision model, or
 ``torch.autocast``), ``torch.nn.attention.varlen.varlen_attn`` attends within each sequence of the packed (N, H, Dh)
 tokens directly, given where each sequence starts (``cu_seqlens``): no padded copy, no mask, no work on padding.
 
