@@ -48,6 +48,22 @@ def _check_positive(**values: int) -> None:
             raise ValueError(f"{name} must be a positive integer; got {value!r}; valid: an int >= 1")
 
 
+def _check_finite(name: str, embeddings: Tensor | np.ndarray) -> None:
+    """Refuse NaN or infinite entries: a NaN row would compare as the best match of every query (or of none)."""
+    values = _as_tensor(embeddings)
+    if values.is_sparse:
+        values = values.coalesce().values()
+    # one float64 sum (no mask as big as the corpus): NaN or inf anywhere makes it non-finite
+    if values.is_floating_point() and not bool(torch.isfinite(values.sum(dtype=torch.float64))):
+        dense = _as_tensor(embeddings)
+        dense = dense.to_dense() if dense.is_sparse else dense
+        rows = [0] if dense.dim() < 2 else [
+            start + i for start in range(0, len(dense), 4096)
+            for i in (~torch.isfinite(dense[start:start + 4096])).any(dim=1).nonzero().flatten().tolist()]
+        raise ValueError(f"{name} has NaN or infinite values (rows {rows[:10]}{' ...' if len(rows) > 10 else ''}); "
+                         "fix or drop those embeddings first")
+
+
 def semantic_search(
     query_embeddings: ArrayLike,
     corpus_embeddings: ArrayLike,
@@ -84,6 +100,8 @@ def semantic_search(
     _check_positive(query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
     queries = _as_tensor(query_embeddings)
     corpus = _as_tensor(corpus_embeddings)
+    _check_finite("query_embeddings", queries)
+    _check_finite("corpus_embeddings", corpus)
     if queries.dim() == 1:
         queries = queries.unsqueeze(0)
     if queries.device != corpus.device:
@@ -222,6 +240,7 @@ def paraphrase_mining_embeddings(
         [(0, 2)]
     """
     _check_positive(query_chunk_size=query_chunk_size, corpus_chunk_size=corpus_chunk_size)
+    _check_finite("embeddings", embeddings)
     n = len(embeddings)
     pairs: list[tuple[float, int, int]] = []  # min-heap of (score, i, j), at most max_pairs long
     in_heap: set[tuple[int, int]] = set()
@@ -314,6 +333,7 @@ def community_detection(
     if len(embeddings) == 0:
         return []
     emb = _as_tensor(embeddings)
+    _check_finite("embeddings", emb)
     if emb.dim() == 1:
         emb = emb.unsqueeze(0)
     n = len(emb)

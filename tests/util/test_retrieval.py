@@ -270,3 +270,26 @@ def test_community_detection_accelerator_path_agrees(arrays: dict[str, np.ndarra
             scores = x[start : start + params["batch_size"]] @ x.T
             candidates += _candidates_vectorized(scores, start, thr, params["min_community_size"])
         assert _resolve_overlaps(candidates, len(x), params["min_community_size"]) == gold["community_detection"][case]
+
+
+@pytest.mark.parametrize("call", ["semantic_search_corpus", "semantic_search_query", "community_detection",
+                                  "paraphrase_mining_embeddings"])
+def test_non_finite_embeddings_are_refused_naming_the_rows(call: str) -> None:
+    import torch
+
+    from embedkit.util import community_detection, paraphrase_mining_embeddings, semantic_search
+
+    good = torch.nn.functional.normalize(torch.randn(12, 8), dim=1)
+    bad = good.clone()
+    bad[3, 2] = float("nan")
+    bad[7, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(rows \[3, 7\]\)"):
+        if call == "semantic_search_corpus":
+            semantic_search(good[:2], bad)
+        elif call == "semantic_search_query":
+            semantic_search(bad, good)
+        elif call == "community_detection":
+            community_detection(bad, min_community_size=2)
+        else:
+            paraphrase_mining_embeddings(bad)
+    assert semantic_search(good[:2], good)[0][0]["corpus_id"] == 0  # finite input unchanged
