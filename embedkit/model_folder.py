@@ -108,7 +108,7 @@ def load_modules(folder: Path, module_load_kwargs: dict[str, Any] | None = None,
 
 def read_model_config(folder: Path) -> dict[str, Any]:
     path = folder / "config_sentence_transformers.json"
-    return read_json_file(path) if path.is_file() else {}
+    return read_json_file(path) if path.exists() else {}  # a FIFO or device is refused by read_json_file
 
 
 def saved_versions() -> dict[str, str]:

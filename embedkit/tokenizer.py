@@ -17,9 +17,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from embedkit.util.file_io import read_config_text
+
 # transformers uses int(1e30) for "no limit"; the Rust backend takes at most a usize.
 _NO_LIMIT = 2**31 - 1
 _SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+# Texts longer than this many characters per kept token are cut before tokenizing (see _without_dropped_tail).
+CHARS_PER_KEPT_TOKEN = 16
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
@@ -30,10 +34,10 @@ def _token_content(value: Any) -> str | None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_config_text(path))
     except ValueError as exc:
         raise ValueError(f"cannot parse {path}: {exc}") from exc
 
@@ -185,7 +189,8 @@ class Tokenizer:
                    add_special_tokens: bool = True) -> list[list[int]]:
         """Token ids per input (no padding, no tensors), truncated like :meth:`__call__`."""
         self._set_truncation(max_length)
-        return [enc.ids for enc in self.backend.encode_batch(well_formed(texts), add_special_tokens=add_special_tokens)]
+        texts = self._without_dropped_tail(well_formed(texts))
+        return [enc.ids for enc in self.backend.encode_batch(texts, add_special_tokens=add_special_tokens)]
 
     def tokenize(self, text: str) -> list[str]:
         """The tokens of one text, without special tokens (transformers' ``tokenize``)."""
@@ -198,6 +203,51 @@ class Tokenizer:
         else:
             self.backend.enable_truncation(max_length, strategy="longest_first")
 
+    def _without_dropped_tail(self, texts: list[Any]) -> list[Any]:
+        """Very long texts cut to a prefix that tokenizes to the same kept tokens.
+
+        Truncation keeps at most ``max_length`` tokens of a text, but the tokenizer would first tokenize all of it
+        (a 100,000-word text takes gigabytes). A prefix cut at a space tokenizes to a prefix of the full text's
+        tokens (every earlier word is split the same way), so when it already holds ``max_length`` tokens the
+        truncated result is the same; otherwise the cut grows, up to the whole text. In a pair, a text is cut only
+        when the other one is shorter than half the room: then truncation keeps the same number of its tokens
+        however long it is (when both are long, which one is longer decides the split, so both stay whole).
+        """
+        truncation = self.backend.truncation
+        if truncation is None:
+            return texts
+        keep = truncation["max_length"]
+        half = (keep - self.backend.num_special_tokens_to_add(True)) // 2
+
+        def cut(text: Any) -> Any:
+            if not isinstance(text, str):
+                return text
+            limit = CHARS_PER_KEPT_TOKEN * keep
+            while limit < len(text):
+                boundary = text.rfind(" ", 0, limit)
+                if boundary > 0 and len(self.backend.encode(text[:boundary], add_special_tokens=False).ids) >= keep:
+                    return text[:boundary]
+                limit *= 4
+            return text
+
+        def short(text: Any) -> bool:
+            return isinstance(text, str) and len(self.backend.encode(text, add_special_tokens=False).ids) < half
+
+        out = []
+        for item in texts:
+            if isinstance(item, tuple) and len(item) == 2:
+                first, second = item
+                long_first = isinstance(first, str) and len(first) > CHARS_PER_KEPT_TOKEN * keep
+                long_second = isinstance(second, str) and len(second) > CHARS_PER_KEPT_TOKEN * keep
+                if long_first and not long_second and short(second):
+                    item = (cut(first), second)
+                elif long_second and not long_first and short(first):
+                    item = (first, cut(second))
+            else:
+                item = cut(item)
+            out.append(item)
+        return out
+
     def __call__(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
                  add_special_tokens: bool = True, **kwargs: Any) -> dict[str, Tensor]:
         """Tokenize a batch of texts or (text, text) pairs into padded (B, T) tensors.
@@ -207,8 +257,9 @@ class Tokenizer:
         and mean what embedkit always does: pad to the longest, truncate to ``max_length``, return torch tensors.
         """
         self._set_truncation(max_length)
+        texts = self._without_dropped_tail(well_formed(texts))
         self.backend.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
-        encodings = self.backend.encode_batch(well_formed(texts), add_special_tokens=add_special_tokens)
+        encodings = self.backend.encode_batch(texts, add_special_tokens=add_special_tokens)
         features = {
             "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),
             "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),

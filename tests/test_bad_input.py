@@ -158,3 +158,28 @@ def test_a_lone_surrogate_is_replaced_not_a_crash(bert):
     got = bert.encode(["caf\ud800e", "ok"])
     np.testing.assert_allclose(got, bert.encode(["caf\ufffde", "ok"]), atol=1e-6)
     assert bert.tokenizer.tokenize("caf\ud800e") == bert.tokenizer.tokenize("caf\ufffde")
+
+
+@pytest.mark.parametrize("name", ["config_sentence_transformers.json", "modules.json", "config.json"])
+@pytest.mark.parametrize("kind", ["symlink_to_dev_zero", "fifo", "directory", "oversized"])
+def test_special_or_huge_files_in_a_model_folder_are_refused_not_read(tmp_path, kind, name, monkeypatch):
+    import os
+
+    folder = tmp_path / "model"
+    shutil.copytree(FIXTURES / "tiny_bert_v6", folder)
+    target = folder / name
+    target.unlink()
+    if kind == "symlink_to_dev_zero":
+        target.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    else:
+        from embedkit.util import file_io
+
+        monkeypatch.setattr(file_io, "MAX_CONFIG_BYTES", 1024)
+        monkeypatch.setattr(file_io.read_config_text, "__defaults__", (1024,))
+        target.write_text("{" + " " * 4096 + "}")
+    with pytest.raises(ValueError, match=f"{name} (is not a regular file|is larger than)"):
+        SentenceTransformer(str(folder), device="cpu")

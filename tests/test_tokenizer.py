@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from embedkit.tokenizer import Tokenizer
 from tests.conftest import FIXTURES, golden
@@ -55,3 +56,33 @@ def test_do_lower_case_lowercases_before_a_cased_vocabulary(tmp_path):
 def test_missing_tokenizer_names_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="tokenizer.json and vocab.txt"):
         Tokenizer(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["single", "long_first_short_second", "short_first_long_second", "no_spaces",
+                                  "spaced_out"])
+def test_cutting_long_texts_before_tokenizing_keeps_the_same_ids(case, monkeypatch):
+    import random
+
+    import embedkit.tokenizer as tokenizer_module
+    from embedkit import SentenceTransformer
+
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    rng = random.Random(0)
+    words = ["alpha", "beta", "délta", "東京", "emoji😀", "x" * 30, "a-b", "c.d", "Word"]
+    long = " ".join(rng.choice(words) for _ in range(3000))
+    batch = {
+        "single": [long, "short"],
+        "long_first_short_second": [(long, "a short query")],
+        "short_first_long_second": [("a short query", long)],
+        "no_spaces": ["y" * 20000],  # no word boundary to cut at: stays whole
+        "spaced_out": ["a" + " " * 20000 + long],  # the cut grows until it holds enough tokens
+    }[case]
+    for max_length in (16, 128):
+        monkeypatch.setattr(tokenizer_module, "CHARS_PER_KEPT_TOKEN", 2)  # cut even these short texts
+        cut = model.tokenizer(batch, max_length=max_length)
+        cut_ids = model.tokenizer.encode_ids(batch, max_length=max_length)
+        monkeypatch.setattr(tokenizer_module, "CHARS_PER_KEPT_TOKEN", 10**9)  # never cut
+        whole = model.tokenizer(batch, max_length=max_length)
+        assert cut_ids == model.tokenizer.encode_ids(batch, max_length=max_length)
+        for key in whole:
+            assert torch.equal(cut[key], whole[key]), (case, max_length, key)

@@ -223,7 +223,7 @@ class CrossEncoder(BaseModel, nn.Module):
                 model_name_or_path, cache_folder=cache_folder, revision=revision, token=token,
                 local_files_only=local_files_only, default_organization="cross-encoder",
             )
-            if not (folder / "modules.json").is_file():
+            if not (folder / "modules.json").exists():
                 base_logger.info(f"No modules.json found for {name}, initializing a new {self.model_type} model.")
             else:
                 base_logger.info(f"Loading {self.model_type} model from {name}.")
@@ -266,7 +266,7 @@ class CrossEncoder(BaseModel, nn.Module):
         saved_activation, saved_max_length, do_lower_case, is_classifier_folder, st_config = \
             self._read_st_configs(folder)
         config_path = folder / "config.json"
-        if not config_path.is_file():
+        if not config_path.exists():
             raise FileNotFoundError(f"no config.json in {folder}")
         hf_config = read_json_file(config_path)
         legacy = hf_config.get("sentence_transformers", {})
@@ -322,7 +322,7 @@ class CrossEncoder(BaseModel, nn.Module):
         activation, model_type = None, "CrossEncoder"
         st_config: dict[str, Any] = {}
         st_config_path = folder / "config_sentence_transformers.json"
-        if st_config_path.is_file():
+        if st_config_path.exists():
             st_config = read_json_file(st_config_path)
             model_type = st_config.get("model_type", "SentenceTransformer")
             if model_type not in ("CrossEncoder", "SentenceTransformer"):
@@ -330,14 +330,14 @@ class CrossEncoder(BaseModel, nn.Module):
                                  "a CrossEncoder loads CrossEncoder folders or SentenceTransformer backbones")
             activation = st_config.get("activation_fn")
         modules_path = folder / "modules.json"
-        if not modules_path.is_file():
+        if not modules_path.exists():
             return activation, None, False, True, st_config
         modules = read_json_file(modules_path)
         if not (isinstance(modules, list) and modules and modules[0].get("path", "") in ("", ".")
                 and modules[0].get("type") in TRANSFORMER_TYPES):
             raise ValueError(f"{folder}: modules.json must start with a root Transformer module, got {modules!r}")
         sbert_path = folder / "sentence_bert_config.json"
-        sbert = read_json_file(sbert_path) if sbert_path.is_file() else {}
+        sbert = read_json_file(sbert_path) if sbert_path.exists() else {}
         task = sbert.get("transformer_task", "feature-extraction")
         max_length, lower = sbert.get("max_seq_length"), bool(sbert.get("do_lower_case", False))
         if task == "feature-extraction" and model_type == "SentenceTransformer":

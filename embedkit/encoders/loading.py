@@ -41,7 +41,7 @@ def _read_bin(path: Path) -> dict[str, Tensor]:
 def find_weights_file(folder: str | os.PathLike) -> Path | None:
     folder = Path(folder)
     for name in WEIGHT_FILES:
-        if (folder / name).is_file():
+        if (folder / name).exists():
             return folder / name
     return None
 
@@ -56,6 +56,8 @@ def read_state_dict(folder: str | os.PathLike) -> tuple[dict[str, Tensor], Path]
     path = find_weights_file(folder)
     if path is None:
         raise FileNotFoundError(f"no weights in {folder}: looked for {', '.join(WEIGHT_FILES)}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file (a FIFO, device or folder); refusing to read it")
     if path.name == "model.safetensors":
         return _read_safetensors(path), path
     if path.name == "pytorch_model.bin":

@@ -269,7 +269,7 @@ class SentenceTransformer(BaseModel, nn.Sequential):
                        "model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs,
                        "config_kwargs": config_kwargs}
         note_base_model(self.model_card_data, model_name_or_path, folder, revision, local_files_only)
-        if not (folder / "modules.json").is_file():
+        if not (folder / "modules.json").exists():
             base_logger.info(f"No modules.json found for {name}, initializing a new {self.model_type} model.")
             return self._load_default_modules(folder, **load_kwargs)
         saved_type = self._get_model_type(folder)

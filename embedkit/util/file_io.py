@@ -236,3 +236,34 @@ def http_get(url: str, path: str) -> None:
             raise
         finally:
             progress.close()
+
+
+MAX_CONFIG_BYTES = 64 << 20  # a model folder's JSON files are kilobytes; this bounds what a hostile one can make us read
+
+
+def read_config_text(path: str | os.PathLike, limit: int = MAX_CONFIG_BYTES) -> str:
+    """The text of a model folder's small file (JSON config), refusing what could hang or exhaust memory.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` (or its symlink target) is not a regular file (a FIFO, a device such as /dev/zero, a
+            folder), or it is larger than ``limit`` bytes.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "config.json").write_text("{}")
+        >>> read_config_text(folder / "config.json")
+        '{}'
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file (a FIFO, device or folder); refusing to read it")
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit >> 20} MiB; a model config is far smaller, refusing to read it")
+    return data.decode("utf-8")
+

@@ -177,3 +177,17 @@ def test_router_trains_with_router_mapping(tmp_path):
     SentenceTransformerTrainer(model, args, train_dataset=data, loss=loss).train()
     assert not torch.equal(model[0].sub_modules["query"][0].embedding.weight, query_before)
     assert not torch.equal(model[0].sub_modules["document"][0].auto_model.embed.tok.weight, doc_before)
+
+
+@pytest.mark.parametrize("module_id", [".", "", "./"])
+def test_a_router_sub_module_in_the_routers_own_folder_is_refused(tmp_path, module_id):
+    # a Router whose sub-module is the Router folder itself would load itself without end (memory runs out)
+    folder = tmp_path / "model"
+    shutil.copytree(FIX / "router_dense", folder)
+    router_folder = folder / read_json_file(folder / "modules.json")[0]["path"]
+    config = read_json_file(router_folder / "router_config.json")
+    config["types"][module_id] = "sentence_transformers.base.modules.router.Router"
+    config["structure"]["query"] = [module_id]
+    write_json_file(router_folder / "router_config.json", config)
+    with pytest.raises(ValueError, match="is the Router's own folder"):
+        SentenceTransformer(str(folder), device="cpu")

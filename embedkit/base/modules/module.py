@@ -16,14 +16,14 @@ from typing import Any
 from torch import Tensor, nn
 
 from embedkit.encoders.loading import load_strict, read_state_dict
+from embedkit.util.file_io import read_config_text
 
 
 def read_json_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
+    text = read_config_text(path)  # a regular file of bounded size, or a clear error
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise
+        return json.loads(text)
     except ValueError as exc:
         raise ValueError(f"cannot parse {path}: {exc}") from exc
 

@@ -342,21 +342,25 @@ class Router(InputModule):
         """Read ``router_config.json`` (or a legacy ``Asym`` ``config.json``) and every module it names.
 
         Raises:
-            ValueError: a module folder outside the model folder, an unknown module type, a route naming a module
-                that is not listed, or malformed ``route_mappings``.
+            ValueError: a module folder outside the model folder or equal to the Router's own, an unknown module
+                type, a route naming a module that is not listed, or malformed ``route_mappings``.
         """
         from embedkit.model_folder import load_module, safe_subfolder
 
         path = Path(path)
         config_path = path / cls.config_file_name
-        if not config_path.is_file():
+        if not config_path.exists():
             config_path = path / "config.json"
         config = read_json_file(config_path)
         if not isinstance(config.get("types"), dict) or not isinstance(config.get("structure"), dict):
             raise ValueError(f"{config_path}: a Router config needs 'types' and 'structure' objects")
-        modules = {module_id: load_module(type_name, safe_subfolder(path, module_id, str(config_path)),
-                                          str(config_path), **hub_kwargs)
-                   for module_id, type_name in config["types"].items()}
+        modules = {}
+        for module_id, type_name in config["types"].items():
+            folder = safe_subfolder(path, module_id, str(config_path))
+            if folder == path.resolve():  # "." or "": the Router itself again, loading without end
+                raise ValueError(f"{config_path}: module path {module_id!r} is the Router's own folder; each "
+                                 "sub-module needs a folder of its own")
+            modules[module_id] = load_module(type_name, folder, str(config_path), **hub_kwargs)
         sub_modules: dict[str, list[nn.Module]] = {}
         for route, module_ids in config["structure"].items():
             missing = [m for m in module_ids if m not in modules]

@@ -230,7 +230,7 @@ class Transformer(InputModule):
         """Set True to also emit ``all_layer_embeddings`` (used by layer-wise losses and WeightedLayerPooling)."""
 
         config_path = folder / "config.json"
-        if not config_path.is_file():
+        if not config_path.exists():
             raise FileNotFoundError(f"no config.json in {folder}")
         hf_config = read_json_file(config_path)
         for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
