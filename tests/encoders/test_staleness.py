@@ -633,13 +633,18 @@ def test_frozen_matches_default(mtype: str, family: str, corpus: Corpus) -> None
     _assert_close(_outputs(model, ctx, ("batch", "few", "single")), default, FROZEN, "frozen, batch first")
 
 
-@pytest.mark.parametrize("mtype, family", FROZEN_CASES)
-def test_frozen_train_raises(mtype: str, family: str, corpus: Corpus) -> None:
+def _frozen_model(mtype: str, family: str, corpus: Corpus) -> tuple[Ctx, Any, dict[str, Tensor]]:
+    """A loaded, frozen model of the case, with its outputs right after freezing."""
     _frozen_api(mtype)
     ctx = Ctx(mtype, family, corpus)
     model = _freeze(_load(ctx))
     _require_frozen(model)
-    frozen = _outputs(model, ctx)
+    return ctx, model, _outputs(model, ctx)
+
+
+@pytest.mark.parametrize("mtype, family", FROZEN_CASES)
+def test_frozen_train_raises(mtype: str, family: str, corpus: Corpus) -> None:
+    ctx, model, frozen = _frozen_model(mtype, family, corpus)
     with pytest.raises(RuntimeError, match="optimi[sz]e"):  # a message that says why
         model.train()
     with pytest.raises(RuntimeError):
@@ -651,11 +656,7 @@ def test_frozen_train_raises(mtype: str, family: str, corpus: Corpus) -> None:
 
 @pytest.mark.parametrize("mtype, family", FROZEN_CASES)
 def test_frozen_move_raises(mtype: str, family: str, corpus: Corpus) -> None:
-    _frozen_api(mtype)
-    ctx = Ctx(mtype, family, corpus)
-    model = _freeze(_load(ctx))
-    _require_frozen(model)
-    frozen = _outputs(model, ctx)
+    ctx, model, frozen = _frozen_model(mtype, family, corpus)
     state = {k: (v.dtype, v.device) for k, v in model.state_dict().items()}
     for target in (torch.float64, torch.bfloat16, torch.float16, "meta"):
         with pytest.raises(Exception):  # noqa: B017 (the spec says "raises", not which type)
