@@ -183,3 +183,17 @@ def test_special_or_huge_files_in_a_model_folder_are_refused_not_read(tmp_path, 
         target.write_text("{" + " " * 4096 + "}")
     with pytest.raises(ValueError, match=f"{name} (is not a regular file|is larger than)"):
         SentenceTransformer(str(folder), device="cpu")
+
+
+def test_integer_weights_for_float_parameters_are_refused_naming_the_key(tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "model"
+    shutil.copytree(FIXTURES / "tiny_bert_v6", folder)
+    state = load_file(str(folder / "model.safetensors"))
+    key = next(k for k in state if k.endswith("query.weight"))
+    state[key] = state[key].round().to(torch.int32)
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ValueError, match="model.safetensors.*non-float weights for float parameters.*torch.int32"):
+        SentenceTransformer(str(folder), device="cpu")

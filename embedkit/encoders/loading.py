@@ -76,7 +76,7 @@ def read_state_dict(folder: str | os.PathLike) -> tuple[dict[str, Tensor], Path]
 
 
 def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -> None:
-    """``load_state_dict`` that names the file and every missing/unexpected/mis-shaped key when it fails."""
+    """``load_state_dict`` that names the file and every missing/unexpected/mis-shaped/non-float key when it fails."""
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
@@ -85,7 +85,13 @@ def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -
         for k, v in state_dict.items()
         if k in expected and v.shape != expected[k].shape
     ]
+    not_float = [  # an integer tensor would load into a float parameter as finite garbage
+        f"{k}: {v.dtype}" for k, v in state_dict.items()
+        if k in expected and expected[k].is_floating_point() and not v.is_floating_point()
+    ]
     problems = []
+    if not_float:
+        problems.append(f"non-float weights for float parameters {not_float}")
     if missing:
         problems.append(f"missing keys {missing}")
     if unexpected:
