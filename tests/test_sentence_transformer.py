@@ -71,9 +71,24 @@ def test_prompts_match_st(bert, texts):
 @pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])
 def test_precision_matches_st(bert, texts, precision):
     out = bert.encode(texts["tiny"], precision=precision)
-    expected = golden("tiny_bert_v6")[f"emb_{precision}"]
+    g = golden("tiny_bert_v6")
+    expected = g[f"emb_{precision}"]
     assert out.dtype == expected.dtype
-    np.testing.assert_array_equal(out, expected)
+    if precision in ("binary", "ubinary"):
+        np.testing.assert_array_equal(out, expected)
+        return
+    # int8/uint8 buckets come from these 10 embeddings' own per-dimension min/max, so each dimension's extremes sit
+    # exactly on a bucket edge, where the truncation to an integer follows the float's last bits, which differ
+    # between CPUs (7 of 160 on an AVX2-only CPU against AVX-512 goldens, all at a dimension's max). The floats are
+    # equal to ATOL (test_embeddings_match_st), so buckets must be equal except where a float lies within 2 * ATOL of
+    # an edge (the ranges move too); there they may be one bucket apart.
+    emb = g["emb"]
+    low, high = emb.min(axis=0), emb.max(axis=0)
+    position = (emb - low) / ((high - low) / 255)  # 0..255 within the bucket grid
+    on_edge = np.abs(position - np.round(position)) < 2 * ATOL * 255 / (high - low)
+    diff = np.abs(out.astype(np.int64) - expected.astype(np.int64))
+    assert diff[~on_edge].max() == 0
+    assert diff.max() <= 1
 
 
 @pytest.mark.parametrize("folder", ["tiny_bert_classic", "tiny_bert_v6"])

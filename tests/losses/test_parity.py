@@ -2,6 +2,11 @@
 
 Criterion (sentence-transformers' own): loss value within 1e-4 relative, total gradient norm within 1e-3 relative.
 Named parameter groups (word embeddings, Dense, classifier, projection, logit scale) are checked at 1e-3 too.
+
+One exception: GlobalOrthogonalRegularizationLoss's value (``VALUE_RTOL_BY_LOSS``) adds the squared mean similarity
+and ``relu(mean squared similarity - 1/d)``, a difference of near-equal terms on the tiny models, so the last-bit
+rounding of the CPU that runs it shows: between an AVX2-only EPYC and the AVX-512 CPU that made the goldens, 1.13e-4
+relative on the value and 5.2e-4 on its ``gor_mean`` component (a squared mean similarity of ~1e-5).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import pytest
 from tests.losses.helpers import build, cases, grad_norms, jsonable, rel_diff
 
 VALUE_RTOL = 1e-4
+VALUE_RTOL_BY_LOSS = {"GlobalOrthogonalRegularizationLoss": 1e-3}
 GRAD_RTOL = 1e-3
 CASES = cases()
 
@@ -34,12 +40,13 @@ def test_value_and_gradients_match_sentence_transformers(spec):
     loss, value, components = _run(spec)
     expected = spec["expected"]
     # Then value, component values and gradient norms match the reference
-    assert rel_diff(value, expected["value"]) <= VALUE_RTOL or abs(value - expected["value"]) < 1e-7, (
+    value_rtol = VALUE_RTOL_BY_LOSS.get(spec["loss"], VALUE_RTOL)
+    assert rel_diff(value, expected["value"]) <= value_rtol or abs(value - expected["value"]) < 1e-7, (
         value, expected["value"])
     if expected["components"] is not None:
         assert set(components) == set(expected["components"])
         for key, ref in expected["components"].items():
-            assert math.isclose(components[key], ref, rel_tol=VALUE_RTOL, abs_tol=1e-10), (key, components[key], ref)
+            assert math.isclose(components[key], ref, rel_tol=value_rtol, abs_tol=1e-10), (key, components[key], ref)
     total, roles = grad_norms(loss)
     assert rel_diff(total, expected["grad_norm"]) <= GRAD_RTOL or abs(total - expected["grad_norm"]) < 1e-7, (
         total, expected["grad_norm"])

@@ -12,8 +12,11 @@ within 1e-5 (absolute or relative), except where the inputs make a metric tie-se
   so all similarities are nearly equal (dot 45.2-45.9, cosine within 3e-6 of 1) and the float32 summation order of
   a pairwise dot product (measured 6e-5 between ST's sparse product and embedkit's) reorders pairs. Measured on the
   pair/triplet evaluators: dot keys up to 2.9e-4 (``dot_ap``; ``pearson_dot`` 3.4e-5), cosine keys up to 3.7e-2
-  (``spearman_cosine`` with max_active_dims=16). Sparsity statistics, IR / NanoBEIR / reranking / MSE / translation
-  metrics match to <= 1.5e-11.
+  (``spearman_cosine`` with max_active_dims=16). Sparsity statistics, IR / NanoBEIR / MSE metrics match to
+  <= 1.5e-11. Reranking and translation rank near-equal scores too, and there the CPU's instruction set decides:
+  on the CPU that made the goldens (AVX-512) they matched to 1.5e-11, on an AVX2-only EPYC the encoder's last-bit
+  rounding differs and reorders near-ties (measured ``bert/rerank_default`` map 0.2691 vs 0.3107, ``translation``
+  accuracy 0.075 vs 0.1). Their exact logic is pinned by the ``hash`` cases, which every CPU computes exactly.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ GOLDEN = json.loads((FIX / "se_evaluation/golden.json").read_text(encoding="utf-
 SPECS = sparse_specs(DATA)
 TOL = 1e-5
 PAIR_KINDS = ("SparseEmbeddingSimilarityEvaluator", "SparseBinaryClassificationEvaluator", "SparseTripletEvaluator")
+RANK_KINDS = ("SparseRerankingEvaluator", "SparseTranslationEvaluator")  # near-tie ranks: CPU-dependent on SPLADE
 SPARSITY_KEYS = ("active_dims", "sparsity_ratio", "avg_flops")
 
 _MODELS: dict = {}
@@ -71,6 +75,8 @@ def build(kind: str, kwargs: dict, teacher=None):
 
 def tolerance(model_key: str, kind: str, key: str) -> float:
     """Smallest tolerance that holds for the measured, explained tie-sensitivity (module docstring)."""
+    if kind in RANK_KINDS and model_key != "hash" and not key.endswith(SPARSITY_KEYS):
+        return 0.05
     if kind not in PAIR_KINDS or key.endswith(SPARSITY_KEYS):
         return TOL
     if model_key == "hash":

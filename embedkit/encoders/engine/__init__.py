@@ -10,6 +10,9 @@ change the result beyond float rounding:
   (:mod:`.varlen`).
 - **Bounded intermediates**: the feed-forward runs on blocks of rows, so its (rows, F) activation stays small for
   big batches.
+- **Chunks of texts** (:mod:`.text_chunks`): on a CPU with several torch threads, a batch of several hundred
+  tokens is cut into chunks of texts that worker threads (one torch thread each) take in turn, so that a core
+  slowed by another process does not hold every op back.
 
 The engine reads the encoder's modules, weights and attributes on every call and keeps nothing between calls: there
 is no copy to go stale and no memory beyond the call. Whatever it cannot compute exactly (training mode, gradients,
@@ -22,7 +25,7 @@ model inference-only (see that module).
 
 Options are constructor arguments. Their defaults come from the environment, read once when this module is
 imported: ``EMBEDKIT_ONEDNN=0`` (no oneDNN GEMMs), ``EMBEDKIT_PACK_TOKENS=0`` (no packing), ``EMBEDKIT_VARLEN=0``
-(no CUDA variable-length attention).
+(no CUDA variable-length attention), ``EMBEDKIT_TEXT_CHUNKS=0`` (each op on all threads instead of chunks of texts).
 
 Example:
     >>> import torch
@@ -57,6 +60,7 @@ from embedkit.encoders.engine.onednn import (
     warn_if_emulated_half_precision,
 )
 from embedkit.encoders.engine.packing import Packing
+from embedkit.encoders.engine.text_chunks import OPENMP, plan_chunks, run_in_chunks
 from embedkit.encoders.layers import (
     ACTIVATION_FUNCTIONS,
     EncoderLayer,
@@ -81,13 +85,15 @@ class EngineOptions:
     onednn: bool = True
     pack_tokens: bool = True
     varlen_attention: bool = True
+    text_chunks: bool = True
 
     @staticmethod
     def from_environment() -> EngineOptions:
         def on(name: str) -> bool:
             return os.environ.get(name, "1") != "0"
 
-        return EngineOptions(on("EMBEDKIT_ONEDNN"), on("EMBEDKIT_PACK_TOKENS"), on("EMBEDKIT_VARLEN"))
+        return EngineOptions(on("EMBEDKIT_ONEDNN"), on("EMBEDKIT_PACK_TOKENS"), on("EMBEDKIT_VARLEN"),
+                             on("EMBEDKIT_TEXT_CHUNKS"))
 
 
 DEFAULT_OPTIONS = EngineOptions.from_environment()  # the one place the environment is read
@@ -101,6 +107,8 @@ class InferenceEngine:
         onednn: fused oneDNN GEMMs on x86 CPUs (default: on unless ``EMBEDKIT_ONEDNN=0``).
         pack_tokens: run token-wise layers on real tokens only (default: on unless ``EMBEDKIT_PACK_TOKENS=0``).
         varlen_attention: on CUDA, attend within packed sequences (default: on unless ``EMBEDKIT_VARLEN=0``).
+        text_chunks: on CPU, run big batches as chunks of texts on worker threads (default: on unless
+            ``EMBEDKIT_TEXT_CHUNKS=0``).
 
     Example:
         >>> import torch
@@ -114,11 +122,12 @@ class InferenceEngine:
     """
 
     def __init__(self, encoder: nn.Module, *, onednn: bool | None = None, pack_tokens: bool | None = None,
-                 varlen_attention: bool | None = None) -> None:
+                 varlen_attention: bool | None = None, text_chunks: bool | None = None) -> None:
         self.encoder = encoder
         self.onednn = DEFAULT_OPTIONS.onednn if onednn is None else onednn
         self.pack_tokens = DEFAULT_OPTIONS.pack_tokens if pack_tokens is None else pack_tokens
         self.varlen_attention = DEFAULT_OPTIONS.varlen_attention if varlen_attention is None else varlen_attention
+        self.text_chunks = DEFAULT_OPTIONS.text_chunks if text_chunks is None else text_chunks
 
     def applies(self) -> bool:
         """Whether this call can run the engine: an encoder type it knows, no gradient wanted, every module in eval
@@ -138,9 +147,23 @@ class InferenceEngine:
                  output_hidden_states: bool = False) -> EncoderOutput:
         """The encoder's output for (B, T) ``input_ids``; padding positions of the outputs hold zeros when the
         engine packed the batch (every pooling masks them out)."""
-        encoder = self.encoder
         if not self.applies():
-            return encoder(input_ids, attention_mask, token_type_ids, output_hidden_states)
+            return self.encoder(input_ids, attention_mask, token_type_ids, output_hidden_states)
+        if self.text_chunks and not output_hidden_states and input_ids.is_cpu and OPENMP:
+            workers = torch.get_num_threads()
+            mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+            chunks = plan_chunks(mask.sum(dim=1).tolist(), workers) if workers > 1 else []
+            if len(chunks) > 1:
+                last = run_in_chunks(self._forward_last, input_ids, mask, token_type_ids, chunks, workers)
+                return EncoderOutput(last, None)
+        return self._forward(input_ids, attention_mask, token_type_ids, output_hidden_states)
+
+    def _forward_last(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None) -> Tensor:
+        return self._forward(input_ids, attention_mask, token_type_ids, False).last_hidden_state
+
+    def _forward(self, input_ids: Tensor, attention_mask: Tensor | None, token_type_ids: Tensor | None,
+                 output_hidden_states: bool) -> EncoderOutput:
+        encoder = self.encoder
         x = encoder.embeddings(input_ids, token_type_ids)  # (B, T, D)
         warn_if_emulated_half_precision(x)
         attn_mask = encoder.attention_mask(input_ids, attention_mask, x.dtype)

@@ -1,0 +1,154 @@
+"""The engine's chunks of texts (embedkit/encoders/engine/text_chunks.py): which batches it splits, that the split
+result equals the whole-batch one and the reference encoder, and that it leaves torch's thread settings alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from embedkit.encoders import BertModel, EncoderConfig, MPNetModel
+from embedkit.encoders import engine as engine_module
+from embedkit.encoders.engine import InferenceEngine, optimize_for_inference, text_chunks
+from embedkit.encoders.engine.text_chunks import MAX_CHUNK_TOKENS, MIN_CHUNK_TOKENS, plan_chunks, run_in_chunks
+
+needs_openmp = pytest.mark.skipif(not text_chunks.OPENMP, reason="chunks of texts run on OpenMP builds of torch")
+
+
+def _encoder(kind: str) -> nn.Module:
+    torch.manual_seed(0)
+    common = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "intermediate_size": 64, "max_position_embeddings": 514}
+    if kind == "bert":
+        return BertModel(EncoderConfig(**common)).eval()
+    return MPNetModel(EncoderConfig(model_type="mpnet", **common)).eval()
+
+
+def _batch(lengths: list[int], width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T) ids and mask, right-padded: row i has lengths[i] real tokens."""
+    width = width or max(lengths)
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, 100, (len(lengths), width), generator=generator)
+    mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()
+    return ids * mask + (1 - mask), mask  # padding id 1
+
+
+# Batches by the kinds of chunk plans they give (workers=2): enough tokens for several chunks with every row
+# padded, rows of equal length (no padding at all), one long text beside many short ones, a batch too small to split.
+BATCHES = {
+    "several_chunks_padded": [200, 180, 150, 120, 90, 60, 40, 30, 20, 10, 5, 3],
+    "equal_lengths_no_padding": [128] * 8,
+    "one_long_many_short": [500] + [4] * 40,
+    "too_small_to_split": [30, 20, 10],
+}
+
+
+@pytest.mark.parametrize("lengths", list(BATCHES.values()), ids=list(BATCHES))
+def test_plans_cover_every_text_once_in_order(lengths):
+    for workers in (1, 2, 3, 8):
+        chunks = plan_chunks(lengths, workers)
+        assert [i for chunk in chunks for i in chunk] == list(range(len(lengths)))
+        target = min(MAX_CHUNK_TOKENS, max(MIN_CHUNK_TOKENS, sum(lengths) // (4 * workers)))
+        for chunk in chunks[:-1]:  # every chunk but the last reaches the target, and only with its last text
+            sizes = [lengths[i] for i in chunk]
+            assert sum(sizes) >= target > sum(sizes[:-1])
+
+
+def test_plan_sizes():
+    assert plan_chunks([30, 20, 10], 2) == [[0, 1, 2]]  # under one chunk's worth: not split
+    assert plan_chunks([300] * 4, 2) == [[0], [1], [2], [3]]
+    assert len(plan_chunks([128] * 64, 2)) == 8  # 8192 tokens: 1024 each, 4 chunks per worker
+    with pytest.raises(ValueError, match="workers"):
+        plan_chunks([5], 0)
+
+
+@needs_openmp
+@pytest.mark.parametrize("kind", ["bert", "mpnet"])
+@pytest.mark.parametrize("name", [n for n in BATCHES if n != "too_small_to_split"])
+@pytest.mark.parametrize("frozen", [False, True], ids=["default", "frozen"])
+def test_chunked_output_equals_the_whole_batch_and_the_reference(kind, name, frozen, monkeypatch):
+    encoder = _encoder(kind)
+    ids, mask = _batch(BATCHES[name])
+    real = mask.bool()
+    with torch.inference_mode():
+        reference = encoder(ids, mask).last_hidden_state
+    if frozen:
+        optimize_for_inference(encoder)
+    calls = []
+    monkeypatch.setattr(engine_module, "run_in_chunks", lambda *a: calls.append(1) or run_in_chunks(*a))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            chunked = InferenceEngine(encoder)(ids, mask).last_hidden_state
+            assert calls, "the batch was not split"
+            calls.clear()
+            whole = InferenceEngine(encoder, text_chunks=False)(ids, mask).last_hidden_state
+            assert not calls
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert chunked.shape == whole.shape == reference.shape
+    torch.testing.assert_close(chunked[real], whole[real], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(chunked[real], reference[real], atol=1e-5, rtol=1e-5)
+    assert chunked[~real].abs().sum() == 0  # padding positions hold zeros
+    assert not chunked.requires_grad
+
+
+@needs_openmp
+def test_not_split_with_one_thread_one_text_or_hidden_states(monkeypatch):
+    encoder = _encoder("bert")
+    monkeypatch.setattr(engine_module, "run_in_chunks", lambda *a, **k: pytest.fail("split"))
+    ids, mask = _batch(BATCHES["several_chunks_padded"])
+    threads = torch.get_num_threads()
+    try:
+        with torch.inference_mode():
+            torch.set_num_threads(1)
+            InferenceEngine(encoder)(ids, mask)
+            torch.set_num_threads(2)
+            InferenceEngine(encoder)(ids[:1], mask[:1])
+            out = InferenceEngine(encoder)(ids, mask, output_hidden_states=True)
+            assert len(out.hidden_states) == 3
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_without_a_mask_rows_are_full_length():
+    encoder = _encoder("bert")
+    ids, _ = _batch([256] * 4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            got = InferenceEngine(encoder)(ids).last_hidden_state
+            want = encoder(ids).last_hidden_state
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_under_no_grad_the_result_is_an_ordinary_tensor():
+    encoder = _encoder("bert")
+    ids, mask = _batch(BATCHES["several_chunks_padded"])
+    out = None
+    with torch.no_grad():
+        out = run_in_chunks(lambda i, m, t: encoder(i, m).last_hidden_state, ids, mask, None,
+                            plan_chunks(mask.sum(1).tolist(), 2), 2)
+    assert not out.is_inference()
+    out.add_(1)  # an inference tensor would refuse this outside inference mode
+
+
+def test_an_error_in_a_worker_is_raised_in_the_caller_and_threads_are_restored():
+    ids, mask = _batch([300] * 6)
+    seen = []
+
+    def forward(i, m, t):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("boom in a worker")
+
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="boom in a worker"):
+        run_in_chunks(forward, ids, mask, None, plan_chunks([300] * 6, 2), 2)
+    assert torch.get_num_threads() == threads
+    assert seen and set(seen) == {1}  # workers run torch on one thread each
+    assert len(seen) <= 2  # after the first error no worker takes another chunk
