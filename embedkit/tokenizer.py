@@ -24,6 +24,8 @@ _NO_LIMIT = 2**31 - 1
 _SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 # Texts longer than this many characters per kept token are cut before tokenizing (see _without_dropped_tail).
 CHARS_PER_KEPT_TOKEN = 16
+# Long texts are counted in pieces of about this many characters, cut at spaces (see _token_count).
+COUNT_PIECE_CHARS = 1 << 16
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
@@ -209,44 +211,71 @@ class Tokenizer:
         Truncation keeps at most ``max_length`` tokens of a text, but the tokenizer would first tokenize all of it
         (a 100,000-word text takes gigabytes). A prefix cut at a space tokenizes to a prefix of the full text's
         tokens (every earlier word is split the same way), so when it already holds ``max_length`` tokens the
-        truncated result is the same; otherwise the cut grows, up to the whole text. In a pair, a text is cut only
-        when the other one is shorter than half the room: then truncation keeps the same number of its tokens
-        however long it is (when both are long, which one is longer decides the split, so both stay whole).
+        truncated result is the same; otherwise the cut grows, up to the whole text.
+
+        In a pair, truncation's split depends on the two token counts: the shorter text is kept whole when it
+        fits in half the room, the longer one gets the rest, and when both are long each gets half the room, the odd
+        token going to the second text unless the first has strictly more tokens. So the split is the same for any
+        cut texts that (a) each still hold at least ``max_length`` tokens or are whole and (b) compare as the whole
+        texts did (first longer, or not). The two texts are counted exactly (in pieces, see :meth:`_token_count`),
+        cut, and a cut is grown until (b) holds.
         """
         truncation = self.backend.truncation
         if truncation is None:
             return texts
         keep = truncation["max_length"]
-        half = (keep - self.backend.num_special_tokens_to_add(True)) // 2
 
-        def cut(text: Any) -> Any:
+        def cut(text: Any, at_least: int = keep) -> Any:
             if not isinstance(text, str):
                 return text
-            limit = CHARS_PER_KEPT_TOKEN * keep
+            limit = CHARS_PER_KEPT_TOKEN * at_least
             while limit < len(text):
                 boundary = text.rfind(" ", 0, limit)
-                if boundary > 0 and len(self.backend.encode(text[:boundary], add_special_tokens=False).ids) >= keep:
+                if boundary > 0 and self._token_count(text[:boundary]) >= at_least:
                     return text[:boundary]
                 limit *= 4
             return text
 
-        def short(text: Any) -> bool:
-            return isinstance(text, str) and len(self.backend.encode(text, add_special_tokens=False).ids) < half
-
         out = []
-        for item in texts:
-            if isinstance(item, tuple) and len(item) == 2:
-                first, second = item
-                long_first = isinstance(first, str) and len(first) > CHARS_PER_KEPT_TOKEN * keep
-                long_second = isinstance(second, str) and len(second) > CHARS_PER_KEPT_TOKEN * keep
-                if long_first and not long_second and short(second):
-                    item = (cut(first), second)
-                elif long_second and not long_first and short(first):
-                    item = (first, cut(second))
-            else:
-                item = cut(item)
-            out.append(item)
+        self.backend.no_truncation()  # counts below are of whole texts and prefixes
+        try:
+            for item in texts:
+                if isinstance(item, tuple) and len(item) == 2 and all(isinstance(text, str) for text in item):
+                    if max(len(item[0]), len(item[1])) > CHARS_PER_KEPT_TOKEN * keep:
+                        item = self._cut_pair(item[0], item[1], cut)
+                elif not isinstance(item, tuple):
+                    item = cut(item)
+                out.append(item)
+        finally:
+            self.backend.enable_truncation(**truncation)
         return out
+
+    def _cut_pair(self, first: str, second: str, cut: Any) -> tuple[str, str]:
+        """Both texts of a pair cut to prefixes that truncation splits as it splits the whole texts."""
+        first_longer = self._token_count(first) > self._token_count(second)
+        a, b = cut(first), cut(second)
+        count_a, count_b = self._token_count(a), self._token_count(b)
+        if first_longer and count_a <= count_b:
+            a = cut(first, count_b + 1)  # reachable: the whole first text has more tokens than the whole second
+        elif not first_longer and count_a > count_b:
+            b = cut(second, count_a)
+        return a, b
+
+    def _token_count(self, text: str) -> int:
+        """The number of tokens of ``text`` (no special tokens), tokenized in pieces of about ``COUNT_PIECE_CHARS``
+        characters cut before a space, so memory stays bounded; a piece keeps its leading space, and WordPiece
+        splits words the same way in a piece as in the whole text."""
+        count, start = 0, 0
+        while start < len(text):
+            stop = len(text)
+            if start + COUNT_PIECE_CHARS < len(text):
+                boundary = text.rfind(" ", start + 1, start + COUNT_PIECE_CHARS)
+                if boundary < 0:
+                    boundary = text.find(" ", start + COUNT_PIECE_CHARS)
+                stop = boundary if boundary > start else len(text)
+            count += len(self.backend.encode(text[start:stop], add_special_tokens=False).ids)
+            start = stop
+        return count
 
     def __call__(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
                  add_special_tokens: bool = True, **kwargs: Any) -> dict[str, Tensor]:

@@ -58,8 +58,40 @@ def test_missing_tokenizer_names_the_folder(tmp_path):
         Tokenizer(tmp_path)
 
 
-@pytest.mark.parametrize("case", ["single", "long_first_short_second", "short_first_long_second", "no_spaces",
-                                  "spaced_out"])
+class _RecordingBackend:
+    """A tokenizers.Tokenizer stand-in that records the longest text it was asked to tokenize."""
+
+    def __init__(self, backend):
+        self.backend, self.longest = backend, 0
+
+    def _seen(self, item):
+        for text in item if isinstance(item, (tuple, list)) else (item,):
+            self.longest = max(self.longest, len(text) if isinstance(text, str) else 0)
+
+    def encode(self, sequence, *args, **kwargs):
+        self._seen(sequence)
+        if args and isinstance(args[0], str):
+            self._seen(args[0])
+        return self.backend.encode(sequence, *args, **kwargs)
+
+    def encode_batch(self, inputs, *args, **kwargs):
+        for item in inputs:
+            self._seen(item)
+        return self.backend.encode_batch(inputs, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+
+# Every kind of input the cut handles, with pairs by how truncation splits them: one long text (single or either side
+# of a pair), both long with the first longer, the second longer, equal counts (the same text twice) and the first
+# longer by one token (the cuts must grow to keep the order); and the texts that must stay whole.
+CUT_CASES = ["single", "long_first_short_second", "short_first_long_second", "both_long_first_longer",
+             "both_long_second_longer", "both_long_equal", "both_long_first_longer_by_one_token", "no_spaces",
+             "spaced_out"]
+
+
+@pytest.mark.parametrize("case", CUT_CASES)
 def test_cutting_long_texts_before_tokenizing_keeps_the_same_ids(case, monkeypatch):
     import random
 
@@ -69,18 +101,34 @@ def test_cutting_long_texts_before_tokenizing_keeps_the_same_ids(case, monkeypat
     model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
     rng = random.Random(0)
     words = ["alpha", "beta", "délta", "東京", "emoji😀", "x" * 30, "a-b", "c.d", "Word"]
-    long = " ".join(rng.choice(words) for _ in range(3000))
+    # Pairs are shorter: tokenizers itself, asked for the whole reference, builds every overflow combination of a
+    # long pair (3,000 + 2,000 words at max_length 16 exhaust memory), which is what the cut spares the user.
+    pair = case.startswith("both_long")
+    long = " ".join(rng.choice(words) for _ in range(300 if pair else 3000))
+    other = " ".join(rng.choice(words) for _ in range(200))
     batch = {
         "single": [long, "short"],
         "long_first_short_second": [(long, "a short query")],
         "short_first_long_second": [("a short query", long)],
+        "both_long_first_longer": [(long, other)],
+        "both_long_second_longer": [(other, long)],
+        "both_long_equal": [(long, long)],
+        "both_long_first_longer_by_one_token": [(long + " beta", long)],
         "no_spaces": ["y" * 20000],  # no word boundary to cut at: stays whole
-        "spaced_out": ["a" + " " * 20000 + long],  # the cut grows until it holds enough tokens
+        "spaced_out": ["a" + " " * 20000 + long + " " + long],  # the cut grows until it holds enough tokens
     }[case]
-    for max_length in (16, 128):
+    for max_length in (16, 40) if pair else (16, 128):  # 13 and 37 tokens of room in a pair: odd, so the longer
+        # text gets one more
         monkeypatch.setattr(tokenizer_module, "CHARS_PER_KEPT_TOKEN", 2)  # cut even these short texts
+        monkeypatch.setattr(tokenizer_module, "COUNT_PIECE_CHARS", 500)  # and count them in pieces
+        recording = _RecordingBackend(model.tokenizer.backend)
+        monkeypatch.setattr(model.tokenizer, "backend", recording)
         cut = model.tokenizer(batch, max_length=max_length)
         cut_ids = model.tokenizer.encode_ids(batch, max_length=max_length)
+        monkeypatch.undo()
+        longest_input = max(len(text) for item in batch for text in (item if isinstance(item, tuple) else (item,)))
+        if case != "no_spaces":
+            assert recording.longest < longest_input, "the longest text reached the tokenizer whole"
         monkeypatch.setattr(tokenizer_module, "CHARS_PER_KEPT_TOKEN", 10**9)  # never cut
         whole = model.tokenizer(batch, max_length=max_length)
         assert cut_ids == model.tokenizer.encode_ids(batch, max_length=max_length)
