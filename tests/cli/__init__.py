@@ -1,0 +1,1 @@
+"""Command-line tests, one file per area."""
