@@ -8,6 +8,14 @@ setup(
     description="A pure-PyTorch, minimal-dependency reimplementation of sentence-transformers",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    author="The embedkit authors",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
+    classifiers=[
+        "License :: OSI Approved :: Apache Software License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
     packages=find_packages(include=["embedkit", "embedkit.*"]),
     python_requires=">=3.10",
     install_requires=[

@@ -230,12 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "--column, and their first row is a header unless --no-header (stderr says so when --header is "
                    "not given); anything else is one text per line. Blank texts are skipped.")
     enc = sub.add_parser("encode", help="embed texts (arguments or --file) to .npy or JSONL", description=inputs_help)
-    enc.add_argument("texts", nargs="*")
+    enc.add_argument("texts", nargs="*", help="texts to embed (also with --file)")
     enc.add_argument("--file", help="texts to embed: one per line, .jsonl (--field), .tsv/.csv (--column), - = stdin")
     enc.add_argument("--output", help="path ending in .npy, else JSONL (default: stdout)")
-    enc.add_argument("--normalize", action="store_true")
-    enc.add_argument("--precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"])
-    enc.add_argument("--prompt-name")
+    enc.add_argument("--normalize", action="store_true", help="scale embeddings to unit length")
+    enc.add_argument("--precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"],
+                     help="output precision (default: float32)")
+    enc.add_argument("--prompt-name", help="a prompt of the model to prepend, e.g. query")
 
     srch = sub.add_parser(
         "search", help="top-k corpus texts for each query (dense; --rerank, --sparse)",
@@ -363,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("embedkit: error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`embedkit search ... | head`): stop quietly, as `head` expects
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the closed pipe
     except Exception as exc:
         if os.environ.get("EMBEDKIT_DEBUG", "0") not in ("", "0"):
             raise

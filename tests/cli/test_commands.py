@@ -127,7 +127,7 @@ def test_every_argument_has_help():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     commands = {"embedkit": parser, **{name: sub for name, sub in subparsers.choices.items()
-                                       if name in ("search", "evaluate", "train", "info")}}
+                                       if name in ("encode", "search", "evaluate", "train", "info")}}
     missing = [f"{name} {action.dest}" for name, sub in commands.items() for action in sub._actions
                if not isinstance(action, argparse._HelpAction) and not action.help]
     assert missing == []
@@ -220,3 +220,18 @@ def test_evaluate_sts_shows_progress_on_stderr(capsys):
     captured = capsys.readouterr()
     assert "Batches" in captured.err and "100%" in captured.err
     assert "<- primary" in captured.out
+
+
+def test_a_closed_pipe_stops_quietly(tmp_path):
+    """`embedkit encode ... | head -c 10`: the reader leaves early; no error line, the shell's SIGPIPE status."""
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(f"text number {i}\n" for i in range(300)), encoding="utf-8")
+    model = str(Path(__file__).parents[1] / "fixtures" / "tiny_bert_v6")
+    reader = subprocess.Popen(["head", "-c", "10"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    writer = subprocess.run([sys.executable, "-m", "embedkit", "encode", "--file", str(texts), "--model", model],
+                            stdout=reader.stdin, stderr=subprocess.PIPE, text=True, timeout=120,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    reader.stdin.close()
+    reader.wait(timeout=30)
+    assert "error" not in writer.stderr
+    assert writer.returncode == 141
