@@ -197,3 +197,16 @@ def test_integer_weights_for_float_parameters_are_refused_naming_the_key(tmp_pat
     save_file(state, str(folder / "model.safetensors"))
     with pytest.raises(ValueError, match="model.safetensors.*non-float weights for float parameters.*torch.int32"):
         SentenceTransformer(str(folder), device="cpu")
+
+
+def test_a_text_dict_is_its_text_and_other_containers_are_refused(bert):
+    import numpy as np
+
+    # sentence-transformers' multimodal form {"text": ...} is the text, alone or in a list (the old code embedded keys)
+    np.testing.assert_array_equal(bert.encode({"text": "hello world"}), bert.encode("hello world"))
+    np.testing.assert_array_equal(bert.encode([{"text": "a b"}, "c"]), bert.encode(["a b", "c"]))
+    with pytest.raises(ValueError, match="text only.*'image'"):
+        bert.encode({"image": "cat.png"})
+    with pytest.raises(TypeError, match="0-d NumPy array"):  # it embedded the string's 11 characters one by one
+        bert.encode(np.array("hello world"))
+    assert bert.encode(np.array(["a", "b"])).shape == (2, bert.get_embedding_dimension())

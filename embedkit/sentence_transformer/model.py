@@ -91,6 +91,17 @@ def _input_length(item: Any) -> int:
     return 0
 
 
+
+def _text_of(item: Any) -> Any:
+    """The text of one input: a ``{"text": ...}`` dict (sentence-transformers' multimodal form) is its text; other
+    dicts are refused, since these models read text only; anything else is returned as is."""
+    if isinstance(item, dict):
+        if set(item) != {"text"}:
+            raise ValueError(f"this model reads text only: an input dict must be {{'text': ...}}, got keys "
+                             f"{sorted(item)}")
+        return item["text"]
+    return item
+
 class SentenceTransformer(BaseModel, nn.Sequential):
     """Texts -> dense embeddings through Transformer -> Pooling (-> Dense -> Normalize ...).
 
@@ -570,11 +581,12 @@ class SentenceTransformer(BaseModel, nn.Sequential):
                         if model_kwargs else
                         f"As per {cls}.get_model_kwargs(), this model does not accept any additional keyword "
                         "arguments."))
+        if isinstance(inputs, np.ndarray) and inputs.ndim == 0:
+            raise TypeError("encode() got a 0-d NumPy array; pass a string (str(array)) or a list of strings")
         if self.is_singular_input(inputs):
-            return [inputs], True
-        if isinstance(inputs, np.ndarray):
-            return inputs.tolist(), False
-        return (inputs if isinstance(inputs, list) else list(inputs)), False
+            return [_text_of(inputs)], True
+        items = inputs.tolist() if isinstance(inputs, np.ndarray) else inputs
+        return [_text_of(item) for item in items], False
 
     def encode(
         self,
