@@ -1,21 +1,30 @@
 """Encoding on several processes or devices: a pool of spawned workers, each holding a copy of the model.
 
 Each worker loads the model from a temporary folder the pool saves it to. Inputs are cut into chunks that workers
-take from one queue; results come back tagged with their chunk number and
-are put back in input order. CPU workers use one thread each. A script that starts a pool without the
-``if __name__ == "__main__":`` guard would otherwise crash in every spawned child (they re-run the script while
-bootstrapping); embedkit detects that and says what to change, and a worker that dies ends the call with an error
-instead of a hang.
+take from one queue; results come back tagged with their call and chunk numbers and are put back in input order.
+CPU workers use one thread each.
+
+Calls on one pool are isolated: a call takes the pool's lock (calls from several threads run one after another,
+never mixing rows), and a result tagged with another call's number (left over from a call that failed) is
+dropped; a failed call also takes its own unstarted chunks back out of the queue. A call waits at most ``timeout``
+seconds for the next result (``pool["timeout"]``, default :data:`DEFAULT_TIMEOUT`), and fails at once when a
+worker died or was stopped (SIGSTOP), naming it; a pool with a dead worker is refused afterwards with the advice to
+start a new one. A script that starts a pool without the ``if __name__ == "__main__":`` guard would otherwise crash
+in every spawned child (they re-run the script while bootstrapping); embedkit detects that and says what to change.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import multiprocessing as mp
 import queue
 import shutil
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +37,9 @@ _MAIN_GUARD_HELP = (
     "Put the code that starts the pool (or calls encode(device=[...])) under\n\n    if __name__ == \"__main__\":\n\n"
     "so that worker processes do not run it again."
 )
+# Seconds a call waits for the next chunk's result before it gives up (a worker hung in a kernel or a deadlock).
+DEFAULT_TIMEOUT = 3600.0
+_CALL_NUMBERS = itertools.count(1)  # process-wide, so that no two calls on any pool share a number
 
 
 def _worker(device: str, model_class: type, folder: str, inputs: Any, outputs: Any) -> None:
@@ -41,16 +53,16 @@ def _worker(device: str, model_class: type, folder: str, inputs: Any, outputs: A
             return
         if job is None:
             return
-        chunk_id, method, items, kwargs = job
+        call, chunk_id, method, items, kwargs = job
         try:
             result = getattr(model, method)(items, device=device, **kwargs)
             if isinstance(result, torch.Tensor):
                 result = result.cpu()
             elif isinstance(result, list):
                 result = [r.cpu() if isinstance(r, torch.Tensor) else r for r in result]
-            outputs.put((chunk_id, "ok", result))
+            outputs.put((call, chunk_id, "ok", result))
         except Exception as exc:  # report, keep serving
-            outputs.put((chunk_id, "error", f"{type(exc).__name__}: {exc}"))
+            outputs.put((call, chunk_id, "error", f"{type(exc).__name__}: {exc}"))
 
 
 def start_pool(model: Any, target_devices: list[str] | None = None) -> dict[str, Any]:
@@ -79,7 +91,8 @@ def start_pool(model: Any, target_devices: list[str] | None = None) -> dict[str,
                               daemon=True)
         process.start()
         processes.append(process)
-    return {"input": inputs, "output": outputs, "processes": processes, "folder": folder}
+    return {"input": inputs, "output": outputs, "processes": processes, "folder": folder, "lock": threading.Lock(),
+            "timeout": DEFAULT_TIMEOUT}
 
 
 def stop_pool(pool: dict[str, Any]) -> None:
@@ -96,33 +109,96 @@ def stop_pool(pool: dict[str, Any]) -> None:
     shutil.rmtree(pool.get("folder", ""), ignore_errors=True)
 
 
+def _stopped(process: Any) -> bool:
+    """Whether ``process`` is stopped (SIGSTOP / SIGTSTP): state ``T`` in /proc on Linux, unknown elsewhere."""
+    try:
+        stat = Path(f"/proc/{process.pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].startswith(("T", "t"))
+
+
+def _worker_problem(pool: dict[str, Any]) -> str | None:
+    """What is wrong with the pool's workers (dead or stopped), or None."""
+    for number, process in enumerate(pool["processes"]):
+        if not process.is_alive():
+            code = process.exitcode
+            how = f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0 else \
+                f"exited with code {code}"
+            hint = (" (if this happened while the pool started, the script may lack an `if __name__ == \"__main__\":`"
+                    " guard)" if code == 1 else "")
+            return (f"encoding worker {number} (pid {process.pid}) {how}{hint}; this pool cannot be used any more: "
+                    "stop it with stop_multi_process_pool(pool) and start a new one")
+        if _stopped(process):
+            return (f"encoding worker {number} (pid {process.pid}) is stopped (SIGSTOP); resume it with "
+                    f"`kill -CONT {process.pid}` or stop the pool")
+    return None
+
+
+def _drain(pool: dict[str, Any], call: int) -> None:
+    """Take this call's unstarted chunks back out of the input queue (only this call has chunks there: it holds
+    the lock)."""
+    while True:
+        try:
+            job = pool["input"].get(timeout=0.05)
+        except (queue.Empty, OSError, EOFError):
+            return
+        if job is None or job[0] != call:  # not ours (a stop signal): put it back and stop draining
+            pool["input"].put(job)
+            return
+
+
 def run_pool(pool: dict[str, Any], method: str, items: list[Any], chunk_size: int | None, kwargs: dict[str, Any]
              ) -> list[Any]:
-    """Results of ``model.<method>(chunk, **kwargs)`` for every chunk, concatenated in input order."""
-    n_proc = len(pool["processes"])
-    if chunk_size is None:
-        chunk_size = max(1, min(math.ceil(len(items) / n_proc / 10), 5000))
-    chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
-    for chunk_id, chunk in enumerate(chunks):
-        pool["input"].put((chunk_id, method, chunk, kwargs))
-    results: dict[int, Any] = {}
-    while len(results) < len(chunks):
+    """Results of ``model.<method>(chunk, **kwargs)`` for every chunk, concatenated in input order.
+
+    Raises:
+        RuntimeError: a worker failed on a chunk, died or is stopped, or no result came within the pool's timeout.
+    """
+    with pool.setdefault("lock", threading.Lock()):
+        problem = _worker_problem(pool)
+        if problem:
+            raise RuntimeError(problem)
+        n_proc = len(pool["processes"])
+        if chunk_size is None:
+            chunk_size = max(1, min(math.ceil(len(items) / n_proc / 10), 5000))
+        chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
+        call = next(_CALL_NUMBERS)
+        for chunk_id, chunk in enumerate(chunks):
+            pool["input"].put((call, chunk_id, method, chunk, kwargs))
         try:
-            chunk_id, status, value = pool["output"].get(timeout=1.0)
-        except queue.Empty:
-            dead = [p for p in pool["processes"] if not p.is_alive()]
-            if dead:
-                raise RuntimeError(f"{len(dead)} encoding worker(s) died (exit codes "
-                                   f"{[p.exitcode for p in dead]}); if the script has no `if __name__ == "
-                                   f"\"__main__\":` guard, add one") from None
-            continue
-        if status == "error":
-            raise RuntimeError(f"an encoding worker failed on chunk {chunk_id}: {value}")
-        results[chunk_id] = value
+            results = _collect(pool, call, len(chunks))
+        except BaseException:
+            _drain(pool, call)
+            raise
     merged: list[Any] = []
     for chunk_id in range(len(chunks)):
         merged.extend(results[chunk_id])
     return merged
+
+
+def _collect(pool: dict[str, Any], call: int, n_chunks: int) -> dict[int, Any]:
+    timeout = pool.get("timeout", DEFAULT_TIMEOUT)
+    results: dict[int, Any] = {}
+    last_result = time.monotonic()
+    while len(results) < n_chunks:
+        try:
+            result_call, chunk_id, status, value = pool["output"].get(timeout=1.0)
+        except queue.Empty:
+            problem = _worker_problem(pool)
+            if problem:
+                raise RuntimeError(problem) from None
+            if timeout is not None and time.monotonic() - last_result > timeout:
+                raise RuntimeError(f"no encoding result for {timeout:g} s ({len(results)} of {n_chunks} chunks "
+                                   "done); a worker may be hung: stop the pool and start a new one") from None
+            continue
+        if result_call != call:
+            continue  # left over from an earlier call that failed
+        last_result = time.monotonic()
+        if status == "error":
+            raise RuntimeError(f"an encoding worker failed on chunk {chunk_id}: {value}")
+        results[chunk_id] = value
+    return results
 
 
 def run_on_pool_or_devices(model: Any, method: str, items: list[Any], pool: dict[str, Any] | None, devices: Any,

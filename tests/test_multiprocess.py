@@ -74,3 +74,57 @@ def test_sparse_encoder_encode_on_a_pool_matches_one_process():
     assert torch.equal(got.to_dense() != 0, expected != 0)
     dense_rows = se.encode(texts, device=["cpu", "cpu"], convert_to_sparse_tensor=False, convert_to_tensor=False)
     assert len(dense_rows) == len(texts) and not dense_rows[0].is_sparse
+
+
+def test_pool_calls_are_isolated_thread_safe_and_fail_fast_on_stopped_or_dead_workers():
+    import os
+    import signal
+    import threading
+    import time
+
+    import pytest
+
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    first = [f"first call text {i}" for i in range(400)]
+    second = [f"second call, another text {i}" for i in range(400)]
+    pool = model.start_multi_process_pool(["cpu", "cpu"])
+    try:
+        # 1. A call that fails in a worker leaves chunks behind; the next call must get only its own rows.
+        with pytest.raises((RuntimeError, TypeError)):
+            model.encode(first[:200] + [None] + first[200:], pool=pool, chunk_size=10)
+        np.testing.assert_allclose(model.encode(second, pool=pool, chunk_size=10), model.encode(second), atol=1e-6)
+
+        # 2. Three threads on one pool: each gets its own rows, none hangs.
+        batches = {n: [f"thread {n} text {i}" for i in range(120)] for n in range(3)}
+        got: dict[int, np.ndarray] = {}
+        threads = [threading.Thread(target=lambda n=n: got.__setitem__(n, model.encode(batches[n], pool=pool,
+                                                                                          chunk_size=7)))
+                   for n in batches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert sorted(got) == [0, 1, 2]
+        for n, texts in batches.items():
+            np.testing.assert_allclose(got[n], model.encode(texts), atol=1e-6)
+
+        # 3. A stopped worker: the call fails within seconds, naming it, instead of waiting forever.
+        worker = pool["processes"][0]
+        os.kill(worker.pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with pytest.raises(RuntimeError, match=f"pid {worker.pid}.*stopped"):
+                model.encode(second, pool=pool, chunk_size=10)
+            assert time.monotonic() - start < 30
+        finally:
+            os.kill(worker.pid, signal.SIGCONT)
+
+        # 4. A killed worker: named with its signal and the advice to start a new pool, now and on later calls.
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(timeout=30)
+        for _ in range(2):
+            with pytest.raises(RuntimeError, match="killed by SIGKILL.*start a new one") as error:
+                model.encode(second, pool=pool, chunk_size=10)
+            assert "__main__" not in str(error.value)
+    finally:
+        SentenceTransformer.stop_multi_process_pool(pool)
