@@ -7,9 +7,12 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from embedkit import SentenceTransformer
 from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.slow
 
 
 def test_pool_and_device_list_match_single_process(texts):
@@ -81,8 +84,6 @@ def test_pool_calls_are_isolated_thread_safe_and_fail_fast_on_stopped_or_dead_wo
     import signal
     import threading
     import time
-
-    import pytest
 
     model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
     first = [f"first call text {i}" for i in range(400)]

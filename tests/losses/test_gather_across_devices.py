@@ -133,6 +133,7 @@ def _worker(rank: int, port: int, out_dir: str, columns: list[torch.Tensor], kwa
         dist.destroy_process_group()
 
 
+@pytest.mark.distributed
 @pytest.mark.skipif(sys.platform == "win32", reason="gloo on CPU")
 def test_mnrl_two_gloo_processes_equal_global_batch(tmp_path):
     torch.manual_seed(1)
@@ -180,6 +181,7 @@ def _model_worker(rank: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.distributed
 @pytest.mark.skipif(sys.platform == "win32", reason="gloo on CPU")
 def test_mnrl_two_gloo_processes_model_gradients_equal_global_batch(tmp_path):
     # 2 ranks x 4 rows with gathered negatives, averaged like DDP == 1 process x 8 rows (float64: exact).

@@ -15,7 +15,8 @@ from embedkit.base.trainer import SentenceTransformerTrainer
 from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
 from tests.training.helpers import CosineMSE, sts_rows, tiny_model
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="gloo on CPU")
+pytestmark = [pytest.mark.slow, pytest.mark.distributed,
+              pytest.mark.skipif(sys.platform == "win32", reason="gloo on CPU")]
 
 COMMON = dict(max_steps=2, adam_epsilon=1.0, learning_rate=0.5, save_strategy="no", disable_tqdm=True)
 

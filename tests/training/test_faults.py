@@ -56,6 +56,7 @@ def train_in_subprocess(script, out, mode, kill_after=None):
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_kill_9_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path, seed):
     script = tmp_path / "train.py"
