@@ -57,6 +57,22 @@ def test_matches_sentence_transformers(name):
     assert_same(result.to_dict(), GOLDEN["specs"][name])
 
 
+class StandInHFDataset(Dataset):
+    """What embedkit sees of a ``datasets.Dataset`` (its module and the interface it uses: ``from_dict``,
+    ``column_names``, column access, ``to_dict``), so the datasets path runs where ``datasets`` is not installed."""
+
+
+StandInHFDataset.__module__ = "datasets.arrow_dataset"
+StandInHFDataset.__name__ = StandInHFDataset.__qualname__ = "Dataset"
+
+
+def test_a_datasets_typed_input_comes_back_as_its_own_type():
+    columns, kwargs = mining_kwargs(SPECS["ntuple_scores"], COLUMNS, CORPUS)
+    result = mine_hard_negatives(StandInHFDataset.from_dict(columns), MiningHashModel(), **kwargs)
+    assert type(result) is StandInHFDataset  # built by the input's own class, as for datasets.Dataset
+    assert_same(result.to_dict(), GOLDEN["specs"]["ntuple_scores"])
+
+
 def test_accepts_and_returns_hf_datasets():
     datasets = pytest.importorskip("datasets")
     columns, kwargs = mining_kwargs(SPECS["ntuple_scores"], COLUMNS, CORPUS)
