@@ -114,23 +114,68 @@ def save_checkpoint(path: Path, model: nn.Module, loss_params: dict[str, torch.T
         raise
 
 
-def load_training_state(path: Path, optimizer: Any, scheduler: Any, scaler: Any, rank: int = 0) -> dict[str, Any]:
-    """Restore optimizer, scheduler, scaler and this rank's RNG states from ``path``; returns the trainer state."""
+class DamagedCheckpointError(ValueError):
+    """A checkpoint file that cannot be read back (empty, truncated, garbage); the message names it."""
+
+
+def _read(path: Path, what: str) -> Any:
+    """One file of a checkpoint, or a ValueError naming it when it is damaged (empty, truncated, garbage)."""
     from safetensors.torch import load_file
 
+    file = path / what
+    try:
+        if what.endswith(".pt"):
+            return torch.load(file, map_location="cpu", weights_only=True)
+        if what.endswith(".safetensors"):
+            return load_file(str(file))
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DamagedCheckpointError(f"checkpoint file {file} is damaged ({reason}): resume from an earlier "
+                                     "checkpoint or start a new run") from exc
+
+
+def read_training_state(path: Path, rank: int = 0) -> dict[str, Any]:
+    """Every training-state file of the checkpoint at ``path``, read and checked before anything is applied.
+
+    Raises:
+        FileNotFoundError: the checkpoint has the model only (``save_only_model``) or is incomplete.
+        DamagedCheckpointError: a file is damaged (named in the message), or ``trainer_state.json`` lacks the
+            run's state.
+    """
     missing = [name for name in ("optimizer.pt", "scheduler.pt") if not (path / name).is_file()]
     if missing:
         raise FileNotFoundError(
             f"{path} holds the model weights but not the training state ({', '.join(missing)} missing): it was saved "
             "with save_only_model=True, or copied incompletely, so training cannot resume from it exactly. Load "
             "the model from this folder and start a new run, or save checkpoints without save_only_model to resume")
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=True))
-    if scaler is not None and (path / "scaler.pt").is_file():
-        scaler.load_state_dict(torch.load(path / "scaler.pt", map_location="cpu", weights_only=True))
     name = _rng_file(rank) if (path / f"{_rng_file(rank)}.json").is_file() else _rng_file(0)
-    set_rng_state(load_file(str(path / f"{name}.safetensors")), json.loads((path / f"{name}.json").read_text()))
-    return json.loads((path / "trainer_state.json").read_text())
+    state = {
+        "optimizer": _read(path, "optimizer.pt"),
+        "scheduler": _read(path, "scheduler.pt"),
+        "scaler": _read(path, "scaler.pt") if (path / "scaler.pt").is_file() else None,
+        "rng": (_read(path, f"{name}.safetensors"), _read(path, f"{name}.json")),
+        "trainer_state": _read(path, "trainer_state.json"),
+    }
+    trainer_state = state["trainer_state"]
+    if not isinstance(trainer_state, dict) or not isinstance(trainer_state.get("state"), dict) or not isinstance(
+            trainer_state["state"].get("global_step"), int):
+        raise DamagedCheckpointError(f"checkpoint file {path / 'trainer_state.json'} is damaged (no "
+                                     "state.global_step): resume from an earlier checkpoint or start a new run")
+    return state
+
+
+def apply_training_state(state: dict[str, Any], optimizer: Any, scheduler: Any, scaler: Any) -> dict[str, Any]:
+    """Restore optimizer, scheduler, scaler and RNG states read by :func:`read_training_state`; returns the trainer
+    state."""
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state["scaler"] is not None:
+        scaler.load_state_dict(state["scaler"])
+    set_rng_state(*state["rng"])
+    return state["trainer_state"]
 
 
 def rotate_checkpoints(output_dir: Path, limit: int | None, keep: Path | None) -> None:

@@ -61,8 +61,10 @@ from embedkit.base.training_args import (
     SparseEncoderTrainingArguments,
 )
 from embedkit.checkpoint import (
+    DamagedCheckpointError,
+    apply_training_state,
     list_checkpoints,
-    load_training_state,
+    read_training_state,
     remove_partial_checkpoints,
     rng_state,
     rotate_checkpoints,
@@ -620,11 +622,20 @@ class BaseTrainer:
             warmup_steps_for(max_steps, args.warmup_steps, args.warmup_ratio), **args.lr_scheduler_kwargs)
         scaler = torch.amp.GradScaler("cuda") if args.fp16 else None
         state = self.state = TrainerState(max_steps=max_steps)
-        checkpoint = self._checkpoint_to_resume(resume)
-        if checkpoint is not None:
-            self._load_weights(checkpoint, losses)
-            saved = load_training_state(checkpoint, optimizer, scheduler, scaler, rank=rank)
+        self._layout = {"world_size": world, "per_device_train_batch_size": args.per_device_train_batch_size,
+                        "gradient_accumulation_steps": accum, "batches_per_epoch": len(sampler)}
+        resumed = self._resume(resume, losses, rank)
+        if resumed is not None:
+            checkpoint, files = resumed
+            saved = apply_training_state(files, optimizer, scheduler, scaler)
             state = self.state = TrainerState(**{**saved["state"], "max_steps": max_steps})
+            if state.global_step > max_steps:
+                raise ValueError(f"{checkpoint} is at step {state.global_step}, beyond this run's max_steps "
+                                 f"{max_steps}: nothing would be trained; raise max_steps / num_train_epochs or "
+                                 "start a new run")
+            if state.global_step == max_steps:
+                logger.warning("%s is at the run's last step %d: there is nothing left to train", checkpoint,
+                               max_steps)
             logger.info("resumed from %s at step %d", checkpoint, state.global_step)
         output_dir = Path(args.output_dir or "trainer_output")
         if main:
@@ -764,18 +775,46 @@ class BaseTrainer:
             f.write(json.dumps(entry) + "\n")
         self._callback("on_log", logs=entry)
 
-    def _checkpoint_to_resume(self, resume: str | bool | None) -> Path | None:
+    def _resume(self, resume: str | bool | None, losses: nn.Module, rank: int) -> tuple[Path, dict] | None:
+        """(checkpoint, its training-state files) with the weights loaded, or None when not resuming.
+
+        ``True`` takes the latest checkpoint in ``output_dir`` whose files all read back, skipping damaged ones with
+        a warning; an explicit path must be intact. Every checkpoint must come from the same batch layout (batch
+        size, accumulation, world size, batches per epoch): the position saved is a count of batches, so another
+        layout would skip or repeat rows.
+        """
         if not resume:
             return None
         if resume is True:
-            found = list_checkpoints(self.args.output_dir or "trainer_output")
-            if not found:
+            candidates = list_checkpoints(self.args.output_dir or "trainer_output")[::-1]
+            if not candidates:
                 raise FileNotFoundError(f"resume_from_checkpoint=True but {self.args.output_dir} has no checkpoint")
-            return found[-1]
-        path = Path(resume)
-        if not (path / "trainer_state.json").is_file():
-            raise FileNotFoundError(f"{path} is not a complete checkpoint (no trainer_state.json)")
-        return path
+        else:
+            candidates = [Path(resume)]
+            if not (candidates[0] / "trainer_state.json").is_file():
+                raise FileNotFoundError(f"{candidates[0]} is not a complete checkpoint (no trainer_state.json)")
+        for position, checkpoint in enumerate(candidates):
+            try:
+                files = read_training_state(checkpoint, rank=rank)
+                self._check_layout(checkpoint, files["trainer_state"])
+                self._load_weights(checkpoint, losses)
+                return checkpoint, files
+            except (DamagedCheckpointError, OSError, RuntimeError) as exc:  # a layout mismatch is not skipped
+                if resume is not True or position == len(candidates) - 1:
+                    raise
+                logger.warning("skipping %s: %s; trying %s", checkpoint, str(exc).splitlines()[0],
+                               candidates[position + 1])
+        return None
+
+    def _check_layout(self, checkpoint: Path, saved: dict[str, Any]) -> None:
+        layout = saved.get("layout") or {key: saved.get("args", {}).get(key) for key in
+                                         ("per_device_train_batch_size", "gradient_accumulation_steps")}
+        changed = [f"{key} {value} -> {self._layout[key]}" for key, value in layout.items()
+                   if value is not None and key in self._layout and value != self._layout[key]]
+        if changed:
+            raise ValueError(f"{checkpoint} was saved with another batch layout ({', '.join(changed)}); its position "
+                             "counts batches, so resuming would skip or repeat rows. Resume with the same settings "
+                             "and data, or start a new run from its weights")
 
     def _loss_only_params(self, losses: nn.Module) -> dict[str, Tensor]:
         model_ids = {id(p) for p in self.model.parameters()}
@@ -834,7 +873,7 @@ class BaseTrainer:
             self._improved = None
         rng_states = dist_utils.gather_to_main(rng_state())  # every rank's RNG, so each resumes its own stream
         if dist_utils.is_main_process():
-            payload = {"state": asdict(state), "args": self.args.to_dict()}
+            payload = {"state": asdict(state), "args": self.args.to_dict(), "layout": self._layout}
             save_checkpoint(path, self.model, self._loss_only_params(losses), optimizer, scheduler, scaler, payload,
                             model_only=self.args.save_only_model, rng_states=rng_states)
             best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -251,3 +252,46 @@ def test_resuming_from_a_save_only_model_checkpoint_says_what_is_missing(tmp_pat
                                                 r"\(optimizer.pt, scheduler.pt missing\).*save_only_model"):
         run(tmp_path, "only", max_steps=4, save_strategy="no", resume=str(folder))
     SentenceTransformer(str(folder), device="cpu")  # the weights themselves load
+
+
+def test_resuming_with_another_batch_layout_is_refused(tmp_path):
+    common = dict(max_steps=4, save_strategy="steps", save_steps=2)
+    run(tmp_path, "layout", **common)
+    checkpoint = tmp_path / "layout" / "checkpoint-2"
+    for change in ({"per_device_train_batch_size": 8}, {"gradient_accumulation_steps": 2}):
+        with pytest.raises(ValueError, match=f"another batch layout.*{next(iter(change))}.*skip or repeat rows"):
+            run(tmp_path, "layout", resume=str(checkpoint), **{**common, **change})
+    run(tmp_path, "layout", resume=str(checkpoint), **common)  # the same layout resumes
+
+
+def test_resuming_beyond_max_steps_is_refused(tmp_path):
+    run(tmp_path, "ahead", max_steps=4, save_strategy="steps", save_steps=4)
+    with pytest.raises(ValueError, match="at step 4, beyond this run's max_steps 2"):
+        run(tmp_path, "ahead", max_steps=2, resume=str(tmp_path / "ahead" / "checkpoint-4"))
+
+
+# Each way a checkpoint file can be damaged on disk: file -> bytes written over it.
+DAMAGE = {
+    "optimizer.pt/empty": ("optimizer.pt", b""),
+    "optimizer.pt/garbage": ("optimizer.pt", b"not a torch file at all"),
+    "scheduler.pt/truncated": ("scheduler.pt", None),  # None: the first half of the real file
+    "rng_state.safetensors/truncated": ("rng_state.safetensors", None),
+    "rng_state.json/garbage": ("rng_state.json", b"{"),
+    "trainer_state.json/no_state": ("trainer_state.json", b"{}"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_a_damaged_checkpoint_is_named_and_true_falls_back_to_the_previous_one(tmp_path, case, caplog):
+    file, data = DAMAGE[case]
+    common = dict(max_steps=4, save_strategy="steps", save_steps=2)
+    run(tmp_path, "damaged", **common)
+    latest = tmp_path / "damaged" / "checkpoint-4"
+    target = latest / file
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2] if data is None else data)
+    with pytest.raises(ValueError, match=f"{file} is damaged"):
+        run(tmp_path, "damaged", resume=str(latest), **{**common, "max_steps": 6})
+    with caplog.at_level(logging.INFO):
+        run(tmp_path, "damaged", resume=True, **{**common, "max_steps": 6})
+    assert f"skipping {latest}: checkpoint file {target} is damaged" in caplog.text
+    assert f"resumed from {tmp_path / 'damaged' / 'checkpoint-2'} at step 2" in caplog.text
