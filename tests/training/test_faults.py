@@ -1,10 +1,11 @@
-"""Faults during training: kill -9 at random moments then resume (bitwise equal), disk full while saving."""
+"""Faults during training: kill -9 at any moment then resume (bitwise equal), disk full while saving."""
 
 from __future__ import annotations
 
 import errno
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,13 +22,19 @@ from tests.conftest import FIXTURES
 from tests.training.helpers import CosineMSE, sts_rows, tiny_model
 
 SCRIPT = textwrap.dedent("""
-    import sys
+    import os, sys, types
     sys.path.insert(0, {root!r})
     import torch
     torch.set_num_threads(1)
+    import embedkit.checkpoint as checkpoint
     from embedkit.base.trainer import SentenceTransformerTrainer
     from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
     from tests.training.helpers import CosineMSE, sts_rows, tiny_model
+    if sys.argv[3] == "kill_in_first_save":  # SIGKILL itself between writing checkpoint-1 and renaming it into place
+        def die(src, dst):
+            os.kill(os.getpid(), 9)
+        checkpoint.os = types.SimpleNamespace(**{{**{{n: getattr(os, n) for n in dir(os) if not n.startswith("__")}},
+                                                 "replace": die}})
     model = tiny_model()
     args = Args(output_dir=sys.argv[1], max_steps=8, per_device_train_batch_size=4, save_steps=1, logging_steps=1,
                 disable_tqdm=True, learning_rate=1e-3)
@@ -37,39 +44,64 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def train_in_subprocess(script, out, mode, kill_after=None):
+def start_training(script, out, mode, kill="none"):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    proc = subprocess.Popen([sys.executable, str(script), str(out), mode], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    if kill_after is None:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        return True
-    deadline = time.time() + 120
-    while time.time() < deadline and not list_checkpoints(out) and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(kill_after)
-    if proc.poll() is not None:
-        return False  # finished before the kill: nothing to test with this seed
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return True
+    return subprocess.Popen([sys.executable, str(script), str(out), mode, kill], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def train_to_the_end(script, out, mode):
+    proc = start_training(script, out, mode)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """(script, the final weights of an uninterrupted run, its wall time from start to exit)."""
+    folder = tmp_path_factory.mktemp("faults")
+    script = folder / "train.py"
+    script.write_text(SCRIPT.format(root=str(FIXTURES.parent.parent)))
+    start = time.monotonic()
+    train_to_the_end(script, folder / "full", "fresh")
+    return script, load_file(str(folder / "full" / "final" / "model.safetensors")), time.monotonic() - start
+
+
+# The moments of the kill: at a random moment of the whole run (imports and model building included, so before,
+# during or after the first checkpoint), for three seeds; and inside the first checkpoint's write, after its files
+# were written and before the folder is renamed into place.
+MOMENTS = ["random_0", "random_1", "random_2", "in_first_checkpoint_write"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_kill_9_at_a_random_moment_then_resume_is_bitwise_identical(tmp_path, seed):
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT.format(root=str(FIXTURES.parent.parent)))
-    train_in_subprocess(script, tmp_path / "full", "fresh")
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_kill_9_at_any_moment_then_resume_is_bitwise_identical(tmp_path, uninterrupted, moment):
+    script, full, duration = uninterrupted
     killed_dir = tmp_path / "killed"
-    if not train_in_subprocess(script, killed_dir, "fresh", kill_after=random.Random(seed).uniform(0.0, 0.6)):
-        pytest.skip("training finished before the kill")
+    if moment == "in_first_checkpoint_write":
+        proc = start_training(script, killed_dir, "fresh", kill="kill_in_first_save")
+        proc.wait(timeout=300)
+        assert proc.returncode == -signal.SIGKILL
+        assert list(killed_dir.glob(".checkpoint-1.tmp-*")), "killed while writing: the partial folder is there"
+        assert not list_checkpoints(killed_dir)
+    else:
+        fraction = random.Random(moment).uniform(0.0, 1.0)
+        for _ in range(8):  # never skip: a run that finished first is redone with an earlier kill
+            proc = start_training(script, killed_dir, "fresh")
+            try:
+                proc.wait(timeout=fraction * duration)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
+            shutil.rmtree(killed_dir, ignore_errors=True)
+            fraction /= 2
+        else:
+            pytest.fail("training always finished before the kill")
     checkpoints = list_checkpoints(killed_dir)
-    assert checkpoints, "at least one complete checkpoint must survive the kill"
-    SentenceTransformer(str(checkpoints[-1]), device="cpu")  # the newest complete checkpoint loads
-    train_in_subprocess(script, killed_dir, "resume")
-    full = load_file(str(tmp_path / "full" / "final" / "model.safetensors"))
+    if checkpoints:
+        SentenceTransformer(str(checkpoints[-1]), device="cpu")  # the newest complete checkpoint loads
+    train_to_the_end(script, killed_dir, "resume" if checkpoints else "fresh")  # no checkpoint yet: start again
     resumed = load_file(str(killed_dir / "final" / "model.safetensors"))
     assert full.keys() == resumed.keys()
     assert all(torch.equal(full[k], resumed[k]) for k in full)
