@@ -187,6 +187,15 @@ class Tokenizer:
     def __len__(self) -> int:
         return self.vocab_size
 
+    def largest_token_id(self) -> tuple[str, int]:
+        """(token, id) of the largest id in the vocabulary and added tokens; ids may have gaps, so this can exceed
+        ``vocab_size - 1``. (``("", -1)`` for an empty vocabulary.)"""
+        vocab = self.backend.get_vocab(with_added_tokens=True)
+        if not vocab:
+            return "", -1
+        token = max(vocab, key=vocab.__getitem__)
+        return token, vocab[token]
+
     def encode_ids(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
                    add_special_tokens: bool = True) -> list[list[int]]:
         """Token ids per input (no padding, no tensors), truncated like :meth:`__call__`."""
@@ -311,7 +320,8 @@ class Tokenizer:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "tokenizer.json").write_text(self._json_to_save, encoding="utf-8")
         config = dict(self.config)
-        config.setdefault("tokenizer_class", "MPNetTokenizer" if "<s>" in self.special_tokens.values() else "BertTokenizer")
+        is_mpnet = "<s>" in self.special_tokens.values()
+        config.setdefault("tokenizer_class", "MPNetTokenizer" if is_mpnet else "BertTokenizer")
         for key, value in self.special_tokens.items():
             config.setdefault(key, value)
         if model_max_length is not None:

@@ -210,3 +210,97 @@ def test_a_text_dict_is_its_text_and_other_containers_are_refused(bert):
     with pytest.raises(TypeError, match="0-d NumPy array"):  # it embedded the string's 11 characters one by one
         bert.encode(np.array("hello world"))
     assert bert.encode(np.array(["a", "b"])).shape == (2, bert.get_embedding_dimension())
+
+
+# ---- ids and lengths a folder's tokenizer produces, checked against the embedding tables at load (issue #18)
+
+def edit_json(path, **changes):
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def test_a_vocabulary_id_beyond_the_embedding_is_refused_at_load(tmp_path):
+    # same token count as the table (3963), but 'world' has id 10000: it loaded, then encode raised IndexError
+    folder = copy_model(tmp_path)
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    tokenizer["model"]["vocab"]["world"] = 10000
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    with pytest.raises(ValueError, match=r"tiny_bert_v6: the tokenizer's token 'world' has id 10000 .* 3963 rows"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+def test_a_pad_id_outside_the_embedding_is_refused_at_load(tmp_path):
+    folder = copy_model(tmp_path)
+    edit_json(folder / "config.json", pad_token_id=5000)  # was a bare AssertionError from torch
+    with pytest.raises(ValueError, match=r"config.json: config pad_token_id=5000 .*vocab_size=3963"):
+        SentenceTransformer(str(folder), device="cpu")
+    folder = copy_model(tmp_path / "2")
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    tokenizer["model"]["vocab"]["[PAD]"] = 9999
+    tokenizer["added_tokens"][0]["id"] = 9999
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    with pytest.raises(ValueError, match=r"token '\[PAD\]' has id 9999"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+def _with_token_type_rows(folder, rows):
+    from safetensors.torch import load_file, save_file
+
+    edit_json(folder / "config.json", type_vocab_size=rows)
+    state = load_file(str(folder / "model.safetensors"))
+    key = next(k for k in state if "token_type_embeddings" in k)
+    state[key] = state[key][:rows].contiguous()
+    save_file(state, str(folder / "model.safetensors"))
+
+
+def test_type_vocab_size_1_gives_pairs_token_type_0_with_a_warning(tmp_path, caplog):
+    import numpy as np
+
+    from embedkit import CrossEncoder
+
+    folder = copy_model(tmp_path, "ce_bert1")
+    _with_token_type_rows(folder, 1)
+    with caplog.at_level("WARNING"):
+        model = CrossEncoder(str(folder), device="cpu")  # predict on pairs raised IndexError (type 1 has no row)
+    scores = model.predict([("a query", "a document"), ("b", "c")])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+    assert "type_vocab_size=1: both texts of a pair get token type 0" in caplog.text
+    assert "token_type_ids" not in model.preprocess([("a", "b")])
+
+
+def test_type_vocab_size_0_is_refused_at_load(tmp_path):
+    folder = copy_model(tmp_path)
+    _with_token_type_rows(folder, 0)
+    with pytest.raises(ValueError, match=r"config.json: config type_vocab_size=0"):
+        SentenceTransformer(str(folder), device="cpu")
+
+
+def test_max_seq_length_beyond_the_position_table_is_clamped_with_a_warning(tmp_path, caplog):
+    folder = copy_model(tmp_path)  # BERT: positions 0..T-1, max_position_embeddings=512
+    edit_json(folder / "sentence_bert_config.json", max_seq_length=1000)
+    with caplog.at_level("WARNING"):
+        model = SentenceTransformer(str(folder), device="cpu")
+    assert model.max_seq_length == 512
+    assert "max_seq_length=1000 is longer than the position table allows" in caplog.text
+    assert model.encode(["word " * 900]).shape == (1, 16)  # was IndexError
+    model.max_seq_length = 600
+    assert model.max_seq_length == 512
+
+
+def test_mpnet_max_seq_length_leaves_room_for_the_position_offset(tmp_path):
+    # MPNet positions start at padding_idx + 1 = 2: 514 rows hold 512 tokens, not 514
+    folder = copy_model(tmp_path, "tiny_mpnet_v6")
+    edit_json(folder / "tokenizer_config.json", model_max_length=100000)
+    model = SentenceTransformer(str(folder), device="cpu")
+    assert model.max_seq_length == 512
+    assert model.encode(["word " * 900]).shape == (1, 32)  # was IndexError (positions 513 and 514)
+
+
+def test_cross_encoder_max_length_beyond_the_position_table_is_clamped(tmp_path):
+    from embedkit import CrossEncoder
+
+    folder = copy_model(tmp_path, "ce_bert1")
+    model = CrossEncoder(str(folder), device="cpu", max_length=5000)
+    assert model.max_length == 512
+    assert model.predict([("word " * 400, "word " * 400)]).shape == (1,)

@@ -31,7 +31,9 @@ from embedkit.base.modules.module import (
     read_json_file,
     write_json_file,
 )
+from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.heads import SequenceClassifier
+from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
 from embedkit.encoders.loading import read_state_dict
 from embedkit.eval_mode import ensure_eval
 from embedkit.model_folder import ST_VERSION_WRITTEN, remove_stale_weight_files, saved_versions
@@ -292,19 +294,14 @@ class CrossEncoder(BaseModel, nn.Module):
         self.model.config.classifier_dropout = hf_config.get("classifier_dropout")
         self.model.config.num_labels = self.model.num_labels
         self.model.config.hf_config["num_labels"] = self.model.num_labels
-        self.tokenizer = Tokenizer(
-            folder, do_lower_case=do_lower_case, return_token_type_ids=self.config.model_type == "bert"
-        )
-        if self.tokenizer.vocab_size > self.config.vocab_size:
-            raise ValueError(
-                f"{folder}: the tokenizer has {self.tokenizer.vocab_size} tokens but the model's embedding has only "
-                f"{self.config.vocab_size} rows; tokenizer and weights do not belong together"
-            )
+        self.tokenizer = Tokenizer(folder, do_lower_case=do_lower_case,
+                                   return_token_type_ids=uses_token_types(self.config, str(folder)))
+        check_tokenizer_fits(self.tokenizer, self.config, str(folder))
         self.do_lower_case = do_lower_case
         if max_length is None:
             max_length = saved_max_length
         if max_length is None:
-            max_length = min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
+            max_length = min(self.tokenizer.model_max_length, max_input_length(self.config))
         self.max_length = max_length
         if not is_classifier_folder:  # a SentenceTransformer's prompts belong to its embeddings, not to pairs
             st_config = {}
@@ -409,7 +406,11 @@ class CrossEncoder(BaseModel, nn.Module):
 
     @max_length.setter
     def max_length(self, value: int) -> None:
-        self.tokenizer.model_max_length = int(value)
+        """Set the truncation length, capped (with a warning) at what the position table allows."""
+        value = int(value)
+        if isinstance(self.config, EncoderConfig):
+            value = clamp_max_length(value, self.config, str(self.tokenizer.folder), "max_length")
+        self.tokenizer.model_max_length = value
 
     max_seq_length = max_length
 

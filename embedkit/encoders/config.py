@@ -53,7 +53,7 @@ class EncoderConfig:
     type_vocab_size: int = 2
     """BERT only: rows of the token-type (segment) embedding. MPNet has none."""
     layer_norm_eps: float = 1e-12
-    pad_token_id: int = 0
+    pad_token_id: int | None = 0
     relative_attention_num_buckets: int = 32
     """MPNet only: buckets of the relative position bias shared by all layers."""
     hf_config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -73,16 +73,46 @@ class EncoderConfig:
                 raise ValueError(f"config {name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads ({self.num_attention_heads})"
+                f"hidden_size ({self.hidden_size}) must be a multiple of "
+                f"num_attention_heads ({self.num_attention_heads})"
             )
+        self._check_embedding_ids()
+
+    def _check_embedding_ids(self) -> None:
+        """Refuse ids the BERT embeddings cannot index (MPNet ignores both fields).
+
+        ``pad_token_id`` becomes the token embedding's ``padding_idx``: outside ``[-vocab_size, vocab_size)`` torch
+        refuses it with a bare AssertionError (transformers too), so it is refused here with the numbers; ``None``
+        (no padding row) is kept. ``type_vocab_size=0`` leaves no row for token type 0, which every input uses.
+        """
+        if self.model_type != "bert":
+            return
+        pad = self.pad_token_id
+        if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int)
+                                or not -self.vocab_size <= pad < self.vocab_size):
+            raise ValueError(f"config pad_token_id={pad!r} is not a row of the token embedding "
+                             f"(vocab_size={self.vocab_size}, ids 0..{self.vocab_size - 1})")
+        if self.type_vocab_size < 1:
+            raise ValueError(f"config type_vocab_size={self.type_vocab_size}: a BERT model needs at least one "
+                             "token-type row (every token has type 0)")
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
     @classmethod
-    def from_hf_config(cls, hf: dict[str, Any]) -> EncoderConfig:
-        """Build from a HF ``config.json`` dict; unknown model types raise."""
+    def from_hf_config(cls, hf: dict[str, Any], source: str | None = None) -> EncoderConfig:
+        """Build from a HF ``config.json`` dict; unknown model types and out-of-range fields raise a ValueError,
+        prefixed with ``source`` (the file or folder it came from) when given."""
+        try:
+            return cls._from_hf_config(hf)
+        except ValueError as exc:
+            if source is None:
+                raise
+            raise ValueError(f"{source}: {exc}") from exc
+
+    @classmethod
+    def _from_hf_config(cls, hf: dict[str, Any]) -> EncoderConfig:
         model_type = hf.get("model_type")
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise ValueError(

@@ -139,7 +139,7 @@ class SequenceClassifier(nn.Module):
             ValueError: ``num_labels`` disagrees with the checkpoint, or a weight is missing, unexpected or
                 mis-shaped (the message names the source and the keys).
         """
-        config = EncoderConfig.from_hf_config(hf_config)
+        config = EncoderConfig.from_hf_config(hf_config, source)
         saved_labels = num_labels_of(hf_config)
         if num_labels is not None and num_labels != saved_labels:
             raise ValueError(
@@ -171,7 +171,7 @@ class SequenceClassifier(nn.Module):
         Raises:
             ValueError: an encoder weight is missing, unexpected or mis-shaped.
         """
-        config = EncoderConfig.from_hf_config(hf_config)
+        config = EncoderConfig.from_hf_config(hf_config, source)
         model = cls(config, num_labels, classifier_dropout(hf_config, config))
         encoder_state, _ = split_hf_state_dict(state_dict, config.model_type, source)
         std = float(hf_config.get("initializer_range", 0.02))

@@ -131,7 +131,7 @@ def build_masked_lm(
         ValueError: no MLM head weights, a classifier head, a tied decoder that differs from the word embeddings,
             or any missing / unexpected / mis-shaped weight (the message names the source and the keys).
     """
-    config = EncoderConfig.from_hf_config(hf_config)
+    config = EncoderConfig.from_hf_config(hf_config, source)
     encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
     mlm = {k[len(_MLM_PREFIX) :]: v for k, v in head_state.items() if k.startswith(_MLM_PREFIX)}
     other = sorted(k for k in head_state if not k.startswith((_MLM_PREFIX, *_UNUSED_HEAD_PREFIXES)))

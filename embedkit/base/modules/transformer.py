@@ -24,6 +24,7 @@ from embedkit.base.modules.module import Module, read_json_file, write_json_file
 from embedkit.encoders import EncoderConfig, build_encoder
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
+from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
 from embedkit.encoders.loading import load_strict, read_state_dict
 from embedkit.tokenizer import Tokenizer
 
@@ -236,7 +237,7 @@ class Transformer(InputModule):
         for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             if key in config_kwargs:
                 hf_config[key] = config_kwargs[key]
-        self.config = EncoderConfig.from_hf_config(hf_config)
+        self.config = EncoderConfig.from_hf_config(hf_config, str(config_path))
         state, source = read_state_dict(folder)
         encoder_state, head_state = split_hf_state_dict(state, self.config.model_type, str(source))
         if head_state:
@@ -308,16 +309,11 @@ class Transformer(InputModule):
         tokenizer_folder = folder
         if tokenizer_name_or_path is not None:
             tokenizer_folder = resolve_model_path(tokenizer_name_or_path, **hub_kwargs)
-        self.tokenizer = Tokenizer(
-            tokenizer_folder, do_lower_case=do_lower_case, return_token_type_ids=self.config.model_type == "bert"
-        )
-        if self.tokenizer.vocab_size > self.config.vocab_size:
-            raise ValueError(
-                f"{folder}: the tokenizer has {self.tokenizer.vocab_size} tokens but the model's embedding has only "
-                f"{self.config.vocab_size} rows; tokenizer and weights do not belong together"
-            )
-        if max_seq_length is None:
-            max_seq_length = min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
+        self.tokenizer = Tokenizer(tokenizer_folder, do_lower_case=do_lower_case,
+                                   return_token_type_ids=uses_token_types(self.config, str(folder)))
+        check_tokenizer_fits(self.tokenizer, self.config, str(folder))
+        if max_seq_length is None:  # sentence-transformers' default; the position limit is applied by the setter
+            max_seq_length = min(self.tokenizer.model_max_length, max_input_length(self.config))
         self.max_seq_length = max_seq_length
         self._prompt_length_mapping: dict[Any, int] = {}
 
@@ -333,7 +329,8 @@ class Transformer(InputModule):
 
     @property
     def unpad_inputs(self) -> bool | None:
-        """sentence-transformers' switch for flattened batches; kept and saved, never met (see ``can_flatten_inputs``)."""
+        """sentence-transformers' switch for flattened batches; kept and saved, never met
+        (see ``can_flatten_inputs``)."""
         return self._unpad_inputs
 
     @unpad_inputs.setter
@@ -352,8 +349,14 @@ class Transformer(InputModule):
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
-        if self.tokenizer is not None:
-            self.tokenizer.model_max_length = int(value)
+        """Set the truncation length, capped (with a warning) at what the position table allows."""
+        if self.tokenizer is None:
+            return
+        config = getattr(self, "config", None)
+        value = int(value)
+        if isinstance(config, EncoderConfig):
+            value = clamp_max_length(value, config, str(self.tokenizer.folder))
+        self.tokenizer.model_max_length = value
 
     def get_embedding_dimension(self) -> int:
         """Size of the module's output vectors, read from the config as sentence-transformers does
@@ -462,6 +465,8 @@ class Transformer(InputModule):
             max_length = min(max_length, int(task_length))
         if text_options.get("max_length") is not None and text_options.get("truncation", True) is not False:
             max_length = int(text_options["max_length"])
+            if isinstance(getattr(self, "config", None), EncoderConfig):  # no position row beyond this
+                max_length = min(max_length, max_input_length(self.config))
         features: dict[str, Any] = self.tokenizer(inputs, max_length=max_length)
         if text_options.get("return_tensors") == "np":
             features = {k: v.numpy() if isinstance(v, Tensor) else v for k, v in features.items()}

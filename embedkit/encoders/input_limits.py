@@ -1,0 +1,94 @@
+"""What a loaded encoder can index: token ids, token types and positions, checked against its tokenizer at load.
+
+A folder whose tokenizer and config disagree would load and then fail on the first text that reaches a missing
+embedding row (an ``IndexError`` on CPU, a device-side assert on GPU). These checks run once at load so that
+such a folder is either refused with a one-line message naming the folder, the field and the numbers, or
+adjusted (with a warning) where sentence-transformers users get a working model from the same folder.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.mpnet import PADDING_IDX
+
+logger = logging.getLogger(__name__)
+
+
+def max_input_length(config: EncoderConfig) -> int:
+    """The most tokens one input may have so that every position id has a row in the position table.
+
+    BERT numbers positions 0..T-1, so T <= ``max_position_embeddings``. MPNet (fairseq/RoBERTa style) numbers
+    them from ``padding_idx + 1`` (2..T+1; padding gets ``padding_idx``), so T <= ``max_position_embeddings - 2``.
+
+    Example:
+        >>> max_input_length(EncoderConfig(model_type="mpnet", vocab_size=10, hidden_size=8, num_attention_heads=2,
+        ...                                max_position_embeddings=514))
+        512
+    """
+    if config.model_type == "mpnet":
+        return config.max_position_embeddings - PADDING_IDX - 1
+    return config.max_position_embeddings
+
+
+def clamp_max_length(value: int, config: EncoderConfig, where: str, field: str = "max_seq_length") -> int:
+    """``value`` capped at :func:`max_input_length`, with a warning when it is capped.
+
+    Clamped rather than refused: sentence-transformers takes ``max_seq_length``/``model_max_length`` from the folder
+    as they are, and transformers only warns that a sequence is longer than the model allows, so an ST user expects
+    the folder to load and short texts to work; a longer value could only ever fail (no position row), so the
+    position table's limit is what they get, as ST's default (``min(max_position_embeddings, model_max_length)``)
+    would give them.
+
+    Raises:
+        ValueError: the position table leaves room for no token at all.
+    """
+    limit = max_input_length(config)
+    if limit < 1:
+        raise ValueError(f"{where}: max_position_embeddings={config.max_position_embeddings} leaves no position for "
+                         f"any token of a {config.model_type} model")
+    if value > limit:
+        logger.warning("%s: %s=%d is longer than the position table allows (max_position_embeddings=%d -> at most "
+                       "%d tokens); using %d", where, field, value, config.max_position_embeddings, limit, limit)
+        return limit
+    return value
+
+
+def check_tokenizer_fits(tokenizer: Any, config: EncoderConfig, where: str) -> None:
+    """Refuse a tokenizer that can produce an id the token embedding has no row for.
+
+    The largest id in the vocabulary and added tokens is compared with ``vocab_size`` (a count is not enough: a
+    vocabulary with gaps has fewer tokens than its largest id), and so is the id used for padding. Refused, not
+    clamped: mapping such tokens to another row would silently embed the wrong token, and sentence-transformers
+    would fail on the first text holding one.
+
+    Raises:
+        ValueError: naming the folder, the token, its id and the number of rows.
+    """
+    rows = config.vocab_size
+    token, largest = tokenizer.largest_token_id()
+    if largest >= rows:
+        raise ValueError(f"{where}: the tokenizer's token {token!r} has id {largest} but the model's embedding has "
+                         f"only {rows} rows (vocab_size={rows}, ids 0..{rows - 1}); tokenizer and weights do not "
+                         "belong together")
+    if not 0 <= tokenizer.pad_token_id < rows:
+        raise ValueError(f"{where}: the tokenizer pads with id {tokenizer.pad_token_id} ({tokenizer.pad_token!r}) "
+                         f"but the model's embedding has ids 0..{rows - 1} (vocab_size={rows})")
+
+
+def uses_token_types(config: EncoderConfig, where: str) -> bool:
+    """Whether the tokenizer should hand ``token_type_ids`` to the encoder.
+
+    MPNet has no token-type embedding. A BERT with ``type_vocab_size=1`` has one row, so the second text of a pair
+    (type 1) would index past it: its token types are left out (all 0, as RoBERTa-style tokenizers do for
+    single-type models in transformers), with a warning, so that pairs (a CrossEncoder's only input) still work.
+    """
+    if config.model_type != "bert":
+        return False
+    if config.type_vocab_size < 2:
+        logger.warning("%s: type_vocab_size=%d: both texts of a pair get token type 0 (the model has no row for "
+                       "type 1)", where, config.type_vocab_size)
+        return False
+    return True
