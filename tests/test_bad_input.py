@@ -304,3 +304,27 @@ def test_cross_encoder_max_length_beyond_the_position_table_is_clamped(tmp_path)
     model = CrossEncoder(str(folder), device="cpu", max_length=5000)
     assert model.max_length == 512
     assert model.predict([("word " * 400, "word " * 400)]).shape == (1,)
+
+
+# Configs within every per-field limit whose tensors would not fit in memory, each with the small fixture's weights:
+# the layers, the vocabulary and the width grow; the check runs on the meta device, before anything is allocated.
+ABSURD = {
+    "256_layers_4096_wide": {"num_hidden_layers": 256, "hidden_size": 4096, "intermediate_size": 16384,
+                             "num_attention_heads": 16},
+    "4m_vocabulary_16384_wide": {"vocab_size": 4_000_000, "hidden_size": 16384, "num_attention_heads": 16},
+}
+
+
+@pytest.mark.parametrize("case", list(ABSURD))
+def test_a_config_larger_than_its_weights_is_refused_before_allocating(tmp_path, case):
+    import resource
+
+    folder = tmp_path / "m"
+    shutil.copytree(FIXTURES / "tiny_bert_v6", folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **ABSURD[case]}))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match="cannot load weights: .*vs model"):
+        SentenceTransformer(str(folder), device="cpu")
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 200, f"peak memory grew by {grown_mib:.0f} MiB"  # the full model would take 60+ GB

@@ -18,7 +18,7 @@ from embedkit.encoders import build_encoder
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
-from embedkit.encoders.loading import load_strict
+from embedkit.encoders.loading import check_before_building, load_strict
 
 # Head weights, embedkit name inside the head -> HF name (literal tables, one per model type).
 _BERT_HEAD_TO_HF = {
@@ -146,8 +146,10 @@ class SequenceClassifier(nn.Module):
                 f"{source}: num_labels={num_labels} but the checkpoint's classifier has {saved_labels} labels; "
                 "embedkit does not re-initialise heads"
             )
-        model = cls(config, saved_labels, classifier_dropout(hf_config, config))
         encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
+        check_before_building(lambda: build_encoder(config, add_pooler=config.model_type == "bert"), encoder_state,
+                              source)
+        model = cls(config, saved_labels, classifier_dropout(hf_config, config))
         not_classifier = sorted(k for k in head_state if not k.startswith("classifier."))
         if not_classifier:
             raise ValueError(f"{source}: unexpected non-classifier head weights {not_classifier}")

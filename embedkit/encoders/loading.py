@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -75,9 +76,8 @@ def read_state_dict(folder: str | os.PathLike) -> tuple[dict[str, Tensor], Path]
     return state, path
 
 
-def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -> None:
-    """``load_state_dict`` that names the file and every missing/unexpected/mis-shaped/non-float key when it fails."""
-    expected = module.state_dict()
+def _problems(expected: dict[str, Tensor], state_dict: dict[str, Tensor]) -> list[str]:
+    """What stops ``state_dict`` from loading strictly into parameters shaped like ``expected``."""
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     wrong_shape = [
@@ -98,6 +98,36 @@ def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -
         problems.append(f"unexpected keys {unexpected}")
     if wrong_shape:
         problems.append(f"shape mismatches {wrong_shape}")
+    return problems
+
+
+def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -> None:
+    """``load_state_dict`` that names the file and every missing/unexpected/mis-shaped/non-float key when it fails."""
+    problems = _problems(module.state_dict(), state_dict)
     if problems:
         raise ValueError(f"{source}: cannot load weights: " + "; ".join(problems))
     module.load_state_dict(state_dict, strict=True)
+
+
+def check_before_building(build: Callable[[], nn.Module], state_dict: dict[str, Tensor], source: str) -> None:
+    """Raise what :func:`load_strict` would, from a build on the meta device (no memory), so that a config whose
+    tensors do not match the weights file (256 layers of width 4096, a 4M-token vocabulary) is refused before
+    anything is allocated.
+
+    Example:
+        >>> from embedkit.encoders import EncoderConfig, build_encoder
+        >>> config = EncoderConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        ...                        intermediate_size=16)
+        >>> state = build_encoder(config).state_dict()
+        >>> huge = EncoderConfig(vocab_size=4_000_000, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        ...                      intermediate_size=16)
+        >>> check_before_building(lambda: build_encoder(huge), state, "model.safetensors")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: model.safetensors: cannot load weights: shape mismatches [...vs model (4000000, 8)']
+    """
+    with torch.device("meta"):
+        probe = build()
+    problems = _problems(probe.state_dict(), state_dict)
+    if problems:
+        raise ValueError(f"{source}: cannot load weights: " + "; ".join(problems))
