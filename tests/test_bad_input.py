@@ -307,7 +307,7 @@ def test_cross_encoder_max_length_beyond_the_position_table_is_clamped(tmp_path)
 
 
 # Configs within every per-field limit whose tensors would not fit in memory, each with the small fixture's weights:
-# the layers, the vocabulary and the width grow; the check runs on the meta device, before anything is allocated.
+# the layers, the vocabulary and the width grow; the config's parameter count is checked before anything is built.
 ABSURD = {
     "256_layers_4096_wide": {"num_hidden_layers": 256, "hidden_size": 4096, "intermediate_size": 16384,
                              "num_attention_heads": 16},
@@ -324,7 +324,19 @@ def test_a_config_larger_than_its_weights_is_refused_before_allocating(tmp_path,
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, **ABSURD[case]}))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(ValueError, match="cannot load weights: .*vs model"):
+    with pytest.raises(ValueError, match="config.json describes .* encoder parameters but the weights hold"):
         SentenceTransformer(str(folder), device="cpu")
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 200, f"peak memory grew by {grown_mib:.0f} MiB"  # the full model would take 60+ GB
+
+
+
+@pytest.mark.parametrize("model_type", ["bert", "mpnet"])
+@pytest.mark.parametrize("add_pooler", [True, False])
+def test_the_parameter_count_of_a_config_is_what_a_build_holds(model_type, add_pooler):
+    from embedkit.encoders import EncoderConfig, build_encoder
+
+    config = EncoderConfig(model_type=model_type, vocab_size=37, hidden_size=12, num_hidden_layers=3,
+                           num_attention_heads=3, intermediate_size=20, max_position_embeddings=40, type_vocab_size=2)
+    built = build_encoder(config, add_pooler=add_pooler)
+    assert config.parameter_count(add_pooler) == sum(t.numel() for t in built.state_dict().values())

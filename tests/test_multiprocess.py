@@ -112,6 +112,13 @@ def test_pool_calls_are_isolated_thread_safe_and_fail_fast_on_stopped_or_dead_wo
         # 3. A stopped worker: the call fails within seconds, naming it, instead of waiting forever.
         worker = pool["processes"][0]
         os.kill(worker.pid, signal.SIGSTOP)
+        stat = f"/proc/{worker.pid}/stat"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the signal is delivered asynchronously: wait until it took effect
+            text = open(stat).read()
+            if text[text.rindex(")") + 2:].startswith("T"):
+                break
+            time.sleep(0.01)
         try:
             start = time.monotonic()
             with pytest.raises(RuntimeError, match=f"pid {worker.pid}.*stopped"):

@@ -96,6 +96,24 @@ class EncoderConfig:
             raise ValueError(f"config type_vocab_size={self.type_vocab_size}: a BERT model needs at least one "
                              "token-type row (every token has type 0)")
 
+    def parameter_count(self, add_pooler: bool = True) -> int:
+        """How many numbers the encoder built from this config holds (without building it): what loading would
+        allocate. Checked against the state dicts of real builds in tests/test_bad_input.py.
+
+        Example:
+            >>> EncoderConfig(vocab_size=10, hidden_size=4, num_hidden_layers=1, num_attention_heads=2,
+            ...               intermediate_size=8, max_position_embeddings=6, type_vocab_size=2).parameter_count()
+            272
+        """
+        h, f = self.hidden_size, self.intermediate_size
+        layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h  # q, k, v, o; up; down; two LayerNorms
+        embeddings = (self.vocab_size + self.max_position_embeddings) * h + 2 * h  # tokens, positions, LayerNorm
+        if self.model_type == "bert":
+            embeddings += self.type_vocab_size * h
+        else:  # MPNet: a relative position bias shared by all layers
+            embeddings += self.relative_attention_num_buckets * self.num_attention_heads
+        return embeddings + self.num_hidden_layers * layer + (h * h + h if add_pooler else 0)
+
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads

@@ -18,7 +18,7 @@ from embedkit.encoders import build_encoder
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
-from embedkit.encoders.loading import check_before_building, load_strict
+from embedkit.encoders.loading import check_size_before_building, load_strict
 
 # Head weights, embedkit name inside the head -> HF name (literal tables, one per model type).
 _BERT_HEAD_TO_HF = {
@@ -147,8 +147,7 @@ class SequenceClassifier(nn.Module):
                 "embedkit does not re-initialise heads"
             )
         encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
-        check_before_building(lambda: build_encoder(config, add_pooler=config.model_type == "bert"), encoder_state,
-                              source)
+        check_size_before_building(config, config.model_type == "bert", encoder_state, source)
         model = cls(config, saved_labels, classifier_dropout(hf_config, config))
         not_classifier = sorted(k for k in head_state if not k.startswith("classifier."))
         if not_classifier:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -109,25 +109,25 @@ def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -
     module.load_state_dict(state_dict, strict=True)
 
 
-def check_before_building(build: Callable[[], nn.Module], state_dict: dict[str, Tensor], source: str) -> None:
-    """Raise what :func:`load_strict` would, from a build on the meta device (no memory), so that a config whose
-    tensors do not match the weights file (256 layers of width 4096, a 4M-token vocabulary) is refused before
-    anything is allocated.
+def check_size_before_building(config: Any, add_pooler: bool, state_dict: dict[str, Tensor], source: str) -> None:
+    """Refuse a config that describes more numbers than the weights hold, before the encoder is built: a corrupted
+    or hostile config.json (256 layers of width 4096 with a small weights file) would otherwise allocate gigabytes
+    before :func:`load_strict` finds the mismatch. ``config`` is an
+    :class:`~embedkit.encoders.config.EncoderConfig`.
 
     Example:
         >>> from embedkit.encoders import EncoderConfig, build_encoder
-        >>> config = EncoderConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-        ...                        intermediate_size=16)
-        >>> state = build_encoder(config).state_dict()
+        >>> small = EncoderConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        ...                       intermediate_size=16)
         >>> huge = EncoderConfig(vocab_size=4_000_000, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
         ...                      intermediate_size=16)
-        >>> check_before_building(lambda: build_encoder(huge), state, "model.safetensors")  # doctest: +ELLIPSIS
+        >>> check_size_before_building(huge, True, build_encoder(small).state_dict(), "f")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: model.safetensors: cannot load weights: shape mismatches [...vs model (4000000, 8)']
+        ValueError: f: config.json describes 32,004,800 encoder parameters but the weights hold 4,880; ...
     """
-    with torch.device("meta"):
-        probe = build()
-    problems = _problems(probe.state_dict(), state_dict)
-    if problems:
-        raise ValueError(f"{source}: cannot load weights: " + "; ".join(problems))
+    wanted = config.parameter_count(add_pooler)
+    held = sum(tensor.numel() for tensor in state_dict.values())
+    if wanted > held:
+        raise ValueError(f"{source}: config.json describes {wanted:,} encoder parameters but the weights hold "
+                         f"{held:,}; the config does not belong to these weights")

@@ -25,7 +25,7 @@ from embedkit.encoders import build_encoder
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
-from embedkit.encoders.loading import check_before_building, load_strict
+from embedkit.encoders.loading import check_size_before_building, load_strict
 
 # Head weights, embedkit name inside MLMHead -> HF name (literal tables, one per model type).
 _BERT_MLM_TO_HF = {
@@ -141,7 +141,7 @@ def build_masked_lm(
         raise ValueError(f"{source}: no MLM head weights; is this a *ForMaskedLM checkpoint?")
     tied = bool(hf_config.get("tie_word_embeddings", True))
     add_pooler = "pooler.dense.weight" in encoder_state
-    check_before_building(lambda: build_encoder(config, add_pooler=add_pooler), encoder_state, source)
+    check_size_before_building(config, add_pooler, encoder_state, source)
     encoder = build_encoder(config, add_pooler=add_pooler)
     load_strict(encoder, encoder_state, source)
     if tied and "decoder.weight" in mlm:

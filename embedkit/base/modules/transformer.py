@@ -25,7 +25,7 @@ from embedkit.encoders import EncoderConfig, build_encoder
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
-from embedkit.encoders.loading import check_before_building, load_strict, read_state_dict
+from embedkit.encoders.loading import check_size_before_building, load_strict, read_state_dict
 from embedkit.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ class Transformer(InputModule):
         if head_state:
             logger.info("%s: ignoring head weights not used for %s: %s", source, transformer_task, sorted(head_state))
         add_pooler = "pooler.dense.weight" in encoder_state
-        check_before_building(lambda: build_encoder(self.config, add_pooler=add_pooler), encoder_state, str(source))
+        check_size_before_building(self.config, add_pooler, encoder_state, str(source))
         self.auto_model = build_encoder(self.config, add_pooler=add_pooler)
         load_strict(self.auto_model, encoder_state, str(source))
         self.auto_model.eval()  # as transformers' from_pretrained leaves it: dropout off until .train() is called
