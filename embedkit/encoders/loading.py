@@ -109,25 +109,30 @@ def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -
     module.load_state_dict(state_dict, strict=True)
 
 
+# A config may describe up to this many parameters more than the weights hold and still be built (256 MiB in fp32),
+# so that :func:`load_strict` can name the missing keys (a dropped pooler, say); beyond it the build is refused first.
+EXCESS_BUILT_ANYWAY = 1 << 26
+
+
 def check_size_before_building(config: Any, add_pooler: bool, state_dict: dict[str, Tensor], source: str) -> None:
-    """Refuse a config that describes more numbers than the weights hold, before the encoder is built: a corrupted
-    or hostile config.json (256 layers of width 4096 with a small weights file) would otherwise allocate gigabytes
-    before :func:`load_strict` finds the mismatch. ``config`` is an
+    """Refuse a config that describes far more numbers than the weights hold (``EXCESS_BUILT_ANYWAY``), before the
+    encoder is built: a corrupted or hostile config.json (256 layers of width 4096 with a small weights file) would
+    otherwise allocate gigabytes before :func:`load_strict` finds the mismatch. ``config`` is an
     :class:`~embedkit.encoders.config.EncoderConfig`.
 
     Example:
         >>> from embedkit.encoders import EncoderConfig, build_encoder
         >>> small = EncoderConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
         ...                       intermediate_size=16)
-        >>> huge = EncoderConfig(vocab_size=4_000_000, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        >>> huge = EncoderConfig(vocab_size=4_000_000, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
         ...                      intermediate_size=16)
         >>> check_size_before_building(huge, True, build_encoder(small).state_dict(), "f")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: f: config.json describes 32,004,800 encoder parameters but the weights hold 4,880; ...
+        ValueError: f: config.json describes 128,022,992 encoder parameters but the weights hold 4,880; ...
     """
     wanted = config.parameter_count(add_pooler)
     held = sum(tensor.numel() for tensor in state_dict.values())
-    if wanted > held:
+    if wanted - held > EXCESS_BUILT_ANYWAY:
         raise ValueError(f"{source}: config.json describes {wanted:,} encoder parameters but the weights hold "
                          f"{held:,}; the config does not belong to these weights")
