@@ -46,33 +46,25 @@ def tsv_escape(value: str) -> str:
 
 
 def reranker_problem(folder: str | Path) -> str | None:
-    """Why the model folder is not a CrossEncoder with a trained head (None when it is, or cannot be told).
+    """Why the model folder is not a CrossEncoder with a trained head (None when it is, or cannot be told), from
+    :func:`embedkit.cli.model_kind`; a bare Hugging Face folder is named by its architecture.
 
     Example:
         >>> from embedkit.default_model import default_model_path
         >>> reranker_problem(default_model_path())
-        'a SentenceTransformer (it pools token embeddings)'
+        'a SentenceTransformer'
     """
+    from embedkit.cli import _read_json, model_kind
+
     folder = Path(folder)
-
-    def read(name: str) -> Any:
-        try:
-            return json.loads((folder / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-
-    st_config = read("config_sentence_transformers.json")
-    model_type = st_config.get("model_type") if isinstance(st_config, dict) else None
-    if model_type:
-        return None if model_type == "CrossEncoder" else f"a {model_type}"
-    modules = read("modules.json")
-    if isinstance(modules, list) and any("Pooling" in str(m.get("type", "")) for m in modules if isinstance(m, dict)):
-        return "a SentenceTransformer (it pools token embeddings)"
-    config = read("config.json")
-    architectures = config.get("architectures") if isinstance(config, dict) else None
-    if architectures and not any(str(a).endswith("ForSequenceClassification") for a in architectures):
-        return f"a {architectures[0]} (no sequence classification head)"
-    return None
+    kind = model_kind(folder)
+    if kind == "CrossEncoder":
+        return None
+    if kind != "SentenceTransformer" or any((folder / name).is_file() for name in
+                                            ("modules.json", "config_sentence_transformers.json")):
+        return f"a {kind}"
+    architectures = _read_json(folder / "config.json").get("architectures") or []
+    return f"a {architectures[0]} (no sequence classification head)" if architectures else None
 
 
 def _check_models(args: argparse.Namespace) -> None:
