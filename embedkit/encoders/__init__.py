@@ -1,4 +1,5 @@
-"""Hand-written encoders (BERT, MPNet), their config, and the HF weight-name tables."""
+"""Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa, DistilBERT), their config, and the HF weight-name
+tables."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ from torch import nn
 
 from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.distilbert import DistilBertModel
+from embedkit.encoders.modernbert import ModernBertConfig, ModernBertModel
 from embedkit.encoders.mpnet import MPNetModel
+from embedkit.encoders.roberta import RobertaModel
 
-ENCODERS: dict[str, type[nn.Module]] = {"bert": BertModel, "mpnet": MPNetModel}
+ENCODERS: dict[str, type[nn.Module]] = {
+    "bert": BertModel,
+    "mpnet": MPNetModel,
+    "roberta": RobertaModel,
+    "xlm-roberta": RobertaModel,
+    "distilbert": DistilBertModel,
+    "modernbert": ModernBertModel,
+}
 
 
 def build_encoder(config: EncoderConfig, add_pooler: bool = True) -> nn.Module:
@@ -16,4 +27,5 @@ def build_encoder(config: EncoderConfig, add_pooler: bool = True) -> nn.Module:
     return ENCODERS[config.model_type](config, add_pooler=add_pooler)
 
 
-__all__ = ["ENCODERS", "BertModel", "EncoderConfig", "MPNetModel", "build_encoder"]
+__all__ = ["ENCODERS", "BertModel", "DistilBertModel", "EncoderConfig", "MPNetModel", "ModernBertConfig",
+           "ModernBertModel", "RobertaModel", "build_encoder"]

@@ -24,13 +24,25 @@ _LIMITS = {
     "relative_attention_num_buckets": 4_096,
 }
 
-SUPPORTED_MODEL_TYPES = ("bert", "mpnet")
+SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "distilbert", "modernbert")
+# Families whose positions count from ``pad_token_id + 1`` and skip padding (fairseq style), BERT layer otherwise.
+ROBERTA_TYPES = ("roberta", "xlm-roberta")
+# DistilBERT config.json key -> the EncoderConfig field it fills (the BERT-style names are not in its config.json).
+DISTILBERT_KEYS = {
+    "dim": "hidden_size",
+    "hidden_dim": "intermediate_size",
+    "n_layers": "num_hidden_layers",
+    "n_heads": "num_attention_heads",
+    "activation": "hidden_act",
+    "dropout": "hidden_dropout_prob",
+    "attention_dropout": "attention_probs_dropout_prob",
+}
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 
 
 @dataclass
 class EncoderConfig:
-    """Shape and regularisation of a BERT or MPNet encoder.
+    """Shape and regularisation of a BERT, MPNet, RoBERTa / XLM-RoBERTa or DistilBERT encoder.
 
     Example:
         >>> cfg = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=2,
@@ -39,7 +51,7 @@ class EncoderConfig:
         8
     """
 
-    model_type: Literal["bert", "mpnet"] = "bert"
+    model_type: Literal["bert", "mpnet", "roberta", "xlm-roberta", "distilbert"] = "bert"
     vocab_size: int = 30522
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -56,6 +68,8 @@ class EncoderConfig:
     pad_token_id: int | None = 0
     relative_attention_num_buckets: int = 32
     """MPNet only: buckets of the relative position bias shared by all layers."""
+    sinusoidal_pos_embds: bool = False
+    """DistilBERT only: the position table holds fixed sinusoids (loaded from the checkpoint like any table)."""
     hf_config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The config.json this came from, written back (with our fields updated) on save."""
 
@@ -76,23 +90,33 @@ class EncoderConfig:
                 f"hidden_size ({self.hidden_size}) must be a multiple of "
                 f"num_attention_heads ({self.num_attention_heads})"
             )
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"config {name}={value!r} is not a probability in [0, 1)")
+        eps = self.layer_norm_eps
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
+            raise ValueError(f"config layer_norm_eps={eps!r} must be a number in (0, 1): LayerNorm divides by "
+                             "sqrt(variance + eps)")
         self._check_embedding_ids()
 
     def _check_embedding_ids(self) -> None:
-        """Refuse ids the BERT embeddings cannot index (MPNet ignores both fields).
+        """Refuse ids the BERT-style embeddings cannot index (MPNet ignores both fields; DistilBERT has no types).
 
         ``pad_token_id`` becomes the token embedding's ``padding_idx``: outside ``[-vocab_size, vocab_size)`` torch
         refuses it with a bare AssertionError (transformers too), so it is refused here with the numbers; ``None``
         (no padding row) is kept. ``type_vocab_size=0`` leaves no row for token type 0, which every input uses.
         """
-        if self.model_type != "bert":
+        if self.model_type not in ("bert", *ROBERTA_TYPES, "distilbert"):
             return
         pad = self.pad_token_id
+        if self.model_type in ROBERTA_TYPES and pad is None:
+            raise ValueError(f"config pad_token_id=None: a {self.model_type} model counts positions from it")
         if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int)
                                 or not -self.vocab_size <= pad < self.vocab_size):
             raise ValueError(f"config pad_token_id={pad!r} is not a row of the token embedding "
                              f"(vocab_size={self.vocab_size}, ids 0..{self.vocab_size - 1})")
-        if self.type_vocab_size < 1:
+        if self.model_type != "distilbert" and self.type_vocab_size < 1:
             raise ValueError(f"config type_vocab_size={self.type_vocab_size}: a BERT model needs at least one "
                              "token-type row (every token has type 0)")
 
@@ -108,11 +132,12 @@ class EncoderConfig:
         h, f = self.hidden_size, self.intermediate_size
         layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h  # q, k, v, o; up; down; two LayerNorms
         embeddings = (self.vocab_size + self.max_position_embeddings) * h + 2 * h  # tokens, positions, LayerNorm
-        if self.model_type == "bert":
-            embeddings += self.type_vocab_size * h
-        else:  # MPNet: a relative position bias shared by all layers
+        if self.model_type == "mpnet":  # a relative position bias shared by all layers
             embeddings += self.relative_attention_num_buckets * self.num_attention_heads
-        return embeddings + self.num_hidden_layers * layer + (h * h + h if add_pooler else 0)
+        else:  # DistilBERT: type_vocab_size is 0
+            embeddings += self.type_vocab_size * h
+        has_pooler = add_pooler and self.model_type != "distilbert"
+        return embeddings + self.num_hidden_layers * layer + (h * h + h if has_pooler else 0)
 
     @property
     def head_dim(self) -> int:
@@ -123,7 +148,12 @@ class EncoderConfig:
         """Build from a HF ``config.json`` dict; unknown model types and out-of-range fields raise a ValueError,
         prefixed with ``source`` (the file or folder it came from) when given."""
         try:
-            return cls._from_hf_config(hf)
+            if not isinstance(hf, dict):
+                raise ValueError(f"config.json must hold a JSON object, not {type(hf).__name__}")
+            try:
+                return cls._from_hf_config(hf)
+            except KeyError as exc:
+                raise ValueError(f"config.json lacks the required key {exc.args[0]!r}") from None
         except ValueError as exc:
             if source is None:
                 raise
@@ -132,6 +162,10 @@ class EncoderConfig:
     @classmethod
     def _from_hf_config(cls, hf: dict[str, Any]) -> EncoderConfig:
         model_type = hf.get("model_type")
+        if model_type == "modernbert":  # its own fields: ModernBertConfig, an extension of this class
+            from embedkit.encoders.modernbert import ModernBertConfig
+
+            return ModernBertConfig.from_modernbert_config(hf)
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise ValueError(
                 f"config.json has model_type={model_type!r}; embedkit supports {SUPPORTED_MODEL_TYPES}"
@@ -139,7 +173,9 @@ class EncoderConfig:
         position_type = hf.get("position_embedding_type", "absolute")
         if position_type != "absolute":
             raise ValueError(f"position_embedding_type={position_type!r} is not supported (only 'absolute')")
-        is_bert = model_type == "bert"
+        if model_type == "distilbert":
+            return cls._from_distilbert_config(hf)
+        is_bert = model_type in ("bert", *ROBERTA_TYPES)  # BERT-style embeddings with a token-type table
         return cls(
             model_type=model_type,
             vocab_size=hf["vocab_size"],
@@ -153,8 +189,31 @@ class EncoderConfig:
             max_position_embeddings=hf.get("max_position_embeddings", 512),
             type_vocab_size=hf.get("type_vocab_size", 2) if is_bert else 0,
             layer_norm_eps=hf.get("layer_norm_eps", 1e-12 if is_bert else 1e-5),
-            pad_token_id=hf.get("pad_token_id", 0 if is_bert else 1),
+            pad_token_id=hf.get("pad_token_id", 0 if model_type == "bert" else 1),
             relative_attention_num_buckets=0 if is_bert else hf.get("relative_attention_num_buckets", 32),
+            hf_config=copy.deepcopy(hf),
+        )
+
+    @classmethod
+    def _from_distilbert_config(cls, hf: dict[str, Any]) -> EncoderConfig:
+        """DistilBERT's own key names (``dim``, ``hidden_dim``, ``n_layers``, ...; defaults of transformers'
+        DistilBertConfig); its LayerNorms always use eps 1e-12 and it has no token types."""
+        return cls(
+            model_type="distilbert",
+            vocab_size=hf["vocab_size"],
+            hidden_size=hf.get("dim", 768),
+            num_hidden_layers=hf.get("n_layers", 6),
+            num_attention_heads=hf.get("n_heads", 12),
+            intermediate_size=hf.get("hidden_dim", 3072),
+            hidden_act=hf.get("activation", "gelu"),
+            hidden_dropout_prob=hf.get("dropout", 0.1),
+            attention_probs_dropout_prob=hf.get("attention_dropout", 0.1),
+            max_position_embeddings=hf.get("max_position_embeddings", 512),
+            type_vocab_size=0,
+            layer_norm_eps=1e-12,
+            pad_token_id=hf.get("pad_token_id", 0),
+            relative_attention_num_buckets=0,
+            sinusoidal_pos_embds=bool(hf.get("sinusoidal_pos_embds", False)),
             hf_config=copy.deepcopy(hf),
         )
 
@@ -165,6 +224,12 @@ class EncoderConfig:
     def to_hf_config(self) -> dict[str, Any]:
         """The ``config.json`` dict to save: the original keys, with the interpreted fields written over."""
         out = copy.deepcopy(self.hf_config)
+        if self.model_type == "distilbert":
+            out.update({key: getattr(self, name) for key, name in DISTILBERT_KEYS.items()})
+            out.update(model_type="distilbert", vocab_size=self.vocab_size, pad_token_id=self.pad_token_id,
+                       max_position_embeddings=self.max_position_embeddings,
+                       sinusoidal_pos_embds=self.sinusoidal_pos_embds)
+            return out
         out.update(
             model_type=self.model_type,
             vocab_size=self.vocab_size,
@@ -179,8 +244,8 @@ class EncoderConfig:
             layer_norm_eps=self.layer_norm_eps,
             pad_token_id=self.pad_token_id,
         )
-        if self.model_type == "bert":
-            out["type_vocab_size"] = self.type_vocab_size
-        else:
+        if self.model_type == "mpnet":
             out["relative_attention_num_buckets"] = self.relative_attention_num_buckets
+        else:
+            out["type_vocab_size"] = self.type_vocab_size
         return out

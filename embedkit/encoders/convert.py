@@ -1,9 +1,9 @@
 """Weight-name tables between Hugging Face checkpoints and embedkit encoders, one literal dict each way.
 
 HF names of per-layer weights carry the layer index as ``{}``. ``hf_to_ek`` strips the known wrapper prefixes
-(``bert.``, ``mpnet.``, ``model.``), renames the legacy ``gamma``/``beta`` LayerNorm names, and maps every key;
-a key that is neither in the table nor known-and-ignored raises, naming it. ``ek_to_hf`` is the exact inverse,
-so a saved encoder loads in transformers / sentence-transformers unchanged.
+(``bert.``, ``mpnet.``, ``roberta.``, ``distilbert.``, ``model.``), renames the legacy ``gamma``/``beta`` LayerNorm
+names, and maps every key; a key that is neither in the table nor known-and-ignored raises, naming it. ``ek_to_hf``
+is the exact inverse, so a saved encoder loads in transformers / sentence-transformers unchanged.
 
 Head weights (MLM and classification heads) have their own tables, used by the CrossEncoder and SparseEncoder.
 """
@@ -13,6 +13,12 @@ from __future__ import annotations
 import re
 
 from torch import Tensor
+
+from embedkit.encoders.modernbert_names import (
+    MODERNBERT_FROM_HF,
+    MODERNBERT_HEADS_FROM_HF,
+    MODERNBERT_TO_HF,
+)
 
 _BERT_FROM_HF = {
     "embeddings.word_embeddings.weight": "embed.tok.weight",
@@ -64,6 +70,52 @@ _BERT_TO_HF = {
     "layers.{}.ffn_norm.bias": "encoder.layer.{}.output.LayerNorm.bias",
     "pooler.dense.weight": "pooler.dense.weight",
     "pooler.dense.bias": "pooler.dense.bias",
+}
+
+_DISTILBERT_FROM_HF = {
+    "embeddings.word_embeddings.weight": "embed.tok.weight",
+    "embeddings.position_embeddings.weight": "embed.pos.weight",
+    "embeddings.LayerNorm.weight": "embed.norm.weight",
+    "embeddings.LayerNorm.bias": "embed.norm.bias",
+    "transformer.layer.{}.attention.q_lin.weight": "layers.{}.attn.q.weight",
+    "transformer.layer.{}.attention.q_lin.bias": "layers.{}.attn.q.bias",
+    "transformer.layer.{}.attention.k_lin.weight": "layers.{}.attn.k.weight",
+    "transformer.layer.{}.attention.k_lin.bias": "layers.{}.attn.k.bias",
+    "transformer.layer.{}.attention.v_lin.weight": "layers.{}.attn.v.weight",
+    "transformer.layer.{}.attention.v_lin.bias": "layers.{}.attn.v.bias",
+    "transformer.layer.{}.attention.out_lin.weight": "layers.{}.attn.o.weight",
+    "transformer.layer.{}.attention.out_lin.bias": "layers.{}.attn.o.bias",
+    "transformer.layer.{}.sa_layer_norm.weight": "layers.{}.attn_norm.weight",
+    "transformer.layer.{}.sa_layer_norm.bias": "layers.{}.attn_norm.bias",
+    "transformer.layer.{}.ffn.lin1.weight": "layers.{}.ffn.up.weight",
+    "transformer.layer.{}.ffn.lin1.bias": "layers.{}.ffn.up.bias",
+    "transformer.layer.{}.ffn.lin2.weight": "layers.{}.ffn.down.weight",
+    "transformer.layer.{}.ffn.lin2.bias": "layers.{}.ffn.down.bias",
+    "transformer.layer.{}.output_layer_norm.weight": "layers.{}.ffn_norm.weight",
+    "transformer.layer.{}.output_layer_norm.bias": "layers.{}.ffn_norm.bias",
+}
+
+_DISTILBERT_TO_HF = {
+    "embed.tok.weight": "embeddings.word_embeddings.weight",
+    "embed.pos.weight": "embeddings.position_embeddings.weight",
+    "embed.norm.weight": "embeddings.LayerNorm.weight",
+    "embed.norm.bias": "embeddings.LayerNorm.bias",
+    "layers.{}.attn.q.weight": "transformer.layer.{}.attention.q_lin.weight",
+    "layers.{}.attn.q.bias": "transformer.layer.{}.attention.q_lin.bias",
+    "layers.{}.attn.k.weight": "transformer.layer.{}.attention.k_lin.weight",
+    "layers.{}.attn.k.bias": "transformer.layer.{}.attention.k_lin.bias",
+    "layers.{}.attn.v.weight": "transformer.layer.{}.attention.v_lin.weight",
+    "layers.{}.attn.v.bias": "transformer.layer.{}.attention.v_lin.bias",
+    "layers.{}.attn.o.weight": "transformer.layer.{}.attention.out_lin.weight",
+    "layers.{}.attn.o.bias": "transformer.layer.{}.attention.out_lin.bias",
+    "layers.{}.attn_norm.weight": "transformer.layer.{}.sa_layer_norm.weight",
+    "layers.{}.attn_norm.bias": "transformer.layer.{}.sa_layer_norm.bias",
+    "layers.{}.ffn.up.weight": "transformer.layer.{}.ffn.lin1.weight",
+    "layers.{}.ffn.up.bias": "transformer.layer.{}.ffn.lin1.bias",
+    "layers.{}.ffn.down.weight": "transformer.layer.{}.ffn.lin2.weight",
+    "layers.{}.ffn.down.bias": "transformer.layer.{}.ffn.lin2.bias",
+    "layers.{}.ffn_norm.weight": "transformer.layer.{}.output_layer_norm.weight",
+    "layers.{}.ffn_norm.bias": "transformer.layer.{}.output_layer_norm.bias",
 }
 
 _MPNET_FROM_HF = {
@@ -147,13 +199,36 @@ _MPNET_HEADS_FROM_HF = {
     "classifier.out_proj.bias": "classifier.out.bias",
 }
 
-FROM_HF = {"bert": _BERT_FROM_HF, "mpnet": _MPNET_FROM_HF}
-TO_HF = {"bert": _BERT_TO_HF, "mpnet": _MPNET_TO_HF}
-HEADS_FROM_HF = {"bert": _BERT_HEADS_FROM_HF, "mpnet": _MPNET_HEADS_FROM_HF}
+_DISTILBERT_HEADS_FROM_HF = {
+    "vocab_transform.weight": "mlm.dense.weight",
+    "vocab_transform.bias": "mlm.dense.bias",
+    "vocab_layer_norm.weight": "mlm.norm.weight",
+    "vocab_layer_norm.bias": "mlm.norm.bias",
+    "vocab_projector.bias": "mlm.bias",
+    "vocab_projector.weight": "mlm.decoder.weight",  # tied to the word embeddings
+    "pre_classifier.weight": "classifier.pre_classifier.weight",
+    "pre_classifier.bias": "classifier.pre_classifier.bias",
+    "classifier.weight": "classifier.out.weight",
+    "classifier.bias": "classifier.out.bias",
+}
+
+# RoBERTa and XLM-RoBERTa checkpoints use BERT's encoder names (under a ``roberta.`` prefix) and MPNet's head names
+# (``lm_head.*``; ``classifier.dense`` / ``classifier.out_proj``), so those literal tables serve them too.
+FROM_HF = {"bert": _BERT_FROM_HF, "mpnet": _MPNET_FROM_HF, "roberta": _BERT_FROM_HF, "xlm-roberta": _BERT_FROM_HF,
+           "distilbert": _DISTILBERT_FROM_HF}
+TO_HF = {"bert": _BERT_TO_HF, "mpnet": _MPNET_TO_HF, "roberta": _BERT_TO_HF, "xlm-roberta": _BERT_TO_HF,
+         "distilbert": _DISTILBERT_TO_HF}
+HEADS_FROM_HF = {"bert": _BERT_HEADS_FROM_HF, "mpnet": _MPNET_HEADS_FROM_HF, "roberta": _MPNET_HEADS_FROM_HF,
+                 "xlm-roberta": _MPNET_HEADS_FROM_HF, "distilbert": _DISTILBERT_HEADS_FROM_HF}
+
+# ModernBERT's tables (its own module, modernbert_names.py: names unlike the BERT family's).
+FROM_HF["modernbert"] = MODERNBERT_FROM_HF
+TO_HF["modernbert"] = MODERNBERT_TO_HF
+HEADS_FROM_HF["modernbert"] = MODERNBERT_HEADS_FROM_HF
 
 # Buffers some checkpoints carry that hold no learned state.
-_IGNORE = {"embeddings.position_ids"}
-_PREFIXES = ("bert.", "mpnet.", "model.")
+_IGNORE = {"embeddings.position_ids", "embeddings.token_type_ids"}
+_PREFIXES = ("bert.", "mpnet.", "roberta.", "distilbert.", "model.")
 _LEGACY_SUFFIXES = {".gamma": ".weight", ".beta": ".bias"}
 _LAYER_INDEX = re.compile(r"\.(\d+)\.")
 

@@ -1,9 +1,12 @@
 """Sequence-classification heads and the encoder + head model that CrossEncoder runs.
 
 The heads reproduce transformers' ``BertForSequenceClassification`` (pooler output -> dropout -> Linear) and
-``MPNetForSequenceClassification`` (first token -> dropout -> dense -> tanh -> dropout -> out_proj). Weights load
-strictly from a HF ``*ForSequenceClassification`` checkpoint and save back under the names transformers writes
-(``bert.`` / ``mpnet.`` prefix on the encoder, ``classifier.*`` for the head).
+``MPNetForSequenceClassification`` / ``RobertaForSequenceClassification`` / ``XLMRobertaForSequenceClassification``
+(first token -> dropout -> dense -> tanh -> dropout -> out_proj) and ``DistilBertForSequenceClassification`` (first
+token -> pre_classifier -> ReLU -> dropout -> classifier). Weights load strictly from a HF
+``*ForSequenceClassification`` checkpoint and save back under the names transformers writes (``bert.`` / ``mpnet.``
+/ ``roberta.`` / ``distilbert.`` prefix on the encoder; ``classifier.*`` and DistilBERT's ``pre_classifier.*`` for the
+head).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import check_size_before_building, load_strict
+from embedkit.encoders.modernbert_heads import ModernBertClassificationHead
+from embedkit.encoders.modernbert_names import MODERNBERT_CLASSIFIER_TO_HF, shared_head_to
 
 # Head weights, embedkit name inside the head -> HF name (literal tables, one per model type).
 _BERT_HEAD_TO_HF = {
@@ -31,13 +36,31 @@ _MPNET_HEAD_TO_HF = {
     "out.weight": "classifier.out_proj.weight",
     "out.bias": "classifier.out_proj.bias",
 }
-HEAD_TO_HF = {"bert": _BERT_HEAD_TO_HF, "mpnet": _MPNET_HEAD_TO_HF}
-HF_PREFIX = {"bert": "bert.", "mpnet": "mpnet."}
-ARCHITECTURES = {"bert": "BertForSequenceClassification", "mpnet": "MPNetForSequenceClassification"}
+_DISTILBERT_HEAD_TO_HF = {
+    "pre_classifier.weight": "pre_classifier.weight",
+    "pre_classifier.bias": "pre_classifier.bias",
+    "out.weight": "classifier.weight",
+    "out.bias": "classifier.bias",
+}
+# RoBERTa's and XLM-RoBERTa's heads are MPNet's, under the same names.
+HEAD_TO_HF = {"bert": _BERT_HEAD_TO_HF, "mpnet": _MPNET_HEAD_TO_HF, "roberta": _MPNET_HEAD_TO_HF,
+              "xlm-roberta": _MPNET_HEAD_TO_HF, "distilbert": _DISTILBERT_HEAD_TO_HF}
+HF_PREFIX = {"bert": "bert.", "mpnet": "mpnet.", "roberta": "roberta.", "xlm-roberta": "roberta.",
+             "distilbert": "distilbert."}
+ARCHITECTURES = {"bert": "BertForSequenceClassification", "mpnet": "MPNetForSequenceClassification",
+                 "roberta": "RobertaForSequenceClassification", "xlm-roberta": "XLMRobertaForSequenceClassification",
+                 "distilbert": "DistilBertForSequenceClassification"}
+# ModernBERT: its head (modernbert_heads.py) reads several config fields, and mean pooling needs the mask.
+HEAD_TO_HF["modernbert"] = MODERNBERT_CLASSIFIER_TO_HF
+HF_PREFIX["modernbert"] = "model."
+ARCHITECTURES["modernbert"] = "ModernBertForSequenceClassification"
 
 
 def classifier_dropout(hf_config: dict[str, Any], cfg: EncoderConfig) -> float:
-    """``classifier_dropout`` from config.json, falling back to ``hidden_dropout_prob`` as transformers does."""
+    """``classifier_dropout`` from config.json, falling back to ``hidden_dropout_prob`` as transformers does
+    (DistilBERT: ``seq_classif_dropout``, default 0.2)."""
+    if cfg.model_type == "distilbert":
+        return float(hf_config.get("seq_classif_dropout", 0.2))
     value = hf_config.get("classifier_dropout")
     return cfg.hidden_dropout_prob if value is None else float(value)
 
@@ -94,7 +117,30 @@ class MPNetClassificationHead(nn.Module):
         return self.out(self.dropout(x))  # (B, num_labels)
 
 
-HEADS: dict[str, type[nn.Module]] = {"bert": BertClassificationHead, "mpnet": MPNetClassificationHead}
+class DistilBertClassificationHead(nn.Module):
+    """DistilBERT's head: first token (B, D) -> pre_classifier -> ReLU -> dropout -> classifier (B, num_labels).
+
+    Example:
+        >>> head = DistilBertClassificationHead(hidden_size=32, num_labels=3, dropout=0.2).eval()
+        >>> tuple(head(torch.zeros(2, 5, 32), None).shape)
+        (2, 3)
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.pre_classifier = nn.Linear(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: Tensor, pooled: Tensor | None) -> Tensor:
+        del pooled  # DistilBERT has no pooler
+        x = torch.relu(self.pre_classifier(hidden[:, 0]))  # (B, T, D) -> (B, D)
+        return self.out(self.dropout(x))  # (B, num_labels)
+
+
+HEADS: dict[str, type[nn.Module]] = {"bert": BertClassificationHead, "mpnet": MPNetClassificationHead,
+                                     "roberta": MPNetClassificationHead, "xlm-roberta": MPNetClassificationHead,
+                                     "distilbert": DistilBertClassificationHead}
 
 
 class SequenceClassifier(nn.Module):
@@ -126,7 +172,10 @@ class SequenceClassifier(nn.Module):
         self.num_labels = num_labels
         dropout = config.hidden_dropout_prob if dropout is None else dropout
         self.encoder = build_encoder(config, add_pooler=config.model_type == "bert")
-        self.classifier = HEADS[config.model_type](config.hidden_size, num_labels, dropout)
+        if config.model_type == "modernbert":
+            self.classifier = ModernBertClassificationHead(config, num_labels, dropout)
+        else:
+            self.classifier = HEADS[config.model_type](config.hidden_size, num_labels, dropout)
 
     @classmethod
     def from_hf_state_dict(
@@ -149,6 +198,7 @@ class SequenceClassifier(nn.Module):
         encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
         check_size_before_building(config, config.model_type == "bert", encoder_state, source)
         model = cls(config, saved_labels, classifier_dropout(hf_config, config))
+        head_state = shared_head_to("classifier", head_state)  # ModernBERT's head.* belongs to the classifier
         not_classifier = sorted(k for k in head_state if not k.startswith("classifier."))
         if not_classifier:
             raise ValueError(f"{source}: unexpected non-classifier head weights {not_classifier}")
@@ -178,7 +228,9 @@ class SequenceClassifier(nn.Module):
         std = float(hf_config.get("initializer_range", 0.02))
         fresh = [model.classifier]
         pooler = getattr(model.encoder, "pooler", None)
-        if pooler is not None and not any(k.startswith("pooler.") for k in encoder_state):
+        if pooler is None:  # a bi-encoder's pooler that this head does not read (RoBERTa, MPNet), left out as in HF
+            encoder_state = {k: v for k, v in encoder_state.items() if not k.startswith("pooler.")}
+        elif not any(k.startswith("pooler.") for k in encoder_state):
             fresh.append(pooler)
             encoder_state.update({f"pooler.{k}": v for k, v in pooler.state_dict().items()})
         load_strict(model.encoder, encoder_state, source)
@@ -202,6 +254,8 @@ class SequenceClassifier(nn.Module):
         hidden = InferenceEngine(self.encoder)(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, D)
         pooler = getattr(self.encoder, "pooler", None)
         pooled = pooler(hidden) if pooler is not None else None  # (B, D)
+        if isinstance(self.classifier, ModernBertClassificationHead):  # may mean-pool: needs the mask
+            return self.classifier(hidden, pooled, attention_mask)  # (B, num_labels)
         return self.classifier(hidden, pooled)  # (B, num_labels)
 
     def hf_state_dict(self) -> dict[str, Tensor]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.config import ROBERTA_TYPES, EncoderConfig
 from embedkit.encoders.mpnet import PADDING_IDX
 
 logger = logging.getLogger(__name__)
@@ -20,8 +20,10 @@ logger = logging.getLogger(__name__)
 def max_input_length(config: EncoderConfig) -> int:
     """The most tokens one input may have so that every position id has a row in the position table.
 
-    BERT numbers positions 0..T-1, so T <= ``max_position_embeddings``. MPNet (fairseq/RoBERTa style) numbers
-    them from ``padding_idx + 1`` (2..T+1; padding gets ``padding_idx``), so T <= ``max_position_embeddings - 2``.
+    BERT and DistilBERT number positions 0..T-1, so T <= ``max_position_embeddings``. MPNet and RoBERTa /
+    XLM-RoBERTa (fairseq style) number them from ``padding_idx + 1`` (padding gets ``padding_idx``), so
+    T <= ``max_position_embeddings - padding_idx - 1`` (512 for 514 rows and padding_idx 1; MPNet's padding_idx is
+    always 1, RoBERTa's is ``pad_token_id``).
 
     Example:
         >>> max_input_length(EncoderConfig(model_type="mpnet", vocab_size=10, hidden_size=8, num_attention_heads=2,
@@ -30,6 +32,8 @@ def max_input_length(config: EncoderConfig) -> int:
     """
     if config.model_type == "mpnet":
         return config.max_position_embeddings - PADDING_IDX - 1
+    if config.model_type in ROBERTA_TYPES:
+        return config.max_position_embeddings - config.pad_token_id - 1
     return config.max_position_embeddings
 
 
@@ -81,9 +85,11 @@ def check_tokenizer_fits(tokenizer: Any, config: EncoderConfig, where: str) -> N
 def uses_token_types(config: EncoderConfig, where: str) -> bool:
     """Whether the tokenizer should hand ``token_type_ids`` to the encoder.
 
-    MPNet has no token-type embedding. A BERT with ``type_vocab_size=1`` has one row, so the second text of a pair
-    (type 1) would index past it: its token types are left out (all 0, as RoBERTa-style tokenizers do for
-    single-type models in transformers), with a warning, so that pairs (a CrossEncoder's only input) still work.
+    MPNet and DistilBERT have no token-type embedding; RoBERTa / XLM-RoBERTa tokenizers give none in transformers
+    (every token gets type 0, whatever ``type_vocab_size`` is). A BERT with ``type_vocab_size=1`` has one row, so
+    the second text of a pair (type 1) would index past it: its token types are left out (all 0, as RoBERTa-style
+    tokenizers do for single-type models in transformers), with a warning, so that pairs (a CrossEncoder's only
+    input) still work.
     """
     if config.model_type != "bert":
         return False

@@ -1,11 +1,16 @@
-"""Masked-language-model heads of BERT and MPNet, and the lazily evaluated logits SPLADE pools over.
+"""Masked-language-model heads of BERT, MPNet, RoBERTa / XLM-RoBERTa and DistilBERT, and the lazily evaluated
+logits SPLADE pools over.
 
-Both heads compute ``logits = LayerNorm(act(dense(h))) @ E.T + b``, where ``E`` is the (tied) word embedding matrix:
+All heads compute ``logits = LayerNorm(act(dense(h))) @ E.T + b``, where ``E`` is the (tied) word embedding matrix:
 - BERT (HF ``BertLMPredictionHead``): ``cls.predictions.transform.{dense, LayerNorm}``, activation from
   ``config.hidden_act``, ``cls.predictions.bias`` (``cls.predictions.decoder.bias`` is the same tensor);
-- MPNet (HF ``MPNetLMHead``): ``lm_head.{dense, layer_norm}``, always the exact GELU, ``lm_head.bias``.
+- MPNet (HF ``MPNetLMHead``): ``lm_head.{dense, layer_norm}``, always the exact GELU, ``lm_head.bias``;
+  RoBERTa / XLM-RoBERTa (HF ``RobertaLMHead``) are the same under the same names;
+- DistilBERT (HF ``DistilBertForMaskedLM``): ``vocab_transform``, activation from ``config.activation``,
+  ``vocab_layer_norm``, ``vocab_projector`` (weight tied, own bias).
 Weights load strictly from a HF ``*ForMaskedLM`` checkpoint and save back under the names transformers writes
-(``bert.`` / ``mpnet.`` prefix on the encoder; the tied decoder weight is not written, as transformers does).
+(``bert.`` / ``mpnet.`` / ``roberta.`` / ``distilbert.`` prefix on the encoder; the tied decoder weight is not
+written, as transformers does).
 
 The (B, T, V) logits are never built whole during SPLADE inference: :class:`MLMLogits` keeps the transformed hidden
 states (B, T, D) and computes any (token range, vocabulary range) block on request.
@@ -26,6 +31,7 @@ from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from embedkit.encoders.loading import check_size_before_building, load_strict
+from embedkit.encoders.modernbert_names import MODERNBERT_MLM_TO_HF, shared_head_to
 
 # Head weights, embedkit name inside MLMHead -> HF name (literal tables, one per model type).
 _BERT_MLM_TO_HF = {
@@ -44,9 +50,27 @@ _MPNET_MLM_TO_HF = {
     "bias": "lm_head.bias",
     "decoder.weight": "lm_head.decoder.weight",  # only when not tied to the word embeddings
 }
-MLM_TO_HF = {"bert": _BERT_MLM_TO_HF, "mpnet": _MPNET_MLM_TO_HF}
-HF_PREFIX = {"bert": "bert.", "mpnet": "mpnet."}
-ARCHITECTURES = {"bert": "BertForMaskedLM", "mpnet": "MPNetForMaskedLM"}
+_DISTILBERT_MLM_TO_HF = {
+    "dense.weight": "vocab_transform.weight",
+    "dense.bias": "vocab_transform.bias",
+    "norm.weight": "vocab_layer_norm.weight",
+    "norm.bias": "vocab_layer_norm.bias",
+    "bias": "vocab_projector.bias",
+    "decoder.weight": "vocab_projector.weight",  # only when not tied to the word embeddings
+}
+# RoBERTa's and XLM-RoBERTa's MLM head (RobertaLMHead) is MPNet's, under the same names.
+MLM_TO_HF = {"bert": _BERT_MLM_TO_HF, "mpnet": _MPNET_MLM_TO_HF, "roberta": _MPNET_MLM_TO_HF,
+             "xlm-roberta": _MPNET_MLM_TO_HF, "distilbert": _DISTILBERT_MLM_TO_HF}
+HF_PREFIX = {"bert": "bert.", "mpnet": "mpnet.", "roberta": "roberta.", "xlm-roberta": "roberta.",
+             "distilbert": "distilbert."}
+ARCHITECTURES = {"bert": "BertForMaskedLM", "mpnet": "MPNetForMaskedLM", "roberta": "RobertaForMaskedLM",
+                 "xlm-roberta": "XLMRobertaForMaskedLM", "distilbert": "DistilBertForMaskedLM"}
+# ModernBERT: head (modernbert_heads.ModernBertMLMHead) and names (modernbert_names.py) of its own.
+MLM_TO_HF["modernbert"] = MODERNBERT_MLM_TO_HF
+HF_PREFIX["modernbert"] = "model."
+ARCHITECTURES["modernbert"] = "ModernBertForMaskedLM"
+# Families whose MLM head always applies the exact GELU, whatever ``hidden_act`` says.
+_EXACT_GELU_HEADS = ("mpnet", "roberta", "xlm-roberta")
 # convert.split_hf_state_dict names head weights "mlm.*" (MLM head) and "nsp.*" (BERT's next-sentence head).
 _MLM_PREFIX = "mlm."
 _UNUSED_HEAD_PREFIXES = ("nsp.",)  # BertForPreTraining checkpoints (bert-base-uncased) carry it; MaskedLM ignores it
@@ -56,7 +80,8 @@ class MLMHead(nn.Module):
     """dense -> activation -> LayerNorm (the "transform"), then the decoder: tied word embeddings + bias.
 
     Args:
-        config: the encoder's shape; ``model_type`` picks the activation (BERT: ``hidden_act``; MPNet: GELU).
+        config: the encoder's shape; ``model_type`` picks the activation (BERT, DistilBERT: ``hidden_act``;
+            MPNet, RoBERTa, XLM-RoBERTa: GELU).
         tied: share the decoder weight with the word embeddings (``tie_word_embeddings``, the default in HF).
 
     Example:
@@ -73,7 +98,7 @@ class MLMHead(nn.Module):
         super().__init__()
         D, V = config.hidden_size, config.vocab_size
         self.dense = nn.Linear(D, D)
-        self.act = "gelu" if config.model_type == "mpnet" else ACTIVATIONS[config.hidden_act]
+        self.act = "gelu" if config.model_type in _EXACT_GELU_HEADS else ACTIVATIONS[config.hidden_act]
         self.norm = nn.LayerNorm(D, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(V))
         self.decoder = None if tied else nn.Linear(D, V, bias=False)
@@ -133,6 +158,7 @@ def build_masked_lm(
     """
     config = EncoderConfig.from_hf_config(hf_config, source)
     encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
+    head_state = shared_head_to("mlm", head_state)  # ModernBERT's head.* is the MLM transform here
     mlm = {k[len(_MLM_PREFIX) :]: v for k, v in head_state.items() if k.startswith(_MLM_PREFIX)}
     other = sorted(k for k in head_state if not k.startswith((_MLM_PREFIX, *_UNUSED_HEAD_PREFIXES)))
     if other:
@@ -148,7 +174,12 @@ def build_masked_lm(
         if not torch.equal(mlm.pop("decoder.weight"), encoder_state["embed.tok.weight"]):
             raise ValueError(f"{source}: tie_word_embeddings is true but the decoder weight differs from the "
                              "word embeddings")
-    head = MLMHead(config, tied=tied)
+    if config.model_type == "modernbert":
+        from embedkit.encoders.modernbert_heads import ModernBertMLMHead  # it imports this module
+
+        head = ModernBertMLMHead(config, tied=tied)
+    else:
+        head = MLMHead(config, tied=tied)
     load_strict(head, mlm, source)
     return config, encoder, head
 

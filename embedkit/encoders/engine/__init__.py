@@ -50,6 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.encoders.bert import BertModel
+from embedkit.encoders.distilbert import DistilBertModel
 from embedkit.encoders.engine.attention import attention, layer_norm
 from embedkit.encoders.engine.frozen import FrozenEncoderLayer
 from embedkit.encoders.engine.onednn import (
@@ -69,10 +70,12 @@ from embedkit.encoders.layers import (
     SelfAttention,
 )
 from embedkit.encoders.mpnet import MPNetModel
+from embedkit.encoders.roberta import RobertaModel
 
 logger = logging.getLogger(__name__)
 
-ENGINE_ENCODERS = (BertModel, MPNetModel)
+# Encoders whose layers are all EncoderLayer and that expose ``embeddings`` / ``attention_mask`` as BERT does.
+ENGINE_ENCODERS = (BertModel, MPNetModel, RobertaModel, DistilBertModel)
 # The feed-forward runs on blocks of token rows so that its (rows, F) intermediate stays under this many elements
 # (16 MiB in fp32) instead of growing with the batch; rows are independent, so the result is the same.
 FFN_BLOCK_ELEMENTS = 1 << 22
@@ -103,7 +106,8 @@ class InferenceEngine:
     """Runs ``encoder``'s forward for inference through fused, padding-free kernels (see the module docstring).
 
     Args:
-        encoder: a :class:`~embedkit.encoders.BertModel` or :class:`~embedkit.encoders.MPNetModel`.
+        encoder: one of :data:`ENGINE_ENCODERS` (BERT, MPNet, RoBERTa / XLM-RoBERTa, DistilBERT); any other
+            module runs its own forward.
         onednn: fused oneDNN GEMMs on x86 CPUs (default: on unless ``EMBEDKIT_ONEDNN=0``).
         pack_tokens: run token-wise layers on real tokens only (default: on unless ``EMBEDKIT_PACK_TOKENS=0``).
         varlen_attention: on CUDA, attend within packed sequences (default: on unless ``EMBEDKIT_VARLEN=0``).
