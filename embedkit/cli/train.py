@@ -201,9 +201,9 @@ def label_loss_name(loss: Any) -> str | None:
 
     Example:
         >>> import embedkit
+        >>> from embedkit.default_model import default_model_path
         >>> from embedkit.sentence_transformer.losses import CoSENTLoss, MultipleNegativesRankingLoss
-        >>> folder = Path(embedkit.__file__).parent.parent / "tests/fixtures/tiny_bert_v6"
-        >>> model = embedkit.SentenceTransformer(folder, device="cpu")
+        >>> model = embedkit.SentenceTransformer(default_model_path(), device="cpu")
         >>> label_loss_name(CoSENTLoss(model)), label_loss_name(MultipleNegativesRankingLoss(model))
         ('CoSENTLoss', None)
     """

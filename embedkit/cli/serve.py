@@ -1,0 +1,95 @@
+"""``embedkit serve``: its options (building them imports neither torch nor numpy) and the command itself."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+SERVE_EPILOG = """\
+routes:
+  POST /v1/embeddings  OpenAI: {"input": str | [str], "model", "dimensions", "encoding_format": "float"|"base64"}
+  POST /embed          text-embeddings-inference: {"inputs", "normalize": true, "truncate", "prompt_name"}
+  POST /embed_sparse   {"inputs", "truncate", "prompt_name"} -> [[{"index", "value"}, ...]]   (needs --sparse)
+  POST /rerank         {"query", "texts", "raw_scores", "return_text", "truncate"}         (needs --reranker)
+  GET  /health, /info, /metrics (Prometheus text)
+
+Concurrent requests are batched (length-sorted, at most --max-batch-tokens padded tokens and --max-batch-size
+inputs, after waiting at most --max-wait-ms); each request gets the embeddings encode() gives for its inputs alone.
+A full queue answers 429 with Retry-After; SIGTERM or SIGINT stops accepting, finishes in-flight requests, exits 0.
+"""
+
+
+def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``serve`` sub-command to ``sub`` and return its parser."""
+    srv = sub.add_parser("serve", help="HTTP server: OpenAI and text-embeddings-inference embedding, rerank and "
+                         "sparse routes", description="Serve a SentenceTransformer over HTTP/1.1 (keep-alive), "
+                         "optionally with a CrossEncoder reranker and a SparseEncoder.", epilog=SERVE_EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    srv.add_argument("model_name", nargs="?", metavar="MODEL",
+                     help="SentenceTransformer folder or Hub id (same as --model; default: all-MiniLM-L6-v2)")
+    srv.add_argument("--model", help="folder or Hub id (default: all-MiniLM-L6-v2)")
+    srv.add_argument("--reranker", metavar="PATH", help="CrossEncoder served on POST /rerank")
+    srv.add_argument("--sparse", metavar="PATH", help="SparseEncoder served on POST /embed_sparse")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8080, help="port (0: a free one; default: 8080)")
+    srv.add_argument("--max-batch-tokens", type=int, default=16384,
+                     help="padded tokens per forward pass (default: 16384)")
+    srv.add_argument("--max-batch-size", type=int, default=128, help="inputs per forward pass (default: 128)")
+    srv.add_argument("--max-wait-ms", type=float, default=2.0,
+                     help="how long a request waits for others to batch with (default: 2)")
+    srv.add_argument("--max-queued-inputs", type=int, default=4096,
+                     help="inputs queued or running before requests get 429 (default: 4096)")
+    srv.add_argument("--max-inputs-per-request", type=int, default=512,
+                     help="inputs in one request before 413 (default: 512)")
+    srv.add_argument("--max-input-tokens", type=int,
+                     help="longest input in tokens (default and upper bound: the model's max_seq_length)")
+    srv.add_argument("--truncate", action=argparse.BooleanOptionalAction, default=True,
+                     help="default of the requests' truncate field: cut longer inputs (default) or answer 413")
+    srv.add_argument("--request-timeout", type=float, default=30.0,
+                     help="seconds before a request is answered 504 (default: 30)")
+    srv.add_argument("--idle-timeout", type=float, default=60.0,
+                     help="seconds a connection may wait between requests before it is closed (default: 60)")
+    srv.add_argument("--max-body-bytes", type=int, default=2 * 1024 * 1024,
+                     help="largest request body before 413 (default: 2 MiB)")
+    return srv
+
+
+def _check(args: argparse.Namespace) -> None:
+    for name in ("max_batch_tokens", "max_batch_size", "max_queued_inputs", "max_inputs_per_request",
+                 "max_body_bytes"):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.max_input_tokens is not None and args.max_input_tokens <= 0:
+        raise ValueError(f"--max-input-tokens must be positive, got {args.max_input_tokens}")
+    if args.max_wait_ms < 0 or args.request_timeout <= 0 or args.idle_timeout <= 0:
+        raise ValueError("--max-wait-ms must be >= 0, --request-timeout and --idle-timeout > 0")
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.max_inputs_per_request > args.max_queued_inputs:
+        raise ValueError("--max-inputs-per-request cannot exceed --max-queued-inputs")
+
+
+def run(args: argparse.Namespace, model_path: Callable[[str | None], str]) -> int:
+    """Load the models and serve until SIGTERM/SIGINT."""
+    _check(args)  # before any model loads
+    from embedkit.cross_encoder import CrossEncoder
+    from embedkit.sentence_transformer.model import SentenceTransformer
+    from embedkit.serve.app import EmbeddingServer, ServeConfig, run_server
+    from embedkit.sparse_encoder import SparseEncoder
+
+    name = args.model_name or args.model
+    model = SentenceTransformer(model_path(name))
+    reranker = CrossEncoder(args.reranker) if args.reranker else None
+    sparse = SparseEncoder(args.sparse) if args.sparse else None
+    config = ServeConfig(host=args.host, port=args.port, max_batch_tokens=args.max_batch_tokens,
+                         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                         max_queued_inputs=args.max_queued_inputs, max_inputs_per_request=args.max_inputs_per_request,
+                         max_input_tokens=args.max_input_tokens, truncate=args.truncate,
+                         request_timeout_s=args.request_timeout, idle_timeout_s=args.idle_timeout,
+                         max_body_bytes=args.max_body_bytes)
+    server = EmbeddingServer(model, config, reranker=reranker, sparse=sparse,
+                             model_id=name or "sentence-transformers/all-MiniLM-L6-v2", reranker_id=args.reranker,
+                             sparse_id=args.sparse)
+    print(f"embedkit: loaded {server.model_id}", file=sys.stderr, flush=True)
+    return run_server(server)

@@ -1,0 +1,137 @@
+"""HTTP/1.1 over asyncio streams: read one request, write one response (keep-alive aware).
+
+Only what an embedding server needs: a request line, headers, a body of ``Content-Length`` bytes (chunked uploads
+are refused with 411), JSON or plain-text responses. Any protocol fault raises :class:`HttpError`, which the server
+turns into a JSON error response; nothing here ever writes a traceback to the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+           411: "Length Required", 413: "Payload Too Large", 422: "Unprocessable Entity", 424: "Failed Dependency",
+           429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+           501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout",
+           505: "HTTP Version Not Supported"}
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class HttpError(Exception):
+    """An error answered as ``status`` with the JSON body ``{"error": message, "error_type": ..., "field": ...}``.
+
+    Example:
+        >>> err = HttpError(422, "`inputs` must be a string or a list of strings", field="inputs")
+        >>> err.status, err.body()["field"]
+        (422, 'inputs')
+    """
+
+    ERROR_TYPES = {400: "Validation", 413: "Validation", 422: "Validation", 429: "Overloaded", 503: "Unhealthy",
+                   504: "Timeout"}
+
+    def __init__(self, status: int, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error object (text-embeddings-inference's ``error`` / ``error_type`` plus the offending field)."""
+        body: dict[str, Any] = {"error": self.message, "error_type": self.ERROR_TYPES.get(self.status, "Backend")}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+@dataclass
+class Request:
+    """One parsed request; ``headers`` keys are lower case."""
+
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def keep_alive(self) -> bool:
+        """HTTP/1.1 keeps the connection unless ``Connection: close``; HTTP/1.0 only with ``keep-alive``."""
+        connection = self.headers.get("connection", "").lower()
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in connection
+        return "close" not in connection
+
+
+async def read_request(reader: asyncio.StreamReader, max_body_bytes: int,
+                       writer: asyncio.StreamWriter | None = None) -> Request | None:
+    """The next request on the connection, or None when the client closed it between requests.
+
+    With ``writer``, a client that sent ``Expect: 100-continue`` (curl does for large bodies) is told to go on once
+    the headers pass the checks.
+
+    Raises:
+        HttpError: 400 malformed request, 411 no Content-Length on a body, 413 body over ``max_body_bytes``,
+            431 headers over 64 KiB, 505 not HTTP/1.x.
+    """
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial.strip():
+            return None
+        raise HttpError(400, "incomplete request head") from None
+    except asyncio.LimitOverrunError:
+        raise HttpError(431, f"request head over {MAX_HEADER_BYTES} bytes") from None
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        raise HttpError(400, f"malformed request line {lines[0][:100]!r}")
+    method, target, version = parts
+    if not version.startswith("HTTP/1."):
+        raise HttpError(505, f"unsupported protocol {version[:20]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise HttpError(400, f"malformed header line {line[:100]!r}")
+        headers[name.lower()] = value.strip()
+    request = Request(method.upper(), target.split("?", 1)[0], version, headers)
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        raise HttpError(411, "chunked request bodies are not supported: send Content-Length")
+    length_text = headers.get("content-length", "0")
+    if not length_text.isdigit():
+        raise HttpError(400, f"bad Content-Length {length_text[:40]!r}")
+    length = int(length_text)
+    if length > max_body_bytes:
+        raise HttpError(413, f"request body of {length} bytes is over the limit of {max_body_bytes} bytes")
+    if length:
+        if writer is not None and headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            request.body = await reader.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise HttpError(400, "request body shorter than its Content-Length") from None
+    return request
+
+
+def encode_response(status: int, body: bytes, content_type: str = "application/json",
+                    headers: dict[str, str] | None = None, keep_alive: bool = True) -> bytes:
+    """The bytes of one response with a ``Content-Length`` body.
+
+    Example:
+        >>> encode_response(200, b"{}", keep_alive=False).split(b"\\r\\n")[0]
+        b'HTTP/1.1 200 OK'
+    """
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}", f"Content-Type: {content_type}",
+             f"Content-Length: {len(body)}", "Connection: " + ("keep-alive" if keep_alive else "close")]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact UTF-8 JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,105 @@
+"""What the batch worker runs: the served models and their token counting.
+
+A batch key is ``(task, prompt_name)`` with task ``"embed"`` (SentenceTransformer: raw float32 embeddings, one
+(D,) tensor per text; truncation and normalisation are applied per request afterwards, as ``encode`` does),
+``"sparse"`` (SparseEncoder: (indices, values) per text) or ``"rerank"`` (CrossEncoder: the raw score of each
+(query, text) pair). Each batch is one call of the model's own ``encode`` / ``predict`` with ``batch_size`` equal to
+the batch, so a request gets what that call gives for its inputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Hashable
+from typing import Any
+
+from embedkit.tokenizer import well_formed
+
+
+class TokenCounter:
+    """Token counts (special tokens included, prompt prepended) of inputs as a model's tokenizer sees them.
+
+    Works on its own copy of the tokenizer, so counting never touches the state of the one the worker uses.
+
+    Args:
+        tokenizer: an embedkit ``Tokenizer`` (``model.tokenizer``).
+        limit: counts are exact up to ``limit + 1`` (longer inputs are counted as ``limit + 1``, enough to refuse
+            them) so that a very long text costs little.
+
+    Example:
+        >>> from embedkit import SentenceTransformer
+        >>> from embedkit.default_model import default_model_path
+        >>> counter = TokenCounter(SentenceTransformer(default_model_path()).tokenizer, limit=256)
+        >>> counter.count(["Hello world!", "a " * 1000])
+        [5, 257]
+        >>> counter.count_short(["Hello world!", ("a question", "an answer")])
+        [5, 7]
+    """
+
+    def __init__(self, tokenizer: Any, limit: int) -> None:
+        self.tokenizer = copy.deepcopy(tokenizer)
+        self.limit = limit
+        self._lock = threading.Lock()
+
+    def count(self, inputs: list[Any], prompt: str | None = None) -> list[int]:
+        """Counts of any inputs, however long (a very long text is cut before it is tokenized)."""
+        with self._lock:
+            return [len(ids) for ids in self.tokenizer.encode_ids(_prompted(inputs, prompt), max_length=self.limit + 1)]
+
+    def count_short(self, inputs: list[Any], prompt: str | None = None) -> list[int]:
+        """Counts of short inputs, one at a time: no thread pool (``encode_batch``'s costs more than a short text).
+        Not to be mixed with :meth:`count` on one counter (each sets the tokenizer's truncation its way)."""
+        backend = self.tokenizer.backend
+        backend.no_truncation()
+        texts = well_formed(_prompted(inputs, prompt))
+        return [min(len(backend.encode(*x if isinstance(x, tuple) else (x,)).ids), self.limit + 1) for x in texts]
+
+
+def _prompted(inputs: list[Any], prompt: str | None) -> list[Any]:
+    """``inputs`` with ``prompt`` before each text (before the first text of a pair)."""
+    if not prompt:
+        return inputs
+    return [prompt + x if isinstance(x, str) else (prompt + x[0], x[1]) for x in inputs]
+
+
+class ModelRunner:
+    """The models one server serves and the batch function its worker calls.
+
+    Args:
+        embedder: a SentenceTransformer (or None); ``sparse``: a SparseEncoder; ``reranker``: a CrossEncoder.
+
+    Example:
+        >>> from embedkit import SentenceTransformer
+        >>> from embedkit.default_model import default_model_path
+        >>> runner = ModelRunner(SentenceTransformer(default_model_path()))
+        >>> [tuple(e.shape) for e in runner.run_batch(("embed", None), ["a", "bc"])]
+        [(384,), (384,)]
+    """
+
+    def __init__(self, embedder: Any = None, sparse: Any = None, reranker: Any = None) -> None:
+        self.embedder, self.sparse, self.reranker = embedder, sparse, reranker
+
+    def run_batch(self, key: Hashable, inputs: list[Any]) -> list[Any]:
+        """One forward pass over ``inputs``; one result per input (see the module docstring)."""
+        import torch
+
+        task, prompt_name = key  # type: ignore[misc]
+        size = len(inputs)
+        if task == "embed":
+            emb = self.embedder.encode(inputs, prompt_name=prompt_name, batch_size=size, convert_to_tensor=True,
+                                       show_progress_bar=False)
+            return list(emb.float().cpu())
+        if task == "sparse":
+            emb = self.sparse.encode(inputs, prompt_name=prompt_name, batch_size=size, convert_to_tensor=True,
+                                     convert_to_sparse_tensor=False, show_progress_bar=False)
+            out = []
+            for row in emb.float().cpu():
+                indices = torch.nonzero(row, as_tuple=True)[0]
+                out.append((indices.tolist(), row[indices].tolist()))
+            return out
+        if task == "rerank":
+            scores = self.reranker.predict(inputs, batch_size=size, activation_fn=torch.nn.Identity(),
+                                           convert_to_tensor=True, show_progress_bar=False)
+            return scores.float().cpu().reshape(size, -1)[:, 0].tolist()
+        raise ValueError(f"unknown task {task!r}")

@@ -1,0 +1,1 @@
+"""Tests of ``embedkit serve`` (issue #21)."""

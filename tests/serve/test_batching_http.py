@@ -1,0 +1,166 @@
+"""The dynamic batcher's plan and worker, and the HTTP layer's protocol errors (raw sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from embedkit.serve.app import EmbeddingServer, ServeConfig
+from embedkit.serve.batching import DynamicBatcher, QueueFull, plan_batches
+from tests.serve.server_helpers import ServerThread, call
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 100), max_size=40), st.integers(1, 8), st.integers(1, 300))
+def test_plan_batches_covers_every_input_once_within_limits(lengths, max_size, max_tokens):
+    batches = plan_batches(lengths, max_size, max_tokens)
+    assert sorted(p for batch in batches for p in batch) == list(range(len(lengths)))
+    for batch in batches:
+        longest = max(lengths[p] for p in batch)
+        assert len(batch) <= max_size
+        assert len(batch) == 1 or len(batch) * longest <= max_tokens
+        assert [lengths[p] for p in batch] == sorted((lengths[p] for p in batch), reverse=True)
+
+
+def run_async(coro):
+    return asyncio.run(coro)
+
+
+def test_batcher_groups_by_key_and_returns_results_in_order():
+    calls = []
+
+    def run_batch(key, inputs):
+        calls.append((key, list(inputs)))
+        return [f"{key}:{x}" for x in inputs]
+
+    async def scenario():
+        batcher = DynamicBatcher(run_batch, max_batch_tokens=1000, max_batch_size=16, max_wait_ms=50,
+                                 max_queued_inputs=100)
+        batcher.start()
+        a = batcher.submit("k1", ["a", "bbb"], [1, 3])
+        b = batcher.submit("k2", ["c"], [1])
+        c = batcher.submit("k1", ["dd"], [2])
+        results = await asyncio.gather(a.future, b.future, c.future)
+        batcher.stop()
+        return results
+
+    assert run_async(scenario()) == [["k1:a", "k1:bbb"], ["k2:c"], ["k1:dd"]]
+    assert sorted(calls) == [("k1", ["bbb", "dd", "a"]), ("k2", ["c"])]  # one pass per key, longest first
+
+
+def test_batcher_refuses_over_the_queue_bound_and_reports_batch_errors():
+    release = threading.Event()
+
+    def run_batch(key, inputs):
+        release.wait(5)
+        raise RuntimeError("model broke")
+
+    async def scenario():
+        batcher = DynamicBatcher(run_batch, max_wait_ms=0, max_queued_inputs=3)
+        batcher.start()
+        job = batcher.submit("k", ["a", "b"], [1, 1])
+        with pytest.raises(QueueFull):
+            batcher.submit("k", ["c", "d"], [1, 1])
+        release.set()
+        with pytest.raises(RuntimeError, match="model broke"):
+            await job.future
+        await asyncio.sleep(0.05)
+        depth = batcher.depth
+        batcher.stop()
+        return depth
+
+    assert run_async(scenario()) == 0
+
+
+class FakeModel:
+    """A SentenceTransformer stand-in whose ``encode`` sleeps ``delay`` seconds, then fails or gives zeros."""
+
+    prompts, default_prompt_name, max_seq_length = {}, None, 16
+
+    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+        from embedkit.tokenizer import Tokenizer
+        from tests.serve.test_server import FIX
+
+        self.tokenizer = Tokenizer(FIX / "tiny_bert_v6")
+        self.delay, self.fail = delay, fail
+
+    def get_embedding_dimension(self) -> int:
+        return 4
+
+    def encode(self, inputs, **kwargs):
+        import torch
+
+        time.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("out of memory\nsecond line")
+        return torch.zeros(len(inputs), 4)
+
+
+def test_a_failing_model_gives_500_json_and_the_server_goes_on():
+    with ServerThread(EmbeddingServer(FakeModel(fail=True), ServeConfig(port=0))) as port:
+        status, _, body = call(port, "POST", "/embed", {"inputs": "x"})
+        assert status == 500 and body["error"] == "inference failed: out of memory"
+        assert call(port, "GET", "/health")[0] == 200
+
+
+def test_the_event_loop_answers_while_the_model_runs():
+    with ServerThread(EmbeddingServer(FakeModel(delay=1.5), ServeConfig(port=0, max_wait_ms=0))) as port:
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(call, port, "POST", "/embed", {"inputs": "x"})
+            time.sleep(0.2)
+            start = time.monotonic()
+            assert call(port, "GET", "/health")[0] == 200
+            assert time.monotonic() - start < 0.5 and not slow.done()
+            assert slow.result()[0] == 200
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"GARBAGE\r\n\r\n", 400), (b"GET /health HTTP/2.0\r\n\r\n", 505),
+    (b"POST /embed HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+    (b"POST /embed HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
+])
+def test_protocol_errors_answer_json_and_close(raw, status):
+    from embedkit import SentenceTransformer
+    from tests.serve.test_server import FIX
+
+    server = EmbeddingServer(SentenceTransformer(str(FIX / "tiny_bert_v6")), ServeConfig(port=0))
+    with ServerThread(server) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(raw)
+            data = b""
+            while chunk := sock.recv(65536):  # the server closes the connection after the error
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] == str(status).encode() and b"Connection: close" in head
+        assert body.startswith(b'{"error":')
+
+
+def test_idle_connections_are_closed_after_the_idle_timeout():
+    with ServerThread(EmbeddingServer(FakeModel(), ServeConfig(port=0, idle_timeout_s=0.3))) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\n")  # an unfinished request head
+            start = time.monotonic()
+            assert sock.recv(1024) == b""  # closed by the server
+            assert 0.2 < time.monotonic() - start < 3
+
+
+def test_expect_100_continue_is_answered_before_the_body():
+    with ServerThread(EmbeddingServer(FakeModel(), ServeConfig(port=0))) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            body = b'{"inputs": "x"}'
+            sock.sendall(b"POST /embed HTTP/1.1\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body))
+            assert sock.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(body)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"[[0.0,0.0,0.0,0.0]]")

@@ -1,0 +1,64 @@
+"""``embedkit serve`` as a user runs it: SIGTERM while a request is in flight lets it finish, then exit 0."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.serve.server_helpers import call
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = str(ROOT / "tests" / "fixtures" / "tiny_bert_v6")
+
+
+def start_server(*options: str) -> tuple[subprocess.Popen, int]:
+    """``python -m embedkit serve TINY --port 0 OPTIONS`` and the port it says it serves on."""
+    proc = subprocess.Popen([sys.executable, "-m", "embedkit", "serve", TINY, "--port", "0", *options],
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        found = re.search(r"serving .* on http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            return proc, int(found.group(1))
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    pytest.fail(f"the server did not start: {proc.stderr.read()}")
+
+
+@pytest.mark.slow  # a subprocess loading torch: 4-10 s
+def test_sigterm_drains_in_flight_request_then_exits_0():
+    # --max-wait-ms 1500: the request waits 1.5 s in the batcher, so it is in flight when the signal comes
+    proc, port = start_server("--max-wait-ms", "1500")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(call, port, "POST", "/embed", {"inputs": ["still answered"]})
+            time.sleep(0.4)
+            proc.send_signal(signal.SIGTERM)  # SIGINT has the same handler
+            time.sleep(0.3)
+            with pytest.raises(OSError):  # no new connections once stopping
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            status, _, body = slow.result(timeout=30)
+        assert status == 200 and len(body) == 1
+        assert proc.wait(timeout=30) == 0
+        assert "stopped" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_bad_limit_fails_in_one_line_before_any_model_loads():
+    done = subprocess.run([sys.executable, "-m", "embedkit", "serve", TINY, "--max-batch-size", "0"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 1 and done.stderr.strip() == \
+        "embedkit: error: --max-batch-size must be positive, got 0"
