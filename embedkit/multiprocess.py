@@ -2,7 +2,9 @@
 
 Each worker loads the model from a temporary folder the pool saves it to. Inputs are cut into chunks that workers
 take from one queue; results come back tagged with their call and chunk numbers and are put back in input order.
-CPU workers use one thread each.
+CPU workers use one thread each. The folder's name holds the parent's pid; if the parent dies without stopping the
+pool (SIGKILL), its workers remove the folder and exit, and the next pool started on the machine removes any copy
+left by a parent that is gone.
 
 Calls on one pool are isolated: a call takes the pool's lock (calls from several threads run one after another,
 never mixing rows), and a result tagged with another call's number (left over from a call that failed) is
@@ -19,9 +21,11 @@ import itertools
 import logging
 import math
 import multiprocessing as mp
+import os
 import queue
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -42,7 +46,45 @@ DEFAULT_TIMEOUT = 3600.0
 _CALL_NUMBERS = itertools.count(1)  # process-wide, so that no two calls on any pool share a number
 
 
+def _exit_with_parent(folder: str) -> None:
+    """In a worker: when the parent process ends without stopping the pool (SIGKILL, a crash), remove the pool's
+    temporary model copy and end this worker too, instead of waiting forever on the queue."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent process is gone
+        shutil.rmtree(folder, ignore_errors=True)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="embedkit-pool-parent-watch", daemon=True).start()
+
+
+def _folder_prefix(pid: int | str) -> str:
+    return f"embedkit-pool-{pid}-"
+
+
+def _sweep_stale_copies(tmp_root: str | None = None) -> None:
+    """Remove the temporary model copies of pools whose parent process is gone (pid in the folder name), in case
+    its workers could not do it (killed with their parent)."""
+    root = Path(tmp_root or tempfile.gettempdir())
+    if sys.platform == "win32":
+        return
+    for folder in root.glob(_folder_prefix("*") + "*"):
+        pid = folder.name[len("embedkit-pool-"):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive, owned by another user
+            continue
+
+
 def _worker(device: str, model_class: type, folder: str, inputs: Any, outputs: Any) -> None:
+    _exit_with_parent(str(Path(folder).parent))
     if str(device).startswith("cpu"):
         torch.set_num_threads(1)
     model = model_class(folder, device=device)
@@ -81,7 +123,8 @@ def start_pool(model: Any, target_devices: list[str] | None = None) -> dict[str,
     logger.info(f"Starting multi-process pool on devices: {', '.join(map(str, target_devices))}")
     # Workers load the model from a saved folder: pickling the model itself into each spawn can hang the parent
     # forever when a child dies early (CPython writes the payload while holding the pipe's read end).
-    folder = tempfile.mkdtemp(prefix="embedkit-pool-")
+    _sweep_stale_copies()
+    folder = tempfile.mkdtemp(prefix=_folder_prefix(os.getpid()))
     model.save(Path(folder) / "model", create_model_card=False)
     ctx = mp.get_context("spawn")
     inputs, outputs = ctx.Queue(), ctx.Queue()

@@ -136,3 +136,64 @@ def test_pool_calls_are_isolated_thread_safe_and_fail_fast_on_stopped_or_dead_wo
             assert "__main__" not in str(error.value)
     finally:
         SentenceTransformer.stop_multi_process_pool(pool)
+
+
+def test_the_pools_model_copy_and_workers_go_away_when_the_parent_is_killed(tmp_path):
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(FIXTURES.parent.parent)!r})
+        from embedkit import SentenceTransformer
+        if __name__ == "__main__":
+            model = SentenceTransformer({str(FIXTURES / "tiny_bert_v6")!r}, device="cpu")
+            pool = model.start_multi_process_pool(["cpu", "cpu"])
+            model.encode(["a", "b", "c"], pool=pool, chunk_size=1)  # the workers are up
+            print(pool["folder"], *[p.pid for p in pool["processes"]], flush=True)
+            time.sleep(600)
+    """))
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # its temporary folder lands here, away from other tests' pools
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        folder, *pids = parent.stdout.readline().split()
+        assert os.path.isdir(folder) and folder.startswith(str(tmp_path)), folder
+        assert os.path.basename(folder).startswith(f"embedkit-pool-{parent.pid}-")
+    finally:
+        parent.kill()  # SIGKILL: no stop_multi_process_pool, no atexit
+        parent.wait(timeout=30)
+
+    def alive(pid):
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        stat = open(f"/proc/{pid}/stat").read() if os.path.exists(f"/proc/{pid}/stat") else ""
+        return not stat[stat.rindex(")") + 2:].startswith("Z") if stat else True
+
+    deadline = time.monotonic() + 60  # a generous bound for a hang, not a speed
+    while time.monotonic() < deadline and (os.path.exists(folder) or any(alive(pid) for pid in pids)):
+        time.sleep(0.1)
+    assert not os.path.exists(folder), "the workers remove the model copy when their parent is gone"
+    assert not [pid for pid in pids if alive(pid)], "the workers exit when their parent is gone"
+    for pid in pids:
+        if alive(pid):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def test_a_new_pool_sweeps_model_copies_of_dead_parents(tmp_path):
+    import os
+
+    from embedkit.multiprocess import _sweep_stale_copies
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process (until reused, when the copy is conservatively kept)
+    stale = tmp_path / f"embedkit-pool-{gone.pid}-abc"
+    live = tmp_path / f"embedkit-pool-{os.getpid()}-def"
+    other = tmp_path / "embedkit-pool-notapid-x"
+    for folder in (stale, live, other):
+        (folder / "model").mkdir(parents=True)
+    _sweep_stale_copies(str(tmp_path))
+    assert not stale.exists() and live.exists() and other.exists()

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from embedkit import distributed as dist_utils
 from embedkit.base.data_collator import Batch, DataCollator, batch_from_dict
+from embedkit.base.losses.input_columns import check_columns_for_loss, check_row_values
 from embedkit.base.sampler import (
     DefaultBatchSampler,
     EpochRandomSampler,
@@ -52,6 +53,7 @@ from embedkit.base.sampler import (
     RoundRobinBatchSampler,
     ShardedBatchSampler,
 )
+from embedkit.base.termination import TerminationRequest
 from embedkit.base.training_args import (
     BaseTrainingArguments,
     BatchSamplers,
@@ -300,6 +302,7 @@ class BaseTrainer:
         self.data_collator = data_collator or self._default_collator()
         self.state = TrainerState()
         self.control = TrainerControl()
+        self._termination = TerminationRequest()
         self._improved: tuple[int, float] | None = None
         self._validate()
         card = getattr(self.model, "model_card_data", None)
@@ -487,7 +490,27 @@ class BaseTrainer:
         dataset = datasets[names[which]]
         rows = [dataset[i - offsets[which]] for i in indices]
         name = names[which] if (self.multi_dataset if multi is None else multi) else None
+        if not self._custom_collator:  # a None text / None or NaN label is named before this batch trains
+            check_row_values(rows, [i - offsets[which] for i in indices], self._label_column(dataset),
+                             names[which] or "train")
         return self._collate_rows(rows, name)
+
+    def _label_column(self, dataset: Any) -> list[str]:
+        """``[the dataset's label column]`` (the first present among the collator's label names), or ``[]``."""
+        names = getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS)
+        return [c for c in names if c in dataset.column_names][:1]
+
+    def _check_datasets_against_losses(self) -> None:
+        """Refuse, before the first step, a dataset whose columns do not fit its loss (too few or too many input
+        columns, no label column for a loss that needs one); see :mod:`embedkit.base.losses.input_columns`."""
+        if self._custom_collator:  # a custom collator may build other columns than the dataset's
+            return
+        labels = list(getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS))
+        for kind, datasets in (("train", self.train_datasets), ("eval", self.eval_datasets)):
+            for name, dataset in datasets.items():
+                loss = self.losses[name] if name in self.losses else next(iter(self.losses.values()))
+                columns = [c for c in dataset.column_names if c != "dataset_name"]
+                check_columns_for_loss(loss, columns, labels, name or kind)
 
     def _collate_rows(self, rows: list[dict[str, Any]], name: str | None) -> Batch:
         if isinstance(self.data_collator, DataCollator):
@@ -560,12 +583,13 @@ class BaseTrainer:
         """Run training (``resume_from_checkpoint``: True for the latest checkpoint in output_dir, or a path)."""
         args = self.args
         owns_group = dist_utils.init_from_env(args.ddp_timeout)
+        self._termination = TerminationRequest()  # SIGTERM: save at the step's end, stop, then terminate
         try:
-            output = self._train(resume_from_checkpoint if resume_from_checkpoint is not None
-                                 else args.resume_from_checkpoint)
+            with self._termination:
+                output = self._train(resume_from_checkpoint if resume_from_checkpoint is not None
+                                     else args.resume_from_checkpoint)
             if owns_group:
                 dist_utils.barrier()
-            return output
         except BaseException as exc:
             if owns_group and exc.__traceback__ is not None:
                 # The failed loop's frames still hold the DDP wrapper, whose reducer points at the process group;
@@ -584,6 +608,8 @@ class BaseTrainer:
                 # destroyed, it aborts the process (gloo). Collect it while the group still exists.
                 gc.collect()
                 torch.distributed.destroy_process_group()
+            self._termination.deliver()  # a SIGTERM received during training ends the process now
+        return output
 
     def _train(self, resume: str | bool | None) -> TrainOutput:
         if self.model_init is not None:  # as transformers: every run starts from a fresh model
@@ -601,6 +627,7 @@ class BaseTrainer:
         if args.fp16 and device.type != "cuda":
             raise ValueError("fp16 training needs a CUDA device; on CPUs with native bf16 support use bf16=True with "
                              "use_cpu=True")
+        self._check_datasets_against_losses()
         set_seed(args.seed)
         losses = _Losses(self.losses).to(device)
         runner: nn.Module = losses
@@ -651,7 +678,7 @@ class BaseTrainer:
             self._evaluate_and_track(output_dir)
         model.train()
         window: dict[str, float] = {}
-        window_steps = 0
+        window_steps, saved_step = 0, -1
         batches_epoch, batches = -1, []
         while state.global_step < max_steps and not self.control.should_training_stop:
             if batches_epoch != state.epoch_index:  # this rank's micro-batches of the epoch, same on every call
@@ -737,9 +764,19 @@ class BaseTrainer:
                     args.save_strategy == "epoch" and epoch_end) or (
                     args.save_strategy == "best" and evaluated and self._improved is not None):
                 self._save_checkpoint(output_dir, losses, optimizer, scheduler, scaler)
+                saved_step = state.global_step
+            if self._termination.requested():  # SIGTERM (on any rank): keep this step's progress, then stop
+                if args.save_strategy == "no":
+                    logger.warning("stopping at step %d on SIGTERM; save_strategy='no', so no checkpoint is saved",
+                                   state.global_step)
+                elif saved_step != state.global_step:
+                    self._save_checkpoint(output_dir, losses, optimizer, scheduler, scaler)
+                    logger.warning("stopping on SIGTERM: saved %s", output_dir / f"checkpoint-{state.global_step}")
+                break
         if bar is not None:
             bar.close()
-        if args.load_best_model_at_end and state.best_model_checkpoint and Path(state.best_model_checkpoint).is_dir():
+        if (args.load_best_model_at_end and state.best_model_checkpoint and Path(state.best_model_checkpoint).is_dir()
+                and self._termination.received is None):
             self._load_weights(Path(state.best_model_checkpoint), losses)
             logger.info("loaded the best model from %s (%s = %s)", state.best_model_checkpoint,
                         args.metric_for_best_model, state.best_metric)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from embedkit.base.losses.merged_forward import embed_columns as _embed_columns
@@ -41,3 +42,14 @@ def check_one_label_per_row(loss: nn.Module, batch_size: int, labels: Tensor) ->
             f"with shape {tuple(labels.shape)}"
         )
     return labels.view(-1)
+
+
+def refuse_nan_labels(loss: nn.Module, labels: Tensor) -> None:
+    """Raise a ValueError naming the batch positions of NaN labels (a NaN score would silently drop out of a
+    ranking loss such as CoSENT, or turn a regression loss into NaN)."""
+    if labels.is_floating_point():
+        nan = torch.isnan(labels.reshape(labels.shape[0], -1)).any(dim=1) if labels.dim() else torch.isnan(labels)
+        if bool(nan.any()):
+            rows = nan.nonzero().flatten().tolist()
+            raise ValueError(f"{type(loss).__name__}: the label of batch row(s) {rows[:10]} is NaN; drop or fix "
+                             "those rows (the trainer names them in the dataset)")

@@ -14,7 +14,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from embedkit.sentence_transformer.losses._columns import check_one_label_per_row, embed_columns
+from embedkit.sentence_transformer.losses._columns import (
+    check_one_label_per_row,
+    embed_columns,
+    refuse_nan_labels,
+)
 from embedkit.util import pairwise_cos_sim
 
 
@@ -74,6 +78,7 @@ class CoSENTLoss(nn.Module):
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """Args: ``embeddings`` = [u (B, D), v (B, D)], ``labels`` (B,). Returns the scalar loss."""
         labels = check_one_label_per_row(self, embeddings[0].shape[0], labels)
+        refuse_nan_labels(self, labels)
         scores = self.similarity_fct(embeddings[0], embeddings[1])  # (B,)
         if labels.shape != scores.shape:
             raise ValueError(f"labels and scores must have the same shape, got {labels.shape} and {scores.shape}")

@@ -13,7 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from embedkit.sentence_transformer.losses._columns import check_one_label_per_row, embed_columns
+from embedkit.sentence_transformer.losses._columns import (
+    check_one_label_per_row,
+    embed_columns,
+    refuse_nan_labels,
+)
 from embedkit.util.misc import fullname
 
 
@@ -53,6 +57,7 @@ class CosineSimilarityLoss(nn.Module):
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """Args: ``embeddings`` = [u (B, D), v (B, D)], ``labels`` (B,) gold scores. Returns the scalar loss."""
         labels = check_one_label_per_row(self, embeddings[0].shape[0], labels)
+        refuse_nan_labels(self, labels)
         scores = self.cos_score_transformation(torch.cosine_similarity(embeddings[0], embeddings[1]))  # (B,)
         return self.loss_fct(scores, labels.float())
 
