@@ -71,9 +71,18 @@ def load_beir(folder: PathLike, split: str = "test", include_title: bool = True,
         ValueError: a qrels document or query id is not in the corpus / queries.
 
     Example:
-        >>> corpus, queries, qrels = load_beir("/work/shared/data/beir/scifact")  # doctest: +SKIP
-        >>> len(corpus), len(queries), sum(map(len, qrels.values()))  # doctest: +SKIP
-        (5183, 300, 339)
+        >>> import json, tempfile
+        >>> from pathlib import Path
+        >>> root = Path(tempfile.mkdtemp())
+        >>> docs = [{"_id": "d1", "title": "Cats", "text": "Cats eat fish."}, {"_id": "d2", "text": "Rain falls."}]
+        >>> _ = (root / "corpus.jsonl").write_text("\\n".join(json.dumps(d) for d in docs))
+        >>> _ = (root / "queries.jsonl").write_text('{"_id": "q1", "text": "What do cats eat?"}\\n'
+        ...                                         '{"_id": "q2", "text": "unjudged"}')
+        >>> (root / "qrels").mkdir()
+        >>> _ = (root / "qrels" / "test.tsv").write_text("query-id\\tcorpus-id\\tscore\\nq1\\td1\\t1\\nq1\\td2\\t0\\n")
+        >>> corpus, queries, qrels = load_beir(root)
+        >>> corpus["d1"], queries, qrels
+        ('Cats Cats eat fish.', {'q1': 'What do cats eat?'}, {'q1': {'d1'}})
     """
     root = Path(folder)
     for name in ("corpus.jsonl", "queries.jsonl"):
@@ -115,9 +124,12 @@ def load_sts(path: PathLike, normalize: bool = True, max_score: float = 5.0
         ``(sentences1, sentences2, scores)``.
 
     Example:
-        >>> s1, s2, scores = load_sts("/work/shared/data/stsb/test.tsv")  # doctest: +SKIP
-        >>> len(scores), max(scores)  # doctest: +SKIP
-        (1379, 1.0)
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "sts.tsv"
+        >>> _ = path.write_text("sentence1\\tsentence2\\tscore\\nA cat.\\tA kitten.\\t4.5\\nA cat.\\tThe sea.\\t0.0\\n")
+        >>> load_sts(path)
+        (['A cat.', 'A cat.'], ['A kitten.', 'The sea.'], [0.9, 0.0])
     """
     header, rows = _read_tsv(path)
     a = _column(header, ("sentence1", "sentence_1", "premise"), path)
@@ -144,9 +156,12 @@ def load_pair_labels(path: PathLike, label_map: dict[str, int] | None = None
         ValueError: a label is not an integer and not in ``label_map``.
 
     Example:
-        >>> s1, s2, labels = load_pair_labels("/work/shared/data/mrpc/test.tsv")  # doctest: +SKIP
-        >>> len(labels), sum(labels)  # doctest: +SKIP
-        (1725, 1147)
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "nli.tsv"
+        >>> _ = path.write_text("premise\\thypothesis\\tlabel\\nA cat sleeps.\\tAn animal rests.\\tentailment\\n")
+        >>> load_pair_labels(path, label_map={"entailment": 0, "neutral": 1, "contradiction": 2})
+        (['A cat sleeps.'], ['An animal rests.'], [0])
     """
     header, rows = _read_tsv(path)
     a = _column(header, ("sentence1", "sentence_1", "premise", "anchor"), path)

@@ -70,10 +70,9 @@ class CrossEncoderClassificationEvaluator(SentenceEvaluator):
         ValueError: ``sentence_pairs`` and ``labels`` differ in length.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
+        >>> from embedkit.default_model import default_model_path
         >>> from embedkit import CrossEncoder
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert3", device="cpu")
+        >>> model = CrossEncoder(default_model_path(), num_labels=3, device="cpu")  # a new, untrained 3-label head
         >>> evaluator = CrossEncoderClassificationEvaluator([["a", "b"], ["c", "d"]], [0, 1], name="toy")
         >>> sorted(evaluator(model)), evaluator.primary_metric
         (['toy_f1_macro', 'toy_f1_micro', 'toy_f1_weighted'], 'toy_f1_macro')

@@ -37,10 +37,9 @@ class CrossEncoderCorrelationEvaluator(SentenceEvaluator):
         ValueError: ``sentence_pairs`` and ``scores`` differ in length.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
+        >>> from embedkit.default_model import default_model_path
         >>> from embedkit import CrossEncoder
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> evaluator = CrossEncoderCorrelationEvaluator(
         ...     [["A man plays guitar.", "Someone plays music."], ["A cat sleeps.", "Stocks fell."],
         ...      ["Kids play soccer.", "Children play football."]], [4.5, 0.2, 4.8], name="toy")

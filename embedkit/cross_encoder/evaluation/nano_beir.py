@@ -112,16 +112,24 @@ class CrossEncoderNanoBEIREvaluator(SentenceEvaluator):
             first-stage ranking, or a ranking naming unknown query / corpus ids.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
         >>> from embedkit import CrossEncoder
-        >>> root = Path(embedkit.__file__).parent.parent / "tests/fixtures"
-        >>> model = CrossEncoder(root / "ce_bert1", device="cpu")
-        >>> evaluator = CrossEncoderNanoBEIREvaluator(  # doctest: +SKIP
-        ...     dataset_folders={"scifact": root / "evaluation/data/scifact_mini"},
-        ...     candidates={"scifact": root / "ce_evaluation/candidates/scifact.jsonl"})
-        >>> evaluator(model)[evaluator.primary_metric]  # doctest: +SKIP
-        0.7...
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
+        >>> import json, tempfile
+        >>> from pathlib import Path
+        >>> root = Path(tempfile.mkdtemp())  # a BEIR folder: corpus, queries, qrels
+        >>> docs = {"d1": "Cats eat fish.", "d2": "Rain falls in spring.", "d3": "Paris is in France."}
+        >>> queries = {"q1": "What do cats eat?", "q2": "Where is Paris?"}
+        >>> for name, rows in (("corpus", docs), ("queries", queries)):
+        ...     lines = [json.dumps({"_id": key, "text": text}) for key, text in rows.items()]
+        ...     _ = (root / f"{name}.jsonl").write_text("\\n".join(lines))
+        >>> _ = (root / "qrels.tsv").write_text("query-id\\tcorpus-id\\tscore\\nq1\\td1\\t1\\nq2\\td3\\t1\\n")
+        >>> first_stage = {"q1": ["d2", "d1"], "q2": ["d3", "d1"]}  # or a JSONL file of rankings
+        >>> evaluator = CrossEncoderNanoBEIREvaluator(dataset_names=["scifact"], dataset_folders={"scifact": root},
+        ...                                           candidates={"scifact": first_stage})
+        >>> results = evaluator(model)
+        >>> evaluator.primary_metric, round(results["NanoBEIR_R100_mean_base_ndcg@10"], 4)  # base: the first stage
+        ('NanoBEIR_R100_mean_ndcg@10', 0.8155)
     """
 
     def __init__(

@@ -46,10 +46,9 @@ class CrossEncoderRerankingEvaluator(SentenceEvaluator):
             ``negative`` and ``documents``.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
+        >>> from embedkit.default_model import default_model_path
         >>> from embedkit import CrossEncoder
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> evaluator = CrossEncoderRerankingEvaluator([{"query": "What do cats eat?", "positive": ["Cats eat fish."],
         ...                                              "negative": ["Paris is in France.", "Cars need fuel."]}])
         >>> sorted(evaluator(model)), evaluator.primary_metric

@@ -56,9 +56,8 @@ class ADRMSELoss(nn.Module):
         +----------------------------------------+--------------------------------+
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> ADRMSELoss(model)([["q1", "q2"], [["d1", "d2", "d3"], ["e1", "e2"]]], [[3.0, 1.0, 2.0], [0.0, 1.0]]
         ...                   ).backward()
     """

@@ -56,9 +56,8 @@ class CachedMultipleNegativesRankingLoss(CachedLossMixin, nn.Module):
         masks), with memory bounded by ``mini_batch_size`` pairs.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> loss = CachedMultipleNegativesRankingLoss(model, num_negatives=2, mini_batch_size=4)
         >>> loss([["q1", "q2", "q3"], ["answer 1", "answer 2", "answer 3"]], None).backward()
     """

@@ -151,9 +151,8 @@ class LambdaLoss(nn.Module):
         :class:`RankNetLoss` is LambdaLoss with NoWeightingScheme.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> loss = LambdaLoss(model, weighting_scheme=LambdaRankScheme())
         >>> loss([["q1", "q2"], [["d1", "d2", "d3"], ["e1", "e2"]]], [[2.0, 0.0, 1.0], [0.0, 1.0]]).backward()
     """
@@ -215,9 +214,8 @@ class RankNetLoss(LambdaLoss):
         +----------------------------------------+--------------------------------+
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> RankNetLoss(model)([["q"], [["good", "bad"]]], [[1.0, 0.0]]).backward()
     """
 

@@ -45,9 +45,8 @@ class ListNetLoss(nn.Module):
 
     Example:
         >>> import torch
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> loss = ListNetLoss(model)
         >>> inputs = [["q1", "q2"], [["d1", "d2", "d3"], ["e1", "e2"]]]
         >>> loss(inputs, [torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0])]).backward()

@@ -39,9 +39,8 @@ class MarginMSELoss(nn.Module):
 
     Example:
         >>> import torch
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> loss = MarginMSELoss(model)
         >>> loss([["q1", "q2"], ["good 1", "good 2"], ["bad 1", "bad 2"]], torch.tensor([3.0, 2.0])).backward()
     """

@@ -84,9 +84,8 @@ class MultipleNegativesRankingLoss(nn.Module):
         memory-bounded mini-batches (GradCache).
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> loss = MultipleNegativesRankingLoss(model, num_negatives=2)
         >>> loss([["q1", "q2", "q3"], ["answer 1", "answer 2", "answer 3"]], None).backward()
     """

@@ -92,9 +92,8 @@ class PListMLELoss(nn.Module):
         :class:`ListMLELoss` is this loss without position weights.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> loss = PListMLELoss(model)
         >>> loss([["q1", "q2"], [["d1", "d2", "d3"], ["e1", "e2"]]], [[3.0, 2.0, 0.0], [1.0, 0.0]]).backward()
     """
@@ -153,9 +152,8 @@ class ListMLELoss(PListMLELoss):
         +----------------------------------------+--------------------------------+
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> ListMLELoss(model)([["q"], [["best", "worse", "worst"]]], [[2.0, 1.0, 0.0]]).backward()
     """
 

@@ -53,9 +53,8 @@ class BinaryCrossEntropyLoss(nn.Module):
 
     Example:
         >>> import torch
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> loss = BinaryCrossEntropyLoss(model)
         >>> value = loss([["What are pandas?"] * 2, ["A kind of bear.", "A kind of fish."]], torch.tensor([1, 0]))
         >>> value.backward()
@@ -98,9 +97,8 @@ class CrossEntropyLoss(nn.Module):
 
     Example:
         >>> import torch
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert3", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), num_labels=3, device="cpu")  # a new, untrained 3-label head
         >>> loss = CrossEntropyLoss(model)
         >>> loss([["A man eats.", "A man eats."], ["Someone eats.", "Nobody eats."]], torch.tensor([0, 2])).backward()
     """
@@ -144,9 +142,8 @@ class MSELoss(nn.Module):
 
     Example:
         >>> import torch
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> model = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests/fixtures/ce_bert1", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = CrossEncoder(default_model_path(), device="cpu")  # a new, untrained 1-label head
         >>> MSELoss(model)([["q", "q"], ["doc a", "doc b"]], torch.tensor([2.5, -1.0])).backward()
     """
 

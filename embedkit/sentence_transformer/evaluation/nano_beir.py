@@ -70,10 +70,18 @@ class NanoBEIREvaluator(SentenceEvaluator):
         >>> from embedkit import SentenceTransformer
         >>> from embedkit.default_model import default_model_path
         >>> model = SentenceTransformer(default_model_path(), device="cpu")
-        >>> folders = {"scifact": "/work/shared/data/beir/scifact"}
-        >>> evaluator = NanoBEIREvaluator(dataset_folders=folders)  # doctest: +SKIP
-        >>> evaluator(model)["NanoBEIR_mean_cosine_ndcg@10"]  # doctest: +SKIP
-        0.64...
+        >>> import json, tempfile
+        >>> from pathlib import Path
+        >>> root = Path(tempfile.mkdtemp())  # a BEIR folder: corpus, queries, qrels
+        >>> docs = {"d1": "Cats eat fish.", "d2": "Rain falls in spring.", "d3": "Paris is in France."}
+        >>> queries = {"q1": "What do cats eat?", "q2": "Where is Paris?"}
+        >>> for name, rows in (("corpus", docs), ("queries", queries)):
+        ...     lines = [json.dumps({"_id": key, "text": text}) for key, text in rows.items()]
+        ...     _ = (root / f"{name}.jsonl").write_text("\\n".join(lines))
+        >>> _ = (root / "qrels.tsv").write_text("query-id\\tcorpus-id\\tscore\\nq1\\td1\\t1\\nq2\\td3\\t1\\n")
+        >>> evaluator = NanoBEIREvaluator(dataset_names=["scifact"], dataset_folders={"scifact": root})
+        >>> evaluator(model)["NanoBEIR_mean_cosine_ndcg@10"]
+        1.0
     """
 
     information_retrieval_class = InformationRetrievalEvaluator

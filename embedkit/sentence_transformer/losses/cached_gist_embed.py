@@ -1,8 +1,8 @@
 """CachedGISTEmbedLoss: GISTEmbedLoss computed with GradCache.
 
 The guide model embeds the whole batch once, without gradients (re-tokenizing when its tokenizer differs); the
-trained model's embeddings go through the three GradCache steps of :mod:`embedkit.base.losses.gradcache`, so the value and
-gradients equal :class:`GISTEmbedLoss` while memory depends only on ``mini_batch_size``.
+trained model's embeddings go through the three GradCache steps of :mod:`embedkit.base.losses.gradcache`, so the
+value and gradients equal :class:`GISTEmbedLoss` while memory depends only on ``mini_batch_size``.
 
 Reference: Solatorio, 2024, "GISTEmbed: Guided In-sample Selection of Training Negatives"; Gao et al., 2021.
 """
@@ -211,15 +211,4 @@ class CachedGISTEmbedLoss(CachedLossMixin, nn.Module):
             "gather_across_devices": self.gather_across_devices,
         }
 
-    @property
-    def citation(self) -> str:
-        return """
-@misc{solatorio2024gistembed,
-    title={GISTEmbed: Guided In-sample Selection of Training Negatives for Text Embedding Fine-tuning},
-    author={Aivin V. Solatorio},
-    year={2024},
-    eprint={2402.16829},
-    archivePrefix={arXiv},
-    primaryClass={cs.LG}
-}
-"""
+    # No ``citation``: sentence-transformers 6.2's CachedGISTEmbedLoss has none, so model cards cite the same papers.

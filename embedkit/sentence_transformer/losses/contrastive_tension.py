@@ -57,7 +57,8 @@ class ContrastiveTensionLoss(nn.Module):
 
     Example:
         >>> from embedkit import SentenceTransformer
-        >>> model = SentenceTransformer("tests/fixtures/tiny_bert_v6", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = SentenceTransformer(default_model_path(), device="cpu")
         >>> loss = ContrastiveTensionLoss(model)
         >>> a = model.preprocess(["same text", "one text"]); b = model.preprocess(["same text", "other text"])
         >>> loss([a, b], None).ndim
@@ -120,7 +121,8 @@ class ContrastiveTensionLossInBatchNegatives(nn.Module):
 
     Example:
         >>> from embedkit import SentenceTransformer
-        >>> model = SentenceTransformer("tests/fixtures/tiny_bert_v6", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = SentenceTransformer(default_model_path(), device="cpu")
         >>> loss = ContrastiveTensionLossInBatchNegatives(model)
         >>> loss([model.preprocess(["a cat", "a dog", "a car"])], None).ndim
         0

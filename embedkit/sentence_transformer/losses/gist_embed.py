@@ -79,11 +79,16 @@ class GISTEmbedLoss(nn.Module):
         +---------------------------------------+--------+
 
     Example:
+        >>> from tokenizers import Tokenizer, models, pre_tokenizers
         >>> from embedkit import SentenceTransformer
-        >>> model = SentenceTransformer("tests/fixtures/tiny_bert_v6", device="cpu")
-        >>> guide = SentenceTransformer("tests/fixtures/tiny_mpnet_v6", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> from embedkit.sentence_transformer.modules import StaticEmbedding
+        >>> model = SentenceTransformer(default_model_path(), device="cpu")
+        >>> words = Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1, "cat": 2, "dog": 3}, unk_token="[UNK]"))
+        >>> words.pre_tokenizer = pre_tokenizers.Whitespace()
+        >>> guide = SentenceTransformer(modules=[StaticEmbedding(words, embedding_dim=8)], device="cpu")
         >>> loss = GISTEmbedLoss(model, guide)
-        >>> loss.must_retokenize
+        >>> loss.must_retokenize  # the guide has another tokenizer: it reads the decoded texts
         True
         >>> feats = [model.preprocess(["a cat", "a dog"]), model.preprocess(["a kitten", "a puppy"])]
         >>> loss(feats, None).ndim

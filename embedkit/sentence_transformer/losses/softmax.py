@@ -68,7 +68,8 @@ class SoftmaxLoss(nn.Module):
     Example:
         >>> import torch
         >>> from embedkit import SentenceTransformer
-        >>> model = SentenceTransformer("tests/fixtures/tiny_bert_v6", device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> model = SentenceTransformer(default_model_path(), device="cpu")
         >>> loss = SoftmaxLoss(model, model.get_embedding_dimension(), num_labels=3)
         >>> feats = [model.preprocess(["a cat", "a dog"]), model.preprocess(["a kitten", "a car"])]
         >>> loss(feats, torch.tensor([0, 2])).ndim

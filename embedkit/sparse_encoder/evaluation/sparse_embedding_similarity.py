@@ -19,11 +19,13 @@ class SparseEmbeddingSimilarityEvaluator(SparsityStatsMixin, EmbeddingSimilarity
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
 
     Example:
+        >>> from embedkit.default_model import default_model_path
         >>> from embedkit.sparse_encoder import SparseEncoder
-        >>> model = SparseEncoder("tests/fixtures/se_bert_v6", device="cpu")  # doctest: +SKIP
+        >>> from embedkit.sparse_encoder.modules import SparseStaticEmbedding
+        >>> model = SparseEncoder(modules=[SparseStaticEmbedding(default_model_path())], device="cpu")
         >>> evaluator = SparseEmbeddingSimilarityEvaluator(["a cat", "a dog", "rain"], ["a kitten", "a car", "snow"],
         ...                                                [0.9, 0.2, 0.5], name="toy")
-        >>> sorted(evaluator(model))  # doctest: +SKIP
+        >>> sorted(evaluator(model))
         ['toy_active_dims', 'toy_pearson_dot', 'toy_sparsity_ratio', 'toy_spearman_dot']
     """
 

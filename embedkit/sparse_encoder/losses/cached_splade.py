@@ -60,12 +60,11 @@ class CachedSpladeLoss(CachedLossMixin, nn.Module):
         Equivalent to :class:`SpladeLoss` (same components, same gradients) with memory bounded by the mini-batch.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
+        >>> from embedkit.default_model import default_model_path
         >>> from embedkit.sparse_encoder import SparseEncoder
         >>> from embedkit.sparse_encoder.losses import SparseMultipleNegativesRankingLoss
-        >>> folder = Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "se_bert_v6"
-        >>> model = SparseEncoder(folder, device="cpu")
+        >>> from embedkit.sparse_encoder.modules import SparseStaticEmbedding
+        >>> model = SparseEncoder(modules=[SparseStaticEmbedding(default_model_path())], device="cpu")
         >>> loss = CachedSpladeLoss(model, SparseMultipleNegativesRankingLoss(model), 3e-5, 5e-5, mini_batch_size=1)
         >>> out = loss([model.preprocess(["a cat", "rain"]), model.preprocess(["a kitten", "a storm"])], None)
         >>> sum(out.values()).backward()

@@ -63,12 +63,11 @@ class SpladeLoss(nn.Module):
         Those of ``loss``.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
+        >>> from embedkit.default_model import default_model_path
         >>> from embedkit.sparse_encoder import SparseEncoder
         >>> from embedkit.sparse_encoder.losses import SparseMultipleNegativesRankingLoss
-        >>> folder = Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "se_bert_v6"
-        >>> model = SparseEncoder(folder, device="cpu")
+        >>> from embedkit.sparse_encoder.modules import SparseStaticEmbedding
+        >>> model = SparseEncoder(modules=[SparseStaticEmbedding(default_model_path())], device="cpu")
         >>> loss = SpladeLoss(model, SparseMultipleNegativesRankingLoss(model), document_regularizer_weight=3e-5,
         ...                   query_regularizer_weight=5e-5)
         >>> out = loss([model.preprocess(["a cat", "rain"]), model.preprocess(["a kitten", "a storm"])], None)
