@@ -13,7 +13,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -97,13 +98,38 @@ def load_modules(folder: Path, module_load_kwargs: dict[str, Any] | None = None,
     if not isinstance(entries, list):
         raise ValueError(f"{source}: expected a list of modules")
     modules, module_kwargs = [], {}
-    for entry in entries:
+    for position, entry in enumerate(entries):
+        check_module_entry(entry, position, source)
         path = safe_subfolder(folder, entry.get("path", ""), str(source))
         name = str(entry.get("name", entry.get("idx", len(modules))))
         modules.append((name, load_module(entry.get("type"), path, str(source), module_load_kwargs, **hub_kwargs)))
         if entry.get("kwargs"):
             module_kwargs[name] = list(entry["kwargs"])
     return modules, module_kwargs
+
+
+def check_module_entry(entry: Any, position: int, source: Path) -> None:
+    """Refuse a ``modules.json`` entry that is not an object with a string ``type`` and, if given, string ``path``
+    and ``name`` and a list of string ``kwargs``.
+
+    Example:
+        >>> check_module_entry("1_Pooling", 1, Path("modules.json"))
+        Traceback (most recent call last):
+        ...
+        ValueError: modules.json: entry 1 must be an object with "type" and "path", not str ('1_Pooling')
+    """
+    if not isinstance(entry, dict):
+        raise ValueError(f'{source}: entry {position} must be an object with "type" and "path", not '
+                         f"{type(entry).__name__} ({entry!r:.60})")
+    for key in ("type", "path", "name"):
+        if key in entry and not isinstance(entry[key], str) and not (key == "name" and isinstance(entry[key], int)):
+            raise ValueError(f"{source}: entry {position} key {key!r} must be a string, not "
+                             f"{type(entry[key]).__name__} ({entry[key]!r:.60})")
+    if "type" not in entry:
+        raise ValueError(f'{source}: entry {position} has no "type"')
+    kwargs = entry.get("kwargs")
+    if kwargs is not None and not (isinstance(kwargs, list) and all(isinstance(k, str) for k in kwargs)):
+        raise ValueError(f"{source}: entry {position} key 'kwargs' must be a list of strings, not {kwargs!r:.60}")
 
 
 def read_model_config(folder: Path) -> dict[str, Any]:
@@ -181,7 +207,48 @@ def remove_stale_weight_files(folder: Path, written: set[str]) -> None:
             entry.unlink()
 
 
+@contextmanager
+def _folder_lock(parent: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the ``parent`` folder itself (no lock file is left behind), so that two
+    processes saving into it take turns instead of moving each other's folders away. Without ``fcntl`` (Windows),
+    nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def _replace_folder(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target`` under :func:`_folder_lock`; the last of concurrent saves wins, whole."""
+    with _folder_lock(target.parent):
+        _replace_folder_locked(new, target)
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Copy into ``new`` what ``old`` holds and ``new`` lacks, module folders included (a user's notes in
+    ``2_Dense/`` stay), except weight files where ``new`` has weights of its own."""
+    new_has_weights = any(WEIGHT_FILE.match(entry.name) for entry in new.iterdir())
+    for entry in old.iterdir():
+        if new_has_weights and entry.is_file() and WEIGHT_FILE.match(entry.name):
+            continue
+        counterpart = new / entry.name
+        if entry.is_dir() and not entry.is_symlink() and counterpart.is_dir() and not counterpart.is_symlink():
+            _carry_over(entry, counterpart)
+        elif not os.path.lexists(counterpart):
+            if entry.is_dir():
+                shutil.copytree(entry, counterpart)
+            else:
+                shutil.copy2(entry, counterpart)
+
+
+def _replace_folder_locked(new: Path, target: Path) -> None:
     """Move ``new`` to ``target``; an existing ``target`` is kept aside until the move succeeded.
 
     Files of the old folder that the new one does not write (a user's notes, training artefacts) are carried over,
@@ -191,15 +258,7 @@ def _replace_folder(new: Path, target: Path) -> None:
     if not target.exists():
         os.replace(new, target)
         return
-    new_has_weights = any(WEIGHT_FILE.match(entry.name) for entry in new.iterdir())
-    for entry in target.iterdir():
-        if new_has_weights and entry.is_file() and WEIGHT_FILE.match(entry.name):
-            continue
-        if not (new / entry.name).exists():
-            if entry.is_dir():
-                shutil.copytree(entry, new / entry.name)
-            else:
-                shutil.copy2(entry, new / entry.name)
+    _carry_over(target, new)
     backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
     backup.rmdir()
     os.replace(target, backup)

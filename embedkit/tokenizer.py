@@ -8,15 +8,18 @@ with the ``longest_first`` strategy for pairs, as sentence-transformers asks of 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from embedkit.model_files import MAX_TOKENIZER_BYTES, read_model_text
 from embedkit.util.file_io import read_config_text
 
 # transformers uses int(1e30) for "no limit"; the Rust backend takes at most a usize.
@@ -36,7 +39,7 @@ def _token_content(value: Any) -> str | None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
+    if not os.path.lexists(path):
         return {}
     try:
         return json.loads(read_config_text(path))
@@ -50,9 +53,9 @@ def _wordpiece_from_vocab(vocab_file: Path, config: dict[str, Any], special: dic
     from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
 
     vocab = {}
-    with open(vocab_file, encoding="utf-8") as f:
-        for index, line in enumerate(f):
-            vocab[line.rstrip("\n")] = index
+    text = io.StringIO(read_model_text(vocab_file, MAX_TOKENIZER_BYTES), newline=None)  # newlines as open() reads
+    for index, line in enumerate(text):
+        vocab[line.rstrip("\n")] = index
     is_mpnet = config.get("tokenizer_class", "").startswith("MPNet")
     cls = special.get("cls_token", "<s>" if is_mpnet else "[CLS]")
     sep = special.get("sep_token", "</s>" if is_mpnet else "[SEP]")
@@ -134,17 +137,21 @@ class Tokenizer:
             content = _token_content(self.special_tokens_map.get(key, self.config.get(key)))
             if content is not None:
                 special[key] = content
-        if (self.folder / "tokenizer.json").is_file():
+        if os.path.lexists(self.folder / "tokenizer.json"):  # a FIFO or /dev/zero link is refused, not skipped
+            text = read_model_text(self.folder / "tokenizer.json", MAX_TOKENIZER_BYTES)
             try:
-                self.backend = Backend.from_file(str(self.folder / "tokenizer.json"))
+                self.backend = Backend.from_str(text)
             except Exception as exc:
                 raise ValueError(f"cannot read {self.folder / 'tokenizer.json'}: {exc}") from exc
-        elif (self.folder / "vocab.txt").is_file():
+        elif os.path.lexists(self.folder / "vocab.txt"):
             self.backend = _wordpiece_from_vocab(self.folder / "vocab.txt", self.config, special)
         else:
             raise FileNotFoundError(f"no tokenizer in {self.folder}: looked for tokenizer.json and vocab.txt")
         self.backend.no_truncation()
         self.backend.no_padding()
+        # The backend's truncation and padding are settings of one shared object: each call sets them and
+        # encodes under this lock, so threads sharing a model never see another call's settings.
+        self._lock = threading.RLock()
         self._json_to_save = self.backend.to_str()  # before our Lowercase step: that flag is saved separately
         self.do_lower_case = do_lower_case
         if do_lower_case:
@@ -196,16 +203,38 @@ class Tokenizer:
         token = max(vocab, key=vocab.__getitem__)
         return token, vocab[token]
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]  # a lock cannot be copied or pickled; each copy gets its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     def encode_ids(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
                    add_special_tokens: bool = True) -> list[list[int]]:
-        """Token ids per input (no padding, no tensors), truncated like :meth:`__call__`."""
-        self._set_truncation(max_length)
-        texts = self._without_dropped_tail(well_formed(texts))
-        return [enc.ids for enc in self.backend.encode_batch(texts, add_special_tokens=add_special_tokens)]
+        """Token ids per input (no padding, no tensors), truncated like :meth:`__call__`.
+
+        Example:
+            >>> from embedkit.default_model import default_model_path
+            >>> tok = Tokenizer(default_model_path())
+            >>> _ = tok(["a", "a much longer text"])  # a padded call leaves no padding behind
+            >>> tok.encode_ids(["a", "a much longer text"])
+            [[101, 1037, 102], [101, 1037, 2172, 2936, 3793, 102]]
+        """
+        with self._lock:
+            self._set_truncation(max_length)
+            texts = self._without_dropped_tail(well_formed(texts))
+            self.backend.no_padding()
+            return [enc.ids for enc in self.backend.encode_batch(texts, add_special_tokens=add_special_tokens)]
 
     def tokenize(self, text: str) -> list[str]:
-        """The tokens of one text, without special tokens (transformers' ``tokenize``)."""
-        return self.backend.encode(well_formed([text])[0], add_special_tokens=False).tokens
+        """The tokens of one text, without special tokens, never truncated (transformers' ``tokenize``)."""
+        with self._lock:
+            self.backend.no_truncation()
+            self.backend.no_padding()
+            return self.backend.encode(well_formed([text])[0], add_special_tokens=False).tokens
 
     def _set_truncation(self, max_length: int | None) -> None:
         max_length = self.model_max_length if max_length is None else max_length
@@ -294,10 +323,11 @@ class Tokenizer:
         Other keywords of transformers' tokenizer call (``padding``, ``truncation``, ``return_tensors``) are accepted
         and mean what embedkit always does: pad to the longest, truncate to ``max_length``, return torch tensors.
         """
-        self._set_truncation(max_length)
-        texts = self._without_dropped_tail(well_formed(texts))
-        self.backend.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
-        encodings = self.backend.encode_batch(texts, add_special_tokens=add_special_tokens)
+        with self._lock:
+            self._set_truncation(max_length)
+            texts = self._without_dropped_tail(well_formed(texts))
+            self.backend.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
+            encodings = self.backend.encode_batch(texts, add_special_tokens=add_special_tokens)
         features = {
             "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),
             "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),

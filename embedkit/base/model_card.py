@@ -1694,9 +1694,16 @@ def write_model_card(model: Any, path: str | os.PathLike, model_name: str | None
     Path(path, "README.md").write_text(text, encoding="utf-8")
 
 
+MAX_README_BYTES = 16 << 20  # a model card is kilobytes; a larger README is not read (the card is regenerated)
+
+
 def read_model_card_text(folder: Path) -> str | None:
     """The README.md of a loaded model folder (kept so an untrained model re-saves its original card)."""
-    try:
-        return (Path(folder) / "README.md").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    from embedkit.model_files import read_model_text
+
+    try:  # a FIFO, a device, a link out of the folder or a huge file is not read: the card is then regenerated
+        return read_model_text(Path(folder) / "README.md", MAX_README_BYTES)
+    except (OSError, ValueError) as exc:
+        if os.path.lexists(Path(folder) / "README.md"):
+            logger.warning("not reading the model card: %s", exc)
         return None

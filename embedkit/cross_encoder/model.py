@@ -147,10 +147,8 @@ class CrossEncoder(BaseModel, nn.Module):
     warning by :func:`~embedkit.util.decorators.cross_encoder_init_args_decorator`.
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> folder = Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "ce_bert1"
-        >>> ce = CrossEncoder(folder, device="cpu")
+        >>> from embedkit.default_model import default_model_path
+        >>> ce = CrossEncoder(default_model_path(), device="cpu")  # a BERT folder; no head yet: a new 1-label one
         >>> scores = ce.predict([("a question", "an answer"), ("hello", "world")])
         >>> scores.shape, bool(((scores > 0) & (scores < 1)).all())
         ((2,), True)
@@ -406,7 +404,17 @@ class CrossEncoder(BaseModel, nn.Module):
 
     @max_length.setter
     def max_length(self, value: int) -> None:
-        """Set the truncation length, capped (with a warning) at what the position table allows."""
+        """Set the truncation length, capped (with a warning) at what the position table allows.
+
+        Raises:
+            ValueError: ``value`` is not an integer, or is below the special tokens of a pair (3 for BERT's
+                ``[CLS] a [SEP] b [SEP]``, 4 for MPNet/RoBERTa): the tokenizer would then not truncate at all.
+        """
+        post_processor = self.tokenizer.backend.post_processor
+        specials = post_processor.num_special_tokens_to_add(True) if post_processor is not None else 0
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < max(specials, 1):
+            raise ValueError(f"{self.tokenizer.folder}: max_length={value!r} must be an integer >= {max(specials, 1)} "
+                             f"(a pair takes {specials} special tokens; less would disable truncation)")
         value = int(value)
         if isinstance(self.config, EncoderConfig):
             value = clamp_max_length(value, self.config, str(self.tokenizer.folder), "max_length")
@@ -578,9 +586,8 @@ class CrossEncoder(BaseModel, nn.Module):
         ``predict(..., pool=pool)``. Call it under ``if __name__ == "__main__":``.
 
         Example:
-            >>> from pathlib import Path
-            >>> import embedkit
-            >>> ce = CrossEncoder(Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "ce_bert1")
+            >>> from embedkit.default_model import default_model_path
+            >>> ce = CrossEncoder(default_model_path())  # doctest: +SKIP
             >>> pool = ce.start_multi_process_pool(["cpu", "cpu"])  # doctest: +SKIP
             >>> ce.predict([("q", "a"), ("q", "b")], pool=pool).shape  # doctest: +SKIP
             (2,)
@@ -651,10 +658,8 @@ class CrossEncoder(BaseModel, nn.Module):
         See :mod:`embedkit.quantization_int8`. The model can no longer be trained or saved.
 
         Example:
-            >>> from pathlib import Path
-            >>> import embedkit
-            >>> folder = Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "ce_bert1"
-            >>> CrossEncoder(folder, device="cpu").quantize("int8").predict([("a", "b")]).shape
+            >>> from embedkit.default_model import default_model_path
+            >>> CrossEncoder(default_model_path(), device="cpu").quantize("int8").predict([("a", "b")]).shape
             (1,)
         """
         if dtype != "int8":

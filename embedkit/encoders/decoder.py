@@ -31,6 +31,7 @@ from embedkit.encoders.bert import BertEmbeddings, BertModel
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import FROM_HF, HEADS_FROM_HF, get_mapped_key, normalize_hf_key
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderLayer, FeedForward, SelfAttention
+from embedkit.model_files import read_model_text
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,8 @@ class BertDecoder(nn.Module):
         from embedkit.hub import resolve_model_path
 
         path = Path(resolve_model_path(folder, **hub_kwargs))
-        decoder = cls(EncoderConfig.from_hf_config(json.loads((path / "config.json").read_text(encoding="utf-8"))))
+        decoder = cls(EncoderConfig.from_hf_config(json.loads(read_model_text(path / "config.json")),
+                                                   str(path / "config.json")))
         state, source = read_state_dict(path)
         state = {k: v for k, v in state.items() if not normalize_hf_key(k).startswith(("pooler.", "cls.seq_"))}
         loaded = set(decoder.load_hf_weights(state, str(source)))

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from embedkit.model_files import model_file, read_model_text
+
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
@@ -42,7 +44,7 @@ def _read_bin(path: Path) -> dict[str, Tensor]:
 def find_weights_file(folder: str | os.PathLike) -> Path | None:
     folder = Path(folder)
     for name in WEIGHT_FILES:
-        if (folder / name).exists():
+        if os.path.lexists(folder / name):
             return folder / name
     return None
 
@@ -57,14 +59,13 @@ def read_state_dict(folder: str | os.PathLike) -> tuple[dict[str, Tensor], Path]
     path = find_weights_file(folder)
     if path is None:
         raise FileNotFoundError(f"no weights in {folder}: looked for {', '.join(WEIGHT_FILES)}")
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file (a FIFO, device or folder); refusing to read it")
+    model_file(path)  # a regular file inside the folder, or a clear error (never a FIFO or /dev/zero)
     if path.name == "model.safetensors":
         return _read_safetensors(path), path
     if path.name == "pytorch_model.bin":
         return _read_bin(path), path
     try:
-        weight_map = json.loads(path.read_text())["weight_map"]
+        weight_map = json.loads(read_model_text(path))["weight_map"]
     except (ValueError, KeyError) as exc:
         raise ValueError(f"cannot read shard index {path}: {exc}") from exc
     state: dict[str, Tensor] = {}
@@ -72,7 +73,7 @@ def read_state_dict(folder: str | os.PathLike) -> tuple[dict[str, Tensor], Path]
         shard_path = (path.parent / shard).resolve()
         if path.parent.resolve() not in shard_path.parents:
             raise ValueError(f"{path}: shard {shard!r} points outside the model folder")
-        state.update(_read_safetensors(shard_path))
+        state.update(_read_safetensors(model_file(path.parent / shard)))
     return state, path
 
 

@@ -29,7 +29,7 @@ from embedkit.base.model_card import (
     training_card_section,
     write_model_card,
 )
-from embedkit.base.modules.transformer import tokens_to_device
+from embedkit.base.modules.transformer import check_text_inputs, tokens_to_device
 from embedkit.eval_mode import ensure_eval
 from embedkit.hub import resolve_model_path
 from embedkit.model_folder import (
@@ -693,6 +693,7 @@ class SentenceTransformer(BaseModel, nn.Sequential):
             self.to(device)
         device = self.device
         ensure_eval(self)
+        check_text_inputs(sentences)  # before length-sorting, so the error gives the caller's index
         order = np.argsort([-_input_length(s) for s in sentences], kind="stable")
         ordered = [sentences[i] for i in order]
         batches = range(0, len(ordered), batch_size)

@@ -70,13 +70,17 @@ class SparseEncoder(SentenceTransformer):
             SparseAutoEncoder's ``k`` for CSR models, else no limit).
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> folder = Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "se_bert_v6"
+        An inference-free model (one weight per vocabulary token of all-MiniLM-L6-v2's tokenizer), saved and loaded:
+
+        >>> import tempfile
+        >>> from embedkit.default_model import default_model_path
+        >>> from embedkit.sparse_encoder.modules import SparseStaticEmbedding
+        >>> folder = tempfile.mkdtemp()
+        >>> SparseEncoder(modules=[SparseStaticEmbedding(default_model_path())], device="cpu").save(folder)
         >>> model = SparseEncoder(folder, device="cpu")
         >>> emb = model.encode(["The weather is nice", "It is sunny outside"])
         >>> emb.is_sparse, tuple(emb.shape)
-        (True, (2, 1505))
+        (True, (2, 30522))
         >>> model.similarity(emb, emb).shape
         torch.Size([2, 2])
         >>> len(model.decode(emb[0], top_k=3))

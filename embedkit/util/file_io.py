@@ -13,6 +13,8 @@ from huggingface_hub import hf_hub_download, snapshot_download
 from huggingface_hub.utils import EntryNotFoundError, HFValidationError, LocalEntryNotFoundError
 from tqdm.auto import tqdm
 
+from embedkit.model_files import MAX_JSON_BYTES, read_model_text
+
 try:
     from huggingface_hub.errors import IncompleteSnapshotError
 except ImportError:  # older hub versions never raise it
@@ -238,16 +240,17 @@ def http_get(url: str, path: str) -> None:
             progress.close()
 
 
-MAX_CONFIG_BYTES = 64 << 20  # a model folder's JSON files are kilobytes; this bounds what a hostile one can make us read
+MAX_CONFIG_BYTES = MAX_JSON_BYTES  # JSON configs are kilobytes; this bounds what a hostile one can make us read
 
 
 def read_config_text(path: str | os.PathLike, limit: int = MAX_CONFIG_BYTES) -> str:
-    """The text of a model folder's small file (JSON config), refusing what could hang or exhaust memory.
+    """The text of a model folder's small file (JSON config), refusing what could hang or exhaust memory; see
+    :func:`embedkit.model_files.read_model_text`, which this calls.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: ``path`` (or its symlink target) is not a regular file (a FIFO, a device such as /dev/zero, a
-            folder), or it is larger than ``limit`` bytes.
+        ValueError: ``path`` is not a regular file (a FIFO, a device such as /dev/zero, a folder), is a symlink
+            leading outside its folder, or is larger than ``limit`` bytes.
 
     Example:
         >>> import tempfile
@@ -256,14 +259,4 @@ def read_config_text(path: str | os.PathLike, limit: int = MAX_CONFIG_BYTES) -> 
         >>> read_config_text(folder / "config.json")
         '{}'
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file (a FIFO, device or folder); refusing to read it")
-    with open(path, "rb") as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{path} is larger than {limit >> 20} MiB; a model config is far smaller, refusing to read it")
-    return data.decode("utf-8")
-
+    return read_model_text(path, limit)

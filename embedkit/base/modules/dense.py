@@ -15,6 +15,7 @@ from embedkit.base.modules.module import (
     import_torch_class,
     read_json_file,
 )
+from embedkit.encoders.loading import EXCESS_BUILT_ANYWAY, load_strict, read_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,21 @@ class Dense(Module):
             logger.warning("%s: ignoring config keys that Dense does not accept: %s", path / cls.config_file_name,
                            unknown)
             config = {k: v for k, v in config.items() if k not in unknown}
+        source = path / cls.config_file_name
+        for key in ("in_features", "out_features"):
+            value = config.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{source}: {key}={value!r} must be a positive integer")
         if "activation_function" in config:
             config["activation_function"] = import_torch_class(config["activation_function"])()
+        state, weights_file = read_state_dict(path)
+        # a config far larger than its weights (60000 x 60000) is refused before the layer allocates gigabytes
+        wanted = config["in_features"] * config["out_features"] * (2 if config.get("use_residual") else 1)
+        held = sum(tensor.numel() for tensor in state.values())
+        if wanted - held > EXCESS_BUILT_ANYWAY:
+            raise ValueError(f"{source}: in_features={config['in_features']} x out_features="
+                             f"{config['out_features']} describes {wanted:,} weights but {weights_file} holds "
+                             f"{held:,}; the config does not belong to these weights")
         dense = cls(**config)
-        dense.load_weights(path)
+        load_strict(dense, state, str(weights_file))
         return dense

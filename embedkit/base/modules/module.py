@@ -33,11 +33,19 @@ def write_json_file(path: str | os.PathLike, data: Any, sort_keys: bool = False)
 
 
 def import_torch_class(path: str) -> type[nn.Module]:
-    """Resolve a dotted ``torch.*`` class path such as ``torch.nn.modules.activation.Tanh``.
+    """Resolve the dotted path of a torch activation class, such as ``torch.nn.modules.activation.Tanh``.
+
+    The activations model folders name (Dense's ``activation_function``, a CrossEncoder's ``activation_fn``) are
+    the classes of ``torch.nn.modules.activation`` and ``Identity``; any other class (a ``Linear``, a container)
+    is refused, so a config cannot make embedkit build arbitrary torch modules.
 
     Raises:
         ValueError: the path is outside ``torch.`` (embedkit never imports code named by a model folder) or is not
-            an ``nn.Module`` class.
+            an activation class.
+
+    Example:
+        >>> import_torch_class("torch.nn.modules.activation.Tanh")
+        <class 'torch.nn.modules.activation.Tanh'>
     """
     if not isinstance(path, str) or not path.startswith("torch."):
         raise ValueError(f"refusing to import {path!r}: only torch.* classes are allowed in model configs")
@@ -48,6 +56,8 @@ def import_torch_class(path: str) -> type[nn.Module]:
         raise ValueError(f"cannot import {path!r}: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ValueError(f"{path!r} is not a torch.nn.Module class")
+    if cls.__module__ != "torch.nn.modules.activation" and cls is not nn.Identity:
+        raise ValueError(f"{path!r} is not an activation class (torch.nn.modules.activation.* or Identity)")
     return cls
 
 
@@ -150,7 +160,7 @@ class Module(nn.Module):
             config.setdefault(key, value)
         module = cls(**config)
         folder = _module_folder(model_name_or_path, **hub)
-        if any((folder / name).is_file() for name in ("model.safetensors", "pytorch_model.bin")):
+        if any(os.path.lexists(folder / name) for name in ("model.safetensors", "pytorch_model.bin")):
             module.load_weights(folder)
         return module
 
@@ -181,7 +191,7 @@ class Module(nn.Module):
         except FileNotFoundError:
             return None
         path = folder / filename
-        return str(path) if path.is_file() else None
+        return str(path) if os.path.lexists(path) else None  # a FIFO or device link is found, then refused on read
 
     @staticmethod
     def load_dir_path(model_name_or_path: str | os.PathLike, subfolder: str = "", token: bool | str | None = None,

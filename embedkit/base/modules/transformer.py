@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import numbers
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -355,6 +356,10 @@ class Transformer(InputModule):
         if self.tokenizer is None:
             return
         config = getattr(self, "config", None)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
+            # 0 or 1 leaves no room for a token between [CLS] and [SEP]; such values used to disable truncation
+            raise ValueError(f"{self.tokenizer.folder}: max_seq_length={value!r} must be an integer >= 2 "
+                             "(the model's special tokens take two positions)")
         value = int(value)
         if isinstance(config, EncoderConfig):
             value = clamp_max_length(value, config, str(self.tokenizer.folder))

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from embedkit.base.modules.input_module import InputModule
 from embedkit.encoders.loading import read_state_dict
+from embedkit.model_files import MAX_TOKENIZER_BYTES, read_model_text
 
 
 def fold_model2vec_weights(embeddings: Tensor, mapping: Tensor | None = None, weights: Tensor | None = None
@@ -140,9 +141,13 @@ class StaticEmbedding(InputModule):
         from tokenizers import Tokenizer as FastTokenizer
 
         path = Path(path)
-        if not (path / "tokenizer.json").is_file():
+        if not os.path.lexists(path / "tokenizer.json"):
             raise FileNotFoundError(f"{path}: StaticEmbedding needs tokenizer.json")
         state, source = read_state_dict(path)
+        not_float = [f"{key}: {state[key].dtype}" for key in ("embedding.weight", "embeddings", "weights")
+                     if key in state and not state[key].is_floating_point()]
+        if not_float:  # integer vectors would embed as finite garbage
+            raise ValueError(f"{source}: cannot load weights: non-float weights for float parameters {not_float}")
         if set(state) == {"embedding.weight"}:
             weights = state["embedding.weight"]
         elif "embeddings" in state and set(state) <= {"embeddings", "mapping", "weights"}:
@@ -150,7 +155,8 @@ class StaticEmbedding(InputModule):
         else:
             raise ValueError(f"{source}: expected 'embedding.weight' (sentence-transformers) or 'embeddings' "
                              f"[+ 'mapping', 'weights'] (model2vec), found {sorted(state)}")
-        return cls(FastTokenizer.from_file(str(path / "tokenizer.json")), embedding_weights=weights)
+        tokenizer_text = read_model_text(path / "tokenizer.json", MAX_TOKENIZER_BYTES)
+        return cls(FastTokenizer.from_str(tokenizer_text), embedding_weights=weights)
 
     @classmethod
     def from_model2vec(cls, model_id_or_path: str, **hub_kwargs: Any) -> StaticEmbedding:

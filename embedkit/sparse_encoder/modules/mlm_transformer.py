@@ -45,13 +45,26 @@ class MLMTransformer(Transformer):
         cache_folder / revision / token / local_files_only: Hub download options.
 
     Example:
+        A tiny, untrained BertForMaskedLM checkpoint with all-MiniLM-L6-v2's tokenizer, then loaded:
+
+        >>> import json, shutil, tempfile
         >>> from pathlib import Path
-        >>> import embedkit
-        >>> folder = Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "se_bert_v6"
+        >>> from safetensors.torch import save_file
+        >>> from embedkit.default_model import default_model_path
+        >>> from embedkit.encoders import BertModel, EncoderConfig
+        >>> from embedkit.encoders.mlm_heads import MLMHead, masked_lm_hf_state_dict
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        ...     _ = shutil.copy(Path(default_model_path()) / name, folder)
+        >>> cfg = EncoderConfig(vocab_size=30522, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        ...                     intermediate_size=16)
+        >>> hf_config = {**cfg.to_hf_config(), "architectures": ["BertForMaskedLM"]}
+        >>> _ = (folder / "config.json").write_text(json.dumps(hf_config))
+        >>> save_file(masked_lm_hf_state_dict(BertModel(cfg), MLMHead(cfg), "bert"), folder / "model.safetensors")
         >>> mlm = MLMTransformer(folder)
         >>> logits = mlm(mlm.preprocess(["the art of the game"]))["token_embeddings"]
         >>> tuple(logits.shape)  # (B, T, V), computed block by block on demand
-        (1, 7, 1505)
+        (1, 7, 30522)
     """
 
     save_in_root = True

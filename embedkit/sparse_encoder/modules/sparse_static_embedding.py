@@ -23,6 +23,7 @@ from embedkit.base.modules.input_module import InputModule
 from embedkit.base.modules.module import read_json_file
 from embedkit.base.modules.transformer import check_text_inputs
 from embedkit.encoders.loading import load_strict, read_state_dict
+from embedkit.model_files import MAX_TOKENIZER_BYTES, read_model_text
 from embedkit.tokenizer import Tokenizer
 
 
@@ -35,13 +36,12 @@ class SparseStaticEmbedding(InputModule):
         frozen: keep the weights out of training (``requires_grad=False``).
 
     Example:
-        >>> from pathlib import Path
-        >>> import embedkit
-        >>> folder = Path(embedkit.__file__).parent.parent / "tests" / "fixtures" / "se_bert_v6"
-        >>> idf = SparseStaticEmbedding(folder, weight=torch.full((1505,), 2.0), frozen=True)
+        >>> from embedkit.default_model import default_model_path
+        >>> folder = default_model_path()  # any folder with a tokenizer.json: all-MiniLM-L6-v2's (30522 tokens)
+        >>> idf = SparseStaticEmbedding(folder, weight=torch.full((30522,), 2.0), frozen=True)
         >>> emb = idf(idf.preprocess(["the art of the game"]))["sentence_embedding"]
         >>> emb.shape, float(emb.sum())  # 4 distinct tokens ("the" counts once) x 2.0
-        (torch.Size([1, 1505]), 8.0)
+        (torch.Size([1, 30522]), 8.0)
     """
 
     config_keys = ["frozen"]
@@ -63,7 +63,7 @@ class SparseStaticEmbedding(InputModule):
                   frozen: bool = False) -> SparseStaticEmbedding:
         """Build from an ``idf.json`` file mapping token -> weight (tokens missing from the vocabulary raise)."""
         tokenizer = tokenizer if isinstance(tokenizer, Tokenizer) else Tokenizer(tokenizer)
-        idf = json.loads(Path(json_path).read_text(encoding="utf-8"))
+        idf = json.loads(read_model_text(json_path, MAX_TOKENIZER_BYTES))  # a regular file of bounded size
         weight = torch.zeros(tokenizer.vocab_size)
         for token, value in idf.items():
             token_id = tokenizer.backend.token_to_id(token)

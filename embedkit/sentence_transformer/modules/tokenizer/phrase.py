@@ -12,6 +12,7 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
+from embedkit.model_files import MAX_TOKENIZER_BYTES, read_model_text
 from embedkit.sentence_transformer.modules.tokenizer.word import (
     ENGLISH_STOP_WORDS,
     WordTokenizer,
@@ -100,5 +101,5 @@ class PhraseTokenizer(WordTokenizer):
 
     @staticmethod
     def load(input_path: str) -> PhraseTokenizer:
-        with open(os.path.join(input_path, PhraseTokenizer.config_file_name), encoding="utf-8") as f:
-            return PhraseTokenizer(**json.load(f))
+        path = os.path.join(input_path, PhraseTokenizer.config_file_name)
+        return PhraseTokenizer(**json.loads(read_model_text(path, MAX_TOKENIZER_BYTES)))

@@ -8,6 +8,7 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
+from embedkit.model_files import MAX_TOKENIZER_BYTES, read_model_text
 from embedkit.sentence_transformer.modules.tokenizer.word import (
     ENGLISH_STOP_WORDS,
     WordTokenizer,
@@ -64,5 +65,5 @@ class WhitespaceTokenizer(WordTokenizer):
 
     @staticmethod
     def load(input_path: str) -> WhitespaceTokenizer:
-        with open(os.path.join(input_path, WhitespaceTokenizer.config_file_name), encoding="utf-8") as f:
-            return WhitespaceTokenizer(**json.load(f))
+        path = os.path.join(input_path, WhitespaceTokenizer.config_file_name)
+        return WhitespaceTokenizer(**json.loads(read_model_text(path, MAX_TOKENIZER_BYTES)))
