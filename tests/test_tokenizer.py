@@ -134,3 +134,51 @@ def test_cutting_long_texts_before_tokenizing_keeps_the_same_ids(case, monkeypat
         assert cut_ids == model.tokenizer.encode_ids(batch, max_length=max_length)
         for key in whole:
             assert torch.equal(cut[key], whole[key]), (case, max_length, key)
+
+
+def test_settings_of_one_call_never_leak_into_another():
+    """The backend's padding and truncation are per-call settings of one shared object: ids without padding after a
+    padded call, `tokenize` never truncated after a truncating call, copies tokenize alike, and threads mixing
+    padded calls, short limits and long texts (whose cutting switches truncation off for a moment) each get their own
+    call's result."""
+    import copy
+    import pickle
+    import threading
+
+    tok = Tokenizer(FIXTURES / "tiny_bert_v6")
+    texts = ["a", "the quick brown fox jumps"]
+    alone = tok.encode_ids(texts)
+    tok(texts)  # pads to the longest
+    assert tok.encode_ids(texts) == alone
+    assert len(tok.encode_ids(texts)[0]) < len(alone[1])
+    long_text = "word " * 400
+    tok([long_text], max_length=8)
+    assert len(tok.tokenize(long_text)) == 400
+    for clone in (copy.deepcopy(tok), pickle.loads(pickle.dumps(tok))):
+        assert clone.encode_ids(texts) == alone and clone._lock is not tok._lock
+
+    calls = [
+        lambda: tok([long_text, "short"], max_length=12)["input_ids"].tolist(),
+        lambda: tok.encode_ids(texts),
+        lambda: tok.encode_ids([long_text], max_length=6),
+        lambda: tok([("q " * 300, "a " * 300)], max_length=10)["input_ids"].tolist(),
+    ]
+    expected = [call() for call in calls]
+    wrong: list[tuple[int, object]] = []
+
+    def worker(offset: int) -> None:
+        for step in range(40):
+            index = (offset + step) % len(calls)
+            try:
+                got = calls[index]()
+            except Exception as exc:  # a ragged batch from another call's settings raises in torch.tensor
+                got = exc
+            if got != expected[index]:
+                wrong.append((index, got))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong, wrong[:2]
