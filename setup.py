@@ -1,12 +1,14 @@
 """embedkit: sentence-transformers in plain PyTorch."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="embedkit",
     version="0.1.0",
     description="A pure-PyTorch, minimal-dependency reimplementation of sentence-transformers",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     author="The embedkit authors",
     license="Apache-2.0",

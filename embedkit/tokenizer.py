@@ -350,6 +350,10 @@ class Tokenizer:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "tokenizer.json").write_text(self._json_to_save, encoding="utf-8")
         config = dict(self.config)
+        if config.get("tokenizer_class") == "TokenizersBackend":
+            # transformers 5 writes this name for a plain tokenizer.json; 4.x knows the same class only by its older
+            # name, which 5.x still accepts: the folder then loads in both (and in sentence-transformers 5 and 6)
+            config["tokenizer_class"] = "PreTrainedTokenizerFast"
         is_mpnet = "<s>" in self.special_tokens.values()
         config.setdefault("tokenizer_class", "MPNetTokenizer" if is_mpnet else "BertTokenizer")
         for key, value in self.special_tokens.items():

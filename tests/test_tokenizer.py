@@ -182,3 +182,19 @@ def test_settings_of_one_call_never_leak_into_another():
     for thread in threads:
         thread.join()
     assert not wrong, wrong[:2]
+
+
+def test_a_transformers_5_tokenizer_class_is_saved_under_the_name_both_generations_load(tmp_path):
+    """transformers 5 names a plain tokenizer.json tokenizer ``TokenizersBackend``, which transformers 4 (ST 5.x)
+    cannot load; ``PreTrainedTokenizerFast`` is the name both load (checked by hand with
+    tests/check_st_compat.py under ST 5.1.2 + transformers 4.57.6 and ST 6.2 + transformers 5.24)."""
+    import json
+
+    tok = Tokenizer(FIXTURES / "modernbert_st")
+    assert tok.config["tokenizer_class"] == "TokenizersBackend"
+    tok.save(tmp_path)
+    saved = json.loads((tmp_path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert saved["tokenizer_class"] == "PreTrainedTokenizerFast"
+    Tokenizer(FIXTURES / "roberta_st").save(tmp_path / "roberta")
+    roberta = json.loads((tmp_path / "roberta" / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert roberta["tokenizer_class"] == "RobertaTokenizer"  # named classes are kept

@@ -13,6 +13,8 @@ import torch.multiprocessing as mp
 
 from embedkit.base.trainer import SentenceTransformerTrainer
 from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
+from embedkit.sentence_transformer import SentenceTransformer
+from tests.conftest import FIXTURES
 from tests.training.helpers import CosineMSE, sts_rows, tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed,
@@ -122,7 +124,21 @@ PAIRS = {"anchor": [f"anchor text {w}" for w in "abcdefgh"], "positive": [f"posi
 PROBES = ["a probe sentence", "another probe", "x y z"]
 
 
-def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool) -> None:
+def model_without_dropout(fixture: str) -> SentenceTransformer:
+    """A fixture model with every dropout off (``tiny_bert_v6`` is :func:`tiny_model`'s)."""
+    if fixture == "tiny_bert_v6":
+        return tiny_model(dropout=False)
+    model = SentenceTransformer(str(FIXTURES / fixture), device="cpu")
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if hasattr(module, "dropout_p"):
+            module.dropout_p = 0.0
+    return model
+
+
+def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool,
+                 fixture: str = "tiny_bert_v6") -> None:
     from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
     from embedkit.sentence_transformer.losses.cached_multiple_negatives_ranking import (
         CachedMultipleNegativesRankingLoss,
@@ -131,7 +147,7 @@ def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool) -
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    model = tiny_model(dropout=False).double()  # float64: the comparison is exact, not at fp32's noise floor
+    model = model_without_dropout(fixture).double()  # float64: the comparison is exact, not at fp32's noise floor
     loss = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=3, gather_across_devices=True) if cached
             else MultipleNegativesRankingLoss(model, gather_across_devices=True))
     SentenceTransformerTrainer(model, Args(output_dir=out_dir, per_device_train_batch_size=4, max_steps=1,
@@ -141,15 +157,19 @@ def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool) -
         torch.save(torch.from_numpy(model.encode(PROBES)), os.path.join(out_dir, "probes.pt"))
 
 
-@pytest.mark.parametrize("cached", [False, True])
-def test_ddp_gather_across_devices_equals_single_process_global_batch(tmp_path, cached):
+@pytest.mark.parametrize(("cached", "fixture"), [
+    (False, "tiny_bert_v6"), (True, "tiny_bert_v6"),
+    # the other encoder families train unchanged: GradCache under DDP on each architecture
+    (True, "roberta_st"), (True, "distilbert_st"), (True, "modernbert_st"),
+])
+def test_ddp_gather_across_devices_equals_single_process_global_batch(tmp_path, cached, fixture):
     """2 ranks x 4 rows with negatives gathered from both ranks == 1 process x 8 rows (one AdamW step with
     adam_epsilon=1, so the update is linear in the gradient)."""
     from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    mp.spawn(_mnrl_worker, args=(2, free_port(), str(tmp_path), cached), nprocs=2, join=True)
+    mp.spawn(_mnrl_worker, args=(2, free_port(), str(tmp_path), cached, fixture), nprocs=2, join=True)
     ddp = torch.load(tmp_path / "probes.pt", weights_only=True).numpy()
-    single = tiny_model(dropout=False).double()
+    single = model_without_dropout(fixture).double()
     before = single.encode(PROBES)
     SentenceTransformerTrainer(single, Args(output_dir=str(tmp_path / "single"), per_device_train_batch_size=8,
                                             max_steps=1, adam_epsilon=1.0, learning_rate=20.0, save_strategy="no",
