@@ -89,8 +89,11 @@ def xlmr_tokenizer():
 def distilbert_tokenizer():
     from transformers import DistilBertTokenizer
 
-    lines = (FIX / "tiny_bert_hf" / "vocab.txt").read_text(encoding="utf-8").split("\n")[:500]
-    return DistilBertTokenizer(vocab={tok: i for i, tok in enumerate(lines)}, do_lower_case=True,
+    # BERT's special tokens, then every real token of the tiny BERT vocabulary (characters, "##" pieces, words; its
+    # first 999 lines are specials and [unused*] rows): texts tokenize to real pieces, not to [UNK]
+    lines = [t for t in (FIX / "tiny_bert_hf" / "vocab.txt").read_text(encoding="utf-8").split("\n") if t]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + lines[999:]
+    return DistilBertTokenizer(vocab={tok: i for i, tok in enumerate(vocab)}, do_lower_case=True,
                                model_max_length=512)
 
 
