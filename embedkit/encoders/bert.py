@@ -47,10 +47,13 @@ class BertModel(nn.Module):
         (1, 4, 32)
     """
 
+    embeddings_class: type[nn.Module] = BertEmbeddings
+    """What turns ids into the first layer's input (RoBERTa / XLM-R differ from BERT only here)."""
+
     def __init__(self, cfg: EncoderConfig, add_pooler: bool = True) -> None:
         super().__init__()
         self.config = cfg
-        self.embed = BertEmbeddings(cfg)
+        self.embed = self.embeddings_class(cfg)
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
         self.pooler = Pooler(cfg) if add_pooler else None
 

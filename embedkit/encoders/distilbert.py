@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
-from embedkit.encoders.layers import EncoderLayer, EncoderOutput, run_layers
 
 
 def sinusoidal_table(rows: int, dim: int) -> Tensor:
@@ -46,14 +46,15 @@ class DistilBertEmbeddings(nn.Module):
         self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
 
-    def forward(self, input_ids: Tensor) -> Tensor:
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        del token_type_ids  # DistilBERT has no segment embeddings
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # (T,)
         x = self.tok(input_ids) + self.pos(positions)  # (B, T, D)
         return self.dropout(self.norm(x))
 
 
-class DistilBertModel(nn.Module):
-    """The DistilBERT encoder stack: embeddings -> L post-LN layers (no pooler).
+class DistilBertModel(BertModel):
+    """The DistilBERT encoder stack: BERT's, with :class:`DistilBertEmbeddings` and no pooler.
 
     ``add_pooler`` is accepted for a common constructor and must be False in effect: DistilBERT has no pooler.
 
@@ -67,44 +68,8 @@ class DistilBertModel(nn.Module):
         (1, 4, 32)
     """
 
+    embeddings_class = DistilBertEmbeddings
+
     def __init__(self, cfg: EncoderConfig, add_pooler: bool = False) -> None:
-        super().__init__()
         del add_pooler  # no pooler in any DistilBERT checkpoint
-        self.config = cfg
-        self.embed = DistilBertEmbeddings(cfg)
-        self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
-        self.pooler = None
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the parameters (as transformers models report it)."""
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating-point dtype of the parameters."""
-        return next(self.parameters()).dtype
-
-    def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
-        """(B, T) ids -> (B, T, D) layer input (DistilBERT has no segment embeddings: ``token_type_ids`` is
-        ignored)."""
-        del token_type_ids
-        return self.embed(input_ids)
-
-    def attention_mask(self, input_ids: Tensor, attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
-        """What the layers' attention takes: None without padding, else (B, 1, 1, T) bool, True = attend."""
-        del input_ids, dtype
-        if attention_mask is None or bool(attention_mask.all()):
-            return None
-        return attention_mask[:, None, None, :].bool()
-
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        output_hidden_states: bool = False,
-    ) -> EncoderOutput:
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
-        attn_mask = self.attention_mask(input_ids, attention_mask, x.dtype)  # None or (B, 1, 1, T)
-        return run_layers(self.layers, x, attn_mask, output_hidden_states)
+        super().__init__(cfg, add_pooler=False)

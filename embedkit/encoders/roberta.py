@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
-from embedkit.encoders.layers import EncoderLayer, EncoderOutput, Pooler, run_layers
 
 
 def position_ids_skipping_padding(input_ids: Tensor, padding_idx: int) -> Tensor:
@@ -53,8 +53,8 @@ class RobertaEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class RobertaModel(nn.Module):
-    """The RoBERTa / XLM-RoBERTa encoder stack: embeddings -> L post-LN layers (-> optional pooler).
+class RobertaModel(BertModel):
+    """The RoBERTa / XLM-RoBERTa encoder stack: BERT's, with :class:`RobertaEmbeddings`.
 
     Example:
         >>> from embedkit.encoders import EncoderConfig, RobertaModel
@@ -67,41 +67,4 @@ class RobertaModel(nn.Module):
         (1, 4, 32)
     """
 
-    def __init__(self, cfg: EncoderConfig, add_pooler: bool = True) -> None:
-        super().__init__()
-        self.config = cfg
-        self.embed = RobertaEmbeddings(cfg)
-        self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
-        self.pooler = Pooler(cfg) if add_pooler else None
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the parameters (as transformers models report it)."""
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating-point dtype of the parameters."""
-        return next(self.parameters()).dtype
-
-    def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
-        """(B, T) ids -> (B, T, D) layer input."""
-        return self.embed(input_ids, token_type_ids)
-
-    def attention_mask(self, input_ids: Tensor, attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
-        """What the layers' attention takes: None without padding, else (B, 1, 1, T) bool, True = attend."""
-        del input_ids, dtype
-        if attention_mask is None or bool(attention_mask.all()):
-            return None
-        return attention_mask[:, None, None, :].bool()
-
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        output_hidden_states: bool = False,
-    ) -> EncoderOutput:
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
-        attn_mask = self.attention_mask(input_ids, attention_mask, x.dtype)  # None or (B, 1, 1, T)
-        return run_layers(self.layers, x, attn_mask, output_hidden_states)
+    embeddings_class = RobertaEmbeddings
