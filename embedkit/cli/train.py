@@ -41,18 +41,6 @@ _MODEL_CLASSES = {
 
 
 _EVALUATOR_KEYS = {"data", "split"}
-# Losses (and their subclasses) that read a label/score column; matched by class name along the MRO, so the
-# SentenceTransformer, CrossEncoder and SparseEncoder losses of one name are all covered.
-_LABEL_LOSSES = frozenset({
-    "AnglELoss", "BatchAllTripletLoss", "BatchHardSoftMarginTripletLoss", "BatchHardTripletLoss",
-    "BatchSemiHardTripletLoss", "ContrastiveLoss", "CoSENTLoss", "CosineSimilarityLoss", "DistillKLDivLoss",
-    "EmbedDistillLoss", "MarginMSELoss", "MSELoss", "OnlineContrastiveLoss", "SoftmaxLoss",
-    "ADRMSELoss", "BinaryCrossEntropyLoss", "CrossEntropyLoss", "LambdaLoss", "ListNetLoss", "PListMLELoss",
-    "SparseAnglELoss", "SparseCoSENTLoss", "SparseCosineSimilarityLoss", "SparseDistillKLDivLoss",
-    "SparseMarginMSELoss", "SparseMSELoss",
-})
-
-
 def config_path_of(value: str, base: Path) -> Path:
     """A path from the config: absolute as given, relative ones taken from the config file's folder ``base``.
 
@@ -207,17 +195,14 @@ def label_loss_name(loss: Any) -> str | None:
         >>> label_loss_name(CoSENTLoss(model)), label_loss_name(MultipleNegativesRankingLoss(model))
         ('CoSENTLoss', None)
     """
-    if any(cls.__name__ in _LABEL_LOSSES for cls in type(loss).__mro__):
-        return type(loss).__name__
-    model = getattr(loss, "model", None)
-    for child in loss.children():
-        if child is model or not type(child).__module__.startswith("embedkit.") \
-                or not type(child).__name__.endswith("Loss"):
-            continue
-        inner = label_loss_name(child)
-        if inner is not None:
-            return f"{type(loss).__name__} around {inner}"
-    return None
+    from embedkit.base.losses.input_columns import declared_loss_inputs, wrapped_loss
+
+    declared = declared_loss_inputs(loss)  # the trainer's table of what each loss reads (checked again there)
+    if declared is not None:
+        return type(loss).__name__ if declared.needs_label else None
+    inner = wrapped_loss(loss)
+    name = label_loss_name(inner) if inner is not None else None
+    return f"{type(loss).__name__} around {name}" if name is not None else None
 
 
 def check_labels(trainer: Any, datasets: dict[str, Any], loss_given: bool) -> None:

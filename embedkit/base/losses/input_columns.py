@@ -87,6 +87,26 @@ LOSS_INPUTS: dict[str, LossInputs] = {
 _WRAPPED_LOSS_ATTRIBUTES = ("loss", "inner", "adaptive")
 
 
+def declared_loss_inputs(loss: Any) -> LossInputs | None:
+    """What ``loss``'s own class (or a base class) declares it reads, ignoring any loss it wraps; None if nothing."""
+    for cls in type(loss).__mro__:
+        if "loss_inputs" in vars(cls):
+            return vars(cls)["loss_inputs"]
+        found = LOSS_INPUTS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if found is not None:
+            return found
+    return None
+
+
+def wrapped_loss(loss: Any) -> nn.Module | None:
+    """The loss that a wrapper loss (Matryoshka, AdaptiveLayer, Splade, ...) delegates to, or None."""
+    for attribute in _WRAPPED_LOSS_ATTRIBUTES:
+        inner = getattr(loss, attribute, None)
+        if isinstance(inner, nn.Module) and inner is not loss:
+            return inner
+    return None
+
+
 def loss_inputs(loss: Any) -> LossInputs | None:
     """What ``loss`` reads from a dataset, or None when unknown (then nothing is checked).
 
@@ -95,17 +115,11 @@ def loss_inputs(loss: Any) -> LossInputs | None:
         >>> loss_inputs(AnglELoss(None))
         LossInputs(min_columns=2, max_columns=None, needs_label=False)
     """
-    for cls in type(loss).__mro__:
-        if "loss_inputs" in vars(cls):
-            return vars(cls)["loss_inputs"]
-        found = LOSS_INPUTS.get(f"{cls.__module__}.{cls.__qualname__}")
-        if found is not None:
-            return found
-    for attribute in _WRAPPED_LOSS_ATTRIBUTES:
-        inner = getattr(loss, attribute, None)
-        if isinstance(inner, nn.Module) and inner is not loss:
-            return loss_inputs(inner)
-    return None
+    declared = declared_loss_inputs(loss)
+    if declared is not None:
+        return declared
+    inner = wrapped_loss(loss)
+    return loss_inputs(inner) if inner is not None else None
 
 
 def check_columns_for_loss(loss: Any, columns: Sequence[str], label_columns: Sequence[str],
