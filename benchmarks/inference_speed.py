@@ -187,6 +187,10 @@ def model_name(path: Path) -> str:
     return name
 
 
+ST6_POOLING_MODES = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens",
+                     "mean": "pooling_mode_mean_tokens", "mean_sqrt_len_tokens": "pooling_mode_mean_sqrt_len_tokens"}
+
+
 def read_folder(path: Path) -> FolderInfo:
     modules = json.loads((path / "modules.json").read_text()) if (path / "modules.json").exists() else []
     pooling: dict[str, Any] = {}
@@ -198,6 +202,9 @@ def read_folder(path: Path) -> FolderInfo:
             continue
         if kind == "Pooling":
             pooling = json.loads((path / module["path"] / "config.json").read_text())
+            modes = pooling.get("pooling_mode")  # sentence-transformers 6 writes "pooling_mode": "mean" (or a list)
+            for mode in [modes] if isinstance(modes, str) else modes or []:
+                pooling[ST6_POOLING_MODES.get(mode, f"pooling_mode_{mode}")] = True
         elif kind == "Normalize":
             normalize = True
         else:

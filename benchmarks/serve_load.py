@@ -15,8 +15,9 @@ query (``--single-share`` of the requests, SciFact queries) or a small batch of 
 
 Reported per server: requests/s, inputs/s, p50/p99 latency, errors, and the server's RSS when idle (after warm-up),
 at ``min(60 s, duration / 2)`` into the load and at the end (growth after the first minute = end - mark). Also
-embedkit's offline bulk ``encode`` of every text the embedkit run sent (inputs/s, batch size 32, same process
-thread settings). The last line printed is one JSON object with every number.
+embedkit's offline bulk ``encode`` of the texts the embedkit run sent (the first ``BULK_TEXTS_MAX``; inputs/s, batch
+size 32, same process thread settings), and the server's RSS at each full minute of the load. The last line printed
+is one JSON object with every number.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
+# The offline comparison encodes the texts the embedkit run sent, at most this many (about a minute of serving).
+BULK_TEXTS_MAX = 15_000
 
 
 def load_texts(data: Path) -> tuple[list[str], list[str]]:
@@ -198,6 +201,8 @@ def run_load(name: str, proc: subprocess.Popen, port: int, plans: list[list[list
               "mean_ms": round(1000 * statistics.fmean(latencies), 2) if latencies else None,
               "rss_mark_s": mark_s, "rss_at_mark_mb": round(at_mark, 1), "rss_end_mb": round(rss_mb(proc.pid), 1)}
     result["rss_growth_after_mark_mb"] = round(result["rss_end_mb"] - at_mark, 1)
+    minutes = range(1, int(rss_samples[-1][0] // 60) + 1)
+    result["rss_each_minute_mb"] = [round(next(rss for t, rss in rss_samples if t >= 60 * m), 1) for m in minutes]
     return result
 
 
@@ -288,7 +293,7 @@ def main() -> None:
               f"RSS idle {run['rss_idle_mb']:.0f} MiB, at {run['rss_mark_s']:.0f} s {run['rss_at_mark_mb']:.0f} MiB, "
               f"end {run['rss_end_mb']:.0f} MiB", flush=True)
     results["runs"] = runs
-    bulk = bulk_encode(args.model, sent_texts(plans, runs[0]["requests"]))
+    bulk = bulk_encode(args.model, sent_texts(plans, runs[0]["requests"])[:BULK_TEXTS_MAX])
     results["offline_bulk_encode"] = bulk
     print(f"{'embedkit offline encode (bs 32)':32s} {bulk['inputs_per_s']:8.1f} inputs/s over {bulk['texts']} texts")
     ours = runs[0]

@@ -52,6 +52,9 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                      help="seconds a connection may wait between requests before it is closed (default: 60)")
     srv.add_argument("--max-body-bytes", type=int, default=2 * 1024 * 1024,
                      help="largest request body before 413 (default: 2 MiB)")
+    srv.add_argument("--heap-trim-interval", type=float, default=10.0,
+                     help="seconds between returns of the C heap's free memory to the system under constant load "
+                     "(also whenever the queue runs empty; 0: never; default: 10)")
     return srv
 
 
@@ -62,8 +65,8 @@ def _check(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.max_input_tokens is not None and args.max_input_tokens <= 0:
         raise ValueError(f"--max-input-tokens must be positive, got {args.max_input_tokens}")
-    if args.max_wait_ms < 0 or args.request_timeout <= 0 or args.idle_timeout <= 0:
-        raise ValueError("--max-wait-ms must be >= 0, --request-timeout and --idle-timeout > 0")
+    if args.max_wait_ms < 0 or args.request_timeout <= 0 or args.idle_timeout <= 0 or args.heap_trim_interval < 0:
+        raise ValueError("--max-wait-ms and --heap-trim-interval must be >= 0, --request-timeout and --idle-timeout > 0")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
     if args.max_inputs_per_request > args.max_queued_inputs:
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace, model_path: Callable[[str | None], str]) -> in
                          max_queued_inputs=args.max_queued_inputs, max_inputs_per_request=args.max_inputs_per_request,
                          max_input_tokens=args.max_input_tokens, truncate=args.truncate,
                          request_timeout_s=args.request_timeout, idle_timeout_s=args.idle_timeout,
-                         max_body_bytes=args.max_body_bytes)
+                         max_body_bytes=args.max_body_bytes, heap_trim_interval_s=args.heap_trim_interval)
     server = EmbeddingServer(model, config, reranker=reranker, sparse=sparse,
                              model_id=name or "sentence-transformers/all-MiniLM-L6-v2", reranker_id=args.reranker,
                              sparse_id=args.sparse)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedkit.serve.batching import DynamicBatcher, QueueFull
+from embedkit.serve.heap import HeapTrimmer
 from embedkit.serve.http import MAX_HEADER_BYTES, HttpError, Request, encode_response, json_bytes, read_request
 from embedkit.serve.inference import ModelRunner, TokenCounter
 from embedkit.serve.metrics import ServerMetrics
@@ -45,6 +46,8 @@ class ServeConfig:
     ``truncate`` is the default of the requests' ``truncate`` field: True cuts inputs longer than
     ``max_input_tokens`` (default: the model's max_seq_length), as sentence-transformers' ``encode`` does; False
     answers 413 for them. ``idle_timeout_s``: a connection with no complete request for that long is closed.
+    ``heap_trim_interval_s``: under constant load, the C heap's free memory goes back to the system this often (and
+    whenever the queue runs empty, at most once a second; 0: never), see :mod:`embedkit.serve.heap`.
 
     Example:
         >>> ServeConfig(port=0).max_wait_ms
@@ -64,6 +67,7 @@ class ServeConfig:
     idle_timeout_s: float = 60.0
     max_body_bytes: int = 2 * 1024 * 1024
     retry_after_s: int = 1
+    heap_trim_interval_s: float = 10.0
 
 
 class EmbeddingServer:
@@ -111,7 +115,8 @@ class EmbeddingServer:
         runner = ModelRunner(model, sparse=sparse, reranker=reranker)
         c = self.config
         self.batcher = DynamicBatcher(runner.run_batch, c.max_batch_tokens, c.max_batch_size, c.max_wait_ms,
-                                      c.max_queued_inputs, on_batch=self.metrics.count_batch)
+                                      c.max_queued_inputs, on_batch=self.metrics.count_batch,
+                                      after_batches=HeapTrimmer(c.heap_trim_interval_s).after_batches)
         self.metrics.queue_depth = lambda: self.batcher.depth
         self._count_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedkit-serve-count")
         self._server: asyncio.base_events.Server | None = None

@@ -78,6 +78,8 @@ class DynamicBatcher:
         max_wait_ms: how long the worker waits for more jobs after the oldest queued one arrived.
         max_queued_inputs: inputs queued or running before :meth:`submit` refuses a job.
         on_batch: ``on_batch(size, padded_tokens)`` after each forward pass.
+        after_batches: ``after_batches(idle)`` on the worker after each round of batches, ``idle`` when no job is
+            waiting (the server trims the C heap there: :class:`~embedkit.serve.heap.HeapTrimmer`).
 
     Example:
         >>> import asyncio
@@ -95,11 +97,13 @@ class DynamicBatcher:
 
     def __init__(self, run_batch: Callable[[Hashable, list[Any]], list[Any]], max_batch_tokens: int = 16384,
                  max_batch_size: int = 128, max_wait_ms: float = 2.0, max_queued_inputs: int = 4096,
-                 on_batch: Callable[[int, int], None] | None = None) -> None:
+                 on_batch: Callable[[int, int], None] | None = None,
+                 after_batches: Callable[[bool], object] | None = None) -> None:
         self.run_batch = run_batch
         self.max_batch_tokens, self.max_batch_size = max_batch_tokens, max_batch_size
         self.max_wait_s, self.max_queued_inputs = max_wait_ms / 1000.0, max_queued_inputs
         self.on_batch = on_batch
+        self.after_batches = after_batches
         self._pending: list[Job] = []
         self._pending_tokens = 0
         self._depth = 0  # inputs queued or running
@@ -176,6 +180,10 @@ class DynamicBatcher:
                 lengths = [job.tokens[i] for job, i in items]
                 for batch in plan_batches(lengths, self.max_batch_size, self.max_batch_tokens):
                     self._run(key, [items[p] for p in batch], max(lengths[p] for p in batch))
+            if self.after_batches is not None:
+                with self._condition:
+                    idle = not self._pending
+                self.after_batches(idle)
 
     def _run(self, key: Hashable, items: list[tuple[Job, int]], longest: int) -> None:
         live = [(job, i) for job, i in items if not job.future.done()]

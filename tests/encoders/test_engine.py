@@ -3,6 +3,7 @@ kept between calls; its oneDNN kernels against F.linear; the frozen layers' cont
 
 from __future__ import annotations
 
+import importlib
 import logging
 import platform
 
@@ -58,8 +59,8 @@ def test_the_onednn_path_is_live_on_x86():
 
 @pytest.mark.parametrize("kind", ["bert", "mpnet"])
 @pytest.mark.parametrize("batch", ["one_query", "padded_batch"])
-@pytest.mark.parametrize("options", [{}, {"onednn": False}, {"pack_tokens": False}], ids=["default", "no_onednn",
-                                                                                          "no_packing"])
+@pytest.mark.parametrize("options", [{}, {"onednn": True}, {"onednn": False}, {"pack_tokens": False}],
+                         ids=["default", "onednn", "no_onednn", "no_packing"])
 def test_engine_equals_the_reference_encoder(kind, batch, options):
     encoder = _encoder(kind)
     ids, mask = (IDS[:1], MASK[:1]) if batch == "one_query" else (IDS, MASK)
@@ -144,12 +145,28 @@ def test_without_the_oneDNN_ops_the_engine_uses_plain_linears(monkeypatch, caplo
 
 
 def test_options_come_from_the_environment_once(monkeypatch):
+    monkeypatch.delenv("EMBEDKIT_ONEDNN", raising=False)
+    assert EngineOptions.from_environment().onednn is None  # unset: by the CPU's instruction set
+    monkeypatch.setenv("EMBEDKIT_ONEDNN", "1")
+    assert EngineOptions.from_environment().onednn is True
     monkeypatch.setenv("EMBEDKIT_ONEDNN", "0")
     monkeypatch.setenv("EMBEDKIT_PACK_TOKENS", "0")
     assert EngineOptions.from_environment() == EngineOptions(onednn=False, pack_tokens=False, varlen_attention=True)
     engine = InferenceEngine(_encoder("bert"))  # the defaults were read at import, not now
-    assert (engine.onednn, engine.pack_tokens) == (engine_module.DEFAULT_OPTIONS.onednn,
-                                                   engine_module.DEFAULT_OPTIONS.pack_tokens)
+    default_onednn = engine_module.DEFAULT_OPTIONS.onednn
+    if default_onednn is None:
+        default_onednn = onednn.onednn_preferred()
+    assert (engine.onednn, engine.pack_tokens) == (default_onednn, engine_module.DEFAULT_OPTIONS.pack_tokens)
+
+
+@needs_onednn
+def test_onednn_is_the_default_exactly_on_avx512_cpus(monkeypatch):
+    monkeypatch.setattr(engine_module, "DEFAULT_OPTIONS", EngineOptions())  # as with no EMBEDKIT_* variable set
+    for capability, preferred in [("AVX512", True), ("AVX2", False), ("DEFAULT", False)]:
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert onednn.onednn_preferred() is preferred
+        assert InferenceEngine(_encoder("bert")).onednn is preferred  # with no option given, on no environment
+        assert InferenceEngine(_encoder("bert"), onednn=True).onednn is True
 
 
 def test_the_engine_keeps_nothing_between_calls():
@@ -206,8 +223,10 @@ def test_feed_forward_blocks_equal_one_pass(monkeypatch):
     want = _run(encoder).last_hidden_state
     monkeypatch.setattr(engine_module, "FFN_BLOCK_ELEMENTS", 64 * 4)  # 4 rows per block
     sizes = []
-    encoder.layers[0].ffn.up.forward = (lambda f: lambda x: sizes.append(x.shape[0]) or f(x))(
-        encoder.layers[0].ffn.up.forward)  # an instance attribute: not a hook, so the engine still runs
+    up = encoder.layers[0].ffn.up.weight
+    blas_linear = engine_module.blas_linear
+    monkeypatch.setattr(engine_module, "blas_linear",
+                        lambda x, weight, *a: (weight is up and sizes.append(x.shape[0])) or blas_linear(x, weight, *a))
     got = _run(encoder, onednn=False).last_hidden_state
     assert sizes == [4, 4, 4, 3]  # the 15 real tokens in blocks of 4
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
@@ -313,3 +332,24 @@ def test_a_frozen_encoder_deep_copies_with_its_own_weights():
     assert twin.layers[0].qkv_weight is not encoder.layers[0].qkv_weight
     for a, b in zip(twin.state_dict().values(), encoder.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@needs_onednn
+@pytest.mark.parametrize("avx512", [True, False])
+def test_frozen_layers_send_big_calls_to_mkl_only_without_avx512(avx512, monkeypatch):
+    frozen_module = importlib.import_module("embedkit.encoders.engine.frozen")
+    encoder = _encoder("bert")
+    want = _reference(encoder).last_hidden_state
+    optimize_for_inference(encoder)
+    monkeypatch.setattr(frozen_module, "onednn_preferred", lambda: avx512)
+    monkeypatch.setattr(frozen_module, "FROZEN_BLAS_ROWS", 8)  # the 15 real tokens of IDS are a big call, 7 are not
+    dense_calls = []
+    dense = frozen_module._dense_blas_linear
+    monkeypatch.setattr(frozen_module, "_dense_blas_linear", lambda x, *a, **kw: dense_calls.append(x.shape[0]) or
+                        dense(x, *a, **kw))
+    got = _run(encoder).last_hidden_state
+    torch.testing.assert_close(got[REAL], want[REAL], atol=1e-5, rtol=1e-5)
+    assert dense_calls == ([] if avx512 else [15] * 8)  # 2 layers x (qkv, o, up, down)
+    dense_calls.clear()
+    _run(encoder, IDS[:1], MASK[:1])  # 7 rows: always the prepared weights
+    assert dense_calls == []

@@ -31,7 +31,8 @@ The frozen fast path (``optimize_for_inference()``) has its own tests at the end
 no growth of the tensors reachable from the model nor of all live tensors. They skip with "frozen path not built yet"
 only while the method does not exist (and, on machines without oneDNN's ops, the tests that need a frozen model).
 
-Run (about 30 s on 2 idle cores)::
+Each test runs on both GEMM routes of the default path (the ``gemm_route`` fixture). Run (about a minute on 2 idle
+cores)::
 
     python -m pytest tests/encoders/test_staleness.py -q -p no:cacheprovider
     python -m pytest tests/encoders/test_staleness.py -q -p no:cacheprovider -k "q_tail_zero-bert-st"
@@ -47,7 +48,7 @@ import re
 import types
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,16 @@ EXACT = 1e-6  # max abs diff allowed between a changed model and its fresh twin 
 CHANGED = 1e-4  # min max abs diff between the outputs before and after a change
 BF16 = 1e-2  # a model run in bfloat16 against its fresh twin in bfloat16 (~2 bf16 ulps at 1.0)
 FROZEN = 1e-5  # optimize_for_inference() against the default path
+
+
+@pytest.fixture(autouse=True, params=["onednn", "blas"])
+def gemm_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs once per GEMM route of the default path: fused oneDNN ops (the default on AVX-512 CPUs) and
+    ``F.linear`` (the default on AVX2-only CPUs), whatever this machine's default is."""
+    from embedkit.encoders import engine
+
+    monkeypatch.setattr(engine, "DEFAULT_OPTIONS", replace(engine.DEFAULT_OPTIONS, onednn=request.param == "onednn"))
+    return request.param
 
 
 # ---------------------------------------------------------------------------------------------------- inputs

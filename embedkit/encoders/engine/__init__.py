@@ -4,7 +4,8 @@
 gradient wanted). It computes the reference layer (:mod:`embedkit.encoders.layers`) with three changes that do not
 change the result beyond float rounding:
 
-- **oneDNN GEMMs** (:mod:`.onednn`): each Linear runs as one fused oneDNN op (bias, GELU or residual included).
+- **GEMMs by instruction set** (:mod:`.onednn`): on CPUs with AVX-512 each Linear runs as one fused oneDNN op
+  (bias, GELU or residual included); on AVX2-only CPUs, where MKL is faster, as ``F.linear``.
 - **Packing** (:mod:`.packing`): the token-wise work (projections, feed-forward, LayerNorm) runs on the real tokens
   of a padded batch only; attention lays them out padded again, or on CUDA attends within each sequence
   (:mod:`.varlen`).
@@ -24,7 +25,7 @@ The one thing that prepares weights is explicit: :func:`optimize_for_inference` 
 model inference-only (see that module).
 
 Options are constructor arguments. Their defaults come from the environment, read once when this module is
-imported: ``EMBEDKIT_ONEDNN=0`` (no oneDNN GEMMs), ``EMBEDKIT_PACK_TOKENS=0`` (no packing), ``EMBEDKIT_VARLEN=0``
+imported: ``EMBEDKIT_ONEDNN=0`` (no oneDNN GEMMs) or ``=1`` (oneDNN GEMMs also without AVX-512), ``EMBEDKIT_PACK_TOKENS=0`` (no packing), ``EMBEDKIT_VARLEN=0``
 (no CUDA variable-length attention), ``EMBEDKIT_TEXT_CHUNKS=0`` (each op on all threads instead of chunks of texts).
 
 Example:
@@ -55,9 +56,11 @@ from embedkit.encoders.engine.attention import attention, layer_norm
 from embedkit.encoders.engine.frozen import FrozenEncoderLayer
 from embedkit.encoders.engine.onednn import (
     ROW_BLOCK,
+    blas_linear,
     fused_linear,
     onednn_applies,
     onednn_available,
+    onednn_preferred,
     warn_if_emulated_half_precision,
 )
 from embedkit.encoders.engine.packing import Packing
@@ -83,9 +86,9 @@ FFN_BLOCK_ELEMENTS = 1 << 22
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """The engine's switches (see the module docstring)."""
+    """The engine's switches (see the module docstring); ``onednn=None`` follows the CPU (:func:`onednn_preferred`)."""
 
-    onednn: bool = True
+    onednn: bool | None = None
     pack_tokens: bool = True
     varlen_attention: bool = True
     text_chunks: bool = True
@@ -95,8 +98,9 @@ class EngineOptions:
         def on(name: str) -> bool:
             return os.environ.get(name, "1") != "0"
 
-        return EngineOptions(on("EMBEDKIT_ONEDNN"), on("EMBEDKIT_PACK_TOKENS"), on("EMBEDKIT_VARLEN"),
-                             on("EMBEDKIT_TEXT_CHUNKS"))
+        onednn = os.environ.get("EMBEDKIT_ONEDNN")
+        return EngineOptions(None if onednn is None else onednn != "0", on("EMBEDKIT_PACK_TOKENS"),
+                             on("EMBEDKIT_VARLEN"), on("EMBEDKIT_TEXT_CHUNKS"))
 
 
 DEFAULT_OPTIONS = EngineOptions.from_environment()  # the one place the environment is read
@@ -108,7 +112,8 @@ class InferenceEngine:
     Args:
         encoder: one of :data:`ENGINE_ENCODERS` (BERT, MPNet, RoBERTa / XLM-RoBERTa, DistilBERT); any other
             module runs its own forward.
-        onednn: fused oneDNN GEMMs on x86 CPUs (default: on unless ``EMBEDKIT_ONEDNN=0``).
+        onednn: fused oneDNN GEMMs on x86 CPUs (default: on CPUs with AVX-512, see :func:`onednn_preferred`;
+            ``EMBEDKIT_ONEDNN=0`` / ``=1`` turn them off / on everywhere).
         pack_tokens: run token-wise layers on real tokens only (default: on unless ``EMBEDKIT_PACK_TOKENS=0``).
         varlen_attention: on CUDA, attend within packed sequences (default: on unless ``EMBEDKIT_VARLEN=0``).
         text_chunks: on CPU, run big batches as chunks of texts on worker threads (default: on unless
@@ -128,7 +133,8 @@ class InferenceEngine:
     def __init__(self, encoder: nn.Module, *, onednn: bool | None = None, pack_tokens: bool | None = None,
                  varlen_attention: bool | None = None, text_chunks: bool | None = None) -> None:
         self.encoder = encoder
-        self.onednn = DEFAULT_OPTIONS.onednn if onednn is None else onednn
+        onednn = DEFAULT_OPTIONS.onednn if onednn is None else onednn
+        self.onednn = onednn_preferred() if onednn is None else onednn
         self.pack_tokens = DEFAULT_OPTIONS.pack_tokens if pack_tokens is None else pack_tokens
         self.varlen_attention = DEFAULT_OPTIONS.varlen_attention if varlen_attention is None else varlen_attention
         self.text_chunks = DEFAULT_OPTIONS.text_chunks if text_chunks is None else text_chunks
@@ -216,9 +222,12 @@ class InferenceEngine:
 
     def _linear(self, module: nn.Module, x: Tensor, activation: str | None = None,
                 residual: Tensor | None = None) -> Tensor:
-        """``act(module(x))`` or ``module(x) + residual``: one fused oneDNN op for a plain ``nn.Linear``."""
-        if self.onednn and type(module) is nn.Linear and onednn_applies(x, module.weight):
-            return fused_linear(x, module.weight, module.bias, activation, residual)
+        """``act(module(x))`` or ``module(x) + residual``: one fused oneDNN op for a plain ``nn.Linear`` when the
+        engine uses oneDNN, else ``F.linear`` and element-wise ops."""
+        if type(module) is nn.Linear:
+            if self.onednn and onednn_applies(x, module.weight):
+                return fused_linear(x, module.weight, module.bias, activation, residual)
+            return blas_linear(x, module.weight, module.bias, activation, residual)
         y = module(x)
         if residual is not None:
             return y + residual

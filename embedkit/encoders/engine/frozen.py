@@ -3,7 +3,9 @@
 oneDNN multiplies by weights in its own blocked layout. Given a plain (out, in) weight it reorders it on every call,
 which for a single query (a dozen token rows) costs about as much as the GEMM. :class:`FrozenEncoderLayer` holds
 the layer's weights already reordered, with the query, key and value projections stacked into one (3 D, D) GEMM.
-They replace the original weights (the layer is swapped out of the model), so memory does not grow.
+They replace the original weights (the layer is swapped out of the model), so memory does not grow. On CPUs without
+AVX-512, where MKL multiplies big calls faster than oneDNN (see :mod:`.onednn`), calls of more than
+``FROZEN_BLAS_ROWS`` rows go through ``F.linear`` on a dense copy of each weight made for the call and freed after it.
 
 The price is that the layer is inference-only: ``train()`` raises, moving or casting it raises, loading weights into
 it raises, and autograd cannot pass through it. ``state_dict()`` writes the weights back in the standard layout under
@@ -31,7 +33,13 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.encoders.engine.attention import attention, layer_norm
-from embedkit.encoders.engine.onednn import fused_linear, onednn_applies
+from embedkit.encoders.engine.onednn import (
+    FROZEN_BLAS_ROWS,
+    blas_linear,
+    fused_linear,
+    onednn_applies,
+    onednn_preferred,
+)
 from embedkit.encoders.engine.packing import Packing
 from embedkit.encoders.layers import EncoderLayer, FeedForward, SelfAttention
 
@@ -47,6 +55,12 @@ def refuse_move(fn: Any) -> None:
     if isinstance(moved, Tensor) and (moved.dtype != probe.dtype or moved.device != probe.device):
         raise RuntimeError(FROZEN_MESSAGE.format(what=f"moved to {moved.device} / {moved.dtype}",
                                                  why="move it first, then optimize it"))
+
+
+def _dense_blas_linear(x: Tensor, weight: Tensor, bias: Tensor, activation: str | None = None,
+                       residual: Tensor | None = None) -> Tensor:
+    """:func:`blas_linear` with a oneDNN-layout ``weight``, through a dense copy made for this call."""
+    return blas_linear(x, weight.to_dense(), bias, activation, residual)
 
 
 class FrozenEncoderLayer(nn.Module):
@@ -93,12 +107,15 @@ class FrozenEncoderLayer(nn.Module):
         if torch.is_grad_enabled() and x.requires_grad:
             raise RuntimeError(FROZEN_MESSAGE.format(what="trained or differentiated", why="train it"))
         D = self.hidden_size
-        qkv = fused_linear(x, self.qkv_weight, self.qkv_bias)  # (..., 3 D)
+        linear = fused_linear
+        if x.shape[:-1].numel() > FROZEN_BLAS_ROWS and not onednn_preferred():
+            linear = _dense_blas_linear
+        qkv = linear(x, self.qkv_weight, self.qkv_bias)  # (..., 3 D)
         q, k, v = qkv[..., :D], qkv[..., D:2 * D], qkv[..., 2 * D:]
         y = attention(q, k, v, self.n_heads, attn_mask, packing, varlen)  # (..., D)
-        x = layer_norm(fused_linear(y, self.o_weight, self.o_bias, residual=x), self.attn_norm)
-        hidden = fused_linear(x, self.up_weight, self.up_bias, activation=self.act)  # (..., F)
-        return layer_norm(fused_linear(hidden, self.down_weight, self.down_bias, residual=x), self.ffn_norm)
+        x = layer_norm(linear(y, self.o_weight, self.o_bias, residual=x), self.attn_norm)
+        hidden = linear(x, self.up_weight, self.up_bias, activation=self.act)  # (..., F)
+        return layer_norm(linear(hidden, self.down_weight, self.down_bias, residual=x), self.ffn_norm)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
         return self.run(x, attn_mask, None)  # (B, T, D)

@@ -1,9 +1,17 @@
 """Fused linear layers through oneDNN on x86 CPUs, for the inference engine (never with autograd).
 
 torch sends a CPU fp32 ``F.linear`` to its BLAS (MKL in the x86 wheels). oneDNN, which torch also ships, picks its
-kernel from the CPU's instruction set instead of its vendor; on an AMD EPYC with AVX-512 it runs the encoder's GEMM
-shapes 1.2-1.6x faster than MKL, and fuses the bias, the activation (exact or tanh GELU, ReLU) or a residual
-addition into the GEMM. Results agree with ``F.linear`` to float rounding (~1e-6 relative).
+kernel from the CPU's instruction set instead of its vendor, and fuses the bias, the activation (exact or tanh GELU,
+ReLU) or a residual addition into the GEMM. Which of the two is faster depends on the instruction set, so the
+engine's default follows it (:func:`onednn_preferred`):
+
+- **AVX-512** (and newer): oneDNN ran the encoder's GEMM shapes 1.2-1.6x faster than MKL on an AMD EPYC.
+- **AVX2 only**: MKL was faster on the same shapes; the default then stays with ``F.linear`` (:func:`blas_linear`),
+  and measured on a 2-core AVX2 EPYC with all-MiniLM-L6-v2: single queries 1.19x, bulk 1.23x and short texts 1.28x
+  the speed of oneDNN with plain weights. Weights that oneDNN has reordered once (the frozen path) are still the
+  fastest for small calls there (up to ``FROZEN_BLAS_ROWS`` rows).
+
+Results agree with ``F.linear`` to float rounding (~1e-6 relative).
 
 The ops are private (``torch.ops.mkldnn._linear_pointwise`` and its ``.binary`` overload,
 ``torch.ops.mkldnn._reorder_linear_weight``): :func:`onednn_available` probes each of them once against
@@ -28,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from embedkit.encoders.layers import ACTIVATION_FUNCTIONS
+
 logger = logging.getLogger(__name__)
 
 # activation name (FeedForward.act) -> (oneDNN post-op, algorithm)
@@ -40,6 +50,10 @@ POST_OPS = {
 # oneDNN builds one kernel per input shape and keeps it in a cache whose evictions do not give memory back, so calls
 # run at a small fixed set of row counts: blocks of ROW_BLOCK rows, the rest padded up to a bucket (_bucket).
 ROW_BLOCK = 1024
+# On CPUs where oneDNN is not preferred (AVX2), frozen layers multiply calls of more rows than this through MKL on a
+# dense view of their weights: there MKL is faster for big calls (measured 1.25x at 512 rows on one thread), oneDNN's
+# prepared weights for small ones (2x at 20 rows on two threads).
+FROZEN_BLAS_ROWS = 128
 
 
 class _Probe:
@@ -85,6 +99,16 @@ def _probe() -> bool:
         return all(got.shape == want.shape and torch.allclose(got, want, atol=1e-4) for got, want in checks)
     except (RuntimeError, NotImplementedError, AttributeError, TypeError):
         return False
+
+
+def onednn_preferred() -> bool:
+    """Whether the engine's default uses oneDNN: it is available and the CPU has AVX-512 (see the module docstring).
+
+    Example:
+        >>> onednn_preferred() in (True, False)
+        True
+    """
+    return onednn_available() and "AVX512" in torch.backends.cpu.get_cpu_capability()
 
 
 def native_cpu_bf16() -> bool:
@@ -155,6 +179,21 @@ def _in_row_blocks(op: Callable[[Tensor, Tensor | None], Tensor], x: Tensor, res
     padded = _bucket(total)
     y = op(_pad_rows(rows.contiguous(), padded), None if extra is None else _pad_rows(extra.contiguous(), padded))
     return y[:total].view(*lead, out_features)
+
+
+def blas_linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None = None,
+                residual: Tensor | None = None) -> Tensor:
+    """What :func:`fused_linear` computes, through ``F.linear`` (MKL on x86) and separate element-wise ops.
+
+    Example:
+        >>> x, weight = torch.randn(3, 8), torch.randn(4, 8)
+        >>> torch.equal(blas_linear(x, weight, None, residual=torch.ones(3, 4)), F.linear(x, weight) + 1)
+        True
+    """
+    y = F.linear(x, weight, bias)
+    if residual is not None:
+        return y.add_(residual)
+    return y if activation is None else ACTIVATION_FUNCTIONS[activation](y)
 
 
 def fused_linear(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None = None,
