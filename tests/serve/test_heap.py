@@ -90,3 +90,13 @@ def test_a_trim_gives_freed_heap_memory_back():
     released = held - _rss_mib()
     libc.free(blocks[-1])
     assert released > 64, f"a trim released only {released:.1f} MiB of ~96 MiB freed"
+
+
+def test_the_server_trims_with_its_configured_interval():
+    from embedkit import SentenceTransformer
+    from embedkit.serve.app import EmbeddingServer, ServeConfig
+
+    model = SentenceTransformer(str(Path(__file__).resolve().parents[1] / "fixtures" / "tiny_bert_v6"))
+    for interval in (0.0, 2.5):
+        trimmer = EmbeddingServer(model, ServeConfig(port=0, heap_trim_interval_s=interval)).batcher.after_batches
+        assert isinstance(trimmer.__self__, HeapTrimmer) and trimmer.__self__.interval_s == interval

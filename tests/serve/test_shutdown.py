@@ -57,8 +57,12 @@ def test_sigterm_drains_in_flight_request_then_exits_0():
             proc.kill()
 
 
-def test_a_bad_limit_fails_in_one_line_before_any_model_loads():
-    done = subprocess.run([sys.executable, "-m", "embedkit", "serve", TINY, "--max-batch-size", "0"],
+@pytest.mark.parametrize("option, value, message", [
+    ("--max-batch-size", "0", "--max-batch-size must be positive, got 0"),
+    ("--heap-trim-interval", "-1", "--max-wait-ms and --heap-trim-interval must be >= 0, --request-timeout and "
+                                   "--idle-timeout > 0"),
+])
+def test_a_bad_limit_fails_in_one_line_before_any_model_loads(option, value, message):
+    done = subprocess.run([sys.executable, "-m", "embedkit", "serve", TINY, option, value],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert done.returncode == 1 and done.stderr.strip() == \
-        "embedkit: error: --max-batch-size must be positive, got 0"
+    assert done.returncode == 1 and done.stderr.strip() == f"embedkit: error: {message}"
