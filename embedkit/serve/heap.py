@@ -4,8 +4,8 @@ Every batch allocates its activations anew, in sizes that change with the batch'
 is freed in its arenas for reuse, and with shapes that keep changing the kept memory grows for minutes: a server
 under steady load went from 558 MiB after one minute to 665 MiB after ten, while the memory in use stayed flat
 (``malloc_trim(0)`` at any moment brought RSS back to ~400 MiB). :class:`HeapTrimmer` calls ``malloc_trim(0)`` on
-the batch worker when the queue runs empty (at most once a second: a trim takes 1-2.5 ms with all-MiniLM-L6-v2),
-and under constant load once every ``interval_s`` seconds.
+the batch worker when the queue runs empty (at most once a second: a trim took 1.1-2.4 ms, median, with
+all-MiniLM-L6-v2), and under constant load once every ``interval_s`` seconds.
 
 It only exists with glibc (found through ``ctypes``); elsewhere (musl, macOS, Windows) it does nothing.
 
