@@ -66,7 +66,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.max_input_tokens is not None and args.max_input_tokens <= 0:
         raise ValueError(f"--max-input-tokens must be positive, got {args.max_input_tokens}")
     if args.max_wait_ms < 0 or args.request_timeout <= 0 or args.idle_timeout <= 0 or args.heap_trim_interval < 0:
-        raise ValueError("--max-wait-ms and --heap-trim-interval must be >= 0, --request-timeout and --idle-timeout > 0")
+        raise ValueError("--max-wait-ms and --heap-trim-interval must be >= 0, "
+                         "--request-timeout and --idle-timeout > 0")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
     if args.max_inputs_per_request > args.max_queued_inputs:

@@ -1,8 +1,8 @@
 """The inference engine: a faster way to run a BERT/MPNet encoder that gives what its reference modules give.
 
 :class:`InferenceEngine` is built from an encoder and runs its forward in inference (every module in eval mode, no
-gradient wanted). It computes the reference layer (:mod:`embedkit.encoders.layers`) with three changes that do not
-change the result beyond float rounding:
+gradient wanted). It computes the reference layer (:mod:`embedkit.encoders.layers`) with these changes, none of
+which changes the result beyond float rounding:
 
 - **GEMMs by instruction set** (:mod:`.onednn`): on CPUs with AVX-512 each Linear runs as one fused oneDNN op
   (bias, GELU or residual included); on AVX2-only CPUs, where MKL is faster, as ``F.linear``.
@@ -25,8 +25,9 @@ The one thing that prepares weights is explicit: :func:`optimize_for_inference` 
 model inference-only (see that module).
 
 Options are constructor arguments. Their defaults come from the environment, read once when this module is
-imported: ``EMBEDKIT_ONEDNN=0`` (no oneDNN GEMMs) or ``=1`` (oneDNN GEMMs also without AVX-512), ``EMBEDKIT_PACK_TOKENS=0`` (no packing), ``EMBEDKIT_VARLEN=0``
-(no CUDA variable-length attention), ``EMBEDKIT_TEXT_CHUNKS=0`` (each op on all threads instead of chunks of texts).
+imported: ``EMBEDKIT_ONEDNN=0`` (no oneDNN GEMMs) or ``=1`` (oneDNN GEMMs also without AVX-512),
+``EMBEDKIT_PACK_TOKENS=0`` (no packing), ``EMBEDKIT_VARLEN=0`` (no CUDA variable-length attention),
+``EMBEDKIT_TEXT_CHUNKS=0`` (each op on all threads instead of chunks of texts).
 
 Example:
     >>> import torch

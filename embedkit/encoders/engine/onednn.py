@@ -51,8 +51,8 @@ POST_OPS = {
 # run at a small fixed set of row counts: blocks of ROW_BLOCK rows, the rest padded up to a bucket (_bucket).
 ROW_BLOCK = 1024
 # On CPUs where oneDNN is not preferred (AVX2), frozen layers multiply calls of more rows than this through MKL on a
-# dense view of their weights: there MKL is faster for big calls (measured 1.25x at 512 rows on one thread), oneDNN's
-# prepared weights for small ones (2x at 20 rows on two threads).
+# dense copy of their weights made for the call: there MKL is faster for big calls (measured 1.25x at 512 rows on one
+# thread), oneDNN's prepared weights for small ones (1.4-2x at 20 rows on two threads).
 FROZEN_BLAS_ROWS = 128
 
 
