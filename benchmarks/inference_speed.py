@@ -29,15 +29,18 @@ Exports are cached under ~/.cache/embedkit-bench/onnx/<model-name>/ (rebuilt whe
 versions change). The max abs difference of every setup's embeddings to ST's (bulk texts and queries) is printed.
 Speed ratios are "times faster than the reference": > 1 means the setup is faster than ST (or ORT).
 
-``--busy-neighbour N`` starts N helper processes that each spin a pure-Python loop pinned to one core (cores
-0..N-1 in turn), runs the same comparison beside them and stops them at the end (also on Ctrl-C, SIGTERM or an
-error; the helpers also die with this process). The load average is printed before and after.
+``--busy-neighbour N`` starts N helper processes, runs the same comparison beside them and stops them at the end
+(also on Ctrl-C, SIGTERM or an error; the helpers also die with this process). The load average is printed before
+and after. ``--neighbour-kind spin`` (default): each helper spins a pure-Python loop pinned to one core (cores
+0..N-1 in turn). ``--neighbour-kind torch``: each helper is another torch process multiplying (256, 384) by
+(384, 1536) and back on ``--threads`` threads, unpinned, as a second model server on the same cores would.
 
     /root/venv6/bin/python benchmarks/inference_speed.py                    # MiniLM, all setups, 2 threads
     /root/venv6/bin/python benchmarks/inference_speed.py --quick            # a short check of the script
     /root/venv6/bin/python benchmarks/inference_speed.py --model ~/.cache/embedkit-dev/all-mpnet-base-v2 \\
         --threads 1 --rounds 20 --json mpnet.json
     /root/venv6/bin/python benchmarks/inference_speed.py --busy-neighbour 1 --setups embedkit ort
+    /root/venv6/bin/python benchmarks/inference_speed.py --busy-neighbour 1 --neighbour-kind torch
     python benchmarks/inference_speed.py --quick      # main python: only the embedkit setups; the others are skipped
 """
 
@@ -427,11 +430,32 @@ while True:
         sys.exit(0)
 """
 
+TORCH_NEIGHBOUR_CODE = r"""
+import ctypes, os, sys
+threads, parent = int(sys.argv[1]), int(sys.argv[2])
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
+except Exception:
+    pass
+if os.getppid() != parent:
+    sys.exit(0)
+import torch
+torch.set_num_threads(threads)
+x, up, down = torch.randn(256, 384), torch.randn(1536, 384), torch.randn(384, 1536)
+with torch.inference_mode():
+    while True:
+        for _ in range(50):
+            torch.nn.functional.linear(torch.nn.functional.linear(x, up), down)
+        if os.getppid() != parent:
+            sys.exit(0)
+"""
+
 
 @contextlib.contextmanager
-def busy_neighbours(n: int) -> Iterator[list[subprocess.Popen]]:
-    """N helper processes, each spinning on one core (the CPUs this process may use, 0..N-1 in turn); stopped on
-    exit, Ctrl-C, SIGTERM/SIGHUP or an exception."""
+def busy_neighbours(n: int, kind: str = "spin", threads: int = 2) -> Iterator[list[subprocess.Popen]]:
+    """N helper processes, each spinning on one core (the CPUs this process may use, 0..N-1 in turn) or, with
+    ``kind="torch"``, each multiplying matrices with torch on ``threads`` threads; stopped on exit, Ctrl-C,
+    SIGTERM/SIGHUP or an exception."""
     if n <= 0:
         yield []
         return
@@ -444,11 +468,16 @@ def busy_neighbours(n: int) -> Iterator[list[subprocess.Popen]]:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         for i in range(n):
+            if kind == "torch":
+                procs.append(subprocess.Popen([sys.executable, "-c", TORCH_NEIGHBOUR_CODE, str(threads),
+                                               str(os.getpid())], stdin=subprocess.DEVNULL))
+                print(f"busy neighbour pid {procs[-1].pid} multiplying with torch on {threads} threads")
+                continue
             core = cores[i % len(cores)]
             procs.append(subprocess.Popen([sys.executable, "-c", NEIGHBOUR_CODE, str(core), str(os.getpid())],
                                           stdin=subprocess.DEVNULL))
             print(f"busy neighbour pid {procs[-1].pid} spinning on core {core}")
-        time.sleep(1.0)
+        time.sleep(3.0 if kind == "torch" else 1.0)
         dead = [p.pid for p in procs if p.poll() is not None]
         if dead:
             raise RuntimeError(f"busy neighbours {dead} exited at once")
@@ -693,7 +722,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (each: 60 queries + one bulk pass)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--busy-neighbour", type=int, default=0, metavar="N",
-                        help="run beside N processes each spinning on one core")
+                        help="run beside N busy processes (see --neighbour-kind)")
+    parser.add_argument("--neighbour-kind", choices=("spin", "torch"), default="spin",
+                        help="spin: a pure-Python loop pinned to one core; torch: torch GEMMs on --threads threads")
     parser.add_argument("--quick", action="store_true",
                         help="2 rounds on a 64-text bulk corpus: checks the script, numbers are not meaningful")
     parser.add_argument("--int8-per-tensor", action="store_true",
@@ -723,6 +754,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     meta: dict[str, Any] = {
         "python": sys.executable, "torch": torch.__version__, "threads": args.threads, "rounds": args.rounds,
         "batch_size": args.batch_size, "quick": args.quick, "busy_neighbours": args.busy_neighbour,
+        "neighbour_kind": args.neighbour_kind, "openmp_small_calls": os.environ.get("EMBEDKIT_OPENMP_SMALL_CALLS"),
         "cpu": platform.processor() or platform.machine(), "cpus_available": len(os.sched_getaffinity(0)),
         "queries_fingerprint": fp, "n_queries": len(queries), "n_bulk": len(bulk), "date": time.strftime("%F %T %Z"),
     }
@@ -736,7 +768,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"load average before: {meta['loadavg_before']}")
     models: dict[str, Any] = {}
     try:
-        with busy_neighbours(args.busy_neighbour):
+        with busy_neighbours(args.busy_neighbour, args.neighbour_kind, args.threads):
             for path in paths:
                 models[str(path)] = run_model(path, args, queries, bulk)
             meta["loadavg_after_with_neighbours"] = loadavg()

@@ -151,7 +151,11 @@ def test_options_come_from_the_environment_once(monkeypatch):
     assert EngineOptions.from_environment().onednn is True
     monkeypatch.setenv("EMBEDKIT_ONEDNN", "0")
     monkeypatch.setenv("EMBEDKIT_PACK_TOKENS", "0")
+    monkeypatch.delenv("EMBEDKIT_OPENMP_SMALL_CALLS", raising=False)
     assert EngineOptions.from_environment() == EngineOptions(onednn=False, pack_tokens=False, varlen_attention=True)
+    assert EngineOptions.from_environment().openmp_small_calls is False
+    monkeypatch.setenv("EMBEDKIT_OPENMP_SMALL_CALLS", "1")
+    assert EngineOptions.from_environment().openmp_small_calls is True
     engine = InferenceEngine(_encoder("bert"))  # the defaults were read at import, not now
     default_onednn = engine_module.DEFAULT_OPTIONS.onednn
     if default_onednn is None:

@@ -1,5 +1,6 @@
 """The engine's chunks of texts (embedkit/encoders/engine/text_chunks.py): which batches it splits, that the split
-result equals the whole-batch one and the reference encoder, and that it leaves torch's thread settings alone."""
+result equals the whole-batch one and the reference encoder, that calls too small to split run on one torch thread,
+and that it leaves torch's thread settings alone."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from torch import nn
 from embedkit.encoders import BertModel, EncoderConfig, MPNetModel
 from embedkit.encoders import engine as engine_module
 from embedkit.encoders.engine import InferenceEngine, optimize_for_inference, text_chunks
-from embedkit.encoders.engine.text_chunks import MAX_CHUNK_TOKENS, MIN_CHUNK_TOKENS, plan_chunks, run_in_chunks
+from embedkit.encoders.engine.text_chunks import (
+    MAX_CHUNK_TOKENS,
+    MIN_CHUNK_TOKENS,
+    one_torch_thread,
+    plan_chunks,
+    run_in_chunks,
+)
 
 needs_openmp = pytest.mark.skipif(not text_chunks.OPENMP, reason="chunks of texts run on OpenMP builds of torch")
 
@@ -152,3 +159,63 @@ def test_an_error_in_a_worker_is_raised_in_the_caller_and_threads_are_restored()
     assert torch.get_num_threads() == threads
     assert seen and set(seen) == {1}  # workers run torch on one thread each
     assert len(seen) <= 2  # after the first error no worker takes another chunk
+
+
+class _ThreadSpy:
+    """Wraps ``InferenceEngine._forward`` to record the torch thread count each forward ran with."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.seen: list[int] = []
+        forward = InferenceEngine._forward
+
+        def spy(engine, *args):
+            self.seen.append(torch.get_num_threads())
+            return forward(engine, *args)
+
+        monkeypatch.setattr(InferenceEngine, "_forward", spy)
+
+
+@needs_openmp
+@pytest.mark.parametrize("kind", ["bert", "mpnet"])
+@pytest.mark.parametrize("frozen", [False, True], ids=["default", "frozen"])
+def test_calls_too_small_to_split_run_on_one_thread_unless_openmp_is_asked_for(kind, frozen, monkeypatch):
+    encoder = _encoder(kind)
+    small, small_mask = _batch(BATCHES["too_small_to_split"])
+    with torch.inference_mode():
+        reference = encoder(small, small_mask).last_hidden_state
+    if frozen:
+        optimize_for_inference(encoder)
+    spy = _ThreadSpy(monkeypatch)
+    monkeypatch.setattr(engine_module, "run_in_chunks", lambda *a, **k: pytest.fail("split"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            got = InferenceEngine(encoder)(small, small_mask).last_hidden_state  # a few short texts
+            InferenceEngine(encoder)(small[:1, :5], small_mask[:1, :5])  # one text, no padding
+            assert spy.seen == [1, 1] and torch.get_num_threads() == 2
+            spy.seen.clear()
+            omp = InferenceEngine(encoder, openmp_small_calls=True)(small, small_mask).last_hidden_state
+            InferenceEngine(encoder, text_chunks=False)(small, small_mask)  # every op on torch's threads
+            InferenceEngine(encoder)(small, small_mask, output_hidden_states=True)  # never cut, torch's threads
+            assert spy.seen == [2, 2, 2]
+            torch.set_num_threads(1)
+            InferenceEngine(encoder)(small, small_mask)
+            assert spy.seen[-1] == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    real = small_mask.bool()
+    torch.testing.assert_close(got[real], reference[real], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got[real], omp[real], atol=1e-5, rtol=1e-5)
+
+
+def test_one_torch_thread_restores_the_count_after_an_error():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="inside"), one_torch_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

@@ -13,7 +13,8 @@ which changes the result beyond float rounding:
   big batches.
 - **Chunks of texts** (:mod:`.text_chunks`): on a CPU with several torch threads, a batch of several hundred
   tokens is cut into chunks of texts that worker threads (one torch thread each) take in turn, so that a core
-  slowed by another process does not hold every op back.
+  slowed by another process does not hold every op back; a call too small to cut runs on one torch thread (slower
+  on an idle machine, much faster beside other processes: numbers in that module).
 
 The engine reads the encoder's modules, weights and attributes on every call and keeps nothing between calls: there
 is no copy to go stale and no memory beyond the call. Whatever it cannot compute exactly (training mode, gradients,
@@ -27,7 +28,8 @@ model inference-only (see that module).
 Options are constructor arguments. Their defaults come from the environment, read once when this module is
 imported: ``EMBEDKIT_ONEDNN=0`` (no oneDNN GEMMs) or ``=1`` (oneDNN GEMMs also without AVX-512),
 ``EMBEDKIT_PACK_TOKENS=0`` (no packing), ``EMBEDKIT_VARLEN=0`` (no CUDA variable-length attention),
-``EMBEDKIT_TEXT_CHUNKS=0`` (each op on all threads instead of chunks of texts).
+``EMBEDKIT_TEXT_CHUNKS=0`` (each op on all threads instead of chunks of texts), ``EMBEDKIT_OPENMP_SMALL_CALLS=1``
+(calls too small to cut on all torch threads instead of one).
 
 Example:
     >>> import torch
@@ -65,7 +67,7 @@ from embedkit.encoders.engine.onednn import (
     warn_if_emulated_half_precision,
 )
 from embedkit.encoders.engine.packing import Packing
-from embedkit.encoders.engine.text_chunks import OPENMP, plan_chunks, run_in_chunks
+from embedkit.encoders.engine.text_chunks import OPENMP, one_torch_thread, plan_chunks, run_in_chunks
 from embedkit.encoders.layers import (
     ACTIVATION_FUNCTIONS,
     EncoderLayer,
@@ -93,6 +95,7 @@ class EngineOptions:
     pack_tokens: bool = True
     varlen_attention: bool = True
     text_chunks: bool = True
+    openmp_small_calls: bool = False
 
     @staticmethod
     def from_environment() -> EngineOptions:
@@ -101,7 +104,8 @@ class EngineOptions:
 
         onednn = os.environ.get("EMBEDKIT_ONEDNN")
         return EngineOptions(None if onednn is None else onednn != "0", on("EMBEDKIT_PACK_TOKENS"),
-                             on("EMBEDKIT_VARLEN"), on("EMBEDKIT_TEXT_CHUNKS"))
+                             on("EMBEDKIT_VARLEN"), on("EMBEDKIT_TEXT_CHUNKS"),
+                             os.environ.get("EMBEDKIT_OPENMP_SMALL_CALLS", "0") == "1")
 
 
 DEFAULT_OPTIONS = EngineOptions.from_environment()  # the one place the environment is read
@@ -117,8 +121,11 @@ class InferenceEngine:
             ``EMBEDKIT_ONEDNN=0`` / ``=1`` turn them off / on everywhere).
         pack_tokens: run token-wise layers on real tokens only (default: on unless ``EMBEDKIT_PACK_TOKENS=0``).
         varlen_attention: on CUDA, attend within packed sequences (default: on unless ``EMBEDKIT_VARLEN=0``).
-        text_chunks: on CPU, run big batches as chunks of texts on worker threads (default: on unless
-            ``EMBEDKIT_TEXT_CHUNKS=0``).
+        text_chunks: on CPU, run big batches as chunks of texts on worker threads and calls too small to cut on
+            one torch thread (default: on unless ``EMBEDKIT_TEXT_CHUNKS=0``).
+        openmp_small_calls: with ``text_chunks``, run calls too small to cut on all torch threads instead of one
+            (faster on an idle machine, slower beside busy ones; default: off unless
+            ``EMBEDKIT_OPENMP_SMALL_CALLS=1``).
 
     Example:
         >>> import torch
@@ -132,13 +139,16 @@ class InferenceEngine:
     """
 
     def __init__(self, encoder: nn.Module, *, onednn: bool | None = None, pack_tokens: bool | None = None,
-                 varlen_attention: bool | None = None, text_chunks: bool | None = None) -> None:
+                 varlen_attention: bool | None = None, text_chunks: bool | None = None,
+                 openmp_small_calls: bool | None = None) -> None:
         self.encoder = encoder
         onednn = DEFAULT_OPTIONS.onednn if onednn is None else onednn
         self.onednn = onednn_preferred() if onednn is None else onednn
         self.pack_tokens = DEFAULT_OPTIONS.pack_tokens if pack_tokens is None else pack_tokens
         self.varlen_attention = DEFAULT_OPTIONS.varlen_attention if varlen_attention is None else varlen_attention
         self.text_chunks = DEFAULT_OPTIONS.text_chunks if text_chunks is None else text_chunks
+        self.openmp_small_calls = (DEFAULT_OPTIONS.openmp_small_calls if openmp_small_calls is None
+                                   else openmp_small_calls)
 
     def applies(self) -> bool:
         """Whether this call can run the engine: an encoder type it knows, no gradient wanted, every module in eval
@@ -160,13 +170,16 @@ class InferenceEngine:
         engine packed the batch (every pooling masks them out)."""
         if not self.applies():
             return self.encoder(input_ids, attention_mask, token_type_ids, output_hidden_states)
-        if self.text_chunks and not output_hidden_states and input_ids.is_cpu and OPENMP:
-            workers = torch.get_num_threads()
+        workers = torch.get_num_threads()
+        if self.text_chunks and not output_hidden_states and input_ids.is_cpu and OPENMP and workers > 1:
             mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
-            chunks = plan_chunks(mask.sum(dim=1).tolist(), workers) if workers > 1 else []
+            chunks = plan_chunks(mask.sum(dim=1).tolist(), workers)
             if len(chunks) > 1:
                 last = run_in_chunks(self._forward_last, input_ids, mask, token_type_ids, chunks, workers)
                 return EncoderOutput(last, None)
+            if not self.openmp_small_calls:
+                with one_torch_thread():
+                    return self._forward(input_ids, attention_mask, token_type_ids, False)
         return self._forward(input_ids, attention_mask, token_type_ids, output_hidden_states)
 
     def _forward_last(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None) -> Tensor:
