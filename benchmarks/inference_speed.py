@@ -300,7 +300,8 @@ def export_onnx(info: FolderInfo, out: Path) -> list[str]:
     return names
 
 
-def prepare_onnx(info: FolderInfo, want_int8: bool, per_channel: bool = True) -> tuple[Path, Path | None, dict[str, Any]]:
+def prepare_onnx(info: FolderInfo, want_int8: bool,
+                 per_channel: bool = True) -> tuple[Path, Path | None, dict[str, Any]]:
     """Export + optimise (+ quantize) into the cache, reusing what is there when the key matches. Returns the
     optimised fp32 path, the int8 path and the fused operator counts."""
     import onnxruntime
@@ -774,8 +775,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             meta["loadavg_after_with_neighbours"] = loadavg()
     finally:
         meta["loadavg_after"] = loadavg()
+        after = meta["loadavg_after"]
         print(f"load average after: {meta.get('loadavg_after_with_neighbours', '?')} (before stopping neighbours), "
-              f"{meta['loadavg_after']} (now)" if args.busy_neighbour else f"load average after: {meta['loadavg_after']}")
+              f"{after} (now)" if args.busy_neighbour else f"load average after: {after}")
     if args.json:
         Path(args.json).write_text(json.dumps({"meta": meta, "queries": queries, "models": models}, indent=1))
         print(f"wrote {args.json}")
