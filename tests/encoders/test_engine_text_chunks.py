@@ -185,6 +185,7 @@ def test_calls_too_small_to_split_run_on_one_thread_unless_openmp_is_asked_for(k
         reference = encoder(small, small_mask).last_hidden_state
     if frozen:
         optimize_for_inference(encoder)
+    monkeypatch.setattr(engine_module, "DEFAULT_OPTIONS", engine_module.EngineOptions())  # no EMBEDKIT_* set
     spy = _ThreadSpy(monkeypatch)
     monkeypatch.setattr(engine_module, "run_in_chunks", lambda *a, **k: pytest.fail("split"))
     threads = torch.get_num_threads()
