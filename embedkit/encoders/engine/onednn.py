@@ -52,7 +52,8 @@ POST_OPS = {
 ROW_BLOCK = 1024
 # On CPUs where oneDNN is not preferred (AVX2), frozen layers multiply calls of more rows than this through MKL on a
 # dense copy of their weights made for the call: there MKL is faster for big calls (measured 1.25x at 512 rows on one
-# thread), oneDNN's prepared weights for small ones (1.4-2x at 20 rows on two threads).
+# thread), oneDNN's prepared weights for small ones (1.4-2x at 20 rows on two threads; 1.1x on the one thread that
+# small calls run on by default, see .text_chunks).
 FROZEN_BLAS_ROWS = 128
 
 
