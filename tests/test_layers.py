@@ -32,8 +32,8 @@ def layer(module: str) -> int | None:
     parts = module.split(".")
     if module.startswith("embedkit.cli") or module == "embedkit.__main__":
         return 5
-    if any(p in parts for p in TRAINING) or module in ("embedkit.base.sampler", "embedkit.checkpoint",
-                                                        "embedkit.schedules"):
+    training = any(p in TRAINING or p.startswith("trainer_") for p in parts)  # trainer_checkpoints, ...
+    if training or module in ("embedkit.base.sampler", "embedkit.checkpoint", "embedkit.schedules"):
         return 4
     if "losses" in parts or "evaluation" in parts:
         return 3

@@ -1,11 +1,12 @@
 """``BaseModel``: what SentenceTransformer, SparseEncoder and CrossEncoder share (sentence-transformers 6.x
 ``base.model``).
 
-In embedkit the three model classes keep their own implementations; :class:`BaseModel` is a small mixin placed
-last among their bases, so it only supplies what a class does not define itself: the supported modalities and
-:meth:`~BaseModel.supports`, prompt resolution, and the model card hooks (``model_card_data``,
-``_create_model_card``). It also makes ``isinstance(model, BaseModel)`` hold for all three, as in
-sentence-transformers.
+In embedkit the three model classes keep their own loading, forward and saving; :class:`BaseModel` is a small
+mixin listed first among their bases that supplies what is the same for all three: the supported modalities and
+:meth:`~BaseModel.supports`, prompt resolution, :meth:`~BaseModel.optimize_for_inference`,
+:meth:`~BaseModel.quantize`, the multi-process pool, :meth:`~BaseModel.evaluate`, :meth:`~BaseModel.push_to_hub` and
+the model card hook (``_create_model_card``). It also makes ``isinstance(model, BaseModel)`` hold for all three, as
+in sentence-transformers.
 
 Example:
     >>> from embedkit.base.model import BaseModel
@@ -86,6 +87,92 @@ class BaseModel:
             self.requires_grad_(False)
             self.optimized_for_inference = True
         return self
+
+    def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.7) -> Any:
+        """Opt-in int8 inference on CPU (SmoothQuant + dynamic int8 Linear layers), in place; returns the model.
+
+        See :mod:`embedkit.quantization_int8`. The model can no longer be trained or saved.
+
+        Example:
+            >>> from embedkit import CrossEncoder, SentenceTransformer
+            >>> from embedkit.default_model import default_model_path
+            >>> SentenceTransformer(default_model_path(), device="cpu").quantize("int8").encode(["hello"]).shape
+            (1, 384)
+            >>> CrossEncoder(default_model_path(), device="cpu").quantize("int8").predict([("a", "b")]).shape
+            (1,)
+        """
+        if dtype != "int8":
+            raise ValueError(f"quantize supports 'int8' only, got {dtype!r}")
+        from embedkit.quantization_int8 import quantize_int8
+
+        return quantize_int8(self, calibration_texts, alpha)
+
+    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
+        """Start worker processes (one per device; default all CUDA devices, else 4 CPU workers) for
+        ``encode(..., pool=pool)`` / ``predict(..., pool=pool)``. Call it under ``if __name__ == "__main__":``.
+
+        Example:
+            >>> from embedkit import SentenceTransformer
+            >>> from embedkit.default_model import default_model_path
+            >>> model = SentenceTransformer(default_model_path(), device="cpu")
+            >>> pool = model.start_multi_process_pool(["cpu", "cpu"])  # doctest: +SKIP
+            >>> model.encode(["a", "b", "c"], pool=pool).shape  # doctest: +SKIP
+            (3, 384)
+            >>> SentenceTransformer.stop_multi_process_pool(pool)  # doctest: +SKIP
+        """
+        from embedkit.multiprocess import start_pool
+
+        return start_pool(self, target_devices)
+
+    @staticmethod
+    def stop_multi_process_pool(pool: dict[str, Any]) -> None:
+        """Stop the worker processes of a pool from :meth:`start_multi_process_pool`."""
+        from embedkit.multiprocess import stop_pool
+
+        stop_pool(pool)
+
+    def evaluate(self, evaluator: Any, output_path: str | None = None) -> dict[str, float]:
+        """Run ``evaluator`` on this model (``output_path`` is created first when given).
+
+        Example:
+            >>> from embedkit import SentenceTransformer
+            >>> from embedkit.default_model import default_model_path
+            >>> from embedkit.evaluation import EmbeddingSimilarityEvaluator
+            >>> model = SentenceTransformer(default_model_path(), device="cpu")
+            >>> evaluator = EmbeddingSimilarityEvaluator(
+            ...     ["a cat", "a dog", "a car"], ["a kitten", "a puppy", "a truck"], [0.9, 0.8, 0.7], name="toy")
+            >>> sorted(model.evaluate(evaluator))[:1]
+            ['toy_pearson_cosine']
+        """
+        if output_path is not None:
+            os.makedirs(output_path, exist_ok=True)
+        return evaluator(self, output_path=output_path)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        safe_serialization: bool = True,
+        commit_message: str | None = None,
+        local_model_path: str | None = None,
+        exist_ok: bool = False,
+        replace_model_card: bool = False,
+        train_datasets: list[str] | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+    ) -> str:
+        """Upload the model (or ``local_model_path``) to a Hugging Face Hub repository, creating it if needed.
+
+        Returns the commit URL, or the pull request URL with ``create_pr=True``. See
+        :func:`embedkit.hub.push_folder_to_hub`.
+        """
+        from embedkit.hub import push_folder_to_hub
+
+        return push_folder_to_hub(self, repo_id, token=token, private=private, safe_serialization=safe_serialization,
+                                  commit_message=commit_message, local_model_path=local_model_path,
+                                  exist_ok=exist_ok, replace_model_card=replace_model_card,
+                                  train_datasets=train_datasets, revision=revision, create_pr=create_pr)
 
     # The model classes list BaseModel before nn.Module, so these two run first and refuse before any submodule
     # changes: a refused train() or move leaves the model as it was.

@@ -581,28 +581,6 @@ class CrossEncoder(BaseModel, nn.Module):
             scores.extend(out)
         return [scores[i] for i in np.argsort(order)] if scores else []
 
-    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
-        """Worker processes (one per device; default all CUDA devices, else 4 CPU workers) for
-        ``predict(..., pool=pool)``. Call it under ``if __name__ == "__main__":``.
-
-        Example:
-            >>> from embedkit.default_model import default_model_path
-            >>> ce = CrossEncoder(default_model_path())  # doctest: +SKIP
-            >>> pool = ce.start_multi_process_pool(["cpu", "cpu"])  # doctest: +SKIP
-            >>> ce.predict([("q", "a"), ("q", "b")], pool=pool).shape  # doctest: +SKIP
-            (2,)
-            >>> CrossEncoder.stop_multi_process_pool(pool)  # doctest: +SKIP
-        """
-        from embedkit.multiprocess import start_pool
-
-        return start_pool(self, target_devices)
-
-    @staticmethod
-    def stop_multi_process_pool(pool: dict[str, Any]) -> None:
-        from embedkit.multiprocess import stop_pool
-
-        stop_pool(pool)
-
     @cross_encoder_predict_rank_args_decorator
     def rank(
         self,
@@ -651,22 +629,6 @@ class CrossEncoder(BaseModel, nn.Module):
             results.append(hit)
         results.sort(key=lambda hit: hit["score"], reverse=True)
         return results[:top_k]
-
-    def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.7) -> Any:
-        """Opt-in int8 inference on CPU (SmoothQuant + dynamic int8 Linear layers), in place; returns the model.
-
-        See :mod:`embedkit.quantization_int8`. The model can no longer be trained or saved.
-
-        Example:
-            >>> from embedkit.default_model import default_model_path
-            >>> CrossEncoder(default_model_path(), device="cpu").quantize("int8").predict([("a", "b")]).shape
-            (1,)
-        """
-        if dtype != "int8":
-            raise ValueError(f"quantize supports 'int8' only, got {dtype!r}")
-        from embedkit.quantization_int8 import quantize_int8
-
-        return quantize_int8(self, calibration_texts, alpha)
 
     def save(self, path: str | os.PathLike, safe_serialization: bool | None = True, create_model_card: bool = True,
              **kwargs: Any) -> None:
@@ -776,20 +738,14 @@ class CrossEncoder(BaseModel, nn.Module):
         create_pr: bool = False,
         tags: str | list[str] | None = None,
     ) -> str:
-        """Upload the model (or ``local_model_path``) to a Hugging Face Hub repository, creating it if needed.
-
-        Returns the commit URL, or the pull request URL with ``create_pr=True``. ``tags`` are added to the model
-        card first. See :func:`embedkit.hub.push_folder_to_hub`.
-        """
-        from embedkit.hub import push_folder_to_hub
-
+        """:meth:`BaseModel.push_to_hub <embedkit.base.model.BaseModel.push_to_hub>`; ``tags`` are added to the
+        model card first."""
         if tags is not None:
             self.model_card_data.add_tags(tags)
-
-        return push_folder_to_hub(self, repo_id, token=token, private=private, safe_serialization=safe_serialization,
-                                  commit_message=commit_message, local_model_path=local_model_path,
-                                  exist_ok=exist_ok, replace_model_card=replace_model_card,
-                                  train_datasets=train_datasets, revision=revision, create_pr=create_pr)
+        return super().push_to_hub(repo_id, token=token, private=private, safe_serialization=safe_serialization,
+                                   commit_message=commit_message, local_model_path=local_model_path,
+                                   exist_ok=exist_ok, replace_model_card=replace_model_card,
+                                   train_datasets=train_datasets, revision=revision, create_pr=create_pr)
 
     def _push_to_hub_usage_tip(self, repo_id: str) -> str:
         """The "test this pull request" section of a ``create_pr=True`` upload's description."""

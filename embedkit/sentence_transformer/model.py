@@ -26,7 +26,6 @@ from embedkit.base.model import BaseModel
 from embedkit.base.model_card import (
     note_base_model,
     read_model_card_text,
-    training_card_section,
     write_model_card,
 )
 from embedkit.base.modules.transformer import check_text_inputs, tokens_to_device
@@ -733,28 +732,6 @@ class SentenceTransformer(BaseModel, nn.Sequential):
             restored[index] = results[position]
         return restored
 
-    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
-        """Start worker processes (one per device; default all CUDA devices, else 4 CPU workers) for
-        ``encode(..., pool=pool)``. Call it under ``if __name__ == "__main__":``.
-
-        Example:
-            >>> from embedkit.default_model import default_model_path
-            >>> model = SentenceTransformer(default_model_path(), device="cpu")
-            >>> pool = model.start_multi_process_pool(["cpu", "cpu"])  # doctest: +SKIP
-            >>> model.encode(["a", "b", "c"], pool=pool).shape  # doctest: +SKIP
-            (3, 384)
-            >>> SentenceTransformer.stop_multi_process_pool(pool)  # doctest: +SKIP
-        """
-        from embedkit.multiprocess import start_pool
-
-        return start_pool(self, target_devices)
-
-    @staticmethod
-    def stop_multi_process_pool(pool: dict[str, Any]) -> None:
-        from embedkit.multiprocess import stop_pool
-
-        stop_pool(pool)
-
     def _forward_to_encode(self, inputs: Any, task: str, **encode_kwargs: Any) -> Any:
         """Call ``self.encode`` with ``task`` set, passing the inputs under the name the target ``encode`` declares
         (``sentences`` for sentence-transformers 5.x-style overrides, ``inputs`` otherwise)."""
@@ -880,39 +857,7 @@ class SentenceTransformer(BaseModel, nn.Sequential):
             checkpoint_save_steps=checkpoint_save_steps, checkpoint_save_total_limit=checkpoint_save_total_limit,
             resume_from_checkpoint=resume_from_checkpoint)
 
-    def evaluate(self, evaluator: Any, output_path: str | None = None) -> dict[str, float]:
-        """Run ``evaluator`` on this model (``output_path`` is created first when given)."""
-        if output_path is not None:
-            os.makedirs(output_path, exist_ok=True)
-        return evaluator(self, output_path=output_path)
-
     # ------------------------------------------------------------------ Hub
-    def push_to_hub(
-        self,
-        repo_id: str,
-        token: str | None = None,
-        private: bool | None = None,
-        safe_serialization: bool = True,
-        commit_message: str | None = None,
-        local_model_path: str | None = None,
-        exist_ok: bool = False,
-        replace_model_card: bool = False,
-        train_datasets: list[str] | None = None,
-        revision: str | None = None,
-        create_pr: bool = False,
-    ) -> str:
-        """Upload the model (or ``local_model_path``) to a Hugging Face Hub repository, creating it if needed.
-
-        Returns the commit URL, or the pull request URL with ``create_pr=True``. See
-        :func:`embedkit.hub.push_folder_to_hub`.
-        """
-        from embedkit.hub import push_folder_to_hub
-
-        return push_folder_to_hub(self, repo_id, token=token, private=private, safe_serialization=safe_serialization,
-                                  commit_message=commit_message, local_model_path=local_model_path,
-                                  exist_ok=exist_ok, replace_model_card=replace_model_card,
-                                  train_datasets=train_datasets, revision=revision, create_pr=create_pr)
-
     @save_to_hub_args_decorator
     def save_to_hub(
         self,
@@ -973,23 +918,6 @@ class SentenceTransformer(BaseModel, nn.Sequential):
             config["truncate_dim"] = self.truncate_dim
         return config
 
-    def quantize(self, dtype: str = "int8", calibration_texts: list[str] | None = None, alpha: float = 0.7) -> Any:
-        """Opt-in int8 inference on CPU (SmoothQuant + dynamic int8 Linear layers), in place; returns the model.
-
-        See :mod:`embedkit.quantization_int8`. The model can no longer be trained or saved.
-
-        Example:
-            >>> from embedkit.default_model import default_model_path
-            >>> model = SentenceTransformer(default_model_path(), device="cpu").quantize("int8")
-            >>> model.encode(["hello"]).shape
-            (1, 384)
-        """
-        if dtype != "int8":
-            raise ValueError(f"quantize supports 'int8' only, got {dtype!r}")
-        from embedkit.quantization_int8 import quantize_int8
-
-        return quantize_int8(self, calibration_texts, alpha)
-
     def save(self, path: str | os.PathLike, model_name: str | None = None, create_model_card: bool = True,
              train_datasets: list[str] | None = None, safe_serialization: bool = True) -> None:
         """Write the model as a sentence-transformers folder (atomically: temporary folder, then rename); a
@@ -1003,17 +931,3 @@ class SentenceTransformer(BaseModel, nn.Sequential):
                           write_extra=write_card, safe_serialization=safe_serialization)
 
     save_pretrained = save
-
-    def _model_card(self, name: str) -> str:
-        modules = "\n".join(f"  ({n}): {type(m).__name__}" for n, m in self.named_children())
-        return (
-            f"---\nlibrary_name: sentence-transformers\ntags:\n- sentence-transformers\n- embedkit\n"
-            f"pipeline_tag: sentence-similarity\n---\n\n# {name}\n\n"
-            f"A sentence embedding model saved by embedkit. It maps text to a {self.get_embedding_dimension()}-"
-            f"dimensional vector (max {self.max_seq_length} tokens, {self.similarity_fn_name} similarity).\n\n"
-            f"```\nSentenceTransformer(\n{modules}\n)\n```\n\n"
-            "## Usage\n\n```python\nfrom embedkit import SentenceTransformer  # or: from sentence_transformers import ...\n"
-            f"model = SentenceTransformer({name!r})\nembeddings = model.encode([\"first text\", \"second text\"])\n"
-            "similarities = model.similarity(embeddings, embeddings)\n```\n"
-            + training_card_section(getattr(self, "training_summary", None))
-        )

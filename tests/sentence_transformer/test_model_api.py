@@ -106,9 +106,10 @@ def test_push_to_hub_uploads_a_saved_folder(bert, monkeypatch):
 
     monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: mock.Mock(repo_id=repo_id))
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # no README.md on the (absent) Hub: the card is written; the real look-up would wait on the network here
+    monkeypatch.setattr("embedkit.hub._hub_readme_exists", lambda repo_id, token, revision: False)
     assert bert.push_to_hub("me/model") == "https://hub/commit/1"
-    assert uploaded["repo_id"] == "me/model" and "modules.json" in uploaded["files"]
+    assert uploaded["repo_id"] == "me/model" and {"modules.json", "README.md"} <= set(uploaded["files"])
     assert uploaded["commit_message"] == "Add new SentenceTransformer model"
     assert bert.push_to_hub("me/model", create_pr=True) == "https://hub/pr/1"
     assert "SentenceTransformer compatibility" in uploaded["commit_description"]
