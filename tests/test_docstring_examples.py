@@ -21,9 +21,7 @@ MODULES = sorted(
 
 # Docstring -> why its examples carry ``# doctest: +SKIP``. Nothing else may skip.
 SKIPPED = {
-    "embedkit.sentence_transformer.model.SentenceTransformer.start_multi_process_pool":
-        "starts worker processes (seconds each; needs a __main__ guard in scripts); tests/test_multiprocess.py",
-    "embedkit.cross_encoder.model.CrossEncoder.start_multi_process_pool":
+    "embedkit.base.model.BaseModel.start_multi_process_pool":
         "starts worker processes (seconds each; needs a __main__ guard in scripts); tests/test_multiprocess.py",
 }
 

@@ -31,6 +31,7 @@ from embedkit.base.modules.module import (
     read_json_file,
     write_json_file,
 )
+from embedkit.cross_encoder.folder_configs import read_folder_configs
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.heads import SequenceClassifier
 from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
@@ -42,11 +43,6 @@ from embedkit.util.decorators import cross_encoder_init_args_decorator, cross_en
 
 logger = logging.getLogger(__name__)
 base_logger = logging.getLogger("embedkit.base.model")  # loading messages, where sentence-transformers logs them
-
-TRANSFORMER_TYPES = ("sentence_transformers.base.modules.transformer.Transformer",
-                     "sentence_transformers.models.Transformer",
-                     "sentence_transformers.sentence_transformer.modules.transformer.Transformer")
-
 
 def _check_pairs(inputs: list[Any]) -> None:
     """Raise TypeError naming the first item that is neither a pair of strings nor a lone string."""
@@ -306,44 +302,7 @@ class CrossEncoder(BaseModel, nn.Module):
         return {"activation_fn": saved_activation, "prompts": st_config.get("prompts"),
                 "default_prompt_name": st_config.get("default_prompt_name")}
 
-    @staticmethod
-    def _read_st_configs(folder: Path) -> tuple[str | None, int | None, bool, bool, dict[str, Any]]:
-        """Read the sentence-transformers files if present.
-
-        Returns (activation path, max_seq_length, do_lower_case, is a classifier folder, the
-        config_sentence_transformers.json dict). A SentenceTransformer (bi-encoder) folder is not a classifier
-        folder: its root Transformer becomes the backbone of a new head.
-        """
-        activation, model_type = None, "CrossEncoder"
-        st_config: dict[str, Any] = {}
-        st_config_path = folder / "config_sentence_transformers.json"
-        if st_config_path.exists():
-            st_config = read_json_file(st_config_path)
-            model_type = st_config.get("model_type", "SentenceTransformer")
-            if model_type not in ("CrossEncoder", "SentenceTransformer"):
-                raise ValueError(f"{folder}: config_sentence_transformers.json has model_type={model_type!r}; "
-                                 "a CrossEncoder loads CrossEncoder folders or SentenceTransformer backbones")
-            activation = st_config.get("activation_fn")
-        modules_path = folder / "modules.json"
-        if not modules_path.exists():
-            return activation, None, False, True, st_config
-        modules = read_json_file(modules_path)
-        if not (isinstance(modules, list) and modules and modules[0].get("path", "") in ("", ".")
-                and modules[0].get("type") in TRANSFORMER_TYPES):
-            raise ValueError(f"{folder}: modules.json must start with a root Transformer module, got {modules!r}")
-        sbert_path = folder / "sentence_bert_config.json"
-        sbert = read_json_file(sbert_path) if sbert_path.exists() else {}
-        task = sbert.get("transformer_task", "feature-extraction")
-        max_length, lower = sbert.get("max_seq_length"), bool(sbert.get("do_lower_case", False))
-        if task == "feature-extraction" and model_type == "SentenceTransformer":
-            return None, max_length, lower, False, st_config
-        if len(modules) != 1 or task != "sequence-classification":
-            raise ValueError(f"{folder}: transformer_task={task!r} with {len(modules)} modules; a CrossEncoder "
-                             "folder has one root Transformer with 'sequence-classification'")
-        output_name = sbert.get("module_output_name", "scores")
-        if output_name != "scores":
-            raise ValueError(f"{folder}: module_output_name={output_name!r} is not supported (scores only)")
-        return activation, max_length, lower, True, st_config
+    _read_st_configs = staticmethod(read_folder_configs)
 
     @property
     def device(self) -> torch.device:
