@@ -20,148 +20,50 @@ that, and ``gather_across_devices=True`` makes the negatives span all ranks.
 
 Checkpoints hold the model folder plus optimizer, scheduler, scaler, RNG states and the sampler position, so a
 resumed run continues bit for bit (on CPU) where it stopped.
+
+What the loop calls lives next to it, one concern a module: ``trainer_setup`` (argument checks, losses),
+``trainer_data`` (samplers, collation), ``trainer_optimizer``, ``trainer_checkpoints``, ``trainer_evaluation``,
+``trainer_log`` and ``trainer_state`` (callback types). BaseTrainer's methods delegate to their functions, so a
+subclass overrides the methods as before.
 """
 
 from __future__ import annotations
 
-import bisect
 import gc
-import json
 import logging
 import math
 import random
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from embedkit import distributed as dist_utils
-from embedkit.base.data_collator import Batch, DataCollator, batch_from_dict
-from embedkit.base.losses.input_columns import check_columns_for_loss, check_row_values
-from embedkit.base.sampler import (
-    DefaultBatchSampler,
-    EpochRandomSampler,
-    GroupByLabelBatchSampler,
-    NoDuplicatesBatchSampler,
-    ProportionalBatchSampler,
-    RoundRobinBatchSampler,
-    ShardedBatchSampler,
-)
+from embedkit.base import trainer_checkpoints, trainer_data, trainer_evaluation, trainer_log, trainer_setup
+from embedkit.base.data_collator import Batch, DataCollator
+from embedkit.base.sampler import ShardedBatchSampler
 from embedkit.base.termination import TerminationRequest
+from embedkit.base.trainer_data import _NamedRows as _NamedRows
+from embedkit.base.trainer_optimizer import _Losses, build_optimizer
+from embedkit.base.trainer_optimizer import _no_decay as _no_decay
+from embedkit.base.trainer_state import EvalLoopOutput, TrainerControl, TrainerState, TrainOutput
+from embedkit.base.trainer_state import TrainerCallback as TrainerCallback
 from embedkit.base.training_args import (
     BaseTrainingArguments,
-    BatchSamplers,
     CrossEncoderTrainingArguments,
-    MultiDatasetBatchSamplers,
     SentenceTransformerTrainingArguments,
     SparseEncoderTrainingArguments,
 )
-from embedkit.checkpoint import (
-    DamagedCheckpointError,
-    apply_training_state,
-    list_checkpoints,
-    read_training_state,
-    remove_partial_checkpoints,
-    rng_state,
-    rotate_checkpoints,
-    save_checkpoint,
-)
-from embedkit.data import (
-    LABEL_COLUMNS,
-    StreamedDataset,
-    as_datasets,
-    featureless_stream_hint,
-    is_column_dict,
-    is_stream,
-)
+from embedkit.checkpoint import apply_training_state, remove_partial_checkpoints
+from embedkit.data import LABEL_COLUMNS, as_datasets, is_column_dict
 from embedkit.schedules import build_scheduler, warmup_steps_for
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainerState:
-    """Progress of a run; saved as ``trainer_state.json`` in every checkpoint."""
-
-    global_step: int = 0
-    max_steps: int = 0
-    epoch: float = 0.0
-    epoch_index: int = 0
-    batch_in_epoch: int = 0
-    """Index, in this epoch's batch list, of the next micro-batch to train on."""
-    log_history: list[dict[str, Any]] = field(default_factory=list)
-    best_metric: float | None = None
-    best_model_checkpoint: str | None = None
-
-
-class TrainOutput(NamedTuple):
-    global_step: int
-    training_loss: float
-    metrics: dict[str, Any]
-
-
-@dataclass
-class TrainerControl:
-    should_training_stop: bool = False
-
-
-class EvalLoopOutput(NamedTuple):
-    """What :meth:`BaseTrainer.evaluation_loop` returns (transformers' field names)."""
-
-    predictions: Any
-    label_ids: Any
-    metrics: dict[str, float]
-    num_samples: int
-
-
-class _NamedRows(torch.utils.data.Dataset):
-    """Rows of several datasets by global index (offsets in order), each tagged with its dataset's name when
-    ``named``, so one collate function can resolve per-dataset prompts, routes and losses."""
-
-    def __init__(self, datasets: dict[str, Any], named: bool) -> None:
-        self.datasets, self.named = list(datasets.items()), named
-        self.offsets = [0, *np.cumsum([len(d) for _, d in self.datasets]).tolist()]
-
-    def __len__(self) -> int:
-        return self.offsets[-1]
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        which = bisect.bisect_right(self.offsets, index) - 1
-        name, dataset = self.datasets[which]
-        row = dict(dataset[index - self.offsets[which]])
-        if self.named and name:
-            row["dataset_name"] = name
-        return row
-
-
-class TrainerCallback:
-    """Hooks called by the loop (same names and arguments as transformers' ``TrainerCallback``)."""
-
-    def on_train_begin(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
-    def on_step_begin(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
-    def on_step_end(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
-    def on_log(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
-    def on_evaluate(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
-    def on_save(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
-    def on_train_end(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
-
-
-class _Losses(nn.Module):
-    """All loss modules in one module, so one DDP wrapper (and one optimizer) covers every trainable parameter."""
-
-    def __init__(self, losses: dict[str, nn.Module]) -> None:
-        super().__init__()
-        self.names = list(losses)
-        self.losses = nn.ModuleList(losses.values())
-
-    def forward(self, name: str, features: list[Any], labels: Any, **kwargs: Any) -> Tensor | dict[str, Tensor]:
-        return self.losses[self.names.index(name)](features, labels, **kwargs)
 
 
 def set_seed(seed: int) -> None:
@@ -178,17 +80,6 @@ def _to_device(value: Any, device: torch.device) -> Any:
     if isinstance(value, list):
         return [_to_device(v, device) for v in value]
     return value
-
-
-def _no_decay(module: nn.Module) -> set[str]:
-    """Names of parameters trained without weight decay: biases and LayerNorm weights."""
-    names = set()
-    for module_name, sub in module.named_modules():
-        for param_name, _ in sub.named_parameters(recurse=False):
-            full = f"{module_name}.{param_name}" if module_name else param_name
-            if param_name == "bias" or isinstance(sub, nn.LayerNorm) or "LayerNorm" in type(sub).__name__:
-                names.add(full)
-    return names
 
 
 class BaseTrainer:
@@ -261,30 +152,7 @@ class BaseTrainer:
                            "use the `evaluator` argument instead for detailed evaluation metrics, or the "
                            "`eval_dataset` argument for the evaluation loss.")
         self.model = model
-        for kind, dataset in (("train", train_dataset), ("eval", eval_dataset)):
-            if is_stream(dataset) and getattr(dataset, "column_names", None) is None:
-                raise ValueError(featureless_stream_hint(dataset, kind))
-        if eval_dataset is None and evaluator is None and self.args.eval_strategy != "no":
-            raise ValueError(
-                f"You have set `args.eval_strategy` to {self.args.eval_strategy}, but you didn't provide an "
-                f"`eval_dataset` or an `evaluator`. Either provide an `eval_dataset` or an `evaluator` to "
-                f"`{type(self).__name__}`, or set `args.eval_strategy='no'` to skip evaluation.")
-        if isinstance(loss, dict):
-            for kind, dataset in (("train", train_dataset), ("eval", eval_dataset)):
-                if dataset is None:
-                    continue
-                if not isinstance(dataset, dict) or is_column_dict(dataset):
-                    raise ValueError(f"If the provided `loss` is a dict, then the `{kind}_dataset` must be a "
-                                     f"`DatasetDict`.")
-                if missing := set(dataset) - set(loss):
-                    raise ValueError(
-                        f"If the provided `loss` is a dict, then all keys from the `{kind}_dataset` dictionary must "
-                        f"occur in `loss` also. Currently, {sorted(missing)} occur{'s' if len(missing) == 1 else ''} "
-                        f"in `{kind}_dataset` but not in `loss`.")
-        if isinstance(train_dataset, dict) and any(is_stream(d) for d in train_dataset.values()):
-            # (a dict of streamed eval datasets is fine: each is evaluated on its own)
-            raise ValueError("Sentence Transformers is not compatible with a DatasetDict containing an "
-                             "IterableDataset.")
+        trainer_setup.check_init_arguments(self, train_dataset, eval_dataset, loss, evaluator)
         self.validate_column_names(train_dataset, "train")
         self.validate_column_names(eval_dataset, "eval")
         self.train_datasets, self.multi_dataset = as_datasets(train_dataset, "train_dataset")
@@ -363,72 +231,24 @@ class BaseTrainer:
         ``model`` may be a wrapper (DDP, ``torch.compile``): the methods losses call on their model during
         ``forward`` (``preprocess``, ``get_embedding_dimension``) are bound onto it from the model it replaces.
         """
-        from embedkit.base.model import BaseModel
-
-        for name, child in loss.named_children():
-            if name == "model" and isinstance(child, BaseModel):
-                for attribute in ("preprocess", "get_embedding_dimension"):
-                    if hasattr(child, attribute) and not hasattr(model, attribute):
-                        setattr(model, attribute, getattr(child, attribute))
-                loss.model = model
-            elif isinstance(child, nn.Module):
-                setattr(loss, name, self.override_model_in_loss(child, model))
-        return loss
+        return trainer_setup.override_model_in_loss(self, loss, model)
 
     def _default_collator(self) -> DataCollator:
         preprocess = self.model.preprocess if self.tokenize_inputs else None
         return DataCollator(preprocess, LABEL_COLUMNS, self.args.router_mapping, self.args.prompts)
 
     def _resolve_losses(self, loss: Any) -> dict[str, nn.Module]:
-        names = list(self.train_datasets) or [""]
-
-        def build(value: Any) -> nn.Module:
-            if value is None:
-                return self.default_loss()
-            if isinstance(value, nn.Module):
-                return value
-            if callable(value):
-                return value(self.model)
-            raise TypeError(f"loss must be a module, a callable model -> module, or a dict of them; got {value!r}")
-
-        if isinstance(loss, dict) and not self.train_datasets:
-            return {str(name): build(value) for name, value in loss.items()}
-        if isinstance(loss, dict):
-            missing = set(names) - set(loss)
-            if missing or not self.multi_dataset:
-                raise ValueError(f"a dict of losses needs a dict of train datasets with the same keys; datasets "
-                                 f"{sorted(names)}, losses {sorted(loss)}")
-            return {name: build(loss[name]) for name in names}
-        built = build(loss)
-        return {name: built for name in names}
+        return trainer_setup.resolve_losses(self, loss)
 
     def _validate(self) -> None:
-        args = self.args
-        if args.eval_strategy != "no" and not self.eval_datasets and not self.evaluators:
-            raise ValueError(f"eval_strategy={args.eval_strategy!r} needs an eval_dataset or an evaluator")
-        for name, dataset in {**self.train_datasets, **{f"eval:{k}": v for k, v in self.eval_datasets.items()}}.items():
-            if len(dataset) == 0:
-                raise ValueError(f"dataset {name or 'train'!r} is empty")
-            inputs = [c for c in dataset.column_names if c not in LABEL_COLUMNS and c != "dataset_name"]
-            if not inputs:
-                raise ValueError(f"dataset {name or 'train'!r} has no input columns, only {dataset.column_names}")
-        if getattr(self.model, "quantized", None):
-            raise ValueError("the model is quantized for inference (model.quantize); train the fp32 model instead")
-        has_router = any(type(m).__name__ == "Router" for m in self.model.modules())
-        if has_router and not args.router_mapping:
-            raise ValueError(
-                "You are using a Router module in your model, but you did not provide a `router_mapping` in the "
-                "training arguments. This means that the Router module will not be able to route the inputs to the "
-                "correct submodules. Please provide a `router_mapping` that maps column names to routes, e.g. "
-                "{'column_one': 'query', 'column_two': 'document', 'column_three': 'document'}.")
+        trainer_setup.validate_setup(self)
 
-    # ------------------------------------------------------------------ data
+    def _check_datasets_against_losses(self) -> None:
+        trainer_setup.check_datasets_against_losses(self)
+
+    # ------------------------------------------------------------------ data (embedkit.base.trainer_data)
     def _offsets(self, datasets: dict[str, Any]) -> list[int]:
-        offsets, total = [], 0
-        for dataset in datasets.values():
-            offsets.append(total)
-            total += len(dataset)
-        return offsets
+        return trainer_data.dataset_offsets(datasets)
 
     def get_batch_sampler(self, dataset: Any, batch_size: int, drop_last: bool,
                           valid_label_columns: list[str] | None = None, generator: torch.Generator | None = None,
@@ -439,124 +259,39 @@ class BaseTrainer:
         ``(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)``; the enum values map to the
         embedkit samplers. A streamed (``IterableDataset``) input keeps its order.
         """
-        kwargs = {"batch_size": batch_size, "drop_last": drop_last, "valid_label_columns": valid_label_columns,
-                  "generator": generator, "seed": seed}
-        kind = self.args.batch_sampler
-        if callable(kind) and not isinstance(kind, BatchSamplers):
-            return kind(dataset, **kwargs)
-        if isinstance(dataset, StreamedDataset):
-            if kind != BatchSamplers.BATCH_SAMPLER:
-                logger.warning("When using an IterableDataset, you cannot specify a batch sampler.")
-            return DefaultBatchSampler(range(len(dataset)), **kwargs)
-        if kind == BatchSamplers.NO_DUPLICATES:
-            return NoDuplicatesBatchSampler(dataset, **kwargs)
-        if kind == BatchSamplers.NO_DUPLICATES_HASHED:
-            return NoDuplicatesBatchSampler(dataset, precompute_hashes=True, **kwargs)
-        if kind == BatchSamplers.GROUP_BY_LABEL:
-            return GroupByLabelBatchSampler(dataset, **kwargs)
-        return DefaultBatchSampler(EpochRandomSampler(len(dataset), seed if seed is not None else 0), **kwargs)
+        return trainer_data.get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns, generator,
+                                              seed)
 
     def get_multi_dataset_batch_sampler(self, dataset: Any, batch_samplers: list[Any],
                                         generator: torch.Generator | None = None, seed: int | None = 0) -> Any:
         """The sampler ``args.multi_dataset_batch_sampler`` names over a ``ConcatDataset`` of the datasets."""
-        kwargs = {"batch_samplers": batch_samplers, "generator": generator, "seed": seed}
-        kind = self.args.multi_dataset_batch_sampler
-        if callable(kind) and not isinstance(kind, MultiDatasetBatchSamplers):
-            return kind(dataset, **kwargs)
-        if kind == MultiDatasetBatchSamplers.ROUND_ROBIN:
-            return RoundRobinBatchSampler(dataset=dataset, **kwargs)
-        return ProportionalBatchSampler(dataset=dataset, **kwargs)
+        return trainer_data.get_multi_dataset_batch_sampler(self, dataset, batch_samplers, generator, seed)
 
     def _batch_sampler(self, datasets: dict[str, Any], per_device: int, rank: int, world: int) -> ShardedBatchSampler:
-        """This rank's batches over ``datasets``: the sampler of the global batch, sharded over the ranks."""
-        args = self.args
-        seed = args.data_seed if args.data_seed is not None else args.seed
-        generator = torch.Generator().manual_seed(seed)
-        labels = list(getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS))
-        samplers = [self.get_batch_sampler(d, per_device * world, args.dataloader_drop_last, labels, generator, seed)
-                    for d in datasets.values()]
-        if len(samplers) == 1:
-            return ShardedBatchSampler(samplers[0], rank, world)
-        concat = torch.utils.data.ConcatDataset(list(datasets.values()))
-        return ShardedBatchSampler(self.get_multi_dataset_batch_sampler(concat, samplers, generator, seed), rank,
-                                   world)
+        return trainer_data.sharded_batch_sampler(self, datasets, per_device, rank, world)
 
     def _train_sampler(self, rank: int, world: int) -> ShardedBatchSampler:
         return self._batch_sampler(self.train_datasets, self.args.per_device_train_batch_size, rank, world)
 
     def _collate(self, indices: list[int], datasets: dict[str, Any], multi: bool | None = None) -> Batch:
-        offsets, names = self._offsets(datasets), list(datasets)
-        which = bisect.bisect_right(offsets, indices[0]) - 1
-        dataset = datasets[names[which]]
-        rows = [dataset[i - offsets[which]] for i in indices]
-        name = names[which] if (self.multi_dataset if multi is None else multi) else None
-        if not self._custom_collator:  # a None text / None or NaN label is named before this batch trains
-            check_row_values(rows, [i - offsets[which] for i in indices], self._label_column(dataset),
-                             names[which] or "train")
-        return self._collate_rows(rows, name)
+        return trainer_data.collate_indices(self, indices, datasets, multi)
 
     def _label_column(self, dataset: Any) -> list[str]:
-        """``[the dataset's label column]`` (the first present among the collator's label names), or ``[]``."""
-        names = getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS)
-        return [c for c in names if c in dataset.column_names][:1]
-
-    def _check_datasets_against_losses(self) -> None:
-        """Refuse, before the first step, a dataset whose columns do not fit its loss (too few or too many input
-        columns, no label column for a loss that needs one); see :mod:`embedkit.base.losses.input_columns`."""
-        if self._custom_collator:  # a custom collator may build other columns than the dataset's
-            return
-        labels = list(getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS))
-        for kind, datasets in (("train", self.train_datasets), ("eval", self.eval_datasets)):
-            for name, dataset in datasets.items():
-                loss = self.losses[name] if name in self.losses else next(iter(self.losses.values()))
-                columns = [c for c in dataset.column_names if c != "dataset_name"]
-                check_columns_for_loss(loss, columns, labels, name or kind)
+        return trainer_data.label_column(self, dataset)
 
     def _collate_rows(self, rows: list[dict[str, Any]], name: str | None) -> Batch:
-        if isinstance(self.data_collator, DataCollator):
-            return self.data_collator(rows, dataset_name=name)
-        # a sentence-transformers style collator: rows carry dataset_name, the result is a dict
-        if name is not None:
-            rows = [{**row, "dataset_name": name} for row in rows]
-        out = self.data_collator(rows)
-        if isinstance(out, Batch):
-            return out
-        labels = getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS)
-        return batch_from_dict(out, rows, labels)
+        return trainer_data.collate_rows(self, rows, name)
+
+    def _build_dataloader(self, datasets: dict[str, Any], multi: bool, per_device: int
+                          ) -> torch.utils.data.DataLoader:
+        return trainer_data.build_dataloader(self, datasets, multi, per_device)
+
+    def _collate_named(self, rows: list[dict[str, Any]]) -> Batch:
+        return trainer_data.collate_named(self, rows)
 
     # ------------------------------------------------------------------ optimisation
     def _build_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
-        args = self.args
-        no_decay = _no_decay(module)
-        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-        special: dict[str, list[tuple[str, nn.Parameter]]] = {}
-        import re
-
-        for pattern in args.learning_rate_mapping:
-            matches = [(n, p) for n, p in named if re.search(pattern, n)]
-            if not matches:
-                raise ValueError(f"learning_rate_mapping pattern {pattern!r} matches no parameter")
-            special[pattern] = matches
-        claimed = {id(p) for matches in special.values() for _, p in matches}
-        groups = []
-
-        def add(params: list[tuple[str, nn.Parameter]], lr: float) -> None:
-            decay = [p for n, p in params if n not in no_decay]
-            plain = [p for n, p in params if n in no_decay]
-            if decay:
-                groups.append({"params": decay, "weight_decay": args.weight_decay, "lr": lr})
-            if plain:
-                groups.append({"params": plain, "weight_decay": 0.0, "lr": lr})
-
-        add([(n, p) for n, p in named if id(p) not in claimed], args.learning_rate)
-        for pattern, matches in special.items():
-            add(matches, args.learning_rate_mapping[pattern])
-        kwargs = dict(lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon,
-                      weight_decay=args.weight_decay)
-        try:  # the fused kernel (CPU and CUDA) is several times faster than the per-tensor loop; same update rule
-            return torch.optim.AdamW(groups, fused=True, **kwargs)
-        except (RuntimeError, TypeError, ValueError):
-            return torch.optim.AdamW(groups, **kwargs)
+        return build_optimizer(self.args, module)
 
     def _autocast(self, device: torch.device) -> Any:
         if self.args.bf16:
@@ -801,124 +536,45 @@ class BaseTrainer:
                 hook(self.args, self.state, self.control, model=self.model, **kwargs)
 
     def _log(self, entry: dict[str, Any], output_dir: Path, bar: Any) -> None:
-        self.state.log_history.append(entry)
-        if not dist_utils.is_main_process():
-            return
-        logger.info("%s", entry)
-        if bar is not None:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k in ("loss", "learning_rate", "grad_norm")})
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with open(output_dir / "training_log.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
-        self._callback("on_log", logs=entry)
+        trainer_log.log_entry(self, entry, output_dir, bar)
 
+    def track_loss_components(self, loss: dict[str, Tensor]) -> None:
+        """Add one step's loss components (detached, so no autograd graph is kept) to the running sums logged at
+        the next logging step; with ``args.logging_nan_inf_filter`` a NaN/inf value counts as the mean so far."""
+        trainer_log.track_loss_components(self, loss)
+
+    def _record_for_model_card(self) -> None:
+        """Attach what a model card reports (datasets, losses, arguments, metrics, log) to the model."""
+        trainer_log.record_for_model_card(self)
+
+    # ------------------------------------------------------------------ checkpoints (embedkit.base.trainer_checkpoints)
     def _resume(self, resume: str | bool | None, losses: nn.Module, rank: int) -> tuple[Path, dict] | None:
-        """(checkpoint, its training-state files) with the weights loaded, or None when not resuming.
-
-        ``True`` takes the latest checkpoint in ``output_dir`` whose files all read back, skipping damaged ones with
-        a warning; an explicit path must be intact. Every checkpoint must come from the same batch layout (batch
-        size, accumulation, world size, batches per epoch): the position saved is a count of batches, so another
-        layout would skip or repeat rows.
-        """
-        if not resume:
-            return None
-        if resume is True:
-            candidates = list_checkpoints(self.args.output_dir or "trainer_output")[::-1]
-            if not candidates:
-                raise FileNotFoundError(f"resume_from_checkpoint=True but {self.args.output_dir} has no checkpoint")
-        else:
-            candidates = [Path(resume)]
-            if not (candidates[0] / "trainer_state.json").is_file():
-                raise FileNotFoundError(f"{candidates[0]} is not a complete checkpoint (no trainer_state.json)")
-        for position, checkpoint in enumerate(candidates):
-            try:
-                files = read_training_state(checkpoint, rank=rank)
-                self._check_layout(checkpoint, files["trainer_state"])
-                self._load_weights(checkpoint, losses)
-                return checkpoint, files
-            except (DamagedCheckpointError, OSError, RuntimeError) as exc:  # a layout mismatch is not skipped
-                if resume is not True or position == len(candidates) - 1:
-                    raise
-                logger.warning("skipping %s: %s; trying %s", checkpoint, str(exc).splitlines()[0],
-                               candidates[position + 1])
-        return None
+        return trainer_checkpoints.load_checkpoint_to_resume(self, resume, losses, rank)
 
     def _check_layout(self, checkpoint: Path, saved: dict[str, Any]) -> None:
-        layout = saved.get("layout") or {key: saved.get("args", {}).get(key) for key in
-                                         ("per_device_train_batch_size", "gradient_accumulation_steps")}
-        changed = [f"{key} {value} -> {self._layout[key]}" for key, value in layout.items()
-                   if value is not None and key in self._layout and value != self._layout[key]]
-        if changed:
-            raise ValueError(f"{checkpoint} was saved with another batch layout ({', '.join(changed)}); its position "
-                             "counts batches, so resuming would skip or repeat rows. Resume with the same settings "
-                             "and data, or start a new run from its weights")
+        trainer_checkpoints.check_layout(self, checkpoint, saved)
 
     def _loss_only_params(self, losses: nn.Module) -> dict[str, Tensor]:
-        model_ids = {id(p) for p in self.model.parameters()}
-        return {n: p for n, p in losses.named_parameters() if id(p) not in model_ids}
+        return trainer_checkpoints.loss_only_params(self.model, losses)
 
     def _load_weights(self, checkpoint: Path, losses: nn.Module) -> None:
-        from safetensors.torch import load_file
-
-        reloaded = type(self.model)(str(checkpoint), device="cpu",
-                                    trust_remote_code=bool(getattr(self.model, "trust_remote_code", False)))
-        self.model.load_state_dict(reloaded.state_dict())
-        extra = self._loss_only_params(losses)
-        if extra and (checkpoint / "loss_params.safetensors").is_file():
-            saved = load_file(str(checkpoint / "loss_params.safetensors"))
-            with torch.no_grad():
-                for name, param in extra.items():
-                    param.copy_(saved[name])
+        trainer_checkpoints.load_weights(self, checkpoint, losses)
 
     def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
         """Save the model (the full model folder) to ``output_dir`` (default ``args.output_dir``), with the
         training arguments as ``training_args.json``; ``state_dict`` is accepted for compatibility."""
-        path = Path(output_dir if output_dir is not None else (self.args.output_dir or "trainer_output"))
-        path.mkdir(parents=True, exist_ok=True)
-        self.model.save(str(path))
-        (path / "training_args.json").write_text(json.dumps(self.args.to_dict(), indent=2, default=str),
-                                                 encoding="utf-8")
+        trainer_checkpoints.save_model_folder(self, output_dir)
 
     def _load_from_checkpoint(self, checkpoint_path: str) -> None:
         """Load the model weights of a checkpoint folder into the model being trained (and the trainable loss
         parameters, when the checkpoint has them)."""
         self._load_weights(Path(checkpoint_path), _Losses(self.losses))
 
-    def track_loss_components(self, loss: dict[str, Tensor]) -> None:
-        """Add one step's loss components (detached, so no autograd graph is kept) to the running sums logged at
-        the next logging step; with ``args.logging_nan_inf_filter`` a NaN/inf value counts as the mean so far."""
-        kind = "train" if self.model.training else "eval"
-        sums = self.accum_loss_components[kind]
-        steps = sums.get("steps", 0)
-        value = None
-        for key, value in loss.items():
-            value = value.detach()
-            if self.args.logging_nan_inf_filter and not bool(torch.isfinite(value).all()):
-                value = sums[key] / steps if key in sums and steps else torch.zeros((), dtype=value.dtype,
-                                                                                     device=value.device)
-            sums[key] = sums[key] + value if key in sums else value
-        device = value.device if value is not None else None
-        sums["steps"] = sums.get("steps", torch.tensor(0, device=device)) + 1
-
     def _save_checkpoint(self, output_dir: Path, losses: nn.Module, optimizer: Any, scheduler: Any, scaler: Any
                          ) -> None:
-        state = self.state
-        path = output_dir / f"checkpoint-{state.global_step}"
-        if self._improved is not None and self._improved[0] == state.global_step:
-            # As in transformers, the best model is decided among evaluations that coincide with a checkpoint.
-            state.best_metric, state.best_model_checkpoint = self._improved[1], str(path)
-            self._improved = None
-        rng_states = dist_utils.gather_to_main(rng_state())  # every rank's RNG, so each resumes its own stream
-        if dist_utils.is_main_process():
-            payload = {"state": asdict(state), "args": self.args.to_dict(), "layout": self._layout}
-            save_checkpoint(path, self.model, self._loss_only_params(losses), optimizer, scheduler, scaler, payload,
-                            model_only=self.args.save_only_model, rng_states=rng_states)
-            best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
-            rotate_checkpoints(output_dir, self.args.save_total_limit, best)
-            self._callback("on_save")
-        dist_utils.barrier()
+        trainer_checkpoints.save_trainer_checkpoint(self, output_dir, losses, optimizer, scheduler, scaler)
 
-    # ------------------------------------------------------------------ evaluation
+    # ------------------------------------------------------------------ evaluation (embedkit.base.trainer_evaluation)
     def get_eval_dataloader(self, eval_dataset: Any = None) -> torch.utils.data.DataLoader:
         """A ``DataLoader`` of collated eval batches: of ``eval_dataset`` given as a dataset, of the eval dataset
         with that name when a string, else of the trainer's eval dataset(s).
@@ -928,60 +584,14 @@ class BaseTrainer:
         trainer's own eval datasets are built once and reused (per dataset name), so repeated evaluations do not
         leave worker processes behind.
         """
-        if eval_dataset is None and not self.eval_datasets:
-            raise ValueError(f"Evaluation requires specifying an eval_dataset to the {type(self).__name__}.")
-        key = eval_dataset if isinstance(eval_dataset, str) else "eval"
-        cacheable = eval_dataset is None or isinstance(eval_dataset, str)
-        if cacheable and self.args.dataloader_persistent_workers and key in self._eval_dataloaders:
-            return self._eval_dataloaders[key]
-        if isinstance(eval_dataset, str):
-            datasets, multi = {eval_dataset: self.eval_datasets[eval_dataset]}, True
-        elif eval_dataset is None:
-            datasets, multi = self.eval_datasets, list(self.eval_datasets) != [""]
-        else:
-            datasets, multi = as_datasets(eval_dataset, "eval_dataset")
-        loader = self._build_dataloader(datasets, multi, self.args.per_device_eval_batch_size)
-        if cacheable and self.args.dataloader_persistent_workers:
-            self._eval_dataloaders[key] = loader
-        return loader
+        return trainer_evaluation.get_eval_dataloader(self, eval_dataset)
 
-    def _build_dataloader(self, datasets: dict[str, Any], multi: bool, per_device: int
-                          ) -> torch.utils.data.DataLoader:
-        args = self.args
-        sampler = self._batch_sampler(datasets, per_device, dist_utils.get_rank(), dist_utils.get_world_size())
-        rows = _NamedRows(datasets, multi)
-        workers = args.dataloader_num_workers
-        extra = {"persistent_workers": args.dataloader_persistent_workers,
-                 "prefetch_factor": args.dataloader_prefetch_factor} if workers > 0 else {}
-        return torch.utils.data.DataLoader(rows, batch_sampler=sampler, collate_fn=self._collate_named,
-                                           num_workers=workers, pin_memory=args.dataloader_pin_memory and
-                                           torch.cuda.is_available(), **extra)
-
-    def _collate_named(self, rows: list[dict[str, Any]]) -> Batch:
-        name = rows[0].get("dataset_name") if rows else None
-        return self._collate_rows([{k: v for k, v in row.items() if k != "dataset_name"} for row in rows], name)
-
-    def evaluation_loop(self, dataloader: Any, description: str = "Evaluation", prediction_loss_only: bool | None = None,
-                        ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval") -> EvalLoopOutput:
+    def evaluation_loop(self, dataloader: Any, description: str = "Evaluation",
+                        prediction_loss_only: bool | None = None, ignore_keys: list[str] | None = None,
+                        metric_key_prefix: str = "eval") -> EvalLoopOutput:
         """The eval loss over ``dataloader``: the row-weighted mean of its batch losses (all ranks together), as
         ``{metric_key_prefix}_loss``."""
-        model = self.model
-        losses = _Losses(self.losses)
-        total, rows = 0.0, 0
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            for batch in dataloader:
-                if not batch.features or not batch.num_rows:
-                    continue
-                name = batch.dataset_name if batch.dataset_name in self.losses else next(iter(self.losses))
-                loss, _ = self.compute_loss(losses, batch, model.device, name)
-                total, rows = total + float(loss) * batch.num_rows, rows + batch.num_rows
-        if was_training:
-            model.train()
-        mean_rows = dist_utils.mean_over_ranks(float(rows))
-        loss_value = dist_utils.mean_over_ranks(total) / mean_rows if mean_rows else float("nan")
-        return EvalLoopOutput(None, None, {f"{metric_key_prefix}_loss": loss_value}, int(rows))
+        return trainer_evaluation.evaluation_loop(self, dataloader, metric_key_prefix)
 
     def evaluate(self, eval_dataset: Any = None) -> dict[str, float]:
         """Eval loss and evaluator metrics, all prefixed ``eval_``.
@@ -991,64 +601,10 @@ class BaseTrainer:
         ``per_device_eval_batch_size`` rows per rank; with several eval datasets, one ``eval_{name}_loss`` each
         (see :meth:`get_eval_dataloader` and :meth:`evaluation_loop`).
         """
-        if eval_dataset is not None:
-            self.validate_column_names(eval_dataset, "eval")
-            datasets, multi = as_datasets(eval_dataset, "eval_dataset")
-        else:
-            datasets, multi = self.eval_datasets, list(self.eval_datasets) != [""]
-        model, args = self.model, self.args
-        metrics: dict[str, float] = {}
-        was_training = model.training
-        model.eval()
-        for name, dataset in datasets.items():
-            if eval_dataset is None:
-                loader = self.get_eval_dataloader(name if multi else None)
-            else:
-                loader = self._build_dataloader({name: dataset}, multi, args.per_device_eval_batch_size)
-            prefix = f"eval_{name}" if name else "eval"
-            metrics.update(self.evaluation_loop(loader, description="Evaluation", metric_key_prefix=prefix).metrics)
-        evaluator_metrics: dict[str, float] = {}
-        if dist_utils.is_main_process():
-            eval_dir = Path(args.output_dir or "trainer_output") / "eval"  # where ST's trainer has evaluators write CSVs
-            eval_dir.mkdir(parents=True, exist_ok=True)
-            for evaluator in self.evaluators:
-                out = evaluator(model, output_path=str(eval_dir), epoch=self.state.epoch, steps=self.state.global_step)
-                evaluator_metrics.update({k if k.startswith("eval_") else f"eval_{k}": float(v) for k, v in
-                                          out.items()})
-        metrics.update(dist_utils.broadcast_object(evaluator_metrics))
-        if was_training:
-            model.train()
-        return metrics
+        return trainer_evaluation.evaluate(self, eval_dataset)
 
     def _evaluate_and_track(self, output_dir: Path) -> dict[str, float]:
-        metrics = self.evaluate()
-        state, args = self.state, self.args
-        entry = {**metrics, "epoch": round(state.epoch, 4), "step": state.global_step}
-        self._log(entry, output_dir, None)
-        self._callback("on_evaluate", metrics=metrics)
-        if args.metric_for_best_model:
-            key = args.metric_for_best_model
-            key = key if key.startswith("eval_") else f"eval_{key}"
-            if key not in metrics:
-                raise KeyError(f"metric_for_best_model {key!r} not among the evaluation metrics {sorted(metrics)}")
-            value = metrics[key]
-            better = state.best_metric is None or (value > state.best_metric if args.greater_is_better
-                                                   else value < state.best_metric)
-            self._improved = (state.global_step, value) if better else None
-        return metrics
-
-    def _record_for_model_card(self) -> None:
-        """Attach what a model card reports (datasets, losses, arguments, metrics, log) to the model."""
-        info = {
-            "datasets": {name or "train": {"rows": len(d), "columns": list(d.column_names)}
-                         for name, d in self.train_datasets.items()},
-            "losses": {name or "train": {"class": type(loss).__name__,
-                                         "config": getattr(loss, "get_config_dict", dict)()}
-                       for name, loss in self.losses.items()},
-            "arguments": {k: (v.value if hasattr(v, "value") else v) for k, v in self.args.non_default().items()},
-            "log_history": self.state.log_history,
-        }
-        self.model.training_summary = info
+        return trainer_evaluation.evaluate_and_track(self, output_dir)
 
 
 class SentenceTransformerTrainer(BaseTrainer):

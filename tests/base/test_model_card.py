@@ -46,8 +46,8 @@ def test_readme_written_on_save_has_front_matter_and_sections(tmp_path):
     model.save(tmp_path / "out", model_name="someone/tiny")
     card = (tmp_path / "out" / "README.md").read_text()
     front = _front_matter(card)
-    for line in ("- en", "license: apache-2.0", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity",
-                 "- dense"):
+    for line in ("- en", "license: apache-2.0", "library_name: sentence-transformers",
+                 "pipeline_tag: sentence-similarity", "- dense"):
         assert line in front
     assert 'model = SentenceTransformer("someone/tiny")' in card
     assert "## Model Details" in card and "### Full Model Architecture" in card
@@ -72,6 +72,37 @@ def test_trainer_records_datasets_losses_and_tag():
     assert "| details  |" in card and "\n\n\n" not in card
 
 
+def test_hub_lookups_replaced_on_the_model_card_module_are_the_ones_used(monkeypatch):
+    # sentence-transformers' tests replace these two module attributes; the card code in the sibling modules
+    # (model_card_datasets, model_card_training, ...) must reach the Hub only through them, read when called.
+    from types import SimpleNamespace
+
+    calls = []
+
+    def model_info(model_id, *args, **kwargs):
+        calls.append(("model", model_id))
+        return SimpleNamespace(id=model_id, sha="c" * 40)
+
+    def dataset_info(dataset_id, *args, **kwargs):
+        calls.append(("dataset", dataset_id))
+        return SimpleNamespace(id=dataset_id, cardData={"language": ["nl"]})
+
+    monkeypatch.setattr("embedkit.base.model_card.get_model_info", model_info)
+    monkeypatch.setattr("embedkit.base.model_card.get_dataset_info", dataset_info)
+    model = tiny_model()
+    model[0].auto_model.config._name_or_path = "embedkit-test/not-on-the-hub-bert"
+    data = model.model_card_data
+    data.generate_widget_examples = False
+    data.train_datasets = [{"id": "embedkit-test/not-on-the-hub-sts"}]
+    SentenceTransformerTrainer(model, train_dataset=Dataset.from_dict(sts_rows(6)), loss=CosineMSE(model))
+    assert calls == [("dataset", "embedkit-test/not-on-the-hub-sts")]
+    assert data.train_datasets[0]["id"] == "embedkit-test/not-on-the-hub-sts" and data.language == ["nl"]
+    front = _front_matter(generate_model_card(model))
+    assert ("model", "embedkit-test/not-on-the-hub-bert") in calls
+    assert data.base_model == "embedkit-test/not-on-the-hub-bert" and data.base_model_revision == "c" * 40
+    assert "base_model: embedkit-test/not-on-the-hub-bert" in front and "- embedkit-test/not-on-the-hub-sts" in front
+
+
 def test_untrained_model_keeps_its_original_card(tmp_path):
     model = tiny_model()
     model.save(tmp_path / "first")
@@ -92,7 +123,8 @@ def test_cross_encoder_and_sparse_encoder_cards(tmp_path):
     assert isinstance(ce, BaseModel) and ce.model_card_data.pipeline_tag == "text-ranking"
     ce.model_card_data.generate_widget_examples = False
     card = generate_model_card(ce)
-    assert "pipeline_tag: text-ranking" in card and "model.rank(" in card and "Number of Output Labels:** 1 label" in card
+    assert "pipeline_tag: text-ranking" in card and "model.rank(" in card
+    assert "Number of Output Labels:** 1 label" in card
 
     sparse = SparseEncoder(modules=list(tiny_model()), device="cpu")
     assert type(sparse.model_card_data).__name__ == "SparseEncoderModelCardData"

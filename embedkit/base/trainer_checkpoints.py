@@ -1,0 +1,129 @@
+"""The trainer's checkpoints: saving one (model folder, trainable loss parameters, optimizer, scheduler, scaler,
+every rank's RNG state and the run's position, see :mod:`embedkit.checkpoint`), finding and loading the one to
+resume from (refusing one saved with another batch layout), and saving or reloading model weights.
+
+The functions take the trainer and call its overridable methods (``_check_layout``, ``_load_weights``, ...) through
+it, so a subclass's override takes effect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from embedkit import distributed as dist_utils
+from embedkit.checkpoint import (
+    DamagedCheckpointError,
+    list_checkpoints,
+    read_training_state,
+    rng_state,
+    rotate_checkpoints,
+    save_checkpoint,
+)
+
+if TYPE_CHECKING:
+    from embedkit.base.trainer import BaseTrainer
+
+logger = logging.getLogger("embedkit.base.trainer")  # the trainer's messages keep the trainer's logger name
+
+
+def load_checkpoint_to_resume(trainer: BaseTrainer, resume: str | bool | None, losses: nn.Module, rank: int
+                              ) -> tuple[Path, dict] | None:
+    """(checkpoint, its training-state files) with the weights loaded, or None when not resuming.
+
+    ``True`` takes the latest checkpoint in ``output_dir`` whose files all read back, skipping damaged ones with
+    a warning; an explicit path must be intact. Every checkpoint must come from the same batch layout (batch
+    size, accumulation, world size, batches per epoch): the position saved is a count of batches, so another
+    layout would skip or repeat rows.
+    """
+    if not resume:
+        return None
+    if resume is True:
+        candidates = list_checkpoints(trainer.args.output_dir or "trainer_output")[::-1]
+        if not candidates:
+            raise FileNotFoundError(f"resume_from_checkpoint=True but {trainer.args.output_dir} has no checkpoint")
+    else:
+        candidates = [Path(resume)]
+        if not (candidates[0] / "trainer_state.json").is_file():
+            raise FileNotFoundError(f"{candidates[0]} is not a complete checkpoint (no trainer_state.json)")
+    for position, checkpoint in enumerate(candidates):
+        try:
+            files = read_training_state(checkpoint, rank=rank)
+            trainer._check_layout(checkpoint, files["trainer_state"])
+            trainer._load_weights(checkpoint, losses)
+            return checkpoint, files
+        except (DamagedCheckpointError, OSError, RuntimeError) as exc:  # a layout mismatch is not skipped
+            if resume is not True or position == len(candidates) - 1:
+                raise
+            logger.warning("skipping %s: %s; trying %s", checkpoint, str(exc).splitlines()[0],
+                           candidates[position + 1])
+    return None
+
+
+def check_layout(trainer: BaseTrainer, checkpoint: Path, saved: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose saved batch layout differs from this run's (``trainer._layout``)."""
+    layout = saved.get("layout") or {key: saved.get("args", {}).get(key) for key in
+                                     ("per_device_train_batch_size", "gradient_accumulation_steps")}
+    changed = [f"{key} {value} -> {trainer._layout[key]}" for key, value in layout.items()
+               if value is not None and key in trainer._layout and value != trainer._layout[key]]
+    if changed:
+        raise ValueError(f"{checkpoint} was saved with another batch layout ({', '.join(changed)}); its position "
+                         "counts batches, so resuming would skip or repeat rows. Resume with the same settings "
+                         "and data, or start a new run from its weights")
+
+
+def loss_only_params(model: nn.Module, losses: nn.Module) -> dict[str, Tensor]:
+    """The trainable parameters of ``losses`` that are not ``model``'s (e.g. SoftmaxLoss's classifier), by name."""
+    model_ids = {id(p) for p in model.parameters()}
+    return {n: p for n, p in losses.named_parameters() if id(p) not in model_ids}
+
+
+def load_weights(trainer: BaseTrainer, checkpoint: Path, losses: nn.Module) -> None:
+    """Load the checkpoint's model weights into the trainer's model, and its loss parameters into ``losses``."""
+    from safetensors.torch import load_file
+
+    reloaded = type(trainer.model)(str(checkpoint), device="cpu",
+                                   trust_remote_code=bool(getattr(trainer.model, "trust_remote_code", False)))
+    trainer.model.load_state_dict(reloaded.state_dict())
+    extra = trainer._loss_only_params(losses)
+    if extra and (checkpoint / "loss_params.safetensors").is_file():
+        saved = load_file(str(checkpoint / "loss_params.safetensors"))
+        with torch.no_grad():
+            for name, param in extra.items():
+                param.copy_(saved[name])
+
+
+def save_model_folder(trainer: BaseTrainer, output_dir: str | None = None) -> None:
+    """Save the trainer's model folder, with ``training_args.json``, to ``output_dir`` (:meth:`BaseTrainer._save`)."""
+    path = Path(output_dir if output_dir is not None else (trainer.args.output_dir or "trainer_output"))
+    path.mkdir(parents=True, exist_ok=True)
+    trainer.model.save(str(path))
+    (path / "training_args.json").write_text(json.dumps(trainer.args.to_dict(), indent=2, default=str),
+                                             encoding="utf-8")
+
+
+def save_trainer_checkpoint(trainer: BaseTrainer, output_dir: Path, losses: nn.Module, optimizer: Any,
+                            scheduler: Any, scaler: Any) -> None:
+    """Save ``output_dir/checkpoint-{global_step}`` (on the main process), rotate old checkpoints, call
+    ``on_save``; the best checkpoint is recorded when this step's evaluation improved the tracked metric."""
+    state = trainer.state
+    path = output_dir / f"checkpoint-{state.global_step}"
+    if trainer._improved is not None and trainer._improved[0] == state.global_step:
+        # As in transformers, the best model is decided among evaluations that coincide with a checkpoint.
+        state.best_metric, state.best_model_checkpoint = trainer._improved[1], str(path)
+        trainer._improved = None
+    rng_states = dist_utils.gather_to_main(rng_state())  # every rank's RNG, so each resumes its own stream
+    if dist_utils.is_main_process():
+        payload = {"state": asdict(state), "args": trainer.args.to_dict(), "layout": trainer._layout}
+        save_checkpoint(path, trainer.model, trainer._loss_only_params(losses), optimizer, scheduler, scaler,
+                        payload, model_only=trainer.args.save_only_model, rng_states=rng_states)
+        best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
+        rotate_checkpoints(output_dir, trainer.args.save_total_limit, best)
+        trainer._callback("on_save")
+    dist_utils.barrier()

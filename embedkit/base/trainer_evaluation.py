@@ -1,0 +1,117 @@
+"""The trainer's evaluation: the eval ``DataLoader`` (cached per eval dataset with persistent workers), the eval
+loss over it (row-weighted, all ranks together), the evaluators' metrics, and the tracking of the metric that
+picks the best checkpoint.
+
+The functions take the trainer and call its overridable methods (``get_eval_dataloader``, ``evaluation_loop``,
+``compute_loss``, ``evaluate``, ...) through it, so a subclass's override takes effect.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from embedkit import distributed as dist_utils
+from embedkit.base.trainer_optimizer import _Losses
+from embedkit.base.trainer_state import EvalLoopOutput
+from embedkit.data import as_datasets
+
+if TYPE_CHECKING:
+    from embedkit.base.trainer import BaseTrainer
+
+
+def get_eval_dataloader(trainer: BaseTrainer, eval_dataset: Any = None) -> torch.utils.data.DataLoader:
+    """The eval ``DataLoader`` of ``eval_dataset`` (a dataset, or an eval dataset's name) or of the trainer's eval
+    dataset(s) (:meth:`BaseTrainer.get_eval_dataloader`)."""
+    if eval_dataset is None and not trainer.eval_datasets:
+        raise ValueError(f"Evaluation requires specifying an eval_dataset to the {type(trainer).__name__}.")
+    key = eval_dataset if isinstance(eval_dataset, str) else "eval"
+    cacheable = eval_dataset is None or isinstance(eval_dataset, str)
+    if cacheable and trainer.args.dataloader_persistent_workers and key in trainer._eval_dataloaders:
+        return trainer._eval_dataloaders[key]
+    if isinstance(eval_dataset, str):
+        datasets, multi = {eval_dataset: trainer.eval_datasets[eval_dataset]}, True
+    elif eval_dataset is None:
+        datasets, multi = trainer.eval_datasets, list(trainer.eval_datasets) != [""]
+    else:
+        datasets, multi = as_datasets(eval_dataset, "eval_dataset")
+    loader = trainer._build_dataloader(datasets, multi, trainer.args.per_device_eval_batch_size)
+    if cacheable and trainer.args.dataloader_persistent_workers:
+        trainer._eval_dataloaders[key] = loader
+    return loader
+
+
+def evaluation_loop(trainer: BaseTrainer, dataloader: Any, metric_key_prefix: str = "eval") -> EvalLoopOutput:
+    """The eval loss over ``dataloader`` as ``{metric_key_prefix}_loss`` (:meth:`BaseTrainer.evaluation_loop`)."""
+    model = trainer.model
+    losses = _Losses(trainer.losses)
+    total, rows = 0.0, 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for batch in dataloader:
+            if not batch.features or not batch.num_rows:
+                continue
+            name = batch.dataset_name if batch.dataset_name in trainer.losses else next(iter(trainer.losses))
+            loss, _ = trainer.compute_loss(losses, batch, model.device, name)
+            total, rows = total + float(loss) * batch.num_rows, rows + batch.num_rows
+    if was_training:
+        model.train()
+    mean_rows = dist_utils.mean_over_ranks(float(rows))
+    loss_value = dist_utils.mean_over_ranks(total) / mean_rows if mean_rows else float("nan")
+    return EvalLoopOutput(None, None, {f"{metric_key_prefix}_loss": loss_value}, int(rows))
+
+
+def evaluate(trainer: BaseTrainer, eval_dataset: Any = None) -> dict[str, float]:
+    """Eval loss(es) and evaluator metrics, all prefixed ``eval_`` (:meth:`BaseTrainer.evaluate`)."""
+    if eval_dataset is not None:
+        trainer.validate_column_names(eval_dataset, "eval")
+        datasets, multi = as_datasets(eval_dataset, "eval_dataset")
+    else:
+        datasets, multi = trainer.eval_datasets, list(trainer.eval_datasets) != [""]
+    model, args = trainer.model, trainer.args
+    metrics: dict[str, float] = {}
+    was_training = model.training
+    model.eval()
+    for name, dataset in datasets.items():
+        if eval_dataset is None:
+            loader = trainer.get_eval_dataloader(name if multi else None)
+        else:
+            loader = trainer._build_dataloader({name: dataset}, multi, args.per_device_eval_batch_size)
+        prefix = f"eval_{name}" if name else "eval"
+        metrics.update(trainer.evaluation_loop(loader, description="Evaluation", metric_key_prefix=prefix).metrics)
+    evaluator_metrics: dict[str, float] = {}
+    if dist_utils.is_main_process():
+        eval_dir = Path(args.output_dir or "trainer_output") / "eval"  # where ST's trainer has evaluators write CSVs
+        eval_dir.mkdir(parents=True, exist_ok=True)
+        for evaluator in trainer.evaluators:
+            out = evaluator(model, output_path=str(eval_dir), epoch=trainer.state.epoch,
+                            steps=trainer.state.global_step)
+            evaluator_metrics.update({k if k.startswith("eval_") else f"eval_{k}": float(v) for k, v in
+                                      out.items()})
+    metrics.update(dist_utils.broadcast_object(evaluator_metrics))
+    if was_training:
+        model.train()
+    return metrics
+
+
+def evaluate_and_track(trainer: BaseTrainer, output_dir: Path) -> dict[str, float]:
+    """Evaluate, log the metrics and call ``on_evaluate``; with ``metric_for_best_model``, note whether this step
+    improved it (the next checkpoint saved at this step then becomes the best one)."""
+    metrics = trainer.evaluate()
+    state, args = trainer.state, trainer.args
+    entry = {**metrics, "epoch": round(state.epoch, 4), "step": state.global_step}
+    trainer._log(entry, output_dir, None)
+    trainer._callback("on_evaluate", metrics=metrics)
+    if args.metric_for_best_model:
+        key = args.metric_for_best_model
+        key = key if key.startswith("eval_") else f"eval_{key}"
+        if key not in metrics:
+            raise KeyError(f"metric_for_best_model {key!r} not among the evaluation metrics {sorted(metrics)}")
+        value = metrics[key]
+        better = state.best_metric is None or (value > state.best_metric if args.greater_is_better
+                                               else value < state.best_metric)
+        trainer._improved = (state.global_step, value) if better else None
+    return metrics

@@ -1,0 +1,65 @@
+"""What the training loop records: each log entry (in ``state.log_history``, the log, the progress bar,
+``training_log.jsonl`` and the ``on_log`` callbacks), the running sums of the loss components logged with the next
+entry, and the summary of the run a model card reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from embedkit import distributed as dist_utils
+
+if TYPE_CHECKING:
+    from embedkit.base.trainer import BaseTrainer
+
+logger = logging.getLogger("embedkit.base.trainer")  # the trainer's messages keep the trainer's logger name
+
+
+def log_entry(trainer: BaseTrainer, entry: dict[str, Any], output_dir: Path, bar: Any) -> None:
+    """Record ``entry`` in the run's log history and, on the main process, in the log, the progress bar's
+    postfix and ``output_dir/training_log.jsonl``, then call ``on_log``."""
+    trainer.state.log_history.append(entry)
+    if not dist_utils.is_main_process():
+        return
+    logger.info("%s", entry)
+    if bar is not None:
+        bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k in ("loss", "learning_rate", "grad_norm")})
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(output_dir / "training_log.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+    trainer._callback("on_log", logs=entry)
+
+
+def track_loss_components(trainer: BaseTrainer, loss: dict[str, Tensor]) -> None:
+    """Add one step's loss components to the running sums (:meth:`BaseTrainer.track_loss_components`)."""
+    kind = "train" if trainer.model.training else "eval"
+    sums = trainer.accum_loss_components[kind]
+    steps = sums.get("steps", 0)
+    value = None
+    for key, value in loss.items():
+        value = value.detach()
+        if trainer.args.logging_nan_inf_filter and not bool(torch.isfinite(value).all()):
+            value = sums[key] / steps if key in sums and steps else torch.zeros((), dtype=value.dtype,
+                                                                                 device=value.device)
+        sums[key] = sums[key] + value if key in sums else value
+    device = value.device if value is not None else None
+    sums["steps"] = sums.get("steps", torch.tensor(0, device=device)) + 1
+
+
+def record_for_model_card(trainer: BaseTrainer) -> None:
+    """Attach what a model card reports (datasets, losses, arguments, metrics, log) to the model."""
+    info = {
+        "datasets": {name or "train": {"rows": len(d), "columns": list(d.column_names)}
+                     for name, d in trainer.train_datasets.items()},
+        "losses": {name or "train": {"class": type(loss).__name__,
+                                     "config": getattr(loss, "get_config_dict", dict)()}
+                   for name, loss in trainer.losses.items()},
+        "arguments": {k: (v.value if hasattr(v, "value") else v) for k, v in trainer.args.non_default().items()},
+        "log_history": trainer.state.log_history,
+    }
+    trainer.model.training_summary = info
