@@ -174,6 +174,51 @@ class BaseModel:
                                   exist_ok=exist_ok, replace_model_card=replace_model_card,
                                   train_datasets=train_datasets, revision=revision, create_pr=create_pr)
 
+    def get_backend(self) -> str:
+        """The inference backend: always ``"torch"`` in embedkit."""
+        return getattr(self, "backend", "torch")
+
+    # What the "test this pull request" snippet of a create_pr=True upload runs, and the page it links to.
+    _pr_check_lines: tuple[str, ...] = (
+        'embeddings = model.encode(["The weather is lovely today.", "It\'s so sunny outside!", '
+        '"He drove to the stadium."])',
+        "print(embeddings.shape)",
+        "",
+        "similarities = model.similarity(embeddings, embeddings)",
+        "print(similarities)",
+    )
+    _push_to_hub_docs: str = ("sentence_transformer/SentenceTransformer.html"
+                              "#sentence_transformers.SentenceTransformer.push_to_hub")
+
+    def _push_to_hub_usage_tip(self, repo_id: str) -> str:
+        """The "test this pull request" section of a ``create_pr=True`` upload's description, worded as
+        sentence-transformers words it: load the PR revision and run :attr:`_pr_check_lines`."""
+        name = type(self).__name__
+        lines = [
+            "## Testing this pull request",
+            "You can test this pull request before merging by loading the model from this PR with the `revision` "
+            "argument:",
+            "```python",
+            f"from sentence_transformers import {name}",
+            "",
+            "# NOTE: Update this to the number of your pull request",
+            "pr_number = 2",
+            f"model = {name}(",
+            f'    "{repo_id}",',
+            '    revision=f"refs/pr/{pr_number}",',
+            f'    backend="{self.get_backend()}",',
+            ")",
+            "",
+            "# Verify that everything works as expected",
+            *self._pr_check_lines,
+            "```",
+            "",
+            "---",
+            f"*This PR was auto-generated with [`push_to_hub`](https://sbert.net/docs/package_reference/"
+            f"{self._push_to_hub_docs}).*",
+        ]
+        return "\n".join(lines) + "\n"
+
     # The model classes list BaseModel before nn.Module, so these two run first and refuse before any submodule
     # changes: a refused train() or move leaves the model as it was.
     def train(self, mode: bool = True) -> Any:

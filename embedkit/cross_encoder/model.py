@@ -155,6 +155,16 @@ class CrossEncoder(BaseModel, nn.Module):
     default_huggingface_organization: str | None = "cross-encoder"
     model_type: str = "CrossEncoder"
 
+    _pr_check_lines = (
+        'scores = model.predict([("The weather is lovely today.", "It\'s so sunny outside!")])',
+        "print(scores)",
+        "",
+        'rankings = model.rank("The weather is lovely today.", ["It\'s so sunny outside!", '
+        '"He drove to the stadium."])',
+        "print(rankings)",
+    )
+    _push_to_hub_docs = "cross_encoder/cross_encoder.html#sentence_transformers.cross_encoder.CrossEncoder.push_to_hub"
+
     @cross_encoder_init_args_decorator
     def __init__(
         self,
@@ -705,14 +715,3 @@ class CrossEncoder(BaseModel, nn.Module):
                                    commit_message=commit_message, local_model_path=local_model_path,
                                    exist_ok=exist_ok, replace_model_card=replace_model_card,
                                    train_datasets=train_datasets, revision=revision, create_pr=create_pr)
-
-    def _push_to_hub_usage_tip(self, repo_id: str) -> str:
-        """The "test this pull request" section of a ``create_pr=True`` upload's description."""
-        return (f"## Testing this pull request\nYou can test this pull request before merging by loading the model "
-                f"from this PR with the `revision` argument:\n```python\nfrom sentence_transformers import "
-                f"CrossEncoder\n\n# NOTE: Update this to the number of your pull request\npr_number = 2\n"
-                f"model = CrossEncoder(\n    \"{repo_id}\",\n    revision=f\"refs/pr/{{pr_number}}\",\n)\n\n"
-                f"# Verify that everything works as expected\nscores = model.predict([(\"The weather is lovely "
-                f"today.\", \"It's so sunny outside!\")])\nprint(scores)\n\nrankings = model.rank(\"The weather "
-                f"is lovely today.\", [\"It's so sunny outside!\", \"He drove to the stadium.\"])\n"
-                f"print(rankings)\n```\n")

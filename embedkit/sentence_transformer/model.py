@@ -420,10 +420,6 @@ class SentenceTransformer(BaseModel, nn.Sequential):
                 module.config = value
                 return
 
-    def get_backend(self) -> Literal["torch"]:
-        """Always ``"torch"``."""
-        return self.backend
-
     def _first_module(self) -> nn.Module:
         return self._modules[next(iter(self._modules))]
 
@@ -891,16 +887,6 @@ class SentenceTransformer(BaseModel, nn.Sequential):
                                 commit_message=commit_message, local_model_path=local_model_path,
                                 exist_ok=exist_ok, replace_model_card=replace_model_card,
                                 train_datasets=train_datasets)
-
-    def _push_to_hub_usage_tip(self, repo_id: str) -> str:
-        name = type(self).__name__
-        return (f"## Testing this pull request\nYou can test this pull request before merging by loading the model "
-                f"from this PR with the `revision` argument:\n```python\nfrom sentence_transformers import {name}\n\n"
-                f"# TODO: Fill in the PR number\npr_number = 2\nmodel = {name}(\n    \"{repo_id}\",\n"
-                f"    revision=f\"refs/pr/{{pr_number}}\",\n)\n\n# Verify that everything works as expected\n"
-                f"embeddings = model.encode([\"The weather is lovely today.\", \"It's so sunny outside!\", "
-                f"\"He drove to the stadium.\"])\nprint(embeddings.shape)\n\nsimilarities = "
-                f"model.similarity(embeddings, embeddings)\nprint(similarities)\n```\n")
 
     # ------------------------------------------------------------------ saving
     def _get_model_config(self) -> dict[str, Any]:

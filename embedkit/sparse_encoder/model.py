@@ -94,6 +94,9 @@ class SparseEncoder(SentenceTransformer):
     SUPPORTED_SIMILARITY_FN_NAMES: tuple[str, ...] = ("cosine", "dot", "euclidean", "manhattan")
     """Single-vector similarities only: a multi-vector one (``maxsim``) would score 2-D sparse embeddings wrongly."""
 
+    _push_to_hub_docs = ("sparse_encoder/SparseEncoder.html"
+                         "#sentence_transformers.sparse_encoder.SparseEncoder.push_to_hub")
+
     def __init__(
         self,
         model_name_or_path: str | os.PathLike | None = None,

@@ -113,3 +113,47 @@ def test_push_to_hub_uploads_a_saved_folder(bert, monkeypatch):
     assert uploaded["commit_message"] == "Add new SentenceTransformer model"
     assert bert.push_to_hub("me/model", create_pr=True) == "https://hub/pr/1"
     assert "SentenceTransformer compatibility" in uploaded["commit_description"]
+    assert uploaded["commit_description"].endswith(bert._push_to_hub_usage_tip("me/model"))
+
+
+# sentence-transformers 6.2's text for a create_pr=True upload of SentenceTransformer "me/model" (compared by hand)
+ST_PR_TIP = """## Testing this pull request
+You can test this pull request before merging by loading the model from this PR with the `revision` argument:
+```python
+from sentence_transformers import SentenceTransformer
+
+# NOTE: Update this to the number of your pull request
+pr_number = 2
+model = SentenceTransformer(
+    "me/model",
+    revision=f"refs/pr/{pr_number}",
+    backend="torch",
+)
+
+# Verify that everything works as expected
+embeddings = model.encode(["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."])
+print(embeddings.shape)
+
+similarities = model.similarity(embeddings, embeddings)
+print(similarities)
+```
+
+---
+*This PR was auto-generated with \
+[`push_to_hub`](https://sbert.net/docs/package_reference/sentence_transformer/SentenceTransformer.html#sentence_transformers.SentenceTransformer.push_to_hub).*
+""".replace("\\\n", "")
+
+
+def test_pull_request_usage_tip_is_sentence_transformers_text_for_each_model_type(bert):
+    from embedkit import CrossEncoder, SparseEncoder
+
+    assert bert._push_to_hub_usage_tip("me/model") == ST_PR_TIP
+    ce_tip = CrossEncoder(str(FIXTURES / "ce_bert1"), device="cpu")._push_to_hub_usage_tip("me/model")
+    assert "from sentence_transformers import CrossEncoder" in ce_tip and 'backend="torch"' in ce_tip
+    assert 'scores = model.predict([("The weather is lovely today.", "It\'s so sunny outside!")])' in ce_tip
+    assert "rankings = model.rank(" in ce_tip and "model.encode(" not in ce_tip
+    assert "cross_encoder/cross_encoder.html#sentence_transformers.cross_encoder.CrossEncoder.push_to_hub)" in ce_tip
+    sparse_tip = SparseEncoder(str(FIXTURES / "se_bert_v6"), device="cpu")._push_to_hub_usage_tip("me/model")
+    assert sparse_tip == ST_PR_TIP.replace("SentenceTransformer", "SparseEncoder").replace(
+        "sentence_transformer/SparseEncoder.html#sentence_transformers.SparseEncoder",
+        "sparse_encoder/SparseEncoder.html#sentence_transformers.sparse_encoder.SparseEncoder")
