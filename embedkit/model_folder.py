@@ -167,7 +167,12 @@ def save_model_folder(
                 raise ValueError(f"cannot save module {name!r} of type {type(module).__name__}")
             relative = "" if idx == 0 and getattr(module, "save_in_root", False) else f"{idx}_{type(module).__name__}"
             (tmp / relative).mkdir(parents=True, exist_ok=True)
-            module.save(tmp / relative, safe_serialization=safe_serialization)
+            try:
+                module.save(tmp / relative, safe_serialization=safe_serialization)
+            except TypeError as exc:  # a module whose save() predates the keyword: save it without
+                if "safe_serialization" not in str(exc):
+                    raise
+                module.save(tmp / relative)
             entry = {"idx": idx, "name": name, "path": relative, "type": type_name}
             if module_kwargs and module_kwargs.get(name):
                 entry["kwargs"] = module_kwargs[name]

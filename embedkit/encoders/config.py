@@ -8,7 +8,7 @@ The original dict is kept on the side so that saving writes back every key we di
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 # Sizes above these are refused before anything is allocated: a corrupted or hostile config.json must not make
@@ -216,6 +216,17 @@ class EncoderConfig:
             sinusoidal_pos_embds=bool(hf.get("sinusoidal_pos_embds", False)),
             hf_config=copy.deepcopy(hf),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field by name (deep copies), so ``type(config)(**config.to_dict())`` builds an equal config.
+
+        Example:
+            >>> cfg = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=2,
+            ...                     num_attention_heads=4, intermediate_size=64)
+            >>> EncoderConfig(**cfg.to_dict()) == cfg, cfg.to_dict()["hidden_size"]
+            (True, 32)
+        """
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
 
     def get_text_config(self) -> EncoderConfig:
         """The text part of the config: the config itself (as for transformers' text-only models)."""

@@ -415,9 +415,14 @@ class SentenceTransformer(BaseModel, nn.Sequential):
 
     @config.setter
     def config(self, value: Any) -> None:
+        """Replace the first Transformer module's config and its encoder's (as assigning a transformers model's
+        config does; the encoder's shapes stay as built). Ignored without a Transformer module."""
         for module in self.modules():
             if isinstance(module, Transformer):
                 module.config = value
+                encoder = getattr(module, "auto_model", None)
+                if encoder is not None and hasattr(encoder, "config"):
+                    encoder.config = value
                 return
 
     def _first_module(self) -> nn.Module:

@@ -157,3 +157,37 @@ def test_pull_request_usage_tip_is_sentence_transformers_text_for_each_model_typ
     assert sparse_tip == ST_PR_TIP.replace("SentenceTransformer", "SparseEncoder").replace(
         "sentence_transformer/SparseEncoder.html#sentence_transformers.SparseEncoder",
         "sparse_encoder/SparseEncoder.html#sentence_transformers.sparse_encoder.SparseEncoder")
+
+
+def test_config_round_trips_through_to_dict_and_can_be_assigned():
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    expected = model.encode(["a b c"])
+    config = model.config
+    copy = type(config)(**config.to_dict())
+    assert copy == config and copy is not config and copy.hf_config == config.hf_config
+    model.config = copy
+    assert model.config is copy and model.transformers_model.config is copy
+    np.testing.assert_array_equal(model.encode(["a b c"]), expected)
+
+
+def test_a_module_save_without_safe_serialization_is_called_without_it(tmp_path, monkeypatch):
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    transformer_type = type(model[0])
+    original, calls = transformer_type.save, []
+
+    def old_style_save(self, path):  # a save() written before the keyword existed
+        calls.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(transformer_type, "save", old_style_save)
+    model.save(str(tmp_path / "out"))
+    assert len(calls) == 1
+    np.testing.assert_array_equal(SentenceTransformer(str(tmp_path / "out"), device="cpu").encode(["a b"]),
+                                  model.encode(["a b"]))
+
+    def broken_save(self, path, safe_serialization=True):
+        raise TypeError("something else went wrong")
+
+    monkeypatch.setattr(transformer_type, "save", broken_save)
+    with pytest.raises(TypeError, match="something else"):
+        model.save(str(tmp_path / "other"))
