@@ -81,6 +81,23 @@ def set_widget_examples(card: BaseModelCardData, dataset: Any) -> None:
         card._set_multimodal_usage_examples(dataset)
 
 
+
+def distinct_values(card: BaseModelCardData, rows: Any, column: str, limit: int = 3, scan: int = 20) -> list[Any]:
+    """Up to ``limit`` values of ``column`` from the first ``scan`` rows, repeats skipped (``card._hash_asset``
+    tells them apart; values it cannot hash are all kept)."""
+    values, seen = [], set()
+    for row_idx in range(min(len(rows), scan)):
+        item = rows[row_idx][column]
+        key = card._hash_asset(item)
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        values.append(item)
+        if len(values) >= limit:
+            break
+    return values
+
 def set_multimodal_usage_examples(card: BaseModelCardData, dataset: Any) -> None:
     """Use non-text columns as usage examples for a model that supports non-text modalities."""
     modalities = [m for m in getattr(card.model, "modalities", None) or [] if m not in ("text", "message")]
@@ -90,18 +107,7 @@ def set_multimodal_usage_examples(card: BaseModelCardData, dataset: Any) -> None
         first = sub[0]
         for column, value in first.items():
             if _column_modality(value, modalities) in modalities and not isinstance(value, str):
-                examples, seen = [], set()
-                for row_idx in range(min(len(sub), 20)):
-                    item = sub[row_idx][column]
-                    key = card._hash_asset(item)
-                    if key is not None and key in seen:
-                        continue
-                    if key is not None:
-                        seen.add(key)
-                    examples.append(item)
-                    if len(examples) >= 3:
-                        break
-                card.usage_examples = examples
+                card.usage_examples = distinct_values(card, sub, column)
                 return
 
 

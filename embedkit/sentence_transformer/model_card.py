@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from embedkit.base.model_card import BaseModelCardData, generate_model_card
+from embedkit.base.model_card_examples import distinct_values
 
 _SIMILARITY_NAMES = {"cosine": "Cosine Similarity", "dot": "Dot Product", "euclidean": "Euclidean Distance",
                      "manhattan": "Manhattan Distance"}
@@ -121,18 +122,7 @@ class SentenceTransformerModelCardData(BaseModelCardData):
             if not hasattr(sub, "column_names") or len(sub) == 0 or len(sub.column_names) < 2:
                 continue
             query_column, document_column = sub.column_names[:2]
-            documents, seen = [], set()
-            for idx in range(min(len(sub), 20)):
-                item = sub[idx][document_column]
-                key = self._hash_asset(item)
-                if key is not None and key in seen:
-                    continue
-                if key is not None:
-                    seen.add(key)
-                documents.append(item)
-                if len(documents) >= 3:
-                    break
-            self.usage_examples = [sub[0][query_column], *documents]
+            self.usage_examples = [sub[0][query_column], *distinct_values(self, sub, document_column)]
             return
         return None
 

@@ -144,3 +144,15 @@ def test_supports_and_module_class_refs():
     assert model._load_module_class_from_ref("sentence_transformers.sentence_transformer.modules.Pooling") is Pooling
     with pytest.raises(ValueError, match="trust_remote_code"):
         model._load_module_class_from_ref("torch.nn.Linear")
+
+
+def test_distinct_values_skips_repeats_and_stops_at_the_limit():
+    from embedkit.base.model_card import BaseModelCardData
+    from embedkit.base.model_card_examples import distinct_values
+
+    card = BaseModelCardData(local_files_only=True)
+    card._hash_asset = lambda value: None if value == "unhashable" else hash(value)
+    rows = [{"doc": v} for v in ["a", "a", "unhashable", "unhashable", "b", "c", "d"]]
+    assert distinct_values(card, rows, "doc") == ["a", "unhashable", "unhashable"]
+    assert distinct_values(card, rows, "doc", limit=5) == ["a", "unhashable", "unhashable", "b", "c"]
+    assert distinct_values(card, rows, "doc", limit=5, scan=3) == ["a", "unhashable"]
