@@ -191,3 +191,13 @@ def test_a_module_save_without_safe_serialization_is_called_without_it(tmp_path,
     monkeypatch.setattr(transformer_type, "save", broken_save)
     with pytest.raises(TypeError, match="something else"):
         model.save(str(tmp_path / "other"))
+
+
+def test_features_name_their_modality_as_in_sentence_transformers_6(bert):
+    features = bert.preprocess(["a b", "c"])
+    assert features["modality"] == "text" and sorted(features) == [
+        "attention_mask", "input_ids", "modality", "token_type_ids"]
+    rows = bert.encode(["a b", "c"], output_value=None)
+    assert [row["modality"] for row in rows] == ["text", "text"]
+    assert sorted(rows[0]) == ["attention_mask", "input_ids", "modality", "sentence_embedding", "token_embeddings",
+                               "token_type_ids"]

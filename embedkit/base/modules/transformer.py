@@ -441,7 +441,8 @@ class Transformer(InputModule):
                    ) -> dict[str, Any]:
         """Tokenize a batch. A prompt is prepended to each text (to the first text of a pair).
 
-        Returns ``input_ids``, ``attention_mask`` (B, T), ``token_type_ids`` for BERT, and ``prompt_length``.
+        Returns ``input_ids``, ``attention_mask`` (B, T), ``token_type_ids`` for BERT, ``modality`` (``"text"``) and,
+        with a prompt, ``prompt_length``.
         ``task="query"``/``"document"`` truncates at ``query_length``/``document_length`` when those are set.
         ``processing_kwargs`` (this call's, merged over the instance's) may set ``text``/``common``
         ``max_length`` and ``return_tensors="np"``; other tokenizer options have no effect here.
@@ -477,6 +478,7 @@ class Transformer(InputModule):
         features: dict[str, Any] = self.tokenizer(inputs, max_length=max_length)
         if text_options.get("return_tensors") == "np":
             features = {k: v.numpy() if isinstance(v, Tensor) else v for k, v in features.items()}
+        features["modality"] = "text"  # as in sentence-transformers 6.x (a Router reads it; encode(output_value=None))
         if prompt:
             features["prompt_length"] = self._get_prompt_length(prompt)
         return features
