@@ -257,22 +257,21 @@ def generate_text_snippet(card: BaseModelCardData, display: list[str] | None) ->
     """The usage snippet for text examples (default sentences when there are none)."""
     examples = display or ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium.",
                            "He drove to the stadium."]
-    lines = card._snippet_header() + ["sentences = ["] + [f"    {text!r}," for text in examples]
-    lines += ["]", "embeddings = model.encode(sentences)", "print(embeddings.shape)",
-              f"# [{len(examples)}, {card._get_snippet_output_dimensionality()}]", "",
-              "# Get the similarity scores for the embeddings",
-              "similarities = model.similarity(embeddings, embeddings)"]
-    lines += card._similarity_tail(len(examples), len(examples))
-    return "```python\n" + "\n".join(lines) + "\n```"
+    return _encode_snippet(card, "sentences", [repr(text) for text in examples])
 
 
 def generate_non_text_snippet(card: BaseModelCardData, display: list[Any]) -> str:
     """The usage snippet for non-text examples (asset paths, dicts of modalities)."""
-    lines = card._snippet_header() + ["inputs = ["] + [f"    {card._format_snippet_value(x)}," for x in display]
-    lines += ["]", "embeddings = model.encode(inputs)", "print(embeddings.shape)",
-              f"# [{len(display)}, {card._get_snippet_output_dimensionality()}]", "",
+    return _encode_snippet(card, "inputs", [card._format_snippet_value(x) for x in display])
+
+
+def _encode_snippet(card: BaseModelCardData, name: str, items: list[str]) -> str:
+    """Encode the ``items`` (already written as Python source) bound to ``name``, then compare them."""
+    lines = card._snippet_header() + [f"{name} = ["] + [f"    {item}," for item in items]
+    lines += ["]", f"embeddings = model.encode({name})", "print(embeddings.shape)",
+              f"# [{len(items)}, {card._get_snippet_output_dimensionality()}]", "",
               "# Get the similarity scores for the embeddings",
               "similarities = model.similarity(embeddings, embeddings)"]
-    lines += card._similarity_tail(len(display), len(display))
+    lines += card._similarity_tail(len(items), len(items))
     return "```python\n" + "\n".join(lines) + "\n```"
 
