@@ -23,7 +23,7 @@ ALLOWED = {
     ("embedkit.base.modules.router", "embedkit.module_types"),
     ("embedkit.base.modules.router", "embedkit.model_folder"),
     # sentence-transformers' legacy `model.fit(...)` runs the trainer; imported when fit() is called.
-    ("embedkit.sentence_transformer.model", "embedkit.sentence_transformer.fit_mixin"),
+    ("embedkit.sentence_transformer.legacy_api", "embedkit.sentence_transformer.fit_mixin"),
     ("embedkit.cross_encoder.model", "embedkit.cross_encoder.fit_mixin"),
 }
 

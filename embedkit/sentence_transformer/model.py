@@ -2,7 +2,9 @@
 
 Drop-in for ``sentence_transformers.SentenceTransformer``: the same constructor, ``encode`` arguments and outputs,
 prompts, similarity functions and folder format. ``encode`` sorts inputs by length, runs batches under
-``torch.inference_mode`` and restores the input order.
+``torch.inference_mode`` and restores the input order. How modules are built from a folder lives in
+:mod:`~embedkit.sentence_transformer.model_loading` and the former method spellings (``fit``, ``save_to_hub``,
+``encode_multi_process``, ``load``) in :mod:`~embedkit.sentence_transformer.legacy_api`; both are mixed in.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -24,21 +25,16 @@ from torch import Tensor, nn
 
 from embedkit.base.model import BaseModel
 from embedkit.base.model_card import (
-    note_base_model,
-    read_model_card_text,
     write_model_card,
 )
 from embedkit.base.modules.transformer import check_text_inputs, tokens_to_device
 from embedkit.eval_mode import ensure_eval
-from embedkit.hub import resolve_model_path
 from embedkit.model_folder import (
-    accepted_kwargs,
-    load_modules,
-    read_model_config,
     save_model_folder,
 )
+from embedkit.sentence_transformer.legacy_api import LegacyAPI
+from embedkit.sentence_transformer.model_loading import ModuleLoading
 from embedkit.sentence_transformer.modules import Pooling, Transformer
-from embedkit.util.decorators import save_to_hub_args_decorator
 
 logger = logging.getLogger(__name__)
 # Messages sentence-transformers emits from its base model class go to the matching embedkit logger name, so
@@ -101,7 +97,7 @@ def _text_of(item: Any) -> Any:
         return item["text"]
     return item
 
-class SentenceTransformer(BaseModel, nn.Sequential):
+class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
     """Texts -> dense embeddings through Transformer -> Pooling (-> Dense -> Normalize ...).
 
     Args:
@@ -250,108 +246,6 @@ class SentenceTransformer(BaseModel, nn.Sequential):
             base_logger.warning(
                 "Instructor models require `include_prompt=False` in the pooling configuration. Either update "
                 "the model configuration or call `model.set_pooling_include_prompt(False)` after loading the model.")
-
-    # ------------------------------------------------------------------ loading
-    def _load_modules(
-        self,
-        model_name_or_path: str | os.PathLike,
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        trust_remote_code: bool = False,
-        local_files_only: bool = False,
-        model_kwargs: dict[str, Any] | None = None,
-        processor_kwargs: dict[str, Any] | None = None,
-        config_kwargs: dict[str, Any] | None = None,
-    ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
-        """Resolve ``model_name_or_path`` and build its modules: from ``modules.json`` when the folder holds this
-        model type, converted (default modules on its transformer) when it holds another type, and Transformer +
-        Pooling for a plain Hugging Face checkpoint. Returns ([(name, module)], {name: forward kwargs})."""
-        name = os.fspath(model_name_or_path)
-        if os.path.isfile(name):
-            raise NotADirectoryError(f"Path {name} is a file, not a directory. `model_name_or_path` must be a local "
-                                     "directory containing a model, or a Hugging Face Hub model ID.")
-        folder = resolve_model_path(name, cache_folder=cache_folder, revision=revision, token=token,
-                                    local_files_only=local_files_only,
-                                    default_organization=self.default_huggingface_organization or "")
-        load_kwargs = {"token": token, "cache_folder": cache_folder, "revision": revision,
-                       "trust_remote_code": trust_remote_code, "local_files_only": local_files_only,
-                       "model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs,
-                       "config_kwargs": config_kwargs}
-        note_base_model(self.model_card_data, model_name_or_path, folder, revision, local_files_only)
-        if not (folder / "modules.json").exists():
-            base_logger.info(f"No modules.json found for {name}, initializing a new {self.model_type} model.")
-            return self._load_default_modules(folder, **load_kwargs)
-        saved_type = self._get_model_type(folder)
-        if saved_type == self.model_type:
-            base_logger.info(f"Loading {self.model_type} model from {name}.")
-            return self._load_config_modules(folder, **load_kwargs)
-        base_logger.warning(f"Converting {saved_type} model {name} to {self.model_type}.")
-        return self._load_converted_modules(folder, **load_kwargs, model_type=saved_type)
-
-    def _get_model_type(self, folder: str | os.PathLike, *args: Any, **kwargs: Any) -> str:
-        """The ``model_type`` saved in ``folder`` (folders written before the key existed are SentenceTransformers)."""
-        return read_model_config(Path(folder)).get("model_type", "SentenceTransformer")
-
-    def _load_default_modules(self, folder: str | os.PathLike, **load_kwargs: Any
-                              ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
-        """Transformer + mean Pooling on a plain Hugging Face checkpoint (the folder's tokenizer and weights)."""
-        hub_kwargs = {k: load_kwargs.get(k) for k in ("cache_folder", "revision", "token")}
-        hub_kwargs["local_files_only"] = bool(load_kwargs.get("local_files_only"))
-        extra = {k: v for k, v in load_kwargs.items()
-                 if k in ("model_kwargs", "processor_kwargs", "config_kwargs") and v is not None}
-        transformer = Transformer(folder, **hub_kwargs, **accepted_kwargs(Transformer, extra))
-        return [("0", transformer), ("1", Pooling(transformer.get_embedding_dimension(), "mean"))], {}
-
-    def _load_config_modules(self, folder: str | os.PathLike, **load_kwargs: Any
-                             ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
-        """The modules of a saved folder of this model type, with its saved prompts and settings."""
-        folder = Path(folder)
-        self._parse_model_config(read_model_config(folder))
-        self._model_card_text = read_model_card_text(folder)
-        hub_kwargs = {k: load_kwargs.get(k) for k in ("cache_folder", "revision", "token")}
-        hub_kwargs["local_files_only"] = bool(load_kwargs.get("local_files_only"))
-        extra = {k: v for k, v in load_kwargs.items()
-                 if k in ("model_kwargs", "processor_kwargs", "config_kwargs") and v is not None}
-        return load_modules(folder, **hub_kwargs, module_load_kwargs=extra)
-
-    def _load_converted_modules(self, folder: str | os.PathLike, model_type: str | None = None, **load_kwargs: Any
-                                ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
-        """A folder saved as another model type: this class's default modules on its transformer. The saved
-        prompts, default prompt and similarity function describe the other model, so they are not inherited."""
-        return self._load_default_modules(folder, **load_kwargs)
-
-    def _parse_model_config(self, model_config: dict[str, Any]) -> None:
-        """Merge a saved ``config_sentence_transformers.json``: saved prompts fill only unset ones, and the saved
-        default prompt, similarity function and ``truncate_dim`` apply unless given to the constructor."""
-        for name, text in (model_config.get("prompts") or {}).items():
-            if self.prompts.get(name) is None:
-                self.prompts[name] = text
-        if self.default_prompt_name is None:
-            self.default_prompt_name = model_config.get("default_prompt_name")
-        saved = model_config.get("similarity_fn_name")
-        if self._similarity_fn_name is None and saved in self.SUPPORTED_SIMILARITY_FN_NAMES:
-            self.similarity_fn_name = saved
-        if self.truncate_dim is None:
-            self.truncate_dim = model_config.get("truncate_dim")
-
-    def _validate_prompts(self) -> None:
-        """Unfilled default prompts become ``""``; the default prompt name must name a prompt."""
-        for name, text in self.prompts.items():
-            if text is None:
-                self.prompts[name] = ""
-        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
-            raise ValueError(f"Default prompt name '{self.default_prompt_name}' not found in the configured prompts "
-                             f"dictionary with keys {list(self.prompts.keys())!r}.")
-        non_empty = [name for name, text in self.prompts.items() if text != ""]
-        if non_empty:
-            base_logger.info(f"Loaded {len(non_empty)} prompt{'s' if len(non_empty) > 1 else ''} with these keys: "
-                             f"{non_empty}")
-
-    @staticmethod
-    def load(input_path: str | os.PathLike) -> SentenceTransformer:
-        """Deprecated spelling of ``SentenceTransformer(input_path)``."""
-        return SentenceTransformer(input_path)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -809,89 +703,6 @@ class SentenceTransformer(BaseModel, nn.Sequential):
             convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor, device=device,
             normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, pool=pool, chunk_size=chunk_size,
             **kwargs)
-
-    def encode_multi_process(self, sentences: list[str], pool: dict[str, Any], prompt_name: str | None = None,
-                             prompt: str | None = None, batch_size: int = 32, chunk_size: int | None = None,
-                             show_progress_bar: bool | None = None, precision: str = "float32",
-                             normalize_embeddings: bool = False, truncate_dim: int | None = None) -> np.ndarray:
-        """Former spelling of ``encode(sentences, pool=pool, ...)``."""
-        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
-                           show_progress_bar=show_progress_bar, precision=precision,
-                           normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, pool=pool,
-                           chunk_size=chunk_size)
-
-    # ------------------------------------------------------------------ legacy training API
-    def fit(
-        self,
-        train_objectives: list[tuple[Any, nn.Module]],
-        evaluator: Any = None,
-        epochs: int = 1,
-        steps_per_epoch: int | None = None,
-        scheduler: str = "WarmupLinear",
-        warmup_steps: int = 10000,
-        optimizer_class: type = torch.optim.AdamW,
-        optimizer_params: dict[str, Any] | None = None,
-        weight_decay: float = 0.01,
-        evaluation_steps: int = 0,
-        output_path: str | None = None,
-        save_best_model: bool = True,
-        max_grad_norm: float = 1,
-        use_amp: bool = False,
-        callback: Any = None,
-        show_progress_bar: bool = True,
-        checkpoint_path: str | None = None,
-        checkpoint_save_steps: int = 500,
-        checkpoint_save_total_limit: int = 0,
-        resume_from_checkpoint: bool = False,
-    ) -> None:
-        """sentence-transformers' v2 training API, run by the same trainer loop.
-
-        ``train_objectives`` pairs a DataLoader (or list) of :class:`~embedkit.data.InputExample` with a loss.
-        """
-        from embedkit.sentence_transformer.fit_mixin import fit
-
-        fit(self, train_objectives, evaluator=evaluator, epochs=epochs, steps_per_epoch=steps_per_epoch,
-            scheduler=scheduler, warmup_steps=warmup_steps, optimizer_class=optimizer_class,
-            optimizer_params=optimizer_params, weight_decay=weight_decay, evaluation_steps=evaluation_steps,
-            output_path=output_path, save_best_model=save_best_model, max_grad_norm=max_grad_norm, use_amp=use_amp,
-            callback=callback, show_progress_bar=show_progress_bar, checkpoint_path=checkpoint_path,
-            checkpoint_save_steps=checkpoint_save_steps, checkpoint_save_total_limit=checkpoint_save_total_limit,
-            resume_from_checkpoint=resume_from_checkpoint)
-
-    # ------------------------------------------------------------------ Hub
-    @save_to_hub_args_decorator
-    def save_to_hub(
-        self,
-        repo_id: str,
-        organization: str | None = None,
-        token: str | None = None,
-        private: bool | None = None,
-        safe_serialization: bool = True,
-        commit_message: str = "Add new model.",
-        local_model_path: str | None = None,
-        exist_ok: bool = False,
-        replace_model_card: bool = False,
-        train_datasets: list[str] | None = None,
-    ) -> str:
-        """Deprecated: :meth:`push_to_hub` (``organization`` is folded into ``repo_id``).
-
-        The former ``repo_name`` keyword and positional calls from before ``token`` existed
-        (``repo_id, organization, private, ...``) keep working.
-        """
-        base_logger.warning("The `save_to_hub` method is deprecated and will be removed in a future version of "
-                            "SentenceTransformers. Please use `push_to_hub` instead for future model uploads.")
-        if organization:
-            if "/" not in repo_id:
-                repo_id = f"{organization}/{repo_id}"
-            elif repo_id.split("/")[0] != organization:
-                raise ValueError("Providing an `organization` to `save_to_hub` is deprecated. Please use `repo_id` "
-                                 "instead.")
-            base_logger.warning(f'Providing an `organization` to `save_to_hub` is deprecated. Please use '
-                                f'`repo_id="{repo_id}"` instead.')
-        return self.push_to_hub(repo_id=repo_id, token=token, private=private, safe_serialization=safe_serialization,
-                                commit_message=commit_message, local_model_path=local_model_path,
-                                exist_ok=exist_ok, replace_model_card=replace_model_card,
-                                train_datasets=train_datasets)
 
     # ------------------------------------------------------------------ saving
     def _get_model_config(self) -> dict[str, Any]:
