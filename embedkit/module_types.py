@@ -12,6 +12,7 @@ from embedkit.base.modules.dense import Dense
 from embedkit.base.modules.module import Module
 from embedkit.base.modules.normalize import Normalize
 from embedkit.base.modules.router import Router
+from embedkit.base.modules.sequence_classification import SequenceClassificationTransformer
 from embedkit.base.modules.transformer import Transformer
 from embedkit.sentence_transformer.modules.bow import BoW
 from embedkit.sentence_transformer.modules.clip_model import CLIPModel
@@ -95,4 +96,6 @@ SAVED_TYPE: dict[type[Module], str] = {
     SpladePooling: "sentence_transformers.sparse_encoder.models.SpladePooling",
     SparseStaticEmbedding: "sentence_transformers.sparse_encoder.models.SparseStaticEmbedding",
     SparseAutoEncoder: "sentence_transformers.sparse_encoder.models.SparseAutoEncoder",
+    # ST 6.x's path (5.x has no such module): its sentence_bert_config.json names the task, which the load reads.
+    SequenceClassificationTransformer: "sentence_transformers.base.modules.transformer.Transformer",
 }

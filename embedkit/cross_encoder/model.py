@@ -31,9 +31,10 @@ from embedkit.base.modules.module import (
     read_json_file,
     write_json_file,
 )
+from embedkit.base.modules.sequence_classification import SequenceClassificationTransformer
 from embedkit.cross_encoder.folder_configs import read_folder_configs
 from embedkit.encoders.config import EncoderConfig
-from embedkit.encoders.heads import SequenceClassifier
+from embedkit.encoders.heads import load_sequence_classifier
 from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
 from embedkit.encoders.loading import read_state_dict
 from embedkit.eval_mode import ensure_eval
@@ -212,7 +213,17 @@ class CrossEncoder(BaseModel, nn.Module):
         if max_length is None:
             max_length = processor_kwargs.get("model_max_length")
         saved: dict[str, Any] = {}
-        if modules is not None:
+        modules = None if modules is None else list(modules)
+        if modules is not None and len(modules) == 1 and isinstance(modules[0], SequenceClassificationTransformer):
+            # sentence-transformers 6.x's CrossEncoder layout: one classifier Transformer. Run it as a loaded model.
+            classifier = modules[0]
+            self.model_name_or_path = None
+            self.model = classifier.auto_model
+            self.tokenizer = classifier.tokenizer
+            self.do_lower_case = classifier.do_lower_case
+            if max_length is not None:
+                self.max_length = max_length
+        elif modules is not None:
             self.model_name_or_path = None
             self.model = None
             self.tokenizer = getattr(next(iter(modules), None), "tokenizer", None)
@@ -286,18 +297,7 @@ class CrossEncoder(BaseModel, nn.Module):
         overrides.pop("num_labels", None)
         hf_config.update(overrides)
         state, source = read_state_dict(folder)
-        has_head = any(key.startswith("classifier.") for key in state)
-        if has_head and is_classifier_folder:
-            self.model = SequenceClassifier.from_hf_state_dict(hf_config, state, str(source), num_labels=num_labels)
-        else:  # a bi-encoder or plain encoder checkpoint: train a new head on it, as ST does
-            new_labels = 1 if num_labels is None else num_labels
-            logger.warning("%s has no classification head: starting a new %d-label head; train it before use",
-                           folder, new_labels)
-            self.model = SequenceClassifier.from_encoder_state_dict(hf_config, state, new_labels, str(source))
-        # transformers-style config attributes that callers read (``model.config.classifier_dropout`` ...)
-        self.model.config.classifier_dropout = hf_config.get("classifier_dropout")
-        self.model.config.num_labels = self.model.num_labels
-        self.model.config.hf_config["num_labels"] = self.model.num_labels
+        self.model = load_sequence_classifier(hf_config, state, str(source), num_labels, is_classifier_folder)
         self.tokenizer = Tokenizer(folder, do_lower_case=do_lower_case,
                                    return_token_type_ids=uses_token_types(self.config, str(folder)))
         check_tokenizer_fits(self.tokenizer, self.config, str(folder))

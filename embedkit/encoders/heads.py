@@ -12,6 +12,7 @@ head).
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 import torch
@@ -24,6 +25,8 @@ from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import check_size_before_building, load_strict
 from embedkit.encoders.modernbert_heads import ModernBertClassificationHead
 from embedkit.encoders.modernbert_names import MODERNBERT_CLASSIFIER_TO_HF, shared_head_to
+
+logger = logging.getLogger(__name__)
 
 # Head weights, embedkit name inside the head -> HF name (literal tables, one per model type).
 _BERT_HEAD_TO_HF = {
@@ -279,3 +282,35 @@ class SequenceClassifier(nn.Module):
         out["label2id"] = {label: int(i) for i, label in id2label.items()}
         out.pop("num_labels", None)  # transformers derives it from id2label
         return out
+
+
+def load_sequence_classifier(hf_config: dict[str, Any], state_dict: dict[str, Tensor], source: str = "checkpoint",
+                             num_labels: int | None = None, is_classifier: bool = True) -> SequenceClassifier:
+    """The classifier a CrossEncoder runs, from a config.json dict and a checkpoint's weights.
+
+    A classifier checkpoint (``is_classifier`` and ``classifier.*`` weights present) loads with its head; any other
+    (a bi-encoder, ``*Model`` or ``*ForMaskedLM`` checkpoint) gets a new ``num_labels``-label head (1 by default),
+    with a warning, as sentence-transformers does. ``config.num_labels`` and ``config.classifier_dropout`` are set
+    as transformers' config has them.
+
+    Example:
+        >>> cfg = EncoderConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        ...                     intermediate_size=64)
+        >>> trained = SequenceClassifier(cfg, num_labels=3)
+        >>> hf_config = {**cfg.to_hf_config(), "num_labels": 3}
+        >>> load_sequence_classifier(hf_config, trained.hf_state_dict()).config.num_labels
+        3
+    """
+    has_head = any(key.startswith("classifier.") for key in state_dict)
+    if has_head and is_classifier:
+        model = SequenceClassifier.from_hf_state_dict(hf_config, state_dict, source, num_labels=num_labels)
+    else:
+        new_labels = 1 if num_labels is None else num_labels
+        logger.warning("%s has no classification head: starting a new %d-label head; train it before use",
+                       source, new_labels)
+        model = SequenceClassifier.from_encoder_state_dict(hf_config, state_dict, new_labels, source)
+    # transformers-style config attributes that callers read (``model.config.classifier_dropout`` ...)
+    model.config.classifier_dropout = hf_config.get("classifier_dropout")
+    model.config.num_labels = model.num_labels
+    model.config.hf_config["num_labels"] = model.num_labels
+    return model

@@ -20,6 +20,7 @@ Legend: B batch, T tokens, D hidden size, V vocabulary size.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -32,6 +33,8 @@ from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from embedkit.encoders.loading import check_size_before_building, load_strict
 from embedkit.encoders.modernbert_names import MODERNBERT_MLM_TO_HF, shared_head_to
+
+logger = logging.getLogger(__name__)
 
 # Head weights, embedkit name inside MLMHead -> HF name (literal tables, one per model type).
 _BERT_MLM_TO_HF = {
@@ -148,13 +151,19 @@ class MLMLogits:
 
 
 def build_masked_lm(
-    hf_config: dict[str, Any], state_dict: dict[str, Tensor], source: str = "checkpoint"
+    hf_config: dict[str, Any], state_dict: dict[str, Tensor], source: str = "checkpoint", new_head: bool = False
 ) -> tuple[EncoderConfig, nn.Module, MLMHead]:
     """Build (config, encoder, head) from a config.json dict and a HF ``*ForMaskedLM`` state dict, strictly.
 
+    With ``new_head``, a checkpoint without MLM head weights (a bare ``*Model`` or a bi-encoder) gets a new head
+    tied to its word embeddings, initialised as transformers initialises a missing one (normal(0,
+    ``initializer_range``) weights, zero biases, unit LayerNorm), with a warning; its pooler is left out, as
+    ``*ForMaskedLM`` has none.
+
     Raises:
-        ValueError: no MLM head weights, a classifier head, a tied decoder that differs from the word embeddings,
-            or any missing / unexpected / mis-shaped weight (the message names the source and the keys).
+        ValueError: no MLM head weights (without ``new_head``), a classifier head, a tied decoder that differs
+            from the word embeddings, or any missing / unexpected / mis-shaped weight (the message names the
+            source and the keys).
     """
     config = EncoderConfig.from_hf_config(hf_config, source)
     encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
@@ -163,9 +172,14 @@ def build_masked_lm(
     other = sorted(k for k in head_state if not k.startswith((_MLM_PREFIX, *_UNUSED_HEAD_PREFIXES)))
     if other:
         raise ValueError(f"{source}: unexpected non-MLM head weights {other}")
-    if not mlm:
+    fresh = not mlm and new_head
+    if not mlm and not new_head:
         raise ValueError(f"{source}: no MLM head weights; is this a *ForMaskedLM checkpoint?")
-    tied = bool(hf_config.get("tie_word_embeddings", True))
+    if fresh:
+        logger.warning("%s has no MLM head: starting a new one tied to the word embeddings; train it before use",
+                       source)
+        encoder_state = {k: v for k, v in encoder_state.items() if not k.startswith("pooler.")}
+    tied = bool(hf_config.get("tie_word_embeddings", True)) or fresh
     add_pooler = "pooler.dense.weight" in encoder_state
     check_size_before_building(config, add_pooler, encoder_state, source)
     encoder = build_encoder(config, add_pooler=add_pooler)
@@ -180,6 +194,15 @@ def build_masked_lm(
         head = ModernBertMLMHead(config, tied=tied)
     else:
         head = MLMHead(config, tied=tied)
+    if fresh:
+        std = float(hf_config.get("initializer_range", 0.02))
+        with torch.no_grad():
+            for layer in head.modules():
+                if isinstance(layer, nn.Linear):
+                    layer.weight.normal_(0.0, std)
+                    if layer.bias is not None:
+                        layer.bias.zero_()
+        return config, encoder, head
     load_strict(head, mlm, source)
     return config, encoder, head
 

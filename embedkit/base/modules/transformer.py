@@ -31,7 +31,7 @@ from embedkit.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("feature-extraction",)
+TASKS = ("feature-extraction", "fill-mask", "sequence-classification")
 
 #: Per ``transformer_task``: the default ``modality_config`` and ``module_output_name`` that sentence-transformers
 #: assumes for folders saved without them (embedkit runs ``feature-extraction``; ``fill-mask`` via MLMTransformer).
@@ -109,6 +109,26 @@ _DEPRECATED_KWARGS = {"model_args": "model_kwargs", "tokenizer_args": "processor
                       "config_args": "config_kwargs"}
 
 
+def task_module_class(task: str) -> type:
+    """The Transformer class that runs ``task``: the plain encoder for ``feature-extraction``, the masked-LM
+    module for ``fill-mask`` (SPLADE), the classifier module for ``sequence-classification`` (CrossEncoder).
+    Other tasks get the plain class, whose constructor then names what is supported.
+
+    Example:
+        >>> task_module_class("fill-mask").__name__, task_module_class("sequence-classification").__name__
+        ('MLMTransformer', 'SequenceClassificationTransformer')
+    """
+    if task == "fill-mask":
+        from embedkit.sparse_encoder.modules.mlm_transformer import MLMTransformer
+
+        return MLMTransformer
+    if task == "sequence-classification":
+        from embedkit.base.modules.sequence_classification import SequenceClassificationTransformer
+
+        return SequenceClassificationTransformer
+    return Transformer
+
+
 class Transformer(InputModule):
     """Tokenizer + BERT/MPNet encoder. Writes ``token_embeddings`` (B, T, D) into the features.
 
@@ -118,19 +138,24 @@ class Transformer(InputModule):
             capped at the model's ``max_position_embeddings``).
         do_lower_case: lowercase inputs before tokenizing.
         tokenizer_name_or_path: take the tokenizer from another folder (deprecated in sentence-transformers 6).
-        transformer_task: only ``"feature-extraction"`` here (``"fill-mask"``: see MLMTransformer).
+        transformer_task: ``"feature-extraction"`` (this class: ``token_embeddings``), ``"fill-mask"`` (builds a
+            :class:`~embedkit.sparse_encoder.modules.MLMTransformer`: MLM logits as ``token_embeddings``, for
+            SPLADE) or ``"sequence-classification"`` (builds a
+            :class:`~embedkit.base.modules.sequence_classification.SequenceClassificationTransformer`: ``scores``,
+            for CrossEncoder).
         model_kwargs: sentence-transformers passes these to ``from_pretrained``. embedkit honours
             ``output_hidden_states`` and ``torch_dtype``/``dtype`` and the Hub keys (``cache_dir``, ``revision``,
             ``token``, ``local_files_only``, ``subfolder``); others (``attn_implementation``, ...) have no meaning for
             embedkit's hand-written encoder and are ignored.
         processor_kwargs: tokenizer options; ``model_max_length`` sets ``max_seq_length``. Others are ignored.
-        config_kwargs: overrides of the model config; the dropout probabilities are honoured, others ignored.
+        config_kwargs: overrides of the model config; the dropout probabilities (and, for
+            ``sequence-classification``, ``num_labels``) are honoured, others ignored.
         processing_kwargs: per-modality options for each preprocessing call (``{"text": {...}, "common": {...}}``);
             stored and saved. Unknown top-level keys give a warning.
         backend: only ``"torch"`` (ONNX/OpenVINO raise a clear error).
         modality_config / module_output_name: sentence-transformers 6.x's description of which model method makes
-            which output. embedkit accepts the text ``forward`` -> ``last_hidden_state`` -> ``token_embeddings``
-            layout only.
+            which output. embedkit accepts the task's own text layout only (``forward`` -> ``last_hidden_state``
+            -> ``token_embeddings`` here; ``logits`` -> ``token_embeddings`` / ``scores`` for the other tasks).
         unpad_inputs / query_length / document_length / query_expansion: stored; ``unpad_inputs`` is saved when set.
         model_args / tokenizer_args / config_args: deprecated names of the three ``*_kwargs`` (a warning is logged).
         cache_folder / revision / token / local_files_only / trust_remote_code: Hub download options
@@ -148,6 +173,16 @@ class Transformer(InputModule):
     config_file_name = "sentence_bert_config.json"
     config_keys = ["max_seq_length", "do_lower_case"]
     _VALID_PROCESSING_KWARGS_KEYS = _VALID_PROCESSING_KWARGS_KEYS
+
+    task = "feature-extraction"
+    """The ``transformer_task`` this class runs; ``Transformer(..., transformer_task=...)`` builds the class that
+    runs the task asked for (see :func:`task_module_class`)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Transformer:
+        task = kwargs.get("transformer_task")
+        if cls is Transformer and task not in (None, cls.task):
+            cls = task_module_class(task)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -196,7 +231,10 @@ class Transformer(InputModule):
                              f"Supported tasks are: {list(TRANSFORMER_TASK_DEFAULTS)}")
         if transformer_task not in TASKS:
             raise ValueError(f"transformer_task={transformer_task!r} is not supported by embedkit's Transformer, "
-                             f"which runs {TASKS} only (fill-mask: use MLMTransformer)")
+                             f"which runs {TASKS} only")
+        if transformer_task != getattr(type(self), "task", transformer_task):
+            raise ValueError(f"{type(self).__name__} runs transformer_task={type(self).task!r}, "
+                             f"got {transformer_task!r}")
         if backend not in _BACKENDS:
             raise ValueError(f"Unsupported backend '{backend}'. `backend` should be `torch`, `onnx`, or `openvino`.")
         if backend != "torch":
@@ -227,9 +265,6 @@ class Transformer(InputModule):
         folder = folder / subfolder if subfolder else folder
         self.transformer_task = transformer_task
         self.do_lower_case = do_lower_case
-        self.output_hidden_states = bool(model_kwargs.get("output_hidden_states", False)
-                                         or config_kwargs.get("output_hidden_states", False))
-        """Set True to also emit ``all_layer_embeddings`` (used by layer-wise losses and WeightedLayerPooling)."""
 
         config_path = folder / "config.json"
         if not config_path.exists():
@@ -238,16 +273,11 @@ class Transformer(InputModule):
         for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             if key in config_kwargs:
                 hf_config[key] = config_kwargs[key]
-        self.config = EncoderConfig.from_hf_config(hf_config, str(config_path))
-        state, source = read_state_dict(folder)
-        encoder_state, head_state = split_hf_state_dict(state, self.config.model_type, str(source))
-        if head_state:
-            logger.info("%s: ignoring head weights not used for %s: %s", source, transformer_task, sorted(head_state))
-        add_pooler = "pooler.dense.weight" in encoder_state
-        check_size_before_building(self.config, add_pooler, encoder_state, str(source))
-        self.auto_model = build_encoder(self.config, add_pooler=add_pooler)
-        load_strict(self.auto_model, encoder_state, str(source))
+        self.auto_model = self._load_model(folder, hf_config, config_kwargs)
         self.auto_model.eval()  # as transformers' from_pretrained leaves it: dropout off until .train() is called
+        self.output_hidden_states = bool(model_kwargs.get("output_hidden_states", False)
+                                         or config_kwargs.get("output_hidden_states", False)
+                                         or hf_config.get("output_hidden_states", False))
         signature = inspect.signature(self.auto_model.forward).parameters
         self.model_forward_params: set[str] | None = None
         """Feature keys the encoder's forward takes (None would mean it takes any keyword)."""
@@ -258,7 +288,7 @@ class Transformer(InputModule):
         if dtype not in (None, "auto"):
             import torch
 
-            self.auto_model.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
+            self.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
 
         if max_seq_length is None and processor_kwargs.get("model_max_length") is not None:
             max_seq_length = int(processor_kwargs["model_max_length"])
@@ -266,6 +296,33 @@ class Transformer(InputModule):
             logger.warning("The `tokenizer_name_or_path` argument is deprecated and will be removed in a future "
                            "version. Please use the same path for the model and processor.")
         self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
+
+    def _load_model(self, folder: Path, hf_config: dict[str, Any], config_kwargs: dict[str, Any]) -> Any:
+        """Build the network this task runs from ``folder``'s weights (loaded strictly); sets ``self.config``.
+
+        Here: the bare encoder; head weights in the checkpoint (an MLM or classification head) are left out.
+        """
+        self.config = EncoderConfig.from_hf_config(hf_config, str(folder / "config.json"))
+        state, source = read_state_dict(folder)
+        encoder_state, head_state = split_hf_state_dict(state, self.config.model_type, str(source))
+        if head_state:
+            logger.info("%s: ignoring head weights not used for %s: %s", source, self.transformer_task,
+                        sorted(head_state))
+        add_pooler = "pooler.dense.weight" in encoder_state
+        check_size_before_building(self.config, add_pooler, encoder_state, str(source))
+        encoder = build_encoder(self.config, add_pooler=add_pooler)
+        load_strict(encoder, encoder_state, str(source))
+        return encoder
+
+    @property
+    def output_hidden_states(self) -> bool:
+        """Also emit ``all_layer_embeddings`` (layer-wise losses, WeightedLayerPooling). Stored on the model config,
+        so ``transformer.auto_model.config.output_hidden_states = True`` turns it on, as in sentence-transformers."""
+        return bool(getattr(self.config, "output_hidden_states", False))
+
+    @output_hidden_states.setter
+    def output_hidden_states(self, value: bool) -> None:
+        self.config.output_hidden_states = bool(value)
 
     @staticmethod
     def _check_modality_config(task: str, modality_config: dict[Any, dict[str, Any]] | None,
@@ -289,10 +346,14 @@ class Transformer(InputModule):
                 raise ValueError(f"Invalid modality_config entry for {key!r}: each entry must be a dict with "
                                  f"'method' and 'method_output_name' keys, but got {params!r}")
         text = modality_config.get("text")
-        if text is not None and (text["method"] != "forward" or text["method_output_name"] != "last_hidden_state"
-                                 or module_output_name != "token_embeddings"):
+        default, output_name = TRANSFORMER_TASK_DEFAULTS[task]
+        supported = default["text"]
+        if text is not None and (text["method"] != supported["method"]
+                                 or text["method_output_name"] != supported["method_output_name"]
+                                 or module_output_name != output_name):
             raise ValueError(f"modality_config {modality_config!r} with module_output_name={module_output_name!r} "
-                             "is not supported by embedkit (text: forward -> last_hidden_state -> token_embeddings)")
+                             f"is not supported by embedkit for {task} (text: {supported['method']} -> "
+                             f"{supported['method_output_name']} -> {output_name})")
         return dict(modality_config), module_output_name
 
     @property
@@ -413,8 +474,10 @@ class Transformer(InputModule):
     def _get_prompt_length(self, prompt: str, **kwargs: Any) -> int:
         """Tokens of ``prompt`` alone, including a leading special token but not a trailing one (as ST counts).
 
-        Cached per prompt: keyword arguments (``task=...`` and the like) do not change the count here."""
-        key = (prompt,)
+        Cached per prompt and keyword arguments other than ``task`` (as sentence-transformers keys its cache; the
+        count itself does not depend on them here)."""
+        key = (prompt, *sorted((name, value if value.__hash__ is not None else repr(value))
+                               for name, value in kwargs.items() if name != "task"))
         if key not in self._prompt_length_mapping:
             ids = self.tokenizer.encode_ids([prompt], max_length=self.max_seq_length)[0]
             trailing = {self.tokenizer.sep_token_id, self.tokenizer.eos_token_id} - {None}

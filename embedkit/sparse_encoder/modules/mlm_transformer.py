@@ -1,7 +1,7 @@
 """MLMTransformer: the SPLADE input module, a Transformer with ``transformer_task="fill-mask"``.
 
-It tokenizes like :class:`~embedkit.sentence_transformer.modules.Transformer` but runs a BERT/MPNet ``*ForMaskedLM`` model and writes the
-MLM logits into ``features["token_embeddings"]`` as a lazy :class:`~embedkit.encoders.mlm_heads.MLMLogits`
+It tokenizes like :class:`~embedkit.base.modules.Transformer` but runs a BERT/MPNet ``*ForMaskedLM`` model and
+writes the MLM logits into ``features["token_embeddings"]`` as a lazy :class:`~embedkit.encoders.mlm_heads.MLMLogits`
 (B, T, V): the decoder is applied block by block by :class:`SpladePooling`, so the full logits tensor is never held.
 
 Folders read (the model root):
@@ -43,6 +43,8 @@ class MLMTransformer(Transformer):
         do_lower_case: lowercase inputs before tokenizing.
         tokenizer_name_or_path: take the tokenizer from another folder.
         cache_folder / revision / token / local_files_only: Hub download options.
+        Other keyword arguments are :class:`~embedkit.base.modules.Transformer`'s (``model_kwargs``,
+        ``processing_kwargs``, ...). ``Transformer(path, transformer_task="fill-mask")`` builds this class.
 
     Example:
         A tiny, untrained BertForMaskedLM checkpoint with all-MiniLM-L6-v2's tokenizer, then loaded:
@@ -68,6 +70,7 @@ class MLMTransformer(Transformer):
     """
 
     save_in_root = True
+    task = "fill-mask"
 
     def __init__(
         self,
@@ -77,32 +80,21 @@ class MLMTransformer(Transformer):
         tokenizer_name_or_path: str | os.PathLike | None = None,
         *,
         transformer_task: str = "fill-mask",
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        token: bool | str | None = None,
-        local_files_only: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super(Transformer, self).__init__()  # Module.__init__: the encoder is built here, with its MLM head
-        from embedkit.hub import resolve_model_path
+        super().__init__(model_name_or_path, max_seq_length, do_lower_case, tokenizer_name_or_path,
+                         transformer_task=transformer_task, **kwargs)
 
-        if transformer_task != "fill-mask":
-            raise ValueError(f"MLMTransformer runs transformer_task='fill-mask', got {transformer_task!r}")
-        hub_kwargs = dict(cache_folder=cache_folder, revision=revision, token=token, local_files_only=local_files_only)
-        folder = resolve_model_path(model_name_or_path, **hub_kwargs)
-        self.transformer_task = transformer_task
-        self.do_lower_case = do_lower_case
-        self.output_hidden_states = False
-
-        config_path = folder / "config.json"
-        if not config_path.is_file():
-            raise FileNotFoundError(f"no config.json in {folder}")
+    def _load_model(self, folder: Path, hf_config: dict[str, Any], config_kwargs: dict[str, Any]) -> Any:
+        """The encoder of a ``*ForMaskedLM`` checkpoint; its MLM head becomes ``self.mlm_head`` (strict loading).
+        A checkpoint of another architecture (a bare encoder, a bi-encoder) gets a new head, with a warning, as
+        transformers' ``AutoModelForMaskedLM`` gives it; a ``*ForMaskedLM`` one without head weights raises."""
         state, source = read_state_dict(folder)
-        self.config, self.auto_model, self.mlm_head = build_masked_lm(read_json_file(config_path), state, str(source))
-        # As transformers' from_pretrained leaves a model: dropout off until .train() is called.
-        self.auto_model.eval()
-        self.mlm_head.eval()
-
-        self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
+        is_masked_lm = any(str(name).endswith("ForMaskedLM") for name in hf_config.get("architectures") or [])
+        self.config, encoder, mlm_head = build_masked_lm(hf_config, state, str(source), new_head=not is_masked_lm)
+        self.auto_model = encoder  # registered before the head, so parameters() lists the encoder first
+        self.mlm_head = mlm_head.eval()
+        return encoder
 
     @property
     def vocab_size(self) -> int:

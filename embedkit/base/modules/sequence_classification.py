@@ -1,0 +1,110 @@
+"""SequenceClassificationTransformer: a Transformer with ``transformer_task="sequence-classification"``.
+
+It tokenizes like :class:`~embedkit.base.modules.Transformer` and runs an encoder with a classification head (HF
+``*ForSequenceClassification``), writing ``scores`` (B, num_labels). sentence-transformers 6.x builds CrossEncoders
+from this module; here ``Transformer(path, transformer_task="sequence-classification")`` builds it, and
+``CrossEncoder(modules=[it])`` runs it as a CrossEncoder loaded from ``path`` would.
+
+Its folder is a CrossEncoder root: ``config.json`` with the classifier architecture and labels, the weights under
+transformers' names, the tokenizer, and ``sentence_bert_config.json`` naming the task.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from embedkit.base.modules.module import write_json_file
+from embedkit.base.modules.transformer import Transformer
+from embedkit.encoders.heads import SequenceClassifier, load_sequence_classifier
+from embedkit.encoders.loading import read_state_dict
+
+
+class SequenceClassificationTransformer(Transformer):
+    """Tokenizer + encoder + classification head. Writes ``scores`` (B, num_labels) into the features.
+
+    Args:
+        model_name_or_path: a folder (or Hub id) with a ``*ForSequenceClassification`` checkpoint; any other BERT /
+            MPNet checkpoint gets a new head (``config_kwargs={"num_labels": N}``, default 1), with a warning.
+        Other arguments are :class:`~embedkit.base.modules.Transformer`'s.
+
+    Example:
+        >>> from embedkit.default_model import default_model_path
+        >>> from embedkit.base.modules import Transformer
+        >>> t = Transformer(default_model_path(), transformer_task="sequence-classification")  # a new 1-label head
+        >>> type(t).__name__, t.config.num_labels
+        ('SequenceClassificationTransformer', 1)
+        >>> t(t.preprocess([("a question", "an answer")]))["scores"].shape
+        torch.Size([1, 1])
+    """
+
+    task = "sequence-classification"
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike,
+        max_seq_length: int | None = None,
+        do_lower_case: bool = False,
+        tokenizer_name_or_path: str | os.PathLike | None = None,
+        *,
+        transformer_task: str = "sequence-classification",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model_name_or_path, max_seq_length, do_lower_case, tokenizer_name_or_path,
+                         transformer_task=transformer_task, **kwargs)
+
+    def _load_model(self, folder: Path, hf_config: dict[str, Any], config_kwargs: dict[str, Any]
+                    ) -> SequenceClassifier:
+        """The classifier; a checkpoint that is not a ``*ForSequenceClassification`` one gets a new head."""
+        state, source = read_state_dict(folder)
+        is_classifier = any(str(name).endswith("ForSequenceClassification")
+                            for name in hf_config.get("architectures") or [])
+        model = load_sequence_classifier(hf_config, state, str(source), config_kwargs.get("num_labels"),
+                                         is_classifier)
+        self.config = model.config
+        return model
+
+    @property
+    def num_labels(self) -> int:
+        return self.auto_model.num_labels
+
+    def __repr__(self) -> str:
+        architecture = self.auto_model.hf_config()["architectures"][0]
+        return f"Transformer({dict(self.get_config_dict(), architecture=architecture)})"
+
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Add ``scores`` (B, num_labels): the classifier's logits (no activation)."""
+        logits = self.auto_model(features["input_ids"], features.get("attention_mask"),
+                                 features.get("token_type_ids"))
+        return {**features, "scores": logits}  # (B, num_labels)
+
+    def _saved_config_dict(self) -> dict[str, Any]:
+        """The task keys are always written: without them the folder would read as an embedding model."""
+        full = self.get_config_dict()
+        saved = {key: full[key] for key in ("transformer_task", "modality_config", "module_output_name",
+                                            "max_seq_length", "do_lower_case")}
+        for key in ("processing_kwargs", "unpad_inputs"):
+            if key in full:
+                saved[key] = full[key]
+        return saved
+
+    def save(self, output_path: str | os.PathLike, *args: Any, safe_serialization: bool = True, **kwargs: Any
+             ) -> None:
+        """Write config.json (classifier architecture, labels), the weights under transformers' names, the
+        tokenizer and ``sentence_bert_config.json``."""
+        from safetensors.torch import save_file
+
+        output_path = Path(output_path)
+        output_path.mkdir(parents=True, exist_ok=True)
+        write_json_file(output_path / "config.json", self.auto_model.hf_config(), sort_keys=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.auto_model.hf_state_dict().items()}
+        weights = "model.safetensors" if safe_serialization else "pytorch_model.bin"
+        if safe_serialization:
+            save_file(state, str(output_path / weights), metadata={"format": "pt"})
+        else:
+            torch.save(state, output_path / weights)
+        self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
+        write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
