@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from embedkit.base.modules.module import read_json_file
+from embedkit.util.environment import check_model_requirements
 
 __all__ = ["TRANSFORMER_TYPES", "read_folder_configs"]
 
@@ -40,6 +41,7 @@ def read_folder_configs(folder: str | os.PathLike) -> tuple[str | None, int | No
     st_config_path = folder / "config_sentence_transformers.json"
     if st_config_path.exists():
         st_config = read_json_file(st_config_path)
+        check_model_requirements(st_config.get("requirements"), source=str(folder))
         model_type = st_config.get("model_type", "SentenceTransformer")
         if model_type not in ("CrossEncoder", "SentenceTransformer"):
             raise ValueError(f"{folder}: config_sentence_transformers.json has model_type={model_type!r}; "

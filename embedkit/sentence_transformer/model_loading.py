@@ -20,6 +20,7 @@ from embedkit.base.model_card import note_base_model, read_model_card_text
 from embedkit.hub import resolve_model_path
 from embedkit.model_folder import accepted_kwargs, load_modules, read_model_config
 from embedkit.sentence_transformer.modules import Pooling, Transformer
+from embedkit.util.environment import check_model_requirements
 
 __all__ = ["ModuleLoading"]
 
@@ -64,6 +65,8 @@ class ModuleLoading:
                        "model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs,
                        "config_kwargs": config_kwargs}
         note_base_model(self.model_card_data, model_name_or_path, folder, revision, local_files_only)
+        # Fail before any module is built if the environment does not meet the author's requirements (as ST).
+        check_model_requirements(read_model_config(folder).get("requirements"), source=name)
         if not (folder / "modules.json").exists():
             base_logger.info(f"No modules.json found for {name}, initializing a new {self.model_type} model.")
             return self._load_default_modules(folder, **load_kwargs)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "check_model_requirements",
     "check_package_availability",
     "check_version_requirements",
     "get_device_name",
@@ -338,3 +339,37 @@ def check_version_requirements(requirements: dict[str, Any] | None, source: str 
         if to_install:
             lines.append(f"Install compatible versions with:\n    pip install -U {' '.join(to_install)}")
         raise ImportError("\n".join(lines))
+
+
+#: The packages embedkit runs a model with; a model's requirements on these are checked, others are ignored.
+RUNTIME_PACKAGES = ("python", "torch", "pytorch", "tokenizers", "safetensors", "numpy", "huggingface_hub",
+                    "huggingface-hub")
+
+
+def check_model_requirements(requirements: dict[str, Any] | None, source: str | None = None) -> None:
+    """Check the ``requirements`` of a model's ``config_sentence_transformers.json`` that embedkit can honour.
+
+    sentence-transformers refuses to load a model whose requirements are unmet. embedkit does the same for the
+    packages it runs the model with (python, torch, tokenizers, safetensors, numpy, huggingface_hub); requirements
+    on other packages (``transformers``, ``sentence-transformers``, ...) describe an environment embedkit does not
+    use, so they are logged and not checked.
+
+    Raises:
+        ImportError: an unmet requirement on a runtime package (see :func:`check_version_requirements`).
+
+    Example:
+        >>> check_model_requirements({"torch": ">=1.0", "transformers": ">=999"}, source="my-model")
+        >>> try:
+        ...     check_model_requirements({"torch": ">=999"}, source="my-model")
+        ... except ImportError as error:
+        ...     print(str(error).splitlines()[1])
+        - torch>=999, but torch==... is installed.
+    """
+    if not isinstance(requirements, dict):
+        check_version_requirements(requirements, source)  # None passes; other types are warned about there
+        return
+    runtime = {name: spec for name, spec in requirements.items() if str(name).lower() in RUNTIME_PACKAGES}
+    skipped = sorted(set(requirements) - set(runtime))
+    if skipped:
+        logger.info(f"Not checking the requirements of {source!r} on {skipped}: embedkit does not use these packages.")
+    check_version_requirements(runtime, source)
