@@ -178,6 +178,17 @@ class BaseModel:
         """The inference backend: always ``"torch"`` in embedkit."""
         return getattr(self, "backend", "torch")
 
+    def _post_init(self) -> None:
+        """The last step of construction: every top-level module's ``on_model_ready(model)`` hook runs (a Router
+        passes it on to its routed modules). Model types that add or fix modules override this and call it last."""
+        for module in self._top_level_modules():
+            hook = getattr(module, "on_model_ready", None)
+            if callable(hook):
+                hook(self)
+
+    def _top_level_modules(self) -> list[Any]:
+        return list(getattr(self, "_modules", {}).values())
+
     # What the "test this pull request" snippet of a create_pr=True upload runs, and the page it links to.
     _pr_check_lines: tuple[str, ...] = (
         'embeddings = model.encode(["The weather is lovely today.", "It\'s so sunny outside!", '

@@ -275,6 +275,10 @@ class CrossEncoder(BaseModel, nn.Module):
         self.to(default_device() if device is None else device)
         ensure_eval(self)
         self.model_card_data.register_model(self)
+        self._post_init()
+
+    def _top_level_modules(self) -> list[nn.Module]:
+        return list(self.pipeline or [])
 
     def _load_folder(self, folder: Path, num_labels: int | None, max_length: int | None,
                      config_kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -234,6 +234,7 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
         if callable(register):
             register(self)
         self._check_instructor(model_name_or_path)
+        self._post_init()
 
     def _check_instructor(self, model_name_or_path: Any) -> None:
         """INSTRUCTOR models pool without their prompt: the original checkpoints get ``include_prompt=False``,
@@ -477,10 +478,35 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
                         "arguments."))
         if isinstance(inputs, np.ndarray) and inputs.ndim == 0:
             raise TypeError("encode() got a 0-d NumPy array; pass a string (str(array)) or a list of strings")
-        if self.is_singular_input(inputs):
-            return [_text_of(inputs)], True
-        items = inputs.tolist() if isinstance(inputs, np.ndarray) else inputs
-        return [_text_of(item) for item in items], False
+        single = self.is_singular_input(inputs)
+        items = [inputs] if single else inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs)
+        items = self._unwrap_task_dicts(items, kwargs)
+        return [_text_of(item) for item in items], single
+
+    def _unwrap_task_dicts(self, items: list[Any], kwargs: dict[str, Any]) -> list[Any]:
+        """The 5.x ``Asym`` input form for Router models: ``[{"query": text}, ...]`` (keys that are not modality
+        names) sets ``kwargs["task"]`` from the one key and gives the texts, as sentence-transformers' Router does.
+
+        Raises:
+            ValueError: the dicts use more than one such key.
+        """
+        from embedkit.base.modality_types import MODALITY_TO_PROCESSOR_ARG
+        from embedkit.base.modules.router import Router
+
+        if kwargs.get("task") is not None or not items or not all(isinstance(item, dict) for item in items):
+            return items
+        if not any(isinstance(module, Router) for module in self.modules()):
+            return items
+        keys = {key for item in items for key in item}
+        if keys & set(MODALITY_TO_PROCESSOR_ARG):
+            return items
+        if len(keys) > 1:
+            raise ValueError("You cannot pass a list of dictionaries with different task types. Please ensure all "
+                             "dictionaries have the same task type key, or pass non-dictionary inputs while "
+                             "providing the `task` argument.")
+        task = keys.pop()
+        kwargs["task"] = task
+        return [item[task] for item in items]
 
     def encode(
         self,

@@ -145,11 +145,14 @@ class SparseEncoder(SentenceTransformer):
             backend=backend,
         )
         _check_max_active_dims(self._max_active_dims)
+
+    def _post_init(self) -> None:
         # A SpladePooling saved before its first forward pass has no dimension yet: it is the MLM vocabulary size.
         children = list(self)
         for previous, module in zip(children, children[1:]):
             if isinstance(module, SpladePooling) and module.embedding_dimension is None:
                 module.embedding_dimension = getattr(previous, "vocab_size", None)
+        super()._post_init()
 
     # ------------------------------------------------------------------ loading hooks
     def _load_default_modules(self, folder: str | os.PathLike, **load_kwargs: Any

@@ -191,3 +191,17 @@ def test_a_router_sub_module_in_the_routers_own_folder_is_refused(tmp_path, modu
     write_json_file(router_folder / "router_config.json", config)
     with pytest.raises(ValueError, match="is the Router's own folder"):
         SentenceTransformer(str(folder), device="cpu")
+
+
+def test_asym_dict_inputs_choose_the_route():
+    """sentence-transformers 5.x ``Asym`` inputs: ``{"query": text}`` dicts route as ``task="query"``."""
+    model = SentenceTransformer(str(FIX / "router_mapped"), device="cpu")
+    gold = GOLD["router_mapped"]
+    np.testing.assert_allclose(model.encode([{"query": t} for t in TEXTS]), gold["query"], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(model.encode([{"document": t} for t in TEXTS]), gold["document"], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(model.encode({"query": TEXTS[0]}), gold["query"][0], atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="different task types"):
+        model.encode([{"query": TEXTS[0]}, {"document": TEXTS[1]}])
+    plain = SentenceTransformer(str(FIX / "static_st"), device="cpu")  # no Router: such dicts stay refused
+    with pytest.raises(ValueError, match="reads text only"):
+        plain.encode([{"query": "x"}])
