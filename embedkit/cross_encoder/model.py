@@ -355,10 +355,17 @@ class CrossEncoder(BaseModel, nn.Module):
         return 1
 
     def __getitem__(self, index: int) -> nn.Module:
-        """The ``index``-th module of a stack built from ``modules``."""
-        if self.pipeline is None:
-            raise TypeError("this CrossEncoder holds a single classifier (model.model), not a module stack")
-        return self.pipeline[index]
+        """The ``index``-th module: of the stack built from ``modules``, or, for a loaded model, its one
+        classifier module (as in sentence-transformers 6.x), which shares ``model`` and ``tokenizer``."""
+        if self.pipeline is not None:
+            return self.pipeline[index]
+        if index not in (0, -1):
+            raise IndexError(f"index {index} is out of range: this CrossEncoder has one module")
+        view = self.__dict__.get("_classifier_module")
+        if view is None or view.auto_model is not self.model or view.tokenizer is not self.tokenizer:
+            view = SequenceClassificationTransformer.from_classifier(self.model, self.tokenizer, self.do_lower_case)
+            self.__dict__["_classifier_module"] = view  # not a registered submodule: the weights stay ``model``'s
+        return view
 
     def __len__(self) -> int:
         return 1 if self.pipeline is None else len(self.pipeline)

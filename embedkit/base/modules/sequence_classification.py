@@ -17,10 +17,12 @@ from typing import Any
 
 import torch
 
+from embedkit.base.modules.input_module import InputModule
 from embedkit.base.modules.module import write_json_file
 from embedkit.base.modules.transformer import Transformer
 from embedkit.encoders.heads import SequenceClassifier, load_sequence_classifier
 from embedkit.encoders.loading import read_state_dict
+from embedkit.tokenizer import Tokenizer
 
 
 class SequenceClassificationTransformer(Transformer):
@@ -55,6 +57,30 @@ class SequenceClassificationTransformer(Transformer):
     ) -> None:
         super().__init__(model_name_or_path, max_seq_length, do_lower_case, tokenizer_name_or_path,
                          transformer_task=transformer_task, **kwargs)
+
+    @classmethod
+    def from_classifier(cls, classifier: SequenceClassifier, tokenizer: Tokenizer, do_lower_case: bool = False
+                        ) -> SequenceClassificationTransformer:
+        """The module around a classifier and tokenizer that are already built; both are shared, not copied.
+
+        A loaded CrossEncoder answers ``model[0]`` with this (as sentence-transformers 6.x, whose CrossEncoder is
+        this one module): editing its ``max_seq_length`` or weights edits the CrossEncoder's.
+
+        Example:
+            >>> from embedkit import CrossEncoder
+            >>> from embedkit.default_model import default_model_path
+            >>> ce = CrossEncoder(default_model_path(), device="cpu")
+            >>> module = SequenceClassificationTransformer.from_classifier(ce.model, ce.tokenizer)
+            >>> module.auto_model is ce.model, module.get_embedding_dimension()
+            (True, 384)
+        """
+        module = cls.__new__(cls)
+        InputModule.__init__(module)
+        module._init_settings(cls.task, do_lower_case, "torch", None, None, None, None, None, None, None)
+        module._attach_model(classifier)
+        module.tokenizer = tokenizer
+        module._prompt_length_mapping = {}
+        return module
 
     def _load_model(self, folder: Path, hf_config: dict[str, Any], config_kwargs: dict[str, Any]
                     ) -> SequenceClassifier:

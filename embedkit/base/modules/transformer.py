@@ -239,7 +239,52 @@ class Transformer(InputModule):
             raise ValueError(f"Unsupported backend '{backend}'. `backend` should be `torch`, `onnx`, or `openvino`.")
         if backend != "torch":
             raise ValueError(f"backend={backend!r} is not supported by embedkit, which runs PyTorch only")
+        self._init_settings(transformer_task, do_lower_case, backend, processing_kwargs, modality_config,
+                            module_output_name, unpad_inputs, query_length, document_length, query_expansion)
+
+        hub_kwargs = dict(cache_folder=cache_folder, revision=revision, token=token, local_files_only=local_files_only)
+        subfolder = ""
+        for source in (model_kwargs, processor_kwargs, config_kwargs):  # Hub keys as sentence-transformers passes them
+            for key, target in _HUB_KEYS.items():
+                if source.get(key) is not None and hub_kwargs.get(target) in (None, False):
+                    hub_kwargs[target] = source[key]
+            subfolder = subfolder or source.get("subfolder") or ""
+        folder = resolve_model_path(model_name_or_path, **hub_kwargs)
+        folder = folder / subfolder if subfolder else folder
+
+        config_path = folder / "config.json"
+        if not config_path.exists():
+            raise FileNotFoundError(f"no config.json in {folder}")
+        hf_config = read_json_file(config_path)
+        for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if key in config_kwargs:
+                hf_config[key] = config_kwargs[key]
+        self._attach_model(self._load_model(folder, hf_config, config_kwargs))
+        self.auto_model.eval()  # as transformers' from_pretrained leaves it: dropout off until .train() is called
+        self.output_hidden_states = bool(model_kwargs.get("output_hidden_states", False)
+                                         or config_kwargs.get("output_hidden_states", False)
+                                         or hf_config.get("output_hidden_states", False))
+        dtype = model_kwargs.get("torch_dtype", model_kwargs.get("dtype"))
+        if dtype not in (None, "auto"):
+            import torch
+
+            self.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
+
+        if max_seq_length is None and processor_kwargs.get("model_max_length") is not None:
+            max_seq_length = int(processor_kwargs["model_max_length"])
+        if tokenizer_name_or_path is not None:
+            logger.warning("The `tokenizer_name_or_path` argument is deprecated and will be removed in a future "
+                           "version. Please use the same path for the model and processor.")
+        self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
+
+    def _init_settings(self, transformer_task: str, do_lower_case: bool, backend: str,
+                       processing_kwargs: dict[str, Any] | None, modality_config: dict[Any, dict[str, Any]] | None,
+                       module_output_name: str | None, unpad_inputs: bool | None, query_length: int | None,
+                       document_length: int | None, query_expansion: dict[str, Any] | None) -> None:
+        """The module's settings (everything but the network and the tokenizer), checked."""
         self.backend = backend
+        self.transformer_task = transformer_task
+        self.do_lower_case = do_lower_case
         self.processing_kwargs: dict[str, Any] = dict(processing_kwargs or {})
         unknown = set(self.processing_kwargs) - _VALID_PROCESSING_KWARGS_KEYS
         if unknown:
@@ -254,48 +299,17 @@ class Transformer(InputModule):
         self.document_length = document_length
         self.query_expansion = query_expansion
 
-        hub_kwargs = dict(cache_folder=cache_folder, revision=revision, token=token, local_files_only=local_files_only)
-        subfolder = ""
-        for source in (model_kwargs, processor_kwargs, config_kwargs):  # Hub keys as sentence-transformers passes them
-            for key, target in _HUB_KEYS.items():
-                if source.get(key) is not None and hub_kwargs.get(target) in (None, False):
-                    hub_kwargs[target] = source[key]
-            subfolder = subfolder or source.get("subfolder") or ""
-        folder = resolve_model_path(model_name_or_path, **hub_kwargs)
-        folder = folder / subfolder if subfolder else folder
-        self.transformer_task = transformer_task
-        self.do_lower_case = do_lower_case
-
-        config_path = folder / "config.json"
-        if not config_path.exists():
-            raise FileNotFoundError(f"no config.json in {folder}")
-        hf_config = read_json_file(config_path)
-        for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            if key in config_kwargs:
-                hf_config[key] = config_kwargs[key]
-        self.auto_model = self._load_model(folder, hf_config, config_kwargs)
-        self.auto_model.eval()  # as transformers' from_pretrained leaves it: dropout off until .train() is called
-        self.output_hidden_states = bool(model_kwargs.get("output_hidden_states", False)
-                                         or config_kwargs.get("output_hidden_states", False)
-                                         or hf_config.get("output_hidden_states", False))
-        signature = inspect.signature(self.auto_model.forward).parameters
+    def _attach_model(self, model: Any) -> None:
+        """Hold ``model`` as the network (``auto_model``; its config becomes ``self.config``) and note the feature
+        keys its forward takes."""
+        self.config = model.config
+        self.auto_model = model
+        signature = inspect.signature(model.forward).parameters
         self.model_forward_params: set[str] | None = None
         """Feature keys the encoder's forward takes (None would mean it takes any keyword)."""
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()):
             self.model_forward_params = set(signature) | {"input_ids", "attention_mask", "token_type_ids",
                                                           "inputs_embeds", "return_dict"}
-        dtype = model_kwargs.get("torch_dtype", model_kwargs.get("dtype"))
-        if dtype not in (None, "auto"):
-            import torch
-
-            self.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
-
-        if max_seq_length is None and processor_kwargs.get("model_max_length") is not None:
-            max_seq_length = int(processor_kwargs["model_max_length"])
-        if tokenizer_name_or_path is not None:
-            logger.warning("The `tokenizer_name_or_path` argument is deprecated and will be removed in a future "
-                           "version. Please use the same path for the model and processor.")
-        self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
 
     def _load_model(self, folder: Path, hf_config: dict[str, Any], config_kwargs: dict[str, Any]) -> Any:
         """Build the network this task runs from ``folder``'s weights (loaded strictly); sets ``self.config``.

@@ -154,3 +154,21 @@ def test_prompt_length_cache_is_keyed_by_keywords_but_not_task():
                module._get_prompt_length("search query: ", mode="x"),
                module._get_prompt_length("search query: ", processing_kwargs={"text": {}})}
     assert len(lengths) == 1 and len(module._prompt_length_mapping) == 3
+
+
+def test_loaded_cross_encoder_answers_its_classifier_module():
+    ce = CrossEncoder(FIX / "ce_bert3", device="cpu")
+    keys_before = list(ce.state_dict())
+    module = ce[0]
+    assert type(module) is SequenceClassificationTransformer and ce[-1] is module
+    assert module.auto_model is ce.model and module.tokenizer is ce.tokenizer and module.num_labels == 3
+    assert [type(m) for m in ce] == [SequenceClassificationTransformer] and len(ce) == 1
+    with pytest.raises(IndexError):
+        ce[1]
+    pairs = [tuple(p) for p in CE_GOLD["pairs"][:3]]
+    with torch.no_grad():
+        scores = module(module.preprocess(pairs))["scores"]
+    np.testing.assert_allclose(scores.numpy(), CE_GOLD["ce_bert3"]["identity"][:3], atol=ATOL, rtol=0)
+    module.max_seq_length = 16  # shared tokenizer: the CrossEncoder truncates there too
+    assert ce.max_length == 16
+    assert list(ce.state_dict()) == keys_before  # the module is a view, not a second registration of the weights
