@@ -40,7 +40,8 @@ def outcomes(path: Path) -> tuple[dict[str, str], set[str]]:
                 selected.add(row["id"])
             elif row["kind"] == "outcome":
                 phases.setdefault(row["id"], set()).add(row["outcome"])
-    verdicts = {test_id: next(v for v in ("failed", "skipped", "passed") if v in seen) for test_id, seen in phases.items()}
+    verdicts = {test_id: next(v for v in ("failed", "skipped", "passed") if v in seen)
+                for test_id, seen in phases.items()}
     return verdicts, selected
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from embedkit import SentenceTransformer  # noqa: E402
-from embedkit.sentence_transformer import evaluation as ek_eval  # noqa: E402
 from embedkit.datasets_io import load_beir, load_pair_labels, load_sts  # noqa: E402
 from embedkit.default_model import packaged_model_path  # noqa: E402
+from embedkit.sentence_transformer import evaluation as ek_eval  # noqa: E402
 
 
 def scifact_subset(corpus: dict[str, str], qrels: dict[str, set[str]], n_docs: int) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Small readers for evaluation data stored as plain files (no ``datasets`` dependency, nothing downloaded).
 
 * :func:`load_beir`: a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv`` or ``qrels.tsv``)
-  -> ``(corpus, queries, relevant_docs)`` dicts ready for :class:`~embedkit.sentence_transformer.evaluation.InformationRetrievalEvaluator`.
+  -> ``(corpus, queries, relevant_docs)`` dicts ready for
+  :class:`~embedkit.sentence_transformer.evaluation.InformationRetrievalEvaluator`.
 * :func:`load_sts`: STS-style TSV (``sentence1, sentence2, score``) -> three lists, scores optionally scaled to [0, 1].
 * :func:`load_pair_labels`: pair-classification TSV (MRPC ``sentence1, sentence2, label, ...``; NLI
   ``premise, hypothesis, label``) -> ``(sentences1, sentences2, labels)``.

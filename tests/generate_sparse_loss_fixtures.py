@@ -9,7 +9,8 @@ Writes under ``tests/fixtures/se_losses/``:
 - ``st_sparse_losses.json``: for every case of ``CASES`` (a sparse loss wrapped in SpladeLoss / CachedSpladeLoss /
   CSRLoss, or SparseMSELoss alone) the loss components, the total value and the total gradient L2 norm over the
   model's parameters, computed in train mode with all dropout probabilities at 0, on a fixed batch of 4 rows per
-  column; the losses' ``get_config_dict()``/``citation``; ST's misuse error messages; and the warm-up callback's weights per step.
+  column; the losses' ``get_config_dict()``/``citation``; ST's misuse error messages; and the warm-up callback's weights
+  per step.
 
 Teacher embeddings (SparseMSELoss labels) are drawn from ``torch.Generator().manual_seed(seed)`` on both sides
 rather than stored.

@@ -65,7 +65,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             model = SentenceTransformer(str(no_dropout_copy(Path(tmp) / "m")), device="cpu")
             out[f"{name}_before"] = model.encode(PROBES)
-            args = SentenceTransformerTrainingArguments(output_dir=tmp + "/out", per_device_train_batch_size=case["batch"],
+            args = SentenceTransformerTrainingArguments(output_dir=tmp + "/out",
+                                                        per_device_train_batch_size=case["batch"],
                                                         gradient_accumulation_steps=case["accum"], **ARGS)
             trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Dataset.from_dict(
                 data_for(case["data"])), loss=getattr(losses, case["loss"])(model))

@@ -39,7 +39,8 @@ def test_encode_jsonl_field_and_tsv_column(tmp_path, capsys):
     jsonl.write_text('{"body": "alpha"}\n{"body": "beta"}\n', encoding="utf-8")
     assert main(["encode", "--file", str(jsonl), "--field", "body", "--model", TINY]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["text"] for r in rows] == ["alpha", "beta"] and len(rows[0]["embedding"]) == 16  # tiny_bert_v6 ends in a 16-d Dense
+    # tiny_bert_v6 ends in a 16-d Dense
+    assert [r["text"] for r in rows] == ["alpha", "beta"] and len(rows[0]["embedding"]) == 16
     tsv = tmp_path / "in.tsv"
     tsv.write_text("1\tgamma\n2\tdelta\n", encoding="utf-8")
     assert main(["encode", "--file", str(tsv), "--column", "1", "--no-header", "--model", TINY]) == 0

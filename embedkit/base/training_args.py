@@ -4,9 +4,9 @@ Every field has a type ``transformers.HfArgumentParser`` understands, so ``HfArg
 SentenceTransformerTrainingArguments)`` builds a command-line parser; dict-valued arguments also accept their JSON
 string. A few Hugging Face arguments that have no effect in embedkit's loop (``push_to_hub`` and the ``hub_*``
 family, ``dataloader_pin_memory``, ``dataloader_prefetch_factor``, ``dataloader_persistent_workers``,
-``accelerator_config``, ``prediction_loss_only``, ``remove_unused_columns``) are accepted so that scripts written for sentence-transformers run
-unchanged; any other unknown keyword raises a TypeError naming it. Contradictory combinations raise in
-``__post_init__``.
+``accelerator_config``, ``prediction_loss_only``, ``remove_unused_columns``) are accepted so that scripts written for
+sentence-transformers run unchanged; any other unknown keyword raises a TypeError naming it. Contradictory combinations
+raise in ``__post_init__``.
 """
 
 from __future__ import annotations
@@ -208,7 +208,8 @@ class BaseTrainingArguments:
         checks = [
             (self.lr_scheduler_type in SCHEDULERS, f"lr_scheduler_type must be one of {SCHEDULERS}, "
                                                     f"got {self.lr_scheduler_type!r}"),
-            (self.eval_strategy in STRATEGIES, f"eval_strategy must be one of {STRATEGIES}, got {self.eval_strategy!r}"),
+            (self.eval_strategy in STRATEGIES, f"eval_strategy must be one of {STRATEGIES}, "
+                                               f"got {self.eval_strategy!r}"),
             (self.save_strategy in STRATEGIES + ("best",), f"save_strategy must be one of {STRATEGIES + ('best',)}, "
                                                            f"got {self.save_strategy!r}"),
             (self.per_device_train_batch_size >= 1, "per_device_train_batch_size must be >= 1"),

@@ -1,4 +1,6 @@
-"""SentenceTransformerTrainer: the shared training loop (:mod:`embedkit.base.trainer`) for SentenceTransformer models."""
+"""SentenceTransformerTrainer: the shared training loop (:mod:`embedkit.base.trainer`) for SentenceTransformer
+models.
+"""
 
 from __future__ import annotations
 

@@ -46,9 +46,11 @@ DEPRECATED_MODULE_PATHS: dict[str, str] = {
     "embedkit.datasets.SentenceLabelDataset": "embedkit.sentence_transformer.datasets.sentence_label",
     "embedkit.datasets.SentencesDataset": "embedkit.sentence_transformer.datasets.sentences",
     "embedkit.evaluation": "embedkit.sentence_transformer.evaluation",
-    "embedkit.evaluation.BinaryClassificationEvaluator": "embedkit.sentence_transformer.evaluation.binary_classification",
+    "embedkit.evaluation.BinaryClassificationEvaluator":
+        "embedkit.sentence_transformer.evaluation.binary_classification",
     "embedkit.evaluation.EmbeddingSimilarityEvaluator": "embedkit.sentence_transformer.evaluation.embedding_similarity",
-    "embedkit.evaluation.InformationRetrievalEvaluator": "embedkit.sentence_transformer.evaluation.information_retrieval",
+    "embedkit.evaluation.InformationRetrievalEvaluator":
+        "embedkit.sentence_transformer.evaluation.information_retrieval",
     "embedkit.evaluation.LabelAccuracyEvaluator": "embedkit.sentence_transformer.evaluation.label_accuracy",
     "embedkit.evaluation.MSEEvaluator": "embedkit.sentence_transformer.evaluation.mse",
     "embedkit.evaluation.NanoBEIREvaluator": "embedkit.sentence_transformer.evaluation.nano_beir",
@@ -63,12 +65,15 @@ DEPRECATED_MODULE_PATHS: dict[str, str] = {
     "embedkit.losses.AdaptiveLayerLoss": "embedkit.sentence_transformer.losses.adaptive_layer",
     "embedkit.losses.AnglELoss": "embedkit.sentence_transformer.losses.angle",
     "embedkit.losses.BatchAllTripletLoss": "embedkit.sentence_transformer.losses.batch_all_triplet",
-    "embedkit.losses.BatchHardSoftMarginTripletLoss": "embedkit.sentence_transformer.losses.batch_hard_soft_margin_triplet",
+    "embedkit.losses.BatchHardSoftMarginTripletLoss":
+        "embedkit.sentence_transformer.losses.batch_hard_soft_margin_triplet",
     "embedkit.losses.BatchHardTripletLoss": "embedkit.sentence_transformer.losses.batch_hard_triplet",
     "embedkit.losses.BatchSemiHardTripletLoss": "embedkit.sentence_transformer.losses.batch_semi_hard_triplet",
     "embedkit.losses.CachedGISTEmbedLoss": "embedkit.sentence_transformer.losses.cached_gist_embed",
-    "embedkit.losses.CachedMultipleNegativesRankingLoss": "embedkit.sentence_transformer.losses.cached_multiple_negatives_ranking",
-    "embedkit.losses.CachedMultipleNegativesSymmetricRankingLoss": "embedkit.sentence_transformer.losses.cached_multiple_negatives_symmetric_ranking",
+    "embedkit.losses.CachedMultipleNegativesRankingLoss":
+        "embedkit.sentence_transformer.losses.cached_multiple_negatives_ranking",
+    "embedkit.losses.CachedMultipleNegativesSymmetricRankingLoss":
+        "embedkit.sentence_transformer.losses.cached_multiple_negatives_symmetric_ranking",
     "embedkit.losses.CoSENTLoss": "embedkit.sentence_transformer.losses.cosent",
     "embedkit.losses.ContrastiveLoss": "embedkit.sentence_transformer.losses.contrastive",
     "embedkit.losses.ContrastiveTensionLoss": "embedkit.sentence_transformer.losses.contrastive_tension",
@@ -82,7 +87,8 @@ DEPRECATED_MODULE_PATHS: dict[str, str] = {
     "embedkit.losses.MatryoshkaLoss": "embedkit.sentence_transformer.losses.matryoshka",
     "embedkit.losses.MegaBatchMarginLoss": "embedkit.sentence_transformer.losses.mega_batch_margin",
     "embedkit.losses.MultipleNegativesRankingLoss": "embedkit.sentence_transformer.losses.multiple_negatives_ranking",
-    "embedkit.losses.MultipleNegativesSymmetricRankingLoss": "embedkit.sentence_transformer.losses.multiple_negatives_symmetric_ranking",
+    "embedkit.losses.MultipleNegativesSymmetricRankingLoss":
+        "embedkit.sentence_transformer.losses.multiple_negatives_symmetric_ranking",
     "embedkit.losses.OnlineContrastiveLoss": "embedkit.sentence_transformer.losses.online_contrastive",
     "embedkit.losses.SoftmaxLoss": "embedkit.sentence_transformer.losses.softmax",
     "embedkit.losses.TripletLoss": "embedkit.sentence_transformer.losses.triplet",
@@ -123,35 +129,45 @@ DEPRECATED_MODULE_PATHS: dict[str, str] = {
     "embedkit.sparse_encoder.models.SpladePooling": "embedkit.sparse_encoder.modules.splade_pooling",
     # Renamed in sentence-transformers v5.4.0 (approximately TitleCase -> snake_case)
     "embedkit.cross_encoder.losses.BinaryCrossEntropyLoss": "embedkit.cross_encoder.losses.binary_cross_entropy",
-    "embedkit.cross_encoder.losses.CachedMultipleNegativesRankingLoss": "embedkit.cross_encoder.losses.cached_multiple_negatives_ranking",
+    "embedkit.cross_encoder.losses.CachedMultipleNegativesRankingLoss":
+        "embedkit.cross_encoder.losses.cached_multiple_negatives_ranking",
     "embedkit.cross_encoder.losses.CrossEntropyLoss": "embedkit.cross_encoder.losses.cross_entropy",
     "embedkit.cross_encoder.losses.LambdaLoss": "embedkit.cross_encoder.losses.lambda_loss",
     "embedkit.cross_encoder.losses.ListMLELoss": "embedkit.cross_encoder.losses.list_mle",
     "embedkit.cross_encoder.losses.ListNetLoss": "embedkit.cross_encoder.losses.list_net",
     "embedkit.cross_encoder.losses.MSELoss": "embedkit.cross_encoder.losses.mse",
     "embedkit.cross_encoder.losses.MarginMSELoss": "embedkit.cross_encoder.losses.margin_mse",
-    "embedkit.cross_encoder.losses.MultipleNegativesRankingLoss": "embedkit.cross_encoder.losses.multiple_negatives_ranking",
+    "embedkit.cross_encoder.losses.MultipleNegativesRankingLoss":
+        "embedkit.cross_encoder.losses.multiple_negatives_ranking",
     "embedkit.cross_encoder.losses.PListMLELoss": "embedkit.cross_encoder.losses.plist_mle",
     "embedkit.cross_encoder.losses.RankNetLoss": "embedkit.cross_encoder.losses.rank_net",
-    "embedkit.sparse_encoder.evaluation.ReciprocalRankFusionEvaluator": "embedkit.sparse_encoder.evaluation.reciprocal_rank_fusion",
-    "embedkit.sparse_encoder.evaluation.SparseBinaryClassificationEvaluator": "embedkit.sparse_encoder.evaluation.sparse_binary_classification",
-    "embedkit.sparse_encoder.evaluation.SparseEmbeddingSimilarityEvaluator": "embedkit.sparse_encoder.evaluation.sparse_embedding_similarity",
-    "embedkit.sparse_encoder.evaluation.SparseInformationRetrievalEvaluator": "embedkit.sparse_encoder.evaluation.sparse_information_retrieval",
+    "embedkit.sparse_encoder.evaluation.ReciprocalRankFusionEvaluator":
+        "embedkit.sparse_encoder.evaluation.reciprocal_rank_fusion",
+    "embedkit.sparse_encoder.evaluation.SparseBinaryClassificationEvaluator":
+        "embedkit.sparse_encoder.evaluation.sparse_binary_classification",
+    "embedkit.sparse_encoder.evaluation.SparseEmbeddingSimilarityEvaluator":
+        "embedkit.sparse_encoder.evaluation.sparse_embedding_similarity",
+    "embedkit.sparse_encoder.evaluation.SparseInformationRetrievalEvaluator":
+        "embedkit.sparse_encoder.evaluation.sparse_information_retrieval",
     "embedkit.sparse_encoder.evaluation.SparseMSEEvaluator": "embedkit.sparse_encoder.evaluation.sparse_mse",
     "embedkit.sparse_encoder.evaluation.SparseNanoBEIREvaluator": "embedkit.sparse_encoder.evaluation.sparse_nano_beir",
-    "embedkit.sparse_encoder.evaluation.SparseRerankingEvaluator": "embedkit.sparse_encoder.evaluation.sparse_reranking",
-    "embedkit.sparse_encoder.evaluation.SparseTranslationEvaluator": "embedkit.sparse_encoder.evaluation.sparse_translation",
+    "embedkit.sparse_encoder.evaluation.SparseRerankingEvaluator":
+        "embedkit.sparse_encoder.evaluation.sparse_reranking",
+    "embedkit.sparse_encoder.evaluation.SparseTranslationEvaluator":
+        "embedkit.sparse_encoder.evaluation.sparse_translation",
     "embedkit.sparse_encoder.evaluation.SparseTripletEvaluator": "embedkit.sparse_encoder.evaluation.sparse_triplet",
     "embedkit.sparse_encoder.losses.CSRLoss": "embedkit.sparse_encoder.losses.csr",
     "embedkit.sparse_encoder.losses.CachedSpladeLoss": "embedkit.sparse_encoder.losses.cached_splade",
     "embedkit.sparse_encoder.losses.FlopsLoss": "embedkit.sparse_encoder.losses.flops",
     "embedkit.sparse_encoder.losses.SparseAnglELoss": "embedkit.sparse_encoder.losses.sparse_angle",
     "embedkit.sparse_encoder.losses.SparseCoSENTLoss": "embedkit.sparse_encoder.losses.sparse_cosent",
-    "embedkit.sparse_encoder.losses.SparseCosineSimilarityLoss": "embedkit.sparse_encoder.losses.sparse_cosine_similarity",
+    "embedkit.sparse_encoder.losses.SparseCosineSimilarityLoss":
+        "embedkit.sparse_encoder.losses.sparse_cosine_similarity",
     "embedkit.sparse_encoder.losses.SparseDistillKLDivLoss": "embedkit.sparse_encoder.losses.sparse_distill_kl_div",
     "embedkit.sparse_encoder.losses.SparseMSELoss": "embedkit.sparse_encoder.losses.sparse_mse",
     "embedkit.sparse_encoder.losses.SparseMarginMSELoss": "embedkit.sparse_encoder.losses.sparse_margin_mse",
-    "embedkit.sparse_encoder.losses.SparseMultipleNegativesRankingLoss": "embedkit.sparse_encoder.losses.sparse_multiple_negatives_ranking",
+    "embedkit.sparse_encoder.losses.SparseMultipleNegativesRankingLoss":
+        "embedkit.sparse_encoder.losses.sparse_multiple_negatives_ranking",
     "embedkit.sparse_encoder.losses.SparseTripletLoss": "embedkit.sparse_encoder.losses.sparse_triplet",
     "embedkit.sparse_encoder.losses.SpladeLoss": "embedkit.sparse_encoder.losses.splade",
     # Deprecated in sentence-transformers v4.0.0

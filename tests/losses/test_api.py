@@ -1,5 +1,5 @@
-"""Public surface of embedkit.sentence_transformer.losses: the LOSSES table, constructor signatures (vs sentence-transformers 6.2),
-and the errors raised for invalid arguments or inputs."""
+"""Public surface of embedkit.sentence_transformer.losses: the LOSSES table, constructor signatures (vs
+sentence-transformers 6.2), and the errors raised for invalid arguments or inputs."""
 
 from __future__ import annotations
 

@@ -192,7 +192,8 @@ def test_multi_dataset_with_a_loss_per_dataset(tmp_path):
     trainer = SentenceTransformerTrainer(
         model, Args(output_dir=str(tmp_path / "multi"), num_train_epochs=1, save_strategy="no", disable_tqdm=True,
                     per_device_train_batch_size=4, multi_dataset_batch_sampler="round_robin"),
-        train_dataset={"a": sts_rows(8), "b": sts_rows(16)}, loss={"a": Counting(model, "a"), "b": Counting(model, "b")})
+        train_dataset={"a": sts_rows(8), "b": sts_rows(16)},
+        loss={"a": Counting(model, "a"), "b": Counting(model, "b")})
     assert trainer.train().global_step == 4  # round robin: min(2, 4) batches per dataset, alternating
     assert calls == {"a": 2, "b": 2}
 
@@ -235,8 +236,8 @@ def test_legacy_fit_with_input_examples_and_model_card(tmp_path):
     data = sts_rows(8)
     examples = [InputExample(texts=[a, b], label=s) for a, b, s in zip(data["sentence1"], data["sentence2"],
                                                                      data["score"])]
-    model.fit([(examples, CosineMSE(model))], epochs=2, warmup_steps=0, optimizer_params={"lr": 1e-3}, output_path=str(tmp_path / "fitted"),
-              show_progress_bar=False)
+    model.fit([(examples, CosineMSE(model))], epochs=2, warmup_steps=0, optimizer_params={"lr": 1e-3},
+              output_path=str(tmp_path / "fitted"), show_progress_bar=False)
     assert any(not torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     card = (tmp_path / "fitted" / "README.md").read_text()
     assert "## Training" in card and "CosineMSE" in card and "sentence_0" in card

@@ -28,11 +28,13 @@ def test_dict_arguments_accept_json_and_refuse_other_strings():
 
 
 def test_enums_callables_and_to_dict():
-    assert Args(output_dir="x", batch_sampler="no_duplicates_hashed").batch_sampler is BatchSamplers.NO_DUPLICATES_HASHED
+    assert (Args(output_dir="x", batch_sampler="no_duplicates_hashed").batch_sampler
+            is BatchSamplers.NO_DUPLICATES_HASHED)
     with pytest.raises(ValueError, match="please select one of"):
         Args(output_dir="x", batch_sampler="nope")
     custom = Args(output_dir="x", batch_sampler=lambda *a, **k: None)
-    assert "batch_sampler" not in custom.to_dict() and Args(output_dir="x").to_dict()["batch_sampler"] == "batch_sampler"
+    assert ("batch_sampler" not in custom.to_dict()
+            and Args(output_dir="x").to_dict()["batch_sampler"] == "batch_sampler")
 
 
 def test_spawned_workers_warning_without_fixing_the_start_method(monkeypatch, caplog):

@@ -3,7 +3,8 @@
 Same parameters, metric keys (``map``, ``mrr@{k}``, ``ndcg@{k}``, plus ``base_*`` for the first-stage order when
 samples carry ``documents``), primary metric ``ndcg@{k}`` and CSV file
 (``CrossEncoderRerankingEvaluator[_{name}]_results_@{k}.csv``) as sentence-transformers 6.2. nDCG is scikit-learn's
-tie-averaged ``ndcg_score`` and MAP its ``average_precision_score`` (both from :mod:`embedkit.base.evaluation.statistics`).
+tie-averaged ``ndcg_score`` and MAP its ``average_precision_score`` (both from
+:mod:`embedkit.base.evaluation.statistics`).
 """
 
 from __future__ import annotations

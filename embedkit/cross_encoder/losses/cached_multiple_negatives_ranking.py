@@ -2,11 +2,11 @@
 
 A CrossEncoder scores pairs, so what GradCache caches here is one logit per (anchor, candidate) pair rather than an
 embedding per text. All pairs of the batch (positives, sampled in-batch negatives, hard negatives) form a single
-"column" of tokenized pairs for :class:`~embedkit.base.losses.gradcache.CachedLossMixin`: step 1 scores it in mini-batches of
-``mini_batch_size`` pairs without gradients, step 2 computes the loss on the cached logits and its gradient with
-respect to each logit, step 3 (the backward hook) re-scores each mini-batch with gradients inside its recorded RNG
-state and backpropagates ``<logits, cached grad>``. Slicing the batch's padded token matrix and trimming trailing
-padding gives each mini-batch exactly the tensors that tokenizing it alone would.
+"column" of tokenized pairs for :class:`~embedkit.base.losses.gradcache.CachedLossMixin`: step 1 scores it in
+mini-batches of ``mini_batch_size`` pairs without gradients, step 2 computes the loss on the cached logits and its
+gradient with respect to each logit, step 3 (the backward hook) re-scores each mini-batch with gradients inside its
+recorded RNG state and backpropagates ``<logits, cached grad>``. Slicing the batch's padded token matrix and trimming
+trailing padding gives each mini-batch exactly the tensors that tokenizing it alone would.
 
 References:
     - Gao et al., 2021, "Scaling Deep Contrastive Learning Batch Size under Memory Limited Setup", arXiv:2101.06983.

@@ -3,8 +3,8 @@
 As in sentence-transformers the datasets come from ``dataset_id`` (a Hugging Face dataset id such as
 ``sentence-transformers/NanoBEIR-en``, read from the Hugging Face cache, or a local folder); without a cached copy and
 without network access the constructor raises a ValueError saying so. Alternatively ``dataset_folders`` names local
-BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv`` or ``qrels.tsv``). Everything else follows ST: per-dataset keys
-``Nano{Name}_{fn}_{metric}`` (e.g. ``NanoSciFact_cosine_ndcg@10``), aggregated keys
+BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv`` or ``qrels.tsv``). Everything else follows ST:
+per-dataset keys ``Nano{Name}_{fn}_{metric}`` (e.g. ``NanoSciFact_cosine_ndcg@10``), aggregated keys
 ``NanoBEIR_{aggregate_key}_{fn}_{metric}`` (``NanoBEIR_mean_cosine_ndcg@10`` is primary), ``_{truncate_dim}``
 suffixes when truncating, the CSV file ``NanoBEIR_evaluation_{aggregate_key}_results.csv`` with the IR header.
 """
@@ -25,8 +25,8 @@ from embedkit.datasets_io import load_beir
 from embedkit.sentence_transformer.evaluation.information_retrieval import (
     InformationRetrievalEvaluator,
 )
-from embedkit.sentence_transformer.evaluation.nano_beir_datasets import (  # DATASET_NAME_TO_HUMAN_READABLE: re-exported, it was defined here
-    DATASET_NAME_TO_HUMAN_READABLE as DATASET_NAME_TO_HUMAN_READABLE,
+from embedkit.sentence_transformer.evaluation.nano_beir_datasets import (
+    DATASET_NAME_TO_HUMAN_READABLE as DATASET_NAME_TO_HUMAN_READABLE,  # re-exported, it was defined here
 )
 from embedkit.sentence_transformer.evaluation.nano_beir_datasets import (
     append_aggregate_csv_row,

@@ -25,8 +25,9 @@ class CachedMultipleNegativesSymmetricRankingLoss(CachedMultipleNegativesRanking
         True
     """
 
-    def __init__(self, model: nn.Module, scale: float = 20.0, similarity_fct: Callable[[Tensor, Tensor], Tensor] = cos_sim,
-                 mini_batch_size: int = 32, mini_batch_num_tokens: int | None = None,
+    def __init__(self, model: nn.Module, scale: float = 20.0,
+                 similarity_fct: Callable[[Tensor, Tensor], Tensor] = cos_sim, mini_batch_size: int = 32,
+                 mini_batch_num_tokens: int | None = None,
                  gather_across_devices: bool = False, show_progress_bar: bool = False) -> None:
         super().__init__(model, scale=scale, similarity_fct=similarity_fct, mini_batch_size=mini_batch_size,
                          mini_batch_num_tokens=mini_batch_num_tokens, gather_across_devices=gather_across_devices,

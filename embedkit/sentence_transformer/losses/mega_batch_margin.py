@@ -3,9 +3,9 @@
 For each anchor ``a_i``: ``relu(positive_margin - cos(a_i, p_i)) + relu(max_{j != i} cos(a_i, p_j) -
 negative_margin)``, summed and divided by the batch size.
 
-With ``use_mini_batched_version=True`` the loss runs through GradCache (:class:`embedkit.base.losses.gradcache.CachedLossMixin`):
-each column is embedded in chunks of ``mini_batch_size`` rows, with the same value and gradients as the full-batch
-path and memory bounded by ``mini_batch_size``.
+With ``use_mini_batched_version=True`` the loss runs through GradCache
+(:class:`embedkit.base.losses.gradcache.CachedLossMixin`): each column is embedded in chunks of ``mini_batch_size``
+rows, with the same value and gradients as the full-batch path and memory bounded by ``mini_batch_size``.
 
 References:
     - Wieting & Gimpel, 2018, "ParaNMT-50M: Pushing the Limits of Paraphrastic Sentence Embeddings with Millions of

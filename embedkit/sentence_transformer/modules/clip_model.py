@@ -20,7 +20,8 @@ class CLIPModel(Module):
         >>> CLIPModel()
         Traceback (most recent call last):
         ...
-        NotImplementedError: CLIPModel (multimodal CLIP image/text embeddings) is not supported by embedkit, which embeds text only with BERT/MPNet encoders and static embeddings. Use sentence-transformers for CLIP models.
+        NotImplementedError: CLIPModel (multimodal CLIP image/text embeddings) is not supported by embedkit, which
+        embeds text only with BERT/MPNet encoders and static embeddings. Use sentence-transformers for CLIP models.
     """
 
     def __init__(self, model_name_or_path: str = "openai/clip-vit-base-patch32", *args: Any, **kwargs: Any) -> None:

@@ -20,7 +20,8 @@ class LabelSentenceReader:
 
     Example:
         >>> import tempfile, pathlib
-        >>> folder = tempfile.mkdtemp(); _ = (pathlib.Path(folder) / "train.tsv").write_text("pos\\tgood\\nneg\\tbad\\n")
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = (pathlib.Path(folder) / "train.tsv").write_text("pos\\tgood\\nneg\\tbad\\n")
         >>> [(e.texts, e.label) for e in LabelSentenceReader(folder).get_examples("train.tsv")]
         [(['good'], 0), (['bad'], 1)]
     """

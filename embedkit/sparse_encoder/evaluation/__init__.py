@@ -1,10 +1,10 @@
 """Evaluators for SparseEncoder models (sentence-transformers' ``sparse_encoder.evaluation``).
 
-Each sparse evaluator subclasses the dense one from :mod:`embedkit.sentence_transformer.evaluation` (same metrics, CSV file and
-``primary_metric``) with sparse embeddings, ``max_active_dims`` instead of ``truncate_dim``, the model's ``dot``
-similarity by default, and sentence-transformers' sparsity statistics (``active_dims``, ``sparsity_ratio``, with
-``query_``/``corpus_``/``anchor_``... variants, ``avg_flops`` for retrieval). :class:`ReciprocalRankFusionEvaluator`
-scores precomputed dense and sparse rankings and their reciprocal rank fusion.
+Each sparse evaluator subclasses the dense one from :mod:`embedkit.sentence_transformer.evaluation` (same metrics, CSV
+file and ``primary_metric``) with sparse embeddings, ``max_active_dims`` instead of ``truncate_dim``, the model's
+``dot`` similarity by default, and sentence-transformers' sparsity statistics (``active_dims``, ``sparsity_ratio``,
+with ``query_``/``corpus_``/``anchor_``... variants, ``avg_flops`` for retrieval).
+:class:`ReciprocalRankFusionEvaluator` scores precomputed dense and sparse rankings and their reciprocal rank fusion.
 """
 
 from __future__ import annotations

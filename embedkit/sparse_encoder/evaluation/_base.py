@@ -1,10 +1,10 @@
 """Shared pieces of the sparse evaluators: sparse encoding, sparsity statistics and the CSV "append to last row".
 
-Each sparse evaluator subclasses its dense twin (:mod:`embedkit.sentence_transformer.evaluation`) and only changes how inputs are
-embedded (sparse COO tensors, ``max_active_dims`` instead of ``truncate_dim``) and what is reported after the dense
-metrics: sentence-transformers' sparsity keys (``active_dims``, ``sparsity_ratio``, with ``query_``/``corpus_``/
-``anchor_``... prefixes where the evaluator embeds several kinds of input), appended to the metric dict and to the
-last row of the CSV file exactly as ST 6.2 does.
+Each sparse evaluator subclasses its dense twin (:mod:`embedkit.sentence_transformer.evaluation`) and only changes how
+inputs are embedded (sparse COO tensors, ``max_active_dims`` instead of ``truncate_dim``) and what is reported after
+the dense metrics: sentence-transformers' sparsity keys (``active_dims``, ``sparsity_ratio``, with
+``query_``/``corpus_``/``anchor_``... prefixes where the evaluator embeds several kinds of input), appended to the
+metric dict and to the last row of the CSV file exactly as ST 6.2 does.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ class SparseEmbeddingSimilarityEvaluator(SparsityStatsMixin, EmbeddingSimilarity
 
     Args:
         sentences1 / sentences2 / scores / batch_size / main_similarity / similarity_fn_names / name /
-            show_progress_bar / write_csv: as :class:`embedkit.sentence_transformer.evaluation.EmbeddingSimilarityEvaluator`.
+            show_progress_bar / write_csv: as
+            :class:`embedkit.sentence_transformer.evaluation.EmbeddingSimilarityEvaluator`.
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
 
     Example:

@@ -35,7 +35,8 @@ class SparseInformationRetrievalEvaluator(SparsityStatsMixin, InformationRetriev
         queries / corpus / relevant_docs / corpus_chunk_size / mrr_at_k / ndcg_at_k / accuracy_at_k /
             precision_recall_at_k / map_at_k / show_progress_bar / batch_size / name / write_csv /
             score_functions / main_score_function / query_prompt / query_prompt_name / corpus_prompt /
-            corpus_prompt_name / write_predictions: as :class:`embedkit.sentence_transformer.evaluation.InformationRetrievalEvaluator`.
+            corpus_prompt_name / write_predictions: as
+            :class:`embedkit.sentence_transformer.evaluation.InformationRetrievalEvaluator`.
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
     """
 

@@ -18,7 +18,8 @@ class SparseMSEEvaluator(SparsityStatsMixin, MSEEvaluator):
 
     Args:
         source_sentences / target_sentences / teacher_model / show_progress_bar / batch_size / name / write_csv:
-            as :class:`embedkit.sentence_transformer.evaluation.MSEEvaluator` (the teacher is a SparseEncoder, embedded once here).
+            as :class:`embedkit.sentence_transformer.evaluation.MSEEvaluator` (the teacher is a SparseEncoder,
+            embedded once here).
         max_active_dims: keep at most this many non-zero values per embedding, teacher's included.
     """
 

@@ -18,7 +18,8 @@ class SparseTripletEvaluator(SparsityStatsMixin, TripletEvaluator):
 
     Args:
         anchors / positives / negatives / main_similarity_function / margin / name / batch_size /
-            show_progress_bar / write_csv / similarity_fn_names: as :class:`embedkit.sentence_transformer.evaluation.TripletEvaluator`.
+            show_progress_bar / write_csv / similarity_fn_names: as
+            :class:`embedkit.sentence_transformer.evaluation.TripletEvaluator`.
         max_active_dims: keep at most this many non-zero values per embedding (None: the model's setting).
         main_distance_function: accepted for sentence-transformers compatibility and ignored (deprecated there).
     """

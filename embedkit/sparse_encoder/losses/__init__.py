@@ -2,8 +2,8 @@
 
 :class:`SpladeLoss` (and its GradCache twin :class:`CachedSpladeLoss`) and :class:`CSRLoss` run the model and add
 the sparsity or reconstruction terms; the Sparse* losses inside them supply the ranking/distillation objective
-(they reuse the dense losses of :mod:`embedkit.sentence_transformer.losses` and raise if used on their own, except SparseMSELoss).
-``LOSSES`` maps each class name to its class.
+(they reuse the dense losses of :mod:`embedkit.sentence_transformer.losses` and raise if used on their own, except
+SparseMSELoss). ``LOSSES`` maps each class name to its class.
 
 Reference: sentence-transformers v6.2 ``sparse_encoder/losses/``.
 """

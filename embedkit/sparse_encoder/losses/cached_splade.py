@@ -2,8 +2,8 @@
 
 Same value and gradients as :class:`SpladeLoss`, but the columns are embedded in mini-batches: the base loss and
 both regularisers run once on the full batch of cached (B, V) embeddings, their gradient w.r.t. the embeddings is
-kept, and the mini-batches are replayed with gradients from a backward hook (see :mod:`embedkit.base.losses.gradcache`). Memory
-depends on ``mini_batch_size``, not on the batch size, which matters for SPLADE: its (T, V) MLM logits are large.
+kept, and the mini-batches are replayed with gradients from a backward hook (see :mod:`embedkit.base.losses.gradcache`).
+Memory depends on ``mini_batch_size``, not on the batch size, which matters for SPLADE: its (T, V) MLM logits are large.
 
 References:
     - Gao et al., 2021, "Scaling Deep Contrastive Learning Batch Size under Memory Limited Setup",
