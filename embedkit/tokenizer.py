@@ -164,7 +164,10 @@ class Tokenizer:
 
         self.special_tokens = special
         special_ids = {self.backend.token_to_id(tok) for tok in special.values()}
-        for extra in self.config.get("additional_special_tokens", []) or []:
+        extras = self.config.get("additional_special_tokens") or []
+        if isinstance(self.config.get("extra_special_tokens"), list):  # transformers 5's name for the same list
+            extras = [*extras, *self.config["extra_special_tokens"]]
+        for extra in extras:
             special_ids.add(self.backend.token_to_id(_token_content(extra) or ""))
         special_ids.discard(None)
         self.all_special_ids = sorted(special_ids)
@@ -354,6 +357,10 @@ class Tokenizer:
             # transformers 5 writes this name for a plain tokenizer.json; 4.x knows the same class only by its older
             # name, which 5.x still accepts: the folder then loads in both (and in sentence-transformers 5 and 6)
             config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        if isinstance(config.get("extra_special_tokens"), list) and "additional_special_tokens" not in config:
+            # transformers 5 writes the extra special tokens (CamemBERT's <s>NOTUSED ...) as a list under this key,
+            # which 4.x reads as a dict and fails on; both read the list under its 4.x name
+            config["additional_special_tokens"] = config.pop("extra_special_tokens")
         is_mpnet = "<s>" in self.special_tokens.values()
         config.setdefault("tokenizer_class", "MPNetTokenizer" if is_mpnet else "BertTokenizer")
         for key, value in self.special_tokens.items():

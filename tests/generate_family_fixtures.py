@@ -1,13 +1,15 @@
-"""Generate the RoBERTa / XLM-RoBERTa / DistilBERT parity fixtures with sentence-transformers 6.x (run by hand;
-tests never import ST or transformers).
+"""Generate the RoBERTa / XLM-RoBERTa / DistilBERT / CamemBERT parity fixtures with sentence-transformers 6.x (run
+by hand; tests never import ST or transformers).
 
     /root/venv6/bin/python tests/generate_family_fixtures.py
 
-Per family (``roberta``, ``xlmr``, ``distilbert``) it builds tiny random checkpoints with transformers (hidden 32,
-2 layers, 4 heads, weights drawn from N(0, 0.2)) and a tiny tokenizer made with ``tokenizers``:
+Per family (``roberta``, ``xlmr``, ``distilbert``, ``camembert``) it builds tiny random checkpoints with transformers
+(hidden 32, 2 layers, 4 heads, weights drawn from N(0, 0.2)) and a tiny tokenizer made with ``tokenizers``:
 - RoBERTa: a byte-level BPE trained on a few sentences (256 bytes + merges), wrapped as RobertaTokenizer;
 - XLM-R: a Unigram vocabulary counted from the same sentences, wrapped as XLMRobertaTokenizer (no
   precompiled charsmap);
+- CamemBERT: the XLM-R vocabulary behind CamemBERT's own special rows (``<s>NOTUSED``, ``<pad>``, ``</s>NOTUSED``,
+  ``<unk>``, ``<s>``, ``</s>``), wrapped as CamembertTokenizer;
 - DistilBERT: the first 500 WordPiece entries of ``tiny_bert_hf/vocab.txt``, wrapped as DistilBertTokenizer,
   with ``sinusoidal_pos_embds: true`` for the bi-encoder (its position table holds the fixed sinusoids).
 Writes under tests/fixtures/:
@@ -42,7 +44,7 @@ from generate_ce_fixtures import CE_PAIRS  # noqa: E402
 from generate_fixtures import PAIRS, REAL_TEXTS, TINY_TEXTS  # noqa: E402
 from generate_sparse_fixtures import SE_TEXTS  # noqa: E402
 
-FAMILIES = ("roberta", "xlmr", "distilbert")
+FAMILIES = ("roberta", "xlmr", "distilbert", "camembert")
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # ids 0..3 as in the released RoBERTa / XLM-R vocabularies
 CORPUS = TINY_TEXTS[:5] + REAL_TEXTS + [
     "Paris is the capital and most populous city of France.",
@@ -66,13 +68,11 @@ def roberta_tokenizer():
     return RobertaTokenizer(vocab=vocab, merges=merges, model_max_length=512)
 
 
-def xlmr_tokenizer():
+def unigram_pieces() -> list[tuple[str, float]]:
     """A Unigram vocabulary counted from the corpus (not trained: the trainer's scores vary from run to run):
     every character, "▁"-prefixed words seen twice or more, and word-initial characters, scored by log frequency."""
     import math
     from collections import Counter
-
-    from transformers import XLMRobertaTokenizer
 
     counts: Counter[str] = Counter()
     for text in CORPUS:
@@ -82,8 +82,23 @@ def xlmr_tokenizer():
             counts.update(word)
     kept = sorted((p for p, n in counts.items() if n >= 2 or len(p) <= 2), key=lambda p: (-counts[p], p))
     total = sum(counts[p] for p in kept)
-    pieces = [(tok, 0.0) for tok in SPECIALS] + [(p, math.log(counts[p] / total)) for p in kept]
+    return [(p, math.log(counts[p] / total)) for p in kept]
+
+
+def xlmr_tokenizer():
+    from transformers import XLMRobertaTokenizer
+
+    pieces = [(tok, 0.0) for tok in SPECIALS] + unigram_pieces()
     return XLMRobertaTokenizer(vocab=pieces + [("<mask>", 0.0)], model_max_length=512)
+
+
+def camembert_tokenizer():
+    """The same pieces behind the special rows of the released CamemBERT vocabulary (pad 1, <s> 4, </s> 5)."""
+    from transformers import CamembertTokenizer
+
+    specials = ["<s>NOTUSED", "<pad>", "</s>NOTUSED", "<unk>", "<s>", "</s>"]
+    pieces = [(tok, 0.0) for tok in specials] + unigram_pieces()
+    return CamembertTokenizer(vocab=pieces + [("<mask>", 0.0)], model_max_length=512)
 
 
 def distilbert_tokenizer():
@@ -98,11 +113,14 @@ def distilbert_tokenizer():
 
 
 def make_config(family: str, vocab_size: int, **extra):
-    from transformers import DistilBertConfig, RobertaConfig, XLMRobertaConfig
+    from transformers import CamembertConfig, DistilBertConfig, RobertaConfig, XLMRobertaConfig
 
     if family == "distilbert":
         return DistilBertConfig(vocab_size=vocab_size, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
                                 max_position_embeddings=512, pad_token_id=0, **extra)
+    if family == "camembert":
+        return CamembertConfig(vocab_size=vocab_size, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
+                               bos_token_id=4, eos_token_id=5, layer_norm_eps=1e-5, **HIDDEN, **extra)
     cls = RobertaConfig if family == "roberta" else XLMRobertaConfig
     return cls(vocab_size=vocab_size, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
                bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5, **HIDDEN, **extra)
@@ -112,7 +130,7 @@ def make_hf(family: str, kind: str, tokenizer, out: Path, seed: int, **extra) ->
     """A tiny random HF checkpoint of ``kind`` (``model``, ``seq``, ``mlm``) saved with its tokenizer."""
     import transformers
 
-    prefix = {"roberta": "Roberta", "xlmr": "XLMRoberta", "distilbert": "DistilBert"}[family]
+    prefix = {"roberta": "Roberta", "xlmr": "XLMRoberta", "distilbert": "DistilBert", "camembert": "Camembert"}[family]
     suffix = {"model": "Model", "seq": "ForSequenceClassification", "mlm": "ForMaskedLM"}[kind]
     shutil.rmtree(out, ignore_errors=True)
     torch.manual_seed(seed)
@@ -141,7 +159,8 @@ def build_family(family: str, work: Path) -> dict:
     from sentence_transformers.sentence_transformer.modules import Pooling
     from sentence_transformers.sparse_encoder.modules import SpladePooling
 
-    tokenizer = {"roberta": roberta_tokenizer, "xlmr": xlmr_tokenizer, "distilbert": distilbert_tokenizer}[family]()
+    tokenizer = {"roberta": roberta_tokenizer, "xlmr": xlmr_tokenizer, "distilbert": distilbert_tokenizer,
+                 "camembert": camembert_tokenizer}[family]()
     seed = 10 * FAMILIES.index(family)
     gold: dict = {"vocab_size": len(tokenizer)}
 

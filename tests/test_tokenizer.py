@@ -198,3 +198,20 @@ def test_a_transformers_5_tokenizer_class_is_saved_under_the_name_both_generatio
     Tokenizer(FIXTURES / "roberta_st").save(tmp_path / "roberta")
     roberta = json.loads((tmp_path / "roberta" / "tokenizer_config.json").read_text(encoding="utf-8"))
     assert roberta["tokenizer_class"] == "RobertaTokenizer"  # named classes are kept
+
+
+def test_transformers5_extra_special_tokens_are_read_and_saved_in_the_form_both_versions_read(tmp_path):
+    """transformers 5 writes CamemBERT's extra special tokens as a list under ``extra_special_tokens``, which 4.x
+    cannot read; embedkit counts them as special and saves them as ``additional_special_tokens`` (read by both)."""
+    import json
+
+    folder = FIXTURES / "camembert_st"
+    extras = json.loads((folder / "tokenizer_config.json").read_text())["extra_special_tokens"]
+    assert extras == ["<s>NOTUSED", "</s>NOTUSED", "<unk>NOTUSED"]
+    tok = Tokenizer(folder)
+    assert {tok.backend.token_to_id(t) for t in extras if tok.backend.token_to_id(t) is not None} <= set(
+        tok.all_special_ids)
+    tok.save(tmp_path)
+    saved = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert saved["additional_special_tokens"] == extras and "extra_special_tokens" not in saved
+    assert Tokenizer(tmp_path).all_special_ids == tok.all_special_ids

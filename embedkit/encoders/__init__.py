@@ -17,6 +17,7 @@ ENCODERS: dict[str, type[nn.Module]] = {
     "mpnet": MPNetModel,
     "roberta": RobertaModel,
     "xlm-roberta": RobertaModel,
+    "camembert": RobertaModel,
     "distilbert": DistilBertModel,
     "modernbert": ModernBertModel,
 }

@@ -24,9 +24,9 @@ _LIMITS = {
     "relative_attention_num_buckets": 4_096,
 }
 
-SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "distilbert", "modernbert")
+SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "modernbert")
 # Families whose positions count from ``pad_token_id + 1`` and skip padding (fairseq style), BERT layer otherwise.
-ROBERTA_TYPES = ("roberta", "xlm-roberta")
+ROBERTA_TYPES = ("roberta", "xlm-roberta", "camembert")  # CamemBERT is RoBERTa
 # DistilBERT config.json key -> the EncoderConfig field it fills (the BERT-style names are not in its config.json).
 DISTILBERT_KEYS = {
     "dim": "hidden_size",
@@ -51,7 +51,7 @@ class EncoderConfig:
         8
     """
 
-    model_type: Literal["bert", "mpnet", "roberta", "xlm-roberta", "distilbert"] = "bert"
+    model_type: Literal["bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert"] = "bert"
     vocab_size: int = 30522
     hidden_size: int = 768
     num_hidden_layers: int = 12

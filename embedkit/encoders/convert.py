@@ -212,14 +212,15 @@ _DISTILBERT_HEADS_FROM_HF = {
     "classifier.bias": "classifier.out.bias",
 }
 
-# RoBERTa and XLM-RoBERTa checkpoints use BERT's encoder names (under a ``roberta.`` prefix) and MPNet's head names
-# (``lm_head.*``; ``classifier.dense`` / ``classifier.out_proj``), so those literal tables serve them too.
+# RoBERTa, XLM-RoBERTa and CamemBERT checkpoints use BERT's encoder names (under a ``roberta.`` prefix) and MPNet's
+# head names (``lm_head.*``; ``classifier.dense`` / ``classifier.out_proj``), so those literal tables serve them too.
 FROM_HF = {"bert": _BERT_FROM_HF, "mpnet": _MPNET_FROM_HF, "roberta": _BERT_FROM_HF, "xlm-roberta": _BERT_FROM_HF,
-           "distilbert": _DISTILBERT_FROM_HF}
+           "camembert": _BERT_FROM_HF, "distilbert": _DISTILBERT_FROM_HF}
 TO_HF = {"bert": _BERT_TO_HF, "mpnet": _MPNET_TO_HF, "roberta": _BERT_TO_HF, "xlm-roberta": _BERT_TO_HF,
-         "distilbert": _DISTILBERT_TO_HF}
+         "camembert": _BERT_TO_HF, "distilbert": _DISTILBERT_TO_HF}
 HEADS_FROM_HF = {"bert": _BERT_HEADS_FROM_HF, "mpnet": _MPNET_HEADS_FROM_HF, "roberta": _MPNET_HEADS_FROM_HF,
-                 "xlm-roberta": _MPNET_HEADS_FROM_HF, "distilbert": _DISTILBERT_HEADS_FROM_HF}
+                 "xlm-roberta": _MPNET_HEADS_FROM_HF, "camembert": _MPNET_HEADS_FROM_HF,
+                 "distilbert": _DISTILBERT_HEADS_FROM_HF}
 
 # ModernBERT's tables (its own module, modernbert_names.py: names unlike the BERT family's).
 FROM_HF["modernbert"] = MODERNBERT_FROM_HF

@@ -45,13 +45,14 @@ _DISTILBERT_HEAD_TO_HF = {
     "out.weight": "classifier.weight",
     "out.bias": "classifier.bias",
 }
-# RoBERTa's and XLM-RoBERTa's heads are MPNet's, under the same names.
+# RoBERTa's, XLM-RoBERTa's and CamemBERT's heads are MPNet's, under the same names.
 HEAD_TO_HF = {"bert": _BERT_HEAD_TO_HF, "mpnet": _MPNET_HEAD_TO_HF, "roberta": _MPNET_HEAD_TO_HF,
-              "xlm-roberta": _MPNET_HEAD_TO_HF, "distilbert": _DISTILBERT_HEAD_TO_HF}
+              "xlm-roberta": _MPNET_HEAD_TO_HF, "camembert": _MPNET_HEAD_TO_HF, "distilbert": _DISTILBERT_HEAD_TO_HF}
 HF_PREFIX = {"bert": "bert.", "mpnet": "mpnet.", "roberta": "roberta.", "xlm-roberta": "roberta.",
-             "distilbert": "distilbert."}
+             "camembert": "roberta.", "distilbert": "distilbert."}
 ARCHITECTURES = {"bert": "BertForSequenceClassification", "mpnet": "MPNetForSequenceClassification",
                  "roberta": "RobertaForSequenceClassification", "xlm-roberta": "XLMRobertaForSequenceClassification",
+                 "camembert": "CamembertForSequenceClassification",
                  "distilbert": "DistilBertForSequenceClassification"}
 # ModernBERT: its head (modernbert_heads.py) reads several config fields, and mean pooling needs the mask.
 HEAD_TO_HF["modernbert"] = MODERNBERT_CLASSIFIER_TO_HF
@@ -143,7 +144,7 @@ class DistilBertClassificationHead(nn.Module):
 
 HEADS: dict[str, type[nn.Module]] = {"bert": BertClassificationHead, "mpnet": MPNetClassificationHead,
                                      "roberta": MPNetClassificationHead, "xlm-roberta": MPNetClassificationHead,
-                                     "distilbert": DistilBertClassificationHead}
+                                     "camembert": MPNetClassificationHead, "distilbert": DistilBertClassificationHead}
 
 
 class SequenceClassifier(nn.Module):

@@ -61,19 +61,20 @@ _DISTILBERT_MLM_TO_HF = {
     "bias": "vocab_projector.bias",
     "decoder.weight": "vocab_projector.weight",  # only when not tied to the word embeddings
 }
-# RoBERTa's and XLM-RoBERTa's MLM head (RobertaLMHead) is MPNet's, under the same names.
+# RoBERTa's, XLM-RoBERTa's and CamemBERT's MLM head (RobertaLMHead) is MPNet's, under the same names.
 MLM_TO_HF = {"bert": _BERT_MLM_TO_HF, "mpnet": _MPNET_MLM_TO_HF, "roberta": _MPNET_MLM_TO_HF,
-             "xlm-roberta": _MPNET_MLM_TO_HF, "distilbert": _DISTILBERT_MLM_TO_HF}
+             "xlm-roberta": _MPNET_MLM_TO_HF, "camembert": _MPNET_MLM_TO_HF, "distilbert": _DISTILBERT_MLM_TO_HF}
 HF_PREFIX = {"bert": "bert.", "mpnet": "mpnet.", "roberta": "roberta.", "xlm-roberta": "roberta.",
-             "distilbert": "distilbert."}
+             "camembert": "roberta.", "distilbert": "distilbert."}
 ARCHITECTURES = {"bert": "BertForMaskedLM", "mpnet": "MPNetForMaskedLM", "roberta": "RobertaForMaskedLM",
-                 "xlm-roberta": "XLMRobertaForMaskedLM", "distilbert": "DistilBertForMaskedLM"}
+                 "xlm-roberta": "XLMRobertaForMaskedLM", "camembert": "CamembertForMaskedLM",
+                 "distilbert": "DistilBertForMaskedLM"}
 # ModernBERT: head (modernbert_heads.ModernBertMLMHead) and names (modernbert_names.py) of its own.
 MLM_TO_HF["modernbert"] = MODERNBERT_MLM_TO_HF
 HF_PREFIX["modernbert"] = "model."
 ARCHITECTURES["modernbert"] = "ModernBertForMaskedLM"
 # Families whose MLM head always applies the exact GELU, whatever ``hidden_act`` says.
-_EXACT_GELU_HEADS = ("mpnet", "roberta", "xlm-roberta")
+_EXACT_GELU_HEADS = ("mpnet", "roberta", "xlm-roberta", "camembert")
 # convert.split_hf_state_dict names head weights "mlm.*" (MLM head) and "nsp.*" (BERT's next-sentence head).
 _MLM_PREFIX = "mlm."
 _UNUSED_HEAD_PREFIXES = ("nsp.",)  # BertForPreTraining checkpoints (bert-base-uncased) carry it; MaskedLM ignores it

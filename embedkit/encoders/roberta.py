@@ -1,8 +1,9 @@
-"""RoBERTa and XLM-RoBERTa encoders (Liu et al. 2019; Conneau et al. 2020), written out for reading; weights load
-from HF checkpoints via convert.py.
+"""RoBERTa, XLM-RoBERTa and CamemBERT encoders (Liu et al. 2019; Conneau et al. 2020; Martin et al. 2020), written out
+for reading; weights load from HF checkpoints via convert.py.
 
-Reference: HF ``transformers/models/roberta/modeling_roberta.py`` (RobertaModel; XLMRobertaModel is the same network
-under another ``model_type``). The layers are BERT's post-LN layers; the embeddings differ from BERT's in one way:
+Reference: HF ``transformers/models/roberta/modeling_roberta.py`` (RobertaModel; XLMRobertaModel and CamembertModel
+are the same network under another ``model_type``). The layers are BERT's post-LN layers; the embeddings differ from
+BERT's in one way:
 - positions count from ``padding_idx + 1`` (``padding_idx`` is ``config.pad_token_id``, 1 in the released
   checkpoints) and skip padding: a real token's position is ``padding_idx`` + the number of real tokens up to and
   including it; padding gets ``padding_idx`` (HF ``create_position_ids_from_input_ids``). So an input may hold at most
@@ -54,7 +55,7 @@ class RobertaEmbeddings(nn.Module):
 
 
 class RobertaModel(BertModel):
-    """The RoBERTa / XLM-RoBERTa encoder stack: BERT's, with :class:`RobertaEmbeddings`.
+    """The RoBERTa / XLM-RoBERTa / CamemBERT encoder stack: BERT's, with :class:`RobertaEmbeddings`.
 
     Example:
         >>> from embedkit.encoders import EncoderConfig, RobertaModel

@@ -1,4 +1,4 @@
-"""RoBERTa, XLM-RoBERTa and DistilBERT: parity with sentence-transformers 6.2 goldens (made by
+"""RoBERTa, XLM-RoBERTa, CamemBERT and DistilBERT: parity with sentence-transformers 6.2 goldens (made by
 tests/generate_family_fixtures.py from tiny random transformers checkpoints), strict loading, saving, the inference
 engine and a training step, for SentenceTransformer, CrossEncoder and SparseEncoder."""
 
@@ -23,9 +23,10 @@ from embedkit.encoders.roberta import position_ids_skipping_padding
 
 FIX = Path(__file__).parent.parent / "fixtures"
 GOLD = json.loads((FIX / "families_golden.json").read_text(encoding="utf-8"))
-FAMILIES = ["roberta", "xlmr", "distilbert"]
-MODEL_TYPES = {"roberta": "roberta", "xlmr": "xlm-roberta", "distilbert": "distilbert"}
-ENCODER_CLASSES = {"roberta": RobertaModel, "xlmr": RobertaModel, "distilbert": DistilBertModel}
+FAMILIES = ["roberta", "xlmr", "distilbert", "camembert"]
+MODEL_TYPES = {"roberta": "roberta", "xlmr": "xlm-roberta", "distilbert": "distilbert", "camembert": "camembert"}
+ENCODER_CLASSES = {"roberta": RobertaModel, "xlmr": RobertaModel, "distilbert": DistilBertModel,
+                   "camembert": RobertaModel}
 ATOL_EMB = 2e-5  # embeddings vs ST (issue #20)
 ATOL = 1e-4  # CrossEncoder scores and SPLADE vectors, as for BERT (tests/cross_encoder, tests/sparse_encoder)
 REAL_PAIRS = ["The cat sits outside.", "A man is playing guitar.", "I love pasta.", "Do you like pizza?",
