@@ -8,6 +8,7 @@ from torch import nn
 from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.distilbert import DistilBertModel
+from embedkit.encoders.electra import ElectraModel
 from embedkit.encoders.modernbert import ModernBertConfig, ModernBertModel
 from embedkit.encoders.mpnet import MPNetModel
 from embedkit.encoders.roberta import RobertaModel
@@ -19,6 +20,7 @@ ENCODERS: dict[str, type[nn.Module]] = {
     "xlm-roberta": RobertaModel,
     "camembert": RobertaModel,
     "distilbert": DistilBertModel,
+    "electra": ElectraModel,
     "modernbert": ModernBertModel,
 }
 
@@ -28,5 +30,5 @@ def build_encoder(config: EncoderConfig, add_pooler: bool = True) -> nn.Module:
     return ENCODERS[config.model_type](config, add_pooler=add_pooler)
 
 
-__all__ = ["ENCODERS", "BertModel", "DistilBertModel", "EncoderConfig", "MPNetModel", "ModernBertConfig",
-           "ModernBertModel", "RobertaModel", "build_encoder"]
+__all__ = ["ENCODERS", "BertModel", "DistilBertModel", "ElectraModel", "EncoderConfig", "MPNetModel",
+           "ModernBertConfig", "ModernBertModel", "RobertaModel", "build_encoder"]

@@ -22,9 +22,11 @@ _LIMITS = {
     "max_position_embeddings": 1_048_576,
     "type_vocab_size": 1_024,
     "relative_attention_num_buckets": 4_096,
+    "embedding_size": 16_384,
 }
 
-SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "modernbert")
+SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
+                         "modernbert")
 # Families whose positions count from ``pad_token_id + 1`` and skip padding (fairseq style), BERT layer otherwise.
 ROBERTA_TYPES = ("roberta", "xlm-roberta", "camembert")  # CamemBERT is RoBERTa
 # DistilBERT config.json key -> the EncoderConfig field it fills (the BERT-style names are not in its config.json).
@@ -51,7 +53,7 @@ class EncoderConfig:
         8
     """
 
-    model_type: Literal["bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert"] = "bert"
+    model_type: Literal["bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra"] = "bert"
     vocab_size: int = 30522
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -70,6 +72,8 @@ class EncoderConfig:
     """MPNet only: buckets of the relative position bias shared by all layers."""
     sinusoidal_pos_embds: bool = False
     """DistilBERT only: the position table holds fixed sinusoids (loaded from the checkpoint like any table)."""
+    embedding_size: int | None = None
+    """ELECTRA only: width of the embedding tables, projected to ``hidden_size`` when it differs (None: the same)."""
     hf_config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The config.json this came from, written back (with our fields updated) on save."""
 
@@ -80,6 +84,8 @@ class EncoderConfig:
             raise ValueError(f"hidden_act must be one of {SUPPORTED_ACTIVATIONS}, got {self.hidden_act!r}")
         for name, limit in _LIMITS.items():
             value = getattr(self, name)
+            if name == "embedding_size" and value is None:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > limit:
                 raise ValueError(f"config {name}={value!r} is outside the supported range [0, {limit}]")
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
@@ -107,7 +113,7 @@ class EncoderConfig:
         refuses it with a bare AssertionError (transformers too), so it is refused here with the numbers; ``None``
         (no padding row) is kept. ``type_vocab_size=0`` leaves no row for token type 0, which every input uses.
         """
-        if self.model_type not in ("bert", *ROBERTA_TYPES, "distilbert"):
+        if self.model_type not in ("bert", *ROBERTA_TYPES, "distilbert", "electra"):
             return
         pad = self.pad_token_id
         if self.model_type in ROBERTA_TYPES and pad is None:
@@ -131,11 +137,14 @@ class EncoderConfig:
         """
         h, f = self.hidden_size, self.intermediate_size
         layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h  # q, k, v, o; up; down; two LayerNorms
-        embeddings = (self.vocab_size + self.max_position_embeddings) * h + 2 * h  # tokens, positions, LayerNorm
+        e = self.embedding_size or h  # ELECTRA's tables may be narrower, then projected to h
+        embeddings = (self.vocab_size + self.max_position_embeddings) * e + 2 * e  # tokens, positions, LayerNorm
         if self.model_type == "mpnet":  # a relative position bias shared by all layers
             embeddings += self.relative_attention_num_buckets * self.num_attention_heads
         else:  # DistilBERT: type_vocab_size is 0
-            embeddings += self.type_vocab_size * h
+            embeddings += self.type_vocab_size * e
+        if e != h:
+            embeddings += e * h + h
         has_pooler = add_pooler and self.model_type != "distilbert"
         return embeddings + self.num_hidden_layers * layer + (h * h + h if has_pooler else 0)
 
@@ -175,7 +184,7 @@ class EncoderConfig:
             raise ValueError(f"position_embedding_type={position_type!r} is not supported (only 'absolute')")
         if model_type == "distilbert":
             return cls._from_distilbert_config(hf)
-        is_bert = model_type in ("bert", *ROBERTA_TYPES)  # BERT-style embeddings with a token-type table
+        is_bert = model_type in ("bert", *ROBERTA_TYPES, "electra")  # BERT-style embeddings, a token-type table
         return cls(
             model_type=model_type,
             vocab_size=hf["vocab_size"],
@@ -189,8 +198,9 @@ class EncoderConfig:
             max_position_embeddings=hf.get("max_position_embeddings", 512),
             type_vocab_size=hf.get("type_vocab_size", 2) if is_bert else 0,
             layer_norm_eps=hf.get("layer_norm_eps", 1e-12 if is_bert else 1e-5),
-            pad_token_id=hf.get("pad_token_id", 0 if model_type == "bert" else 1),
+            pad_token_id=hf.get("pad_token_id", 0 if model_type in ("bert", "electra") else 1),
             relative_attention_num_buckets=0 if is_bert else hf.get("relative_attention_num_buckets", 32),
+            embedding_size=hf.get("embedding_size", 128) if model_type == "electra" else None,
             hf_config=copy.deepcopy(hf),
         )
 
@@ -259,4 +269,6 @@ class EncoderConfig:
             out["relative_attention_num_buckets"] = self.relative_attention_num_buckets
         else:
             out["type_vocab_size"] = self.type_vocab_size
+        if self.model_type == "electra":
+            out["embedding_size"] = self.embedding_size
         return out

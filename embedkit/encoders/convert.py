@@ -1,9 +1,10 @@
 """Weight-name tables between Hugging Face checkpoints and embedkit encoders, one literal dict each way.
 
 HF names of per-layer weights carry the layer index as ``{}``. ``hf_to_ek`` strips the known wrapper prefixes
-(``bert.``, ``mpnet.``, ``roberta.``, ``distilbert.``, ``model.``), renames the legacy ``gamma``/``beta`` LayerNorm
-names, and maps every key; a key that is neither in the table nor known-and-ignored raises, naming it. ``ek_to_hf``
-is the exact inverse, so a saved encoder loads in transformers / sentence-transformers unchanged.
+(``bert.``, ``mpnet.``, ``roberta.``, ``distilbert.``, ``electra.``, ``model.``), renames the legacy
+``gamma``/``beta`` LayerNorm names, and maps every key; a key that is neither in the table nor known-and-ignored
+raises, naming it. ``ek_to_hf`` is the exact inverse, so a saved encoder loads in transformers /
+sentence-transformers unchanged.
 
 Head weights (MLM and classification heads) have their own tables, used by the CrossEncoder and SparseEncoder.
 """
@@ -212,6 +213,35 @@ _DISTILBERT_HEADS_FROM_HF = {
     "classifier.bias": "classifier.out.bias",
 }
 
+# ELECTRA: BERT's encoder names (under ``electra.``; no pooler) plus the projection from the embedding width.
+_ELECTRA_FROM_HF = {
+    **{k: v for k, v in _BERT_FROM_HF.items() if not k.startswith("pooler.")},
+    "embeddings_project.weight": "embed.project.weight",
+    "embeddings_project.bias": "embed.project.bias",
+}
+_ELECTRA_TO_HF = {
+    **{k: v for k, v in _BERT_TO_HF.items() if not k.startswith("pooler.")},
+    "embed.project.weight": "embeddings_project.weight",
+    "embed.project.bias": "embeddings_project.bias",
+}
+# Its classifier has MPNet's names; the pre-training heads (discriminator and generator) are recognised, not used.
+_ELECTRA_HEADS_FROM_HF = {
+    "classifier.dense.weight": "classifier.dense.weight",
+    "classifier.dense.bias": "classifier.dense.bias",
+    "classifier.out_proj.weight": "classifier.out.weight",
+    "classifier.out_proj.bias": "classifier.out.bias",
+    "discriminator_predictions.dense.weight": "rtd.dense.weight",
+    "discriminator_predictions.dense.bias": "rtd.dense.bias",
+    "discriminator_predictions.dense_prediction.weight": "rtd.out.weight",
+    "discriminator_predictions.dense_prediction.bias": "rtd.out.bias",
+    "generator_predictions.dense.weight": "generator.dense.weight",
+    "generator_predictions.dense.bias": "generator.dense.bias",
+    "generator_predictions.LayerNorm.weight": "generator.norm.weight",
+    "generator_predictions.LayerNorm.bias": "generator.norm.bias",
+    "generator_lm_head.weight": "generator.decoder.weight",
+    "generator_lm_head.bias": "generator.bias",
+}
+
 # RoBERTa, XLM-RoBERTa and CamemBERT checkpoints use BERT's encoder names (under a ``roberta.`` prefix) and MPNet's
 # head names (``lm_head.*``; ``classifier.dense`` / ``classifier.out_proj``), so those literal tables serve them too.
 FROM_HF = {"bert": _BERT_FROM_HF, "mpnet": _MPNET_FROM_HF, "roberta": _BERT_FROM_HF, "xlm-roberta": _BERT_FROM_HF,
@@ -221,6 +251,9 @@ TO_HF = {"bert": _BERT_TO_HF, "mpnet": _MPNET_TO_HF, "roberta": _BERT_TO_HF, "xl
 HEADS_FROM_HF = {"bert": _BERT_HEADS_FROM_HF, "mpnet": _MPNET_HEADS_FROM_HF, "roberta": _MPNET_HEADS_FROM_HF,
                  "xlm-roberta": _MPNET_HEADS_FROM_HF, "camembert": _MPNET_HEADS_FROM_HF,
                  "distilbert": _DISTILBERT_HEADS_FROM_HF}
+FROM_HF["electra"] = _ELECTRA_FROM_HF
+TO_HF["electra"] = _ELECTRA_TO_HF
+HEADS_FROM_HF["electra"] = _ELECTRA_HEADS_FROM_HF
 
 # ModernBERT's tables (its own module, modernbert_names.py: names unlike the BERT family's).
 FROM_HF["modernbert"] = MODERNBERT_FROM_HF
@@ -229,7 +262,7 @@ HEADS_FROM_HF["modernbert"] = MODERNBERT_HEADS_FROM_HF
 
 # Buffers some checkpoints carry that hold no learned state.
 _IGNORE = {"embeddings.position_ids", "embeddings.token_type_ids"}
-_PREFIXES = ("bert.", "mpnet.", "roberta.", "distilbert.", "model.")
+_PREFIXES = ("bert.", "mpnet.", "roberta.", "distilbert.", "electra.", "model.")
 _LEGACY_SUFFIXES = {".gamma": ".weight", ".beta": ".bias"}
 _LAYER_INDEX = re.compile(r"\.(\d+)\.")
 

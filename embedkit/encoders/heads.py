@@ -2,8 +2,9 @@
 
 The heads reproduce transformers' ``BertForSequenceClassification`` (pooler output -> dropout -> Linear) and
 ``MPNetForSequenceClassification`` / ``RobertaForSequenceClassification`` / ``XLMRobertaForSequenceClassification``
-(first token -> dropout -> dense -> tanh -> dropout -> out_proj) and ``DistilBertForSequenceClassification`` (first
-token -> pre_classifier -> ReLU -> dropout -> classifier). Weights load strictly from a HF
+(first token -> dropout -> dense -> tanh -> dropout -> out_proj), ``ElectraForSequenceClassification`` (the same
+with GELU) and ``DistilBertForSequenceClassification`` (first token -> pre_classifier -> ReLU -> dropout ->
+classifier). Weights load strictly from a HF
 ``*ForSequenceClassification`` checkpoint and save back under the names transformers writes (``bert.`` / ``mpnet.``
 / ``roberta.`` / ``distilbert.`` prefix on the encoder; ``classifier.*`` and DistilBERT's ``pre_classifier.*`` for the
 head).
@@ -54,6 +55,10 @@ ARCHITECTURES = {"bert": "BertForSequenceClassification", "mpnet": "MPNetForSequ
                  "roberta": "RobertaForSequenceClassification", "xlm-roberta": "XLMRobertaForSequenceClassification",
                  "camembert": "CamembertForSequenceClassification",
                  "distilbert": "DistilBertForSequenceClassification"}
+# ELECTRA: MPNet's head names, a GELU head (ElectraClassificationHead below).
+HEAD_TO_HF["electra"] = _MPNET_HEAD_TO_HF
+HF_PREFIX["electra"] = "electra."
+ARCHITECTURES["electra"] = "ElectraForSequenceClassification"
 # ModernBERT: its head (modernbert_heads.py) reads several config fields, and mean pooling needs the mask.
 HEAD_TO_HF["modernbert"] = MODERNBERT_CLASSIFIER_TO_HF
 HF_PREFIX["modernbert"] = "model."
@@ -121,6 +126,28 @@ class MPNetClassificationHead(nn.Module):
         return self.out(self.dropout(x))  # (B, num_labels)
 
 
+class ElectraClassificationHead(nn.Module):
+    """ELECTRA's head: first token (B, D) -> dropout -> dense -> GELU -> dropout -> out_proj (B, num_labels).
+
+    Example:
+        >>> head = ElectraClassificationHead(hidden_size=32, num_labels=1, dropout=0.1).eval()
+        >>> tuple(head(torch.zeros(2, 5, 32), None).shape)
+        (2, 1)
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.out = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: Tensor, pooled: Tensor | None) -> Tensor:
+        del pooled  # ELECTRA has no pooler
+        x = self.dropout(hidden[:, 0])  # (B, T, D) -> (B, D)
+        x = torch.nn.functional.gelu(self.dense(x))  # (B, D), the exact GELU
+        return self.out(self.dropout(x))  # (B, num_labels)
+
+
 class DistilBertClassificationHead(nn.Module):
     """DistilBERT's head: first token (B, D) -> pre_classifier -> ReLU -> dropout -> classifier (B, num_labels).
 
@@ -144,7 +171,8 @@ class DistilBertClassificationHead(nn.Module):
 
 HEADS: dict[str, type[nn.Module]] = {"bert": BertClassificationHead, "mpnet": MPNetClassificationHead,
                                      "roberta": MPNetClassificationHead, "xlm-roberta": MPNetClassificationHead,
-                                     "camembert": MPNetClassificationHead, "distilbert": DistilBertClassificationHead}
+                                     "camembert": MPNetClassificationHead, "distilbert": DistilBertClassificationHead,
+                                     "electra": ElectraClassificationHead}
 
 
 class SequenceClassifier(nn.Module):

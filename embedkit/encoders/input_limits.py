@@ -91,7 +91,7 @@ def uses_token_types(config: EncoderConfig, where: str) -> bool:
     tokenizers do for single-type models in transformers), with a warning, so that pairs (a CrossEncoder's only
     input) still work.
     """
-    if config.model_type != "bert":
+    if config.model_type not in ("bert", "electra"):  # ELECTRA's tokenizer is BERT's WordPiece, with token types
         return False
     if config.type_vocab_size < 2:
         logger.warning("%s: type_vocab_size=%d: both texts of a pair get token type 0 (the model has no row for "

@@ -167,6 +167,9 @@ def build_masked_lm(
             source and the keys).
     """
     config = EncoderConfig.from_hf_config(hf_config, source)
+    if config.model_type not in MLM_TO_HF:
+        raise ValueError(f"{source}: masked-LM heads of {config.model_type} models are not supported (fill-mask runs "
+                         f"on {', '.join(MLM_TO_HF)})")
     encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
     head_state = shared_head_to("mlm", head_state)  # ModernBERT's head.* is the MLM transform here
     mlm = {k[len(_MLM_PREFIX) :]: v for k, v in head_state.items() if k.startswith(_MLM_PREFIX)}

@@ -1,4 +1,4 @@
-"""RoBERTa, XLM-RoBERTa, CamemBERT and DistilBERT: parity with sentence-transformers 6.2 goldens (made by
+"""RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT and ELECTRA: parity with sentence-transformers 6.2 goldens (made by
 tests/generate_family_fixtures.py from tiny random transformers checkpoints), strict loading, saving, the inference
 engine and a training step, for SentenceTransformer, CrossEncoder and SparseEncoder."""
 
@@ -14,19 +14,22 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from embedkit import CrossEncoder, SentenceTransformer, SparseEncoder
-from embedkit.encoders import DistilBertModel, EncoderConfig, RobertaModel, build_encoder
+from embedkit.encoders import DistilBertModel, ElectraModel, EncoderConfig, RobertaModel, build_encoder
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.distilbert import sinusoidal_table
 from embedkit.encoders.engine import InferenceEngine, optimize_for_inference
 from embedkit.encoders.input_limits import max_input_length
 from embedkit.encoders.roberta import position_ids_skipping_padding
+from embedkit.sentence_transformer.modules import Transformer
 
 FIX = Path(__file__).parent.parent / "fixtures"
 GOLD = json.loads((FIX / "families_golden.json").read_text(encoding="utf-8"))
-FAMILIES = ["roberta", "xlmr", "distilbert", "camembert"]
-MODEL_TYPES = {"roberta": "roberta", "xlmr": "xlm-roberta", "distilbert": "distilbert", "camembert": "camembert"}
+FAMILIES = ["roberta", "xlmr", "distilbert", "camembert", "electra"]
+SE_FAMILIES = [f for f in FAMILIES if f != "electra"]  # ELECTRA's masked LM is a separate generator: no SPLADE
+MODEL_TYPES = {"roberta": "roberta", "xlmr": "xlm-roberta", "distilbert": "distilbert", "camembert": "camembert",
+               "electra": "electra"}
 ENCODER_CLASSES = {"roberta": RobertaModel, "xlmr": RobertaModel, "distilbert": DistilBertModel,
-                   "camembert": RobertaModel}
+                   "camembert": RobertaModel, "electra": ElectraModel}
 ATOL_EMB = 2e-5  # embeddings vs ST (issue #20)
 ATOL = 1e-4  # CrossEncoder scores and SPLADE vectors, as for BERT (tests/cross_encoder, tests/sparse_encoder)
 REAL_PAIRS = ["The cat sits outside.", "A man is playing guitar.", "I love pasta.", "Do you like pizza?",
@@ -58,11 +61,12 @@ def test_sentence_transformer_matches_st(st_model):
     assert model[0].config.model_type == MODEL_TYPES[family]
     assert model.max_seq_length == gold["max_seq_length"] == 512
     features = model.tokenize(GOLD["texts"])
-    assert "token_type_ids" not in features  # as the HF tokenizers of these families return
+    # as the HF tokenizers of these families return: ELECTRA's WordPiece gives token types, the others none
+    assert ("token_type_ids" in features) == (family == "electra")
     assert unpadded(features) == gold["input_ids"]
     pair_ids = unpadded(model.tokenize([tuple(p) for p in GOLD["pairs"]]))
     assert pair_ids == gold["pair_input_ids"]
-    if family != "distilbert":  # <s> A </s></s> B </s>
+    if family not in ("distilbert", "electra"):  # <s> A </s></s> B </s>
         assert any(a == b == model.tokenizer.sep_token_id for a, b in zip(pair_ids[0], pair_ids[0][1:]))
     np.testing.assert_allclose(model.encode(GOLD["texts"], batch_size=3), gold["emb"], atol=ATOL_EMB, rtol=0)
     np.testing.assert_allclose(model.encode([tuple(p) for p in GOLD["pairs"]]), gold["emb_pairs"], atol=ATOL_EMB,
@@ -88,7 +92,7 @@ def test_cross_encoder_matches_st(family, labels):
                                atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", SE_FAMILIES)
 def test_sparse_encoder_matches_st(family):
     se = SparseEncoder(str(FIX / f"{family}_se"), device="cpu")
     gold = GOLD[family]["se"]
@@ -118,13 +122,17 @@ def test_engine_serves_the_family_and_equals_the_reference(st_model):
 def test_optimize_for_inference_keeps_the_outputs(family, tmp_path):
     model = SentenceTransformer(str(FIX / f"{family}_st"), device="cpu")
     ce = CrossEncoder(FIX / f"{family}_ce3", device="cpu")
-    se = SparseEncoder(str(FIX / f"{family}_se"), device="cpu")
-    before = (model.encode(GOLD["texts"]), ce.predict(GOLD["ce_pairs"]),
-              se.encode(GOLD["se_texts"], convert_to_tensor=True).to_dense().numpy())
-    replaced = [optimize_for_inference(m) for m in (model, ce, se)]
-    assert replaced in ([0, 0, 0], [2, 2, 2])  # 0 where oneDNN is unavailable
-    after = (model.encode(GOLD["texts"]), ce.predict(GOLD["ce_pairs"]),
-             se.encode(GOLD["se_texts"], convert_to_tensor=True).to_dense().numpy())
+    se = SparseEncoder(str(FIX / f"{family}_se"), device="cpu") if family in SE_FAMILIES else None
+    models = [m for m in (model, ce, se) if m is not None]
+
+    def outputs() -> tuple:
+        sparse = () if se is None else (se.encode(GOLD["se_texts"], convert_to_tensor=True).to_dense().numpy(),)
+        return (model.encode(GOLD["texts"]), ce.predict(GOLD["ce_pairs"]), *sparse)
+
+    before = outputs()
+    replaced = [optimize_for_inference(m) for m in models]
+    assert replaced in ([0] * len(models), [2] * len(models))  # 0 where oneDNN is unavailable
+    after = outputs()
     np.testing.assert_allclose(after[0], GOLD[family]["st"]["emb"], atol=ATOL_EMB, rtol=0)
     for got, expected in zip(after, before):
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
@@ -132,8 +140,8 @@ def test_optimize_for_inference_keeps_the_outputs(family, tmp_path):
 
 # --- loading and saving ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("kind", ["st", "ce1", "se"])
+@pytest.mark.parametrize("family,kind", [(f, k) for f in FAMILIES for k in ("st", "ce1", "se")
+                                         if k != "se" or f in SE_FAMILIES])
 def test_an_unknown_or_missing_weight_is_refused(family, kind, tmp_path):
     folder = tmp_path / "m"
     shutil.copytree(FIX / f"{family}_{kind}", folder)
@@ -174,6 +182,8 @@ def test_save_and_reload_gives_identical_outputs_and_hf_names(family, tmp_path):
     assert sorted(load_file(str(tmp_path / "ce" / "model.safetensors"))) == \
         sorted(load_file(str(FIX / f"{family}_ce3" / "model.safetensors")))
 
+    if family not in SE_FAMILIES:
+        return
     se = SparseEncoder(str(FIX / f"{family}_se"), device="cpu")
     se.save(str(tmp_path / "se"))
     np.testing.assert_array_equal(
@@ -270,6 +280,8 @@ def test_gradients_reach_every_weight_of_the_cross_encoder_and_splade_models(fam
     no_grad = [n for n, p in ce.model.named_parameters() if p.grad is None or not p.grad.any()]
     assert no_grad == []
 
+    if family not in SE_FAMILIES:
+        return
     se = SparseEncoder(str(FIX / f"{family}_se"), device="cpu")
     se.train()
     embeddings = se(se.tokenize(GOLD["se_texts"][:4]))["sentence_embedding"]
@@ -289,3 +301,13 @@ def test_a_cross_encoder_starts_on_a_bi_encoder_checkpoint(family):
     for key, value in encoder.state_dict().items():
         assert torch.equal(value, st[0].auto_model.state_dict()[key])
     assert np.isfinite(ce.predict(GOLD["ce_pairs"])).all()
+
+
+def test_electra_projects_its_narrow_embeddings_and_has_no_masked_lm():
+    """ELECTRA-small's layout: 16-wide embedding tables projected to the 32-wide layers; SPLADE is refused by name."""
+    model = SentenceTransformer(str(FIX / "electra_st"), device="cpu")
+    encoder = model[0].auto_model
+    assert encoder.embed.tok.weight.shape == (GOLD["electra"]["vocab_size"], 16)
+    assert tuple(encoder.embed.project.weight.shape) == (32, 16) and encoder.pooler is None
+    with pytest.raises(ValueError, match="masked-LM heads of electra models are not supported"):
+        Transformer(FIX / "electra_st", transformer_task="fill-mask")

@@ -55,6 +55,7 @@ from torch import Tensor, nn
 
 from embedkit.encoders.bert import BertModel
 from embedkit.encoders.distilbert import DistilBertModel
+from embedkit.encoders.electra import ElectraModel
 from embedkit.encoders.engine.attention import attention, layer_norm
 from embedkit.encoders.engine.frozen import FrozenEncoderLayer
 from embedkit.encoders.engine.onednn import (
@@ -81,7 +82,7 @@ from embedkit.encoders.roberta import RobertaModel
 logger = logging.getLogger(__name__)
 
 # Encoders whose layers are all EncoderLayer and that expose ``embeddings`` / ``attention_mask`` as BERT does.
-ENGINE_ENCODERS = (BertModel, MPNetModel, RobertaModel, DistilBertModel)
+ENGINE_ENCODERS = (BertModel, MPNetModel, RobertaModel, DistilBertModel, ElectraModel)
 # The feed-forward runs on blocks of token rows so that its (rows, F) intermediate stays under this many elements
 # (16 MiB in fp32) instead of growing with the batch; rows are independent, so the result is the same.
 FFN_BLOCK_ELEMENTS = 1 << 22
@@ -115,8 +116,8 @@ class InferenceEngine:
     """Runs ``encoder``'s forward for inference through fused, padding-free kernels (see the module docstring).
 
     Args:
-        encoder: one of :data:`ENGINE_ENCODERS` (BERT, MPNet, RoBERTa / XLM-RoBERTa, DistilBERT); any other
-            module runs its own forward.
+        encoder: one of :data:`ENGINE_ENCODERS` (BERT, MPNet, RoBERTa / XLM-R / CamemBERT, DistilBERT, ELECTRA);
+            any other module runs its own forward.
         onednn: fused oneDNN GEMMs on x86 CPUs (default: on CPUs with AVX-512, see :func:`onednn_preferred`;
             ``EMBEDKIT_ONEDNN=0`` / ``=1`` turn them off / on everywhere).
         pack_tokens: run token-wise layers on real tokens only (default: on unless ``EMBEDKIT_PACK_TOKENS=0``).
