@@ -311,3 +311,21 @@ def test_electra_projects_its_narrow_embeddings_and_has_no_masked_lm():
     assert tuple(encoder.embed.project.weight.shape) == (32, 16) and encoder.pooler is None
     with pytest.raises(ValueError, match="masked-LM heads of electra models are not supported"):
         Transformer(FIX / "electra_st", transformer_task="fill-mask")
+
+
+def test_electra_pretraining_heads_are_left_aside(tmp_path):
+    """An ``ElectraForPreTraining`` checkpoint (discriminator head) or one with the generator's head loads as an
+    embedding model with the same outputs; the head weights are not used."""
+    folder = tmp_path / "pretraining"
+    shutil.copytree(FIX / "electra_st", folder)
+    state = load_file(str(folder / "model.safetensors"))
+    vocab, width = GOLD["electra"]["vocab_size"], 32
+    heads = {"discriminator_predictions.dense.weight": torch.zeros(width, width),
+             "discriminator_predictions.dense.bias": torch.zeros(width),
+             "discriminator_predictions.dense_prediction.weight": torch.zeros(1, width),
+             "discriminator_predictions.dense_prediction.bias": torch.zeros(1),
+             "generator_lm_head.bias": torch.zeros(vocab)}
+    save_file({**{f"electra.{k}": v for k, v in state.items()}, **heads}, str(folder / "model.safetensors"))
+    loaded = SentenceTransformer(str(folder), device="cpu")
+    np.testing.assert_array_equal(loaded.encode(GOLD["texts"]),
+                                  SentenceTransformer(str(FIX / "electra_st"), device="cpu").encode(GOLD["texts"]))
