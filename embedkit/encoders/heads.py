@@ -113,6 +113,8 @@ class MPNetClassificationHead(nn.Module):
         (2, 1)
     """
 
+    activation = staticmethod(torch.tanh)
+
     def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
@@ -120,14 +122,14 @@ class MPNetClassificationHead(nn.Module):
         self.out = nn.Linear(hidden_size, num_labels)
 
     def forward(self, hidden: Tensor, pooled: Tensor | None) -> Tensor:
-        del pooled  # MPNet's classifier has its own dense layer on the first token
+        del pooled  # this classifier has its own dense layer on the first token
         x = self.dropout(hidden[:, 0])  # (B, T, D) -> (B, D)
-        x = torch.tanh(self.dense(x))  # (B, D)
+        x = self.activation(self.dense(x))  # (B, D)
         return self.out(self.dropout(x))  # (B, num_labels)
 
 
-class ElectraClassificationHead(nn.Module):
-    """ELECTRA's head: first token (B, D) -> dropout -> dense -> GELU -> dropout -> out_proj (B, num_labels).
+class ElectraClassificationHead(MPNetClassificationHead):
+    """ELECTRA's head: MPNet's with the exact GELU in place of tanh.
 
     Example:
         >>> head = ElectraClassificationHead(hidden_size=32, num_labels=1, dropout=0.1).eval()
@@ -135,17 +137,7 @@ class ElectraClassificationHead(nn.Module):
         (2, 1)
     """
 
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.dense = nn.Linear(hidden_size, hidden_size)
-        self.out = nn.Linear(hidden_size, num_labels)
-
-    def forward(self, hidden: Tensor, pooled: Tensor | None) -> Tensor:
-        del pooled  # ELECTRA has no pooler
-        x = self.dropout(hidden[:, 0])  # (B, T, D) -> (B, D)
-        x = torch.nn.functional.gelu(self.dense(x))  # (B, D), the exact GELU
-        return self.out(self.dropout(x))  # (B, num_labels)
+    activation = staticmethod(torch.nn.functional.gelu)
 
 
 class DistilBertClassificationHead(nn.Module):
