@@ -4,10 +4,9 @@ The heads reproduce transformers' ``BertForSequenceClassification`` (pooler outp
 ``MPNetForSequenceClassification`` / ``RobertaForSequenceClassification`` / ``XLMRobertaForSequenceClassification``
 (first token -> dropout -> dense -> tanh -> dropout -> out_proj), ``ElectraForSequenceClassification`` (the same
 with GELU) and ``DistilBertForSequenceClassification`` (first token -> pre_classifier -> ReLU -> dropout ->
-classifier). Weights load strictly from a HF
-``*ForSequenceClassification`` checkpoint and save back under the names transformers writes (``bert.`` / ``mpnet.``
-/ ``roberta.`` / ``distilbert.`` prefix on the encoder; ``classifier.*`` and DistilBERT's ``pre_classifier.*`` for the
-head).
+classifier). Weights load strictly from a HF ``*ForSequenceClassification`` checkpoint and save back under the names
+transformers writes (``bert.`` / ``mpnet.`` / ``roberta.`` / ``distilbert.`` / ``electra.`` prefix on the encoder;
+``classifier.*`` and DistilBERT's ``pre_classifier.*`` for the head).
 """
 
 from __future__ import annotations

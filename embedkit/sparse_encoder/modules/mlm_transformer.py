@@ -25,7 +25,8 @@ from typing import Any
 from safetensors.torch import save_file
 
 from embedkit.base.modules.module import read_json_file
-from embedkit.base.modules.transformer import _CONFIG_FILE_NAMES, _KNOWN_CONFIG_KEYS, Transformer
+from embedkit.base.modules.transformer import Transformer
+from embedkit.base.modules.transformer_config import _CONFIG_FILE_NAMES, _KNOWN_CONFIG_KEYS
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import read_state_dict
 from embedkit.encoders.mlm_heads import ARCHITECTURES, build_masked_lm, masked_lm_hf_state_dict

@@ -172,3 +172,14 @@ def test_loaded_cross_encoder_answers_its_classifier_module():
     module.max_seq_length = 16  # shared tokenizer: the CrossEncoder truncates there too
     assert ce.max_length == 16
     assert list(ce.state_dict()) == keys_before  # the module is a view, not a second registration of the weights
+
+
+def test_a_task_module_loads_a_folder_with_an_unknown_config_key(tmp_path, caplog):
+    """The task classes forward ``**kwargs`` to Transformer: an unknown saved key is dropped with a warning, as for
+    Transformer itself, instead of reaching the constructor."""
+    Transformer(FIX / "ce_bert1", transformer_task="sequence-classification").save(tmp_path)
+    config_path = tmp_path / "sentence_bert_config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "future_key": 1}))
+    with caplog.at_level("WARNING"):
+        module = SequenceClassificationTransformer.load(tmp_path)
+    assert type(module) is SequenceClassificationTransformer and "future_key" in caplog.text
