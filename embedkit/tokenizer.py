@@ -159,6 +159,7 @@ class Tokenizer:
             parts = [normalizers.Lowercase()] + ([current] if current is not None else [])
             self.backend.normalizer = normalizers.Sequence(parts)
         self.return_token_type_ids = return_token_type_ids
+        self.padding_side = self.config.get("padding_side", "right")
         limit = self.config.get("model_max_length", _NO_LIMIT)
         self.model_max_length = int(min(limit, _NO_LIMIT)) if isinstance(limit, (int, float)) else _NO_LIMIT
 
@@ -182,6 +183,18 @@ class Tokenizer:
         cls, sep = special.get("cls_token"), special.get("sep_token")
         self.cls_token_id = self.backend.token_to_id(cls) if cls is not None else None
         self.sep_token_id = self.backend.token_to_id(sep) if sep is not None else None
+
+    @property
+    def padding_side(self) -> str:
+        """Where padding goes: ``"right"`` (the default) or ``"left"`` (``padding_side`` in tokenizer_config.json,
+        as decoder embedding models such as Qwen3-Embedding ship it); settable, and saved."""
+        return self._padding_side
+
+    @padding_side.setter
+    def padding_side(self, value: str) -> None:
+        if value not in ("left", "right"):
+            raise ValueError(f"Padding side should be selected between 'right' and 'left', current value: {value!r}")
+        self._padding_side = value
 
     @property
     def backend_tokenizer(self) -> Any:
@@ -213,6 +226,7 @@ class Tokenizer:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_padding_side", "right")  # pickled before padding sides existed
         self._lock = threading.RLock()
 
     def encode_ids(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
@@ -319,17 +333,28 @@ class Tokenizer:
         return count
 
     def __call__(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
-                 add_special_tokens: bool = True, **kwargs: Any) -> dict[str, Tensor]:
+                 add_special_tokens: bool = True, padding_side: str | None = None, **kwargs: Any
+                 ) -> dict[str, Tensor]:
         """Tokenize a batch of texts or (text, text) pairs into padded (B, T) tensors.
 
         Shapes: ``input_ids``, ``attention_mask`` and, when enabled, ``token_type_ids`` are all (B, T) int64.
+        Padding goes on ``padding_side`` (this call's, else :attr:`padding_side`).
         Other keywords of transformers' tokenizer call (``padding``, ``truncation``, ``return_tensors``) are accepted
         and mean what embedkit always does: pad to the longest, truncate to ``max_length``, return torch tensors.
+
+        Example:
+            >>> from embedkit.default_model import default_model_path
+            >>> tok = Tokenizer(default_model_path())
+            >>> tok(["Hello world!", "Hi"], padding_side="left")["attention_mask"].tolist()
+            [[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]]
         """
+        side = self.padding_side if padding_side is None else padding_side
+        if side not in ("left", "right"):
+            raise ValueError(f"Padding side should be selected between 'right' and 'left', current value: {side!r}")
         with self._lock:
             self._set_truncation(max_length)
             texts = self._without_dropped_tail(well_formed(texts))
-            self.backend.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
+            self.backend.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token, direction=side)
             encodings = self.backend.encode_batch(texts, add_special_tokens=add_special_tokens)
         features = {
             "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),
@@ -367,6 +392,8 @@ class Tokenizer:
             config.setdefault(key, value)
         if model_max_length is not None:
             config["model_max_length"] = model_max_length
+        if self.padding_side != "right" or "padding_side" in config:
+            config["padding_side"] = self.padding_side
         (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         special_map = self.special_tokens_map or dict(self.special_tokens)
         (folder / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2, ensure_ascii=False) + "\n")

@@ -215,3 +215,26 @@ def test_transformers5_extra_special_tokens_are_read_and_saved_in_the_form_both_
     saved = json.loads((tmp_path / "tokenizer_config.json").read_text())
     assert saved["additional_special_tokens"] == extras and "extra_special_tokens" not in saved
     assert Tokenizer(tmp_path).all_special_ids == tok.all_special_ids
+
+
+def test_padding_side_is_read_set_per_call_saved_and_pickled(tmp_path):
+    import json
+    import pickle
+
+    from embedkit.default_model import default_model_path
+
+    tok = Tokenizer(default_model_path())
+    texts = ["a much longer text than the other", "short"]
+    assert tok.padding_side == "right" and tok(texts)["attention_mask"][1, -1] == 0
+    left = tok(texts, padding_side="left")
+    assert left["attention_mask"][1, 0] == 0 and left["attention_mask"][:, -1].all()
+    right_ids = tok(texts)["input_ids"][1]
+    real = int(tok(texts)["attention_mask"][1].sum())
+    assert torch.equal(left["input_ids"][1, -real:], right_ids[:real])  # the same ids, moved to the end
+    tok.padding_side = "left"
+    tok.save(tmp_path)
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text())["padding_side"] == "left"
+    assert Tokenizer(tmp_path).padding_side == "left"
+    assert pickle.loads(pickle.dumps(tok)).padding_side == "left"
+    with pytest.raises(ValueError, match="between 'right' and 'left'"):
+        tok(texts, padding_side="center")

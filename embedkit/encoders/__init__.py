@@ -1,5 +1,5 @@
-"""Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa, DistilBERT), their config, and the HF weight-name
-tables."""
+"""Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, ModernBERT) and
+decoders used as encoders (Qwen3, Gemma 3), their config, and the HF weight-name tables."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.distilbert import DistilBertModel
 from embedkit.encoders.electra import ElectraModel
+from embedkit.encoders.gemma3 import Gemma3Config, Gemma3Model
 from embedkit.encoders.modernbert import ModernBertConfig, ModernBertModel
 from embedkit.encoders.mpnet import MPNetModel
+from embedkit.encoders.qwen3 import Qwen3Config, Qwen3Model
 from embedkit.encoders.roberta import RobertaModel
 
 ENCODERS: dict[str, type[nn.Module]] = {
@@ -22,6 +24,8 @@ ENCODERS: dict[str, type[nn.Module]] = {
     "distilbert": DistilBertModel,
     "electra": ElectraModel,
     "modernbert": ModernBertModel,
+    "qwen3": Qwen3Model,
+    "gemma3_text": Gemma3Model,
 }
 
 
@@ -30,5 +34,6 @@ def build_encoder(config: EncoderConfig, add_pooler: bool = True) -> nn.Module:
     return ENCODERS[config.model_type](config, add_pooler=add_pooler)
 
 
-__all__ = ["ENCODERS", "BertModel", "DistilBertModel", "ElectraModel", "EncoderConfig", "MPNetModel",
-           "ModernBertConfig", "ModernBertModel", "RobertaModel", "build_encoder"]
+__all__ = ["ENCODERS", "BertModel", "DistilBertModel", "ElectraModel", "EncoderConfig", "Gemma3Config", "Gemma3Model",
+           "MPNetModel", "ModernBertConfig", "ModernBertModel", "Qwen3Config", "Qwen3Model", "RobertaModel",
+           "build_encoder"]

@@ -26,7 +26,7 @@ _LIMITS = {
 }
 
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
-                         "modernbert")
+                         "modernbert", "qwen3", "gemma3_text")
 # Families whose positions count from ``pad_token_id + 1`` and skip padding (fairseq style), BERT layer otherwise.
 ROBERTA_TYPES = ("roberta", "xlm-roberta", "camembert")  # CamemBERT is RoBERTa
 # DistilBERT config.json key -> the EncoderConfig field it fills (the BERT-style names are not in its config.json).
@@ -39,7 +39,7 @@ DISTILBERT_KEYS = {
     "dropout": "hidden_dropout_prob",
     "attention_dropout": "attention_probs_dropout_prob",
 }
-SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
+SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
 
 
 @dataclass
@@ -91,11 +91,7 @@ class EncoderConfig:
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config {name} must be >= 1, got {getattr(self, name)}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be a multiple of "
-                f"num_attention_heads ({self.num_attention_heads})"
-            )
+        self._check_head_size()
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -105,6 +101,14 @@ class EncoderConfig:
             raise ValueError(f"config layer_norm_eps={eps!r} must be a number in (0, 1): LayerNorm divides by "
                              "sqrt(variance + eps)")
         self._check_embedding_ids()
+
+    def _check_head_size(self) -> None:
+        """The heads split ``hidden_size`` evenly (Qwen3, whose head size is its own field, overrides this)."""
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be a multiple of "
+                f"num_attention_heads ({self.num_attention_heads})"
+            )
 
     def _check_embedding_ids(self) -> None:
         """Refuse ids the BERT-style embeddings cannot index (MPNet ignores both fields; DistilBERT has no types).
@@ -175,6 +179,14 @@ class EncoderConfig:
             from embedkit.encoders.modernbert import ModernBertConfig
 
             return ModernBertConfig.from_modernbert_config(hf)
+        if model_type == "qwen3":  # a decoder used as an encoder: Qwen3Config, an extension of this class
+            from embedkit.encoders.qwen3 import Qwen3Config
+
+            return Qwen3Config.from_qwen3_config(hf)
+        if model_type == "gemma3_text":  # Gemma 3's text stack: Gemma3Config, an extension of Qwen3Config
+            from embedkit.encoders.gemma3 import Gemma3Config
+
+            return Gemma3Config.from_gemma3_config(hf)
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise ValueError(
                 f"config.json has model_type={model_type!r}; embedkit supports {SUPPORTED_MODEL_TYPES}"

@@ -15,11 +15,13 @@ import re
 
 from torch import Tensor
 
+from embedkit.encoders.gemma3_names import GEMMA3_FROM_HF, GEMMA3_TO_HF
 from embedkit.encoders.modernbert_names import (
     MODERNBERT_FROM_HF,
     MODERNBERT_HEADS_FROM_HF,
     MODERNBERT_TO_HF,
 )
+from embedkit.encoders.qwen3_names import QWEN3_FROM_HF, QWEN3_HEADS_FROM_HF, QWEN3_TO_HF
 
 _BERT_FROM_HF = {
     "embeddings.word_embeddings.weight": "embed.tok.weight",
@@ -259,6 +261,14 @@ HEADS_FROM_HF["electra"] = _ELECTRA_HEADS_FROM_HF
 FROM_HF["modernbert"] = MODERNBERT_FROM_HF
 TO_HF["modernbert"] = MODERNBERT_TO_HF
 HEADS_FROM_HF["modernbert"] = MODERNBERT_HEADS_FROM_HF
+
+# Qwen3's tables (qwen3_names.py): a decoder's names, ``model.`` prefixed in its *For* checkpoints.
+FROM_HF["qwen3"] = QWEN3_FROM_HF
+TO_HF["qwen3"] = QWEN3_TO_HF
+HEADS_FROM_HF["qwen3"] = QWEN3_HEADS_FROM_HF
+FROM_HF["gemma3_text"] = GEMMA3_FROM_HF  # Gemma 3: Qwen3's names plus two norms per layer, the decoders' heads
+TO_HF["gemma3_text"] = GEMMA3_TO_HF
+HEADS_FROM_HF["gemma3_text"] = QWEN3_HEADS_FROM_HF
 
 # Buffers some checkpoints carry that hold no learned state.
 _IGNORE = {"embeddings.position_ids", "embeddings.token_type_ids"}

@@ -3,10 +3,12 @@
 The heads reproduce transformers' ``BertForSequenceClassification`` (pooler output -> dropout -> Linear) and
 ``MPNetForSequenceClassification`` / ``RobertaForSequenceClassification`` / ``XLMRobertaForSequenceClassification``
 (first token -> dropout -> dense -> tanh -> dropout -> out_proj), ``ElectraForSequenceClassification`` (the same
-with GELU) and ``DistilBertForSequenceClassification`` (first token -> pre_classifier -> ReLU -> dropout ->
-classifier). Weights load strictly from a HF ``*ForSequenceClassification`` checkpoint and save back under the names
-transformers writes (``bert.`` / ``mpnet.`` / ``roberta.`` / ``distilbert.`` / ``electra.`` prefix on the encoder;
-``classifier.*`` and DistilBERT's ``pre_classifier.*`` for the head).
+with GELU), ``DistilBertForSequenceClassification`` (first token -> pre_classifier -> ReLU -> dropout ->
+classifier), and the decoders' ``Qwen3ForSequenceClassification`` / ``Gemma3TextForSequenceClassification`` (last
+non-padding token -> ``score``). Weights load strictly from a
+HF ``*ForSequenceClassification`` checkpoint and save back under the names transformers writes (``bert.`` /
+``mpnet.`` / ``roberta.`` / ``distilbert.`` / ``electra.`` / ``model.`` prefix on the encoder; ``classifier.*``,
+DistilBERT's ``pre_classifier.*`` and the decoders' ``score.*`` for the head).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import check_size_before_building, load_strict
 from embedkit.encoders.modernbert_heads import ModernBertClassificationHead
 from embedkit.encoders.modernbert_names import MODERNBERT_CLASSIFIER_TO_HF, shared_head_to
+from embedkit.encoders.qwen3_names import QWEN3_CLASSIFIER_TO_HF
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,13 @@ ARCHITECTURES["electra"] = "ElectraForSequenceClassification"
 HEAD_TO_HF["modernbert"] = MODERNBERT_CLASSIFIER_TO_HF
 HF_PREFIX["modernbert"] = "model."
 ARCHITECTURES["modernbert"] = "ModernBertForSequenceClassification"
+# Decoders (Qwen3, Gemma 3): one bias-free ``score`` Linear read at the last token that is not padding
+# (LastTokenClassificationHead below).
+DECODER_TYPES = ("qwen3", "gemma3_text")
+HEAD_TO_HF.update(dict.fromkeys(DECODER_TYPES, QWEN3_CLASSIFIER_TO_HF))
+HF_PREFIX.update(dict.fromkeys(DECODER_TYPES, "model."))
+ARCHITECTURES["qwen3"] = "Qwen3ForSequenceClassification"
+ARCHITECTURES["gemma3_text"] = "Gemma3TextForSequenceClassification"
 
 
 def classifier_dropout(hf_config: dict[str, Any], cfg: EncoderConfig) -> float:
@@ -160,6 +170,36 @@ class DistilBertClassificationHead(nn.Module):
         return self.out(self.dropout(x))  # (B, num_labels)
 
 
+class LastTokenClassificationHead(nn.Module):
+    """The decoders' head (Qwen3, Gemma 3: transformers' generic one): the hidden state of the last token whose id is
+    not ``pad_token_id`` -> bias-free Linear ``score`` -> logits (B, num_labels). With left padding that is the last
+    position; a text whose tokenizer appends the padding token as end-of-text is read at the token before it, as
+    transformers does.
+
+    Example:
+        >>> head = LastTokenClassificationHead(hidden_size=8, num_labels=1, pad_token_id=0).eval()
+        >>> hidden, ids = torch.randn(2, 4, 8), torch.tensor([[0, 0, 5, 6], [7, 5, 6, 0]])
+        >>> torch.allclose(head(hidden, ids), head.out(torch.stack([hidden[0, 3], hidden[1, 2]])))
+        True
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, pad_token_id: int | None) -> None:
+        super().__init__()
+        self.pad_token_id = pad_token_id
+        self.out = nn.Linear(hidden_size, num_labels, bias=False)
+
+    def forward(self, hidden: Tensor, input_ids: Tensor) -> Tensor:
+        B, T = input_ids.shape
+        if self.pad_token_id is None:
+            if B != 1:
+                raise ValueError("Cannot handle batch sizes > 1 if no padding token is defined.")
+            last = torch.full((1,), T - 1, device=input_ids.device)
+        else:  # the largest index holding a non-padding id (0 when every id is padding)
+            positions = torch.arange(T, device=input_ids.device)
+            last = (positions * input_ids.ne(self.pad_token_id)).argmax(dim=-1)  # (B,)
+        return self.out(hidden[torch.arange(B, device=hidden.device), last])  # (B, D) -> (B, num_labels)
+
+
 HEADS: dict[str, type[nn.Module]] = {"bert": BertClassificationHead, "mpnet": MPNetClassificationHead,
                                      "roberta": MPNetClassificationHead, "xlm-roberta": MPNetClassificationHead,
                                      "camembert": MPNetClassificationHead, "distilbert": DistilBertClassificationHead,
@@ -197,6 +237,8 @@ class SequenceClassifier(nn.Module):
         self.encoder = build_encoder(config, add_pooler=config.model_type == "bert")
         if config.model_type == "modernbert":
             self.classifier = ModernBertClassificationHead(config, num_labels, dropout)
+        elif config.model_type in DECODER_TYPES:
+            self.classifier = LastTokenClassificationHead(config.hidden_size, num_labels, config.pad_token_id)
         else:
             self.classifier = HEADS[config.model_type](config.hidden_size, num_labels, dropout)
 
@@ -279,6 +321,8 @@ class SequenceClassifier(nn.Module):
         pooled = pooler(hidden) if pooler is not None else None  # (B, D)
         if isinstance(self.classifier, ModernBertClassificationHead):  # may mean-pool: needs the mask
             return self.classifier(hidden, pooled, attention_mask)  # (B, num_labels)
+        if isinstance(self.classifier, LastTokenClassificationHead):  # reads the last non-padding token id
+            return self.classifier(hidden, input_ids)  # (B, num_labels)
         return self.classifier(hidden, pooled)  # (B, num_labels)
 
     def hf_state_dict(self) -> dict[str, Tensor]:
@@ -321,7 +365,7 @@ def load_sequence_classifier(hf_config: dict[str, Any], state_dict: dict[str, Te
         >>> load_sequence_classifier(hf_config, trained.hf_state_dict()).config.num_labels
         3
     """
-    has_head = any(key.startswith("classifier.") for key in state_dict)
+    has_head = any(key.startswith(("classifier.", "score.")) for key in state_dict)  # score: Qwen3's head
     if has_head and is_classifier:
         model = SequenceClassifier.from_hf_state_dict(hf_config, state_dict, source, num_labels=num_labels)
     else:

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput
+from embedkit.encoders.rotary import apply_rotary, rotary_cos_sin
 
 GLOBAL, LOCAL = "full_attention", "sliding_attention"  # HF's ``layer_types`` names
 
@@ -203,23 +204,6 @@ class ModernBertConfig(EncoderConfig):
         if self.layer_types == tuple(GLOBAL if i % n == 0 else LOCAL for i in range(self.num_hidden_layers)):
             out["global_attn_every_n_layers"] = n  # what transformers 4.x derives the layer types from
         return out
-
-
-def rotary_cos_sin(positions: Tensor, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:
-    """cos and sin of each position's rotation angles, (..., Dh) in float32: frequency i is theta^(-2i/Dh), and
-    each frequency serves the two halves of the head (HF's layout, not interleaved pairs)."""
-    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float) / head_dim)
-    angles = positions[..., None].float() * inv_freq  # (..., Dh / 2)
-    angles = torch.cat((angles, angles), dim=-1)  # (..., Dh)
-    return angles.cos(), angles.sin()
-
-
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate ``x`` (..., T, Dh) by the angles of ``cos``/``sin`` (T, Dh), in float32 as HF does."""
-    x32 = x.float()
-    first, second = x32.chunk(2, dim=-1)
-    rotated_half = torch.cat((-second, first), dim=-1)
-    return (x32 * cos + rotated_half * sin).to(x.dtype)
 
 
 class ModernBertEmbeddings(nn.Module):

@@ -83,13 +83,19 @@ class ModuleLoading:
 
     def _load_default_modules(self, folder: str | os.PathLike, **load_kwargs: Any
                               ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:
-        """Transformer + mean Pooling on a plain Hugging Face checkpoint (the folder's tokenizer and weights)."""
+        """Transformer + mean Pooling on a plain Hugging Face checkpoint (the folder's tokenizer and weights); last
+        token pooling when the checkpoint is a causal LM (``architectures[0]`` ends in ``ForCausalLM`` and the config
+        does not say ``is_causal: false``), as sentence-transformers chooses."""
         hub_kwargs = {k: load_kwargs.get(k) for k in ("cache_folder", "revision", "token")}
         hub_kwargs["local_files_only"] = bool(load_kwargs.get("local_files_only"))
         extra = {k: v for k, v in load_kwargs.items()
                  if k in ("model_kwargs", "processor_kwargs", "config_kwargs") and v is not None}
         transformer = Transformer(folder, **hub_kwargs, **accepted_kwargs(Transformer, extra))
-        return [("0", transformer), ("1", Pooling(transformer.get_embedding_dimension(), "mean"))], {}
+        hf_config = getattr(transformer.config, "hf_config", None) or {}
+        architectures = hf_config.get("architectures") or [""]
+        is_causal_lm = str(architectures[0]).endswith("ForCausalLM") and hf_config.get("is_causal", True)
+        mode = "lasttoken" if is_causal_lm else "mean"
+        return [("0", transformer), ("1", Pooling(transformer.get_embedding_dimension(), mode))], {}
 
     def _load_config_modules(self, folder: str | os.PathLike, **load_kwargs: Any
                              ) -> tuple[list[tuple[str, nn.Module]], dict[str, list[str]]]:

@@ -129,10 +129,12 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             :class:`~embedkit.base.modules.sequence_classification.SequenceClassificationTransformer`: ``scores``,
             for CrossEncoder).
         model_kwargs: sentence-transformers passes these to ``from_pretrained``. embedkit honours
-            ``output_hidden_states`` and ``torch_dtype``/``dtype`` and the Hub keys (``cache_dir``, ``revision``,
+            ``output_hidden_states`` and ``torch_dtype``/``dtype`` (``"auto"``: the dtype config.json names, as
+            transformers reads it; float32 by default) and the Hub keys (``cache_dir``, ``revision``,
             ``token``, ``local_files_only``, ``subfolder``); others (``attn_implementation``, ...) have no meaning for
             embedkit's hand-written encoder and are ignored.
-        processor_kwargs: tokenizer options; ``model_max_length`` sets ``max_seq_length``. Others are ignored.
+        processor_kwargs: tokenizer options; ``model_max_length`` sets ``max_seq_length`` and ``padding_side``
+            (``"left"``/``"right"``) the tokenizer's padding side. Others are ignored.
         config_kwargs: overrides of the model config; the dropout probabilities (and, for
             ``sequence-classification``, ``num_labels``) are honoured, others ignored.
         processing_kwargs: per-modality options for each preprocessing call (``{"text": {...}, "common": {...}}``);
@@ -250,7 +252,9 @@ class Transformer(SentenceBertConfigFiles, InputModule):
                                          or config_kwargs.get("output_hidden_states", False)
                                          or hf_config.get("output_hidden_states", False))
         dtype = model_kwargs.get("torch_dtype", model_kwargs.get("dtype"))
-        if dtype not in (None, "auto"):
+        if dtype == "auto":  # the dtype config.json says the checkpoint was saved in (float32 when it says none)
+            dtype = hf_config.get("dtype") or hf_config.get("torch_dtype")
+        if dtype is not None:
             import torch
 
             self.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
@@ -261,6 +265,8 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             logger.warning("The `tokenizer_name_or_path` argument is deprecated and will be removed in a future "
                            "version. Please use the same path for the model and processor.")
         self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
+        if processor_kwargs.get("padding_side") is not None:
+            self.tokenizer.padding_side = processor_kwargs["padding_side"]
 
     def _init_settings(self, transformer_task: str, do_lower_case: bool, backend: str,
                        processing_kwargs: dict[str, Any] | None, modality_config: dict[Any, dict[str, Any]] | None,
@@ -447,9 +453,10 @@ class Transformer(SentenceBertConfigFiles, InputModule):
                                for name, value in kwargs.items() if name != "task"))
         if key not in self._prompt_length_mapping:
             ids = self.tokenizer.encode_ids([prompt], max_length=self.max_seq_length)[0]
-            trailing = {self.tokenizer.sep_token_id, self.tokenizer.eos_token_id} - {None}
-            trailing = trailing or set(self.tokenizer.all_special_ids)
-            length = len(ids) - (1 if ids and ids[-1] in trailing else 0)
+            # a trailing special token (BERT's [SEP], the end-of-text token a decoder's tokenizer appends) is not
+            # part of the prompt, as sentence-transformers counts
+            special = {*self.tokenizer.all_special_ids, self.tokenizer.sep_token_id, self.tokenizer.eos_token_id}
+            length = len(ids) - (1 if ids and ids[-1] in special else 0)
             self._prompt_length_mapping[key] = length
         return self._prompt_length_mapping[key]
 
@@ -475,7 +482,7 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         with a prompt, ``prompt_length``.
         ``task="query"``/``"document"`` truncates at ``query_length``/``document_length`` when those are set.
         ``processing_kwargs`` (this call's, merged over the instance's) may set ``text``/``common``
-        ``max_length`` and ``return_tensors="np"``; other tokenizer options have no effect here.
+        ``max_length``, ``padding_side`` and ``return_tensors="np"``; other tokenizer options have no effect here.
 
         Raises:
             TypeError: an item is not a string or a pair of strings (the message names its index and type).
@@ -505,7 +512,8 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             max_length = int(text_options["max_length"])
             if isinstance(getattr(self, "config", None), EncoderConfig):  # no position row beyond this
                 max_length = min(max_length, max_input_length(self.config))
-        features: dict[str, Any] = self.tokenizer(inputs, max_length=max_length)
+        features: dict[str, Any] = self.tokenizer(inputs, max_length=max_length,
+                                                  padding_side=text_options.get("padding_side"))
         if text_options.get("return_tensors") == "np":
             features = {k: v.numpy() if isinstance(v, Tensor) else v for k, v in features.items()}
         features["modality"] = "text"  # as in sentence-transformers 6.x (a Router reads it; encode(output_value=None))

@@ -1,0 +1,391 @@
+"""Qwen3 (Qwen team 2025) as a text encoder: the decoder stack that Qwen3-Embedding pools at its last token.
+
+Reference: HF ``transformers/models/qwen3/modeling_qwen3.py`` (Qwen3Model). Differences from BERT:
+- causal attention: a token attends to itself and the tokens before it (layers listed as ``sliding_attention`` only
+  to the last ``sliding_window`` of those); ``is_causal: false`` in config.json makes it bidirectional (every token,
+  or within ``sliding_window`` on either side), as transformers 5.2+ reads that key;
+- no position table and no token types: rotary positions (RoPE, ``rope_theta``) on queries and keys;
+- pre-norm layers with RMSNorm, a final RMSNorm, and RMSNorm on each head's queries and keys before the rotation;
+- grouped-query attention: ``num_key_value_heads`` key/value heads, each shared by ``H / Hkv`` query heads; the head
+  size ``head_dim`` is its own field (not ``hidden_size / H``);
+- a gated feed-forward ``down(silu(gate(x)) * up(x))`` (SwiGLU); no biases except the optional attention ones, no
+  dropout outside attention.
+
+Gemma 3 (:mod:`.gemma3`) builds on this module's attention, feed-forward and masks.
+
+Padding: positions are 0..T-1 for every row, as HF numbers them whatever the padding side; rotary attention depends
+only on the distance between tokens, so a text gets the same outputs alone or in a batch padded on either side
+(Qwen3-Embedding's tokenizer pads on the left). Padding keys are masked out; a padding query attends to itself only,
+so no row of the attention is empty.
+
+Legend: B batch, T tokens, D hidden size, H query heads, Hkv key/value heads, Dh head size, F intermediate size.
+Mask convention: ``attention_mask`` (B, T) holds 1 for real tokens and 0 for padding.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput
+from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
+
+FULL, SLIDING = "full_attention", "sliding_attention"  # HF's ``layer_types`` names
+
+
+@dataclass
+class Qwen3Config(EncoderConfig):
+    """Shape of a Qwen3 stack: :class:`EncoderConfig`'s sizes plus Qwen3's own fields.
+
+    ``layer_norm_eps`` takes ``rms_norm_eps``; ``attention_probs_dropout_prob`` takes ``attention_dropout``;
+    ``max_position_embeddings`` is the longest input (no table: rotary positions).
+
+    Example:
+        >>> cfg = Qwen3Config(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        ...                   num_key_value_heads=2, head_dim=16, intermediate_size=48, sliding_window=4,
+        ...                   max_window_layers=1)
+        >>> cfg.layer_types, cfg.parameter_count()
+        (('full_attention', 'sliding_attention', 'sliding_attention'), 35776)
+    """
+
+    model_type: str = "qwen3"
+    vocab_size: int = 151936
+    hidden_size: int = 4096
+    intermediate_size: int = 22016
+    num_hidden_layers: int = 32
+    num_attention_heads: int = 32
+    hidden_act: str = "silu"
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    max_position_embeddings: int = 32768
+    type_vocab_size: int = 0
+    layer_norm_eps: float = 1e-6
+    pad_token_id: int | None = None
+    relative_attention_num_buckets: int = 0
+    num_key_value_heads: int = 32
+    """Key/value heads; each serves ``num_attention_heads / num_key_value_heads`` query heads."""
+    head_dim: int = 128
+    """Size of each attention head (queries are ``H * head_dim`` wide, which need not equal ``hidden_size``)."""
+    rope_theta: float = 10_000.0
+    attention_bias: bool = False
+    """q, k, v and o projections have biases."""
+    sliding_window: int | None = None
+    """Keys a ``sliding_attention`` layer sees: the query and the ``sliding_window - 1`` tokens before it."""
+    max_window_layers: int = 28
+    """Without ``layer_types``: layers from this index on use the sliding window (when ``sliding_window`` is set)."""
+    layer_types: tuple[str, ...] = ()
+    """``full_attention`` or ``sliding_attention`` per layer; empty = derived as transformers derives it."""
+    is_causal: bool = True
+    """False: bidirectional attention (config.json ``is_causal: false``, read by transformers 5.2+)."""
+
+    def __post_init__(self) -> None:
+        if not self.layer_types:
+            sliding = self.sliding_window is not None
+            self.layer_types = tuple(SLIDING if sliding and i >= self.max_window_layers else FULL
+                                     for i in range(self.num_hidden_layers))
+        self.layer_types = tuple(self.layer_types)
+        super().__post_init__()
+        if len(self.layer_types) != self.num_hidden_layers or set(self.layer_types) - {FULL, SLIDING}:
+            raise ValueError(f"config layer_types={list(self.layer_types)} must name {FULL!r} or {SLIDING!r} for each "
+                             f"of the {self.num_hidden_layers} layers")
+        if SLIDING in self.layer_types and (not isinstance(self.sliding_window, int) or self.sliding_window < 1):
+            raise ValueError(f"config sliding_window={self.sliding_window!r}: sliding_attention layers need a window "
+                             "of at least 1 token")
+
+    def _check_head_size(self) -> None:
+        """Query heads split evenly into key/value groups, and heads have an even size (rotary halves)."""
+        for name in ("num_key_value_heads", "head_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 16_384:
+                raise ValueError(f"config {name}={value!r} is outside the supported range [1, 16384]")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
+                             f"num_key_value_heads ({self.num_key_value_heads})")
+        if self.head_dim % 2:
+            raise ValueError(f"rotary embeddings need an even head size, got head_dim={self.head_dim}")
+
+    def _check_embedding_ids(self) -> None:
+        """Refuse a ``pad_token_id`` that is not a row of the token embedding (``None``: no padding row)."""
+        pad = self.pad_token_id
+        if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int)
+                                or not -self.vocab_size <= pad < self.vocab_size):
+            raise ValueError(f"config pad_token_id={pad!r} is not a row of the token embedding "
+                             f"(vocab_size={self.vocab_size}, ids 0..{self.vocab_size - 1})")
+
+    def parameter_count(self, add_pooler: bool = True) -> int:
+        """Numbers in the stack built from this config (no pooler: ``add_pooler`` is ignored).
+
+        Example:
+            >>> Qwen3Config(vocab_size=10, hidden_size=4, num_hidden_layers=1, num_attention_heads=2,
+            ...             num_key_value_heads=1, head_dim=2, intermediate_size=6).parameter_count()
+            176
+        """
+        del add_pooler
+        D, F, Dh = self.hidden_size, self.intermediate_size, self.head_dim
+        q_width, kv_width = self.num_attention_heads * Dh, self.num_key_value_heads * Dh
+        attention = D * q_width + 2 * D * kv_width + q_width * D + 2 * Dh  # q, k, v, o; q_norm, k_norm
+        if self.attention_bias:
+            attention += q_width + 2 * kv_width + D
+        layer = attention + 3 * D * F + 2 * D  # + gate, up, down; two RMSNorms
+        return self.vocab_size * D + self.num_hidden_layers * layer + D  # tokens, layers, final norm
+
+    @classmethod
+    def from_qwen3_config(cls, hf: dict[str, Any]) -> Qwen3Config:
+        """Build from a Qwen3 ``config.json``: transformers 5 (``rope_parameters``) or 4.x (``rope_theta``,
+        ``rope_scaling``). Scaled rotary variants (YaRN, dynamic, ...) are refused by name."""
+        for key in ("rope_parameters", "rope_scaling"):  # either may describe a scaled variant: both are checked
+            settings = hf.get(key) or {}
+            rope_type = settings.get("rope_type", settings.get("type", "default"))
+            if rope_type != "default":
+                raise ValueError(f"config.json asks for rope_type={rope_type!r} ({key}); only 'default' rotary "
+                                 "positions are supported for qwen3")
+        rope = hf.get("rope_parameters") or {}
+        heads = hf.get("num_attention_heads", 32)
+        use_window = bool(hf.get("use_sliding_window", False))
+        return cls(
+            vocab_size=hf["vocab_size"],
+            hidden_size=hf.get("hidden_size", 4096),
+            intermediate_size=hf.get("intermediate_size", 22016),
+            num_hidden_layers=hf.get("num_hidden_layers", 32),
+            num_attention_heads=heads,
+            num_key_value_heads=hf.get("num_key_value_heads") or heads,
+            head_dim=hf.get("head_dim") or hf.get("hidden_size", 4096) // heads,
+            hidden_act=hf.get("hidden_act", "silu"),
+            attention_probs_dropout_prob=hf.get("attention_dropout", 0.0),
+            max_position_embeddings=hf.get("max_position_embeddings", 32768),
+            layer_norm_eps=hf.get("rms_norm_eps", 1e-6),
+            pad_token_id=hf.get("pad_token_id"),
+            rope_theta=float(rope.get("rope_theta", hf.get("rope_theta", 10_000.0))),
+            attention_bias=bool(hf.get("attention_bias", False)),
+            sliding_window=hf.get("sliding_window", 4096) if use_window else None,
+            max_window_layers=hf.get("max_window_layers", 28),
+            layer_types=tuple(hf.get("layer_types") or ()),
+            is_causal=bool(hf.get("is_causal", True)),
+            hf_config=copy.deepcopy(hf),
+        )
+
+    def to_hf_config(self) -> dict[str, Any]:
+        """The ``config.json`` dict: the original keys with Qwen3's fields written over, the rotary base both as
+        transformers 5 reads it (``rope_parameters``) and as 4.x does (``rope_theta``)."""
+        out = copy.deepcopy(self.hf_config)
+        out.update(
+            model_type="qwen3",
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads,
+            num_key_value_heads=self.num_key_value_heads,
+            head_dim=self.head_dim,
+            hidden_act=self.hidden_act,
+            attention_dropout=self.attention_probs_dropout_prob,
+            max_position_embeddings=self.max_position_embeddings,
+            rms_norm_eps=self.layer_norm_eps,
+            pad_token_id=self.pad_token_id,
+            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta},
+            rope_theta=self.rope_theta,
+            attention_bias=self.attention_bias,
+            use_sliding_window=self.sliding_window is not None,
+            sliding_window=self.sliding_window,
+            max_window_layers=self.max_window_layers,
+            layer_types=list(self.layer_types),
+        )
+        out.pop("rope_scaling", None)  # only 'default' is read, and rope_parameters says it
+        if not self.is_causal or "is_causal" in out:
+            out["is_causal"] = self.is_causal
+        return out
+
+    def sliding_reach(self) -> int | None:
+        """The farthest key a ``sliding_attention`` query sees, in tokens: ``sliding_window - 1`` back when causal,
+        ``sliding_window`` either side when bidirectional (transformers' two masks)."""
+        if self.sliding_window is None:
+            return None
+        return self.sliding_window - 1 if self.is_causal else self.sliding_window
+
+
+class RMSNorm(nn.Module):
+    """``weight * x / sqrt(mean(x^2) + eps)``, normalised in float32 and cast back before the weight (as HF).
+
+    Example:
+        >>> [round(v, 4) for v in RMSNorm(2, eps=0.0)(torch.tensor([[3.0, 4.0]]))[0].tolist()]  # rms sqrt(12.5)
+        [0.8485, 1.1314]
+    """
+
+    def __init__(self, size: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        x32 = x.float()
+        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * normed.to(x.dtype)
+
+
+def decoder_attention_masks(attention_mask: Tensor | None, T: int, device: torch.device, causal: bool,
+                            sliding_reach: int | None) -> dict[str, Tensor | None]:
+    """Per layer type, the bool mask attention takes (True = may attend; None = everything).
+
+    Full layers: causal (a key at or before the query) or everything. Sliding layers: the same within
+    ``sliding_reach`` tokens (back only when causal, either side otherwise). With padding, padding keys are removed and
+    each padding query sees itself, so that no row is empty: (B, 1, T, T); without, (T, T).
+
+    Example:
+        >>> decoder_attention_masks(None, 3, torch.device("cpu"), causal=True, sliding_reach=1)["sliding_attention"]
+        tensor([[ True, False, False],
+                [ True,  True, False],
+                [False,  True,  True]])
+    """
+    index = torch.arange(T, device=device)
+    distance = index[:, None] - index[None, :]  # (T, T) query - key
+    masks: dict[str, Tensor | None] = {FULL: distance >= 0 if causal else None}
+    if sliding_reach is not None:
+        within = (distance >= 0) & (distance <= sliding_reach) if causal else distance.abs() <= sliding_reach
+        masks[SLIDING] = within
+    if attention_mask is not None and not bool(attention_mask.all()):
+        real_keys = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T)
+        itself = torch.eye(T, dtype=torch.bool, device=device)  # a real query always sees itself anyway
+        masks = {kind: (real_keys if mask is None else mask & real_keys) | itself
+                 for kind, mask in masks.items()}  # (B, 1, T, T)
+    return masks
+
+
+class Qwen3Attention(nn.Module):
+    """Grouped-query self-attention with per-head RMSNorm on queries and keys, then rotary positions.
+
+    ``norm`` is the per-head norm's class and ``scale`` the factor on the scores (``1 / sqrt(head_dim)`` when None):
+    Gemma 3 passes its own.
+    """
+
+    def __init__(self, cfg: Qwen3Config, norm: type[nn.Module] = RMSNorm, scale: float | None = None) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        D, q_width, kv_width = cfg.hidden_size, self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
+        self.q = nn.Linear(D, q_width, bias=cfg.attention_bias)
+        self.k = nn.Linear(D, kv_width, bias=cfg.attention_bias)
+        self.v = nn.Linear(D, kv_width, bias=cfg.attention_bias)
+        self.o = nn.Linear(q_width, D, bias=cfg.attention_bias)
+        self.q_norm = norm(cfg.head_dim, cfg.layer_norm_eps)
+        self.k_norm = norm(cfg.head_dim, cfg.layer_norm_eps)
+        self.scale = scale
+        self.dropout_p = cfg.attention_probs_dropout_prob  # on the attention probabilities, in training
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, attn_mask: Tensor | None) -> Tensor:
+        """``x`` (B, T, D); ``cos``/``sin`` (T, Dh); ``attn_mask`` bool, True = may attend, (T, T) or (B, 1, T, T),
+        or None (every key)."""
+        B, T, _ = x.shape
+        q = self.q_norm(self.q(x).view(B, T, self.n_heads, self.head_dim)).transpose(1, 2)  # (B, H, T, Dh)
+        k = self.k_norm(self.k(x).view(B, T, self.n_kv_heads, self.head_dim)).transpose(1, 2)  # (B, Hkv, T, Dh)
+        v = self.v(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, Dh)
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # HF rotates in the activations' dtype
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        group = self.n_heads // self.n_kv_heads  # query heads per key/value head
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, H, T, Dh)
+        dropout_p = self.dropout_p if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
+                                           scale=self.scale)  # (B, H, T, Dh)
+        return self.o(y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim))  # (B, T, D)
+
+
+class GatedMLP(nn.Module):
+    """The gated feed-forward ``down(act(gate(x)) * up(x))``, (B, T, D) -> (B, T, F) -> (B, T, D); ``act`` is the
+    config's ``hidden_act`` (SiLU for Qwen3: SwiGLU; tanh GELU for Gemma 3: GeGLU)."""
+
+    def __init__(self, cfg: Qwen3Config) -> None:
+        super().__init__()
+        self.gate = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+        self.act = ACTIVATIONS[cfg.hidden_act]  # a key of ACTIVATION_FUNCTIONS
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(ACTIVATION_FUNCTIONS[self.act](self.gate(x)) * self.up(x))
+
+
+class Qwen3Layer(nn.Module):
+    """One pre-norm layer: ``x + Attention(RMSNorm(x))``, then ``x + GatedMLP(RMSNorm(x))``.
+
+    Example:
+        >>> cfg = Qwen3Config(vocab_size=10, hidden_size=16, num_hidden_layers=1, num_attention_heads=4,
+        ...                   num_key_value_heads=2, head_dim=8, intermediate_size=24)
+        >>> cos, sin = rotary_cos_sin(torch.arange(5), 8, cfg.rope_theta)
+        >>> causal = torch.ones(5, 5, dtype=torch.bool).tril()
+        >>> tuple(Qwen3Layer(cfg, 0).eval()(torch.randn(2, 5, 16), cos, sin, causal).shape)
+        (2, 5, 16)
+    """
+
+    def __init__(self, cfg: Qwen3Config, index: int) -> None:
+        super().__init__()
+        self.layer_type = cfg.layer_types[index]
+        self.attn_norm = RMSNorm(cfg.hidden_size, cfg.layer_norm_eps)
+        self.attn = Qwen3Attention(cfg)
+        self.mlp_norm = RMSNorm(cfg.hidden_size, cfg.layer_norm_eps)
+        self.mlp = GatedMLP(cfg)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, attn_mask: Tensor | None) -> Tensor:
+        x = x + self.attn(self.attn_norm(x), cos, sin, attn_mask)  # (B, T, D)
+        return x + self.mlp(self.mlp_norm(x))  # (B, T, D)
+
+
+class Qwen3Model(nn.Module):
+    """The Qwen3 stack: token embeddings -> L causal pre-norm layers -> final RMSNorm.
+
+    Example:
+        >>> from embedkit.encoders.qwen3 import Qwen3Config, Qwen3Model
+        >>> cfg = Qwen3Config(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        ...                   num_key_value_heads=2, head_dim=16, intermediate_size=48)
+        >>> enc = Qwen3Model(cfg).eval()
+        >>> ids = torch.tensor([[5, 7, 9], [0, 8, 6]])  # the second text is left-padded
+        >>> out = enc(ids, torch.tensor([[1, 1, 1], [0, 1, 1]])).last_hidden_state
+        >>> alone = enc(ids[1:, 1:]).last_hidden_state
+        >>> tuple(out.shape), bool((out[1, 1:] - alone[0]).abs().max() < 1e-5)
+        ((2, 3, 32), True)
+    """
+
+    def __init__(self, cfg: Qwen3Config, add_pooler: bool = False) -> None:
+        super().__init__()
+        del add_pooler  # Qwen3 has no pooler; accepted for build_encoder's signature
+        self.config = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
+        self.layers = nn.ModuleList(Qwen3Layer(cfg, i) for i in range(cfg.num_hidden_layers))
+        self.final_norm = RMSNorm(cfg.hidden_size, cfg.layer_norm_eps)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters (as transformers models report it)."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point dtype of the parameters."""
+        return next(self.parameters()).dtype
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> EncoderOutput:
+        del token_type_ids  # no token types
+        x = self.embed(input_ids)  # (B, T, D)
+        T = input_ids.shape[1]
+        cos, sin = rotary_cos_sin(torch.arange(T, device=input_ids.device), self.config.head_dim,
+                                  self.config.rope_theta)  # (T, Dh) each
+        masks = decoder_attention_masks(attention_mask, T, input_ids.device, self.config.is_causal,
+                                        self.config.sliding_reach())
+        hidden_states = [x] if output_hidden_states else None
+        for layer in self.layers:
+            x = layer(x, cos, sin, masks[layer.layer_type])  # (B, T, D)
+            if hidden_states is not None:
+                hidden_states.append(x)
+        x = self.final_norm(x)
+        if hidden_states is not None:
+            hidden_states[-1] = x  # as HF: the last hidden state is after the final norm
+        return EncoderOutput(x, tuple(hidden_states) if hidden_states is not None else None)
