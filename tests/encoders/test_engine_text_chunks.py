@@ -220,3 +220,75 @@ def test_one_torch_thread_restores_the_count_after_an_error():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def _stack(kind: str) -> nn.Module:
+    """An encoder whose layers the engine does not compute itself: it schedules their own forward."""
+    from embedkit.encoders import build_encoder
+    from embedkit.encoders.gemma3 import Gemma3Config
+    from embedkit.encoders.modernbert import ModernBertConfig
+    from embedkit.encoders.qwen3 import Qwen3Config
+
+    torch.manual_seed(0)
+    common = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "intermediate_size": 48, "pad_token_id": 1}
+    decoder = {"num_key_value_heads": 2, "head_dim": 8, "sliding_window": 64}
+    config = {"modernbert": lambda: ModernBertConfig(**common, local_attention=16, global_attn_every_n_layers=2),
+              "qwen3": lambda: Qwen3Config(**common, **decoder, max_window_layers=1),
+              "gemma3": lambda: Gemma3Config(**common, **decoder, sliding_window_pattern=2,
+                                             use_bidirectional_attention=True)}[kind]()
+    return build_encoder(config).eval()
+
+
+@needs_openmp
+@pytest.mark.parametrize("kind,side", [("modernbert", "right"), ("qwen3", "left"), ("qwen3", "right"),
+                                       ("gemma3", "right"), ("gemma3", "left")])
+@pytest.mark.parametrize("name", ["several_chunks_padded", "one_long_many_short"])
+def test_other_encoders_run_their_own_forward_in_chunks_padded_on_either_side(kind, side, name, monkeypatch):
+    encoder = _stack(kind)
+    ids, mask = _batch(BATCHES[name])
+    if side == "left":  # the same texts, padding moved to the start of each row
+        order = torch.argsort(mask, dim=1, stable=True)
+        ids, mask = ids.gather(1, order), mask.gather(1, order)
+    real = mask.bool()
+    calls = []
+    monkeypatch.setattr(engine_module, "run_in_chunks", lambda *a: calls.append(1) or run_in_chunks(*a))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            assert not InferenceEngine(encoder).applies()  # not the engine's layer code ...
+            chunked = InferenceEngine(encoder)(ids, mask).last_hidden_state
+            assert calls, "the batch was not split"  # ... but its scheduling
+            whole = encoder(ids, mask).last_hidden_state
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(chunked[real], whole[real], atol=1e-5, rtol=1e-5)
+
+
+@needs_openmp
+@pytest.mark.parametrize("kind", ["modernbert", "qwen3", "gemma3"])
+def test_other_encoders_run_small_calls_on_one_thread_and_training_calls_as_they_are(kind, monkeypatch):
+    encoder = _stack(kind)
+    small, small_mask = _batch(BATCHES["too_small_to_split"])
+    seen = []
+    forward = type(encoder).forward
+
+    def spy(module, *args, **kwargs):
+        seen.append((torch.get_num_threads(), torch.is_grad_enabled()))
+        return forward(module, *args, **kwargs)
+
+    monkeypatch.setattr(type(encoder), "forward", spy)
+    monkeypatch.setattr(engine_module, "DEFAULT_OPTIONS", engine_module.EngineOptions())  # no EMBEDKIT_* set
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            InferenceEngine(encoder)(small, small_mask)
+        InferenceEngine(encoder)(small, small_mask)  # gradients wanted: the plain forward, torch's threads
+        encoder.train()
+        with torch.inference_mode():
+            InferenceEngine(encoder)(small, small_mask)  # training mode: the same
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [(1, False), (2, True), (2, False)]

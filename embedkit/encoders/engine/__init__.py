@@ -14,7 +14,9 @@ which changes the result beyond float rounding:
 - **Chunks of texts** (:mod:`.text_chunks`): on a CPU with several torch threads, a batch of several hundred
   tokens is cut into chunks of texts that worker threads (one torch thread each) take in turn, so that a core
   slowed by another process does not hold every op back; a call too small to cut runs on one torch thread (slower
-  on an idle machine, much faster beside other processes: numbers in that module).
+  on an idle machine, much faster beside other processes: numbers in that module). This scheduling applies to every
+  encoder, also those whose layers the engine does not compute itself (ModernBERT, Qwen3, Gemma 3): their own
+  forward then runs on the chunks.
 
 The engine reads the encoder's modules, weights and attributes on every call and keeps nothing between calls: there
 is no copy to go stale and no memory beyond the call. Whatever it cannot compute exactly (training mode, gradients,
@@ -151,40 +153,51 @@ class InferenceEngine:
         self.openmp_small_calls = (DEFAULT_OPTIONS.openmp_small_calls if openmp_small_calls is None
                                    else openmp_small_calls)
 
-    def applies(self) -> bool:
-        """Whether this call can run the engine: an encoder type it knows, no gradient wanted, every module in eval
-        mode, no hooks anywhere, and every layer the stock :class:`EncoderLayer` (or a frozen one)."""
-        encoder = self.encoder
-        if type(encoder) not in ENGINE_ENCODERS or torch.is_grad_enabled() or torch.compiler.is_compiling():
+    def is_inference_call(self) -> bool:
+        """Whether this call is pure inference: no gradient wanted, not compiling, every module in eval mode and no
+        hooks anywhere. Only then is the forward scheduled (chunks of texts, one thread) or computed by the engine."""
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
             return False
         hooks = nn.modules.module
         if hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
             return False
-        for module in encoder.modules():
-            if module.training or module._forward_hooks or module._forward_pre_hooks:
-                return False
+        return not any(m.training or m._forward_hooks or m._forward_pre_hooks for m in self.encoder.modules())
+
+    def applies(self) -> bool:
+        """Whether this call can run the engine's own layer code: an encoder type it knows, an inference call
+        (:meth:`is_inference_call`), and every layer the stock :class:`EncoderLayer` (or a frozen one)."""
+        encoder = self.encoder
+        if type(encoder) not in ENGINE_ENCODERS or not self.is_inference_call():
+            return False
         return all(type(layer) is FrozenEncoderLayer or _stock_layer(layer) for layer in encoder.layers)
 
     def __call__(self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
                  output_hidden_states: bool = False) -> EncoderOutput:
-        """The encoder's output for (B, T) ``input_ids``; padding positions of the outputs hold zeros when the
-        engine packed the batch (every pooling masks them out)."""
-        if not self.applies():
+        """The encoder's output for (B, T) ``input_ids``; padding positions of the outputs may hold zeros or other
+        values than the reference forward's (every pooling masks them out)."""
+        if self.applies():
+            forward = self._forward
+        elif self.is_inference_call():  # the encoder's own layers, scheduled below
+            forward = self._reference
+        else:
             return self.encoder(input_ids, attention_mask, token_type_ids, output_hidden_states)
         workers = torch.get_num_threads()
         if self.text_chunks and not output_hidden_states and input_ids.is_cpu and OPENMP and workers > 1:
             mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
             chunks = plan_chunks(mask.sum(dim=1).tolist(), workers)
             if len(chunks) > 1:
-                last = run_in_chunks(self._forward_last, input_ids, mask, token_type_ids, chunks, workers)
-                return EncoderOutput(last, None)
+                def last(ids: Tensor, chunk_mask: Tensor, types: Tensor | None) -> Tensor:
+                    return forward(ids, chunk_mask, types, False).last_hidden_state
+
+                return EncoderOutput(run_in_chunks(last, input_ids, mask, token_type_ids, chunks, workers), None)
             if not self.openmp_small_calls:
                 with one_torch_thread():
-                    return self._forward(input_ids, attention_mask, token_type_ids, False)
-        return self._forward(input_ids, attention_mask, token_type_ids, output_hidden_states)
+                    return forward(input_ids, attention_mask, token_type_ids, False)
+        return forward(input_ids, attention_mask, token_type_ids, output_hidden_states)
 
-    def _forward_last(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None) -> Tensor:
-        return self._forward(input_ids, attention_mask, token_type_ids, False).last_hidden_state
+    def _reference(self, input_ids: Tensor, attention_mask: Tensor | None, token_type_ids: Tensor | None,
+                   output_hidden_states: bool) -> EncoderOutput:
+        return self.encoder(input_ids, attention_mask, token_type_ids, output_hidden_states)
 
     def _forward(self, input_ids: Tensor, attention_mask: Tensor | None, token_type_ids: Tensor | None,
                  output_hidden_states: bool) -> EncoderOutput:

@@ -99,13 +99,26 @@ def plan_chunks(lengths: list[int], workers: int) -> list[list[int]]:
 def run_in_chunks(forward: Callable[[Tensor, Tensor, Tensor | None], Tensor], input_ids: Tensor,
                   attention_mask: Tensor, token_type_ids: Tensor | None, chunks: list[list[int]],
                   workers: int) -> Tensor:
-    """``forward(ids, mask, types) -> (b, t, D)`` on each chunk of rows (cut to the chunk's longest text), run by
-    ``workers`` threads with one torch thread each; returns the (B, T, D) result, zeros at padding positions.
+    """``forward(ids, mask, types) -> (b, t, D)`` on each chunk of rows (cut to the columns its texts use: the
+    chunk's longest text, at the start of the rows when padded on the right, at their end when padded on the left),
+    run by ``workers`` threads with one torch thread each; returns the (B, T, D) result, with zeros in the columns a
+    row's chunk did not run (at padding positions only; the others hold what ``forward`` gave).
 
     The calling thread's torch thread count is left as it was; an error in a worker is raised here after all
-    workers stopped."""
+    workers stopped.
+
+    Example:
+        >>> ids, mask = torch.tensor([[0, 0, 5, 6], [7, 8, 9, 1]]), torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+        >>> out = run_in_chunks(lambda i, m, t: i[..., None].float(), ids, mask, None, [[0], [1]], workers=2)
+        >>> out[..., 0].tolist()  # the left-padded row ran on its last two columns only
+        [[0.0, 0.0, 5.0, 6.0], [7.0, 8.0, 9.0, 1.0]]
+    """
     batch, tokens = input_ids.shape
-    lengths = attention_mask.sum(dim=1)  # (B,)
+    real = attention_mask.bool()
+    positions = torch.arange(tokens, device=attention_mask.device)
+    # per row, the first and one past the last real column (an all-padding row spans nothing)
+    starts = torch.where(real, positions, tokens).amin(dim=1)  # (B,)
+    ends = torch.where(real, positions + 1, 0).amax(dim=1)  # (B,)
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
     for position in range(len(chunks)):
         pending.put(position)
@@ -123,12 +136,16 @@ def run_in_chunks(forward: Callable[[Tensor, Tensor, Tensor | None], Tensor], in
                     return
                 try:
                     rows = torch.tensor(chunks[position], device=input_ids.device)
-                    width = int(lengths[rows].max())
-                    types = None if token_type_ids is None else token_type_ids[rows, :width]
-                    results[position] = forward(input_ids[rows, :width], attention_mask[rows, :width], types)
+                    columns = spans[position]
+                    types = None if token_type_ids is None else token_type_ids[rows, columns]
+                    results[position] = forward(input_ids[rows, columns], attention_mask[rows, columns], types)
                 except BaseException as error:  # handed to the calling thread
                     errors.append(error)
 
+    spans = []
+    for rows in chunks:  # the columns a chunk's texts use (all of them when its rows span nothing)
+        start, end = int(starts[rows].min()), int(ends[rows].max())
+        spans.append(slice(start, end) if start < end else slice(0, tokens))
     threads_before = torch.get_num_threads()
     threads = [threading.Thread(target=work, name=f"embedkit-chunk-{i}", daemon=True) for i in range(workers)]
     try:
@@ -144,9 +161,9 @@ def run_in_chunks(forward: Callable[[Tensor, Tensor, Tensor | None], Tensor], in
     first = results[0]
     assert first is not None
     out = first.new_zeros(batch, tokens, first.shape[-1])  # (B, T, D)
-    for rows, result in zip(chunks, results):
+    for rows, columns, result in zip(chunks, spans, results):
         assert result is not None
-        out[torch.tensor(rows, device=out.device), : result.shape[1]] = result
+        out[torch.tensor(rows, device=out.device)[:, None], torch.arange(tokens, device=out.device)[columns]] = result
     return out
 
 
