@@ -42,6 +42,23 @@ DISTILBERT_KEYS = {
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
 
 
+def check_pad_token_row(pad: Any, vocab_size: int) -> None:
+    """Refuse a ``pad_token_id`` that is not a row of the token embedding (``None``, no padding row, is kept).
+
+    It becomes the embedding's ``padding_idx``: outside ``[-vocab_size, vocab_size)`` torch refuses it with a bare
+    AssertionError (transformers too), so it is refused here with the numbers.
+
+    Example:
+        >>> check_pad_token_row(3, vocab_size=3)
+        Traceback (most recent call last):
+        ...
+        ValueError: config pad_token_id=3 is not a row of the token embedding (vocab_size=3, ids 0..2)
+    """
+    if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int) or not -vocab_size <= pad < vocab_size):
+        raise ValueError(f"config pad_token_id={pad!r} is not a row of the token embedding "
+                         f"(vocab_size={vocab_size}, ids 0..{vocab_size - 1})")
+
+
 @dataclass
 class EncoderConfig:
     """Shape and regularisation of a BERT, MPNet, RoBERTa / XLM-RoBERTa or DistilBERT encoder.
@@ -111,21 +128,14 @@ class EncoderConfig:
             )
 
     def _check_embedding_ids(self) -> None:
-        """Refuse ids the BERT-style embeddings cannot index (MPNet ignores both fields; DistilBERT has no types).
-
-        ``pad_token_id`` becomes the token embedding's ``padding_idx``: outside ``[-vocab_size, vocab_size)`` torch
-        refuses it with a bare AssertionError (transformers too), so it is refused here with the numbers; ``None``
-        (no padding row) is kept. ``type_vocab_size=0`` leaves no row for token type 0, which every input uses.
-        """
+        """Refuse ids the BERT-style embeddings cannot index (MPNet ignores both fields; DistilBERT has no types):
+        a ``pad_token_id`` outside the table (:func:`check_pad_token_row`), and ``type_vocab_size=0``, which leaves
+        no row for token type 0, which every input uses."""
         if self.model_type not in ("bert", *ROBERTA_TYPES, "distilbert", "electra"):
             return
-        pad = self.pad_token_id
-        if self.model_type in ROBERTA_TYPES and pad is None:
+        if self.model_type in ROBERTA_TYPES and self.pad_token_id is None:
             raise ValueError(f"config pad_token_id=None: a {self.model_type} model counts positions from it")
-        if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int)
-                                or not -self.vocab_size <= pad < self.vocab_size):
-            raise ValueError(f"config pad_token_id={pad!r} is not a row of the token embedding "
-                             f"(vocab_size={self.vocab_size}, ids 0..{self.vocab_size - 1})")
+        check_pad_token_row(self.pad_token_id, self.vocab_size)
         if self.model_type != "distilbert" and self.type_vocab_size < 1:
             raise ValueError(f"config type_vocab_size={self.type_vocab_size}: a BERT model needs at least one "
                              "token-type row (every token has type 0)")

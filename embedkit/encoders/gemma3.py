@@ -27,13 +27,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from embedkit.encoders.layers import EncoderOutput
 from embedkit.encoders.qwen3 import (
     FULL,
     SLIDING,
     GatedMLP,
     Qwen3Attention,
     Qwen3Config,
+    Qwen3Model,
     decoder_attention_masks,
 )
 from embedkit.encoders.rotary import rotary_cos_sin
@@ -223,8 +223,9 @@ class Gemma3Layer(nn.Module):
         return x + self.mlp_out_norm(self.mlp(self.mlp_norm(x)))  # (B, T, D)
 
 
-class Gemma3Model(nn.Module):
-    """The Gemma 3 text stack: scaled token embeddings -> L layers (full / sliding) -> final norm.
+class Gemma3Model(Qwen3Model):
+    """The Gemma 3 text stack: scaled token embeddings -> L layers (full / sliding, each type with its rotary base)
+    -> final norm; Qwen3's forward with Gemma's layers, norms, embedding scale and masks.
 
     Example:
         >>> from embedkit.encoders.gemma3 import Gemma3Config, Gemma3Model
@@ -239,47 +240,22 @@ class Gemma3Model(nn.Module):
         ((2, 4, 32), True)
     """
 
-    def __init__(self, cfg: Gemma3Config, add_pooler: bool = False) -> None:
-        super().__init__()
-        del add_pooler  # no pooler; accepted for build_encoder's signature
-        self.config = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
-        self.layers = nn.ModuleList(Gemma3Layer(cfg, i) for i in range(cfg.num_hidden_layers))
-        self.final_norm = GemmaRMSNorm(cfg.hidden_size, cfg.layer_norm_eps)
+    layer_class = Gemma3Layer
+    norm_class = GemmaRMSNorm
 
-    @property
-    def device(self) -> torch.device:
-        """Device of the parameters (as transformers models report it)."""
-        return next(self.parameters()).device
+    def embed_tokens(self, input_ids: Tensor) -> Tensor:
+        """(B, T) ids -> (B, T, D), multiplied by ``sqrt(hidden_size)`` rounded to the weights' dtype (as HF)."""
+        scale = torch.tensor(self.config.hidden_size ** 0.5).to(self.embed.weight.dtype)
+        return self.embed(input_ids) * scale
 
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating-point dtype of the parameters."""
-        return next(self.parameters()).dtype
+    def rotary(self, T: int, device: torch.device) -> dict[str, tuple[Tensor, Tensor]]:
+        """Full layers rotate with ``rope_theta``, sliding ones with ``local_rope_theta``."""
+        positions = torch.arange(T, device=device)
+        return {FULL: rotary_cos_sin(positions, self.config.head_dim, self.config.rope_theta),
+                SLIDING: rotary_cos_sin(positions, self.config.head_dim, self.config.local_rope_theta)}
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        output_hidden_states: bool = False,
-    ) -> EncoderOutput:
-        del token_type_ids  # no token types
-        weight = self.embed.weight
-        x = self.embed(input_ids) * torch.tensor(self.config.hidden_size ** 0.5).to(weight.dtype)  # (B, T, D)
-        T = input_ids.shape[1]
-        positions = torch.arange(T, device=input_ids.device)
-        rotary = {FULL: rotary_cos_sin(positions, self.config.head_dim, self.config.rope_theta),
-                  SLIDING: rotary_cos_sin(positions, self.config.head_dim, self.config.local_rope_theta)}
-        masks = decoder_attention_masks(attention_mask, T, input_ids.device,
-                                        not self.config.use_bidirectional_attention, self.config.sliding_reach())
-        hidden_states = [x] if output_hidden_states else None
-        for layer in self.layers:
-            cos, sin = rotary[layer.layer_type]  # (T, Dh) each
-            x = layer(x, cos, sin, masks[layer.layer_type])  # (B, T, D)
-            if hidden_states is not None:
-                hidden_states.append(x)
-        x = self.final_norm(x)
-        if hidden_states is not None:
-            hidden_states[-1] = x  # as HF: the last hidden state is after the final norm
-        return EncoderOutput(x, tuple(hidden_states) if hidden_states is not None else None)
+    def attention_masks(self, attention_mask: Tensor | None, T: int, device: torch.device
+                        ) -> dict[str, Tensor | None]:
+        """Bidirectional with ``use_bidirectional_attention``, else causal (:func:`decoder_attention_masks`)."""
+        return decoder_attention_masks(attention_mask, T, device, not self.config.use_bidirectional_attention,
+                                       self.config.sliding_reach())

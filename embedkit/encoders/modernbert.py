@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.config import EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput
 from embedkit.encoders.rotary import apply_rotary, rotary_cos_sin
 
@@ -107,11 +107,7 @@ class ModernBertConfig(EncoderConfig):
 
     def _check_embedding_ids(self) -> None:
         """Refuse a ``pad_token_id`` that is not a row of the token embedding (``None``: no padding row)."""
-        pad = self.pad_token_id
-        if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int)
-                                or not -self.vocab_size <= pad < self.vocab_size):
-            raise ValueError(f"config pad_token_id={pad!r} is not a row of the token embedding "
-                             f"(vocab_size={self.vocab_size}, ids 0..{self.vocab_size - 1})")
+        check_pad_token_row(self.pad_token_id, self.vocab_size)
 
     def parameter_count(self, add_pooler: bool = True) -> int:
         """Numbers in the encoder built from this config (ModernBERT has no pooler: ``add_pooler`` is ignored).

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.config import EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput
 from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
 
@@ -112,11 +112,7 @@ class Qwen3Config(EncoderConfig):
 
     def _check_embedding_ids(self) -> None:
         """Refuse a ``pad_token_id`` that is not a row of the token embedding (``None``: no padding row)."""
-        pad = self.pad_token_id
-        if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int)
-                                or not -self.vocab_size <= pad < self.vocab_size):
-            raise ValueError(f"config pad_token_id={pad!r} is not a row of the token embedding "
-                             f"(vocab_size={self.vocab_size}, ids 0..{self.vocab_size - 1})")
+        check_pad_token_row(self.pad_token_id, self.vocab_size)
 
     def parameter_count(self, add_pooler: bool = True) -> int:
         """Numbers in the stack built from this config (no pooler: ``add_pooler`` is ignored).
@@ -336,6 +332,9 @@ class Qwen3Layer(nn.Module):
 class Qwen3Model(nn.Module):
     """The Qwen3 stack: token embeddings -> L causal pre-norm layers -> final RMSNorm.
 
+    Gemma 3's stack is this one with other layer and norm classes (``layer_class``, ``norm_class``) and its own
+    :meth:`embed_tokens`, :meth:`rotary` and :meth:`attention_masks`.
+
     Example:
         >>> from embedkit.encoders.qwen3 import Qwen3Config, Qwen3Model
         >>> cfg = Qwen3Config(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -348,13 +347,16 @@ class Qwen3Model(nn.Module):
         ((2, 3, 32), True)
     """
 
+    layer_class: type[nn.Module] = Qwen3Layer
+    norm_class: type[nn.Module] = RMSNorm
+
     def __init__(self, cfg: Qwen3Config, add_pooler: bool = False) -> None:
         super().__init__()
-        del add_pooler  # Qwen3 has no pooler; accepted for build_encoder's signature
+        del add_pooler  # no pooler; accepted for build_encoder's signature
         self.config = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
-        self.layers = nn.ModuleList(Qwen3Layer(cfg, i) for i in range(cfg.num_hidden_layers))
-        self.final_norm = RMSNorm(cfg.hidden_size, cfg.layer_norm_eps)
+        self.layers = nn.ModuleList(self.layer_class(cfg, i) for i in range(cfg.num_hidden_layers))
+        self.final_norm = self.norm_class(cfg.hidden_size, cfg.layer_norm_eps)
 
     @property
     def device(self) -> torch.device:
@@ -366,6 +368,20 @@ class Qwen3Model(nn.Module):
         """Floating-point dtype of the parameters."""
         return next(self.parameters()).dtype
 
+    def embed_tokens(self, input_ids: Tensor) -> Tensor:
+        """(B, T) ids -> (B, T, D) layer input."""
+        return self.embed(input_ids)
+
+    def rotary(self, T: int, device: torch.device) -> dict[str, tuple[Tensor, Tensor]]:
+        """Per layer type, the rotary ``cos``/``sin`` of positions 0..T-1, (T, Dh) each (one base for all)."""
+        cos_sin = rotary_cos_sin(torch.arange(T, device=device), self.config.head_dim, self.config.rope_theta)
+        return {FULL: cos_sin, SLIDING: cos_sin}
+
+    def attention_masks(self, attention_mask: Tensor | None, T: int, device: torch.device
+                        ) -> dict[str, Tensor | None]:
+        """Per layer type, what attention takes (:func:`decoder_attention_masks`)."""
+        return decoder_attention_masks(attention_mask, T, device, self.config.is_causal, self.config.sliding_reach())
+
     def forward(
         self,
         input_ids: Tensor,
@@ -374,14 +390,13 @@ class Qwen3Model(nn.Module):
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
         del token_type_ids  # no token types
-        x = self.embed(input_ids)  # (B, T, D)
+        x = self.embed_tokens(input_ids)  # (B, T, D)
         T = input_ids.shape[1]
-        cos, sin = rotary_cos_sin(torch.arange(T, device=input_ids.device), self.config.head_dim,
-                                  self.config.rope_theta)  # (T, Dh) each
-        masks = decoder_attention_masks(attention_mask, T, input_ids.device, self.config.is_causal,
-                                        self.config.sliding_reach())
+        rotary = self.rotary(T, input_ids.device)
+        masks = self.attention_masks(attention_mask, T, input_ids.device)
         hidden_states = [x] if output_hidden_states else None
         for layer in self.layers:
+            cos, sin = rotary[layer.layer_type]  # (T, Dh) each
             x = layer(x, cos, sin, masks[layer.layer_type])  # (B, T, D)
             if hidden_states is not None:
                 hidden_states.append(x)
