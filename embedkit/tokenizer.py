@@ -32,6 +32,12 @@ COUNT_PIECE_CHARS = 1 << 16
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
+def _checked_padding_side(side: Any) -> str:
+    if side not in ("left", "right"):
+        raise ValueError(f"Padding side should be selected between 'right' and 'left', current value: {side!r}")
+    return side
+
+
 def _token_content(value: Any) -> str | None:
     if isinstance(value, dict):  # serialized AddedToken
         return value.get("content")
@@ -171,7 +177,7 @@ class Tokenizer:
         for extra in extras:
             special_ids.add(self.backend.token_to_id(_token_content(extra) or ""))
         special_ids.discard(None)
-        self.all_special_ids = sorted(special_ids)
+        self._file_special_ids = frozenset(special_ids)
         pad = special.get("pad_token")
         pad_id = self.backend.token_to_id(pad) if pad is not None else None
         if pad_id is None:
@@ -185,6 +191,13 @@ class Tokenizer:
         self.sep_token_id = self.backend.token_to_id(sep) if sep is not None else None
 
     @property
+    def all_special_ids(self) -> list[int]:
+        """Ids of the special tokens: those the tokenizer files name, and the current ``cls_token_id``,
+        ``sep_token_id`` and ``eos_token_id`` (setting one makes it special, as in transformers)."""
+        current = {self.cls_token_id, self.sep_token_id, self.eos_token_id} - {None}
+        return sorted(self._file_special_ids | current)
+
+    @property
     def padding_side(self) -> str:
         """Where padding goes: ``"right"`` (the default) or ``"left"`` (``padding_side`` in tokenizer_config.json,
         as decoder embedding models such as Qwen3-Embedding ship it); settable, and saved."""
@@ -192,9 +205,7 @@ class Tokenizer:
 
     @padding_side.setter
     def padding_side(self, value: str) -> None:
-        if value not in ("left", "right"):
-            raise ValueError(f"Padding side should be selected between 'right' and 'left', current value: {value!r}")
-        self._padding_side = value
+        self._padding_side = _checked_padding_side(value)
 
     @property
     def backend_tokenizer(self) -> Any:
@@ -227,6 +238,8 @@ class Tokenizer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_padding_side", "right")  # pickled before padding sides existed
+        if "all_special_ids" in self.__dict__:  # pickled when the ids were a plain list
+            self._file_special_ids = frozenset(self.__dict__.pop("all_special_ids"))
         self._lock = threading.RLock()
 
     def encode_ids(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
@@ -348,9 +361,7 @@ class Tokenizer:
             >>> tok(["Hello world!", "Hi"], padding_side="left")["attention_mask"].tolist()
             [[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]]
         """
-        side = self.padding_side if padding_side is None else padding_side
-        if side not in ("left", "right"):
-            raise ValueError(f"Padding side should be selected between 'right' and 'left', current value: {side!r}")
+        side = self.padding_side if padding_side is None else _checked_padding_side(padding_side)
         with self._lock:
             self._set_truncation(max_length)
             texts = self._without_dropped_tail(well_formed(texts))

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig
-from embedkit.encoders.layers import EncoderLayer, EncoderOutput, Pooler, run_layers
+from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, Pooler, run_layers
 
 
 class BertEmbeddings(nn.Module):
@@ -34,7 +34,7 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class BertModel(nn.Module):
+class BertModel(ParameterPlacement, nn.Module):
     """The BERT encoder stack: embeddings -> L post-LN layers (-> optional pooler for heads).
 
     Example:
@@ -56,16 +56,6 @@ class BertModel(nn.Module):
         self.embed = self.embeddings_class(cfg)
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
         self.pooler = Pooler(cfg) if add_pooler else None
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the parameters (as transformers models report it)."""
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating-point dtype of the parameters."""
-        return next(self.parameters()).dtype
 
     def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input."""

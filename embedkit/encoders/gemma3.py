@@ -35,6 +35,7 @@ from embedkit.encoders.qwen3 import (
     Qwen3Config,
     Qwen3Model,
     decoder_attention_masks,
+    rms_normalize,
 )
 from embedkit.encoders.rotary import rotary_cos_sin
 
@@ -116,6 +117,9 @@ class Gemma3Config(Qwen3Config):
         if scaling.get("rope_type", scaling.get("type", "default")) != "default":
             raise ValueError(f"config.json asks for rope_scaling={scaling!r}; only 'default' rotary positions are "
                              "supported for gemma3_text")
+        if hf.get("is_causal", True) is False:
+            raise ValueError("config.json says is_causal=false, which embedkit's gemma3_text does not read; "
+                             "use_bidirectional_attention=true is its bidirectional setting")
         if hf.get("attn_logit_softcapping") is not None:
             raise ValueError(f"config.json asks for attn_logit_softcapping={hf['attn_logit_softcapping']!r}, which "
                              "embedkit's gemma3_text does not implement")
@@ -191,9 +195,7 @@ class GemmaRMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        x32 = x.float()
-        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (normed * (1.0 + self.weight.float())).type_as(x)
+        return (rms_normalize(x, self.eps) * (1.0 + self.weight.float())).type_as(x)
 
 
 class Gemma3Layer(nn.Module):

@@ -44,6 +44,30 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
+class ParameterPlacement:
+    """``device`` and ``dtype`` of a module's parameters, as transformers models report them; mixed into the
+    encoder classes (``class BertModel(ParameterPlacement, nn.Module)``).
+
+    Example:
+        >>> class Tiny(ParameterPlacement, nn.Module):
+        ...     def __init__(self) -> None:
+        ...         super().__init__()
+        ...         self.linear = nn.Linear(2, 2)
+        >>> Tiny().dtype
+        torch.float32
+    """
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters (as transformers models report it)."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point dtype of the parameters."""
+        return next(self.parameters()).dtype
+
+
 class EncoderOutput(NamedTuple):
     last_hidden_state: Tensor
     """(B, T, D) output of the last layer."""

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
-from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput
+from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement
 from embedkit.encoders.rotary import apply_rotary, rotary_cos_sin
 
 GLOBAL, LOCAL = "full_attention", "sliding_attention"  # HF's ``layer_types`` names
@@ -287,7 +287,7 @@ def window_mask(positions: Tensor, window: int) -> Tensor:
     return distance.le(window) if positions.dim() == 1 else distance.le(window)[:, None]
 
 
-class ModernBertModel(nn.Module):
+class ModernBertModel(ParameterPlacement, nn.Module):
     """The ModernBERT encoder stack: embeddings -> L pre-LN layers (global / sliding window) -> final LayerNorm.
 
     Example:
@@ -311,16 +311,6 @@ class ModernBertModel(nn.Module):
         self.embed = ModernBertEmbeddings(cfg)
         self.layers = nn.ModuleList(ModernBertLayer(cfg, i) for i in range(cfg.num_hidden_layers))
         self.final_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps, bias=cfg.norm_bias)
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the parameters (as transformers models report it)."""
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating-point dtype of the parameters."""
-        return next(self.parameters()).dtype
 
     def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input (no token types: ``token_type_ids`` is ignored)."""

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig
-from embedkit.encoders.layers import EncoderLayer, EncoderOutput, Pooler, run_layers
+from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, Pooler, run_layers
 
 # HF hard-codes MPNet's padding index to 1 whatever config.pad_token_id says; positions are counted from it.
 PADDING_IDX = 1
@@ -58,7 +58,7 @@ class MPNetEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class MPNetModel(nn.Module):
+class MPNetModel(ParameterPlacement, nn.Module):
     """The MPNet encoder stack: embeddings -> L post-LN layers sharing one relative position bias.
 
     Example:
@@ -84,16 +84,6 @@ class MPNetModel(nn.Module):
         relative = positions[None, :] - positions[:, None]  # (T, T): key - query
         buckets = relative_position_bucket(relative, self.config.relative_attention_num_buckets)
         return self.rel_bias(buckets).permute(2, 0, 1).unsqueeze(0)  # (1, H, T, T)
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the parameters (as transformers models report it)."""
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating-point dtype of the parameters."""
-        return next(self.parameters()).dtype
 
     def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input (MPNet has no segment embeddings: ``token_type_ids`` is ignored)."""

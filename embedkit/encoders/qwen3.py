@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
-from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput
+from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement
 from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
 
 FULL, SLIDING = "full_attention", "sliding_attention"  # HF's ``layer_types`` names
@@ -205,6 +205,12 @@ class Qwen3Config(EncoderConfig):
         return self.sliding_window - 1 if self.is_causal else self.sliding_window
 
 
+def rms_normalize(x: Tensor, eps: float) -> Tensor:
+    """``x / sqrt(mean(x^2) + eps)`` over the last dimension, computed in float32 (returned in float32)."""
+    x32 = x.float()
+    return x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
+
+
 class RMSNorm(nn.Module):
     """``weight * x / sqrt(mean(x^2) + eps)``, normalised in float32 and cast back before the weight (as HF).
 
@@ -219,9 +225,7 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        x32 = x.float()
-        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * normed.to(x.dtype)
+        return self.weight * rms_normalize(x, self.eps).to(x.dtype)
 
 
 def decoder_attention_masks(attention_mask: Tensor | None, T: int, device: torch.device, causal: bool,
@@ -329,7 +333,7 @@ class Qwen3Layer(nn.Module):
         return x + self.mlp(self.mlp_norm(x))  # (B, T, D)
 
 
-class Qwen3Model(nn.Module):
+class Qwen3Model(ParameterPlacement, nn.Module):
     """The Qwen3 stack: token embeddings -> L causal pre-norm layers -> final RMSNorm.
 
     Gemma 3's stack is this one with other layer and norm classes (``layer_class``, ``norm_class``) and its own
@@ -357,16 +361,6 @@ class Qwen3Model(nn.Module):
         self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
         self.layers = nn.ModuleList(self.layer_class(cfg, i) for i in range(cfg.num_hidden_layers))
         self.final_norm = self.norm_class(cfg.hidden_size, cfg.layer_norm_eps)
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the parameters (as transformers models report it)."""
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating-point dtype of the parameters."""
-        return next(self.parameters()).dtype
 
     def embed_tokens(self, input_ids: Tensor) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input."""

@@ -262,6 +262,7 @@ def test_gemma3_config_reads_transformers_4_and_5_keys_alike_and_round_trips():
     ("gemma3", {"rope_parameters": {FULL: {"rope_type": "linear", "factor": 8.0}}}, "rope_type='linear'"),
     ("gemma3", {"rope_scaling": {"rope_type": "linear", "factor": 8.0}}, "rope_scaling="),
     ("gemma3", {"attn_logit_softcapping": 50.0}, "attn_logit_softcapping"),
+    ("gemma3", {"is_causal": False}, "is_causal=false"),
     ("gemma3", {"query_pre_attn_scalar": 0}, "query_pre_attn_scalar"),
     ("qwen3", {"num_key_value_heads": 3}, "multiple of num_key_value_heads"),
     ("gemma3", {"head_dim": 7}, "even head size"),

@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 TASKS = ("feature-extraction", "fill-mask", "sequence-classification")
 
 
-
 @contextmanager
 def set_temporary_class_attrs(cls: type, **overrides: Any) -> Iterator[None]:
     """Set class attributes for the duration of a ``with`` block, restoring the previous values afterwards.
@@ -76,6 +75,8 @@ def _count_media_per_sample(messages: list[list[dict[str, Any]]]) -> tuple[list[
         images.append(kinds.count("image"))
         videos.append(kinds.count("video"))
     return images, videos
+
+
 def check_text_inputs(inputs: list[Any]) -> None:
     """Raise TypeError naming the first item that is neither a string nor a (string, string) pair."""
     for i, item in enumerate(inputs):
@@ -91,7 +92,6 @@ _BACKENDS = ("torch", "onnx", "openvino")
 # Keyword arguments of transformers' from_pretrained that name where to read the model from.
 _HUB_KEYS = {"cache_dir": "cache_folder", "cache_folder": "cache_folder", "revision": "revision", "token": "token",
              "local_files_only": "local_files_only"}
-
 
 
 def task_module_class(task: str) -> type:
@@ -455,8 +455,7 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             ids = self.tokenizer.encode_ids([prompt], max_length=self.max_seq_length)[0]
             # a trailing special token (BERT's [SEP], the end-of-text token a decoder's tokenizer appends) is not
             # part of the prompt, as sentence-transformers counts
-            special = {*self.tokenizer.all_special_ids, self.tokenizer.sep_token_id, self.tokenizer.eos_token_id}
-            length = len(ids) - (1 if ids and ids[-1] in special else 0)
+            length = len(ids) - (1 if ids and ids[-1] in self.tokenizer.all_special_ids else 0)
             self._prompt_length_mapping[key] = length
         return self._prompt_length_mapping[key]
 

@@ -166,8 +166,12 @@ class InferenceEngine:
     def applies(self) -> bool:
         """Whether this call can run the engine's own layer code: an encoder type it knows, an inference call
         (:meth:`is_inference_call`), and every layer the stock :class:`EncoderLayer` (or a frozen one)."""
+        return self._engine_layers() and self.is_inference_call()
+
+    def _engine_layers(self) -> bool:
+        """Whether the engine's layer code computes this encoder: a type it knows, every layer a stock one."""
         encoder = self.encoder
-        if type(encoder) not in ENGINE_ENCODERS or not self.is_inference_call():
+        if type(encoder) not in ENGINE_ENCODERS:
             return False
         return all(type(layer) is FrozenEncoderLayer or _stock_layer(layer) for layer in encoder.layers)
 
@@ -175,12 +179,9 @@ class InferenceEngine:
                  output_hidden_states: bool = False) -> EncoderOutput:
         """The encoder's output for (B, T) ``input_ids``; padding positions of the outputs may hold zeros or other
         values than the reference forward's (every pooling masks them out)."""
-        if self.applies():
-            forward = self._forward
-        elif self.is_inference_call():  # the encoder's own layers, scheduled below
-            forward = self._reference
-        else:
+        if not self.is_inference_call():
             return self.encoder(input_ids, attention_mask, token_type_ids, output_hidden_states)
+        forward = self._forward if self._engine_layers() else self._reference  # the latter scheduled below
         workers = torch.get_num_threads()
         if self.text_chunks and not output_hidden_states and input_ids.is_cpu and OPENMP and workers > 1:
             mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
