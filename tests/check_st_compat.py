@@ -29,7 +29,8 @@ def main() -> None:
     folders = [HERE / "fixtures" / n for n in ("tiny_bert_v6", "tiny_bert_classic", "tiny_mpnet_v6", "tiny_bert_hf",
                                                "roberta_st", "xlmr_st", "distilbert_st", "camembert_st",
                                                "electra_st", "modernbert_st", "qwen3_st", "qwen3_causal_lm",
-                                               "gemma3_st", "gemma3_causal_lm")]
+                                               "gemma3_st", "gemma3_causal_lm", "t5_st", "t5_full",
+                                               "mt5_encoder")]
     if packaged_model_path() is not None:
         folders.append(packaged_model_path())
     print(f"sentence-transformers {sentence_transformers.__version__}")

@@ -1,5 +1,5 @@
-"""Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, ModernBERT) and
-decoders used as encoders (Qwen3, Gemma 3), their config, and the HF weight-name tables."""
+"""Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, ModernBERT, the
+encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3), their config, and the HF weight-name tables."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from embedkit.encoders.modernbert import ModernBertConfig, ModernBertModel
 from embedkit.encoders.mpnet import MPNetModel
 from embedkit.encoders.qwen3 import Qwen3Config, Qwen3Model
 from embedkit.encoders.roberta import RobertaModel
+from embedkit.encoders.t5 import T5Config, T5EncoderModel
 
 ENCODERS: dict[str, type[nn.Module]] = {
     "bert": BertModel,
@@ -26,6 +27,8 @@ ENCODERS: dict[str, type[nn.Module]] = {
     "modernbert": ModernBertModel,
     "qwen3": Qwen3Model,
     "gemma3_text": Gemma3Model,
+    "t5": T5EncoderModel,
+    "mt5": T5EncoderModel,
 }
 
 
@@ -36,4 +39,4 @@ def build_encoder(config: EncoderConfig, add_pooler: bool = True) -> nn.Module:
 
 __all__ = ["ENCODERS", "BertModel", "DistilBertModel", "ElectraModel", "EncoderConfig", "Gemma3Config", "Gemma3Model",
            "MPNetModel", "ModernBertConfig", "ModernBertModel", "Qwen3Config", "Qwen3Model", "RobertaModel",
-           "build_encoder"]
+           "T5Config", "T5EncoderModel", "build_encoder"]

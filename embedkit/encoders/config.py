@@ -26,7 +26,7 @@ _LIMITS = {
 }
 
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
-                         "modernbert", "qwen3", "gemma3_text")
+                         "modernbert", "qwen3", "gemma3_text", "t5", "mt5")
 # Families whose positions count from ``pad_token_id + 1`` and skip padding (fairseq style), BERT layer otherwise.
 ROBERTA_TYPES = ("roberta", "xlm-roberta", "camembert")  # CamemBERT is RoBERTa
 # DistilBERT config.json key -> the EncoderConfig field it fills (the BERT-style names are not in its config.json).
@@ -197,6 +197,10 @@ class EncoderConfig:
             from embedkit.encoders.gemma3 import Gemma3Config
 
             return Gemma3Config.from_gemma3_config(hf)
+        if model_type in ("t5", "mt5"):  # the encoder of an encoder-decoder: T5Config, an extension of this class
+            from embedkit.encoders.t5 import T5Config
+
+            return T5Config.from_t5_config(hf)
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise ValueError(
                 f"config.json has model_type={model_type!r}; embedkit supports {SUPPORTED_MODEL_TYPES}"

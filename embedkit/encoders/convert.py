@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+import torch
 from torch import Tensor
 
 from embedkit.encoders.gemma3_names import GEMMA3_FROM_HF, GEMMA3_TO_HF
@@ -22,6 +23,7 @@ from embedkit.encoders.modernbert_names import (
     MODERNBERT_TO_HF,
 )
 from embedkit.encoders.qwen3_names import QWEN3_FROM_HF, QWEN3_HEADS_FROM_HF, QWEN3_TO_HF
+from embedkit.encoders.t5_names import T5_FROM_HF, T5_HEADS_FROM_HF, T5_LEFT_ASIDE_PREFIXES, T5_TO_HF
 
 _BERT_FROM_HF = {
     "embeddings.word_embeddings.weight": "embed.tok.weight",
@@ -270,6 +272,14 @@ FROM_HF["gemma3_text"] = GEMMA3_FROM_HF  # Gemma 3: Qwen3's names plus two norms
 TO_HF["gemma3_text"] = GEMMA3_TO_HF
 HEADS_FROM_HF["gemma3_text"] = QWEN3_HEADS_FROM_HF
 
+# T5 and mT5 (t5_names.py): the encoder of an encoder-decoder; a full checkpoint's decoder is left aside.
+FROM_HF["t5"] = FROM_HF["mt5"] = T5_FROM_HF
+TO_HF["t5"] = TO_HF["mt5"] = T5_TO_HF
+HEADS_FROM_HF["t5"] = HEADS_FROM_HF["mt5"] = T5_HEADS_FROM_HF
+# Per model type, prefixes of weights of parts an embedding model does not load (returned with the heads, under
+# their HF names, so that the loader can name what it leaves aside).
+LEFT_ASIDE_PREFIXES = {"t5": T5_LEFT_ASIDE_PREFIXES, "mt5": T5_LEFT_ASIDE_PREFIXES}
+
 # Buffers some checkpoints carry that hold no learned state.
 _IGNORE = {"embeddings.position_ids", "embeddings.token_type_ids"}
 _PREFIXES = ("bert.", "mpnet.", "roberta.", "distilbert.", "electra.", "model.")
@@ -316,14 +326,30 @@ def split_hf_state_dict(
         if key in _IGNORE:
             continue
         if (mapped := get_mapped_key(key, encoder_table)) is not None:
+            if mapped in encoder and not torch.equal(encoder[mapped], tensor):  # T5's shared / encoder.embed_tokens
+                raise ValueError(f"{source}: {raw_key} and another weight both hold {mapped} (tied) but differ")
             encoder[mapped] = tensor
         elif key in head_table:
             heads.setdefault(head_table[key], tensor)
+        elif key.startswith(LEFT_ASIDE_PREFIXES.get(model_type, ())):
+            heads[key] = tensor
         else:
             unknown.append(raw_key)
     if unknown:
         raise ValueError(f"{source}: unexpected weights for a {model_type} model: {sorted(unknown)}")
     return encoder, heads
+
+
+def describe_weights(keys: list[str], model_type: str) -> list[str]:
+    """``keys`` sorted for a log line, those under a left-aside prefix (T5's decoder) counted instead of listed.
+
+    Example:
+        >>> describe_weights(["lm_head.weight", "decoder.block.0.x", "decoder.final_layer_norm.weight"], "t5")
+        ['decoder.* (2 weights)', 'lm_head.weight']
+    """
+    prefixes = LEFT_ASIDE_PREFIXES.get(model_type, ())
+    counted = [f"{p}* ({n} weights)" for p in prefixes if (n := sum(k.startswith(p) for k in keys))]
+    return counted + sorted(k for k in keys if not k.startswith(prefixes))
 
 
 def ek_to_hf(state_dict: dict[str, Tensor], model_type: str) -> dict[str, Tensor]:

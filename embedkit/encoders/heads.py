@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.encoders import build_encoder
-from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.config import SUPPORTED_MODEL_TYPES, EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import check_size_before_building, load_strict
@@ -206,6 +206,20 @@ HEADS: dict[str, type[nn.Module]] = {"bert": BertClassificationHead, "mpnet": MP
                                      "electra": ElectraClassificationHead}
 
 
+def check_classifier_supported(model_type: str | None, source: str) -> None:
+    """Refuse a model type with no sequence-classification head here (T5: its head runs the decoder too).
+
+    Example:
+        >>> check_classifier_supported("t5", "folder")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: folder: sequence classification heads of t5 models are not supported (CrossEncoder runs on ...
+    """
+    if model_type not in ARCHITECTURES:
+        raise ValueError(f"{source + ': ' if source else ''}sequence classification heads of {model_type} models are "
+                         f"not supported (CrossEncoder runs on {', '.join(ARCHITECTURES)})")
+
+
 class SequenceClassifier(nn.Module):
     """Encoder + classification head: token ids -> logits (B, num_labels), as HF ``*ForSequenceClassification``.
 
@@ -231,6 +245,7 @@ class SequenceClassifier(nn.Module):
         super().__init__()
         if num_labels < 1:
             raise ValueError(f"num_labels must be >= 1, got {num_labels}")
+        check_classifier_supported(config.model_type, "")
         self.config = config
         self.num_labels = num_labels
         dropout = config.hidden_dropout_prob if dropout is None else dropout
@@ -365,6 +380,8 @@ def load_sequence_classifier(hf_config: dict[str, Any], state_dict: dict[str, Te
         >>> load_sequence_classifier(hf_config, trained.hf_state_dict()).config.num_labels
         3
     """
+    if hf_config.get("model_type") in SUPPORTED_MODEL_TYPES:  # others: from_hf_config names what it supports
+        check_classifier_supported(hf_config["model_type"], source)
     has_head = any(key.startswith(("classifier.", "score.")) for key in state_dict)  # score: Qwen3's head
     if has_head and is_classifier:
         model = SequenceClassifier.from_hf_state_dict(hf_config, state_dict, source, num_labels=num_labels)

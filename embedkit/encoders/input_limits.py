@@ -13,6 +13,7 @@ from typing import Any
 
 from embedkit.encoders.config import ROBERTA_TYPES, EncoderConfig
 from embedkit.encoders.mpnet import PADDING_IDX
+from embedkit.encoders.t5 import T5_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ def max_input_length(config: EncoderConfig) -> int:
     BERT and DistilBERT number positions 0..T-1, so T <= ``max_position_embeddings``. MPNet and RoBERTa /
     XLM-RoBERTa (fairseq style) number them from ``padding_idx + 1`` (padding gets ``padding_idx``), so
     T <= ``max_position_embeddings - padding_idx - 1`` (512 for 514 rows and padding_idx 1; MPNet's padding_idx is
-    always 1, RoBERTa's is ``pad_token_id``).
+    always 1, RoBERTa's is ``pad_token_id``). T5 has no position table (relative buckets): its
+    ``max_position_embeddings`` is only a bound on what embedkit accepts.
 
     Example:
         >>> max_input_length(EncoderConfig(model_type="mpnet", vocab_size=10, hidden_size=8, num_attention_heads=2,
@@ -53,6 +55,8 @@ def clamp_max_length(value: int, config: EncoderConfig, where: str, field: str =
     if limit < 1:
         raise ValueError(f"{where}: max_position_embeddings={config.max_position_embeddings} leaves no position for "
                          f"any token of a {config.model_type} model")
+    if value > limit and config.model_type in T5_TYPES:  # no position table: no limit worth a warning
+        return limit
     if value > limit:
         logger.warning("%s: %s=%d is longer than the position table allows (max_position_embeddings=%d -> at most "
                        "%d tokens); using %d", where, field, value, config.max_position_embeddings, limit, limit)

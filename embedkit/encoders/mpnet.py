@@ -13,34 +13,16 @@ Mask convention: ``attention_mask`` (B, T) holds 1 for real tokens and 0 for pad
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, Pooler, run_layers
+from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
 
 # HF hard-codes MPNet's padding index to 1 whatever config.pad_token_id says; positions are counted from it.
 PADDING_IDX = 1
 MAX_DISTANCE = 128
-
-
-def relative_position_bucket(relative_position: Tensor, num_buckets: int, max_distance: int = MAX_DISTANCE) -> Tensor:
-    """Map signed distances (key - query) to bucket ids.
-
-    Half the buckets hold keys before the query, half keys after. Within each half, the first half of the buckets
-    are exact distances; the rest grow logarithmically up to ``max_distance``, beyond which all share the last.
-    """
-    half = num_buckets // 2
-    distance = -relative_position  # > 0 when the key is before the query
-    bucket = (distance < 0).long() * half
-    distance = distance.abs()
-    exact = half // 2
-    log_ratio = torch.log(distance.float().clamp(min=1) / exact) / math.log(max_distance / exact)
-    large = exact + (log_ratio * (half - exact)).long()
-    large = large.clamp(max=half - 1)
-    return bucket + torch.where(distance < exact, distance, large)
 
 
 class MPNetEmbeddings(nn.Module):
@@ -80,10 +62,7 @@ class MPNetModel(ParameterPlacement, nn.Module):
         self.pooler = Pooler(cfg) if add_pooler else None
 
     def position_bias(self, T: int, device: torch.device) -> Tensor:
-        positions = torch.arange(T, device=device)
-        relative = positions[None, :] - positions[:, None]  # (T, T): key - query
-        buckets = relative_position_bucket(relative, self.config.relative_attention_num_buckets)
-        return self.rel_bias(buckets).permute(2, 0, 1).unsqueeze(0)  # (1, H, T, T)
+        return relative_position_bias(self.rel_bias, T, MAX_DISTANCE, device)  # (1, H, T, T)
 
     def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input (MPNet has no segment embeddings: ``token_type_ids`` is ignored)."""
@@ -94,10 +73,7 @@ class MPNetModel(ParameterPlacement, nn.Module):
         """The additive attention bias every layer takes: the relative position bias (1, H, T, T), with padding keys
         masked out (B, H, T, T) when there is padding."""
         bias = self.position_bias(input_ids.shape[1], input_ids.device).to(dtype)  # (1, H, T, T)
-        if attention_mask is not None and not bool(attention_mask.all()):
-            padding = attention_mask[:, None, None, :].eq(0)  # (B, 1, 1, T), True = padding key
-            bias = bias.masked_fill(padding, torch.finfo(dtype).min)  # (B, H, T, T)
-        return bias
+        return mask_padding_keys(bias, attention_mask)
 
     def forward(
         self,

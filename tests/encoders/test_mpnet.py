@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from embedkit.encoders.mpnet import PADDING_IDX, MPNetEmbeddings, relative_position_bucket
+from embedkit.encoders.mpnet import PADDING_IDX, MPNetEmbeddings
+from embedkit.encoders.relative_position import relative_position_bucket
 from tests.encoders.test_convert import tiny_config
 
 

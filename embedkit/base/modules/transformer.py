@@ -30,7 +30,7 @@ from embedkit.base.modules.transformer_config import (  # noqa: F401 (re-exporte
     SentenceBertConfigFiles,
 )
 from embedkit.encoders import EncoderConfig, build_encoder
-from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
+from embedkit.encoders.convert import describe_weights, ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
 from embedkit.encoders.loading import check_size_before_building, load_strict, read_state_dict
@@ -312,7 +312,7 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         encoder_state, head_state = split_hf_state_dict(state, self.config.model_type, str(source))
         if head_state:
             logger.info("%s: ignoring head weights not used for %s: %s", source, self.transformer_task,
-                        sorted(head_state))
+                        describe_weights(list(head_state), self.config.model_type))
         add_pooler = "pooler.dense.weight" in encoder_state
         check_size_before_building(self.config, add_pooler, encoder_state, str(source))
         encoder = build_encoder(self.config, add_pooler=add_pooler)
