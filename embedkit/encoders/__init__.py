@@ -1,5 +1,6 @@
-"""Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, ModernBERT, the
-encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3), their config, and the HF weight-name tables."""
+"""Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, DeBERTa-v2 / v3,
+ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3), their config, and the HF
+weight-name tables."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from torch import nn
 
 from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.deberta_v2 import DebertaV2Config, DebertaV2Model
 from embedkit.encoders.distilbert import DistilBertModel
 from embedkit.encoders.electra import ElectraModel
 from embedkit.encoders.gemma3 import Gemma3Config, Gemma3Model
@@ -29,6 +31,7 @@ ENCODERS: dict[str, type[nn.Module]] = {
     "gemma3_text": Gemma3Model,
     "t5": T5EncoderModel,
     "mt5": T5EncoderModel,
+    "deberta-v2": DebertaV2Model,
 }
 
 
@@ -37,6 +40,6 @@ def build_encoder(config: EncoderConfig, add_pooler: bool = True) -> nn.Module:
     return ENCODERS[config.model_type](config, add_pooler=add_pooler)
 
 
-__all__ = ["ENCODERS", "BertModel", "DistilBertModel", "ElectraModel", "EncoderConfig", "Gemma3Config", "Gemma3Model",
-           "MPNetModel", "ModernBertConfig", "ModernBertModel", "Qwen3Config", "Qwen3Model", "RobertaModel",
-           "T5Config", "T5EncoderModel", "build_encoder"]
+__all__ = ["ENCODERS", "BertModel", "DebertaV2Config", "DebertaV2Model", "DistilBertModel", "ElectraModel",
+           "EncoderConfig", "Gemma3Config", "Gemma3Model", "MPNetModel", "ModernBertConfig", "ModernBertModel",
+           "Qwen3Config", "Qwen3Model", "RobertaModel", "T5Config", "T5EncoderModel", "build_encoder"]

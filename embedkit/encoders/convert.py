@@ -1,7 +1,7 @@
 """Weight-name tables between Hugging Face checkpoints and embedkit encoders, one literal dict each way.
 
 HF names of per-layer weights carry the layer index as ``{}``. ``hf_to_ek`` strips the known wrapper prefixes
-(``bert.``, ``mpnet.``, ``roberta.``, ``distilbert.``, ``electra.``, ``model.``), renames the legacy
+(``bert.``, ``mpnet.``, ``roberta.``, ``distilbert.``, ``electra.``, ``deberta.``, ``model.``), renames the legacy
 ``gamma``/``beta`` LayerNorm names, and maps every key; a key that is neither in the table nor known-and-ignored
 raises, naming it. ``ek_to_hf`` is the exact inverse, so a saved encoder loads in transformers /
 sentence-transformers unchanged.
@@ -16,6 +16,7 @@ import re
 import torch
 from torch import Tensor
 
+from embedkit.encoders.deberta_v2_names import DEBERTA_V2_FROM_HF, DEBERTA_V2_HEADS_FROM_HF, DEBERTA_V2_TO_HF
 from embedkit.encoders.gemma3_names import GEMMA3_FROM_HF, GEMMA3_TO_HF
 from embedkit.encoders.modernbert_names import (
     MODERNBERT_FROM_HF,
@@ -276,13 +277,17 @@ HEADS_FROM_HF["gemma3_text"] = QWEN3_HEADS_FROM_HF
 FROM_HF["t5"] = FROM_HF["mt5"] = T5_FROM_HF
 TO_HF["t5"] = TO_HF["mt5"] = T5_TO_HF
 HEADS_FROM_HF["t5"] = HEADS_FROM_HF["mt5"] = T5_HEADS_FROM_HF
+# DeBERTa-v2 / v3 (deberta_v2_names.py): BERT-like names with their own attention projections, ``deberta.`` prefixed.
+FROM_HF["deberta-v2"] = DEBERTA_V2_FROM_HF
+TO_HF["deberta-v2"] = DEBERTA_V2_TO_HF
+HEADS_FROM_HF["deberta-v2"] = DEBERTA_V2_HEADS_FROM_HF
 # Per model type, prefixes of weights of parts an embedding model does not load (returned with the heads, under
 # their HF names, so that the loader can name what it leaves aside).
 LEFT_ASIDE_PREFIXES = {"t5": T5_LEFT_ASIDE_PREFIXES, "mt5": T5_LEFT_ASIDE_PREFIXES}
 
 # Buffers some checkpoints carry that hold no learned state.
 _IGNORE = {"embeddings.position_ids", "embeddings.token_type_ids"}
-_PREFIXES = ("bert.", "mpnet.", "roberta.", "distilbert.", "electra.", "model.")
+_PREFIXES = ("bert.", "mpnet.", "roberta.", "distilbert.", "electra.", "deberta.", "model.")
 _LEGACY_SUFFIXES = {".gamma": ".weight", ".beta": ".bias"}
 _LAYER_INDEX = re.compile(r"\.(\d+)\.")
 

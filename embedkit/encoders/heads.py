@@ -4,11 +4,12 @@ The heads reproduce transformers' ``BertForSequenceClassification`` (pooler outp
 ``MPNetForSequenceClassification`` / ``RobertaForSequenceClassification`` / ``XLMRobertaForSequenceClassification``
 (first token -> dropout -> dense -> tanh -> dropout -> out_proj), ``ElectraForSequenceClassification`` (the same
 with GELU), ``DistilBertForSequenceClassification`` (first token -> pre_classifier -> ReLU -> dropout ->
-classifier), and the decoders' ``Qwen3ForSequenceClassification`` / ``Gemma3TextForSequenceClassification`` (last
-non-padding token -> ``score``). Weights load strictly from a
-HF ``*ForSequenceClassification`` checkpoint and save back under the names transformers writes (``bert.`` /
-``mpnet.`` / ``roberta.`` / ``distilbert.`` / ``electra.`` / ``model.`` prefix on the encoder; ``classifier.*``,
-DistilBERT's ``pre_classifier.*`` and the decoders' ``score.*`` for the head).
+classifier), ``DebertaV2ForSequenceClassification`` (first token -> ContextPooler ``pooler.dense`` -> activation ->
+dropout -> classifier), and the decoders' ``Qwen3ForSequenceClassification`` / ``Gemma3TextForSequenceClassification``
+(last non-padding token -> ``score``). Weights load strictly from a HF ``*ForSequenceClassification`` checkpoint and
+save back under the names transformers writes (``bert.`` / ``mpnet.`` / ``roberta.`` / ``distilbert.`` /
+``electra.`` / ``deberta.`` / ``model.`` prefix on the encoder; ``classifier.*``, DistilBERT's ``pre_classifier.*``,
+DeBERTa's ``pooler.*`` and the decoders' ``score.*`` for the head).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from torch import Tensor, nn
 from embedkit.encoders import build_encoder
 from embedkit.encoders.config import SUPPORTED_MODEL_TYPES, EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
+from embedkit.encoders.deberta_v2_names import DEBERTA_V2_CLASSIFIER_TO_HF
 from embedkit.encoders.engine import InferenceEngine
+from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from embedkit.encoders.loading import check_size_before_building, load_strict
 from embedkit.encoders.modernbert_heads import ModernBertClassificationHead
 from embedkit.encoders.modernbert_names import MODERNBERT_CLASSIFIER_TO_HF, shared_head_to
@@ -65,6 +68,10 @@ ARCHITECTURES["electra"] = "ElectraForSequenceClassification"
 HEAD_TO_HF["modernbert"] = MODERNBERT_CLASSIFIER_TO_HF
 HF_PREFIX["modernbert"] = "model."
 ARCHITECTURES["modernbert"] = "ModernBertForSequenceClassification"
+# DeBERTa-v2 / v3: the ContextPooler's dense layer and the classifier on the first token (DebertaV2ClassificationHead).
+HEAD_TO_HF["deberta-v2"] = DEBERTA_V2_CLASSIFIER_TO_HF
+HF_PREFIX["deberta-v2"] = "deberta."
+ARCHITECTURES["deberta-v2"] = "DebertaV2ForSequenceClassification"
 # Decoders (Qwen3, Gemma 3): one bias-free ``score`` Linear read at the last token that is not padding
 # (LastTokenClassificationHead below).
 DECODER_TYPES = ("qwen3", "gemma3_text")
@@ -79,6 +86,9 @@ def classifier_dropout(hf_config: dict[str, Any], cfg: EncoderConfig) -> float:
     (DistilBERT: ``seq_classif_dropout``, default 0.2)."""
     if cfg.model_type == "distilbert":
         return float(hf_config.get("seq_classif_dropout", 0.2))
+    if cfg.model_type == "deberta-v2":  # its own key, as DebertaV2ForSequenceClassification reads it
+        value = hf_config.get("cls_dropout")
+        return cfg.hidden_dropout_prob if value is None else float(value)
     value = hf_config.get("classifier_dropout")
     return cfg.hidden_dropout_prob if value is None else float(value)
 
@@ -147,6 +157,32 @@ class ElectraClassificationHead(MPNetClassificationHead):
     """
 
     activation = staticmethod(torch.nn.functional.gelu)
+
+
+class DebertaV2ClassificationHead(nn.Module):
+    """DeBERTa-v2's ContextPooler and classifier: first token (B, D) -> dropout (``pooler_dropout``) -> dense ->
+    ``pooler_hidden_act`` -> dropout -> Linear (B, num_labels).
+
+    Example:
+        >>> from embedkit.encoders.deberta_v2 import DebertaV2Config
+        >>> cfg = DebertaV2Config(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2)
+        >>> tuple(DebertaV2ClassificationHead(cfg, num_labels=3, dropout=0.1).eval()(torch.zeros(2, 5, 8), None).shape)
+        (2, 3)
+    """
+
+    def __init__(self, config: EncoderConfig, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        D = config.hidden_size
+        self.pooler_dropout = nn.Dropout(config.pooler_dropout)
+        self.dense = nn.Linear(D, D)
+        self.act = ACTIVATIONS[config.pooler_hidden_act]  # a key of ACTIVATION_FUNCTIONS
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(D, num_labels)
+
+    def forward(self, hidden: Tensor, pooled: Tensor | None) -> Tensor:
+        del pooled  # the ContextPooler belongs to this head
+        x = ACTIVATION_FUNCTIONS[self.act](self.dense(self.pooler_dropout(hidden[:, 0])))  # (B, T, D) -> (B, D)
+        return self.out(self.dropout(x))  # (B, num_labels)
 
 
 class DistilBertClassificationHead(nn.Module):
@@ -252,6 +288,8 @@ class SequenceClassifier(nn.Module):
         self.encoder = build_encoder(config, add_pooler=config.model_type == "bert")
         if config.model_type == "modernbert":
             self.classifier = ModernBertClassificationHead(config, num_labels, dropout)
+        elif config.model_type == "deberta-v2":
+            self.classifier = DebertaV2ClassificationHead(config, num_labels, dropout)
         elif config.model_type in DECODER_TYPES:
             self.classifier = LastTokenClassificationHead(config.hidden_size, num_labels, config.pad_token_id)
         else:

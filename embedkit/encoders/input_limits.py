@@ -93,9 +93,12 @@ def uses_token_types(config: EncoderConfig, where: str) -> bool:
     (every token gets type 0, whatever ``type_vocab_size`` is). A BERT with ``type_vocab_size=1`` has one row, so
     the second text of a pair (type 1) would index past it: its token types are left out (all 0, as RoBERTa-style
     tokenizers do for single-type models in transformers), with a warning, so that pairs (a CrossEncoder's only
-    input) still work.
+    input) still work. DeBERTa-v2's tokenizer gives token types whatever the model has (as transformers' does): a
+    model without a type table (DeBERTa-v3) ignores them, one with a single row is treated as BERT's.
     """
-    if config.model_type not in ("bert", "electra"):  # ELECTRA's tokenizer is BERT's WordPiece, with token types
+    if config.model_type == "deberta-v2" and config.type_vocab_size == 0:
+        return True
+    if config.model_type not in ("bert", "electra", "deberta-v2"):  # ELECTRA's tokenizer is BERT's WordPiece
         return False
     if config.type_vocab_size < 2:
         logger.warning("%s: type_vocab_size=%d: both texts of a pair get token type 0 (the model has no row for "

@@ -19,6 +19,7 @@ from embedkit.encoders import EncoderConfig
 from embedkit.encoders.relative_position import relative_position_bucket
 from embedkit.encoders.t5 import NO_POSITION_LIMIT, T5Config, T5EncoderModel
 from tests.conftest import FIXTURES, golden
+from tests.encoders.family_checks import check_engine_falls_back_to_the_reference_path, check_one_training_step_moves
 
 FOLDERS = {"t5_st": "emb", "t5_full": "full_emb", "mt5_encoder": "mt5_emb"}
 
@@ -233,32 +234,10 @@ def test_cross_encoders_and_masked_lm_heads_on_t5_are_refused_by_name():
 
 
 def test_engine_falls_back_to_the_reference_path_default_and_optimized(g, texts):
-    model = SentenceTransformer(str(FIXTURES / "t5_st"), device="cpu")
-    default = model.encode(texts["tiny"], batch_size=4)
-    with torch.enable_grad():  # gradients wanted: the engine never applies, this is the reference forward
-        reference = model(model.preprocess(texts["tiny"]))["sentence_embedding"].detach().numpy()
-    model.optimize_for_inference()
-    np.testing.assert_array_equal(default, model.encode(texts["tiny"], batch_size=4))
-    assert np.abs(default - reference).max() <= 1e-6 and np.abs(default - g["emb"]).max() <= 2e-5
+    check_engine_falls_back_to_the_reference_path(str(FIXTURES / "t5_st"), texts["tiny"], g["emb"])
 
 
 def test_one_training_step_with_multiple_negatives_ranking_loss(tmp_path):
-    from embedkit.base.trainer import SentenceTransformerTrainer
-    from embedkit.base.training_args import SentenceTransformerTrainingArguments
-    from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
-
-    model = SentenceTransformer(str(FIXTURES / "t5_st"), device="cpu")
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    anchors = [f"question number {i} about the cat" for i in range(8)]
-    positives = [f"answer {i}: the cat sat on the mat" for i in range(8)]
-    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=8,
-                                                save_strategy="no", disable_tqdm=True, learning_rate=1e-3)
-    trainer = SentenceTransformerTrainer(model, args, train_dataset={"anchor": anchors, "positive": positives},
-                                         loss=MultipleNegativesRankingLoss(model))
-    trainer.train()
-    after = model.state_dict()
-    assert trainer.state.global_step == 1 and all(torch.isfinite(v).all() for v in after.values())
-    for key in ("0.auto_model.rel_bias.weight", "0.auto_model.layers.1.attn.k.weight",
-                "0.auto_model.layers.0.ffn.wi_0.weight", "0.auto_model.layers.1.ffn.wo.weight",
-                "0.auto_model.final_norm.weight", "2.linear.weight"):
-        assert not torch.equal(before[key], after[key]), key
+    check_one_training_step_moves(str(FIXTURES / "t5_st"), str(tmp_path), [
+        "0.auto_model.rel_bias.weight", "0.auto_model.layers.1.attn.k.weight", "0.auto_model.layers.0.ffn.wi_0.weight",
+        "0.auto_model.layers.1.ffn.wo.weight", "0.auto_model.final_norm.weight", "2.linear.weight"])
