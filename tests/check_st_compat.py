@@ -30,7 +30,9 @@ def main() -> None:
                                                "roberta_st", "xlmr_st", "distilbert_st", "camembert_st",
                                                "electra_st", "modernbert_st", "qwen3_st", "qwen3_causal_lm",
                                                "gemma3_st", "gemma3_causal_lm", "t5_st", "t5_full",
-                                               "mt5_encoder", "deberta_st", "deberta_mlm")]
+                                               "mt5_encoder", "deberta_st", "deberta_mlm", "llama_st",
+                                               "llama_causal_lm", "mistral_st", "mistral_causal_lm", "qwen2_st",
+                                               "qwen2_causal_lm")]
     if packaged_model_path() is not None:
         folders.append(packaged_model_path())
     print(f"sentence-transformers {sentence_transformers.__version__}")

@@ -1,6 +1,7 @@
-"""Generate the Qwen3 and Gemma 3 parity fixtures with sentence-transformers 6.x (run by hand; tests never import ST).
+"""Generate the decoder parity fixtures (Qwen3, Gemma 3, Llama, Mistral, Qwen2) with sentence-transformers 6.x (run by
+hand; tests never import ST).
 
-    /root/venv6/bin/python tests/generate_decoder_fixtures.py [qwen3] [gemma3]     # both when none is named
+    /root/venv6/bin/python tests/generate_decoder_fixtures.py [qwen3] [gemma3] [llama] [mistral] [qwen2]  # all: none
 
 Tiny random decoder checkpoints written by transformers (hidden 32, max_position_embeddings 128; fewer key/value heads
 than query heads, and a head_dim of 16 so that the attention width differs from the hidden size) with a tiny
@@ -14,11 +15,16 @@ byte-level BPE ``tokenizer.json`` built with ``tokenizers``. Per family, three f
     sliding with window 8 (4 tokens on either side), 2 full; 2 query heads on 1; ``query_pre_attn_scalar`` 8) + mean
     Pooling + Dense 32->64 + Dense 64->32 (no biases, identity) + Normalize, with query and document prompts; the
     tokenizer adds ``<bos>`` and ``<eos>`` and pads with ``<pad>`` on the right;
-- ``{family}_causal_lm/`` a plain transformers folder (no modules.json) of a causal ``*ForCausalLM`` with attention
-  biases, sliding-window layers (window 4) and an untied ``lm_head``, which ST loads with last-token pooling (the
-  ``ForCausalLM`` default);
-- ``{family}_ce/``        CrossEncoder on ``*ForSequenceClassification`` (qwen3 1 label, gemma3 2 labels; ``score`` at
-  the last token that is not padding);
+  - llama: e5-mistral's layout on a Llama 3 stack (``llama3`` rotary scaling with an original context of 16 tokens,
+    so that the scaling matters): ``<s>`` text ``</s>``, right padding, lasttoken Pooling + Normalize, query prompt;
+  - mistral: the same layout, every layer sliding with window 8, 1 key/value head, left padding;
+  - qwen2: query / key / value biases, Qwen's tokenizer, right padding, mean Pooling + Normalize, query prompt;
+- ``{family}_causal_lm/`` a plain transformers folder (no modules.json) of a causal ``*ForCausalLM`` with an untied
+  ``lm_head``, which ST loads with last-token pooling (the ``ForCausalLM`` default): qwen3 and gemma3 with
+  attention biases and sliding-window layers (window 4), llama with attention and feed-forward biases and linear
+  rotary scaling, mistral without a window, qwen2 with sliding layers (window 4, from layer 1);
+- ``{family}_ce/``        CrossEncoder on ``*ForSequenceClassification`` (qwen3, llama, qwen2 1 label; gemma3, mistral
+  2 labels; ``score`` at the last token that is not padding);
 - ``{family}_golden.npz`` ST 6's token ids, embeddings (batched, alone, with prompts), CrossEncoder scores and every
   layer's output.
 
@@ -87,6 +93,46 @@ FAMILIES: dict[str, dict[str, Any]] = {
         lm=dict(attention_bias=True, sliding_window=4),
         ce=dict(num_labels=2),
     ),
+    "llama": dict(  # e5-mistral's layout on a Llama 3 stack: <s> text </s>, last-token pooling
+        special=["<pad>", "<s>", "</s>", "<unk>"],  # ids 0..3
+        template=("<s>:0 $A:0 </s>:0", "<s>:0 $A:0 </s>:0 $B:1 </s>:1", [("<s>", 1), ("</s>", 2)]),
+        tokens=dict(bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", padding_side="right"),
+        settings=dict(num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, eos_token_id=2,
+                      bos_token_id=1, rope_parameters={"rope_type": "llama3", "rope_theta": 10_000.0, "factor": 8.0,
+                                                       "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                       "original_max_position_embeddings": 16}),
+        classes=("LlamaConfig", "LlamaModel", "LlamaForCausalLM", "LlamaForSequenceClassification"),
+        st=dict(pooling="lasttoken", dense=False, prompts={"query": QWEN3_PROMPT, "document": ""}),
+        lm=dict(attention_bias=True, mlp_bias=True,
+                rope_parameters={"rope_type": "linear", "rope_theta": 10_000.0, "factor": 2.0}),
+        ce=dict(num_labels=1),
+    ),
+    "mistral": dict(  # every layer slides; left padding
+        special=["<pad>", "<s>", "</s>", "<unk>"],
+        template=("<s>:0 $A:0 </s>:0", "<s>:0 $A:0 </s>:0 $B:1 </s>:1", [("<s>", 1), ("</s>", 2)]),
+        tokens=dict(bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", padding_side="left"),
+        settings=dict(num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=1, eos_token_id=2,
+                      bos_token_id=1, sliding_window=8,
+                      rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0}),
+        classes=("MistralConfig", "MistralModel", "MistralForCausalLM", "MistralForSequenceClassification"),
+        st=dict(pooling="lasttoken", dense=False, prompts={"query": QWEN3_PROMPT, "document": ""}),
+        lm=dict(sliding_window=None),
+        ce=dict(num_labels=2),
+    ),
+    "qwen2": dict(  # q/k/v biases; mean pooling as KaLM's
+        special=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        template=("$A:0 <|endoftext|>:0", "$A:0 <|endoftext|>:0 $B:1 <|endoftext|>:1", [("<|endoftext|>", 0)]),
+        tokens=dict(eos_token="<|im_end|>", pad_token="<|endoftext|>", padding_side="right"),
+        settings=dict(num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, eos_token_id=0,
+                      bos_token_id=None, rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0}),
+        classes=("Qwen2Config", "Qwen2Model", "Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
+        st=dict(pooling="mean", dense=False, prompts={"query": QWEN3_PROMPT, "document": ""}),
+        lm=dict(use_sliding_window=True, sliding_window=4, max_window_layers=1),
+        ce=dict(num_labels=1),
+        # transformers 5 tokenizes a qwen2 folder with Qwen2Tokenizer's own pipeline (NFC, Qwen's split pattern)
+        # whatever tokenizer.json says: the folders get the tokenizer.json it writes, as real Qwen2 folders have
+        canonical_tokenizer=True,
+    ),
 }
 
 
@@ -123,10 +169,12 @@ def make_hf(family: dict[str, Any], kind: str, out: Path, seed: int, **overrides
     torch.manual_seed(seed)
     model = dict(zip(("model", "causal_lm", "cls"), model_classes))[kind](cfg)
     with torch.no_grad():  # larger random weights than the default init, so differences are not hidden
-        for name, p in model.named_parameters():  # Qwen3's norms scale by weight, Gemma's by 1 + weight
-            is_qwen3_norm = name.endswith("norm.weight") and family["classes"][0] == "Qwen3Config"
-            p.normal_(1.0 if is_qwen3_norm else 0.0, 0.2)
+        for name, p in model.named_parameters():  # Qwen3's and Llama's norms scale by weight, Gemma's by 1 + weight
+            scales_by_weight = name.endswith("norm.weight") and family["classes"][0] != "Gemma3TextConfig"
+            p.normal_(1.0 if scales_by_weight else 0.0, 0.2)
     model.save_pretrained(out)
+    if family.get("canonical_tokenizer"):
+        transformers.AutoTokenizer.from_pretrained(out).save_pretrained(out)
     return out
 
 
@@ -202,7 +250,7 @@ def generate(name: str, work: Path) -> None:
     hf = make_hf(family, "causal_lm", FIX / f"{name}_causal_lm", seed=1, **family["lm"])
     lm = SentenceTransformer(str(hf), device="cpu", model_kwargs=EAGER)
     assert lm[1].get_config_dict()["pooling_mode"] == "lasttoken", lm[1].get_config_dict()
-    print(f"{name}_causal_lm: layer types {lm[0].auto_model.config.layer_types}")
+    print(f"{name}_causal_lm: layer types {getattr(lm[0].auto_model.config, 'layer_types', None)}")
     golden["lm_emb"] = lm.encode(TINY_TEXTS, batch_size=4)
 
     # CrossEncoder

@@ -1,6 +1,6 @@
 """Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, DeBERTa-v2 / v3,
-ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3), their config, and the HF
-weight-name tables."""
+ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3, Llama / Mistral / Qwen2), their
+config, and the HF weight-name tables."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from embedkit.encoders.deberta_v2 import DebertaV2Config, DebertaV2Model
 from embedkit.encoders.distilbert import DistilBertModel
 from embedkit.encoders.electra import ElectraModel
 from embedkit.encoders.gemma3 import Gemma3Config, Gemma3Model
+from embedkit.encoders.llama import LlamaConfig, LlamaModel
 from embedkit.encoders.modernbert import ModernBertConfig, ModernBertModel
 from embedkit.encoders.mpnet import MPNetModel
 from embedkit.encoders.qwen3 import Qwen3Config, Qwen3Model
@@ -29,6 +30,9 @@ ENCODERS: dict[str, type[nn.Module]] = {
     "modernbert": ModernBertModel,
     "qwen3": Qwen3Model,
     "gemma3_text": Gemma3Model,
+    "llama": LlamaModel,
+    "mistral": LlamaModel,
+    "qwen2": LlamaModel,
     "t5": T5EncoderModel,
     "mt5": T5EncoderModel,
     "deberta-v2": DebertaV2Model,
@@ -41,5 +45,6 @@ def build_encoder(config: EncoderConfig, add_pooler: bool = True) -> nn.Module:
 
 
 __all__ = ["ENCODERS", "BertModel", "DebertaV2Config", "DebertaV2Model", "DistilBertModel", "ElectraModel",
-           "EncoderConfig", "Gemma3Config", "Gemma3Model", "MPNetModel", "ModernBertConfig", "ModernBertModel",
-           "Qwen3Config", "Qwen3Model", "RobertaModel", "T5Config", "T5EncoderModel", "build_encoder"]
+           "EncoderConfig", "Gemma3Config", "Gemma3Model", "LlamaConfig", "LlamaModel", "MPNetModel",
+           "ModernBertConfig", "ModernBertModel", "Qwen3Config", "Qwen3Model", "RobertaModel", "T5Config",
+           "T5EncoderModel", "build_encoder"]

@@ -26,7 +26,8 @@ _LIMITS = {
 }
 
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
-                         "modernbert", "qwen3", "gemma3_text", "t5", "mt5", "deberta-v2")
+                         "modernbert", "qwen3", "gemma3_text", "llama", "mistral", "qwen2", "t5", "mt5",
+                         "deberta-v2")
 # Families whose positions count from ``pad_token_id + 1`` and skip padding (fairseq style), BERT layer otherwise.
 ROBERTA_TYPES = ("roberta", "xlm-roberta", "camembert")  # CamemBERT is RoBERTa
 # DistilBERT config.json key -> the EncoderConfig field it fills (the BERT-style names are not in its config.json).
@@ -197,6 +198,10 @@ class EncoderConfig:
             from embedkit.encoders.gemma3 import Gemma3Config
 
             return Gemma3Config.from_gemma3_config(hf)
+        if model_type in ("llama", "mistral", "qwen2"):  # Qwen3's stack without q/k norms: LlamaConfig
+            from embedkit.encoders.llama import LlamaConfig
+
+            return LlamaConfig.from_llama_config(hf)
         if model_type in ("t5", "mt5"):  # the encoder of an encoder-decoder: T5Config, an extension of this class
             from embedkit.encoders.t5 import T5Config
 

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from embedkit.encoders.deberta_v2_names import DEBERTA_V2_FROM_HF, DEBERTA_V2_HEADS_FROM_HF, DEBERTA_V2_TO_HF
 from embedkit.encoders.gemma3_names import GEMMA3_FROM_HF, GEMMA3_TO_HF
+from embedkit.encoders.llama_names import LLAMA_FROM_HF, LLAMA_TO_HF
 from embedkit.encoders.modernbert_names import (
     MODERNBERT_FROM_HF,
     MODERNBERT_HEADS_FROM_HF,
@@ -272,6 +273,10 @@ HEADS_FROM_HF["qwen3"] = QWEN3_HEADS_FROM_HF
 FROM_HF["gemma3_text"] = GEMMA3_FROM_HF  # Gemma 3: Qwen3's names plus two norms per layer, the decoders' heads
 TO_HF["gemma3_text"] = GEMMA3_TO_HF
 HEADS_FROM_HF["gemma3_text"] = QWEN3_HEADS_FROM_HF
+
+FROM_HF["llama"] = FROM_HF["mistral"] = FROM_HF["qwen2"] = LLAMA_FROM_HF  # llama_names.py: Qwen3's without norms
+TO_HF["llama"] = TO_HF["mistral"] = TO_HF["qwen2"] = LLAMA_TO_HF
+HEADS_FROM_HF["llama"] = HEADS_FROM_HF["mistral"] = HEADS_FROM_HF["qwen2"] = QWEN3_HEADS_FROM_HF
 
 # T5 and mT5 (t5_names.py): the encoder of an encoder-decoder; a full checkpoint's decoder is left aside.
 FROM_HF["t5"] = FROM_HF["mt5"] = T5_FROM_HF

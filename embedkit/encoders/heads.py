@@ -74,11 +74,14 @@ HF_PREFIX["deberta-v2"] = "deberta."
 ARCHITECTURES["deberta-v2"] = "DebertaV2ForSequenceClassification"
 # Decoders (Qwen3, Gemma 3): one bias-free ``score`` Linear read at the last token that is not padding
 # (LastTokenClassificationHead below).
-DECODER_TYPES = ("qwen3", "gemma3_text")
+DECODER_TYPES = ("qwen3", "gemma3_text", "llama", "mistral", "qwen2")
 HEAD_TO_HF.update(dict.fromkeys(DECODER_TYPES, QWEN3_CLASSIFIER_TO_HF))
 HF_PREFIX.update(dict.fromkeys(DECODER_TYPES, "model."))
 ARCHITECTURES["qwen3"] = "Qwen3ForSequenceClassification"
 ARCHITECTURES["gemma3_text"] = "Gemma3TextForSequenceClassification"
+ARCHITECTURES["llama"] = "LlamaForSequenceClassification"
+ARCHITECTURES["mistral"] = "MistralForSequenceClassification"
+ARCHITECTURES["qwen2"] = "Qwen2ForSequenceClassification"
 
 
 def classifier_dropout(hf_config: dict[str, Any], cfg: EncoderConfig) -> float:

@@ -83,6 +83,15 @@ class Qwen3Config(EncoderConfig):
     """``full_attention`` or ``sliding_attention`` per layer; empty = derived as transformers derives it."""
     is_causal: bool = True
     """False: bidirectional attention (config.json ``is_causal: false``, read by transformers 5.2+)."""
+    qk_norm: bool = True
+    """RMSNorm on each head's queries and keys (Qwen3, Gemma 3; not Llama, Mistral, Qwen2)."""
+    attention_output_bias: bool | None = None
+    """The output projection's bias (None: as ``attention_bias``; Qwen2 has q/k/v biases and none on o)."""
+    mlp_bias: bool = False
+    """Biases on the gated feed-forward's three projections (Llama's ``mlp_bias``)."""
+    rope_scaling: dict[str, Any] | None = None
+    """Scaled rotary frequencies (:data:`~embedkit.encoders.rotary.SCALED_ROPE_TYPES`; Llama 3's ``llama3``), or
+    None for plain ones (Qwen3 refuses scaled variants)."""
 
     def __post_init__(self) -> None:
         if not self.layer_types:
@@ -125,10 +134,16 @@ class Qwen3Config(EncoderConfig):
         del add_pooler
         D, F, Dh = self.hidden_size, self.intermediate_size, self.head_dim
         q_width, kv_width = self.num_attention_heads * Dh, self.num_key_value_heads * Dh
-        attention = D * q_width + 2 * D * kv_width + q_width * D + 2 * Dh  # q, k, v, o; q_norm, k_norm
+        attention = D * q_width + 2 * D * kv_width + q_width * D  # q, k, v, o
+        if self.qk_norm:
+            attention += 2 * Dh
         if self.attention_bias:
-            attention += q_width + 2 * kv_width + D
+            attention += q_width + 2 * kv_width
+        if self.output_bias:
+            attention += D
         layer = attention + 3 * D * F + 2 * D  # + gate, up, down; two RMSNorms
+        if self.mlp_bias:
+            layer += 2 * F + D
         return self.vocab_size * D + self.num_hidden_layers * layer + D  # tokens, layers, final norm
 
     @classmethod
@@ -197,6 +212,11 @@ class Qwen3Config(EncoderConfig):
             out["is_causal"] = self.is_causal
         return out
 
+    @property
+    def output_bias(self) -> bool:
+        """Whether the attention's output projection has a bias."""
+        return self.attention_bias if self.attention_output_bias is None else self.attention_output_bias
+
     def sliding_reach(self) -> int | None:
         """The farthest key a ``sliding_attention`` query sees, in tokens: ``sliding_window - 1`` back when causal,
         ``sliding_window`` either side when bidirectional (transformers' two masks)."""
@@ -257,7 +277,8 @@ def decoder_attention_masks(attention_mask: Tensor | None, T: int, device: torch
 
 
 class Qwen3Attention(nn.Module):
-    """Grouped-query self-attention with per-head RMSNorm on queries and keys, then rotary positions.
+    """Grouped-query self-attention with per-head RMSNorm on queries and keys (when ``cfg.qk_norm``), then rotary
+    positions.
 
     ``norm`` is the per-head norm's class and ``scale`` the factor on the scores (``1 / sqrt(head_dim)`` when None):
     Gemma 3 passes its own.
@@ -270,9 +291,9 @@ class Qwen3Attention(nn.Module):
         self.q = nn.Linear(D, q_width, bias=cfg.attention_bias)
         self.k = nn.Linear(D, kv_width, bias=cfg.attention_bias)
         self.v = nn.Linear(D, kv_width, bias=cfg.attention_bias)
-        self.o = nn.Linear(q_width, D, bias=cfg.attention_bias)
-        self.q_norm = norm(cfg.head_dim, cfg.layer_norm_eps)
-        self.k_norm = norm(cfg.head_dim, cfg.layer_norm_eps)
+        self.o = nn.Linear(q_width, D, bias=cfg.output_bias)
+        self.q_norm = norm(cfg.head_dim, cfg.layer_norm_eps) if cfg.qk_norm else nn.Identity()
+        self.k_norm = norm(cfg.head_dim, cfg.layer_norm_eps) if cfg.qk_norm else nn.Identity()
         self.scale = scale
         self.dropout_p = cfg.attention_probs_dropout_prob  # on the attention probabilities, in training
 
@@ -299,9 +320,9 @@ class GatedMLP(nn.Module):
 
     def __init__(self, cfg: Qwen3Config) -> None:
         super().__init__()
-        self.gate = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
-        self.up = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
-        self.down = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+        self.gate = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=cfg.mlp_bias)
+        self.up = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=cfg.mlp_bias)
+        self.down = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=cfg.mlp_bias)
         self.act = ACTIVATIONS[cfg.hidden_act]  # a key of ACTIVATION_FUNCTIONS
 
     def forward(self, x: Tensor) -> Tensor:
@@ -368,7 +389,8 @@ class Qwen3Model(ParameterPlacement, nn.Module):
 
     def rotary(self, T: int, device: torch.device) -> dict[str, tuple[Tensor, Tensor]]:
         """Per layer type, the rotary ``cos``/``sin`` of positions 0..T-1, (T, Dh) each (one base for all)."""
-        cos_sin = rotary_cos_sin(torch.arange(T, device=device), self.config.head_dim, self.config.rope_theta)
+        cos_sin = rotary_cos_sin(torch.arange(T, device=device), self.config.head_dim, self.config.rope_theta,
+                                 self.config.rope_scaling)
         return {FULL: cos_sin, SLIDING: cos_sin}
 
     def attention_masks(self, attention_mask: Tensor | None, T: int, device: torch.device

@@ -1,6 +1,7 @@
-"""Decoders used as encoders, Qwen3 (Qwen3-Embedding) and Gemma 3 (EmbeddingGemma): parity with sentence-transformers
-6.2 (fixtures from tests/generate_decoder_fixtures.py), padding on either side, the causal-LM default pooling, the
-attention masks, strict loading, saving, the engine's fallback and one training step."""
+"""Decoders used as encoders, Qwen3 (Qwen3-Embedding), Gemma 3 (EmbeddingGemma), Llama, Mistral and Qwen2: parity
+with sentence-transformers 6.2 (fixtures from tests/generate_decoder_fixtures.py), padding on either side, the
+causal-LM default pooling, the attention masks, strict loading, saving, the engine's fallback and one training
+step."""
 
 from __future__ import annotations
 
@@ -16,12 +17,19 @@ from safetensors.torch import load_file, save_file
 from embedkit import CrossEncoder, SentenceTransformer
 from embedkit.encoders import EncoderConfig, build_encoder
 from embedkit.encoders.gemma3 import Gemma3Config, Gemma3Model
+from embedkit.encoders.llama import LlamaConfig, LlamaModel
 from embedkit.encoders.qwen3 import FULL, SLIDING, Qwen3Config, Qwen3Model
 from tests.conftest import FIXTURES, golden
 
-FAMILIES = ["qwen3", "gemma3"]
-PADDING_SIDE = {"qwen3": "left", "gemma3": "right"}
-STACK_TYPES = {"qwen3": (Qwen3Config, Qwen3Model), "gemma3": (Gemma3Config, Gemma3Model)}
+FAMILIES = ["qwen3", "gemma3", "llama", "mistral", "qwen2"]
+PADDING_SIDE = {"qwen3": "left", "gemma3": "right", "llama": "right", "mistral": "left", "qwen2": "right"}
+STACK_TYPES = {"qwen3": (Qwen3Config, Qwen3Model), "gemma3": (Gemma3Config, Gemma3Model),
+               "llama": (LlamaConfig, LlamaModel), "mistral": (LlamaConfig, LlamaModel),
+               "qwen2": (LlamaConfig, LlamaModel)}
+# The attention layer types of each family's plain causal-LM folder (generate_decoder_fixtures.py)
+LM_LAYER_TYPES = {"qwen3": {FULL, SLIDING}, "gemma3": {FULL, SLIDING}, "llama": {FULL}, "mistral": {FULL},
+                  "qwen2": {FULL, SLIDING}}
+QK_NORM_FAMILIES = ("qwen3", "gemma3")
 
 
 def folder(family: str, kind: str) -> str:
@@ -100,7 +108,7 @@ def test_a_causal_lm_folder_gets_last_token_pooling_and_matches_st(family, g, te
         model = SentenceTransformer(folder(family, "causal_lm"), device="cpu")
     assert [type(m).__name__ for m in model] == ["Transformer", "Pooling"]
     assert model[1].pooling_mode == "lasttoken"
-    assert SLIDING in model[0].auto_model.config.layer_types and FULL in model[0].auto_model.config.layer_types
+    assert set(model[0].auto_model.config.layer_types) == LM_LAYER_TYPES[family]
     assert "lm_head.weight" in caplog.text  # the causal LM head is left aside, and said so
     assert np.abs(model.encode(texts["tiny"], batch_size=4) - g["lm_emb"]).max() <= 2e-5
 
@@ -134,6 +142,8 @@ def tiny(family: str, **overrides) -> Qwen3Config:
                   head_dim=8, intermediate_size=24, max_position_embeddings=64, pad_token_id=0)
     if family == "gemma3":
         fields["layer_types"] = (FULL,) * 3
+    if family in ("llama", "mistral", "qwen2"):
+        fields["model_type"] = family
     return STACK_TYPES[family][0](**{**fields, **overrides})
 
 
@@ -282,13 +292,13 @@ def test_unsupported_or_inconsistent_configs_are_refused_by_name(model_type, edi
 @pytest.mark.parametrize("family", FAMILIES)
 def test_strict_loading_names_an_unknown_and_a_missing_key(family, tmp_path):
     for name, edit in (("unknown", lambda s: s.update({"layers.1.self_attn.extra.weight": torch.zeros(2)})),
-                       ("missing", lambda s: s.pop("layers.2.self_attn.k_norm.weight"))):
+                       ("missing", lambda s: s.pop("layers.2.self_attn.k_proj.weight"))):
         path = tmp_path / name
         shutil.copytree(folder(family, "st"), path)
         state = load_file(path / "model.safetensors")
         edit(state)
         save_file(state, path / "model.safetensors")
-        with pytest.raises(ValueError, match=r"layers\.(1\.self_attn\.extra|2\.attn\.k_norm)\.weight"):
+        with pytest.raises(ValueError, match=r"layers\.(1\.self_attn\.extra|2\.attn\.k)\.weight"):
             SentenceTransformer(str(path), device="cpu")
 
 
@@ -312,7 +322,8 @@ def test_save_then_reload_is_identical_and_writes_hf_names(family, kind, tmp_pat
     original = json.loads((FIXTURES / source / "config.json").read_text())
     assert config["model_type"] == original["model_type"] and config["head_dim"] == 16
     assert config["architectures"] == original["architectures"]
-    assert config["layer_types"] == original["layer_types"]
+    if "layer_types" in original:  # the families whose config.json lists them (not Llama, Mistral)
+        assert config["layer_types"] == original["layer_types"]
     tokenizer_config = json.loads((tmp_path / "saved" / "tokenizer_config.json").read_text())
     assert tokenizer_config["padding_side"] == PADDING_SIDE[family]
 
@@ -382,8 +393,10 @@ def test_one_training_step_with_multiple_negatives_ranking_loss(family, tmp_path
     assert trainer.state.global_step == 1
     after = model.state_dict()
     assert all(torch.isfinite(v).all() for v in after.values())
-    keys = ["0.auto_model.layers.1.attn.k.weight", "0.auto_model.layers.2.attn.q_norm.weight",
+    keys = ["0.auto_model.layers.1.attn.k.weight", "0.auto_model.layers.2.attn.q.weight",
             "0.auto_model.layers.0.mlp.gate.weight", "0.auto_model.final_norm.weight"]
+    if family in QK_NORM_FAMILIES:
+        keys.append("0.auto_model.layers.2.attn.q_norm.weight")
     if family == "gemma3":
         keys += ["0.auto_model.layers.3.attn_out_norm.weight", "0.auto_model.layers.3.mlp_out_norm.weight",
                  "2.linear.weight"]
