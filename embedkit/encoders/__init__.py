@@ -1,6 +1,6 @@
 """Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, DeBERTa-v2 / v3,
-ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3, Llama / Mistral / Qwen2), their
-config, and the HF weight-name tables."""
+NomicBERT, ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3, Llama / Mistral /
+Qwen2), their config, and the HF weight-name tables."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from embedkit.encoders.gemma3 import Gemma3Config, Gemma3Model
 from embedkit.encoders.llama import LlamaConfig, LlamaModel
 from embedkit.encoders.modernbert import ModernBertConfig, ModernBertModel
 from embedkit.encoders.mpnet import MPNetModel
+from embedkit.encoders.nomic_bert import NomicBertConfig, NomicBertModel
 from embedkit.encoders.qwen3 import Qwen3Config, Qwen3Model
 from embedkit.encoders.roberta import RobertaModel
 from embedkit.encoders.t5 import T5Config, T5EncoderModel
@@ -36,6 +37,7 @@ ENCODERS: dict[str, type[nn.Module]] = {
     "t5": T5EncoderModel,
     "mt5": T5EncoderModel,
     "deberta-v2": DebertaV2Model,
+    "nomic_bert": NomicBertModel,
 }
 
 
@@ -46,5 +48,5 @@ def build_encoder(config: EncoderConfig, add_pooler: bool = True) -> nn.Module:
 
 __all__ = ["ENCODERS", "BertModel", "DebertaV2Config", "DebertaV2Model", "DistilBertModel", "ElectraModel",
            "EncoderConfig", "Gemma3Config", "Gemma3Model", "LlamaConfig", "LlamaModel", "MPNetModel",
-           "ModernBertConfig", "ModernBertModel", "Qwen3Config", "Qwen3Model", "RobertaModel", "T5Config",
-           "T5EncoderModel", "build_encoder"]
+           "ModernBertConfig", "ModernBertModel", "NomicBertConfig", "NomicBertModel", "Qwen3Config", "Qwen3Model",
+           "RobertaModel", "T5Config", "T5EncoderModel", "build_encoder"]

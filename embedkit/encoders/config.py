@@ -27,7 +27,7 @@ _LIMITS = {
 
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
                          "modernbert", "qwen3", "gemma3_text", "llama", "mistral", "qwen2", "t5", "mt5",
-                         "deberta-v2")
+                         "deberta-v2", "nomic_bert")
 # Families whose positions count from ``pad_token_id + 1`` and skip padding (fairseq style), BERT layer otherwise.
 ROBERTA_TYPES = ("roberta", "xlm-roberta", "camembert")  # CamemBERT is RoBERTa
 # DistilBERT config.json key -> the EncoderConfig field it fills (the BERT-style names are not in its config.json).
@@ -206,6 +206,10 @@ class EncoderConfig:
             from embedkit.encoders.t5 import T5Config
 
             return T5Config.from_t5_config(hf)
+        if model_type == "nomic_bert":  # rotary BERT with SwiGLU: NomicBertConfig, an extension of this class
+            from embedkit.encoders.nomic_bert import NomicBertConfig
+
+            return NomicBertConfig.from_nomic_bert_config(hf)
         if model_type == "deberta-v2":  # disentangled attention: DebertaV2Config, an extension of this class
             from embedkit.encoders.deberta_v2 import DebertaV2Config
 

@@ -24,6 +24,7 @@ from embedkit.encoders.modernbert_names import (
     MODERNBERT_HEADS_FROM_HF,
     MODERNBERT_TO_HF,
 )
+from embedkit.encoders.nomic_bert_names import NOMIC_BERT_FROM_HF, NOMIC_BERT_TO_HF
 from embedkit.encoders.qwen3_names import QWEN3_FROM_HF, QWEN3_HEADS_FROM_HF, QWEN3_TO_HF
 from embedkit.encoders.t5_names import T5_FROM_HF, T5_HEADS_FROM_HF, T5_LEFT_ASIDE_PREFIXES, T5_TO_HF
 
@@ -286,6 +287,10 @@ HEADS_FROM_HF["t5"] = HEADS_FROM_HF["mt5"] = T5_HEADS_FROM_HF
 FROM_HF["deberta-v2"] = DEBERTA_V2_FROM_HF
 TO_HF["deberta-v2"] = DEBERTA_V2_TO_HF
 HEADS_FROM_HF["deberta-v2"] = DEBERTA_V2_HEADS_FROM_HF
+# NomicBERT (nomic_bert_names.py): Nomic's own names, fused Wqkv; no heads.
+FROM_HF["nomic_bert"] = NOMIC_BERT_FROM_HF
+TO_HF["nomic_bert"] = NOMIC_BERT_TO_HF
+HEADS_FROM_HF["nomic_bert"] = {}
 # Per model type, prefixes of weights of parts an embedding model does not load (returned with the heads, under
 # their HF names, so that the loader can name what it leaves aside).
 LEFT_ASIDE_PREFIXES = {"t5": T5_LEFT_ASIDE_PREFIXES, "mt5": T5_LEFT_ASIDE_PREFIXES}

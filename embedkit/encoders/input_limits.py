@@ -98,7 +98,7 @@ def uses_token_types(config: EncoderConfig, where: str) -> bool:
     """
     if config.model_type == "deberta-v2" and config.type_vocab_size == 0:
         return True
-    if config.model_type not in ("bert", "electra", "deberta-v2"):  # ELECTRA's tokenizer is BERT's WordPiece
+    if config.model_type not in ("bert", "electra", "deberta-v2", "nomic_bert"):  # BERT's WordPiece, with types
         return False
     if config.type_vocab_size < 2:
         logger.warning("%s: type_vocab_size=%d: both texts of a pair get token type 0 (the model has no row for "

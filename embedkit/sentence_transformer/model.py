@@ -58,7 +58,8 @@ def refuse_remote_code(trust_remote_code: bool) -> None:
     if trust_remote_code:
         raise ValueError(
             "trust_remote_code=True is not supported: embedkit never executes code from a model folder. "
-            "Load a model built from the supported modules instead."
+            "The architectures it implements (nomic_bert among them) load without it; for others, load a model "
+            "built from the supported modules instead."
         )
 
 
