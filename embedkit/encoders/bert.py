@@ -77,4 +77,4 @@ class BertModel(ParameterPlacement, nn.Module):
     ) -> EncoderOutput:
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
         attn_mask = self.attention_mask(input_ids, attention_mask, x.dtype)  # None or (B, 1, 1, T)
-        return run_layers(self.layers, x, attn_mask, output_hidden_states)
+        return run_layers(self.layers, x, attn_mask, output_hidden_states=output_hidden_states)

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
-from embedkit.encoders.layers import EncoderOutput, FeedForward, ParameterPlacement
+from embedkit.encoders.layers import EncoderOutput, FeedForward, ParameterPlacement, run_layers
 
 POSITION_TERMS = ("c2p", "p2c")
 
@@ -360,9 +360,4 @@ class DebertaV2Model(ParameterPlacement, nn.Module):
             key_mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T)
         rel = self.relative_table()
         index = relative_position_index(T, self.config, input_ids.device) if rel is not None else None
-        hidden_states = [x] if output_hidden_states else None
-        for layer in self.layers:
-            x = layer(x, key_mask, rel, index)  # (B, T, D)
-            if hidden_states is not None:
-                hidden_states.append(x)
-        return EncoderOutput(x, tuple(hidden_states) if hidden_states is not None else None)
+        return run_layers(self.layers, x, key_mask, rel, index, output_hidden_states=output_hidden_states)

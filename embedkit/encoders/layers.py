@@ -157,12 +157,13 @@ class Pooler(nn.Module):
         return torch.tanh(self.dense(hidden[:, 0]))  # (B, T, D) -> (B, D)
 
 
-def run_layers(layers: nn.ModuleList, x: Tensor, attn_mask: Tensor | None,
-               output_hidden_states: bool) -> EncoderOutput:
-    """Apply ``layers`` to ``x`` (B, T, D) in order, optionally keeping every intermediate output as HF does."""
+def run_layers(layers: nn.ModuleList, x: Tensor, *layer_args: Tensor | None,
+               output_hidden_states: bool = False) -> EncoderOutput:
+    """Apply ``layers`` to ``x`` (B, T, D) in order, each as ``layer(x, *layer_args)`` (the attention mask, and
+    whatever else a family's layers take), optionally keeping every intermediate output as HF does."""
     hidden_states = [x] if output_hidden_states else None
     for layer in layers:
-        x = layer(x, attn_mask)  # (B, T, D)
+        x = layer(x, *layer_args)  # (B, T, D)
         if hidden_states is not None:
             hidden_states.append(x)
     return EncoderOutput(x, tuple(hidden_states) if hidden_states is not None else None)

@@ -84,4 +84,4 @@ class MPNetModel(ParameterPlacement, nn.Module):
     ) -> EncoderOutput:
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
         bias = self.attention_mask(input_ids, attention_mask, x.dtype)  # (1 or B, H, T, T)
-        return run_layers(self.layers, x, bias, output_hidden_states)
+        return run_layers(self.layers, x, bias, output_hidden_states=output_hidden_states)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
-from embedkit.encoders.layers import EncoderOutput, ParameterPlacement
+from embedkit.encoders.layers import EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.qwen3 import GatedMLP
 from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
 
@@ -249,9 +249,4 @@ class NomicBertModel(ParameterPlacement, nn.Module):
         attn_mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             attn_mask = attention_mask[:, None, None, :].bool()  # (B, 1, 1, T)
-        hidden_states = [x] if output_hidden_states else None
-        for layer in self.layers:
-            x = layer(x, cos, sin, attn_mask)  # (B, T, D)
-            if hidden_states is not None:
-                hidden_states.append(x)
-        return EncoderOutput(x, tuple(hidden_states) if hidden_states is not None else None)
+        return run_layers(self.layers, x, cos, sin, attn_mask, output_hidden_states=output_hidden_states)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
-from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement
+from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.qwen3 import RMSNorm
 from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
 
@@ -267,12 +267,9 @@ class T5EncoderModel(ParameterPlacement, nn.Module):
         del token_type_ids  # no token types
         x = self.dropout(self.embed(input_ids))  # (B, T, D)
         bias = self.attention_bias(attention_mask, input_ids.shape[1], input_ids.device)
-        hidden_states = [x] if output_hidden_states else None
-        for layer in self.layers:
-            x = layer(x, bias)  # (B, T, D)
-            if hidden_states is not None:
-                hidden_states.append(x)
-        x = self.dropout(self.final_norm(x))
-        if hidden_states is not None:
-            hidden_states[-1] = x  # as HF: the last hidden state is after the final norm
-        return EncoderOutput(x, tuple(hidden_states) if hidden_states is not None else None)
+        out = run_layers(self.layers, x, bias, output_hidden_states=output_hidden_states)
+        x = self.dropout(self.final_norm(out.last_hidden_state))
+        hidden_states = None
+        if out.hidden_states is not None:  # as HF: the last hidden state is after the final norm
+            hidden_states = (*out.hidden_states[:-1], x)
+        return EncoderOutput(x, hidden_states)
