@@ -67,4 +67,4 @@ def test_absurd_config_is_rejected_before_allocating():
     with pytest.raises(ValueError, match="num_hidden_layers"):
         EncoderConfig.from_hf_config({"model_type": "bert", "vocab_size": 10, "num_hidden_layers": 10**9})
     with pytest.raises(ValueError, match="model_type"):
-        EncoderConfig.from_hf_config({"model_type": "llama", "vocab_size": 10})
+        EncoderConfig.from_hf_config({"model_type": "gpt2", "vocab_size": 10})

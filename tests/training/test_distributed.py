@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from embedkit.base.trainer import SentenceTransformerTrainer
@@ -137,49 +138,79 @@ def model_without_dropout(fixture: str) -> SentenceTransformer:
     return model
 
 
-def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool,
-                 fixture: str = "tiny_bert_v6") -> None:
+def _mnrl_step(out_dir: str, cached: bool, fixture: str) -> None:
+    """One DDP step of MNRL with negatives gathered across ranks; rank 0 saves the probes' embeddings after it."""
     from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
     from embedkit.sentence_transformer.losses.cached_multiple_negatives_ranking import (
         CachedMultipleNegativesRankingLoss,
     )
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
     model = model_without_dropout(fixture).double()  # float64: the comparison is exact, not at fp32's noise floor
     loss = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=3, gather_across_devices=True) if cached
             else MultipleNegativesRankingLoss(model, gather_across_devices=True))
     SentenceTransformerTrainer(model, Args(output_dir=out_dir, per_device_train_batch_size=4, max_steps=1,
                                            adam_epsilon=1.0, learning_rate=20.0, save_strategy="no",
                                            disable_tqdm=True), train_dataset=PAIRS, loss=loss).train()
-    if rank == 0:
+    if os.environ["RANK"] == "0":
         torch.save(torch.from_numpy(model.encode(PROBES)), os.path.join(out_dir, "probes.pt"))
 
 
-@pytest.mark.parametrize(("cached", "fixture"), [
-    (False, "tiny_bert_v6"), (True, "tiny_bert_v6"),
-    # the other encoder families train unchanged: GradCache under DDP on each architecture
-    (True, "roberta_st"), (True, "distilbert_st"), (True, "modernbert_st"),
-])
-def test_ddp_gather_across_devices_equals_single_process_global_batch(tmp_path, cached, fixture):
-    """2 ranks x 4 rows with negatives gathered from both ranks == 1 process x 8 rows (one AdamW step with
-    adam_epsilon=1, so the update is linear in the gradient)."""
+def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool, fixtures: tuple[str, ...]) -> None:
+    """The trainer starts and ends the process group for one fixture; for several, one group serves every run (the
+    trainer leaves a group it did not start), which saves a process start per fixture."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    if len(fixtures) == 1:
+        _mnrl_step(out_dir, cached, fixtures[0])
+        return
+    dist.init_process_group("gloo")
+    try:
+        for fixture in fixtures:
+            _mnrl_step(os.path.join(out_dir, fixture), cached, fixture)
+    finally:
+        dist.destroy_process_group()
+
+
+def _single_process_step(out_dir: str, fixture: str) -> tuple[np.ndarray, np.ndarray]:
+    """The probes' embeddings before and after the same step as one process on the global batch of 8 rows."""
     from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    mp.spawn(_mnrl_worker, args=(2, free_port(), str(tmp_path), cached, fixture), nprocs=2, join=True)
-    ddp = torch.load(tmp_path / "probes.pt", weights_only=True).numpy()
     single = model_without_dropout(fixture).double()
     before = single.encode(PROBES)
-    SentenceTransformerTrainer(single, Args(output_dir=str(tmp_path / "single"), per_device_train_batch_size=8,
-                                            max_steps=1, adam_epsilon=1.0, learning_rate=20.0, save_strategy="no",
+    SentenceTransformerTrainer(single, Args(output_dir=out_dir, per_device_train_batch_size=8, max_steps=1,
+                                            adam_epsilon=1.0, learning_rate=20.0, save_strategy="no",
                                             disable_tqdm=True),
                                train_dataset=PAIRS, loss=MultipleNegativesRankingLoss(single)).train()
-    after = single.encode(PROBES)
+    return before, single.encode(PROBES)
+
+
+def _assert_ddp_step_equals_single_process(ddp: np.ndarray, before: np.ndarray, after: np.ndarray) -> None:
     moved = np.abs(after - before)
     assert moved.max() > 1e-3
     relative = np.abs(ddp - after).max() / moved.max()
     assert relative < 1e-6, f"DDP step differs from the single-process step by {relative:.2e} of the step size"
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_ddp_gather_across_devices_equals_single_process_global_batch(tmp_path, cached):
+    """2 ranks x 4 rows with negatives gathered from both ranks == 1 process x 8 rows (one AdamW step with
+    adam_epsilon=1, so the update is linear in the gradient)."""
+    mp.spawn(_mnrl_worker, args=(2, free_port(), str(tmp_path), cached, ("tiny_bert_v6",)), nprocs=2, join=True)
+    ddp = torch.load(tmp_path / "probes.pt", weights_only=True).numpy()
+    _assert_ddp_step_equals_single_process(ddp, *_single_process_step(str(tmp_path / "single"), "tiny_bert_v6"))
+
+
+def test_ddp_gathered_gradcache_equals_single_process_on_the_other_encoder_families(tmp_path):
+    """The same with CachedMNRL (GradCache under DDP) on RoBERTa, DistilBERT and ModernBERT, in one process group."""
+    families = ("roberta_st", "distilbert_st", "modernbert_st")
+    for fixture in families:
+        (tmp_path / fixture).mkdir()
+    mp.spawn(_mnrl_worker, args=(2, free_port(), str(tmp_path), True, families), nprocs=2, join=True)
+    for fixture in families:
+        ddp = torch.load(tmp_path / fixture / "probes.pt", weights_only=True).numpy()
+        _assert_ddp_step_equals_single_process(ddp, *_single_process_step(str(tmp_path / f"single_{fixture}"),
+                                                                          fixture))
 
 
 def _resume_worker(rank: int, world: int, port: int, out_dir: str, mode: str) -> None:
