@@ -5,7 +5,8 @@ Every error is asserted to be exactly one stderr line: ``embedkit: error: ...`` 
 error ``embedkit COMMAND: error: ...`` with exit code 2. Errors that the input alone decides run under
 ``python -X importtime`` and must come before torch is imported (so before any model loads). Items about paths or
 model kinds that the real model cannot show (train paths, CrossEncoder/SparseEncoder ``info``) use the tiny
-fixtures. The other tests in this folder cover the same items in-process on the tiny fixtures.
+fixtures. The search tests run ``embedkit.cli.main`` in this process (what they check is what the command prints,
+not how the process starts). The other tests in this folder cover the same items in-process on the tiny fixtures.
 """
 
 from __future__ import annotations
@@ -44,6 +45,21 @@ def cli(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None, stdin: 
     return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", "PYTHONPATH": path,
                                **(env or {})})
+
+
+@pytest.fixture
+def in_process(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
+    """``cli`` without a new interpreter, for the tests about what a command prints rather than how the process
+    starts: ``embedkit.cli.main(argv)`` in this process, from ``cwd``, returning what ``cli`` returns."""
+    from embedkit.cli import main
+
+    def run(*argv: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(list(argv), code, captured.out, captured.err)
+
+    return run
 
 
 def stderr_lines(done: subprocess.CompletedProcess) -> list[str]:
@@ -103,7 +119,7 @@ def cls_pooling_minilm(folder: Path) -> str:
 
 
 @slow
-def test_search_reuses_corpus_embeddings_only_for_the_same_texts_model_and_shape(tmp_path):
+def test_search_reuses_corpus_embeddings_only_for_the_same_texts_model_and_shape(tmp_path, in_process):
     """An edited corpus line, another model of the same dimension, an array of the wrong dimension and a 1-D array:
     each is re-encoded, and stderr says so (the issue: the old line's score, the other model's embeddings reused
     silently, a 27-line traceback, "12 embeddings for 12 texts; delete it")."""
@@ -111,28 +127,28 @@ def test_search_reuses_corpus_embeddings_only_for_the_same_texts_model_and_shape
     corpus.write_text("The Pacific is the largest ocean.\nBananas are yellow.\n", encoding="utf-8")
     search = ["search", "--corpus", corpus, "--query", "biggest ocean", "--format", "jsonl", "--corpus-embeddings",
               cache]
-    first = hits(cli(*search, "--model", MINILM, cwd=tmp_path))
-    reused = cli(*search, "--model", MINILM, cwd=tmp_path)
+    first = hits(in_process(*search, "--model", MINILM, cwd=tmp_path))
+    reused = in_process(*search, "--model", MINILM, cwd=tmp_path)
     assert f"reusing {cache} (same corpus texts and model)" in reused.stderr
     same_hits(hits(reused), first)
     corpus.write_text("Bananas are yellow.\nThe Pacific is the largest ocean.\n", encoding="utf-8")
-    edited = cli(*search, "--model", MINILM, cwd=tmp_path)
+    edited = in_process(*search, "--model", MINILM, cwd=tmp_path)
     assert f"not reusing {cache}: the corpus texts differ" in edited.stderr
     by_minilm = hits(edited)
     assert by_minilm[0]["text"] == "The Pacific is the largest ocean." and by_minilm[0]["corpus_id"] == 2
     assert by_minilm[0]["score"] == pytest.approx(first[0]["score"], abs=1e-5)  # its own score, not the old line's
 
     other = cls_pooling_minilm(tmp_path / "minilm_cls")
-    reference = hits(cli(*search[:-2], "--model", other, cwd=tmp_path))  # the other model, no cache
+    reference = hits(in_process(*search[:-2], "--model", other, cwd=tmp_path))  # the other model, no cache
     assert [h["score"] for h in reference] != pytest.approx([h["score"] for h in by_minilm], abs=1e-3)
-    done = cli(*search, "--model", other, cwd=tmp_path)
+    done = in_process(*search, "--model", other, cwd=tmp_path)
     assert f"not reusing {cache}: it was made by a different model" in done.stderr
     same_hits(hits(done), reference)
     stored = np.load(cache)
     assert json.loads(Path(f"{cache}.json").read_text(encoding="utf-8"))["model_folder"] == str(Path(other))
     for array, shape in ((np.ones((2, 12), dtype=np.float32), "(2, 12)"), (np.ones(2, dtype=np.float32), "(2,)")):
         np.save(cache, array)  # its description still matches: only the shape tells
-        done = cli(*search, "--model", other, cwd=tmp_path)
+        done = in_process(*search, "--model", other, cwd=tmp_path)
         assert f"not reusing {cache}: it holds an array of shape {shape}, not (2, 384)" in done.stderr
         same_hits(hits(done), reference)
         np.testing.assert_allclose(np.load(cache), stored, atol=1e-6)  # rewritten with the right embeddings
@@ -140,13 +156,14 @@ def test_search_reuses_corpus_embeddings_only_for_the_same_texts_model_and_shape
 
 # ------------------------------------------------------------------ silently wrong: input files and TSV output
 @slow
-def test_search_escapes_tsv_output_of_a_bom_jsonl_corpus(tmp_path):
+def test_search_escapes_tsv_output_of_a_bom_jsonl_corpus(tmp_path, in_process):
     """A BOM'd .jsonl is read (the issue: "the 'text' field is missing"); tabs and newlines in a text stay in one TSV
     cell. Line-number corpus ids: the CSV test below (and, for JSONL, test_inputs_search.py)."""
     corpus = tmp_path / "corpus.jsonl"
     rows = [{"text": "first\tcell with a tab"}, {"text": "second line\nwith a newline"}]
     corpus.write_text("\ufeff" + json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]) + "\n", encoding="utf-8")
-    done = cli("search", "--corpus", str(corpus), "--query", "tab", "--top-k", "2", "--model", MINILM, cwd=tmp_path)
+    done = in_process("search", "--corpus", str(corpus), "--query", "tab", "--top-k", "2", "--model", MINILM,
+                      cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and all(len(line.split("\t")) == 4 for line in lines)
@@ -155,11 +172,11 @@ def test_search_escapes_tsv_output_of_a_bom_jsonl_corpus(tmp_path):
 
 
 @slow
-def test_search_reads_a_csv_column_after_its_header_with_line_numbers(tmp_path):
+def test_search_reads_a_csv_column_after_its_header_with_line_numbers(tmp_path, in_process):
     corpus = tmp_path / "corpus.csv"
     corpus.write_text('\ufeffid,text\n1,"Whales live in the ocean, the biggest one."\n\n2,"A poem\nover two lines"\n'
                       "3,Bananas are yellow.\n", encoding="utf-8")
-    done = cli("search", "--corpus", corpus, "--column", "text", "--query", "biggest ocean", "--top-k", "5",
+    done = in_process("search", "--corpus", corpus, "--column", "text", "--query", "biggest ocean", "--top-k", "5",
                "--format", "jsonl", "--model", MINILM, cwd=tmp_path)
     found = {h["text"]: h["corpus_id"] for h in hits(done)}
     assert found == {"Whales live in the ocean, the biggest one.": 2, "A poem\nover two lines": 4,
