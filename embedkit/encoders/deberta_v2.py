@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from embedkit.encoders.config import EncoderConfig, check_pad_token_row
+from embedkit.encoders.config import SUPPORTED_ACTIVATIONS, EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import EncoderOutput, FeedForward, ParameterPlacement, run_layers
 
 POSITION_TERMS = ("c2p", "p2c")
@@ -77,6 +77,9 @@ class DebertaV2Config(EncoderConfig):
     def __post_init__(self) -> None:
         self.pos_att_type = tuple(self.pos_att_type)
         super().__post_init__()
+        if self.pooler_hidden_act not in SUPPORTED_ACTIVATIONS:
+            raise ValueError(f"config pooler_hidden_act={self.pooler_hidden_act!r} must be one of "
+                             f"{SUPPORTED_ACTIVATIONS}")
         unknown = set(self.pos_att_type) - set(POSITION_TERMS)
         if unknown:
             raise ValueError(f"config pos_att_type={list(self.pos_att_type)}: only {POSITION_TERMS} are supported")

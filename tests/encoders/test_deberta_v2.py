@@ -187,6 +187,7 @@ def test_config_reads_transformers_keys_and_round_trips():
     ({"norm_rel_ebd": "rms"}, "only 'layer_norm' or 'none'"),
     ({"position_buckets": 16, "max_relative_positions": 8}, "must exceed position_buckets // 2"),
     ({"pad_token_id": 40}, "is not a row of the token embedding"),
+    ({"pooler_hidden_act": "softsign"}, "pooler_hidden_act='softsign' must be one of"),
 ])
 def test_unsupported_or_inconsistent_configs_are_refused_by_name(edit, message):
     hf = {"model_type": "deberta-v2", "vocab_size": 40, "hidden_size": 8, "num_attention_heads": 2,
