@@ -27,7 +27,6 @@ folders saved by embedkit load in ST 6 with the same outputs (printing the max d
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -48,7 +47,7 @@ sys.path.insert(0, str(HERE))
 from generate_ce_fixtures import CE_PAIRS  # noqa: E402
 from generate_family_fixtures import unigram_pieces  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
-from generate_modernbert_fixtures import save_npz  # noqa: E402
+from generator_tools import file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 FOLDERS = ("deberta_st", "deberta_mlm", "deberta_ce1", "deberta_ce3")
@@ -84,12 +83,6 @@ def make_hf(class_name: str, out: Path, seed: int, **config) -> Path:
             p.normal_(1.0 if name.endswith("LayerNorm.weight") else 0.0, 0.2)
     model.save_pretrained(out)
     return out
-
-
-def file_digests() -> dict[str, str]:
-    paths = sorted(p for name in FOLDERS for p in (FIX / name).rglob("*") if p.is_file())
-    paths.append(FIX / "deberta_golden.npz")
-    return {str(p.relative_to(FIX)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths}
 
 
 def check_embedkit_saves_load_in_st(golden: dict[str, np.ndarray]) -> None:
@@ -163,7 +156,7 @@ def main() -> None:
         (FIX / name / "README.md").unlink(missing_ok=True)
     save_npz(FIX / "deberta_golden.npz", golden)
     shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(file_digests(), indent=1))
+    print(json.dumps(file_digests(FOLDERS, "deberta_golden.npz"), indent=1))
     check_embedkit_saves_load_in_st(golden)
 
 

@@ -34,7 +34,6 @@ with the same outputs (printing the max differences).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -51,7 +50,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from generate_fixtures import PAIRS, TINY_TEXTS  # noqa: E402
-from generate_modernbert_fixtures import save_npz  # noqa: E402
+from generator_tools import file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 CE_PAIRS = PAIRS + [(a, b) for a, b in zip(TINY_TEXTS, TINY_TEXTS[1:])]
@@ -178,12 +177,6 @@ def make_hf(family: dict[str, Any], kind: str, out: Path, seed: int, **overrides
     return out
 
 
-def file_digests(name: str) -> dict[str, str]:
-    paths = sorted(p for kind in ("st", "causal_lm", "ce") for p in (FIX / f"{name}_{kind}").rglob("*") if p.is_file())
-    paths.append(FIX / f"{name}_golden.npz")
-    return {str(p.relative_to(FIX)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths}
-
-
 def check_embedkit_saves_load_in_st(name: str, golden: dict[str, np.ndarray]) -> None:
     """Folders embedkit saves load in ST 6 and give ST's outputs."""
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -263,7 +256,8 @@ def generate(name: str, work: Path) -> None:
     for kind in ("st", "causal_lm", "ce"):
         (FIX / f"{name}_{kind}" / "README.md").unlink(missing_ok=True)
     save_npz(FIX / f"{name}_golden.npz", golden)
-    print(json.dumps(file_digests(name), indent=1))
+    folders = [f"{name}_{kind}" for kind in ("st", "causal_lm", "ce")]
+    print(json.dumps(file_digests(folders, f"{name}_golden.npz"), indent=1))
     check_embedkit_saves_load_in_st(name, golden)
 
 

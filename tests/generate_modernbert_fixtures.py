@@ -19,13 +19,10 @@ checks that folders saved by embedkit load in ST 6 with the same outputs (printi
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import shutil
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from generate_fixtures import PAIRS, TINY_TEXTS  # noqa: E402
+from generator_tools import file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 SPECIAL = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]  # ids 0..4
@@ -91,25 +89,8 @@ def make_hf(kind: str, out: Path, seed: int, **overrides) -> Path:
     return out
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez_compressed`` with fixed zip timestamps, so that a re-run writes the same bytes."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for key in sorted(arrays):
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asarray(arrays[key]), allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, buffer.getvalue())
-
-
 def dense(sparse_rows) -> np.ndarray:
     return sparse_rows.to_dense().numpy() if hasattr(sparse_rows, "to_dense") else np.asarray(sparse_rows)
-
-
-def file_digests() -> dict[str, str]:
-    paths = sorted(p for name in FIXTURE_NAMES for p in (FIX / name).rglob("*") if p.is_file())
-    paths.append(FIX / "modernbert_golden.npz")
-    return {str(p.relative_to(FIX)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths}
 
 
 def check_embedkit_saves_load_in_st(golden: dict[str, np.ndarray]) -> None:
@@ -195,7 +176,7 @@ def main() -> None:
         (FIX / name / "README.md").unlink(missing_ok=True)
     save_npz(FIX / "modernbert_golden.npz", golden)
     shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(file_digests(), indent=1))
+    print(json.dumps(file_digests(FIXTURE_NAMES, "modernbert_golden.npz"), indent=1))
     check_embedkit_saves_load_in_st(golden)
 
 

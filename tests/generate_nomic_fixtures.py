@@ -19,7 +19,6 @@ folders saved by embedkit load in ST 6 with the same outputs (printing the max d
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -36,7 +35,7 @@ sys.path.insert(0, str(HERE))
 
 from generate_family_fixtures import distilbert_tokenizer  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
-from generate_modernbert_fixtures import save_npz  # noqa: E402
+from generator_tools import file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 FOLDERS = ("nomic_st", "nomic_plain")
@@ -58,12 +57,6 @@ def make_hf(out: Path, seed: int) -> Path:
             p.normal_(1.0 if "LayerNorm.weight" in name or "layernorm.weight" in name else 0.0, 0.2)
     model.save_pretrained(out)
     return out
-
-
-def file_digests() -> dict[str, str]:
-    paths = sorted(p for name in FOLDERS for p in (FIX / name).rglob("*") if p.is_file())
-    paths.append(FIX / "nomic_golden.npz")
-    return {str(p.relative_to(FIX)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths}
 
 
 def check_embedkit_saves_load_in_st(golden: dict[str, np.ndarray]) -> None:
@@ -120,7 +113,7 @@ def main() -> None:
         (FIX / name / "README.md").unlink(missing_ok=True)
     save_npz(FIX / "nomic_golden.npz", golden)
     shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(file_digests(), indent=1))
+    print(json.dumps(file_digests(FOLDERS, "nomic_golden.npz"), indent=1))
     check_embedkit_saves_load_in_st(golden)
 
 

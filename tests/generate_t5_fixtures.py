@@ -20,7 +20,6 @@ folders saved by embedkit load in ST 6 with the same outputs (printing the max d
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -40,7 +39,7 @@ sys.path.insert(0, str(HERE))
 
 from generate_family_fixtures import unigram_pieces  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
-from generate_modernbert_fixtures import save_npz  # noqa: E402
+from generator_tools import file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 FOLDERS = ("t5_st", "t5_full", "mt5_encoder")
@@ -72,12 +71,6 @@ def make_hf(class_name: str, out: Path, seed: int, **config) -> Path:
             p.normal_(1.0 if name.endswith("layer_norm.weight") else 0.0, 0.2)
     model.save_pretrained(out)
     return out
-
-
-def file_digests() -> dict[str, str]:
-    paths = sorted(p for name in FOLDERS for p in (FIX / name).rglob("*") if p.is_file())
-    paths.append(FIX / "t5_golden.npz")
-    return {str(p.relative_to(FIX)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths}
 
 
 def check_embedkit_saves_load_in_st(golden: dict[str, np.ndarray]) -> None:
@@ -140,7 +133,7 @@ def main() -> None:
         (FIX / name / "README.md").unlink(missing_ok=True)
     save_npz(FIX / "t5_golden.npz", golden)
     shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(file_digests(), indent=1))
+    print(json.dumps(file_digests(FOLDERS, "t5_golden.npz"), indent=1))
     check_embedkit_saves_load_in_st(golden)
 
 

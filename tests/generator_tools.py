@@ -1,0 +1,32 @@
+"""What the fixture generators share (run by hand with sentence-transformers; tests never import this): golden
+arrays written byte-reproducibly and the digests a generator prints so that a re-run can be compared."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` with fixed zip timestamps, so that a re-run writes the same bytes."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key in sorted(arrays):
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(arrays[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, buffer.getvalue())
+
+
+def file_digests(folders: Iterable[str], golden: str) -> dict[str, str]:
+    """The first 16 hex digits of the SHA-256 of every file under ``tests/fixtures/{folder}`` and of ``golden``."""
+    paths = sorted(p for name in folders for p in (FIX / name).rglob("*") if p.is_file())
+    paths.append(FIX / golden)
+    return {str(p.relative_to(FIX)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths}
