@@ -13,7 +13,7 @@ config.json comes in two dialects, both read: transformers' (``hidden_size``, ``
 ``rope_parameters``) and Nomic's original one (``n_embd``, ``n_layer``, ``n_head``, ``n_inner``, ``n_positions``,
 ``rotary_emb_base``, ``activation_function: swiglu``, ``layer_norm_epsilon``). Original options these checkpoints
 do not use (``prenorm``, partial or interleaved or scaled rotary, biases, RMSNorm, parallel blocks, causal
-attention) are refused by name.
+attention) and nomic-embed-text-v2-moe's mixture of experts are refused by name.
 
 Legend: B batch, T tokens, D hidden size, H heads, Dh head size, F intermediate size.
 Mask convention: ``attention_mask`` (B, T) holds 1 for real tokens and 0 for padding.
@@ -103,6 +103,9 @@ class NomicBertConfig(EncoderConfig):
     @classmethod
     def from_nomic_bert_config(cls, hf: dict[str, Any]) -> NomicBertConfig:
         """Build from a ``nomic_bert`` config.json in either dialect (transformers' keys win where both appear)."""
+        if hf.get("moe_every_n_layers", 0) or hf.get("num_experts", 0) > 1:
+            raise ValueError("config moe_every_n_layers / num_experts: NomicBERT's mixture of experts "
+                             "(nomic-embed-text-v2-moe) is not supported")
         for key, expected in _ORIGINAL_DEFAULTS.items():
             if hf.get(key, expected) != expected:
                 raise ValueError(f"config {key}={hf[key]!r} is not supported for nomic_bert (only {expected!r})")

@@ -138,6 +138,7 @@ def test_config_round_trips_in_both_dialects(tmp_path):
     ({"rope_parameters": {"rope_type": "yarn", "factor": 2.0}}, "rope_type='yarn'"),
     ({"n_head": 6, "n_embd": 30}, "even head size"),
     ({"type_vocab_size": 0}, "type_vocab_size=0"),
+    ({"moe_every_n_layers": 2, "num_experts": 8}, "mixture of experts"),
 ])
 def test_unsupported_options_are_refused_by_name(edit, message):
     with pytest.raises(ValueError, match=message):
