@@ -214,6 +214,27 @@ def test_strict_loading_names_an_unknown_and_a_missing_key(edit, message, tmp_pa
         SentenceTransformer(str(path), device="cpu")
 
 
+def test_deberta_v3_pre_training_heads_are_left_aside(tmp_path, g, texts, caplog):
+    """microsoft/deberta-v3-* checkpoints carry the masked-LM and replaced-token-detection heads under these names."""
+    path = tmp_path / "pretraining"
+    shutil.copytree(FIXTURES / "deberta_st", path)
+    state = load_file(path / "model.safetensors")
+    heads = {f"lm_predictions.lm_head.{k}": torch.zeros(32) for k in ("dense.bias", "LayerNorm.weight",
+                                                                     "LayerNorm.bias")}
+    heads.update({"lm_predictions.lm_head.dense.weight": torch.zeros(32, 32),
+                  "lm_predictions.lm_head.bias": torch.zeros(state["embeddings.word_embeddings.weight"].shape[0]),
+                  "mask_predictions.dense.weight": torch.zeros(32, 32), "mask_predictions.dense.bias": torch.zeros(32),
+                  "mask_predictions.LayerNorm.weight": torch.zeros(32),
+                  "mask_predictions.LayerNorm.bias": torch.zeros(32),
+                  "mask_predictions.classifier.weight": torch.zeros(1, 32),
+                  "mask_predictions.classifier.bias": torch.zeros(1)})
+    save_file({**{f"deberta.{k}": v for k, v in state.items()}, **heads}, path / "model.safetensors")
+    with caplog.at_level(logging.INFO):
+        model = SentenceTransformer(str(path), device="cpu")
+    assert "rtd.out.weight" in caplog.text and "mlm.dense.weight" in caplog.text
+    assert np.abs(model.encode(texts["tiny"], batch_size=3) - g["emb"]).max() <= 2e-5
+
+
 @pytest.mark.parametrize("name", ["deberta_st", "deberta_mlm", "deberta_ce1", "deberta_ce3"])
 def test_save_then_reload_is_identical_and_writes_hf_names(name, tmp_path, texts):
     is_ce = name.startswith("deberta_ce")

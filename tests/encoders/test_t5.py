@@ -164,10 +164,20 @@ def test_unsupported_or_inconsistent_configs_are_refused_by_name(edit, message):
 # ---- loading and saving ---------------------------------------------------------------------------------------------
 
 
-def test_a_whole_encoder_decoder_checkpoint_leaves_its_decoder_aside_and_says_so(caplog):
+def test_a_whole_encoder_decoder_checkpoint_leaves_its_decoder_and_lm_head_aside_and_says_so(caplog, tmp_path, g,
+                                                                                              texts):
     with caplog.at_level(logging.INFO):
         SentenceTransformer(str(FIXTURES / "t5_full"), device="cpu")
     assert "decoder.* (15 weights)" in caplog.text
+    path = tmp_path / "untied"  # an untied language-model head, as mT5's checkpoints have
+    shutil.copytree(FIXTURES / "t5_full", path)
+    state = load_file(path / "model.safetensors")
+    save_file({**state, "lm_head.weight": torch.randn_like(state["shared.weight"])}, path / "model.safetensors")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        model = SentenceTransformer(str(path), device="cpu")
+    assert "'decoder.* (15 weights)', 'lm_head.weight'" in caplog.text
+    assert np.abs(model.encode(texts["tiny"], batch_size=4) - g["full_emb"]).max() <= 2e-5
 
 
 @pytest.mark.parametrize("edit,message", [
