@@ -118,10 +118,11 @@ class SmoothedInt8Linear(nn.Module):
 
 def _encoder_linears(model: nn.Module) -> list[tuple[nn.Module, str, nn.Linear]]:
     """(parent, attribute, Linear) for every projection inside the encoder layers of ``model``."""
-    from embedkit.encoders.layers import EncoderLayer
+    from embedkit.encoders.layers import EncoderLayer, FeedForward, SelfAttention
 
     found = []
-    for layer in (m for m in model.modules() if isinstance(m, EncoderLayer)):
+    for layer in (m for m in model.modules() if isinstance(m, EncoderLayer)
+                  and isinstance(m.attn, SelfAttention) and isinstance(m.ffn, FeedForward)):  # BERT's own parts
         for parent, names in ((layer.attn, ("q", "k", "v", "o")), (layer.ffn, ("up", "down"))):
             for name in names:
                 module = getattr(parent, name)

@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 from generate_ce_fixtures import CE_PAIRS  # noqa: E402
 from generate_family_fixtures import unigram_pieces  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
-from generator_tools import file_digests, save_npz  # noqa: E402
+from generator_tools import check_saved_bi_encoders_in_st, file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 FOLDERS = ("deberta_st", "deberta_mlm", "deberta_ce1", "deberta_ce3")
@@ -86,27 +86,19 @@ def make_hf(class_name: str, out: Path, seed: int, **config) -> Path:
 
 
 def check_embedkit_saves_load_in_st(golden: dict[str, np.ndarray]) -> None:
-    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers import CrossEncoder
 
     import embedkit
 
-    def report(what: str, diff: float) -> None:
-        print(f"{what}: max |diff| = {diff:.2e}")
-
+    check_saved_bi_encoders_in_st({"deberta_st": golden["emb"], "deberta_mlm": golden["mlm_emb"]}, TINY_TEXTS)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, key in (("deberta_st", "emb"), ("deberta_mlm", "mlm_emb")):
-            ek = embedkit.SentenceTransformer(str(FIX / name), device="cpu")
-            report(f"embedkit {name} vs ST", np.abs(ek.encode(TINY_TEXTS) - golden[key]).max())
-            ek.save(f"{tmp}/{name}")
-            st = SentenceTransformer(f"{tmp}/{name}", device="cpu", model_kwargs=EAGER)
-            report(f"embedkit-saved {name} in ST", np.abs(st.encode(TINY_TEXTS) - golden[key]).max())
         for name in ("deberta_ce1", "deberta_ce3"):
             ek_ce = embedkit.CrossEncoder(str(FIX / name), device="cpu")
-            key = f"{name.removeprefix('deberta_')}_scores"
-            report(f"embedkit {name} vs ST", np.abs(ek_ce.predict(CE_PAIRS) - golden[key]).max())
+            expected = golden[f"{name.removeprefix('deberta_')}_scores"]
+            print(f"embedkit {name} vs ST: max |diff| = {np.abs(ek_ce.predict(CE_PAIRS) - expected).max():.2e}")
             ek_ce.save(f"{tmp}/{name}")
             ce = CrossEncoder(f"{tmp}/{name}", device="cpu", model_kwargs=EAGER)
-            report(f"embedkit-saved {name} in ST", np.abs(ce.predict(CE_PAIRS) - golden[key]).max())
+            print(f"embedkit-saved {name} in ST: max |diff| = {np.abs(ce.predict(CE_PAIRS) - expected).max():.2e}")
 
 
 def main() -> None:

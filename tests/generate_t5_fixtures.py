@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE))
 
 from generate_family_fixtures import unigram_pieces  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
-from generator_tools import file_digests, save_npz  # noqa: E402
+from generator_tools import check_saved_bi_encoders_in_st, file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 FOLDERS = ("t5_st", "t5_full", "mt5_encoder")
@@ -71,21 +71,6 @@ def make_hf(class_name: str, out: Path, seed: int, **config) -> Path:
             p.normal_(1.0 if name.endswith("layer_norm.weight") else 0.0, 0.2)
     model.save_pretrained(out)
     return out
-
-
-def check_embedkit_saves_load_in_st(golden: dict[str, np.ndarray]) -> None:
-    from sentence_transformers import SentenceTransformer
-
-    import embedkit
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, key in (("t5_st", "emb"), ("t5_full", "full_emb"), ("mt5_encoder", "mt5_emb")):
-            ek = embedkit.SentenceTransformer(str(FIX / name), device="cpu")
-            print(f"embedkit {name} vs ST: max |diff| = {np.abs(ek.encode(TINY_TEXTS) - golden[key]).max():.2e}")
-            ek.save(f"{tmp}/{name}")
-            st = SentenceTransformer(f"{tmp}/{name}", device="cpu", model_kwargs=EAGER)
-            diff = np.abs(st.encode(TINY_TEXTS) - golden[key]).max()
-            print(f"embedkit-saved {name} in ST: max |diff| = {diff:.2e}")
 
 
 def main() -> None:
@@ -134,7 +119,8 @@ def main() -> None:
     save_npz(FIX / "t5_golden.npz", golden)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(file_digests(FOLDERS, "t5_golden.npz"), indent=1))
-    check_embedkit_saves_load_in_st(golden)
+    check_saved_bi_encoders_in_st({"t5_st": golden["emb"], "t5_full": golden["full_emb"],
+                                   "mt5_encoder": golden["mt5_emb"]}, TINY_TEXTS)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,21 @@ def file_digests(folders: Iterable[str], golden: str) -> dict[str, str]:
     paths = sorted(p for name in folders for p in (FIX / name).rglob("*") if p.is_file())
     paths.append(FIX / golden)
     return {str(p.relative_to(FIX)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths}
+
+
+def check_saved_bi_encoders_in_st(folders: dict[str, np.ndarray], texts: list[str]) -> None:
+    """For each fixture folder and ST's embeddings of ``texts``: print how far embedkit is from them, and how far ST
+    is on the folder embedkit saves (eager attention)."""
+    import tempfile
+
+    from sentence_transformers import SentenceTransformer
+
+    import embedkit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, expected in folders.items():
+            ek = embedkit.SentenceTransformer(str(FIX / name), device="cpu")
+            print(f"embedkit {name} vs ST: max |diff| = {np.abs(ek.encode(texts) - expected).max():.2e}")
+            ek.save(f"{tmp}/{name}")
+            st = SentenceTransformer(f"{tmp}/{name}", device="cpu", model_kwargs={"attn_implementation": "eager"})
+            print(f"embedkit-saved {name} in ST: max |diff| = {np.abs(st.encode(texts) - expected).max():.2e}")

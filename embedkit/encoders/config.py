@@ -28,6 +28,10 @@ _LIMITS = {
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
                          "modernbert", "qwen3", "gemma3_text", "llama", "mistral", "qwen2", "t5", "mt5",
                          "deberta-v2", "nomic_bert")
+# Encoders of encoder-decoders, with relative position buckets and no position table (their ``max_position_embeddings``
+# is only the longest input embedkit accepts).
+T5_TYPES = ("t5", "mt5")
+NO_POSITION_LIMIT = 1_048_576
 # Families whose positions count from ``pad_token_id + 1`` and skip padding (fairseq style), BERT layer otherwise.
 ROBERTA_TYPES = ("roberta", "xlm-roberta", "camembert")  # CamemBERT is RoBERTa
 # DistilBERT config.json key -> the EncoderConfig field it fills (the BERT-style names are not in its config.json).

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.encoders.config import SUPPORTED_ACTIVATIONS, EncoderConfig, check_pad_token_row
-from embedkit.encoders.layers import EncoderOutput, FeedForward, ParameterPlacement, run_layers
+from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, run_layers
 
 POSITION_TERMS = ("c2p", "p2c")
 
@@ -301,22 +301,6 @@ class DisentangledSelfAttention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
-class DebertaV2Layer(nn.Module):
-    """BERT's post-LN layer around disentangled attention."""
-
-    def __init__(self, cfg: DebertaV2Config) -> None:
-        super().__init__()
-        self.attn = DisentangledSelfAttention(cfg)
-        self.attn_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.ffn = FeedForward(cfg)
-        self.ffn_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
-
-    def forward(self, x: Tensor, key_mask: Tensor | None, rel: Tensor | None, index: Tensor | None) -> Tensor:
-        x = self.attn_norm(x + self.dropout(self.attn(x, key_mask, rel, index)))  # (B, T, D)
-        return self.ffn_norm(x + self.dropout(self.ffn(x)))  # (B, T, D)
-
-
 class DebertaV2Model(ParameterPlacement, nn.Module):
     """Embeddings -> L post-LN layers with disentangled attention over one shared relative-position table.
 
@@ -337,7 +321,8 @@ class DebertaV2Model(ParameterPlacement, nn.Module):
         del add_pooler  # the pooler belongs to the classification head
         self.config = cfg
         self.embed = DebertaV2Embeddings(cfg)
-        self.layers = nn.ModuleList(DebertaV2Layer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.layers = nn.ModuleList(EncoderLayer(cfg, attn=DisentangledSelfAttention(cfg))  # BERT's layer
+                                    for _ in range(cfg.num_hidden_layers))
         if cfg.relative_attention:
             self.rel_embed = nn.Embedding(2 * cfg.attention_span, cfg.hidden_size)
             self.rel_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps) if cfg.norm_rel_ebd else None

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from embedkit.encoders.config import ROBERTA_TYPES, EncoderConfig
+from embedkit.encoders.config import ROBERTA_TYPES, T5_TYPES, EncoderConfig
 from embedkit.encoders.mpnet import PADDING_IDX
-from embedkit.encoders.t5 import T5_TYPES
 
 logger = logging.getLogger(__name__)
 

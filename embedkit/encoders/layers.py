@@ -127,22 +127,26 @@ class FeedForward(nn.Module):
 class EncoderLayer(nn.Module):
     """One post-LN transformer layer (attention, then feed-forward, each with residual + LayerNorm).
 
+    BERT's :class:`SelfAttention` and :class:`FeedForward` by default; families with BERT's layer around other parts
+    pass their own (DeBERTa's disentangled attention, NomicBERT's rotary attention and SwiGLU). The attention takes
+    ``x`` and whatever else the family's encoder hands each layer (the mask, positions).
+
     Example:
         >>> layer = EncoderLayer(EncoderConfig(hidden_size=16, num_attention_heads=2, intermediate_size=32)).eval()
         >>> tuple(layer(torch.randn(2, 5, 16), None).shape)
         (2, 5, 16)
     """
 
-    def __init__(self, cfg: EncoderConfig) -> None:
+    def __init__(self, cfg: EncoderConfig, attn: nn.Module | None = None, ffn: nn.Module | None = None) -> None:
         super().__init__()
-        self.attn = SelfAttention(cfg)
+        self.attn = SelfAttention(cfg) if attn is None else attn
         self.attn_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.ffn = FeedForward(cfg)
+        self.ffn = FeedForward(cfg) if ffn is None else ffn
         self.ffn_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
-        x = self.attn_norm(x + self.dropout(self.attn(x, attn_mask)))  # (B, T, D)
+    def forward(self, x: Tensor, *attn_args: Tensor | None) -> Tensor:
+        x = self.attn_norm(x + self.dropout(self.attn(x, *attn_args)))  # (B, T, D)
         return self.ffn_norm(x + self.dropout(self.ffn(x)))  # (B, T, D)
 
 

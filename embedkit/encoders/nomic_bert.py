@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
-from embedkit.encoders.layers import EncoderOutput, ParameterPlacement, run_layers
+from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.qwen3 import GatedMLP
 from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
 
@@ -201,22 +201,6 @@ class NomicBertAttention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
-class NomicBertLayer(nn.Module):
-    """``x = LN(x + Attention(x))``, then ``LN(x + SwiGLU(x))``."""
-
-    def __init__(self, cfg: NomicBertConfig) -> None:
-        super().__init__()
-        self.attn = NomicBertAttention(cfg)
-        self.attn_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.mlp = GatedMLP(cfg)
-        self.mlp_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
-
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, attn_mask: Tensor | None) -> Tensor:
-        x = self.attn_norm(x + self.dropout(self.attn(x, cos, sin, attn_mask)))  # (B, T, D)
-        return self.mlp_norm(x + self.dropout(self.mlp(x)))  # (B, T, D)
-
-
 class NomicBertModel(ParameterPlacement, nn.Module):
     """Embeddings (words + token types, LayerNorm) -> L post-LN rotary layers.
 
@@ -236,7 +220,8 @@ class NomicBertModel(ParameterPlacement, nn.Module):
         del add_pooler  # NomicBertModel has no pooler by default
         self.config = cfg
         self.embed = NomicBertEmbeddings(cfg)
-        self.layers = nn.ModuleList(NomicBertLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.layers = nn.ModuleList(EncoderLayer(cfg, attn=NomicBertAttention(cfg), ffn=GatedMLP(cfg))  # BERT's
+                                    for _ in range(cfg.num_hidden_layers))
 
     def forward(
         self,

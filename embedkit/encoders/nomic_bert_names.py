@@ -16,11 +16,11 @@ NOMIC_BERT_FROM_HF = {
     "encoder.layers.{}.attn.out_proj.weight": "layers.{}.attn.o.weight",
     "encoder.layers.{}.norm1.weight": "layers.{}.attn_norm.weight",
     "encoder.layers.{}.norm1.bias": "layers.{}.attn_norm.bias",
-    "encoder.layers.{}.mlp.fc11.weight": "layers.{}.mlp.up.weight",
-    "encoder.layers.{}.mlp.fc12.weight": "layers.{}.mlp.gate.weight",
-    "encoder.layers.{}.mlp.fc2.weight": "layers.{}.mlp.down.weight",
-    "encoder.layers.{}.norm2.weight": "layers.{}.mlp_norm.weight",
-    "encoder.layers.{}.norm2.bias": "layers.{}.mlp_norm.bias",
+    "encoder.layers.{}.mlp.fc11.weight": "layers.{}.ffn.up.weight",
+    "encoder.layers.{}.mlp.fc12.weight": "layers.{}.ffn.gate.weight",
+    "encoder.layers.{}.mlp.fc2.weight": "layers.{}.ffn.down.weight",
+    "encoder.layers.{}.norm2.weight": "layers.{}.ffn_norm.weight",
+    "encoder.layers.{}.norm2.bias": "layers.{}.ffn_norm.bias",
 }
 
 NOMIC_BERT_TO_HF = {
@@ -32,9 +32,9 @@ NOMIC_BERT_TO_HF = {
     "layers.{}.attn.o.weight": "encoder.layers.{}.attn.out_proj.weight",
     "layers.{}.attn_norm.weight": "encoder.layers.{}.norm1.weight",
     "layers.{}.attn_norm.bias": "encoder.layers.{}.norm1.bias",
-    "layers.{}.mlp.up.weight": "encoder.layers.{}.mlp.fc11.weight",
-    "layers.{}.mlp.gate.weight": "encoder.layers.{}.mlp.fc12.weight",
-    "layers.{}.mlp.down.weight": "encoder.layers.{}.mlp.fc2.weight",
-    "layers.{}.mlp_norm.weight": "encoder.layers.{}.norm2.weight",
-    "layers.{}.mlp_norm.bias": "encoder.layers.{}.norm2.bias",
+    "layers.{}.ffn.up.weight": "encoder.layers.{}.mlp.fc11.weight",
+    "layers.{}.ffn.gate.weight": "encoder.layers.{}.mlp.fc12.weight",
+    "layers.{}.ffn.down.weight": "encoder.layers.{}.mlp.fc2.weight",
+    "layers.{}.ffn_norm.weight": "encoder.layers.{}.norm2.weight",
+    "layers.{}.ffn_norm.bias": "encoder.layers.{}.norm2.bias",
 }

@@ -29,14 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from embedkit.encoders.config import EncoderConfig, check_pad_token_row
+from embedkit.encoders.config import NO_POSITION_LIMIT, EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.qwen3 import RMSNorm
 from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
 
-NO_POSITION_LIMIT = 1_048_576
-"""T5 has no position table: its ``max_position_embeddings`` is only the longest input embedkit accepts."""
-T5_TYPES = ("t5", "mt5")
 ENCODER_ARCHITECTURES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel"}
 
 

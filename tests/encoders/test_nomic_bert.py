@@ -150,7 +150,7 @@ def test_unsupported_options_are_refused_by_name(edit, message):
 
 @pytest.mark.parametrize("edit,message", [
     (lambda s: s.update({"encoder.layers.1.attn.Wqkv.bias": torch.zeros(96)}), r"encoder\.layers\.1\.attn\.Wqkv\.bias"),
-    (lambda s: s.pop("encoder.layers.0.mlp.fc12.weight"), r"layers\.0\.mlp\.gate\.weight"),
+    (lambda s: s.pop("encoder.layers.0.mlp.fc12.weight"), r"layers\.0\.ffn\.gate\.weight"),
 ])
 def test_strict_loading_names_an_unknown_and_a_missing_key(edit, message, tmp_path):
     path = tmp_path / "edited"
@@ -193,5 +193,5 @@ def test_engine_falls_back_to_the_reference_path_default_and_optimized(g, texts)
 
 def test_one_training_step_with_multiple_negatives_ranking_loss(tmp_path):
     check_one_training_step_moves(str(FIXTURES / "nomic_st"), str(tmp_path), [
-        "0.auto_model.layers.1.attn.qkv.weight", "0.auto_model.layers.0.mlp.gate.weight",
-        "0.auto_model.layers.1.mlp_norm.weight", "0.auto_model.embed.tok.weight"])
+        "0.auto_model.layers.1.attn.qkv.weight", "0.auto_model.layers.0.ffn.gate.weight",
+        "0.auto_model.layers.1.ffn_norm.weight", "0.auto_model.embed.tok.weight"])
