@@ -1,5 +1,5 @@
 """Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, DeBERTa-v2 / v3,
-NomicBERT, ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3, Llama / Mistral /
+NomicBERT, GTE, ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3, Llama / Mistral /
 Qwen2), their config, and the HF weight-name tables.
 
 The BERT family's modules load with this package; every other family's module loads when a model of it is built
@@ -39,13 +39,16 @@ ENCODERS: dict[str, tuple[str, str]] = {
     "mt5": ("t5", "T5EncoderModel"),
     "deberta-v2": ("deberta_v2", "DebertaV2Model"),
     "nomic_bert": ("nomic_bert", "NomicBertModel"),
+    "gte": ("gte", "GteModel"),
+    "new": ("gte", "GteModel"),
 }
 # Names of the families loaded on first use -> their module
 _LATER = {
     "DebertaV2Config": "deberta_v2", "DebertaV2Model": "deberta_v2", "Gemma3Config": "gemma3",
-    "Gemma3Model": "gemma3", "LlamaConfig": "llama", "LlamaModel": "llama", "ModernBertConfig": "modernbert",
-    "ModernBertModel": "modernbert", "NomicBertConfig": "nomic_bert", "NomicBertModel": "nomic_bert",
-    "Qwen3Config": "qwen3", "Qwen3Model": "qwen3", "T5Config": "t5", "T5EncoderModel": "t5",
+    "Gemma3Model": "gemma3", "GteConfig": "gte", "GteModel": "gte", "LlamaConfig": "llama", "LlamaModel": "llama",
+    "ModernBertConfig": "modernbert", "ModernBertModel": "modernbert", "NomicBertConfig": "nomic_bert",
+    "NomicBertModel": "nomic_bert", "Qwen3Config": "qwen3", "Qwen3Model": "qwen3", "T5Config": "t5",
+    "T5EncoderModel": "t5",
 }
 
 
@@ -72,6 +75,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["ENCODERS", "BertModel", "DebertaV2Config", "DebertaV2Model", "DistilBertModel", "ElectraModel",
-           "EncoderConfig", "Gemma3Config", "Gemma3Model", "LlamaConfig", "LlamaModel", "MPNetModel",
-           "ModernBertConfig", "ModernBertModel", "NomicBertConfig", "NomicBertModel", "Qwen3Config", "Qwen3Model",
-           "RobertaModel", "T5Config", "T5EncoderModel", "build_encoder", "encoder_class"]
+           "EncoderConfig", "Gemma3Config", "Gemma3Model", "GteConfig", "GteModel", "LlamaConfig", "LlamaModel",
+           "MPNetModel", "ModernBertConfig", "ModernBertModel", "NomicBertConfig", "NomicBertModel", "Qwen3Config",
+           "Qwen3Model", "RobertaModel", "T5Config", "T5EncoderModel", "build_encoder", "encoder_class"]

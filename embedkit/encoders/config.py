@@ -27,7 +27,7 @@ _LIMITS = {
 
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
                          "modernbert", "qwen3", "gemma3_text", "llama", "mistral", "qwen2", "t5", "mt5",
-                         "deberta-v2", "nomic_bert")
+                         "deberta-v2", "nomic_bert", "gte", "new")
 # Encoders of encoder-decoders, with relative position buckets and no position table (their ``max_position_embeddings``
 # is only the longest input embedkit accepts).
 T5_TYPES = ("t5", "mt5")
@@ -214,6 +214,10 @@ class EncoderConfig:
             from embedkit.encoders.nomic_bert import NomicBertConfig
 
             return NomicBertConfig.from_nomic_bert_config(hf)
+        if model_type in ("gte", "new"):  # rotary BERT with a gated feed-forward: GteConfig, both dialects
+            from embedkit.encoders.gte import GteConfig
+
+            return GteConfig.from_gte_config(hf)
         if model_type == "deberta-v2":  # disentangled attention: DebertaV2Config, an extension of this class
             from embedkit.encoders.deberta_v2 import DebertaV2Config
 

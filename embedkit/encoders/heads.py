@@ -1,15 +1,16 @@
 """Sequence-classification heads and the encoder + head model that CrossEncoder runs.
 
-The heads reproduce transformers' ``BertForSequenceClassification`` (pooler output -> dropout -> Linear) and
-``MPNetForSequenceClassification`` / ``RobertaForSequenceClassification`` / ``XLMRobertaForSequenceClassification``
-(first token -> dropout -> dense -> tanh -> dropout -> out_proj), ``ElectraForSequenceClassification`` (the same
-with GELU), ``DistilBertForSequenceClassification`` (first token -> pre_classifier -> ReLU -> dropout ->
-classifier), ``DebertaV2ForSequenceClassification`` (first token -> ContextPooler ``pooler.dense`` -> activation ->
-dropout -> classifier), and the decoders' ``Qwen3ForSequenceClassification`` / ``Gemma3TextForSequenceClassification``
-(last non-padding token -> ``score``). Weights load strictly from a HF ``*ForSequenceClassification`` checkpoint and
-save back under the names transformers writes (``bert.`` / ``mpnet.`` / ``roberta.`` / ``distilbert.`` /
-``electra.`` / ``deberta.`` / ``model.`` prefix on the encoder; ``classifier.*``, DistilBERT's ``pre_classifier.*``,
-DeBERTa's ``pooler.*`` and the decoders' ``score.*`` for the head).
+The heads reproduce transformers' ``BertForSequenceClassification`` and ``GteForSequenceClassification`` (pooler
+output -> dropout -> Linear), ``MPNetForSequenceClassification`` / ``RobertaForSequenceClassification`` /
+``XLMRobertaForSequenceClassification`` (first token -> dropout -> dense -> tanh -> dropout -> out_proj),
+``ElectraForSequenceClassification`` (the same with GELU), ``DistilBertForSequenceClassification`` (first token ->
+pre_classifier -> ReLU -> dropout -> classifier), ``DebertaV2ForSequenceClassification`` (first token -> ContextPooler
+``pooler.dense`` -> activation -> dropout -> classifier), and the decoders' ``Qwen3ForSequenceClassification`` /
+``Gemma3TextForSequenceClassification`` (last non-padding token -> ``score``). Weights load strictly from a HF
+``*ForSequenceClassification`` checkpoint and save back under the names transformers writes (``bert.`` / ``mpnet.`` /
+``roberta.`` / ``distilbert.`` / ``electra.`` / ``deberta.`` / ``gte.`` / ``model.`` prefix on the encoder;
+``classifier.*``, DistilBERT's ``pre_classifier.*``, DeBERTa's ``pooler.*`` and the decoders' ``score.*`` for the
+head).
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ ARCHITECTURES["gemma3_text"] = "Gemma3TextForSequenceClassification"
 ARCHITECTURES["llama"] = "LlamaForSequenceClassification"
 ARCHITECTURES["mistral"] = "MistralForSequenceClassification"
 ARCHITECTURES["qwen2"] = "Qwen2ForSequenceClassification"
+# GTE: BERT's head on BERT's pooler, the encoder under ``gte.`` (transformers) or ``new.`` (Alibaba's original code).
+HEAD_TO_HF["gte"] = HEAD_TO_HF["new"] = _BERT_HEAD_TO_HF
+HF_PREFIX["gte"], HF_PREFIX["new"] = "gte.", "new."
+ARCHITECTURES["gte"], ARCHITECTURES["new"] = "GteForSequenceClassification", "NewForSequenceClassification"
+# Model types whose head reads the encoder's pooler (built with the encoder)
+POOLER_HEAD_TYPES = ("bert", "gte", "new")
 
 
 def classifier_dropout(hf_config: dict[str, Any], cfg: EncoderConfig) -> float:
@@ -242,7 +249,8 @@ class LastTokenClassificationHead(nn.Module):
 HEADS: dict[str, type[nn.Module]] = {"bert": BertClassificationHead, "mpnet": MPNetClassificationHead,
                                      "roberta": MPNetClassificationHead, "xlm-roberta": MPNetClassificationHead,
                                      "camembert": MPNetClassificationHead, "distilbert": DistilBertClassificationHead,
-                                     "electra": ElectraClassificationHead}
+                                     "electra": ElectraClassificationHead, "gte": BertClassificationHead,
+                                     "new": BertClassificationHead}
 
 
 def check_classifier_supported(model_type: str | None, source: str) -> None:
@@ -288,7 +296,7 @@ class SequenceClassifier(nn.Module):
         self.config = config
         self.num_labels = num_labels
         dropout = config.hidden_dropout_prob if dropout is None else dropout
-        self.encoder = build_encoder(config, add_pooler=config.model_type == "bert")
+        self.encoder = build_encoder(config, add_pooler=config.model_type in POOLER_HEAD_TYPES)
         if config.model_type == "modernbert":
             self.classifier = ModernBertClassificationHead(config, num_labels, dropout)
         elif config.model_type == "deberta-v2":
@@ -317,7 +325,7 @@ class SequenceClassifier(nn.Module):
                 "embedkit does not re-initialise heads"
             )
         encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
-        check_size_before_building(config, config.model_type == "bert", encoder_state, source)
+        check_size_before_building(config, config.model_type in POOLER_HEAD_TYPES, encoder_state, source)
         model = cls(config, saved_labels, classifier_dropout(hf_config, config))
         head_state = shared_head_to("classifier", head_state)  # ModernBERT's head.* belongs to the classifier
         not_classifier = sorted(k for k in head_state if not k.startswith("classifier."))

@@ -180,13 +180,14 @@ class NomicBertEmbeddings(nn.Module):
 
 
 class NomicBertAttention(nn.Module):
-    """Bias-free self-attention from one fused projection, rotary positions on queries and keys."""
+    """Self-attention from one fused query / key / value projection, rotary positions on queries and keys; without
+    biases (NomicBERT) or with them (``bias=True``: GTE, :mod:`.gte`)."""
 
-    def __init__(self, cfg: NomicBertConfig) -> None:
+    def __init__(self, cfg: EncoderConfig, bias: bool = False) -> None:
         super().__init__()
         self.n_heads, self.head_dim = cfg.num_attention_heads, cfg.head_dim
-        self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=False)
-        self.o = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=False)
+        self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=bias)
+        self.o = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=bias)
         self.dropout_p = cfg.attention_probs_dropout_prob
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, attn_mask: Tensor | None) -> Tensor:

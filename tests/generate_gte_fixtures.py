@@ -1,0 +1,137 @@
+"""Generate the GTE parity fixtures with sentence-transformers 6.x and transformers 5's native ``gte`` (run by hand;
+tests never import ST).
+
+    /root/venv6/bin/python tests/generate_gte_fixtures.py
+
+Tiny random GTE networks written by transformers (hidden 32, 2 layers, 4 heads, gated feed-forward 48, weights drawn
+from N(0, 0.2)), saved by transformers in Alibaba's weight names (``qkv_proj``, ``up_gate_proj``, ``attn_ln``). Written
+under tests/fixtures/:
+- ``gte_st/``    SentenceTransformer in gte-multilingual-base's layout: an XLM-R Unigram tokenizer (pad id 1), one
+  token-type row, rotary base 160000, CLS pooling + Normalize;
+- ``gte_en/``    a plain ``GteForMaskedLM`` folder in gte-base-en-v1.5's layout: a WordPiece tokenizer, no token-type
+  table, linear rotary scaling (factor 2); ST loads it with mean pooling and leaves the MLM head aside;
+- ``gte_ce/``    CrossEncoder on ``GteForSequenceClassification`` (BERT's pooler and head), 1 label, as
+  gte-multilingual-reranker-base;
+- ``gte_golden.npz`` ST 6's token ids, embeddings (batched, alone), token embeddings, every layer's output and
+  CrossEncoder scores.
+
+Attention runs as ``eager`` in fp32 on CPU. Seeded; a re-run writes the same bytes. At the end it checks that
+folders saved by embedkit load in ST 6 with the same outputs (printing the max differences).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+HERE = Path(__file__).parent
+FIX = HERE / "fixtures"
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from generate_ce_fixtures import CE_PAIRS  # noqa: E402
+from generate_family_fixtures import distilbert_tokenizer, xlmr_tokenizer  # noqa: E402
+from generate_fixtures import TINY_TEXTS  # noqa: E402
+from generator_tools import check_saved_bi_encoders_in_st, file_digests, save_npz  # noqa: E402
+
+EAGER = {"attn_implementation": "eager"}
+FOLDERS = ("gte_st", "gte_en", "gte_ce")
+SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+             max_position_embeddings=128)
+MULTILINGUAL = dict(type_vocab_size=1, pad_token_id=1, rope_parameters={"rope_type": "default", "rope_theta": 160000.0})
+ENGLISH = dict(type_vocab_size=0, pad_token_id=0,
+               rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 500000.0})
+
+
+def make_hf(class_name: str, tokenizer, out: Path, seed: int, **config) -> Path:
+    import transformers
+    from transformers import GteConfig
+
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(out)
+    cfg = GteConfig(vocab_size=len(tokenizer), **SIZES, **config)
+    torch.manual_seed(seed)
+    model = getattr(transformers, class_name)(cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.normal_(1.0 if "norm.weight" in name.lower() else 0.0, 0.2)
+    model.save_pretrained(out)
+    return out
+
+
+def check_embedkit_saves_load_in_st(golden: dict[str, np.ndarray]) -> None:
+    from sentence_transformers import CrossEncoder
+
+    import embedkit
+
+    check_saved_bi_encoders_in_st({"gte_st": golden["emb"], "gte_en": golden["en_emb"]}, TINY_TEXTS)
+    with tempfile.TemporaryDirectory() as tmp:
+        ek_ce = embedkit.CrossEncoder(str(FIX / "gte_ce"), device="cpu")
+        print(f"embedkit gte_ce vs ST: max |diff| = {np.abs(ek_ce.predict(CE_PAIRS) - golden['ce_scores']).max():.2e}")
+        ek_ce.save(f"{tmp}/gte_ce")
+        ce = CrossEncoder(f"{tmp}/gte_ce", device="cpu", model_kwargs=EAGER)
+        print(f"embedkit-saved gte_ce in ST: max |diff| = "
+              f"{np.abs(ce.predict(CE_PAIRS) - golden['ce_scores']).max():.2e}")
+
+
+def main() -> None:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    torch.set_num_threads(1)
+    work = Path(tempfile.mkdtemp())
+    for name in FOLDERS:
+        shutil.rmtree(FIX / name, ignore_errors=True)
+    golden: dict[str, np.ndarray] = {}
+
+    hf = make_hf("GteModel", xlmr_tokenizer(), work / "gte_st", seed=0, **MULTILINGUAL)
+    modules = [Transformer(str(hf), model_kwargs=EAGER), Pooling(32, "cls"), Normalize()]
+    SentenceTransformer(modules=modules, device="cpu").save(str(FIX / "gte_st"))
+    st = SentenceTransformer(str(FIX / "gte_st"), device="cpu", model_kwargs=EAGER)
+    feats = st.preprocess(TINY_TEXTS)
+    golden["input_ids"] = feats["input_ids"].numpy()
+    golden["attention_mask"] = feats["attention_mask"].numpy()
+    golden["emb"] = st.encode(TINY_TEXTS, batch_size=3)
+    golden["emb_alone"] = np.stack([st.encode([t])[0] for t in TINY_TEXTS])
+    for i, t in enumerate(st.encode(TINY_TEXTS[:5], output_value="token_embeddings")):
+        golden[f"token_embeddings_{i}"] = t.numpy()
+    with torch.no_grad():
+        hidden = st[0].auto_model(input_ids=feats["input_ids"][:4], attention_mask=feats["attention_mask"][:4],
+                                  output_hidden_states=True)
+    golden["hidden_states"] = torch.stack(hidden.hidden_states).numpy()  # (L + 1, 4, T, D)
+    print(f"gte_st: max_seq_length {st.max_seq_length}, tokens {golden['attention_mask'].sum(1).tolist()}, "
+          f"features {sorted(feats)}")
+
+    make_hf("GteForMaskedLM", distilbert_tokenizer(), FIX / "gte_en", seed=1, **ENGLISH)
+    en = SentenceTransformer(str(FIX / "gte_en"), device="cpu", model_kwargs=EAGER)
+    golden["en_emb"] = en.encode(TINY_TEXTS, batch_size=4)
+    golden["en_input_ids"] = en.preprocess(TINY_TEXTS)["input_ids"].numpy()
+    print(f"gte_en: modules {[type(m).__name__ for m in en]}, features {sorted(en.preprocess(TINY_TEXTS[:1]))}")
+
+    hf = make_hf("GteForSequenceClassification", xlmr_tokenizer(), work / "gte_ce", seed=2, num_labels=1,
+                 **MULTILINGUAL)
+    CrossEncoder(str(hf), device="cpu", model_kwargs=EAGER).save(str(FIX / "gte_ce"))
+    ce = CrossEncoder(str(FIX / "gte_ce"), device="cpu", model_kwargs=EAGER)
+    golden["ce_scores"] = ce.predict(CE_PAIRS, batch_size=4)
+    golden["ce_input_ids"] = ce.preprocess(CE_PAIRS)["input_ids"].numpy()
+
+    for name in FOLDERS:
+        (FIX / name / "README.md").unlink(missing_ok=True)
+    save_npz(FIX / "gte_golden.npz", golden)
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(file_digests(FOLDERS, "gte_golden.npz"), indent=1))
+    check_embedkit_saves_load_in_st(golden)
+
+
+if __name__ == "__main__":
+    main()
