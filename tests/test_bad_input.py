@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from embedkit import SentenceTransformer
@@ -83,9 +84,26 @@ def test_missing_hub_id_offline_says_where_it_looked(monkeypatch, tmp_path):
         SentenceTransformer("no-such-model-xyz", cache_folder=str(tmp_path))
 
 
-def test_trust_remote_code_is_refused():
-    with pytest.raises(ValueError, match="never executes code"):
-        SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), trust_remote_code=True)
+def test_trust_remote_code_is_accepted_and_runs_no_folder_code(tmp_path):
+    """ST's model cards ask for ``trust_remote_code=True``; embedkit accepts it and runs no more than without it: a
+    config.json ``auto_map`` to code in the folder is never imported, and a module type outside sentence-transformers'
+    is refused with the flag as without it."""
+    import sys
+
+    folder = copy_model(tmp_path)
+    (folder / "evil_code.py").write_text("raise SystemExit('folder code ran')\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "evil_code.Config", "AutoModel": "evil_code.Model"}
+    (folder / "config.json").write_text(json.dumps(config))
+    trusted = SentenceTransformer(str(folder), device="cpu", trust_remote_code=True)
+    assert trusted.trust_remote_code and "evil_code" not in sys.modules
+    plain = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    np.testing.assert_array_equal(trusted.encode(["a cat"]), plain.encode(["a cat"]))
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[-1]["type"] = "evil_code.Pooling"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ValueError, match="not supported by embedkit"):
+        SentenceTransformer(str(folder), device="cpu", trust_remote_code=True)
 
 
 @pytest.mark.parametrize("cut", [4, 100, -100])

@@ -77,12 +77,16 @@ def _resolve_activation(path: str | None, trust_remote_code: bool) -> nn.Module 
     """The activation named by a saved ``activation_fn`` path, or None for the default.
 
     Only ``torch.*`` classes are imported: any other path is reported and the default is used, as
-    sentence-transformers does without ``trust_remote_code`` (embedkit never sets it).
+    sentence-transformers does without ``trust_remote_code`` (with it, embedkit still imports nothing else).
     """
     if path is None:
         return None
     if isinstance(path, str) and path.startswith("torch."):
         return import_torch_class(path)()
+    if trust_remote_code:
+        logger.warning(f"Activation function path '{path}' is not imported: embedkit imports only torch.* activation "
+                       "functions, also with `trust_remote_code=True`; using the default activation function instead.")
+        return None
     logger.warning(
         f"Activation function path '{path}' is not trusted, using default activation function instead. Please load "
         "the CrossEncoder with `trust_remote_code=True` to allow loading custom activation functions via the "
@@ -120,7 +124,8 @@ class CrossEncoder(BaseModel, nn.Module):
         prompts: name -> prompt text, prepended to the first text of each pair (overrides the saved prompts).
         default_prompt_name: prompt used by :meth:`predict` when none is given.
         cache_folder / revision / token / local_files_only: Hub download options.
-        trust_remote_code: must be False; embedkit never runs code from a model folder.
+        trust_remote_code: accepted and without effect: embedkit never runs code from a model folder (a saved
+            activation outside ``torch.*`` is not imported with it either).
         model_kwargs: ``{"torch_dtype": ...}`` (or ``"dtype"``) loads in that precision; other keys have no
             effect here.
         processor_kwargs: ``{"model_max_length": N}`` caps the tokenized length; other keys have no effect here
@@ -195,12 +200,12 @@ class CrossEncoder(BaseModel, nn.Module):
         from embedkit.base.model_card import note_base_model, read_model_card_text
         from embedkit.cross_encoder.model_card import CrossEncoderModelCardData
         from embedkit.hub import resolve_model_path
-        from embedkit.sentence_transformer.model import default_device, refuse_remote_code
+        from embedkit.sentence_transformer.model import default_device, note_remote_code
 
-        refuse_remote_code(trust_remote_code)
+        note_remote_code(trust_remote_code)
         if backend != "torch":
             raise ValueError(f"backend={backend!r} is not supported; embedkit runs the 'torch' backend only")
-        self.trust_remote_code = False
+        self.trust_remote_code = trust_remote_code
         self.backend = backend
         self.keep_in_fp32_modules = keep_in_fp32_modules
         self.model_card_data = model_card_data or CrossEncoderModelCardData(local_files_only=local_files_only)

@@ -54,13 +54,23 @@ def default_device() -> str:
     return "cpu"
 
 
-def refuse_remote_code(trust_remote_code: bool) -> None:
-    if trust_remote_code:
-        raise ValueError(
-            "trust_remote_code=True is not supported: embedkit never executes code from a model folder. "
-            "The architectures it implements (nomic_bert among them) load without it; for others, load a model "
-            "built from the supported modules instead."
-        )
+_REMOTE_CODE_NOTED: list[bool] = []  # whether the note below was logged in this process
+
+
+def note_remote_code(trust_remote_code: bool) -> None:
+    """``trust_remote_code=True`` is accepted, as sentence-transformers' model cards ask for it, and changes nothing:
+    embedkit never runs code from a model folder. A config.json ``auto_map`` is ignored (the architectures embedkit
+    implements, nomic_bert and GTE's ``new`` among them, load natively; others are refused as without the flag), and
+    modules.json entries still load only sentence-transformers' module types. Logged once per process at INFO.
+
+    Example:
+        >>> note_remote_code(True)  # no error, no effect
+    """
+    if trust_remote_code and not _REMOTE_CODE_NOTED:
+        _REMOTE_CODE_NOTED.append(True)
+        logger.info("trust_remote_code=True has no effect in embedkit: no code from a model folder is run (a "
+                    "config.json auto_map is ignored; only the architectures and module types embedkit implements "
+                    "load)")
 
 
 def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
@@ -112,7 +122,8 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
         truncate_dim: cut embeddings to this many dimensions (Matryoshka models).
         cache_folder / revision / token / local_files_only: Hub options (``cache_folder`` defaults to
             ``$SENTENCE_TRANSFORMERS_HOME``). ``use_auth_token`` is the deprecated spelling of ``token``.
-        trust_remote_code: must stay False; embedkit never runs code from a model folder.
+        trust_remote_code: accepted and without effect: embedkit never runs code from a model folder
+            (:func:`note_remote_code`).
         model_kwargs: ``{"torch_dtype": ...}`` (or ``"dtype"``) to load in another precision; the other keys reach
             the modules whose loaders take them (embedkit has no use for transformers' loading options).
         processor_kwargs (``tokenizer_kwargs`` in sentence-transformers 5.x): ``{"model_max_length": N}``.
@@ -164,7 +175,7 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
         backend: Literal["torch"] = "torch",
         processor_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        refuse_remote_code(trust_remote_code)
+        note_remote_code(trust_remote_code)
         if backend != "torch":
             raise ValueError(f"backend={backend!r} is not supported; embedkit runs the 'torch' backend only")
         if use_auth_token is not None:

@@ -59,7 +59,7 @@ class SparseEncoder(SentenceTransformer):
         prompts / default_prompt_name: as for SentenceTransformer (saved ones are used unless overridden; the
             ``query`` and ``document`` prompts always exist, ``""`` by default).
         cache_folder / revision / token / local_files_only: Hub options.
-        trust_remote_code: must stay False; embedkit never runs code from a model folder.
+        trust_remote_code: accepted and without effect: embedkit never runs code from a model folder.
         model_kwargs: ``{"torch_dtype": ...}`` (or ``"dtype"``) to load in another precision.
         processor_kwargs / tokenizer_kwargs: ``{"model_max_length": N}``.
         config_kwargs: accepted for sentence-transformers compatibility (embedkit reads ``config.json`` as is).

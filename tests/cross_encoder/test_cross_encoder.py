@@ -137,9 +137,19 @@ def test_non_torch_activation_not_imported(tmp_path, caplog):
     assert isinstance(ce.activation_fn, torch.nn.Sigmoid)
 
 
-def test_trust_remote_code_refused():
-    with pytest.raises(ValueError, match="trust_remote_code"):
-        CrossEncoder(FIX / "ce_bert1", device="cpu", trust_remote_code=True)
+def test_trust_remote_code_is_accepted_and_imports_nothing_more(tmp_path, caplog):
+    pairs = [("a cat", "a dog"), ("the sun", "a star")]
+    plain = CrossEncoder(FIX / "ce_bert1", device="cpu")
+    trusted = CrossEncoder(FIX / "ce_bert1", device="cpu", trust_remote_code=True)
+    assert trusted.trust_remote_code and np.array_equal(plain.predict(pairs), trusted.predict(pairs))
+    folder = tmp_path / "evil"  # with the flag too, a saved activation outside torch.* is never imported
+    shutil.copytree(FIX / "ce_bert1", folder)
+    config = read_json_file(folder / "config_sentence_transformers.json")
+    write_json_file(folder / "config_sentence_transformers.json", config | {"activation_fn": "os.system"})
+    with caplog.at_level("WARNING"):
+        ce = CrossEncoder(folder, device="cpu", trust_remote_code=True)
+    assert "'os.system' is not imported: embedkit imports only torch.* activation functions" in caplog.text
+    assert isinstance(ce.activation_fn, torch.nn.Sigmoid)
 
 
 def test_num_labels_mismatch_refused():

@@ -173,11 +173,11 @@ def test_save_then_reload_is_identical_and_writes_nomics_names(name, tmp_path, t
     assert json.loads((tmp_path / "saved" / "config.json").read_text())["model_type"] == "nomic_bert"
 
 
-def test_trust_remote_code_stays_refused_and_heads_are_refused_by_name():
+def test_trust_remote_code_as_the_model_card_asks_changes_nothing_and_heads_are_refused_by_name(g, texts):
     from embedkit.sparse_encoder.modules import MLMTransformer
 
-    with pytest.raises(ValueError, match="trust_remote_code=True is not supported"):
-        SentenceTransformer(str(FIXTURES / "nomic_st"), device="cpu", trust_remote_code=True)
+    trusted = SentenceTransformer(str(FIXTURES / "nomic_st"), device="cpu", trust_remote_code=True)
+    assert np.abs(trusted.encode(texts["tiny"], batch_size=3) - g["emb"]).max() <= 2e-5
     with pytest.raises(ValueError, match="sequence classification heads of nomic_bert models are not supported"):
         CrossEncoder(str(FIXTURES / "nomic_plain"), device="cpu")
     with pytest.raises(ValueError, match="masked-LM heads of nomic_bert models are not supported"):

@@ -225,8 +225,10 @@ def test_converts_other_model_types_and_refuses_bad_checkpoints(tmp_path, caplog
     assert [type(m).__name__ for m in converted] == ["Transformer", "Pooling", "SparseAutoEncoder"]
     assert isinstance(converted[-1], SparseAutoEncoder) and converted.max_active_dims == converted[-1].k == 256
     assert converted.similarity_fn_name == "dot" and converted.prompts == {"query": "", "document": ""}
-    with pytest.raises(ValueError, match="trust_remote_code"):
-        SparseEncoder(FIX / "se_bert_v6", trust_remote_code=True)
+    trusted = SparseEncoder(FIX / "se_bert_v6", device="cpu", trust_remote_code=True)  # accepted, no effect
+    assert trusted.trust_remote_code and torch.equal(trusted.encode(["a cat"]).to_dense(),
+                                                     SparseEncoder(FIX / "se_bert_v6", device="cpu").encode(
+                                                         ["a cat"]).to_dense())
     from safetensors.torch import load_file, save_file
 
     folder = tmp_path / "broken"
