@@ -33,8 +33,9 @@ def main() -> None:
                                                "mt5_encoder", "deberta_st", "deberta_mlm", "llama_st",
                                                "llama_causal_lm", "mistral_st", "mistral_causal_lm", "qwen2_st",
                                                "qwen2_causal_lm")]
-    if sentence_transformers.__version__.startswith("6."):  # transformers 4.x has no native nomic_bert or gte
-        folders += [HERE / "fixtures" / n for n in ("nomic_st", "nomic_plain", "gte_st", "gte_en")]
+    if sentence_transformers.__version__.startswith("6."):  # transformers 4.x has no native nomic_bert, gte, eurobert
+        folders += [HERE / "fixtures" / n for n in ("nomic_st", "nomic_plain", "gte_st", "gte_en",
+                                                    "eurobert_st", "eurobert_mlm")]
     if packaged_model_path() is not None:
         folders.append(packaged_model_path())
     print(f"sentence-transformers {sentence_transformers.__version__}")

@@ -1,6 +1,6 @@
 """Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, DeBERTa-v2 / v3,
-NomicBERT, GTE, ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3, Llama / Mistral /
-Qwen2), their config, and the HF weight-name tables.
+NomicBERT, GTE, EuroBERT, ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3,
+Llama / Mistral / Qwen2), their config, and the HF weight-name tables.
 
 The BERT family's modules load with this package; every other family's module loads when a model of it is built
 or one of its names is first read, so that ``import embedkit`` does not pay for families a program never uses.
@@ -35,6 +35,7 @@ ENCODERS: dict[str, tuple[str, str]] = {
     "llama": ("llama", "LlamaModel"),
     "mistral": ("llama", "LlamaModel"),
     "qwen2": ("llama", "LlamaModel"),
+    "eurobert": ("llama", "LlamaModel"),
     "t5": ("t5", "T5EncoderModel"),
     "mt5": ("t5", "T5EncoderModel"),
     "deberta-v2": ("deberta_v2", "DebertaV2Model"),

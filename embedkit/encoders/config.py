@@ -26,7 +26,7 @@ _LIMITS = {
 }
 
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
-                         "modernbert", "qwen3", "gemma3_text", "llama", "mistral", "qwen2", "t5", "mt5",
+                         "modernbert", "qwen3", "gemma3_text", "llama", "mistral", "qwen2", "eurobert", "t5", "mt5",
                          "deberta-v2", "nomic_bert", "gte", "new")
 # Encoders of encoder-decoders, with relative position buckets and no position table (their ``max_position_embeddings``
 # is only the longest input embedkit accepts).
@@ -202,7 +202,7 @@ class EncoderConfig:
             from embedkit.encoders.gemma3 import Gemma3Config
 
             return Gemma3Config.from_gemma3_config(hf)
-        if model_type in ("llama", "mistral", "qwen2"):  # Qwen3's stack without q/k norms: LlamaConfig
+        if model_type in ("llama", "mistral", "qwen2", "eurobert"):  # Qwen3's stack without q/k norms
             from embedkit.encoders.llama import LlamaConfig
 
             return LlamaConfig.from_llama_config(hf)

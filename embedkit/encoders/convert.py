@@ -19,7 +19,12 @@ from torch import Tensor
 from embedkit.encoders.deberta_v2_names import DEBERTA_V2_FROM_HF, DEBERTA_V2_HEADS_FROM_HF, DEBERTA_V2_TO_HF
 from embedkit.encoders.gemma3_names import GEMMA3_FROM_HF, GEMMA3_TO_HF
 from embedkit.encoders.gte_names import GTE_FROM_HF, GTE_HEADS_FROM_HF, GTE_LEFT_ASIDE_PREFIXES, GTE_TO_HF
-from embedkit.encoders.llama_names import LLAMA_FROM_HF, LLAMA_TO_HF
+from embedkit.encoders.llama_names import (
+    EUROBERT_HEADS_FROM_HF,
+    EUROBERT_LEFT_ASIDE_PREFIXES,
+    LLAMA_FROM_HF,
+    LLAMA_TO_HF,
+)
 from embedkit.encoders.modernbert_names import (
     MODERNBERT_FROM_HF,
     MODERNBERT_HEADS_FROM_HF,
@@ -279,6 +284,8 @@ HEADS_FROM_HF["gemma3_text"] = QWEN3_HEADS_FROM_HF
 FROM_HF["llama"] = FROM_HF["mistral"] = FROM_HF["qwen2"] = LLAMA_FROM_HF  # llama_names.py: Qwen3's without norms
 TO_HF["llama"] = TO_HF["mistral"] = TO_HF["qwen2"] = LLAMA_TO_HF
 HEADS_FROM_HF["llama"] = HEADS_FROM_HF["mistral"] = HEADS_FROM_HF["qwen2"] = QWEN3_HEADS_FROM_HF
+FROM_HF["eurobert"], TO_HF["eurobert"] = LLAMA_FROM_HF, LLAMA_TO_HF  # EuroBERT: Llama's names, its own heads
+HEADS_FROM_HF["eurobert"] = EUROBERT_HEADS_FROM_HF
 
 # T5 and mT5 (t5_names.py): the encoder of an encoder-decoder; a full checkpoint's decoder is left aside.
 FROM_HF["t5"] = FROM_HF["mt5"] = T5_FROM_HF
@@ -299,7 +306,7 @@ HEADS_FROM_HF["gte"] = HEADS_FROM_HF["new"] = GTE_HEADS_FROM_HF
 # Per model type, prefixes of weights of parts an embedding model does not load (returned with the heads, under
 # their HF names, so that the loader can name what it leaves aside).
 LEFT_ASIDE_PREFIXES = {"t5": T5_LEFT_ASIDE_PREFIXES, "mt5": T5_LEFT_ASIDE_PREFIXES, "gte": GTE_LEFT_ASIDE_PREFIXES,
-                       "new": GTE_LEFT_ASIDE_PREFIXES}
+                       "new": GTE_LEFT_ASIDE_PREFIXES, "eurobert": EUROBERT_LEFT_ASIDE_PREFIXES}
 
 # Buffers some checkpoints carry that hold no learned state.
 _IGNORE = {"embeddings.position_ids", "embeddings.token_type_ids"}

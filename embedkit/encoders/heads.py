@@ -5,12 +5,13 @@ output -> dropout -> Linear), ``MPNetForSequenceClassification`` / ``RobertaForS
 ``XLMRobertaForSequenceClassification`` (first token -> dropout -> dense -> tanh -> dropout -> out_proj),
 ``ElectraForSequenceClassification`` (the same with GELU), ``DistilBertForSequenceClassification`` (first token ->
 pre_classifier -> ReLU -> dropout -> classifier), ``DebertaV2ForSequenceClassification`` (first token -> ContextPooler
-``pooler.dense`` -> activation -> dropout -> classifier), and the decoders' ``Qwen3ForSequenceClassification`` /
-``Gemma3TextForSequenceClassification`` (last non-padding token -> ``score``). Weights load strictly from a HF
-``*ForSequenceClassification`` checkpoint and save back under the names transformers writes (``bert.`` / ``mpnet.`` /
-``roberta.`` / ``distilbert.`` / ``electra.`` / ``deberta.`` / ``gte.`` / ``model.`` prefix on the encoder;
-``classifier.*``, DistilBERT's ``pre_classifier.*``, DeBERTa's ``pooler.*`` and the decoders' ``score.*`` for the
-head).
+``pooler.dense`` -> activation -> dropout -> classifier), ``EuroBertForSequenceClassification`` (``dense`` -> GELU ->
+``classifier`` on the first token, on the mean, or on every token then averaged), and the decoders'
+``Qwen3ForSequenceClassification`` / ``Gemma3TextForSequenceClassification`` (last non-padding token -> ``score``).
+Weights load strictly from a HF ``*ForSequenceClassification`` checkpoint and save back under the names transformers
+writes (``bert.`` / ``mpnet.`` / ``roberta.`` / ``distilbert.`` / ``electra.`` / ``deberta.`` / ``gte.`` / ``model.``
+prefix on the encoder; ``classifier.*``, DistilBERT's ``pre_classifier.*``, DeBERTa's ``pooler.*``, EuroBERT's
+``dense.*`` and the decoders' ``score.*`` for the head).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.deberta_v2_names import DEBERTA_V2_CLASSIFIER_TO_HF
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
+from embedkit.encoders.llama_names import EUROBERT_CLASSIFIER_TO_HF
 from embedkit.encoders.loading import check_size_before_building, load_strict
 from embedkit.encoders.modernbert_heads import ModernBertClassificationHead
 from embedkit.encoders.modernbert_names import MODERNBERT_CLASSIFIER_TO_HF, shared_head_to
@@ -87,6 +89,10 @@ ARCHITECTURES["qwen2"] = "Qwen2ForSequenceClassification"
 HEAD_TO_HF["gte"] = HEAD_TO_HF["new"] = _BERT_HEAD_TO_HF
 HF_PREFIX["gte"], HF_PREFIX["new"] = "gte.", "new."
 ARCHITECTURES["gte"], ARCHITECTURES["new"] = "GteForSequenceClassification", "NewForSequenceClassification"
+# EuroBERT: top-level ``dense`` and ``classifier`` (EuroBertClassificationHead below), the encoder under ``model.``.
+HEAD_TO_HF["eurobert"] = EUROBERT_CLASSIFIER_TO_HF
+HF_PREFIX["eurobert"] = "model."
+ARCHITECTURES["eurobert"] = "EuroBertForSequenceClassification"
 # Model types whose head reads the encoder's pooler (built with the encoder)
 POOLER_HEAD_TYPES = ("bert", "gte", "new")
 
@@ -216,6 +222,39 @@ class DistilBertClassificationHead(nn.Module):
         return self.out(self.dropout(x))  # (B, num_labels)
 
 
+class EuroBertClassificationHead(nn.Module):
+    """EuroBERT's head: ``classifier(GELU(dense(x)))`` on the first token (``bos``), on the mean of the real tokens
+    (``mean``), or on every token with the logits averaged over the real ones (``late``, the default), as config.json's
+    ``classifier_pooling`` says. No dropout.
+
+    Example:
+        >>> head = EuroBertClassificationHead(hidden_size=8, num_labels=2, pooling="late").eval()
+        >>> hidden, mask = torch.randn(1, 4, 8), torch.tensor([[1, 1, 0, 0]])
+        >>> torch.allclose(head(hidden, None, mask), head(hidden[:, :2], None, mask[:, :2]))
+        True
+    """
+
+    POOLINGS = ("bos", "mean", "late")
+
+    def __init__(self, hidden_size: int, num_labels: int, pooling: str = "late") -> None:
+        super().__init__()
+        if pooling not in self.POOLINGS:
+            raise ValueError(f"config classifier_pooling={pooling!r} is not one of {self.POOLINGS}")
+        self.pooling = pooling
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.out = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: Tensor, pooled: Tensor | None, attention_mask: Tensor | None = None) -> Tensor:
+        del pooled  # EuroBERT has no pooler: the head pools itself
+        mask = torch.ones(hidden.shape[:2], device=hidden.device) if attention_mask is None else attention_mask
+        mask = mask.to(hidden.dtype)[..., None]  # (B, T, 1)
+        if self.pooling == "late":
+            logits = self.out(nn.functional.gelu(self.dense(hidden)))  # (B, T, num_labels)
+            return (logits * mask).sum(dim=1) / mask.sum(dim=1)  # (B, num_labels): mean over the real tokens
+        x = hidden[:, 0] if self.pooling == "bos" else (hidden * mask).sum(dim=1) / mask.sum(dim=1)  # (B, D)
+        return self.out(nn.functional.gelu(self.dense(x)))  # (B, num_labels)
+
+
 class LastTokenClassificationHead(nn.Module):
     """The decoders' head (Qwen3, Gemma 3: transformers' generic one): the hidden state of the last token whose id is
     not ``pad_token_id`` -> bias-free Linear ``score`` -> logits (B, num_labels). With left padding that is the last
@@ -301,6 +340,9 @@ class SequenceClassifier(nn.Module):
             self.classifier = ModernBertClassificationHead(config, num_labels, dropout)
         elif config.model_type == "deberta-v2":
             self.classifier = DebertaV2ClassificationHead(config, num_labels, dropout)
+        elif config.model_type == "eurobert":
+            pooling = config.hf_config.get("classifier_pooling", "late")
+            self.classifier = EuroBertClassificationHead(config.hidden_size, num_labels, pooling)
         elif config.model_type in DECODER_TYPES:
             self.classifier = LastTokenClassificationHead(config.hidden_size, num_labels, config.pad_token_id)
         else:
@@ -383,7 +425,7 @@ class SequenceClassifier(nn.Module):
         hidden = InferenceEngine(self.encoder)(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, T, D)
         pooler = getattr(self.encoder, "pooler", None)
         pooled = pooler(hidden) if pooler is not None else None  # (B, D)
-        if isinstance(self.classifier, ModernBertClassificationHead):  # may mean-pool: needs the mask
+        if isinstance(self.classifier, (ModernBertClassificationHead, EuroBertClassificationHead)):  # needs the mask
             return self.classifier(hidden, pooled, attention_mask)  # (B, num_labels)
         if isinstance(self.classifier, LastTokenClassificationHead):  # reads the last non-padding token id
             return self.classifier(hidden, input_ids)  # (B, num_labels)

@@ -1,14 +1,16 @@
 """Llama, Mistral and Qwen2 as text encoders (e5-mistral, SFR-Embedding, Linq-Embed-Mistral, bge-en-icl, KaLM,
-Llama-based embedders): Qwen3's decoder stack (:mod:`.qwen3`) without the per-head query / key norm.
+Llama-based embedders) and EuroBERT: Qwen3's decoder stack (:mod:`.qwen3`) without the per-head query / key norm.
 
-Reference: HF ``transformers/models/{llama,mistral,qwen2}/modeling_*.py``. What differs between the three is only
-configuration, read by :meth:`LlamaConfig.from_llama_config`:
+Reference: HF ``transformers/models/{llama,mistral,qwen2,eurobert}/modeling_*.py``. What differs between them is
+only configuration, read by :meth:`LlamaConfig.from_llama_config`:
 
 - Llama: biases on all four attention projections when ``attention_bias``, on the feed-forward when ``mlp_bias``;
   full causal attention; rotary scaling ``llama3`` (Llama 3.1+) or ``linear`` besides the default;
 - Mistral: no biases; every layer sees the last ``sliding_window`` tokens when the config sets one;
 - Qwen2: biases on the query, key and value projections (none on the output); sliding-window layers as Qwen3's
-  (``layer_types``, or ``use_sliding_window`` + ``max_window_layers``).
+  (``layer_types``, or ``use_sliding_window`` + ``max_window_layers``);
+- EuroBERT (``eurobert``): Llama's layers with bidirectional attention always (its attention is never causal,
+  whatever the config says), biases as Llama's.
 
 ``is_causal: false`` makes the attention bidirectional, as for Qwen3. Weight names are Qwen3's without the norms
 (:mod:`.llama_names`).
@@ -23,12 +25,13 @@ from typing import Any
 from embedkit.encoders.qwen3 import FULL, SLIDING, Qwen3Config, Qwen3Model
 from embedkit.encoders.rotary import SCALED_ROPE_TYPES
 
-LLAMA_TYPES = ("llama", "mistral", "qwen2")
+LLAMA_TYPES = ("llama", "mistral", "qwen2", "eurobert")
 # Per model type, the transformers defaults that differ.
 _DEFAULTS = {
     "llama": dict(max_position_embeddings=2048, rms_norm_eps=1e-6),
     "mistral": dict(max_position_embeddings=32768, rms_norm_eps=1e-6),
     "qwen2": dict(max_position_embeddings=32768, rms_norm_eps=1e-6),
+    "eurobert": dict(max_position_embeddings=8192, rms_norm_eps=1e-5),
 }
 _ROPE_KEYS = {"linear": ("factor",),
               "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")}
@@ -86,7 +89,8 @@ class LlamaConfig(Qwen3Config):
             layer_types = tuple(hf.get("layer_types") or ())
         else:
             window, layer_types = None, (FULL,) * layers
-        bias = {"llama": bool(hf.get("attention_bias", False)), "mistral": False, "qwen2": True}[model_type]
+        llama_like = model_type in ("llama", "eurobert")  # biases as the config says
+        bias = bool(hf.get("attention_bias", False)) if llama_like else model_type == "qwen2"
         return cls(
             model_type=model_type,
             vocab_size=hf["vocab_size"],
@@ -104,12 +108,12 @@ class LlamaConfig(Qwen3Config):
             rope_theta=float(rope.get("rope_theta", hf.get("rope_theta", 10_000.0))),
             rope_scaling=rope_scaling,
             attention_bias=bias,
-            attention_output_bias=bias and model_type == "llama",
-            mlp_bias=bool(hf.get("mlp_bias", False)) and model_type == "llama",
+            attention_output_bias=bias and llama_like,
+            mlp_bias=bool(hf.get("mlp_bias", False)) and llama_like,
             sliding_window=window,
             max_window_layers=hf.get("max_window_layers", 28),
             layer_types=layer_types,
-            is_causal=bool(hf.get("is_causal", True)),
+            is_causal=model_type != "eurobert" and bool(hf.get("is_causal", True)),
             hf_config=copy.deepcopy(hf),
         )
 
@@ -137,12 +141,12 @@ class LlamaConfig(Qwen3Config):
             rope_scaling=copy.deepcopy(self.rope_scaling),
             sliding_window=self.sliding_window,
         )
-        if self.model_type == "llama":
+        if self.model_type in ("llama", "eurobert"):
             out.update(attention_bias=self.attention_bias, mlp_bias=self.mlp_bias)
         if self.model_type == "qwen2":
             out.update(use_sliding_window=self.sliding_window is not None, max_window_layers=self.max_window_layers,
                        layer_types=list(self.layer_types))
-        if not self.is_causal or "is_causal" in out:
+        if (not self.is_causal or "is_causal" in out) and self.model_type != "eurobert":  # EuroBERT: always
             out["is_causal"] = self.is_causal
         return out
 

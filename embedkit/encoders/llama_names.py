@@ -51,3 +51,19 @@ LLAMA_TO_HF = {
     "layers.{}.mlp.down.bias": "layers.{}.mlp.down_proj.bias",
     "final_norm.weight": "norm.weight",
 }
+
+# EuroBERT's heads (``*ForSequenceClassification``: ``dense`` then ``classifier`` on the pooled or every token;
+# ``*ForMaskedLM``: ``lm_head``, left aside by embedding models), HF name -> embedkit name.
+EUROBERT_HEADS_FROM_HF = {
+    "dense.weight": "classifier.dense.weight",
+    "dense.bias": "classifier.dense.bias",
+    "classifier.weight": "classifier.out.weight",
+    "classifier.bias": "classifier.out.bias",
+}
+EUROBERT_CLASSIFIER_TO_HF = {
+    "dense.weight": "dense.weight",
+    "dense.bias": "dense.bias",
+    "out.weight": "classifier.weight",
+    "out.bias": "classifier.bias",
+}
+EUROBERT_LEFT_ASIDE_PREFIXES = ("lm_head.",)
