@@ -47,7 +47,12 @@ sys.path.insert(0, str(HERE))
 from generate_ce_fixtures import CE_PAIRS  # noqa: E402
 from generate_family_fixtures import unigram_pieces  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
-from generator_tools import check_saved_bi_encoders_in_st, file_digests, save_npz  # noqa: E402
+from generator_tools import (  # noqa: E402
+    check_saved_bi_encoders_in_st,
+    check_saved_cross_encoders_in_st,
+    file_digests,
+    save_npz,
+)
 
 EAGER = {"attn_implementation": "eager"}
 FOLDERS = ("deberta_st", "deberta_mlm", "deberta_ce1", "deberta_ce3")
@@ -83,22 +88,6 @@ def make_hf(class_name: str, out: Path, seed: int, **config) -> Path:
             p.normal_(1.0 if name.endswith("LayerNorm.weight") else 0.0, 0.2)
     model.save_pretrained(out)
     return out
-
-
-def check_embedkit_saves_load_in_st(golden: dict[str, np.ndarray]) -> None:
-    from sentence_transformers import CrossEncoder
-
-    import embedkit
-
-    check_saved_bi_encoders_in_st({"deberta_st": golden["emb"], "deberta_mlm": golden["mlm_emb"]}, TINY_TEXTS)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("deberta_ce1", "deberta_ce3"):
-            ek_ce = embedkit.CrossEncoder(str(FIX / name), device="cpu")
-            expected = golden[f"{name.removeprefix('deberta_')}_scores"]
-            print(f"embedkit {name} vs ST: max |diff| = {np.abs(ek_ce.predict(CE_PAIRS) - expected).max():.2e}")
-            ek_ce.save(f"{tmp}/{name}")
-            ce = CrossEncoder(f"{tmp}/{name}", device="cpu", model_kwargs=EAGER)
-            print(f"embedkit-saved {name} in ST: max |diff| = {np.abs(ce.predict(CE_PAIRS) - expected).max():.2e}")
 
 
 def main() -> None:
@@ -149,7 +138,9 @@ def main() -> None:
     save_npz(FIX / "deberta_golden.npz", golden)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(file_digests(FOLDERS, "deberta_golden.npz"), indent=1))
-    check_embedkit_saves_load_in_st(golden)
+    check_saved_bi_encoders_in_st({"deberta_st": golden["emb"], "deberta_mlm": golden["mlm_emb"]}, TINY_TEXTS)
+    check_saved_cross_encoders_in_st({name: golden[f"{name.removeprefix('deberta_')}_scores"]
+                                      for name in ("deberta_ce1", "deberta_ce3")}, CE_PAIRS)
 
 
 if __name__ == "__main__":

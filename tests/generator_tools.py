@@ -48,3 +48,21 @@ def check_saved_bi_encoders_in_st(folders: dict[str, np.ndarray], texts: list[st
             ek.save(f"{tmp}/{name}")
             st = SentenceTransformer(f"{tmp}/{name}", device="cpu", model_kwargs={"attn_implementation": "eager"})
             print(f"embedkit-saved {name} in ST: max |diff| = {np.abs(st.encode(texts) - expected).max():.2e}")
+
+
+def check_saved_cross_encoders_in_st(folders: dict[str, np.ndarray], pairs: list[tuple[str, str]]) -> None:
+    """For each CrossEncoder fixture folder and ST's scores of ``pairs``: print how far embedkit is from them, and how
+    far ST is on the folder embedkit saves (eager attention)."""
+    import tempfile
+
+    from sentence_transformers import CrossEncoder
+
+    import embedkit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, expected in folders.items():
+            ek = embedkit.CrossEncoder(str(FIX / name), device="cpu")
+            print(f"embedkit {name} vs ST: max |diff| = {np.abs(ek.predict(pairs) - expected).max():.2e}")
+            ek.save(f"{tmp}/{name}")
+            ce = CrossEncoder(f"{tmp}/{name}", device="cpu", model_kwargs={"attn_implementation": "eager"})
+            print(f"embedkit-saved {name} in ST: max |diff| = {np.abs(ce.predict(pairs) - expected).max():.2e}")

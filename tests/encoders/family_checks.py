@@ -1,12 +1,17 @@
-"""Checks every encoder family's tests run on their own fixtures: the engine's fallback to the reference layers, and
-one training step that moves the named weights."""
+"""Checks every encoder family's tests run on their own fixtures: the engine's fallback to the reference layers, one
+training step that moves the named weights, and saving then reloading a fixture folder."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
-from embedkit import SentenceTransformer
+from embedkit import CrossEncoder, SentenceTransformer
+from tests.conftest import FIXTURES
 
 
 def check_engine_falls_back_to_the_reference_path(folder: str, texts: list[str], golden_emb: np.ndarray) -> None:
@@ -41,3 +46,27 @@ def check_one_training_step_moves(folder: str, output_dir: str, keys: list[str])
     assert trainer.state.global_step == 1 and all(torch.isfinite(v).all() for v in after.values())
     for key in keys:
         assert not torch.equal(before[key], after[key]), key
+
+
+def ce_golden_pairs() -> list[tuple[str, str]]:
+    """The pairs the CrossEncoder fixtures were scored on by sentence-transformers (``CE_PAIRS``, in ce_golden.json)."""
+    return [tuple(p) for p in json.loads((FIXTURES / "ce_golden.json").read_text())["pairs"]]
+
+
+def check_save_then_reload(name: str, tmp_path: Path, texts: list[str], *, cross_encoder: bool = False,
+                           encoder_prefix: str = "", head_prefixes: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Save the fixture folder ``name`` with embedkit and load the copy: the outputs are identical and the weights
+    keep the fixture's names, except that a bi-encoder loaded from a ``*For*`` checkpoint saves its encoder alone,
+    as sentence-transformers does (``encoder_prefix`` stripped, weights under ``head_prefixes`` left out). Returns
+    the saved and the fixture's config.json."""
+    cls = CrossEncoder if cross_encoder else SentenceTransformer
+    model = cls(str(FIXTURES / name), device="cpu")
+    model.save(str(tmp_path / "saved"))
+    again = cls(str(tmp_path / "saved"), device="cpu")
+    run = (lambda m: m.predict(ce_golden_pairs())) if cross_encoder else (lambda m: m.encode(texts))
+    np.testing.assert_array_equal(run(model), run(again))
+    saved = set(load_file(tmp_path / "saved" / "model.safetensors"))
+    original = set(load_file(FIXTURES / name / "model.safetensors"))
+    assert saved == {k.removeprefix(encoder_prefix) for k in original if not k.startswith(head_prefixes)}
+    return (json.loads((tmp_path / "saved" / "config.json").read_text()),
+            json.loads((FIXTURES / name / "config.json").read_text()))

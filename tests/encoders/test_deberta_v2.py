@@ -24,7 +24,12 @@ from embedkit.encoders.deberta_v2 import (
     relative_position_index,
 )
 from tests.conftest import FIXTURES, golden
-from tests.encoders.family_checks import check_engine_falls_back_to_the_reference_path, check_one_training_step_moves
+from tests.encoders.family_checks import (
+    ce_golden_pairs,
+    check_engine_falls_back_to_the_reference_path,
+    check_one_training_step_moves,
+    check_save_then_reload,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +40,6 @@ def g() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def st() -> SentenceTransformer:
     return SentenceTransformer(str(FIXTURES / "deberta_st"), device="cpu")
-
-
-def ce_pairs() -> list[tuple[str, str]]:
-    return [tuple(p) for p in json.loads((FIXTURES / "ce_golden.json").read_text())["pairs"]]
 
 
 # ---- parity with sentence-transformers 6.2 -------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def test_a_masked_lm_checkpoint_leaves_its_heads_aside_and_matches_st(g, texts, 
 def test_cross_encoder_scores_and_token_types_match_st(name, labels, g, texts):
     ce = CrossEncoder(str(FIXTURES / name), device="cpu")
     key = name.removeprefix("deberta_")
-    pairs = ce_pairs()
+    pairs = ce_golden_pairs()
     features = ce.preprocess(pairs)
     np.testing.assert_array_equal(features["input_ids"].numpy(), g[f"{key}_input_ids"])
     np.testing.assert_array_equal(features["token_type_ids"].numpy(), g[f"{key}_token_type_ids"])
@@ -237,21 +238,9 @@ def test_deberta_v3_pre_training_heads_are_left_aside(tmp_path, g, texts, caplog
 
 @pytest.mark.parametrize("name", ["deberta_st", "deberta_mlm", "deberta_ce1", "deberta_ce3"])
 def test_save_then_reload_is_identical_and_writes_hf_names(name, tmp_path, texts):
-    is_ce = name.startswith("deberta_ce")
-    cls = CrossEncoder if is_ce else SentenceTransformer
-    model = cls(str(FIXTURES / name), device="cpu")
-    model.save(str(tmp_path / "saved"))
-    again = cls(str(tmp_path / "saved"), device="cpu")
-    run = (lambda m: m.predict(ce_pairs())) if is_ce else (lambda m: m.encode(texts["tiny"]))
-    np.testing.assert_array_equal(run(model), run(again))
-    saved = set(load_file(tmp_path / "saved" / "model.safetensors"))
-    original = set(load_file(FIXTURES / name / "model.safetensors"))
-    if name == "deberta_mlm":  # the bi-encoder saves the encoder alone, as sentence-transformers does
-        assert saved == {k.removeprefix("deberta.") for k in original if not k.startswith("cls.")}
-    else:
-        assert saved == original
-    config = json.loads((tmp_path / "saved" / "config.json").read_text())
-    original_config = json.loads((FIXTURES / name / "config.json").read_text())
+    mlm = dict(encoder_prefix="deberta.", head_prefixes=("cls.",)) if name == "deberta_mlm" else {}
+    config, original_config = check_save_then_reload(name, tmp_path, texts["tiny"],
+                                                     cross_encoder=name.startswith("deberta_ce"), **mlm)
     assert config["architectures"] == original_config["architectures"]
     for key in ("pos_att_type", "position_buckets", "max_relative_positions", "share_att_key",
                 "position_biased_input"):

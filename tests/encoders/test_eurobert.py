@@ -18,7 +18,12 @@ from embedkit.encoders import EncoderConfig
 from embedkit.encoders.heads import EuroBertClassificationHead
 from embedkit.encoders.llama import LlamaConfig
 from tests.conftest import FIXTURES, golden
-from tests.encoders.family_checks import check_engine_falls_back_to_the_reference_path, check_one_training_step_moves
+from tests.encoders.family_checks import (
+    ce_golden_pairs,
+    check_engine_falls_back_to_the_reference_path,
+    check_one_training_step_moves,
+    check_save_then_reload,
+)
 
 CE_FOLDERS = {"eurobert_ce_late": ("late", 1), "eurobert_ce_bos": ("bos", 2), "eurobert_ce_mean": ("mean", 1)}
 
@@ -31,10 +36,6 @@ def g() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def st() -> SentenceTransformer:
     return SentenceTransformer(str(FIXTURES / "eurobert_st"), device="cpu")
-
-
-def ce_pairs() -> list[tuple[str, str]]:
-    return [tuple(p) for p in json.loads((FIXTURES / "ce_golden.json").read_text())["pairs"]]
 
 
 # ---- parity with sentence-transformers 6.2 -------------------------------------------------------------------------
@@ -88,8 +89,8 @@ def test_cross_encoder_scores_match_st_for_each_classifier_pooling(name, g):
     pooling, labels = CE_FOLDERS[name]
     key = name.removeprefix("eurobert_")
     assert ce.model.classifier.pooling == pooling and ce.num_labels == labels
-    np.testing.assert_array_equal(ce.preprocess(ce_pairs())["input_ids"].numpy(), g[f"{key}_input_ids"])
-    scores = ce.predict(ce_pairs(), batch_size=4)
+    np.testing.assert_array_equal(ce.preprocess(ce_golden_pairs())["input_ids"].numpy(), g[f"{key}_input_ids"])
+    scores = ce.predict(ce_golden_pairs(), batch_size=4)
     assert scores.shape == g[f"{key}_scores"].shape and np.abs(scores - g[f"{key}_scores"]).max() <= 2e-5
 
 
@@ -131,21 +132,9 @@ def test_strict_loading_names_an_unknown_key(tmp_path):
 
 @pytest.mark.parametrize("name", ["eurobert_st", "eurobert_mlm", "eurobert_ce_late", "eurobert_ce_bos"])
 def test_save_then_reload_is_identical_and_writes_transformers_names(name, tmp_path, texts):
-    is_ce = name.startswith("eurobert_ce")
-    cls = CrossEncoder if is_ce else SentenceTransformer
-    model = cls(str(FIXTURES / name), device="cpu")
-    model.save(str(tmp_path / "saved"))
-    again = cls(str(tmp_path / "saved"), device="cpu")
-    run = (lambda m: m.predict(ce_pairs())) if is_ce else (lambda m: m.encode(texts["tiny"]))
-    np.testing.assert_array_equal(run(model), run(again))
-    saved = set(load_file(tmp_path / "saved" / "model.safetensors"))
-    original = set(load_file(FIXTURES / name / "model.safetensors"))
-    if name == "eurobert_mlm":  # the bi-encoder saves the encoder alone, as sentence-transformers does
-        assert saved == {k.removeprefix("model.") for k in original if not k.startswith("lm_head.")}
-    else:
-        assert saved == original
-    config = json.loads((tmp_path / "saved" / "config.json").read_text())
-    original_config = json.loads((FIXTURES / name / "config.json").read_text())
+    mlm = dict(encoder_prefix="model.", head_prefixes=("lm_head.",)) if name == "eurobert_mlm" else {}
+    config, original_config = check_save_then_reload(name, tmp_path, texts["tiny"],
+                                                     cross_encoder=name.startswith("eurobert_ce"), **mlm)
     assert config["model_type"] == "eurobert" and config["architectures"] == original_config["architectures"]
     assert config.get("classifier_pooling") == original_config.get("classifier_pooling")
 

@@ -18,7 +18,12 @@ from embedkit import CrossEncoder, SentenceTransformer
 from embedkit.encoders import EncoderConfig
 from embedkit.encoders.gte import GteConfig, GteModel
 from tests.conftest import FIXTURES, golden
-from tests.encoders.family_checks import check_engine_falls_back_to_the_reference_path, check_one_training_step_moves
+from tests.encoders.family_checks import (
+    ce_golden_pairs,
+    check_engine_falls_back_to_the_reference_path,
+    check_one_training_step_moves,
+    check_save_then_reload,
+)
 
 # gte-multilingual-base's config.json keys (Alibaba's original dialect), for the tiny fixture's sizes
 ORIGINAL_DIALECT = {
@@ -41,10 +46,6 @@ def g() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def st() -> SentenceTransformer:
     return SentenceTransformer(str(FIXTURES / "gte_st"), device="cpu")
-
-
-def ce_pairs() -> list[tuple[str, str]]:
-    return [tuple(p) for p in json.loads((FIXTURES / "ce_golden.json").read_text())["pairs"]]
 
 
 def original_dialect_copy(name: str, tmp_path, architecture: str = "NewModel") -> str:
@@ -106,7 +107,7 @@ def test_an_english_mlm_folder_with_scaled_rotary_positions_matches_st_and_leave
 
 def test_cross_encoder_scores_match_st(g):
     ce = CrossEncoder(str(FIXTURES / "gte_ce"), device="cpu")
-    pairs = ce_pairs()
+    pairs = ce_golden_pairs()
     features = ce.preprocess(pairs)
     assert "token_type_ids" not in features
     np.testing.assert_array_equal(features["input_ids"].numpy(), g["ce_input_ids"])
@@ -122,7 +123,7 @@ def test_alibabas_original_dialect_loads_the_same_weights_as_transformers_does(g
     assert (config.model_type, config.rope_theta, config.rope_scaling) == ("new", 160000.0, None)
     assert np.abs(original.encode(texts["tiny"], batch_size=3) - g["emb"]).max() <= 2e-5
     reranker = CrossEncoder(original_dialect_copy("gte_ce", tmp_path, "NewForSequenceClassification"), device="cpu")
-    assert np.abs(reranker.predict(ce_pairs(), batch_size=4) - g["ce_scores"]).max() <= 2e-5
+    assert np.abs(reranker.predict(ce_golden_pairs(), batch_size=4) - g["ce_scores"]).max() <= 2e-5
     reranker.save(str(tmp_path / "saved_ce"))
     saved = json.loads((tmp_path / "saved_ce" / "config.json").read_text())
     assert saved["model_type"] == "new" and saved["rope_theta"] == 160000.0 and "auto_map" in saved
@@ -209,27 +210,15 @@ def test_strict_loading_names_an_unknown_and_a_missing_key(edit, message, tmp_pa
 
 @pytest.mark.parametrize("name", ["gte_st", "gte_en", "gte_ce"])
 def test_save_then_reload_is_identical_and_writes_the_checkpoints_names(name, tmp_path, texts):
-    is_ce = name == "gte_ce"
-    cls = CrossEncoder if is_ce else SentenceTransformer
-    model = cls(str(FIXTURES / name), device="cpu")
-    model.save(str(tmp_path / "saved"))
-    again = cls(str(tmp_path / "saved"), device="cpu")
-    run = (lambda m: m.predict(ce_pairs())) if is_ce else (lambda m: m.encode(texts["tiny"]))
-    np.testing.assert_array_equal(run(model), run(again))
-    saved = set(load_file(tmp_path / "saved" / "model.safetensors"))
-    original = set(load_file(FIXTURES / name / "model.safetensors"))
-    if name == "gte_en":  # the bi-encoder saves the encoder alone, as sentence-transformers does
-        assert saved == {k.removeprefix("gte.") for k in original if not k.startswith("lm_head.")}
-    else:
-        assert saved == original
-    config = json.loads((tmp_path / "saved" / "config.json").read_text())
-    original_config = json.loads((FIXTURES / name / "config.json").read_text())
+    mlm = dict(encoder_prefix="gte.", head_prefixes=("lm_head.",)) if name == "gte_en" else {}
+    config, original_config = check_save_then_reload(name, tmp_path, texts["tiny"], cross_encoder=name == "gte_ce",
+                                                     **mlm)
     assert config["model_type"] == "gte" and config["rope_parameters"] == original_config["rope_parameters"]
 
 
 def test_a_new_reranker_head_on_a_bi_encoder_starts_from_a_fresh_pooler(texts):
     ce = CrossEncoder(str(FIXTURES / "gte_st"), num_labels=1, device="cpu")
-    assert ce.model.encoder.pooler is not None and ce.predict(ce_pairs()[:2]).shape == (2,)
+    assert ce.model.encoder.pooler is not None and ce.predict(ce_golden_pairs()[:2]).shape == (2,)
 
 
 def test_masked_lm_heads_and_int8_quantization_are_refused_by_name():
