@@ -1,5 +1,5 @@
-"""GTE (Li et al. 2023; Zhang et al. 2024): the encoder of gte-multilingual-base, gte-base-en-v1.5 / gte-large-en-v1.5
-and gte-multilingual-reranker-base, run from its weights, never from the model folder's code.
+"""GTE (Li et al. 2023; Zhang et al. 2024): the encoder of gte-multilingual-base, gte-base-en-v1.5 and
+gte-multilingual-reranker-base, run from its weights, never from the model folder's code.
 
 Reference: HF ``transformers/models/gte/modeling_gte.py`` (GteModel, native since transformers 5). BERT's post-LN
 layers with three changes:
