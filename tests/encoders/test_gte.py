@@ -242,3 +242,10 @@ def test_one_training_step_with_multiple_negatives_ranking_loss(tmp_path):
         "0.auto_model.layers.1.attn.qkv.weight", "0.auto_model.layers.1.attn.qkv.bias",
         "0.auto_model.layers.0.ffn.up_gate.weight", "0.auto_model.layers.1.ffn_norm.weight",
         "0.auto_model.embed.tok.weight"])
+
+
+@pytest.mark.parametrize("types,passed", [(0, False), (1, False), (2, True)])
+def test_token_types_reach_the_encoder_only_where_it_has_a_row_for_type_1(types, passed):
+    from embedkit.encoders.input_limits import uses_token_types
+
+    assert uses_token_types(tiny(type_vocab_size=types), "folder") is passed
