@@ -9,11 +9,12 @@ under tests/fixtures/:
 - ``gte_st/``    SentenceTransformer in gte-multilingual-base's layout: an XLM-R Unigram tokenizer (pad id 1), one
   token-type row, rotary base 160000, CLS pooling + Normalize;
 - ``gte_en/``    a plain ``GteForMaskedLM`` folder in gte-base-en-v1.5's layout: a WordPiece tokenizer, no token-type
-  table, linear rotary scaling (factor 2); ST loads it with mean pooling and leaves the MLM head aside;
+  table, linear rotary scaling (factor 2); ST loads it with mean pooling (the MLM head left aside), and as a
+  SparseEncoder (MLMTransformer on its head + max SpladePooling) with no other file;
 - ``gte_ce/``    CrossEncoder on ``GteForSequenceClassification`` (BERT's pooler and head), 1 label, as
   gte-multilingual-reranker-base;
-- ``gte_golden.npz`` ST 6's token ids, embeddings (batched, alone), token embeddings, every layer's output and
-  CrossEncoder scores.
+- ``gte_golden.npz`` ST 6's token ids, embeddings (batched, alone), token embeddings, every layer's output,
+  CrossEncoder scores and the SparseEncoder's SPLADE vectors of ``gte_en``.
 
 Attention runs as ``eager`` in fp32 on CPU. Seeded; a re-run writes the same bytes. At the end it checks that
 folders saved by embedkit load in ST 6 with the same outputs (printing the max differences).
@@ -74,7 +75,7 @@ def make_hf(class_name: str, tokenizer, out: Path, seed: int, **config) -> Path:
 
 
 def main() -> None:
-    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers import CrossEncoder, SentenceTransformer, SparseEncoder
     from sentence_transformers.base.modules import Normalize, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
@@ -107,6 +108,9 @@ def main() -> None:
     golden["en_emb"] = en.encode(TINY_TEXTS, batch_size=4)
     golden["en_input_ids"] = en.preprocess(TINY_TEXTS)["input_ids"].numpy()
     print(f"gte_en: modules {[type(m).__name__ for m in en]}, features {sorted(en.preprocess(TINY_TEXTS[:1]))}")
+    se = SparseEncoder(str(FIX / "gte_en"), device="cpu", model_kwargs=EAGER)
+    print(f"gte_en as a SparseEncoder: modules {[type(m).__name__ for m in se]}")
+    golden["en_splade"] = se.encode(TINY_TEXTS, batch_size=3).to_dense().numpy()
 
     hf = make_hf("GteForSequenceClassification", xlmr_tokenizer(), work / "gte_ce", seed=2, num_labels=1,
                  **MULTILINGUAL)
@@ -122,6 +126,23 @@ def main() -> None:
     print(json.dumps(file_digests(FOLDERS, "gte_golden.npz"), indent=1))
     check_saved_bi_encoders_in_st({"gte_st": golden["emb"], "gte_en": golden["en_emb"]}, TINY_TEXTS)
     check_saved_cross_encoders_in_st({"gte_ce": golden["ce_scores"]}, CE_PAIRS)
+    check_saved_sparse_encoder_in_st(golden["en_splade"])
+
+
+def check_saved_sparse_encoder_in_st(expected: np.ndarray) -> None:
+    """embedkit's SPLADE vectors of ``gte_en`` against ST's, and ST's on the SparseEncoder folder embedkit saves."""
+    from sentence_transformers import SparseEncoder
+
+    import embedkit
+
+    ek = embedkit.SparseEncoder(str(FIX / "gte_en"), device="cpu")
+    print(f"embedkit gte_en SPLADE vs ST: max |diff| = "
+          f"{np.abs(ek.encode(TINY_TEXTS).to_dense().numpy() - expected).max():.2e}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ek.save(f"{tmp}/se")
+        st = SparseEncoder(f"{tmp}/se", device="cpu", model_kwargs=EAGER)
+        print(f"embedkit-saved gte_en SparseEncoder in ST: max |diff| = "
+              f"{np.abs(st.encode(TINY_TEXTS).to_dense().numpy() - expected).max():.2e}")
 
 
 if __name__ == "__main__":

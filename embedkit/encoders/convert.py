@@ -18,7 +18,7 @@ from torch import Tensor
 
 from embedkit.encoders.deberta_v2_names import DEBERTA_V2_FROM_HF, DEBERTA_V2_HEADS_FROM_HF, DEBERTA_V2_TO_HF
 from embedkit.encoders.gemma3_names import GEMMA3_FROM_HF, GEMMA3_TO_HF
-from embedkit.encoders.gte_names import GTE_FROM_HF, GTE_HEADS_FROM_HF, GTE_LEFT_ASIDE_PREFIXES, GTE_TO_HF
+from embedkit.encoders.gte_names import GTE_FROM_HF, GTE_HEADS_FROM_HF, GTE_TO_HF
 from embedkit.encoders.llama_names import (
     EUROBERT_HEADS_FROM_HF,
     EUROBERT_LEFT_ASIDE_PREFIXES,
@@ -305,8 +305,8 @@ TO_HF["gte"] = TO_HF["new"] = GTE_TO_HF
 HEADS_FROM_HF["gte"] = HEADS_FROM_HF["new"] = GTE_HEADS_FROM_HF
 # Per model type, prefixes of weights of parts an embedding model does not load (returned with the heads, under
 # their HF names, so that the loader can name what it leaves aside).
-LEFT_ASIDE_PREFIXES = {"t5": T5_LEFT_ASIDE_PREFIXES, "mt5": T5_LEFT_ASIDE_PREFIXES, "gte": GTE_LEFT_ASIDE_PREFIXES,
-                       "new": GTE_LEFT_ASIDE_PREFIXES, "eurobert": EUROBERT_LEFT_ASIDE_PREFIXES}
+LEFT_ASIDE_PREFIXES = {"t5": T5_LEFT_ASIDE_PREFIXES, "mt5": T5_LEFT_ASIDE_PREFIXES,
+                       "eurobert": EUROBERT_LEFT_ASIDE_PREFIXES}
 
 # Buffers some checkpoints carry that hold no learned state.
 _IGNORE = {"embeddings.position_ids", "embeddings.token_type_ids"}

@@ -3,8 +3,7 @@ embedkit's :mod:`.gte`, one literal dict each way (registered in :mod:`.convert`
 
 Per-layer entries hold the layer index as ``{}``. ``qkv_proj`` is the fused query / key / value projection,
 ``up_gate_proj`` the feed-forward's fused value and gate halves (value first). A classifier checkpoint prefixes the
-encoder with ``gte.`` (transformers) or ``new.`` (Alibaba's original); the masked-LM head (``lm_head.*``) is left
-aside by embedding models.
+encoder with ``gte.`` (transformers) or ``new.`` (Alibaba's original), as does a masked-LM one.
 """
 
 from __future__ import annotations
@@ -49,9 +48,24 @@ GTE_TO_HF = {
     "pooler.dense.bias": "pooler.dense.bias",
 }
 
-# The classifier of *ForSequenceClassification (BERT's: on the pooler output)
+# The heads: *ForSequenceClassification's classifier (BERT's: on the pooler output) and *ForMaskedLM's lm_head
+# (dense -> GELU -> LayerNorm ``norm`` -> decoder, whose weight is tied to the word embeddings and whose bias is its
+# own), under the names :mod:`.mlm_heads` reads.
 GTE_HEADS_FROM_HF = {
     "classifier.weight": "classifier.out.weight",
     "classifier.bias": "classifier.out.bias",
+    "lm_head.dense.weight": "mlm.dense.weight",
+    "lm_head.dense.bias": "mlm.dense.bias",
+    "lm_head.norm.weight": "mlm.norm.weight",
+    "lm_head.norm.bias": "mlm.norm.bias",
+    "lm_head.decoder.weight": "mlm.decoder.weight",  # tied to the word embeddings
+    "lm_head.decoder.bias": "mlm.bias",
 }
-GTE_LEFT_ASIDE_PREFIXES = ("lm_head.",)
+GTE_MLM_TO_HF = {
+    "dense.weight": "lm_head.dense.weight",
+    "dense.bias": "lm_head.dense.bias",
+    "norm.weight": "lm_head.norm.weight",
+    "norm.bias": "lm_head.norm.bias",
+    "bias": "lm_head.decoder.bias",
+    "decoder.weight": "lm_head.decoder.weight",  # only when not tied to the word embeddings
+}

@@ -1,4 +1,4 @@
-"""Masked-language-model heads of BERT, MPNet, RoBERTa / XLM-RoBERTa and DistilBERT, and the lazily evaluated
+"""Masked-language-model heads of BERT, MPNet, RoBERTa / XLM-RoBERTa, DistilBERT and GTE, and the lazily evaluated
 logits SPLADE pools over.
 
 All heads compute ``logits = LayerNorm(act(dense(h))) @ E.T + b``, where ``E`` is the (tied) word embedding matrix:
@@ -7,7 +7,9 @@ All heads compute ``logits = LayerNorm(act(dense(h))) @ E.T + b``, where ``E`` i
 - MPNet (HF ``MPNetLMHead``): ``lm_head.{dense, layer_norm}``, always the exact GELU, ``lm_head.bias``;
   RoBERTa / XLM-RoBERTa (HF ``RobertaLMHead``) are the same under the same names;
 - DistilBERT (HF ``DistilBertForMaskedLM``): ``vocab_transform``, activation from ``config.activation``,
-  ``vocab_layer_norm``, ``vocab_projector`` (weight tied, own bias).
+  ``vocab_layer_norm``, ``vocab_projector`` (weight tied, own bias);
+- GTE (HF ``GteForMaskedLM``, Alibaba's ``NewForMaskedLM``): ``lm_head.{dense, norm}``, the exact GELU,
+  ``lm_head.decoder`` (weight tied, own bias).
 Weights load strictly from a HF ``*ForMaskedLM`` checkpoint and save back under the names transformers writes
 (``bert.`` / ``mpnet.`` / ``roberta.`` / ``distilbert.`` prefix on the encoder; the tied decoder weight is not
 written, as transformers does).
@@ -30,6 +32,7 @@ from torch import Tensor, nn
 from embedkit.encoders import build_encoder
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
+from embedkit.encoders.gte_names import GTE_MLM_TO_HF
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from embedkit.encoders.loading import check_size_before_building, load_strict
 from embedkit.encoders.modernbert_names import MODERNBERT_MLM_TO_HF, shared_head_to
@@ -69,12 +72,16 @@ HF_PREFIX = {"bert": "bert.", "mpnet": "mpnet.", "roberta": "roberta.", "xlm-rob
 ARCHITECTURES = {"bert": "BertForMaskedLM", "mpnet": "MPNetForMaskedLM", "roberta": "RobertaForMaskedLM",
                  "xlm-roberta": "XLMRobertaForMaskedLM", "camembert": "CamembertForMaskedLM",
                  "distilbert": "DistilBertForMaskedLM"}
+# GTE: BERT's head under its own names (gte_names.py), the encoder under ``gte.`` or, in Alibaba's dialect, ``new.``.
+MLM_TO_HF["gte"] = MLM_TO_HF["new"] = GTE_MLM_TO_HF
+HF_PREFIX["gte"], HF_PREFIX["new"] = "gte.", "new."
+ARCHITECTURES["gte"], ARCHITECTURES["new"] = "GteForMaskedLM", "NewForMaskedLM"
 # ModernBERT: head (modernbert_heads.ModernBertMLMHead) and names (modernbert_names.py) of its own.
 MLM_TO_HF["modernbert"] = MODERNBERT_MLM_TO_HF
 HF_PREFIX["modernbert"] = "model."
 ARCHITECTURES["modernbert"] = "ModernBertForMaskedLM"
 # Families whose MLM head always applies the exact GELU, whatever ``hidden_act`` says.
-_EXACT_GELU_HEADS = ("mpnet", "roberta", "xlm-roberta", "camembert")
+_EXACT_GELU_HEADS = ("mpnet", "roberta", "xlm-roberta", "camembert", "gte", "new")
 # convert.split_hf_state_dict names head weights "mlm.*" (MLM head) and "nsp.*" (BERT's next-sentence head).
 _MLM_PREFIX = "mlm."
 _UNUSED_HEAD_PREFIXES = ("nsp.",)  # BertForPreTraining checkpoints (bert-base-uncased) carry it; MaskedLM ignores it

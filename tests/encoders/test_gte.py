@@ -96,7 +96,7 @@ def test_an_english_mlm_folder_with_scaled_rotary_positions_matches_st_and_leave
     with caplog.at_level(logging.INFO):
         en = SentenceTransformer(str(FIXTURES / "gte_en"), device="cpu")
     assert [type(m).__name__ for m in en] == ["Transformer", "Pooling"] and en[1].pooling_mode == "mean"
-    assert "lm_head.* (5 weights)" in caplog.text
+    assert "ignoring head weights not used for feature-extraction: ['mlm.bias', 'mlm.dense.bias'" in caplog.text
     config = en[0].auto_model.config
     assert (config.type_vocab_size, config.rope_theta, config.rope_scaling) == (
         0, 500000.0, {"rope_type": "linear", "factor": 2.0})
@@ -221,11 +221,21 @@ def test_a_new_reranker_head_on_a_bi_encoder_starts_from_a_fresh_pooler(texts):
     assert ce.model.encoder.pooler is not None and ce.predict(ce_golden_pairs()[:2]).shape == (2,)
 
 
-def test_masked_lm_heads_and_int8_quantization_are_refused_by_name():
-    from embedkit.sparse_encoder.modules import MLMTransformer
+def test_splade_on_the_masked_lm_folder_matches_st_and_saves_transformers_names(g, texts, tmp_path):
+    from embedkit import SparseEncoder
 
-    with pytest.raises(ValueError, match="masked-LM heads of gte models are not supported"):
-        MLMTransformer(str(FIXTURES / "gte_en"))
+    se = SparseEncoder(str(FIXTURES / "gte_en"), device="cpu")  # MLMTransformer + max SpladePooling, as ST builds
+    splade = se.encode(texts["tiny"], batch_size=3).to_dense().numpy()
+    assert np.abs(splade - g["en_splade"]).max() <= 2e-5
+    assert ((splade > 0) == (g["en_splade"] > 0)).all()  # the same active dimensions
+    se.save(str(tmp_path / "saved"))
+    keys = set(load_file(next((tmp_path / "saved").rglob("model.safetensors"))))
+    assert "lm_head.decoder.bias" in keys and "gte.encoder.layer.0.attention.qkv_proj.weight" in keys
+    again = SparseEncoder(str(tmp_path / "saved"), device="cpu")
+    np.testing.assert_array_equal(again.encode(texts["tiny"], batch_size=3).to_dense().numpy(), splade)
+
+
+def test_int8_quantization_is_refused_by_name():
     with pytest.raises(ValueError, match="no BERT/MPNet encoder layers to quantize"):
         SentenceTransformer(str(FIXTURES / "gte_st"), device="cpu").quantize("int8")
 
