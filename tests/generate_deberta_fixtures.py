@@ -48,6 +48,7 @@ from generate_ce_fixtures import CE_PAIRS  # noqa: E402
 from generate_family_fixtures import unigram_pieces  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
 from generator_tools import (  # noqa: E402
+    bi_encoder_goldens,
     check_saved_bi_encoders_in_st,
     check_saved_cross_encoders_in_st,
     file_digests,
@@ -106,16 +107,7 @@ def main() -> None:
     SentenceTransformer(modules=modules, device="cpu").save(str(FIX / "deberta_st"))
     st = SentenceTransformer(str(FIX / "deberta_st"), device="cpu", model_kwargs=EAGER)
     feats = st.preprocess(TINY_TEXTS)
-    golden["input_ids"] = feats["input_ids"].numpy()
-    golden["attention_mask"] = feats["attention_mask"].numpy()
-    golden["emb"] = st.encode(TINY_TEXTS, batch_size=3)
-    golden["emb_alone"] = np.stack([st.encode([t])[0] for t in TINY_TEXTS])
-    for i, t in enumerate(st.encode(TINY_TEXTS[:5], output_value="token_embeddings")):
-        golden[f"token_embeddings_{i}"] = t.numpy()
-    with torch.no_grad():
-        hidden = st[0].auto_model(input_ids=feats["input_ids"][:4], attention_mask=feats["attention_mask"][:4],
-                                  output_hidden_states=True)
-    golden["hidden_states"] = torch.stack(hidden.hidden_states).numpy()  # (L + 1, 4, T, D)
+    golden.update(bi_encoder_goldens(st, TINY_TEXTS))  # hidden_states: (L + 1, 4, T, D)
     print(f"deberta_st: max_seq_length {st.max_seq_length}, tokens {golden['attention_mask'].sum(1).tolist()}, "
           f"features {sorted(feats)}")
 

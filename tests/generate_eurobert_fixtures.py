@@ -38,6 +38,7 @@ from generate_ce_fixtures import CE_PAIRS  # noqa: E402
 from generate_decoder_fixtures import make_tokenizer  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
 from generator_tools import (  # noqa: E402
+    bi_encoder_goldens,
     check_saved_bi_encoders_in_st,
     check_saved_cross_encoders_in_st,
     file_digests,
@@ -92,13 +93,7 @@ def main() -> None:
     SentenceTransformer(modules=modules, device="cpu").save(str(FIX / "eurobert_st"))
     st = SentenceTransformer(str(FIX / "eurobert_st"), device="cpu", model_kwargs=EAGER)
     feats = st.preprocess(TINY_TEXTS)
-    golden["input_ids"] = feats["input_ids"].numpy()
-    golden["attention_mask"] = feats["attention_mask"].numpy()
-    golden["emb"] = st.encode(TINY_TEXTS, batch_size=3)
-    golden["emb_alone"] = np.stack([st.encode([t])[0] for t in TINY_TEXTS])
-    with torch.no_grad():  # every layer's output (the last after the final norm)
-        hidden = st[0].auto_model(feats["input_ids"][:4], feats["attention_mask"][:4], output_hidden_states=True)
-    golden["hidden_states"] = torch.stack(hidden.hidden_states).numpy()  # (L + 1, 4, T, D)
+    golden.update(bi_encoder_goldens(st, TINY_TEXTS))  # hidden_states (the last after the final norm): (L + 1, 4, T, D)
     print(f"eurobert_st: padding {st.tokenizer.padding_side}, tokens {golden['attention_mask'].sum(1).tolist()}, "
           f"features {sorted(feats)}")
 

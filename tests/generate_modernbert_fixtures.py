@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from generate_fixtures import PAIRS, TINY_TEXTS  # noqa: E402
-from generator_tools import file_digests, save_npz  # noqa: E402
+from generator_tools import bi_encoder_goldens, file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 SPECIAL = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]  # ids 0..4
@@ -138,16 +138,8 @@ def main() -> None:
     st = SentenceTransformer(str(FIX / "modernbert_st"), device="cpu", model_kwargs=EAGER)
     feats = st.preprocess(TINY_TEXTS)
     assert "token_type_ids" not in feats
-    golden["input_ids"] = feats["input_ids"].numpy()
-    golden["attention_mask"] = feats["attention_mask"].numpy()
+    golden.update(bi_encoder_goldens(st, TINY_TEXTS, rows=slice(4, 6)))  # hidden_states (after the final norm)
     golden["pair_input_ids"] = st.preprocess(PAIRS)["input_ids"].numpy()
-    golden["emb"] = st.encode(TINY_TEXTS, batch_size=3)
-    golden["emb_alone"] = np.stack([st.encode([t])[0] for t in TINY_TEXTS])
-    for i, t in enumerate(st.encode(TINY_TEXTS[:5], output_value="token_embeddings")):
-        golden[f"token_embeddings_{i}"] = t.numpy()
-    with torch.no_grad():  # every layer's output (the last after the final norm), for output_hidden_states
-        hidden = st[0].auto_model(feats["input_ids"][4:6], feats["attention_mask"][4:6], output_hidden_states=True)
-    golden["hidden_states"] = torch.stack(hidden.hidden_states).numpy()  # (L + 1, 2, T, D)
     print("modernbert_st: max_seq_length", st.max_seq_length, "tokens", golden["attention_mask"].sum(1).tolist())
 
     # CrossEncoders

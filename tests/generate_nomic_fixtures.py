@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 
 from generate_family_fixtures import distilbert_tokenizer  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
-from generator_tools import check_saved_bi_encoders_in_st, file_digests, save_npz  # noqa: E402
+from generator_tools import bi_encoder_goldens, check_saved_bi_encoders_in_st, file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 FOLDERS = ("nomic_st", "nomic_plain")
@@ -75,18 +75,9 @@ def main() -> None:
     SentenceTransformer(modules=modules, device="cpu", prompts=PROMPTS).save(str(FIX / "nomic_st"))
     st = SentenceTransformer(str(FIX / "nomic_st"), device="cpu", model_kwargs=EAGER)
     feats = st.preprocess(TINY_TEXTS)
-    golden["input_ids"] = feats["input_ids"].numpy()
-    golden["attention_mask"] = feats["attention_mask"].numpy()
-    golden["emb"] = st.encode(TINY_TEXTS, batch_size=3)
-    golden["emb_alone"] = np.stack([st.encode([t])[0] for t in TINY_TEXTS])
+    golden.update(bi_encoder_goldens(st, TINY_TEXTS, types=True))  # hidden_states: (L + 1, 4, T, D)
     golden["emb_query"] = st.encode_query(TINY_TEXTS, batch_size=4)
     golden["emb_document"] = st.encode_document(TINY_TEXTS, batch_size=4)
-    for i, t in enumerate(st.encode(TINY_TEXTS[:5], output_value="token_embeddings")):
-        golden[f"token_embeddings_{i}"] = t.numpy()
-    with torch.no_grad():
-        hidden = st[0].auto_model(input_ids=feats["input_ids"][:4], attention_mask=feats["attention_mask"][:4],
-                                  token_type_ids=feats["token_type_ids"][:4], output_hidden_states=True)
-    golden["hidden_states"] = torch.stack(hidden.hidden_states).numpy()  # (L + 1, 4, T, D)
     print(f"nomic_st: max_seq_length {st.max_seq_length}, features {sorted(feats)}, "
           f"tokens {golden['attention_mask'].sum(1).tolist()}")
 

@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE))
 
 from generate_family_fixtures import unigram_pieces  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
-from generator_tools import check_saved_bi_encoders_in_st, file_digests, save_npz  # noqa: E402
+from generator_tools import bi_encoder_goldens, check_saved_bi_encoders_in_st, file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 FOLDERS = ("t5_st", "t5_full", "mt5_encoder")
@@ -92,17 +92,8 @@ def main() -> None:
     st = SentenceTransformer(str(FIX / "t5_st"), device="cpu", model_kwargs=EAGER)
     feats = st.preprocess(TINY_TEXTS)
     assert "token_type_ids" not in feats
-    golden["input_ids"] = feats["input_ids"].numpy()
-    golden["attention_mask"] = feats["attention_mask"].numpy()
-    golden["emb"] = st.encode(TINY_TEXTS, batch_size=3)
-    golden["emb_alone"] = np.stack([st.encode([t])[0] for t in TINY_TEXTS])
-    for i, t in enumerate(st.encode(TINY_TEXTS[:5], output_value="token_embeddings")):
-        golden[f"token_embeddings_{i}"] = t.numpy()
-    with torch.no_grad():
-        hidden = st[0].auto_model(input_ids=feats["input_ids"][:4], attention_mask=feats["attention_mask"][:4],
-                                  output_hidden_states=True)
-    golden["hidden_states"] = torch.stack(hidden.hidden_states).numpy()  # (L + 1, 4, T, D)
-    golden["last_hidden_state"] = hidden.last_hidden_state.numpy()
+    golden.update(bi_encoder_goldens(st, TINY_TEXTS))  # hidden_states: (L + 1, 4, T, D)
+    golden["last_hidden_state"] = golden["hidden_states"][-1]
     print(f"t5_st: max_seq_length {st.max_seq_length}, tokens {golden['attention_mask'].sum(1).tolist()}")
 
     make_hf("T5ForConditionalGeneration", FIX / "t5_full", seed=1, feed_forward_proj="relu")

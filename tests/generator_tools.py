@@ -66,3 +66,22 @@ def check_saved_cross_encoders_in_st(folders: dict[str, np.ndarray], pairs: list
             ek.save(f"{tmp}/{name}")
             ce = CrossEncoder(f"{tmp}/{name}", device="cpu", model_kwargs={"attn_implementation": "eager"})
             print(f"embedkit-saved {name} in ST: max |diff| = {np.abs(ce.predict(pairs) - expected).max():.2e}")
+
+
+def bi_encoder_goldens(st, texts: list[str], rows: slice = slice(0, 4), types: bool = False) -> dict[str, np.ndarray]:
+    """What every family's parity tests compare with sentence-transformers ``st`` (eager attention): the token ids
+    and mask of ``texts``, their embeddings batched by 3 and one text at a time, the token embeddings of the first
+    five, and every layer's output (``hidden_states``, (L + 1, rows, T, D)) for the texts ``rows`` (with their token
+    types when ``types``)."""
+    import torch
+
+    feats = st.preprocess(texts)
+    golden = {"input_ids": feats["input_ids"].numpy(), "attention_mask": feats["attention_mask"].numpy(),
+              "emb": st.encode(texts, batch_size=3), "emb_alone": np.stack([st.encode([t])[0] for t in texts])}
+    for i, tokens in enumerate(st.encode(texts[:5], output_value="token_embeddings")):
+        golden[f"token_embeddings_{i}"] = tokens.numpy()
+    inputs = {key: feats[key][rows] for key in ("input_ids", "attention_mask", *(("token_type_ids",) if types else ()))}
+    with torch.no_grad():
+        hidden = st[0].auto_model(**inputs, output_hidden_states=True)
+    golden["hidden_states"] = torch.stack(hidden.hidden_states).numpy()
+    return golden
