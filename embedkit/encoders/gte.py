@@ -99,10 +99,10 @@ class GteConfig(EncoderConfig):
     def from_gte_config(cls, hf: dict[str, Any]) -> GteConfig:
         """Build from a ``gte`` (transformers) or ``new`` (Alibaba's original) config.json."""
         model_type = hf.get("model_type", "gte")
+        for key, expected in _ORIGINAL_DEFAULTS.items():  # also where a ``gte`` config carries the original keys
+            if hf.get(key, expected) != expected:
+                raise ValueError(f"config {key}={hf[key]!r} is not supported for GTE (only {expected!r})")
         if model_type == "new":
-            for key, expected in _ORIGINAL_DEFAULTS.items():
-                if hf.get(key, expected) != expected:
-                    raise ValueError(f"config {key}={hf[key]!r} is not supported for GTE (only {expected!r})")
             theta, scaling = float(hf.get("rope_theta", 10000.0)), None
         else:
             rope = dict(hf.get("rope_parameters") or {})

@@ -177,9 +177,12 @@ def test_config_round_trips_in_both_dialects():
     ({"hidden_size": 30, "num_attention_heads": 6}, "even head size"),
     ({"hidden_act": "quick_gelu"}, "hidden_act must be one of"),
 ])
-def test_unsupported_original_options_are_refused_by_name(edit, message):
+def test_unsupported_original_options_are_refused_by_name_in_both_dialects(edit, message):
     with pytest.raises(ValueError, match=message):
         EncoderConfig.from_hf_config({**ORIGINAL_DIALECT, "vocab_size": 40, **edit})
+    native = json.loads((FIXTURES / "gte_st" / "config.json").read_text())
+    with pytest.raises(ValueError, match=message):  # a gte config that carries an original key is refused as well
+        EncoderConfig.from_hf_config({**native, **edit})
 
 
 @pytest.mark.parametrize("rope", [{"rope_type": "dynamic", "factor": 2.0}, {"rope_type": "yarn", "factor": 4.0}])
