@@ -338,10 +338,12 @@ class BaseTrainer:
                 ) from exc
             raise
         finally:
-            if owns_group:  # no barrier on failure: a dead rank would make it wait for the full timeout
-                # DDP's reducer sits in reference cycles; collected only at interpreter exit, after the group is
-                # destroyed, it aborts the process (gloo). Collect it while the group still exists.
+            if dist_utils.get_world_size() > 1:
+                # DDP's reducer (and the autograd graphs of gathered tensors) sit in reference cycles; collected
+                # only at interpreter exit, after the group is destroyed, they abort the process (gloo). Collect them
+                # while the group still exists, also when the caller owns the group and destroys it after train().
                 gc.collect()
+            if owns_group:  # no barrier on failure: a dead rank would make it wait for the full timeout
                 torch.distributed.destroy_process_group()
             self._termination.deliver()  # a SIGTERM received during training ends the process now
         return output

@@ -168,6 +168,7 @@ def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool, f
     try:
         for fixture in fixtures:
             _mnrl_step(os.path.join(out_dir, fixture), cached, fixture)
+        dist.barrier()  # both ranks done (rank 0 has written its probes) before the group goes
     finally:
         dist.destroy_process_group()
 
