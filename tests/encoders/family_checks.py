@@ -70,3 +70,21 @@ def check_save_then_reload(name: str, tmp_path: Path, texts: list[str], *, cross
     assert saved == {k.removeprefix(encoder_prefix) for k in original if not k.startswith(head_prefixes)}
     return (json.loads((tmp_path / "saved" / "config.json").read_text()),
             json.loads((FIXTURES / name / "config.json").read_text()))
+
+
+def check_matches_bi_encoder_goldens(st: SentenceTransformer, g: dict[str, np.ndarray], texts: list[str]) -> None:
+    """``st`` gives what tests/generator_tools.py's ``bi_encoder_goldens`` recorded from sentence-transformers, within
+    2e-5: embeddings batched by 3 and one text at a time, the first five texts' token embeddings and every layer's
+    output for the first four (at real tokens)."""
+    assert np.abs(st.encode(texts, batch_size=3) - g["emb"]).max() <= 2e-5
+    assert np.abs(np.stack([st.encode([t])[0] for t in texts]) - g["emb_alone"]).max() <= 2e-5
+    mask = g["attention_mask"].astype(bool)
+    for i, tokens in enumerate(st.encode(texts[:5], output_value="token_embeddings")):
+        real = mask[i][:len(tokens)]
+        assert np.abs(tokens.numpy()[real] - g[f"token_embeddings_{i}"][real]).max() <= 2e-5
+    ids, attention = torch.from_numpy(g["input_ids"][:4]), torch.from_numpy(g["attention_mask"][:4])
+    with torch.no_grad():
+        hidden = torch.stack(st[0].auto_model(ids, attention, output_hidden_states=True).hidden_states)
+    real = attention.bool()
+    assert hidden.shape == g["hidden_states"].shape
+    assert (hidden[:, real] - torch.from_numpy(g["hidden_states"])[:, real]).abs().max() <= 2e-5

@@ -21,6 +21,7 @@ from tests.conftest import FIXTURES, golden
 from tests.encoders.family_checks import (
     ce_golden_pairs,
     check_engine_falls_back_to_the_reference_path,
+    check_matches_bi_encoder_goldens,
     check_one_training_step_moves,
     check_save_then_reload,
 )
@@ -52,19 +53,7 @@ def test_token_ids_match_st_and_the_config_is_bidirectional(st, g, texts):
 
 
 def test_embeddings_token_embeddings_and_every_layer_match_st(st, g, texts):
-    assert np.abs(st.encode(texts["tiny"], batch_size=3) - g["emb"]).max() <= 2e-5
-    alone = np.stack([st.encode([t])[0] for t in texts["tiny"]])
-    assert np.abs(alone - g["emb_alone"]).max() <= 2e-5
-    mask = g["attention_mask"].astype(bool)
-    for i, tokens in enumerate(st.encode(texts["tiny"][:5], output_value="token_embeddings")):
-        real = mask[i][:len(tokens)]
-        assert np.abs(tokens.numpy()[real] - g[f"token_embeddings_{i}"][real]).max() <= 2e-5
-    ids, attention = torch.from_numpy(g["input_ids"][:4]), torch.from_numpy(g["attention_mask"][:4])
-    with torch.no_grad():
-        hidden = torch.stack(st[0].auto_model(ids, attention, output_hidden_states=True).hidden_states)
-    real = attention.bool()
-    assert hidden.shape == g["hidden_states"].shape
-    assert (hidden[:, real] - torch.from_numpy(g["hidden_states"])[:, real]).abs().max() <= 2e-5
+    check_matches_bi_encoder_goldens(st, g, texts["tiny"])
 
 
 def test_a_token_sees_the_tokens_after_it():
