@@ -41,7 +41,7 @@ from embedkit.encoders.layers import (
     run_layers,
 )
 from embedkit.encoders.nomic_bert import NomicBertAttention
-from embedkit.encoders.rotary import SCALED_ROPE_TYPES, rotary_cos_sin
+from embedkit.encoders.rotary import ROPE_SCALING_KEYS, SCALED_ROPE_TYPES, rotary_cos_sin
 
 GTE_TYPES = ("gte", "new")  # transformers' name, Alibaba's original one
 # Alibaba's original options and the value under which a checkpoint runs as this module does
@@ -111,6 +111,9 @@ class GteConfig(EncoderConfig):
             if kind not in ("default", *SCALED_ROPE_TYPES):
                 raise ValueError(f"config.json asks for rope_type={kind!r}; GTE supports 'default' and "
                                  f"{', '.join(repr(t) for t in SCALED_ROPE_TYPES)} rotary positions")
+            missing = [key for key in ROPE_SCALING_KEYS.get(kind, ()) if key not in rope]
+            if missing:
+                raise ValueError(f"config.json's {kind!r} rotary scaling lacks {missing}")
             scaling = rope if kind != "default" else None
         return cls(
             model_type=model_type,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedkit.encoders.qwen3 import FULL, SLIDING, Qwen3Config, Qwen3Model
-from embedkit.encoders.rotary import SCALED_ROPE_TYPES
+from embedkit.encoders.rotary import ROPE_SCALING_KEYS, SCALED_ROPE_TYPES
 
 LLAMA_TYPES = ("llama", "mistral", "qwen2", "eurobert")
 # Per model type, the transformers defaults that differ.
@@ -33,8 +33,6 @@ _DEFAULTS = {
     "qwen2": dict(max_position_embeddings=32768, rms_norm_eps=1e-6),
     "eurobert": dict(max_position_embeddings=8192, rms_norm_eps=1e-5),
 }
-_ROPE_KEYS = {"linear": ("factor",),
-              "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")}
 
 
 @dataclass
@@ -74,10 +72,10 @@ class LlamaConfig(Qwen3Config):
         rope_scaling = None
         if rope_type != "default":
             settings = {**scaling, **rope}
-            missing = [key for key in _ROPE_KEYS[rope_type] if key not in settings]
+            missing = [key for key in ROPE_SCALING_KEYS[rope_type] if key not in settings]
             if missing:
                 raise ValueError(f"config.json's {rope_type!r} rotary scaling lacks {missing}")
-            rope_scaling = {"rope_type": rope_type, **{key: settings[key] for key in _ROPE_KEYS[rope_type]}}
+            rope_scaling = {"rope_type": rope_type, **{key: settings[key] for key in ROPE_SCALING_KEYS[rope_type]}}
         heads = hf.get("num_attention_heads", 32)
         hidden = hf.get("hidden_size", 4096)
         layers = hf.get("num_hidden_layers", 32)

@@ -13,6 +13,9 @@ import torch
 from torch import Tensor
 
 SCALED_ROPE_TYPES = ("linear", "llama3")
+# The settings each scaled type reads from transformers' ``rope_parameters`` (or 4.x's ``rope_scaling``)
+ROPE_SCALING_KEYS = {"linear": ("factor",),
+                     "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")}
 
 
 def rotary_inv_freq(head_dim: int, theta: float, scaling: dict[str, Any] | None = None,

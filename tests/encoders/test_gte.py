@@ -174,10 +174,15 @@ def test_unsupported_original_options_are_refused_by_name_in_both_dialects(edit,
         EncoderConfig.from_hf_config({**native, **edit})
 
 
-@pytest.mark.parametrize("rope", [{"rope_type": "dynamic", "factor": 2.0}, {"rope_type": "yarn", "factor": 4.0}])
-def test_unsupported_rotary_scaling_is_refused_by_name(rope):
+@pytest.mark.parametrize("rope,message", [
+    ({"rope_type": "dynamic", "factor": 2.0}, "rope_type='dynamic'"),
+    ({"rope_type": "yarn", "factor": 4.0}, "rope_type='yarn'"),
+    ({"rope_type": "llama3", "factor": 8.0}, r"'llama3' rotary scaling lacks \['low_freq_factor'"),
+    ({"rope_type": "linear"}, r"'linear' rotary scaling lacks \['factor'\]"),
+])
+def test_unsupported_or_incomplete_rotary_scaling_is_refused_by_name(rope, message):
     config = json.loads((FIXTURES / "gte_st" / "config.json").read_text())
-    with pytest.raises(ValueError, match=f"rope_type='{rope['rope_type']}'"):
+    with pytest.raises(ValueError, match=message):
         EncoderConfig.from_hf_config({**config, "rope_parameters": {**rope, "rope_theta": 10000.0}})
 
 
