@@ -9,6 +9,7 @@ prompts, similarity functions and folder format. ``encode`` sorts inputs by leng
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import numbers
@@ -54,9 +55,6 @@ def default_device() -> str:
     return "cpu"
 
 
-_REMOTE_CODE_NOTED: list[bool] = []  # whether the note below was logged in this process
-
-
 def note_remote_code(trust_remote_code: bool) -> None:
     """``trust_remote_code=True`` is accepted, as sentence-transformers' model cards ask for it, and changes nothing:
     embedkit never runs code from a model folder. A config.json ``auto_map`` is ignored (the architectures embedkit
@@ -66,11 +64,14 @@ def note_remote_code(trust_remote_code: bool) -> None:
     Example:
         >>> note_remote_code(True)  # no error, no effect
     """
-    if trust_remote_code and not _REMOTE_CODE_NOTED:
-        _REMOTE_CODE_NOTED.append(True)
-        logger.info("trust_remote_code=True has no effect in embedkit: no code from a model folder is run (a "
-                    "config.json auto_map is ignored; only the architectures and module types embedkit implements "
-                    "load)")
+    if trust_remote_code:
+        _log_remote_code_note()
+
+
+@functools.cache
+def _log_remote_code_note() -> None:
+    logger.info("trust_remote_code=True has no effect in embedkit: no code from a model folder is run (a config.json "
+                "auto_map is ignored; only the architectures and module types embedkit implements load)")
 
 
 def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
