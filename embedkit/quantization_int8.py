@@ -1,7 +1,8 @@
 """Opt-in int8 inference on CPU: ``model.quantize("int8")``.
 
-Every Linear layer of the encoder blocks (q, k, v, o, FFN up and down) becomes an int8 layer with per-output-channel
-weight scales and per-call (dynamic) activation scales. BERT activations have a few channels with large outliers,
+Every Linear layer inside the encoder's layers (BERT's q, k, v, o, FFN up and down; the fused and gated projections of
+the other families) becomes an int8 layer with per-output-channel weight scales and per-call (dynamic) activation
+scales; embeddings and heads stay in fp32. BERT activations have a few channels with large outliers,
 which one activation scale per call handles badly, so the outliers are first moved into the weights
 (SmoothQuant, Xiao et al. 2023): for input channel j, ``s_j = max|X_j|^alpha / max|W_j|^(1 - alpha)``, measured on
 calibration texts, and the layer computes ``int8(W * s) @ int8(X / s)``.
@@ -13,6 +14,7 @@ model cannot be trained or saved (save the fp32 model instead).
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -116,18 +118,30 @@ class SmoothedInt8Linear(nn.Module):
         return self.inner(x * self.inv_smooth)
 
 
-def _encoder_linears(model: nn.Module) -> list[tuple[nn.Module, str, nn.Linear]]:
-    """(parent, attribute, Linear) for every projection inside the encoder layers of ``model``."""
-    from embedkit.encoders.layers import EncoderLayer, FeedForward, SelfAttention
+def _encoder_classes() -> tuple[type[nn.Module], ...]:
+    """The registered encoder classes whose module is imported (a family never imported has no instance)."""
+    from embedkit.encoders import ENCODERS
 
     found = []
-    for layer in (m for m in model.modules() if isinstance(m, EncoderLayer)
-                  and isinstance(m.attn, SelfAttention) and isinstance(m.ffn, FeedForward)):  # BERT's own parts
-        for parent, names in ((layer.attn, ("q", "k", "v", "o")), (layer.ffn, ("up", "down"))):
-            for name in names:
-                module = getattr(parent, name)
-                if isinstance(module, nn.Linear):
-                    found.append((parent, name, module))
+    for module_name, class_name in sorted(set(ENCODERS.values())):
+        module = sys.modules.get(f"embedkit.encoders.{module_name}")
+        if module is not None:
+            found.append(getattr(module, class_name))
+    return tuple(found)
+
+
+def _encoder_linears(model: nn.Module) -> list[tuple[nn.Module, str, nn.Linear]]:
+    """(parent, attribute, Linear) for every plain Linear inside the layers of every encoder in ``model``, whatever
+    the family (BERT's q / k / v / o / up / down, a fused ``Wqkv``, gated ``gate_proj`` / ``up_proj``, T5's ``wi`` /
+    ``wo``...). Embeddings, poolers, classification and masked-LM heads stay in fp32."""
+    classes = _encoder_classes()
+    found = []
+    for encoder in (m for m in model.modules() if isinstance(m, classes)):
+        for layer in encoder.layers:
+            for parent in layer.modules():
+                for name, child in parent.named_children():
+                    if type(child) is nn.Linear:
+                        found.append((parent, name, child))
     return found
 
 
@@ -140,7 +154,8 @@ def quantize_int8(model: Any, calibration_texts: list[str] | None = None, alpha:
         calibration_texts: texts whose activations set the smoothing (default: a small built-in set; texts from
             your own corpus are better).
         alpha: migration strength (0: none, 1: all of the activation range moved into the weights).
-        keep_fp32: projections left in fp32, by name (``"q"``, ``"k"``, ``"v"``, ``"o"``, ``"up"``, ``"down"``).
+        keep_fp32: projections left in fp32, by attribute name within a layer (BERT's ``"q"``, ``"k"``, ``"v"``,
+            ``"o"``, ``"up"``, ``"down"``; another family's own names, e.g. ``"Wqkv"``, ``"down_proj"``).
 
     Raises:
         ValueError: the model is not on the CPU, is already quantized, or has no encoder layers.
@@ -156,16 +171,20 @@ def quantize_int8(model: Any, calibration_texts: list[str] | None = None, alpha:
         raise ValueError(f"the model is already quantized ({model.quantized})")
     if model.device.type != "cpu":
         raise ValueError(f"int8 quantization runs on the CPU; the model is on {model.device}")
+    if getattr(model, "optimized_for_inference", False):
+        raise ValueError("the model was optimized for inference (its layers hold prepared weights); quantize a model "
+                         "loaded afresh instead")
     linears = _encoder_linears(model)
     if not linears:
-        raise ValueError("no BERT/MPNet encoder layers to quantize in this model")
+        raise ValueError("no encoder layers to quantize in this model (static embeddings have none)")
     maxima: dict[int, Tensor] = {}
 
     def record(module: nn.Module, args: tuple[Tensor, ...]) -> None:
         x = args[0].detach().abs().reshape(-1, args[0].shape[-1]).amax(dim=0)  # (in,)
         maxima[id(module)] = torch.maximum(maxima[id(module)], x) if id(module) in maxima else x
 
-    hooks = [linear.register_forward_pre_hook(record) for _, _, linear in linears]
+    unique = {id(linear): linear for _, _, linear in linears}  # a Linear shared by two parents is hooked once
+    hooks = [linear.register_forward_pre_hook(record) for linear in unique.values()]
     try:
         texts = list(calibration_texts or _default_calibration())
         if hasattr(model, "predict"):  # a CrossEncoder calibrates on (text, text) pairs
@@ -176,10 +195,13 @@ def quantize_int8(model: Any, calibration_texts: list[str] | None = None, alpha:
         for hook in hooks:
             hook.remove()
     use_torch_kernel = _int8_kernel_available()
+    quantized: dict[int, SmoothedInt8Linear] = {}
     for parent, name, linear in linears:
         if id(linear) not in maxima or name in keep_fp32:
             continue  # a layer the calibration never reached (e.g. another Router route) stays fp32
-        setattr(parent, name, SmoothedInt8Linear(linear, maxima[id(linear)], alpha, use_torch_kernel))
+        if id(linear) not in quantized:
+            quantized[id(linear)] = SmoothedInt8Linear(linear, maxima[id(linear)], alpha, use_torch_kernel)
+        setattr(parent, name, quantized[id(linear)])
     model.quantized = "int8" if use_torch_kernel else "int8-weights (fallback kernel)"
     model.requires_grad_(False)
     model.eval()  # the new layers too, so that the inference engine runs them

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from embedkit import CrossEncoder, SentenceTransformer, quantization_int8
+from embedkit import CrossEncoder, SentenceTransformer, SparseEncoder, quantization_int8
 from embedkit.default_model import packaged_model_path
 from tests.conftest import FIXTURES
 
@@ -67,3 +67,71 @@ def test_cross_encoder_quantizes_on_pairs():
     got = ce.quantize("int8").predict(pairs)
     assert got.shape == fp32.shape and np.isfinite(got).all()
     assert np.abs(got - fp32).max() < 0.05 * max(1.0, np.abs(fp32).max())
+
+
+# Every family's tiny random checkpoint; decoders (last-token pooling) and T5 move furthest from fp32 on random weights.
+FAMILY_FOLDERS = ["tiny_bert_v6", "tiny_mpnet_v6", "roberta_st", "xlmr_st", "camembert_st", "distilbert_st",
+                  "electra_st", "deberta_st", "modernbert_st", "nomic_st", "gte_st", "qwen3_st", "gemma3_st",
+                  "llama_st", "mistral_st", "qwen2_st", "eurobert_st", "t5_st"]
+
+
+def test_family_folders_cover_every_encoder_class():
+    from embedkit.encoders import ENCODERS
+
+    covered = {ENCODERS[json.loads(next((FIXTURES / f).rglob("config.json")).read_text())["model_type"]]
+               for f in FAMILY_FOLDERS}
+    assert covered == set(ENCODERS.values())
+
+
+@pytest.mark.parametrize("folder", FAMILY_FOLDERS)
+def test_every_family_quantizes_every_projection_in_its_layers(folder):
+    model = SentenceTransformer(str(FIXTURES / folder), device="cpu")
+    fp32 = model.encode(TEXTS)
+    linears = quantization_int8._encoder_linears(model)
+    assert len(linears) >= 8  # at least four projections per layer, two layers
+    model.quantize("int8")
+    assert quantization_int8._encoder_linears(model) == []  # no fp32 projection left inside a layer
+    swapped = [m for m in model.modules() if isinstance(m, quantization_int8.SmoothedInt8Linear)]
+    assert len(swapped) == len(linears)
+    cos = _cosines(model.encode(TEXTS), fp32)
+    assert cos.mean() >= 0.99 and cos.min() >= 0.9, (cos.mean(), cos.min())
+
+
+@pytest.mark.parametrize("kind, folder", [("ce", "modernbert_ce_cls"), ("ce", "deberta_ce1"), ("ce", "gte_ce"),
+                                          ("se", "modernbert_se"), ("se", "xlmr_se")])
+def test_cross_and_sparse_encoders_of_other_families_quantize(kind, folder):
+    if kind == "ce":
+        model = CrossEncoder(str(FIXTURES / folder), device="cpu")
+        pairs = [(a, b) for a, b in zip(TEXTS[:6], TEXTS[6:12])]
+        fp32 = model.predict(pairs)
+        got = model.quantize("int8").predict(pairs)
+        assert np.abs(got - fp32).max() < 0.05 * max(1.0, np.abs(fp32).max())
+    else:
+        model = SparseEncoder(str(FIXTURES / folder), device="cpu")
+        fp32 = model.encode(TEXTS[:8]).to_dense().numpy()
+        got = model.quantize("int8").encode(TEXTS[:8]).to_dense().numpy()
+        assert _cosines(got, fp32).mean() >= 0.99
+    assert any(isinstance(m, quantization_int8.SmoothedInt8Linear) for m in model.modules())
+
+
+def test_a_projection_shared_by_two_layers_stays_shared():
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    encoder = next(m for m in model.modules() if isinstance(m, quantization_int8._encoder_classes()))
+    encoder.layers[1].attn.q = encoder.layers[0].attn.q
+    model.quantize("int8", TEXTS)
+    assert isinstance(encoder.layers[0].attn.q, quantization_int8.SmoothedInt8Linear)
+    assert encoder.layers[1].attn.q is encoder.layers[0].attn.q
+
+
+def test_quantizing_a_model_optimized_for_inference_is_refused():
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    model.optimize_for_inference()
+    if not getattr(model, "optimized_for_inference", False):
+        pytest.skip("oneDNN is unavailable here: optimize_for_inference left the model as it was")
+    with pytest.raises(ValueError, match="optimized for inference"):
+        model.quantize("int8")
+
+
+def test_static_embeddings_have_nothing_to_quantize():
+    with pytest.raises(ValueError, match="no encoder layers to quantize"):
+        SentenceTransformer(str(FIXTURES / "static_st"), device="cpu").quantize("int8")

@@ -232,11 +232,6 @@ def test_splade_on_the_masked_lm_folder_matches_st_and_saves_transformers_names(
     np.testing.assert_array_equal(again.encode(texts["tiny"], batch_size=3).to_dense().numpy(), splade)
 
 
-def test_int8_quantization_is_refused_by_name():
-    with pytest.raises(ValueError, match="no BERT/MPNet encoder layers to quantize"):
-        SentenceTransformer(str(FIXTURES / "gte_st"), device="cpu").quantize("int8")
-
-
 # ---- engine and training --------------------------------------------------------------------------------------------
 
 
