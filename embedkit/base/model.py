@@ -65,13 +65,14 @@ class BaseModel:
     def optimize_for_inference(self) -> Any:
         """Make the model inference-only and faster for small calls (single queries); returns the model.
 
-        Every BERT/MPNet encoder layer gets its weights reordered into oneDNN's layout once, with the query, key
-        and value projections stacked (see :mod:`embedkit.encoders.engine.frozen`). The prepared weights replace the
-        originals, so memory does not grow. Without this call the model already runs the inference engine, which
-        reads the weights live; use it for a model that will only serve queries from now on (a server, a search
-        index), not for one you still train, edit or move. Afterwards ``train()``, ``load_state_dict`` and moving
-        to another device or dtype raise; ``save`` writes the weights in the standard layout. Where oneDNN is
-        unavailable (non-x86 CPUs, CUDA, other dtypes) the model stays as it is and one log line says so.
+        Every encoder layer the engine computes (BERT, RoBERTa / XLM-R, DistilBERT, ELECTRA, MPNet) gets its weights
+        reordered into oneDNN's layout once, with the query, key and value projections stacked (see
+        :mod:`embedkit.encoders.engine.frozen`). The prepared weights replace the originals, so memory does not grow.
+        Without this call the model already runs the inference engine, which reads the weights live; use it for a model
+        that will only serve queries from now on (a server, a search index), not for one you still train, edit or move.
+        Afterwards ``train()``, ``load_state_dict`` and moving to another device or dtype raise; ``save`` writes the
+        weights in the standard layout. Where oneDNN is unavailable (non-x86 CPUs, CUDA, other dtypes) the model stays
+        as it is and one log line says so.
 
         Example:
             >>> from embedkit import SentenceTransformer

@@ -1,4 +1,4 @@
-"""CrossEncoder: scores (text, text) pairs with a BERT/MPNet sequence-classification model.
+"""CrossEncoder: scores (text, text) pairs with a sequence-classification model of any supported encoder family.
 
 Folders it reads:
 - a plain HF ``*ForSequenceClassification`` folder (``config.json`` + weights + tokenizer);

@@ -1,8 +1,9 @@
 """Encoder hyper-parameters, read explicitly from a Hugging Face ``config.json``.
 
-Only the fields BERT and MPNet need are kept. Every field is named after the HF key it comes from, so the
-mapping in :meth:`EncoderConfig.from_hf_config` is one line per field and nothing is passed through ``**kwargs``.
-The original dict is kept on the side so that saving writes back every key we did not interpret (nothing lost).
+Only the fields BERT and MPNet need are kept here; other families subclass it with their own fields. Every field is
+named after the HF key it comes from, so the mapping in :meth:`EncoderConfig.from_hf_config` is one line per field and
+nothing is passed through ``**kwargs``. The original dict is kept on the side so that saving writes back every key we
+did not interpret (nothing lost).
 """
 
 from __future__ import annotations

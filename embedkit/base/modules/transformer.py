@@ -115,7 +115,7 @@ def task_module_class(task: str) -> type:
 
 
 class Transformer(SentenceBertConfigFiles, InputModule):
-    """Tokenizer + BERT/MPNet encoder. Writes ``token_embeddings`` (B, T, D) into the features.
+    """Tokenizer + encoder (any supported family). Writes ``token_embeddings`` (B, T, D) into the features.
 
     Args:
         model_name_or_path: a local model folder or a Hugging Face Hub id.

@@ -7,7 +7,7 @@ from typing import Any
 from embedkit.base.modules.module import Module
 
 _MESSAGE = ("CLIPModel (multimodal CLIP image/text embeddings) is not supported by embedkit, which embeds text "
-            "only with BERT/MPNet encoders and static embeddings. Use sentence-transformers for CLIP models.")
+            "only with its text encoders and static embeddings. Use sentence-transformers for CLIP models.")
 
 
 class CLIPModel(Module):
@@ -21,7 +21,7 @@ class CLIPModel(Module):
         Traceback (most recent call last):
         ...
         NotImplementedError: CLIPModel (multimodal CLIP image/text embeddings) is not supported by embedkit, which
-        embeds text only with BERT/MPNet encoders and static embeddings. Use sentence-transformers for CLIP models.
+        embeds text only with its text encoders and static embeddings. Use sentence-transformers for CLIP models.
     """
 
     def __init__(self, model_name_or_path: str = "openai/clip-vit-base-patch32", *args: Any, **kwargs: Any) -> None:

@@ -1,8 +1,9 @@
 """MLMTransformer: the SPLADE input module, a Transformer with ``transformer_task="fill-mask"``.
 
-It tokenizes like :class:`~embedkit.base.modules.Transformer` but runs a BERT/MPNet ``*ForMaskedLM`` model and
-writes the MLM logits into ``features["token_embeddings"]`` as a lazy :class:`~embedkit.encoders.mlm_heads.MLMLogits`
-(B, T, V): the decoder is applied block by block by :class:`SpladePooling`, so the full logits tensor is never held.
+It tokenizes like :class:`~embedkit.base.modules.Transformer` but runs a ``*ForMaskedLM`` model (each family with a
+masked-LM head) and writes the MLM logits into ``features["token_embeddings"]`` as a lazy
+:class:`~embedkit.encoders.mlm_heads.MLMLogits` (B, T, V): the decoder is applied block by block by
+:class:`SpladePooling`, so the full logits tensor is never held.
 
 Folders read (the model root):
 - sentence-transformers 5.0-5.3: modules.json type ``sentence_transformers.sparse_encoder.models.MLMTransformer``,
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 class MLMTransformer(Transformer):
-    """Tokenizer + BERT/MPNet masked-LM. Writes lazy MLM logits (B, T, V) as ``token_embeddings``.
+    """Tokenizer + masked-LM encoder. Writes lazy MLM logits (B, T, V) as ``token_embeddings``.
 
     Args:
         model_name_or_path: a folder (or Hub id) holding a HF ``BertForMaskedLM`` / ``MPNetForMaskedLM`` checkpoint.
