@@ -93,9 +93,10 @@ def _encode(args: argparse.Namespace) -> int:
     texts = _encode_texts(args)  # before any model loads
     import numpy as np
 
+    from embedkit.cli.model_loading import load_model
     from embedkit.sentence_transformer.model import SentenceTransformer
 
-    model = SentenceTransformer(model_path(args.model))
+    model = load_model(SentenceTransformer, model_path(args.model), args.quantize)
     emb = model.encode(texts, batch_size=args.batch_size, normalize_embeddings=args.normalize,
                        precision=args.precision, prompt_name=args.prompt_name, show_progress_bar=True)
     if args.output and args.output.endswith(".npy"):
@@ -291,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("model_name", nargs="?", metavar="MODEL",
                      help="model folder or Hub id (same as --model; default: all-MiniLM-L6-v2)")
 
+    from embedkit.cli.model_loading import add_quantize_argument
     from embedkit.cli.serve import add_serve_parser
 
     add_serve_parser(sub)  # its own MODEL and --model
@@ -298,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", help="folder or Hub id (default: all-MiniLM-L6-v2)")
     for p in (enc, srch, ev):
         p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
+        add_quantize_argument(p)
     return parser
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from embedkit.cli.model_loading import load_model
+
 
 def build_evaluator(path: str | Path, split: str = "test", batch_size: int = 32, show_progress_bar: bool = True
                     ) -> Any:
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace, model_path_for: Callable[[str | None], str]) -
     evaluator = build_evaluator(args.data, split=args.split, batch_size=args.batch_size)
     from embedkit.sentence_transformer.model import SentenceTransformer
 
-    model = SentenceTransformer(model_path_for(args.model))
+    model = load_model(SentenceTransformer, model_path_for(args.model), args.quantize)
     metrics = evaluator(model)
     if args.format == "json":
         print(json.dumps({"primary_metric": evaluator.primary_metric, "metrics": metrics}, indent=2))

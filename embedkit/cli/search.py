@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from embedkit.cli.inputs import check_output_path, check_positive, read_numbered_texts
+from embedkit.cli.model_loading import load_model
 
 SIGNATURE_VERSION = 1
 
@@ -135,6 +136,7 @@ def corpus_signature(model: Any, model_name: str, corpus: list[str]) -> dict[str
         "max_seq_length": model.max_seq_length,
         "truncate_dim": getattr(model, "truncate_dim", None),
         "dimension": model.get_embedding_dimension(),
+        "quantized": getattr(model, "quantized", None),
         "encode": "encode_document",
         "texts": len(corpus),
         "corpus_sha256": hashlib.sha256(json.dumps(corpus, ensure_ascii=False).encode("utf-8")).hexdigest(),
@@ -222,13 +224,13 @@ def _dense_rankings(model: Any, queries: list[str], corpus_emb: Any, k: int) -> 
     return [list(zip(i.tolist(), s.tolist())) for s, i in zip(top.values, top.indices)]
 
 
-def _sparse_rankings(model_name: str, queries: list[str], corpus: list[str], k: int, batch_size: int
-                     ) -> list[list[int]]:
+def _sparse_rankings(model_name: str, queries: list[str], corpus: list[str], k: int, batch_size: int,
+                     quantize: str | None = None) -> list[list[int]]:
     import torch
 
     from embedkit.sparse_encoder import SparseEncoder
 
-    sparse = SparseEncoder(model_name)
+    sparse = load_model(SparseEncoder, model_name, quantize)
     docs = sparse.encode_document(corpus, batch_size=batch_size, show_progress_bar=True)
     query_vectors = sparse.encode_query(queries, batch_size=batch_size)
     scores = sparse.similarity(query_vectors, docs)
@@ -241,7 +243,7 @@ def _rerank(args: argparse.Namespace, corpus: list[str], results: list[list[tupl
             ) -> list[list[tuple[int, float]]]:
     from embedkit.cross_encoder import CrossEncoder
 
-    reranker = CrossEncoder(args.rerank)
+    reranker = load_model(CrossEncoder, args.rerank, args.quantize)
     reranked = []
     for query, hits in zip(args.query, results):
         ids = [doc for doc, _ in hits]
@@ -268,13 +270,13 @@ def run(args: argparse.Namespace, model_path_for: Callable[[str | None], str]) -
     from embedkit.sentence_transformer.model import SentenceTransformer
 
     model_path = model_path_for(args.model)
-    model = SentenceTransformer(model_path)
+    model = load_model(SentenceTransformer, model_path, args.quantize)
     corpus_emb = _corpus_embeddings(model, model_path, corpus, args.corpus_embeddings, args.batch_size)
     candidates = max(args.top_k, args.candidates) if (args.rerank or args.sparse) else args.top_k
     dense = _dense_rankings(model, args.query, corpus_emb, candidates)
     results: list[list[tuple[int, float]]] = dense
     if args.sparse:
-        sparse = _sparse_rankings(args.sparse, args.query, corpus, candidates, args.batch_size)
+        sparse = _sparse_rankings(args.sparse, args.query, corpus, candidates, args.batch_size, args.quantize)
         results = [reciprocal_rank_fusion([[doc for doc, _ in d], s], k=args.rrf_k) for d, s in zip(dense, sparse)]
     if args.rerank:
         results = _rerank(args, corpus, results)

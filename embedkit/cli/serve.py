@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from embedkit.cli.model_loading import add_quantize_argument, load_model
+
 SERVE_EPILOG = """\
 routes:
   POST /v1/embeddings  OpenAI: {"input": str | [str], "model", "dimensions", "encoding_format": "float"|"base64"}
@@ -31,6 +33,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     srv.add_argument("--model", help="folder or Hub id (default: all-MiniLM-L6-v2)")
     srv.add_argument("--reranker", metavar="PATH", help="CrossEncoder served on POST /rerank")
     srv.add_argument("--sparse", metavar="PATH", help="SparseEncoder served on POST /embed_sparse")
+    add_quantize_argument(srv)
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     srv.add_argument("--port", type=int, default=8080, help="port (0: a free one; default: 8080)")
     srv.add_argument("--max-batch-tokens", type=int, default=16384,
@@ -83,9 +86,9 @@ def run(args: argparse.Namespace, model_path: Callable[[str | None], str]) -> in
     from embedkit.sparse_encoder import SparseEncoder
 
     name = args.model_name or args.model
-    model = SentenceTransformer(model_path(name))
-    reranker = CrossEncoder(args.reranker) if args.reranker else None
-    sparse = SparseEncoder(args.sparse) if args.sparse else None
+    model = load_model(SentenceTransformer, model_path(name), args.quantize)
+    reranker = load_model(CrossEncoder, args.reranker, args.quantize) if args.reranker else None
+    sparse = load_model(SparseEncoder, args.sparse, args.quantize) if args.sparse else None
     config = ServeConfig(host=args.host, port=args.port, max_batch_tokens=args.max_batch_tokens,
                          max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                          max_queued_inputs=args.max_queued_inputs, max_inputs_per_request=args.max_inputs_per_request,

@@ -259,13 +259,22 @@ class EmbeddingServer:
         from embedkit import __version__
 
         c = self.config
-        return {"model_id": self.model_id, "model_type": "embedding",
+        return {"model_id": self.model_id, "model_type": "embedding", "model_dtype": self._dtype_name(),
                 "dimension": self.model.get_embedding_dimension() if self.model is not None else None,
                 "max_input_length": self.limits.get("embed"), "max_batch_tokens": c.max_batch_tokens,
                 "max_batch_requests": c.max_batch_size, "max_client_batch_size": c.max_inputs_per_request,
                 "max_queued_inputs": c.max_queued_inputs, "auto_truncate": c.truncate,
                 "reranker": self.reranker_id, "sparse": self.sparse_id,
                 "version": __version__}
+
+    def _dtype_name(self) -> str | None:
+        """``int8`` for a quantized model, else the dtype of its first floating-point parameter (``float32``)."""
+        if self.model is None:
+            return None
+        if getattr(self.model, "quantized", None):
+            return "int8"
+        dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), None)
+        return None if dtype is None else str(dtype).removeprefix("torch.")
 
     def _require(self, task: str) -> Any:
         served = {"embed": self.model, "sparse": self.sparse, "rerank": self.reranker}[task]

@@ -222,6 +222,16 @@ def test_evaluate_sts_shows_progress_on_stderr(capsys):
     assert "<- primary" in captured.out
 
 
+def test_evaluate_quantize_int8_scores_close_to_fp32(capsys):
+    results = []
+    for extra in ([], ["--quantize", "int8"]):
+        assert main(["evaluate", str(STS), "--model", TINY, "--format", "json", *extra]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    fp32, int8 = (r["metrics"] for r in results)
+    assert fp32.keys() == int8.keys() and len(fp32) == 2 and fp32 != int8  # pearson and spearman, changed by int8
+    assert all(abs(fp32[k] - int8[k]) < 0.05 for k in fp32)
+
+
 def test_a_closed_pipe_stops_quietly(tmp_path):
     """`embedkit encode ... | head -c 10`: the reader leaves early; no error line, the shell's SIGPIPE status."""
     texts = tmp_path / "texts.txt"

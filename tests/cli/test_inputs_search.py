@@ -51,6 +51,38 @@ def _search(capsys: pytest.CaptureFixture, corpus: Path, *extra: str, query: str
     return [json.loads(line) for line in captured.out.splitlines()], captured.err
 
 
+# --- --quantize int8: every command's models run with int8 weights ------------------------------------------------
+
+def test_encode_quantize_int8_is_close_to_fp32_but_not_equal(tmp_path, capsys):
+    texts = CORPUS
+    fp32, int8 = tmp_path / "fp32.npy", tmp_path / "int8.npy"
+    assert main(["encode", *texts, "--model", TINY, "--output", str(fp32)]) == 0
+    assert main(["encode", *texts, "--model", TINY, "--output", str(int8), "--quantize", "int8"]) == 0
+    a, b = np.load(fp32), np.load(int8)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() >= 0.99 and not np.array_equal(a, b)  # quantized, and still close
+
+
+def test_search_quantize_int8_does_not_reuse_fp32_corpus_embeddings(corpus_file, tmp_path, capsys):
+    cache = str(tmp_path / "emb.npy")
+    fp32, _ = _search(capsys, corpus_file, "--corpus-embeddings", cache)
+    int8, err = _search(capsys, corpus_file, "--corpus-embeddings", cache, "--quantize", "int8", "--rerank", CROSS,
+                        "--sparse", str(FIX / "se_bert_v6"))
+    assert "not reusing" in err and "quantized differ" in err
+    assert json.loads(Path(cache + ".json").read_text())["quantized"] == "int8"
+    again, err = _search(capsys, corpus_file, "--corpus-embeddings", cache, "--quantize", "int8", "--rerank", CROSS,
+                         "--sparse", str(FIX / "se_bert_v6"))
+    assert f"reusing {cache}" in err and again == int8
+    back, err = _search(capsys, corpus_file, "--corpus-embeddings", cache)  # nor the reverse
+    assert "not reusing" in err and "quantized differ" in err and back == fp32
+    assert [r["corpus_id"] for r in int8] and len(int8) == len(fp32)
+
+
+def test_quantize_accepts_only_int8(capsys):
+    assert main(["encode", "a", "--model", TINY, "--quantize", "int4"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
 # --- --corpus-embeddings: reused only when its description matches ---------------------------------------------
 
 def test_corpus_embeddings_reencoded_when_a_line_changes(corpus_file, tmp_path, capsys):

@@ -107,6 +107,7 @@ def test_health_info_metrics(served, models):
     assert status == 200 and info["model_id"] == "tiny"
     assert info["dimension"] == models[0].get_embedding_dimension()
     assert info["max_input_length"] == models[0].max_seq_length and info["version"]
+    assert info["model_dtype"] == "float32"
     call(port, "POST", "/embed", {"inputs": "count me"})
     status, headers, text = call(port, "GET", "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
@@ -260,3 +261,16 @@ def test_token_counts_match_the_model_tokenizer_and_ignore_its_padding_state(mod
     pairs = [("a question", "an answer here"), ("q", "d")]
     pair_expected = [int(n) for n in reranker.tokenizer(pairs)["attention_mask"].sum(1)]
     assert pair_counter.count(pairs) == pair_counter.count_short(pairs) == pair_expected
+
+
+def test_a_quantized_model_is_served_and_reported_as_int8():
+    model = SentenceTransformer(str(FIX / "tiny_bert_v6"), device="cpu")
+    fp32 = model.encode(TEXTS, normalize_embeddings=True)
+    model.quantize("int8")
+    with ServerThread(EmbeddingServer(model, ServeConfig(port=0), model_id="tiny-int8")) as port:
+        status, _, info = call(port, "GET", "/info")
+        assert status == 200 and info["model_dtype"] == "int8"
+        status, _, body = call(port, "POST", "/embed", {"inputs": TEXTS})
+    assert status == 200
+    np.testing.assert_allclose(np.array(body), model.encode(TEXTS, normalize_embeddings=True), atol=1e-6)
+    assert ((np.array(body) * fp32).sum(axis=1) >= 0.99).all()

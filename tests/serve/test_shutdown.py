@@ -66,3 +66,16 @@ def test_a_bad_limit_fails_in_one_line_before_any_model_loads(option, value, mes
     done = subprocess.run([sys.executable, "-m", "embedkit", "serve", TINY, option, value],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 1 and done.stderr.strip() == f"embedkit: error: {message}"
+
+
+@pytest.mark.slow  # a subprocess loading torch: 4-10 s
+def test_serve_quantize_int8_reports_int8_and_still_reranks():
+    proc, port = start_server("--quantize", "int8", "--reranker", str(ROOT / "tests" / "fixtures" / "ce_bert1"))
+    try:
+        status, _, info = call(port, "GET", "/info")
+        assert status == 200 and info["model_dtype"] == "int8"
+        status, _, ranked = call(port, "POST", "/rerank", {"query": "a cat", "texts": ["a kitten", "the stock market"]})
+        assert status == 200 and sorted(hit["index"] for hit in ranked) == [0, 1]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
