@@ -30,7 +30,7 @@ def main() -> None:
                                                "roberta_st", "xlmr_st", "distilbert_st", "camembert_st",
                                                "electra_st", "modernbert_st", "qwen3_st", "qwen3_causal_lm",
                                                "gemma3_st", "gemma3_causal_lm", "t5_st", "t5_full",
-                                               "mt5_encoder", "deberta_st", "deberta_mlm", "llama_st",
+                                               "mt5_encoder", "deberta_st", "deberta_mlm", "deberta1_st", "llama_st",
                                                "llama_causal_lm", "mistral_st", "mistral_causal_lm", "qwen2_st",
                                                "qwen2_causal_lm")]
     if sentence_transformers.__version__.startswith("6."):  # transformers 4.x has no native nomic_bert, gte, eurobert

@@ -71,8 +71,8 @@ def test_cross_encoder_quantizes_on_pairs():
 
 # Every family's tiny random checkpoint; decoders (last-token pooling) and T5 move furthest from fp32 on random weights.
 FAMILY_FOLDERS = ["tiny_bert_v6", "tiny_mpnet_v6", "roberta_st", "xlmr_st", "camembert_st", "distilbert_st",
-                  "electra_st", "deberta_st", "modernbert_st", "nomic_st", "gte_st", "qwen3_st", "gemma3_st",
-                  "llama_st", "mistral_st", "qwen2_st", "eurobert_st", "t5_st"]
+                  "electra_st", "deberta_st", "deberta1_st", "modernbert_st", "nomic_st", "gte_st", "qwen3_st",
+                  "gemma3_st", "llama_st", "mistral_st", "qwen2_st", "eurobert_st", "t5_st"]
 
 
 def test_family_folders_cover_every_encoder_class():

@@ -39,6 +39,7 @@ ENCODERS: dict[str, tuple[str, str]] = {
     "t5": ("t5", "T5EncoderModel"),
     "mt5": ("t5", "T5EncoderModel"),
     "deberta-v2": ("deberta_v2", "DebertaV2Model"),
+    "deberta": ("deberta_v2", "DebertaV2Model"),
     "nomic_bert": ("nomic_bert", "NomicBertModel"),
     "gte": ("gte", "GteModel"),
     "new": ("gte", "GteModel"),

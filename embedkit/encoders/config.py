@@ -28,7 +28,7 @@ _LIMITS = {
 
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
                          "modernbert", "qwen3", "gemma3_text", "llama", "mistral", "qwen2", "eurobert", "t5", "mt5",
-                         "deberta-v2", "nomic_bert", "gte", "new")
+                         "deberta-v2", "deberta", "nomic_bert", "gte", "new")
 # Encoders of encoder-decoders, with relative position buckets and no position table (their ``max_position_embeddings``
 # is only the longest input embedkit accepts).
 T5_TYPES = ("t5", "mt5")
@@ -219,7 +219,7 @@ class EncoderConfig:
             from embedkit.encoders.gte import GteConfig
 
             return GteConfig.from_gte_config(hf)
-        if model_type == "deberta-v2":  # disentangled attention: DebertaV2Config, an extension of this class
+        if model_type in ("deberta-v2", "deberta"):  # disentangled attention: DebertaV2Config, extending this class
             from embedkit.encoders.deberta_v2 import DebertaV2Config
 
             return DebertaV2Config.from_deberta_v2_config(hf)

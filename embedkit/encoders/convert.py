@@ -16,7 +16,13 @@ import re
 import torch
 from torch import Tensor
 
-from embedkit.encoders.deberta_v2_names import DEBERTA_V2_FROM_HF, DEBERTA_V2_HEADS_FROM_HF, DEBERTA_V2_TO_HF
+from embedkit.encoders.deberta_v2_names import (
+    DEBERTA_V1_FROM_HF,
+    DEBERTA_V1_TO_HF,
+    DEBERTA_V2_FROM_HF,
+    DEBERTA_V2_HEADS_FROM_HF,
+    DEBERTA_V2_TO_HF,
+)
 from embedkit.encoders.gemma3_names import GEMMA3_FROM_HF, GEMMA3_TO_HF
 from embedkit.encoders.gte_names import GTE_FROM_HF, GTE_HEADS_FROM_HF, GTE_TO_HF
 from embedkit.encoders.llama_names import (
@@ -295,6 +301,10 @@ HEADS_FROM_HF["t5"] = HEADS_FROM_HF["mt5"] = T5_HEADS_FROM_HF
 FROM_HF["deberta-v2"] = DEBERTA_V2_FROM_HF
 TO_HF["deberta-v2"] = DEBERTA_V2_TO_HF
 HEADS_FROM_HF["deberta-v2"] = DEBERTA_V2_HEADS_FROM_HF
+# DeBERTa v1: the fused per-head in_proj and its biases; the heads are named as v2's.
+FROM_HF["deberta"] = DEBERTA_V1_FROM_HF
+TO_HF["deberta"] = DEBERTA_V1_TO_HF
+HEADS_FROM_HF["deberta"] = DEBERTA_V2_HEADS_FROM_HF
 # NomicBERT (nomic_bert_names.py): Nomic's own names, fused Wqkv; no heads.
 FROM_HF["nomic_bert"] = NOMIC_BERT_FROM_HF
 TO_HF["nomic_bert"] = NOMIC_BERT_TO_HF

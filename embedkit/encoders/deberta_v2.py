@@ -1,7 +1,8 @@
-"""DeBERTa-v2 / v3 (He et al. 2021): the encoder of mxbai-rerank-v1, the nli-deberta-v3 cross-encoders and DeBERTa-v3
-fine-tunes.
+"""DeBERTa (He et al. 2021), v1 and v2 / v3: the encoder of mxbai-rerank-v1, the nli-deberta(-v3) cross-encoders and
+DeBERTa fine-tunes.
 
-Reference: HF ``transformers/models/deberta_v2/modeling_deberta_v2.py`` (DebertaV2Model). BERT's post-LN layers with
+Reference: HF ``transformers/models/deberta_v2/modeling_deberta_v2.py`` (DebertaV2Model) and, for ``model_type:
+deberta``, ``transformers/models/deberta/modeling_deberta.py`` (DebertaModel). BERT's post-LN layers with
 *disentangled* attention: besides content-to-content scores ``q_i . k_j``, each head scores the content of one token
 against the relative position of the other,
 
@@ -17,6 +18,12 @@ against the relative position of the other,
 Embeddings: words, absolute positions only when ``position_biased_input`` (DeBERTa-v3 has none), token types when
 ``type_vocab_size > 0``, a bias-free projection when ``embedding_size`` differs, LayerNorm; padding positions are
 zeroed. The convolution of deberta-v2-xlarge (``conv_kernel_size``) is refused by name.
+
+DeBERTa v1 (``deberta``) is the same attention with v2's options fixed (no buckets: distances clamped at
+``max_relative_positions``; its own position projections; no LayerNorm on the table) and other projections: one
+bias-free ``in_proj`` whose rows are grouped per head as (query, key, value), separate query and value biases, and
+a bias-free key-side position projection. ``talking_head`` is refused by name. (transformers' v1 slices the table to
+the input length; the rows it reads are the same.)
 
 Padding: keys are masked out of every row; padding positions' outputs are not the reference's (transformers masks
 their whole rows) and every pooling ignores them.
@@ -55,6 +62,7 @@ class DebertaV2Config(EncoderConfig):
     """
 
     model_type: str = "deberta-v2"
+    """``deberta-v2`` (v2 and v3) or ``deberta`` (v1: fused per-head ``in_proj``, see the module docstring)."""
     vocab_size: int = 128100
     type_vocab_size: int = 0
     layer_norm_eps: float = 1e-7
@@ -94,6 +102,11 @@ class DebertaV2Config(EncoderConfig):
         check_pad_token_row(self.pad_token_id, self.vocab_size)
 
     @property
+    def v1(self) -> bool:
+        """DeBERTa v1 (``model_type: deberta``): the fused per-head ``in_proj`` layout."""
+        return self.model_type == "deberta"
+
+    @property
     def relative_reach(self) -> int:
         """``max_relative_positions``, or ``max_position_embeddings`` when it is below 1 (as transformers)."""
         return self.max_relative_positions if self.max_relative_positions >= 1 else self.max_position_embeddings
@@ -119,17 +132,21 @@ class DebertaV2Config(EncoderConfig):
         if e != D:
             embeddings += e * D
         layer = 4 * (D * D + D) + (D * F + F) + (F * D + D) + 4 * D  # q, k, v, o; up; down; two LayerNorms
+        if self.v1:
+            layer -= D  # in_proj: three bias-free projections, then biases for the query and value only
         if self.relative_attention:
             embeddings += 2 * self.attention_span * D + (2 * D if self.norm_rel_ebd else 0)
             if not self.share_att_key:
-                layer += len(self.pos_att_type) * (D * D + D)
+                layer += len(self.pos_att_type) * (D * D + D) - (D if self.v1 and "c2p" in self.pos_att_type else 0)
         return embeddings + self.num_hidden_layers * layer
 
     @classmethod
     def from_deberta_v2_config(cls, hf: dict[str, Any]) -> DebertaV2Config:
-        """Build from a ``deberta-v2`` config.json (transformers' defaults; ``pos_att_type`` as a list or a
-        ``"p2c|c2p"`` string). The convolution layer, another ``pooler_hidden_size`` or ``attention_head_size``,
-        and unknown ``norm_rel_ebd`` values are refused by name."""
+        """Build from a ``deberta-v2`` or ``deberta`` (v1) config.json (transformers' defaults of each;
+        ``pos_att_type`` as a list or a ``"p2c|c2p"`` string). The convolution layer, v1's talking heads, another
+        ``pooler_hidden_size`` or ``attention_head_size``, and unknown ``norm_rel_ebd`` values are refused by name."""
+        if hf.get("model_type", "deberta-v2") == "deberta":
+            return cls._from_v1_config(hf)
         if hf.get("conv_kernel_size", 0) > 0:
             raise ValueError(f"config conv_kernel_size={hf['conv_kernel_size']}: the convolution layer of "
                              "deberta-v2-xlarge / xxlarge is not supported")
@@ -171,11 +188,24 @@ class DebertaV2Config(EncoderConfig):
             hf_config=copy.deepcopy(hf),
         )
 
+    @classmethod
+    def _from_v1_config(cls, hf: dict[str, Any]) -> DebertaV2Config:
+        """A ``deberta`` (v1) config.json: v2's reading with v1's defaults, v2-only options off (v1 never reads
+        them)."""
+        if hf.get("talking_head", False):
+            raise ValueError("config talking_head=true: DeBERTa's talking-head attention is not supported")
+        v1_defaults = {"vocab_size": 50265, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                       "intermediate_size": 3072}
+        v2_only = {"position_buckets": -1, "share_att_key": False, "norm_rel_ebd": "none", "conv_kernel_size": 0}
+        cfg = cls.from_deberta_v2_config({**v1_defaults, **hf, **v2_only, "model_type": "deberta-v2"})
+        cfg.model_type, cfg.hf_config = "deberta", copy.deepcopy(hf)
+        return cfg
+
     def to_hf_config(self) -> dict[str, Any]:
         """The ``config.json`` dict: the original keys with the interpreted fields written over."""
         out = copy.deepcopy(self.hf_config)
         out.update(
-            model_type="deberta-v2",
+            model_type=self.model_type,
             vocab_size=self.vocab_size,
             hidden_size=self.hidden_size,
             num_hidden_layers=self.num_hidden_layers,
@@ -200,6 +230,12 @@ class DebertaV2Config(EncoderConfig):
         )
         if self.embedding_size is not None:
             out["embedding_size"] = self.embedding_size
+        if self.v1:  # v2's keys, which v1 never reads: written back as the original had them (or not at all)
+            for key in ("position_buckets", "share_att_key", "norm_rel_ebd"):
+                if key in self.hf_config:
+                    out[key] = copy.deepcopy(self.hf_config[key])
+                else:
+                    out.pop(key)
         return out
 
 
@@ -262,14 +298,19 @@ class DisentangledSelfAttention(nn.Module):
         super().__init__()
         D = cfg.hidden_size
         self.n_heads, self.head_dim = cfg.num_attention_heads, cfg.head_dim
-        self.q = nn.Linear(D, D)
-        self.k = nn.Linear(D, D)
-        self.v = nn.Linear(D, D)
+        if cfg.v1:  # one bias-free projection, rows grouped per head as (query, key, value); two biases
+            self.in_proj = nn.Linear(D, 3 * D, bias=False)
+            self.q_bias = nn.Parameter(torch.zeros(D))
+            self.v_bias = nn.Parameter(torch.zeros(D))
+        else:
+            self.q = nn.Linear(D, D)
+            self.k = nn.Linear(D, D)
+            self.v = nn.Linear(D, D)
         self.o = nn.Linear(D, D)
         self.terms = cfg.pos_att_type if cfg.relative_attention else ()
         self.share_att_key = cfg.share_att_key
         if not cfg.share_att_key:
-            self.pos_k = nn.Linear(D, D) if "c2p" in self.terms else None
+            self.pos_k = nn.Linear(D, D, bias=not cfg.v1) if "c2p" in self.terms else None
             self.pos_q = nn.Linear(D, D) if "p2c" in self.terms else None
         self.dropout = nn.Dropout(cfg.attention_probs_dropout_prob)
         self.rel_dropout = nn.Dropout(cfg.hidden_dropout_prob)
@@ -278,11 +319,21 @@ class DisentangledSelfAttention(nn.Module):
         """(..., N, D) -> (..., H, N, Dh)."""
         return x.unflatten(-1, (self.n_heads, self.head_dim)).transpose(-3, -2)
 
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, T, D) -> query, key, value, each (B, H, T, Dh)."""
+        if not hasattr(self, "in_proj"):
+            return self.heads(self.q(x)), self.heads(self.k(x)), self.heads(self.v(x))
+        B, T, _ = x.shape
+        qkv = self.in_proj(x).view(B, T, self.n_heads, 3, self.head_dim).transpose(1, 2)  # (B, H, T, 3, Dh)
+        q, k, v = qkv.unbind(dim=3)
+        per_head = (self.n_heads, 1, self.head_dim)
+        return q + self.q_bias.view(per_head), k, v + self.v_bias.view(per_head)
+
     def forward(self, x: Tensor, key_mask: Tensor | None, rel: Tensor | None, index: Tensor | None) -> Tensor:
         """``x`` (B, T, D); ``key_mask`` (B, 1, 1, T) bool, True = a real key, or None; ``rel`` the (2S, D) relative
         table and ``index`` its (T, T) rows per pair (both None without relative attention)."""
         B, T, D = x.shape
-        q, k, v = self.heads(self.q(x)), self.heads(self.k(x)), self.heads(self.v(x))  # (B, H, T, Dh) each
+        q, k, v = self.project(x)  # (B, H, T, Dh) each
         scale = math.sqrt(self.head_dim * (1 + len(self.terms)))
         scores = q @ k.transpose(-1, -2) / scale  # (B, H, T, T) content to content
         if self.terms:

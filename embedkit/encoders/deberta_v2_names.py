@@ -1,13 +1,13 @@
-"""Weight-name tables between Hugging Face DeBERTa-v2 / v3 checkpoints and embedkit's :mod:`.deberta_v2`, one literal
-dict each way (registered in :mod:`.convert`).
+"""Weight-name tables between Hugging Face DeBERTa-v2 / v3 checkpoints (and DeBERTa v1's, ``DEBERTA_V1_*``) and
+embedkit's :mod:`.deberta_v2`, one literal dict each way (registered in :mod:`.convert`).
 
 HF names are given after the ``deberta.`` prefix that ``DebertaV2For*`` checkpoints add; per-layer entries hold the
 layer index as ``{}``. ``pos_key_proj`` / ``pos_query_proj`` appear only without ``share_att_key``, absolute
 positions only with ``position_biased_input``, token types only when ``type_vocab_size > 0``.
 
-Heads: ``DebertaV2ForSequenceClassification``'s ContextPooler (``pooler.dense``) and ``classifier``; the pre-training
-heads of DeBERTa-v3 checkpoints (``lm_predictions.*``, ``mask_predictions.*``) and transformers' legacy MLM head
-(``cls.predictions.*``) are recognised and left aside.
+Heads (v1's ``Deberta*`` classes use the same names): ``DebertaV2ForSequenceClassification``'s ContextPooler
+(``pooler.dense``) and ``classifier``; the pre-training heads of DeBERTa-v3 checkpoints (``lm_predictions.*``,
+``mask_predictions.*``) and transformers' legacy MLM head (``cls.predictions.*``) are recognised and left aside.
 """
 
 from __future__ import annotations
@@ -74,6 +74,60 @@ DEBERTA_V2_TO_HF = {
     "rel_embed.weight": "encoder.rel_embeddings.weight",
     "rel_norm.weight": "encoder.LayerNorm.weight",
     "rel_norm.bias": "encoder.LayerNorm.bias",
+}
+
+# DeBERTa v1 (``model_type: deberta``): the same embeddings, layers and table; the attention's fused ``in_proj`` with
+# its two biases, ``pos_proj`` (key side, no bias) and ``pos_q_proj``; no LayerNorm on the table.
+DEBERTA_V1_FROM_HF = {
+    "embeddings.word_embeddings.weight": "embed.tok.weight",
+    "embeddings.position_embeddings.weight": "embed.pos.weight",
+    "embeddings.token_type_embeddings.weight": "embed.seg.weight",
+    "embeddings.embed_proj.weight": "embed.project.weight",
+    "embeddings.LayerNorm.weight": "embed.norm.weight",
+    "embeddings.LayerNorm.bias": "embed.norm.bias",
+    "encoder.layer.{}.attention.self.in_proj.weight": "layers.{}.attn.in_proj.weight",
+    "encoder.layer.{}.attention.self.q_bias": "layers.{}.attn.q_bias",
+    "encoder.layer.{}.attention.self.v_bias": "layers.{}.attn.v_bias",
+    "encoder.layer.{}.attention.self.pos_proj.weight": "layers.{}.attn.pos_k.weight",
+    "encoder.layer.{}.attention.self.pos_q_proj.weight": "layers.{}.attn.pos_q.weight",
+    "encoder.layer.{}.attention.self.pos_q_proj.bias": "layers.{}.attn.pos_q.bias",
+    "encoder.layer.{}.attention.output.dense.weight": "layers.{}.attn.o.weight",
+    "encoder.layer.{}.attention.output.dense.bias": "layers.{}.attn.o.bias",
+    "encoder.layer.{}.attention.output.LayerNorm.weight": "layers.{}.attn_norm.weight",
+    "encoder.layer.{}.attention.output.LayerNorm.bias": "layers.{}.attn_norm.bias",
+    "encoder.layer.{}.intermediate.dense.weight": "layers.{}.ffn.up.weight",
+    "encoder.layer.{}.intermediate.dense.bias": "layers.{}.ffn.up.bias",
+    "encoder.layer.{}.output.dense.weight": "layers.{}.ffn.down.weight",
+    "encoder.layer.{}.output.dense.bias": "layers.{}.ffn.down.bias",
+    "encoder.layer.{}.output.LayerNorm.weight": "layers.{}.ffn_norm.weight",
+    "encoder.layer.{}.output.LayerNorm.bias": "layers.{}.ffn_norm.bias",
+    "encoder.rel_embeddings.weight": "rel_embed.weight",
+}
+
+DEBERTA_V1_TO_HF = {
+    "embed.tok.weight": "embeddings.word_embeddings.weight",
+    "embed.pos.weight": "embeddings.position_embeddings.weight",
+    "embed.seg.weight": "embeddings.token_type_embeddings.weight",
+    "embed.project.weight": "embeddings.embed_proj.weight",
+    "embed.norm.weight": "embeddings.LayerNorm.weight",
+    "embed.norm.bias": "embeddings.LayerNorm.bias",
+    "layers.{}.attn.in_proj.weight": "encoder.layer.{}.attention.self.in_proj.weight",
+    "layers.{}.attn.q_bias": "encoder.layer.{}.attention.self.q_bias",
+    "layers.{}.attn.v_bias": "encoder.layer.{}.attention.self.v_bias",
+    "layers.{}.attn.pos_k.weight": "encoder.layer.{}.attention.self.pos_proj.weight",
+    "layers.{}.attn.pos_q.weight": "encoder.layer.{}.attention.self.pos_q_proj.weight",
+    "layers.{}.attn.pos_q.bias": "encoder.layer.{}.attention.self.pos_q_proj.bias",
+    "layers.{}.attn.o.weight": "encoder.layer.{}.attention.output.dense.weight",
+    "layers.{}.attn.o.bias": "encoder.layer.{}.attention.output.dense.bias",
+    "layers.{}.attn_norm.weight": "encoder.layer.{}.attention.output.LayerNorm.weight",
+    "layers.{}.attn_norm.bias": "encoder.layer.{}.attention.output.LayerNorm.bias",
+    "layers.{}.ffn.up.weight": "encoder.layer.{}.intermediate.dense.weight",
+    "layers.{}.ffn.up.bias": "encoder.layer.{}.intermediate.dense.bias",
+    "layers.{}.ffn.down.weight": "encoder.layer.{}.output.dense.weight",
+    "layers.{}.ffn.down.bias": "encoder.layer.{}.output.dense.bias",
+    "layers.{}.ffn_norm.weight": "encoder.layer.{}.output.LayerNorm.weight",
+    "layers.{}.ffn_norm.bias": "encoder.layer.{}.output.LayerNorm.bias",
+    "rel_embed.weight": "encoder.rel_embeddings.weight",
 }
 
 # Head weights, HF name -> embedkit name (as convert.split_hf_state_dict returns them).

@@ -75,6 +75,9 @@ ARCHITECTURES["modernbert"] = "ModernBertForSequenceClassification"
 HEAD_TO_HF["deberta-v2"] = DEBERTA_V2_CLASSIFIER_TO_HF
 HF_PREFIX["deberta-v2"] = "deberta."
 ARCHITECTURES["deberta-v2"] = "DebertaV2ForSequenceClassification"
+HEAD_TO_HF["deberta"] = DEBERTA_V2_CLASSIFIER_TO_HF  # v1: the same ContextPooler and classifier
+HF_PREFIX["deberta"] = "deberta."
+ARCHITECTURES["deberta"] = "DebertaForSequenceClassification"
 # Decoders (Qwen3, Gemma 3): one bias-free ``score`` Linear read at the last token that is not padding
 # (LastTokenClassificationHead below).
 DECODER_TYPES = ("qwen3", "gemma3_text", "llama", "mistral", "qwen2")
@@ -102,7 +105,7 @@ def classifier_dropout(hf_config: dict[str, Any], cfg: EncoderConfig) -> float:
     (DistilBERT: ``seq_classif_dropout``, default 0.2)."""
     if cfg.model_type == "distilbert":
         return float(hf_config.get("seq_classif_dropout", 0.2))
-    if cfg.model_type == "deberta-v2":  # its own key, as DebertaV2ForSequenceClassification reads it
+    if cfg.model_type in ("deberta", "deberta-v2"):  # its own key, as Deberta*ForSequenceClassification reads it
         value = hf_config.get("cls_dropout")
         return cfg.hidden_dropout_prob if value is None else float(value)
     value = hf_config.get("classifier_dropout")
@@ -338,7 +341,7 @@ class SequenceClassifier(nn.Module):
         self.encoder = build_encoder(config, add_pooler=config.model_type in POOLER_HEAD_TYPES)
         if config.model_type == "modernbert":
             self.classifier = ModernBertClassificationHead(config, num_labels, dropout)
-        elif config.model_type == "deberta-v2":
+        elif config.model_type in ("deberta", "deberta-v2"):
             self.classifier = DebertaV2ClassificationHead(config, num_labels, dropout)
         elif config.model_type == "eurobert":
             pooling = config.hf_config.get("classifier_pooling", "late")

@@ -92,15 +92,16 @@ def uses_token_types(config: EncoderConfig, where: str) -> bool:
     (every token gets type 0, whatever ``type_vocab_size`` is). A BERT with ``type_vocab_size=1`` has one row, so
     the second text of a pair (type 1) would index past it: its token types are left out (all 0, as RoBERTa-style
     tokenizers do for single-type models in transformers), with a warning, so that pairs (a CrossEncoder's only
-    input) still work. DeBERTa-v2's tokenizer gives token types whatever the model has (as transformers' does): a
-    model without a type table (DeBERTa-v3) ignores them, one with a single row is treated as BERT's. GTE models
+    input) still work. DeBERTa's tokenizers (v1 and v2) give token types whatever the model has (as transformers'
+    do): a model without a type table (deberta-base, DeBERTa-v3) ignores them, one with a single row is treated as
+    BERT's. GTE models
     (one or no type row: every token has type 0, or none) get none.
     """
-    if config.model_type == "deberta-v2" and config.type_vocab_size == 0:
+    if config.model_type in ("deberta", "deberta-v2") and config.type_vocab_size == 0:
         return True
     if config.model_type in ("gte", "new"):  # types only where the model has a row for type 1
         return config.type_vocab_size >= 2
-    if config.model_type not in ("bert", "electra", "deberta-v2", "nomic_bert"):  # BERT's WordPiece, with types
+    if config.model_type not in ("bert", "electra", "deberta", "deberta-v2", "nomic_bert"):  # with types
         return False
     if config.type_vocab_size < 2:
         logger.warning("%s: type_vocab_size=%d: both texts of a pair get token type 0 (the model has no row for "
