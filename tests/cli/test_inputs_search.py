@@ -63,12 +63,20 @@ def test_encode_quantize_int8_is_close_to_fp32_but_not_equal(tmp_path, capsys):
     assert cos.min() >= 0.99 and not np.array_equal(a, b)  # quantized, and still close
 
 
-def test_search_quantize_int8_does_not_reuse_fp32_corpus_embeddings(corpus_file, tmp_path, capsys):
+def test_search_quantize_int8_does_not_reuse_fp32_corpus_embeddings(corpus_file, tmp_path, capsys, monkeypatch):
+    from embedkit.base.model import BaseModel
+
+    quantized = []  # the class of every model the command quantizes
+    original = BaseModel.quantize
+    monkeypatch.setattr(BaseModel, "quantize",
+                        lambda self, *args, **kwargs: (quantized.append(type(self).__name__),
+                                                       original(self, *args, **kwargs))[1])
     cache = str(tmp_path / "emb.npy")
     fp32, _ = _search(capsys, corpus_file, "--corpus-embeddings", cache)
     int8, err = _search(capsys, corpus_file, "--corpus-embeddings", cache, "--quantize", "int8", "--rerank", CROSS,
                         "--sparse", str(FIX / "se_bert_v6"))
     assert "not reusing" in err and "quantized differ" in err
+    assert sorted(quantized) == ["CrossEncoder", "SentenceTransformer", "SparseEncoder"]  # every model of the search
     assert json.loads(Path(cache + ".json").read_text())["quantized"] == "int8"
     again, err = _search(capsys, corpus_file, "--corpus-embeddings", cache, "--quantize", "int8", "--rerank", CROSS,
                          "--sparse", str(FIX / "se_bert_v6"))

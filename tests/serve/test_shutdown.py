@@ -79,3 +79,15 @@ def test_serve_quantize_int8_reports_int8_and_still_reranks():
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_serve_quantize_int8_quantizes_every_served_model(monkeypatch):
+    from embedkit.cli import main
+
+    served = []
+    monkeypatch.setattr("embedkit.serve.app.run_server", lambda server: served.append(server) or 0)
+    fixtures = ROOT / "tests" / "fixtures"
+    assert main(["serve", TINY, "--quantize", "int8", "--reranker", str(fixtures / "ce_bert1"),
+                 "--sparse", str(fixtures / "se_bert_v6"), "--port", "0"]) == 0
+    server = served[0]
+    assert server.model.quantized == server.reranker.quantized == server.sparse.quantized == "int8"
