@@ -298,7 +298,8 @@ class DisentangledSelfAttention(nn.Module):
         super().__init__()
         D = cfg.hidden_size
         self.n_heads, self.head_dim = cfg.num_attention_heads, cfg.head_dim
-        if cfg.v1:  # one bias-free projection, rows grouped per head as (query, key, value); two biases
+        self.fused = cfg.v1
+        if self.fused:  # v1: one bias-free projection, rows grouped per head as (query, key, value); two biases
             self.in_proj = nn.Linear(D, 3 * D, bias=False)
             self.q_bias = nn.Parameter(torch.zeros(D))
             self.v_bias = nn.Parameter(torch.zeros(D))
@@ -321,7 +322,7 @@ class DisentangledSelfAttention(nn.Module):
 
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(B, T, D) -> query, key, value, each (B, H, T, Dh)."""
-        if not hasattr(self, "in_proj"):
+        if not self.fused:
             return self.heads(self.q(x)), self.heads(self.k(x)), self.heads(self.v(x))
         B, T, _ = x.shape
         qkv = self.in_proj(x).view(B, T, self.n_heads, 3, self.head_dim).transpose(1, 2)  # (B, H, T, 3, Dh)
