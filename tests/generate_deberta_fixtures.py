@@ -32,7 +32,9 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
@@ -75,13 +77,15 @@ def make_tokenizer(out: Path):
     return tok
 
 
-def make_hf(class_name: str, out: Path, seed: int, **config) -> Path:
-    """A tiny random ``class_name`` checkpoint with the tokenizer, saved by transformers."""
+def make_hf(class_name: str, out: Path, seed: int, config_class: str = "DebertaV2Config",
+            tokenizer: Callable[[Path], Any] = make_tokenizer, **config) -> Path:
+    """A tiny random ``class_name`` checkpoint (a ``config_class`` config of ``SIZES`` and ``config``) with the
+    tokenizer ``tokenizer(out)`` saves, saved by transformers."""
     import transformers
 
     out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(out)
-    cfg = transformers.DebertaV2Config(vocab_size=len(tok), **SIZES, **config)
+    tok = tokenizer(out)
+    cfg = getattr(transformers, config_class)(vocab_size=len(tok), **SIZES, **config)
     torch.manual_seed(seed)
     model = getattr(transformers, class_name)(cfg)
     with torch.no_grad():  # larger random weights than the default init, so differences are not hidden

@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from generate_ce_fixtures import CE_PAIRS  # noqa: E402
+from generate_deberta_fixtures import make_hf  # noqa: E402
 from generate_family_fixtures import CORPUS  # noqa: E402
 from generate_fixtures import TINY_TEXTS  # noqa: E402
 from generator_tools import (  # noqa: E402
@@ -52,8 +53,6 @@ from generator_tools import (  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
 FOLDERS = ("deberta1_st", "deberta1_ce3", "deberta1_ce1")
-SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
-             max_position_embeddings=128, pad_token_id=0)
 ST_LAYOUT = dict(relative_attention=True, max_relative_positions=16, pos_att_type="c2p|p2c",
                  position_biased_input=True, type_vocab_size=0)
 BASE_LAYOUT = dict(relative_attention=True, max_relative_positions=-1, pos_att_type="c2p|p2c",
@@ -78,22 +77,6 @@ def make_tokenizer(out: Path):
     return tok
 
 
-def make_hf(class_name: str, out: Path, seed: int, **config) -> Path:
-    """A tiny random ``class_name`` checkpoint with the tokenizer, saved by transformers."""
-    import transformers
-
-    out.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer(out)
-    cfg = transformers.DebertaConfig(vocab_size=len(tok), **SIZES, **config)
-    torch.manual_seed(seed)
-    model = getattr(transformers, class_name)(cfg)
-    with torch.no_grad():  # larger random weights than the default init, so differences are not hidden
-        for name, p in model.named_parameters():
-            p.normal_(1.0 if name.endswith("LayerNorm.weight") else 0.0, 0.2)
-    model.save_pretrained(out)
-    return out
-
-
 def main() -> None:
     from sentence_transformers import CrossEncoder, SentenceTransformer
     from sentence_transformers.base.modules import Normalize, Transformer
@@ -105,7 +88,8 @@ def main() -> None:
         shutil.rmtree(FIX / name, ignore_errors=True)
     golden: dict[str, np.ndarray] = {}
 
-    hf = make_hf("DebertaModel", work / "deberta1_st", seed=0, **ST_LAYOUT)
+    hf = make_hf("DebertaModel", work / "deberta1_st", seed=0, config_class="DebertaConfig",
+                 tokenizer=make_tokenizer, **ST_LAYOUT)
     modules = [Transformer(str(hf), model_kwargs=EAGER), Pooling(32, "mean"), Normalize()]
     SentenceTransformer(modules=modules, device="cpu").save(str(FIX / "deberta1_st"))
     st = SentenceTransformer(str(FIX / "deberta1_st"), device="cpu", model_kwargs=EAGER)
@@ -115,7 +99,8 @@ def main() -> None:
           f"features {sorted(feats)}")
 
     for name, labels, layout, seed in (("deberta1_ce3", 3, BASE_LAYOUT, 1), ("deberta1_ce1", 1, P2C_LAYOUT, 2)):
-        hf = make_hf("DebertaForSequenceClassification", work / name, seed=seed, num_labels=labels, **layout)
+        hf = make_hf("DebertaForSequenceClassification", work / name, seed=seed, config_class="DebertaConfig",
+                     tokenizer=make_tokenizer, num_labels=labels, **layout)
         CrossEncoder(str(hf), device="cpu", model_kwargs=EAGER).save(str(FIX / name))
         ce = CrossEncoder(str(FIX / name), device="cpu", model_kwargs=EAGER)
         key = name.removeprefix("deberta1_")
