@@ -1,14 +1,18 @@
 """Checks every encoder family's tests run on their own fixtures: the engine's fallback to the reference layers, one
-training step that moves the named weights, and saving then reloading a fixture folder."""
+training step that moves the named weights, strict loading of an edited checkpoint, and saving then reloading a
+fixture folder."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from embedkit import CrossEncoder, SentenceTransformer
 from tests.conftest import FIXTURES
@@ -88,3 +92,15 @@ def check_matches_bi_encoder_goldens(st: SentenceTransformer, g: dict[str, np.nd
     real = attention.bool()
     assert hidden.shape == g["hidden_states"].shape
     assert (hidden[:, real] - torch.from_numpy(g["hidden_states"])[:, real]).abs().max() <= 2e-5
+
+
+def check_strict_loading(folder: Path, edit: Callable[[dict[str, torch.Tensor]], object], message: str,
+                         copy: Path) -> None:
+    """A copy (at ``copy``) of the SentenceTransformer ``folder`` whose model.safetensors ``edit`` changed (a key
+    added or removed) fails to load with a ValueError matching ``message`` (the offending key's name)."""
+    shutil.copytree(folder, copy)
+    state = load_file(copy / "model.safetensors")
+    edit(state)
+    save_file(state, copy / "model.safetensors")
+    with pytest.raises(ValueError, match=message):
+        SentenceTransformer(str(copy), device="cpu")

@@ -5,12 +5,10 @@ worked out by hand, its config keys, strict loading, saving, refusals, the engin
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
 from embedkit import CrossEncoder, SentenceTransformer
 from embedkit.encoders import EncoderConfig
@@ -22,6 +20,7 @@ from tests.encoders.family_checks import (
     check_matches_bi_encoder_goldens,
     check_one_training_step_moves,
     check_save_then_reload,
+    check_strict_loading,
 )
 
 
@@ -129,13 +128,7 @@ def test_talking_heads_are_refused_by_name():
     (lambda s: s.pop("encoder.layer.0.attention.self.q_bias"), r"layers\.0\.attn\.q_bias"),
 ])
 def test_strict_loading_names_an_unknown_and_a_missing_key(edit, message, tmp_path):
-    path = tmp_path / "edited"
-    shutil.copytree(FIXTURES / "deberta1_st", path)
-    state = load_file(path / "model.safetensors")
-    edit(state)
-    save_file(state, path / "model.safetensors")
-    with pytest.raises(ValueError, match=message):
-        SentenceTransformer(str(path), device="cpu")
+    check_strict_loading(FIXTURES / "deberta1_st", edit, message, tmp_path / "edited")
 
 
 @pytest.mark.parametrize("name", ["deberta1_st", "deberta1_ce3", "deberta1_ce1"])

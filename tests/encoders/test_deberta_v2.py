@@ -29,6 +29,7 @@ from tests.encoders.family_checks import (
     check_engine_falls_back_to_the_reference_path,
     check_one_training_step_moves,
     check_save_then_reload,
+    check_strict_loading,
 )
 
 
@@ -206,13 +207,7 @@ def test_unsupported_or_inconsistent_configs_are_refused_by_name(edit, message):
     (lambda s: s.pop("encoder.LayerNorm.weight"), r"rel_norm\.weight"),
 ])
 def test_strict_loading_names_an_unknown_and_a_missing_key(edit, message, tmp_path):
-    path = tmp_path / "edited"
-    shutil.copytree(FIXTURES / "deberta_st", path)
-    state = load_file(path / "model.safetensors")
-    edit(state)
-    save_file(state, path / "model.safetensors")
-    with pytest.raises(ValueError, match=message):
-        SentenceTransformer(str(path), device="cpu")
+    check_strict_loading(FIXTURES / "deberta_st", edit, message, tmp_path / "edited")
 
 
 def test_deberta_v3_pre_training_heads_are_left_aside(tmp_path, g, texts, caplog):

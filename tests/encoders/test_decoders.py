@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from embedkit import CrossEncoder, SentenceTransformer
 from embedkit.encoders import EncoderConfig, build_encoder
@@ -20,6 +21,7 @@ from embedkit.encoders.gemma3 import Gemma3Config, Gemma3Model
 from embedkit.encoders.llama import LlamaConfig, LlamaModel
 from embedkit.encoders.qwen3 import FULL, SLIDING, Qwen3Config, Qwen3Model
 from tests.conftest import FIXTURES, golden
+from tests.encoders.family_checks import check_strict_loading
 
 FAMILIES = ["qwen3", "gemma3", "llama", "mistral", "qwen2"]
 PADDING_SIDE = {"qwen3": "left", "gemma3": "right", "llama": "right", "mistral": "left", "qwen2": "right"}
@@ -293,13 +295,8 @@ def test_unsupported_or_inconsistent_configs_are_refused_by_name(model_type, edi
 def test_strict_loading_names_an_unknown_and_a_missing_key(family, tmp_path):
     for name, edit in (("unknown", lambda s: s.update({"layers.1.self_attn.extra.weight": torch.zeros(2)})),
                        ("missing", lambda s: s.pop("layers.2.self_attn.k_proj.weight"))):
-        path = tmp_path / name
-        shutil.copytree(folder(family, "st"), path)
-        state = load_file(path / "model.safetensors")
-        edit(state)
-        save_file(state, path / "model.safetensors")
-        with pytest.raises(ValueError, match=r"layers\.(1\.self_attn\.extra|2\.attn\.k)\.weight"):
-            SentenceTransformer(str(path), device="cpu")
+        check_strict_loading(Path(folder(family, "st")), edit, r"layers\.(1\.self_attn\.extra|2\.attn\.k)\.weight",
+                             tmp_path / name)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

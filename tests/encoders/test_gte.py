@@ -24,6 +24,7 @@ from tests.encoders.family_checks import (
     check_matches_bi_encoder_goldens,
     check_one_training_step_moves,
     check_save_then_reload,
+    check_strict_loading,
 )
 
 # gte-multilingual-base's config.json keys (Alibaba's original dialect), for the tiny fixture's sizes
@@ -196,13 +197,7 @@ def test_unsupported_or_incomplete_rotary_scaling_is_refused_by_name(rope, messa
     (lambda s: s.pop("embeddings.token_type_embeddings.weight"), r"embed\.seg\.weight"),
 ])
 def test_strict_loading_names_an_unknown_and_a_missing_key(edit, message, tmp_path):
-    path = tmp_path / "edited"
-    shutil.copytree(FIXTURES / "gte_st", path)
-    state = load_file(path / "model.safetensors")
-    edit(state)
-    save_file(state, path / "model.safetensors")
-    with pytest.raises(ValueError, match=message):
-        SentenceTransformer(str(path), device="cpu")
+    check_strict_loading(FIXTURES / "gte_st", edit, message, tmp_path / "edited")
 
 
 @pytest.mark.parametrize("name", ["gte_st", "gte_en", "gte_ce"])

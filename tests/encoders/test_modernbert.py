@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from embedkit import CrossEncoder, SentenceTransformer, SparseEncoder
 from embedkit.encoders import EncoderConfig, build_encoder
 from embedkit.encoders.loading import check_size_before_building
 from embedkit.encoders.modernbert import GLOBAL, LOCAL, ModernBertConfig, ModernBertModel
 from tests.conftest import FIXTURES, golden
+from tests.encoders.family_checks import check_strict_loading
 
 ST, CE_CLS, CE_MEAN, SE = (str(FIXTURES / n) for n in ("modernbert_st", "modernbert_ce_cls", "modernbert_ce_mean",
                                                         "modernbert_se"))
@@ -174,13 +176,7 @@ def test_config_reads_transformers_4_and_5_keys_alike_and_round_trips():
 def test_strict_loading_names_an_unknown_and_a_missing_key(tmp_path):
     for name, edit in (("unknown", lambda s: s.update({"layers.1.attn.extra.weight": torch.zeros(2)})),
                        ("missing", lambda s: s.pop("layers.2.mlp.Wo.weight"))):
-        folder = tmp_path / name
-        shutil.copytree(ST, folder)
-        state = load_file(folder / "model.safetensors")
-        edit(state)
-        save_file(state, folder / "model.safetensors")
-        with pytest.raises(ValueError, match=r"layers\.(1\.attn\.extra|2\.mlp\.Wo)\.weight"):
-            SentenceTransformer(str(folder), device="cpu")
+        check_strict_loading(Path(ST), edit, r"layers\.(1\.attn\.extra|2\.mlp\.Wo)\.weight", tmp_path / name)
 
 
 def test_config_asking_for_biases_the_weights_lack_is_refused(tmp_path):

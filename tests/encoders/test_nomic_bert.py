@@ -10,13 +10,18 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from embedkit import CrossEncoder, SentenceTransformer
 from embedkit.encoders import EncoderConfig
 from embedkit.encoders.nomic_bert import NomicBertConfig, NomicBertModel
 from tests.conftest import FIXTURES, golden
-from tests.encoders.family_checks import check_engine_falls_back_to_the_reference_path, check_one_training_step_moves
+from tests.encoders.family_checks import (
+    check_engine_falls_back_to_the_reference_path,
+    check_matches_bi_encoder_goldens,
+    check_one_training_step_moves,
+    check_strict_loading,
+)
 
 # nomic-embed-text's config.json keys (Nomic's own dialect) for the tiny fixture's sizes
 ORIGINAL_DIALECT = {
@@ -69,16 +74,7 @@ def test_embeddings_with_and_without_prompts_match_st(st, g, texts):
 
 
 def test_token_embeddings_and_every_layer_match_transformers(st, g, texts):
-    mask = g["attention_mask"].astype(bool)
-    for i, tokens in enumerate(st.encode(texts["tiny"][:5], output_value="token_embeddings")):
-        real = mask[i][:len(tokens)]
-        assert np.abs(tokens.numpy()[real] - g[f"token_embeddings_{i}"][real]).max() <= 2e-5
-    ids, attention = torch.from_numpy(g["input_ids"][:4]), torch.from_numpy(g["attention_mask"][:4])
-    with torch.no_grad():
-        hidden = torch.stack(st[0].auto_model(ids, attention, output_hidden_states=True).hidden_states)
-    real = attention.bool()
-    assert hidden.shape == g["hidden_states"].shape
-    assert (hidden[:, real] - torch.from_numpy(g["hidden_states"])[:, real]).abs().max() <= 2e-5
+    check_matches_bi_encoder_goldens(st, g, texts["tiny"])  # also the embeddings, batched and alone
 
 
 def test_a_plain_folder_and_the_same_folder_in_nomics_original_dialect_match_st(g, texts, tmp_path):
@@ -153,13 +149,7 @@ def test_unsupported_options_are_refused_by_name(edit, message):
     (lambda s: s.pop("encoder.layers.0.mlp.fc12.weight"), r"layers\.0\.ffn\.gate\.weight"),
 ])
 def test_strict_loading_names_an_unknown_and_a_missing_key(edit, message, tmp_path):
-    path = tmp_path / "edited"
-    shutil.copytree(FIXTURES / "nomic_st", path)
-    state = load_file(path / "model.safetensors")
-    edit(state)
-    save_file(state, path / "model.safetensors")
-    with pytest.raises(ValueError, match=message):
-        SentenceTransformer(str(path), device="cpu")
+    check_strict_loading(FIXTURES / "nomic_st", edit, message, tmp_path / "edited")
 
 
 @pytest.mark.parametrize("name", ["nomic_st", "nomic_plain"])
