@@ -19,6 +19,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from embedkit.chat_template import (
+    ChatTemplate,
+    CompiledTemplates,
+    read_chat_template,
+    render_chat,
+    select_template,
+    write_chat_template,
+)
 from embedkit.model_files import MAX_TOKENIZER_BYTES, read_model_text
 from embedkit.util.file_io import read_config_text
 
@@ -170,6 +178,10 @@ class Tokenizer:
         self.model_max_length = int(min(limit, _NO_LIMIT)) if isinstance(limit, (int, float)) else _NO_LIMIT
 
         self.special_tokens = special
+        self.chat_template: ChatTemplate | None = read_chat_template(self.folder, self.config)
+        """The folder's chat template (a Jinja source, or a dict of named ones); None when it has none. Assign
+        to change it; :meth:`save` writes it as ``chat_template.jinja``."""
+        self._compiled_templates = CompiledTemplates()
         special_ids = {self.backend.token_to_id(tok) for tok in special.values()}
         extras = self.config.get("additional_special_tokens") or []
         if isinstance(self.config.get("extra_special_tokens"), list):  # transformers 5's name for the same list
@@ -233,6 +245,7 @@ class Tokenizer:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         del state["_lock"]  # a lock cannot be copied or pickled; each copy gets its own
+        state.pop("_compiled_templates", None)  # compiled Jinja code is rebuilt on use
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -241,6 +254,46 @@ class Tokenizer:
         if "all_special_ids" in self.__dict__:  # pickled when the ids were a plain list
             self._file_special_ids = frozenset(self.__dict__.pop("all_special_ids"))
         self._lock = threading.RLock()
+        self.__dict__.setdefault("chat_template", None)  # pickled before chat templates were read
+        self._compiled_templates = CompiledTemplates()
+
+    def apply_chat_template(self, conversation: list[dict[str, Any]] | list[list[dict[str, Any]]],
+                            chat_template: str | None = None, add_generation_prompt: bool = False,
+                            continue_final_message: bool = False, tokenize: bool = True,
+                            max_length: int | None = None, padding_side: str | None = None, **kwargs: Any
+                            ) -> str | list[str] | dict[str, Tensor]:
+        """Render one conversation (a list of messages) or a batch of them through the chat template, as
+        transformers' ``apply_chat_template`` does, and tokenize the text without adding special tokens.
+
+        Args:
+            chat_template: the name of one of the model's templates, or a template source (default: the model's).
+            tokenize: False returns the rendered text (a list of texts for a batch).
+            max_length / padding_side: as in :meth:`__call__` (truncation at ``max_length``, padding to the longest).
+            **kwargs: template variables (``tools``, ``documents``, ``enable_thinking``, ``task``, ...).
+
+        Raises:
+            ValueError: the model has no chat template and none was given (or see :func:`render_chat`).
+
+        Example:
+            >>> from embedkit.default_model import default_model_path
+            >>> tok = Tokenizer(default_model_path())
+            >>> tok.chat_template = "{% for m in messages %}{{ m.role }}: {{ m.content }} {% endfor %}"
+            >>> tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+            'user: hi '
+            >>> tok.apply_chat_template([{"role": "user", "content": "hi"}])["input_ids"].tolist()
+            [[5310, 1024, 7632]]
+        """
+        batched = bool(conversation) and isinstance(conversation[0], (list, tuple))
+        conversations = conversation if batched else [conversation]
+        source = select_template(self.chat_template, chat_template, kwargs.get("tools"))
+        special = {key: value for key, value in self.special_tokens.items()}
+        texts = [render_chat(source, list(messages), special, add_generation_prompt=add_generation_prompt,
+                             continue_final_message=continue_final_message, compiled=self._compiled_templates,
+                             **kwargs)
+                 for messages in conversations]
+        if not tokenize:
+            return texts if batched else texts[0]
+        return self(texts, max_length=max_length, add_special_tokens=False, padding_side=padding_side)
 
     def encode_ids(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
                    add_special_tokens: bool = True) -> list[list[int]]:
@@ -405,6 +458,9 @@ class Tokenizer:
             config["model_max_length"] = model_max_length
         if self.padding_side != "right" or "padding_side" in config:
             config["padding_side"] = self.padding_side
+        if self.chat_template is not None:  # written as chat_template.jinja (and additional_chat_templates/)
+            config.pop("chat_template", None)
+        write_chat_template(folder, self.chat_template)
         (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         special_map = self.special_tokens_map or dict(self.special_tokens)
         (folder / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2, ensure_ascii=False) + "\n")

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlparse
 
+from embedkit.base.chat_messages import InputFormatter  # noqa: F401 (sentence-transformers 6.x's import path)
 from embedkit.base.modality_types import (
     MULTIMODAL_DICT_KEYS,
     SUPPORTED_MODALITIES,

@@ -45,6 +45,20 @@ from embedkit.util.decorators import cross_encoder_init_args_decorator, cross_en
 logger = logging.getLogger(__name__)
 base_logger = logging.getLogger("embedkit.base.model")  # loading messages, where sentence-transformers logs them
 
+def _saved_modality_config(folder: Path) -> dict[str, Any] | None:
+    """The ``modality_config`` a folder saved by sentence-transformers pins (``modules.json`` present): the one in
+    ``sentence_bert_config.json``, else the text-only default of the 5.x folders. None for a plain transformers folder
+    (or a 5.x CrossEncoder folder), whose modalities are inferred (``"message"`` when there is a chat template)."""
+    if not (folder / "modules.json").exists():
+        return None
+    from embedkit.base.modules.transformer import Transformer
+
+    config = Transformer.load_config(folder)
+    if config.get("transformer_task", "feature-extraction") != "sequence-classification":
+        return None  # a bi-encoder folder: its classifier is new
+    return config["modality_config"]
+
+
 def _check_pairs(inputs: list[Any]) -> None:
     """Raise TypeError naming the first item that is neither a pair of strings nor a lone string."""
     for i, item in enumerate(inputs):
@@ -212,9 +226,6 @@ class CrossEncoder(BaseModel, nn.Module):
         self._model_card_text = None
         self.pipeline: nn.Sequential | None = None
         processor_kwargs = {**(tokenizer_kwargs or {}), **(processor_kwargs or {})}
-        if processor_kwargs.get("chat_template") is not None:
-            logger.warning("CrossEncoder: `chat_template` is not supported by embedkit (no template engine); pairs "
-                           "are tokenized as plain (text, text) pairs")
         if max_length is None:
             max_length = processor_kwargs.get("model_max_length")
         saved: dict[str, Any] = {}
@@ -226,6 +237,7 @@ class CrossEncoder(BaseModel, nn.Module):
             self.model = classifier.auto_model
             self.tokenizer = classifier.tokenizer
             self.do_lower_case = classifier.do_lower_case
+            saved["modality_config"] = classifier.modality_config
             if max_length is not None:
                 self.max_length = max_length
         elif modules is not None:
@@ -253,6 +265,9 @@ class CrossEncoder(BaseModel, nn.Module):
             self._model_card_text = read_model_card_text(folder)
             self.model_name_or_path = str(model_name_or_path)
             saved = self._load_folder(folder, num_labels, max_length, config_kwargs or {})
+        if processor_kwargs.get("chat_template") is not None and self.tokenizer is not None:
+            self.tokenizer.chat_template = processor_kwargs["chat_template"]
+        self._modality_config = saved.get("modality_config")
         self.prompts: dict[str, str] = {**(saved.get("prompts") or {}), **(prompts or {})}
         self.default_prompt_name = default_prompt_name or saved.get("default_prompt_name")
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
@@ -319,7 +334,8 @@ class CrossEncoder(BaseModel, nn.Module):
         if not is_classifier_folder:  # a SentenceTransformer's prompts belong to its embeddings, not to pairs
             st_config = {}
         return {"activation_fn": saved_activation, "prompts": st_config.get("prompts"),
-                "default_prompt_name": st_config.get("default_prompt_name")}
+                "default_prompt_name": st_config.get("default_prompt_name"),
+                "modality_config": _saved_modality_config(folder)}
 
     _read_st_configs = staticmethod(read_folder_configs)
 
@@ -337,6 +353,12 @@ class CrossEncoder(BaseModel, nn.Module):
     @_target_device.setter
     def _target_device(self, device: str | torch.device) -> None:
         self.to(device)
+
+    @property
+    def processor(self) -> Any:
+        """The tokenizer (sentence-transformers 6.x's name for the first module's preprocessor); setting its
+        ``chat_template`` changes how pairs are rendered from the next call on."""
+        return self.tokenizer
 
     @property
     def transformers_model(self) -> nn.Module | None:
@@ -368,7 +390,9 @@ class CrossEncoder(BaseModel, nn.Module):
             raise IndexError(f"index {index} is out of range: this CrossEncoder has one module")
         view = self.__dict__.get("_classifier_module")
         if view is None or view.auto_model is not self.model or view.tokenizer is not self.tokenizer:
-            view = SequenceClassificationTransformer.from_classifier(self.model, self.tokenizer, self.do_lower_case)
+            view = SequenceClassificationTransformer.from_classifier(self.model, self.tokenizer, self.do_lower_case,
+                                                                     self.__dict__.get("_modality_config"))
+            self.__dict__["_modality_config"] = view.modality_config  # decided once, as when loading
             self.__dict__["_classifier_module"] = view  # not a registered submodule: the weights stay ``model``'s
         return view
 
@@ -434,6 +458,8 @@ class CrossEncoder(BaseModel, nn.Module):
         pairs = list(pairs)
         if self.pipeline is not None:
             return self.pipeline[0].preprocess(pairs, prompt=prompt)
+        if "message" in self[0].modality_config:  # rendered through the chat template
+            return self[0].preprocess(pairs, prompt=prompt, **kwargs)
         _check_pairs(pairs)
         if prompt:
             pairs = [_with_prompt(p, prompt) for p in pairs]
@@ -653,7 +679,7 @@ class CrossEncoder(BaseModel, nn.Module):
         ])
         write_json_file(path / "sentence_bert_config.json", {
             "transformer_task": "sequence-classification",
-            "modality_config": {"text": {"method": "forward", "method_output_name": "logits"}},
+            "modality_config": self[0].get_config_dict()["modality_config"],
             "module_output_name": "scores",
             "max_seq_length": self.max_length,
             "do_lower_case": self.do_lower_case,

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from embedkit.base.modality import is_message_dict
 from embedkit.base.model import BaseModel
 from embedkit.base.model_card import (
     write_model_card,
@@ -91,10 +92,13 @@ def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
 
 
 def _input_length(item: Any) -> int:
+    """Characters of an input's text (of a pair's texts, of a conversation's string contents): the sort key."""
     if isinstance(item, str):
         return len(item)
+    if isinstance(item, dict):
+        return _input_length(item.get("content"))
     if isinstance(item, (tuple, list)):
-        return sum(len(x) if isinstance(x, str) else 0 for x in item)
+        return sum(_input_length(x) for x in item)
     return 0
 
 
@@ -102,7 +106,7 @@ def _input_length(item: Any) -> int:
 def _text_of(item: Any) -> Any:
     """The text of one input: a ``{"text": ...}`` dict (sentence-transformers' multimodal form) is its text; other
     dicts are refused, since these models read text only; anything else is returned as is."""
-    if isinstance(item, dict):
+    if isinstance(item, dict) and not is_message_dict(item):
         if set(item) != {"text"}:
             raise ValueError(f"this model reads text only: an input dict must be {{'text': ...}}, got keys "
                              f"{sorted(item)}")
@@ -464,6 +468,8 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
     def is_singular_input(self, inputs: Any) -> bool:
         """True for one input (a string, a pair tuple's text...), False for a batch (list, tuple, array of texts,
         a dataset column)."""
+        if isinstance(inputs, list) and inputs and is_message_dict(inputs[0]):
+            return True  # one conversation (a list of messages) is one input, as chat templates read it
         if isinstance(inputs, (list, tuple)):
             return False
         if isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in ("U", "O"):
@@ -626,7 +632,8 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
             self.to(device)
         device = self.device
         ensure_eval(self)
-        check_text_inputs(sentences)  # before length-sorting, so the error gives the caller's index
+        if "message" not in self.modalities:  # chat-message inputs are checked by the Transformer module
+            check_text_inputs(sentences)  # before length-sorting, so the error gives the caller's index
         order = np.argsort([-_input_length(s) for s in sentences], kind="stable")
         ordered = [sentences[i] for i in order]
         batches = range(0, len(ordered), batch_size)

@@ -59,9 +59,12 @@ class SequenceClassificationTransformer(Transformer):
                          transformer_task=transformer_task, **kwargs)
 
     @classmethod
-    def from_classifier(cls, classifier: SequenceClassifier, tokenizer: Tokenizer, do_lower_case: bool = False
+    def from_classifier(cls, classifier: SequenceClassifier, tokenizer: Tokenizer, do_lower_case: bool = False,
+                        modality_config: dict[Any, dict[str, Any]] | None = None
                         ) -> SequenceClassificationTransformer:
         """The module around a classifier and tokenizer that are already built; both are shared, not copied.
+        ``modality_config`` as saved with the classifier; None infers it (``"message"`` too when the tokenizer has a
+        chat template).
 
         A loaded CrossEncoder answers ``model[0]`` with this (as sentence-transformers 6.x, whose CrossEncoder is
         this one module): editing its ``max_seq_length`` or weights edits the CrossEncoder's.
@@ -76,10 +79,13 @@ class SequenceClassificationTransformer(Transformer):
         """
         module = cls.__new__(cls)
         InputModule.__init__(module)
-        module._init_settings(cls.task, do_lower_case, "torch", None, None, None, None, None, None, None)
+        output_name = None if modality_config is None else "scores"
+        module._init_settings(cls.task, do_lower_case, "torch", None, modality_config, output_name, None, None, None,
+                              None)
         module._attach_model(classifier)
         module.tokenizer = tokenizer
         module._prompt_length_mapping = {}
+        module._attach_input_formatter(infer_message=modality_config is None)
         return module
 
     def _load_model(self, folder: Path, hf_config: dict[str, Any], config_kwargs: dict[str, Any]

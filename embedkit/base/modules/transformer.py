@@ -20,6 +20,8 @@ from typing import Any
 
 from torch import Tensor
 
+from embedkit.base.chat_messages import SIZE_KWARGS, InputFormatter, restore_suffix
+from embedkit.base.modality import is_message_dict
 from embedkit.base.modules.input_module import InputModule
 from embedkit.base.modules.module import read_json_file, write_json_file
 from embedkit.base.modules.transformer_config import (  # noqa: F401 (re-exported: the names once lived here)
@@ -84,6 +86,10 @@ def check_text_inputs(inputs: list[Any]) -> None:
             continue
         if isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item):
             continue
+        if is_message_dict(item) or (isinstance(item, list) and item and all(map(is_message_dict, item))):
+            from embedkit.base.modality import check_text_modality
+
+            check_text_modality([item], "model")  # names the chat-message modality this model does not take
         raise TypeError(f"input {i} has type {type(item).__name__}; expected str or a (str, str) pair")
 
 
@@ -267,6 +273,9 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
         if processor_kwargs.get("padding_side") is not None:
             self.tokenizer.padding_side = processor_kwargs["padding_side"]
+        if processor_kwargs.get("chat_template") is not None:
+            self.tokenizer.chat_template = processor_kwargs["chat_template"]
+        self._attach_input_formatter(infer_message=modality_config is None)
 
     def _init_settings(self, transformer_task: str, do_lower_case: bool, backend: str,
                        processing_kwargs: dict[str, Any] | None, modality_config: dict[Any, dict[str, Any]] | None,
@@ -289,6 +298,20 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         self.query_length = query_length
         self.document_length = document_length
         self.query_expansion = query_expansion
+
+    def _attach_input_formatter(self, infer_message: bool) -> None:
+        """Set up chat-message inputs: the ``input_formatter``, and, when the ``modality_config`` was not given (a
+        plain transformers folder) and the tokenizer has a chat template, the ``"message"`` modality, as
+        sentence-transformers 6.x infers it. Folders saved by sentence-transformers name their modalities (5.x ones
+        are text only), so they are read as they say."""
+        message = self.modality_config.get("message") or {}
+        self.input_formatter = InputFormatter(getattr(self.config, "model_type", ""), message.get("format", "auto"),
+                                              self.tokenizer)
+        if infer_message and getattr(self.tokenizer, "chat_template", None) is not None:
+            text = self.modality_config.get("text") or TRANSFORMER_TASK_DEFAULTS[self.transformer_task][0]["text"]
+            self.modality_config["message"] = {**text, "format": self.input_formatter.message_format}
+        self._chat_template_suffix_cache: dict[str, list[int]] = {}
+        self._template_variables: tuple[Any, set[str]] | None = None
 
     def _attach_model(self, model: Any) -> None:
         """Hold ``model`` as the network (``auto_model``; its config becomes ``self.config``) and note the feature
@@ -489,6 +512,8 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         inputs = list(inputs)
         if not inputs:
             return {}
+        if "message" in (getattr(self, "modality_config", None) or {}):
+            return self._preprocess_messages(inputs, prompt, **kwargs)
         if any(not isinstance(x, (str, tuple, list)) for x in inputs):
             from embedkit.base.modality import check_text_modality
 
@@ -502,15 +527,7 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             inputs = [prompt + x if isinstance(x, str) else (prompt + x[0], x[1]) for x in inputs]
         options = self._merge_processing_kwargs(kwargs.get("processing_kwargs"))
         text_options = {**options.get("common", {}), **options.get("text", {})}
-        max_length = self.max_seq_length
-        task_length = {"query": getattr(self, "query_length", None),
-                       "document": getattr(self, "document_length", None)}.get(kwargs.get("task"))
-        if task_length:
-            max_length = min(max_length, int(task_length))
-        if text_options.get("max_length") is not None and text_options.get("truncation", True) is not False:
-            max_length = int(text_options["max_length"])
-            if isinstance(getattr(self, "config", None), EncoderConfig):  # no position row beyond this
-                max_length = min(max_length, max_input_length(self.config))
+        max_length = self._max_length(text_options, kwargs.get("task"))
         features: dict[str, Any] = self.tokenizer(inputs, max_length=max_length,
                                                   padding_side=text_options.get("padding_side"))
         if text_options.get("return_tensors") == "np":
@@ -519,6 +536,70 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         if prompt:
             features["prompt_length"] = self._get_prompt_length(prompt)
         return features
+
+    def _max_length(self, text_options: dict[str, Any], task: str | None) -> int:
+        """The truncation length of a call: ``max_seq_length``, the task's ``query_length`` / ``document_length``,
+        or the call's ``max_length`` (at most what the position table allows)."""
+        max_length = self.max_seq_length
+        task_length = {"query": getattr(self, "query_length", None),
+                       "document": getattr(self, "document_length", None)}.get(task)
+        if task_length:
+            max_length = min(max_length, int(task_length))
+        if text_options.get("max_length") is not None and text_options.get("truncation", True) is not False:
+            max_length = int(text_options["max_length"])
+            if isinstance(getattr(self, "config", None), EncoderConfig):  # no position row beyond this
+                max_length = min(max_length, max_input_length(self.config))
+        return max_length
+
+    def _preprocess_messages(self, inputs: list[Any], prompt: str | None, **kwargs: Any) -> dict[str, Any]:
+        """The ``"message"`` modality: inputs as conversations (see :mod:`embedkit.base.chat_messages`), rendered
+        through the tokenizer's chat template and tokenized without added special tokens.
+
+        ``processing_kwargs["chat_template"]`` holds template options (``add_generation_prompt``, a template name
+        under ``chat_template``, any template variable) and may set ``max_length`` / ``truncation`` (they win over
+        the ``text`` ones) and ``restore_suffix`` (default True: a row cut at the length limit gets the template's
+        closing tokens back). ``task`` reaches templates that read a ``task`` variable. A prompt becomes a leading
+        ``system`` message.
+
+        Raises:
+            ValueError: a pair whose roles the template drops (the message gives the remedy).
+            TypeError: an input that is neither text, a text pair nor chat messages.
+        """
+        options = self._merge_processing_kwargs(kwargs.get("processing_kwargs"))
+        template_kwargs = dict(options.get("chat_template") or {})
+        restore = template_kwargs.pop("restore_suffix", True)
+        size = {key: template_kwargs.pop(key) for key in SIZE_KWARGS & template_kwargs.keys()}
+        text_options = {**options.get("common", {}), **options.get("text", {}), **size}
+        max_length = self._max_length(text_options, kwargs.get("task"))
+        task = kwargs.get("task")
+        if task is not None and "task" in self._chat_template_variables():
+            template_kwargs = {"task": task, **template_kwargs}
+
+        conversations = self.input_formatter.conversations(inputs)
+        model_name = getattr(self.config, "name_or_path", None) or str(self.tokenizer.folder)
+        self.input_formatter.check_pair_roles(conversations, template_kwargs, model_name)
+        if prompt:
+            conversations = self.input_formatter.prepend_prompt_to_messages(conversations, prompt)
+        features: dict[str, Any] = self.tokenizer.apply_chat_template(
+            conversations, max_length=max_length, padding_side=text_options.get("padding_side"), **template_kwargs)
+        if restore and text_options.get("truncation", True) not in (False, "do_not_truncate"):
+            restore_suffix(features, self.tokenizer, conversations, template_kwargs, max_length,
+                           self._chat_template_suffix_cache)
+        if text_options.get("return_tensors") == "np":
+            features = {k: v.numpy() if isinstance(v, Tensor) else v for k, v in features.items()}
+        features["modality"] = "message"
+        return features
+
+    def _chat_template_variables(self) -> set[str]:
+        """Variables the tokenizer's chat template(s) read (kept for the current template)."""
+        from embedkit.chat_template import template_variables
+
+        template = self.tokenizer.chat_template
+        if self._template_variables is None or self._template_variables[0] != template:
+            sources = template.values() if isinstance(template, dict) else [template]
+            names = set().union(*(template_variables(s) for s in sources if isinstance(s, str)))
+            self._template_variables = (template, names)
+        return self._template_variables[1]
 
     tokenize = preprocess
 
