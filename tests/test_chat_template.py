@@ -234,3 +234,18 @@ def test_encode_takes_one_conversation_as_one_input(tmp_path):
     one = model.encode(conversation)
     assert one.shape == (transformer.get_embedding_dimension(),)
     torch.testing.assert_close(torch.from_numpy(one), torch.from_numpy(model.encode([conversation])[0]))
+
+
+def test_non_text_content_is_refused_after_the_pair_check(tmp_path):
+    """A pair holding something else than text takes the pair roles (so a template dropping them is reported
+    first, as in sentence-transformers); with a template that keeps them, the non-text content is refused."""
+    folder = v5_cross_encoder_folder("qwen3_ce", tmp_path / "model")
+    model = CrossEncoder(str(folder), processor_kwargs={"chat_template": TEMPLATES["user_only"]}, device="cpu")
+    picture = object()
+    with pytest.raises(ValueError, match="cannot carry a 'query'/'document' pair"):
+        model[0].preprocess([(picture, "a document"), ("a query", "a document")])
+    model.processor.chat_template = TEMPLATES["reranker"]
+    with pytest.raises(ValueError, match="input 0: .* reads text only"):
+        model[0].preprocess([(picture, "a document")])
+    with pytest.raises(ValueError, match="input 0: .* reads text only"):
+        model[0].preprocess([[{"role": "user", "content": [{"type": "image", "image": picture}]}]])

@@ -119,6 +119,10 @@ class InputFormatter:
                 out.append(list(item))
             elif is_text_pair(item):
                 out.append(self.pair_to_messages(item))
+            elif isinstance(item, (tuple, list)) and len(item) == 2 and not is_message_list(item):
+                # a pair holding something else than text: its roles are checked like a text pair's, and the
+                # model then refuses the content (embedkit reads text only)
+                out.append([{"role": role, "content": part} for role, part in zip(PAIR_ROLES, item)])
             elif isinstance(item, dict) and set(item) == {"text"} and isinstance(item["text"], str):
                 out.append(self.to_message(item))
             else:
@@ -149,7 +153,8 @@ class InputFormatter:
                 content = message.get("content")
                 if isinstance(content, str):
                     continue
-                if not isinstance(content, list) or any(part.get("type", "text") != "text" for part in content):
+                if not isinstance(content, list) or any(not isinstance(part, dict) or part.get("type", "text") != "text"
+                                                        for part in content):
                     return False
         return True
 

@@ -578,6 +578,10 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         conversations = self.input_formatter.conversations(inputs)
         model_name = getattr(self.config, "name_or_path", None) or str(self.tokenizer.folder)
         self.input_formatter.check_pair_roles(conversations, template_kwargs, model_name)
+        for index, conversation in enumerate(conversations):
+            if not self.input_formatter.is_text_only_messages([conversation]):
+                raise ValueError(f"input {index}: this {type(self).__name__} module reads text only; chat message "
+                                 "content must be a string or parts of type 'text'")
         if prompt:
             conversations = self.input_formatter.prepend_prompt_to_messages(conversations, prompt)
         features: dict[str, Any] = self.tokenizer.apply_chat_template(
