@@ -8,12 +8,14 @@ one, read by ST 5.x and 6.x alike).
 
 from __future__ import annotations
 
+from embedkit.base.modules.causal_lm_transformer import CausalLMTransformer
 from embedkit.base.modules.dense import Dense
 from embedkit.base.modules.module import Module
 from embedkit.base.modules.normalize import Normalize
 from embedkit.base.modules.router import Router
 from embedkit.base.modules.sequence_classification import SequenceClassificationTransformer
 from embedkit.base.modules.transformer import Transformer
+from embedkit.cross_encoder.modules.logit_score import LogitScore
 from embedkit.sentence_transformer.modules.bow import BoW
 from embedkit.sentence_transformer.modules.clip_model import CLIPModel
 from embedkit.sentence_transformer.modules.cnn import CNN
@@ -68,6 +70,8 @@ MODULE_TYPES: dict[str, type[Module]] = {
     "sentence_transformers.sparse_encoder.models.SparseAutoEncoder": SparseAutoEncoder,
     "sentence_transformers.sparse_encoder.models.SparseAutoEncoder.SparseAutoEncoder": SparseAutoEncoder,
     "sentence_transformers.sparse_encoder.modules.sparse_auto_encoder.SparseAutoEncoder": SparseAutoEncoder,
+    "sentence_transformers.cross_encoder.modules.logit_score.LogitScore": LogitScore,
+    "sentence_transformers.cross_encoder.modules.LogitScore": LogitScore,
 }
 
 # The legacy modules sentence-transformers keeps for old models: classic 5.x paths (``models.X`` and
@@ -98,4 +102,6 @@ SAVED_TYPE: dict[type[Module], str] = {
     SparseAutoEncoder: "sentence_transformers.sparse_encoder.models.SparseAutoEncoder",
     # ST 6.x's path (5.x has no such module): its sentence_bert_config.json names the task, which the load reads.
     SequenceClassificationTransformer: "sentence_transformers.base.modules.transformer.Transformer",
+    CausalLMTransformer: "sentence_transformers.base.modules.transformer.Transformer",
+    LogitScore: "sentence_transformers.cross_encoder.modules.logit_score.LogitScore",
 }

@@ -120,8 +120,9 @@ def model_kind(folder: str | os.PathLike) -> str:
     """What a model folder holds: "SentenceTransformer", "CrossEncoder" or "SparseEncoder" (read from its files).
 
     The ``model_type`` that sentence-transformers writes to config_sentence_transformers.json decides; older folders
-    are a SparseEncoder when modules.json names a sparse module, a CrossEncoder when there is no modules.json and the
-    Hugging Face config is a sequence classifier.
+    are a SparseEncoder when modules.json names a sparse module, a CrossEncoder when it names LogitScore or when there
+    is no modules.json and the Hugging Face config is a sequence classifier (a plain causal LM folder reads as a
+    SentenceTransformer, as sentence-transformers loads it).
 
     Example:
         >>> import json, pathlib, tempfile
@@ -142,6 +143,8 @@ def model_kind(folder: str | os.PathLike) -> str:
     modules = folder / "modules.json"
     if modules.is_file():
         text = modules.read_text(encoding="utf-8")
+        if "LogitScore" in text:  # a CrossEncoder on a causal language model
+            return "CrossEncoder"
         return "SparseEncoder" if any(name in text for name in SPARSE_MODULES) else "SentenceTransformer"
     architectures = _read_json(folder / "config.json").get("architectures") or []
     if any(str(a).endswith("ForSequenceClassification") for a in architectures):

@@ -32,6 +32,12 @@ from embedkit.base.modules.module import (
     write_json_file,
 )
 from embedkit.base.modules.sequence_classification import SequenceClassificationTransformer
+from embedkit.cross_encoder.causal_lm_folders import (
+    is_causal_lm_folder,
+    is_causal_lm_stack,
+    load_causal_lm_modules,
+    save_causal_lm_modules,
+)
 from embedkit.cross_encoder.folder_configs import read_folder_configs
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.heads import load_sequence_classifier
@@ -41,6 +47,7 @@ from embedkit.eval_mode import ensure_eval
 from embedkit.model_folder import ST_VERSION_WRITTEN, remove_stale_weight_files, saved_versions
 from embedkit.tokenizer import Tokenizer
 from embedkit.util.decorators import cross_encoder_init_args_decorator, cross_encoder_predict_rank_args_decorator
+from embedkit.util.environment import check_model_requirements
 
 logger = logging.getLogger(__name__)
 base_logger = logging.getLogger("embedkit.base.model")  # loading messages, where sentence-transformers logs them
@@ -264,7 +271,10 @@ class CrossEncoder(BaseModel, nn.Module):
             note_base_model(self.model_card_data, model_name_or_path, folder, revision, local_files_only)
             self._model_card_text = read_model_card_text(folder)
             self.model_name_or_path = str(model_name_or_path)
-            saved = self._load_folder(folder, num_labels, max_length, config_kwargs or {})
+            if is_causal_lm_folder(folder):
+                saved = self._load_causal_lm_folder(folder, processor_kwargs, max_length)
+            else:
+                saved = self._load_folder(folder, num_labels, max_length, config_kwargs or {})
         if processor_kwargs.get("chat_template") is not None and self.tokenizer is not None:
             self.tokenizer.chat_template = processor_kwargs["chat_template"]
         self._modality_config = saved.get("modality_config")
@@ -337,6 +347,22 @@ class CrossEncoder(BaseModel, nn.Module):
                 "default_prompt_name": st_config.get("default_prompt_name"),
                 "modality_config": _saved_modality_config(folder)}
 
+    def _load_causal_lm_folder(self, folder: Path, processor_kwargs: dict[str, Any], max_length: int | None
+                               ) -> dict[str, Any]:
+        """Build the [CausalLMTransformer, LogitScore] stack of a CrossEncoder on a causal LM (see
+        :mod:`embedkit.cross_encoder.causal_lm_folders`); returns the saved settings."""
+        modules = load_causal_lm_modules(folder, processor_kwargs, max_length)
+        self.model = None
+        self.pipeline = nn.Sequential(*modules)
+        self.tokenizer = modules[0].tokenizer
+        self.do_lower_case = modules[0].do_lower_case
+        st_config: dict[str, Any] = {}
+        if (folder / "config_sentence_transformers.json").exists():
+            st_config = read_json_file(folder / "config_sentence_transformers.json")
+            check_model_requirements(st_config.get("requirements"), source=str(folder))
+        return {"activation_fn": st_config.get("activation_fn"), "prompts": st_config.get("prompts"),
+                "default_prompt_name": st_config.get("default_prompt_name")}
+
     _read_st_configs = staticmethod(read_folder_configs)
 
     @property
@@ -367,8 +393,11 @@ class CrossEncoder(BaseModel, nn.Module):
 
     @property
     def config(self) -> Any:
-        """The classifier's config (``num_labels``, ``classifier_dropout``, ...); None for a module stack."""
-        return None if self.model is None else self.model.config
+        """The classifier's config (``num_labels``, ``classifier_dropout``, ...); for a module stack, its first
+        module's (None when that has none)."""
+        if self.model is not None:
+            return self.model.config
+        return getattr(self.pipeline[0], "config", None) if self.pipeline else None
 
     @property
     def num_labels(self) -> int:
@@ -457,7 +486,7 @@ class CrossEncoder(BaseModel, nn.Module):
         """
         pairs = list(pairs)
         if self.pipeline is not None:
-            return self.pipeline[0].preprocess(pairs, prompt=prompt)
+            return self.pipeline[0].preprocess(pairs, prompt=prompt, **kwargs)
         if "message" in self[0].modality_config:  # rendered through the chat template
             return self[0].preprocess(pairs, prompt=prompt, **kwargs)
         _check_pairs(pairs)
@@ -641,38 +670,21 @@ class CrossEncoder(BaseModel, nn.Module):
         results.sort(key=lambda hit: hit["score"], reverse=True)
         return results[:top_k]
 
-    def save(self, path: str | os.PathLike, safe_serialization: bool | None = True, create_model_card: bool = True,
-             **kwargs: Any) -> None:
-        """Write the sentence-transformers 5.4+/6.x modular CrossEncoder folder (loadable by ST 6 and transformers).
-
-        ``safe_serialization=False`` writes ``pytorch_model.bin`` instead of ``model.safetensors`` (None: the
-        default, safetensors). ``model_name`` (keyword) names the model in the generated README.md.
-
-        Raises:
-            ValueError: the model is quantized, or was built from a module stack (``modules=``).
-        """
-        if getattr(self, "quantized", None):
-            raise ValueError("a quantized model cannot be saved; save the fp32 model and quantize after loading")
-        if self.model is None:
-            raise ValueError("a CrossEncoder built from a module stack cannot be saved; save a loaded model")
-        if safe_serialization is None:
-            safe_serialization = True
+    def _save_classifier(self, path: Path, weights: str) -> None:
+        """The classifier's files: config.json (with the activation ST 4.x-5.3 read there), the weights under
+        transformers' names, the tokenizer, modules.json and sentence_bert_config.json."""
         from safetensors.torch import save_file
 
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         hf_config = self.model.hf_config()
         # sentence-transformers 4.x-5.3 read the activation from config.json; 5.4+/6.x from the file below.
         hf_config["sentence_transformers"] = {"activation_fn": class_path(self.activation_fn),
                                              "version": ST_VERSION_WRITTEN}
         write_json_file(path / "config.json", hf_config, sort_keys=True)
         state = {k: v.cpu() for k, v in self.model.hf_state_dict().items()}
-        weights = "model.safetensors" if safe_serialization else "pytorch_model.bin"
-        if safe_serialization:
+        if weights == "model.safetensors":
             save_file(state, str(path / weights), metadata={"format": "pt"})
         else:
             torch.save(state, path / weights)
-        remove_stale_weight_files(path, {weights})
         self.tokenizer.save(path, model_max_length=self.max_length)
         write_json_file(path / "modules.json", [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
@@ -684,6 +696,36 @@ class CrossEncoder(BaseModel, nn.Module):
             "max_seq_length": self.max_length,
             "do_lower_case": self.do_lower_case,
         })
+
+    def save(self, path: str | os.PathLike, safe_serialization: bool | None = True, create_model_card: bool = True,
+             **kwargs: Any) -> None:
+        """Write the sentence-transformers 5.4+/6.x modular CrossEncoder folder (loadable by ST 6 and transformers).
+
+        ``safe_serialization=False`` writes ``pytorch_model.bin`` instead of ``model.safetensors`` (None: the
+        default, safetensors). ``model_name`` (keyword) names the model in the generated README.md.
+
+        A CrossEncoder on a causal language model is written as sentence-transformers 6.x writes it: the
+        text-generation Transformer at the root and ``1_LogitScore``.
+
+        Raises:
+            ValueError: the model is quantized, or was built from a module stack (``modules=``) other than
+                [Transformer(transformer_task="text-generation"), LogitScore].
+        """
+        if getattr(self, "quantized", None):
+            raise ValueError("a quantized model cannot be saved; save the fp32 model and quantize after loading")
+        if self.model is None and not is_causal_lm_stack(self.pipeline):
+            raise ValueError("a CrossEncoder built from a module stack cannot be saved; save a loaded model (or a "
+                             "[Transformer(transformer_task='text-generation'), LogitScore] stack)")
+        if safe_serialization is None:
+            safe_serialization = True
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        weights = "model.safetensors" if safe_serialization else "pytorch_model.bin"
+        if self.model is None:
+            save_causal_lm_modules(list(self.pipeline), path, safe_serialization)
+        else:
+            self._save_classifier(path, weights)
+        remove_stale_weight_files(path, {weights})
         write_json_file(path / "config_sentence_transformers.json", {
             "__version__": saved_versions(),
             "activation_fn": class_path(self.activation_fn),

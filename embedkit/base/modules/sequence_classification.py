@@ -15,10 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from embedkit.base.modules.input_module import InputModule
-from embedkit.base.modules.module import write_json_file
 from embedkit.base.modules.transformer import Transformer
 from embedkit.encoders.heads import SequenceClassifier, load_sequence_classifier
 from embedkit.encoders.loading import read_state_dict
@@ -113,30 +110,10 @@ class SequenceClassificationTransformer(Transformer):
                                  features.get("token_type_ids"))
         return {**features, "scores": logits}  # (B, num_labels)
 
-    def _saved_config_dict(self) -> dict[str, Any]:
-        """The task keys are always written: without them the folder would read as an embedding model."""
-        full = self.get_config_dict()
-        saved = {key: full[key] for key in ("transformer_task", "modality_config", "module_output_name",
-                                            "max_seq_length", "do_lower_case")}
-        for key in ("processing_kwargs", "unpad_inputs"):
-            if key in full:
-                saved[key] = full[key]
-        return saved
+    always_saves_task = True
 
     def save(self, output_path: str | os.PathLike, *args: Any, safe_serialization: bool = True, **kwargs: Any
              ) -> None:
         """Write config.json (classifier architecture, labels), the weights under transformers' names, the
         tokenizer and ``sentence_bert_config.json``."""
-        from safetensors.torch import save_file
-
-        output_path = Path(output_path)
-        output_path.mkdir(parents=True, exist_ok=True)
-        write_json_file(output_path / "config.json", self.auto_model.hf_config(), sort_keys=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.auto_model.hf_state_dict().items()}
-        weights = "model.safetensors" if safe_serialization else "pytorch_model.bin"
-        if safe_serialization:
-            save_file(state, str(output_path / weights), metadata={"format": "pt"})
-        else:
-            torch.save(state, output_path / weights)
-        self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
-        write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
+        self._save_with_head(output_path, safe_serialization)

@@ -40,7 +40,7 @@ from embedkit.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("feature-extraction", "fill-mask", "sequence-classification")
+TASKS = ("feature-extraction", "fill-mask", "sequence-classification", "text-generation")
 
 
 @contextmanager
@@ -102,7 +102,8 @@ _HUB_KEYS = {"cache_dir": "cache_folder", "cache_folder": "cache_folder", "revis
 
 def task_module_class(task: str) -> type:
     """The Transformer class that runs ``task``: the plain encoder for ``feature-extraction``, the masked-LM
-    module for ``fill-mask`` (SPLADE), the classifier module for ``sequence-classification`` (CrossEncoder).
+    module for ``fill-mask`` (SPLADE), the classifier module for ``sequence-classification`` (CrossEncoder), the
+    causal language model for ``text-generation`` (CrossEncoders on a causal LM).
     Other tasks get the plain class, whose constructor then names what is supported.
 
     Example:
@@ -117,6 +118,10 @@ def task_module_class(task: str) -> type:
         from embedkit.base.modules.sequence_classification import SequenceClassificationTransformer
 
         return SequenceClassificationTransformer
+    if task == "text-generation":
+        from embedkit.base.modules.causal_lm_transformer import CausalLMTransformer
+
+        return CausalLMTransformer
     return Transformer
 
 
@@ -626,6 +631,24 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             import torch
 
             torch.save(hf_state, output_path / "pytorch_model.bin")
+        self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
+        write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
+
+    def _save_with_head(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
+        """Save a module whose network carries a head (classifier, causal LM): its ``hf_config()`` as config.json,
+        its ``hf_state_dict()`` under transformers' names, the tokenizer and ``sentence_bert_config.json``."""
+        from safetensors.torch import save_file
+
+        output_path = Path(output_path)
+        output_path.mkdir(parents=True, exist_ok=True)
+        write_json_file(output_path / "config.json", self.auto_model.hf_config(), sort_keys=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.auto_model.hf_state_dict().items()}
+        if safe_serialization:
+            save_file(state, str(output_path / "model.safetensors"), metadata={"format": "pt"})
+        else:
+            import torch
+
+            torch.save(state, output_path / "pytorch_model.bin")
         self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
         write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
 

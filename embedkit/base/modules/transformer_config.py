@@ -102,13 +102,19 @@ class SentenceBertConfigFiles:
             config["unpad_inputs"] = self.unpad_inputs
         return config
 
+    always_saves_task = False
+    """Whether ``sentence_bert_config.json`` always names the task: a module with a head (classifier, causal LM)
+    would otherwise read back as an embedding model."""
+
     def _saved_config_dict(self) -> dict[str, Any]:
         """What ``sentence_bert_config.json`` gets: the classic keys (read by sentence-transformers 5.x and 6.x),
-        plus the 6.x keys only where they differ from the defaults (so 5.x still loads the usual folder)."""
+        plus the 6.x keys only where they differ from the defaults (so 5.x still loads the usual folder), or always
+        when :attr:`always_saves_task`."""
         full = self.get_config_dict()
         saved = {"max_seq_length": full["max_seq_length"], "do_lower_case": full["do_lower_case"]}
         default_config, default_output = TRANSFORMER_TASK_DEFAULTS[self.transformer_task]
-        if full["modality_config"] != default_config or full["module_output_name"] != default_output:
+        if self.always_saves_task or full["modality_config"] != default_config or \
+                full["module_output_name"] != default_output:
             saved.update(transformer_task=self.transformer_task, modality_config=full["modality_config"],
                          module_output_name=full["module_output_name"])
         for key in ("processing_kwargs", "unpad_inputs"):

@@ -38,7 +38,9 @@ def test_the_task_picks_the_module(task, cls):
 
 
 def test_unsupported_tasks_and_mismatches_raise():
-    with pytest.raises(ValueError, match="text-generation.*feature-extraction"):
+    with pytest.raises(ValueError, match="any-to-any.*feature-extraction"):
+        Transformer(FIX / "tiny_bert_v6", transformer_task="any-to-any")
+    with pytest.raises(ValueError, match="causal language models of bert are not supported"):
         Transformer(FIX / "tiny_bert_v6", transformer_task="text-generation")
     with pytest.raises(ValueError, match="Unsupported transformer_task"):
         Transformer(FIX / "tiny_bert_v6", transformer_task="no-such-task")
