@@ -11,7 +11,8 @@ tests never import ST).
   - ``raw_*``: ``CrossEncoder(qwen3_reranker_lm)``: plain pairs (default Sigmoid, and Identity), Qwen3-Reranker's
     chat template with an instruction prompt, the same truncated at 40 tokens (the template's tail restored);
   - ``stack_<family>``: ``CrossEncoder(modules=[Transformer(<family>_causal_lm, transformer_task="text-generation"),
-    LogitScore(5, 7)])`` for the five decoder families (Gemma 3 with ``final_logit_softcapping`` set to 3.0).
+    LogitScore(5, 7)])`` for the six decoder families (Gemma 3 with ``final_logit_softcapping`` set to 3.0; Gemma 2
+    has 3.0 in its config).
 
 Seeded; a re-run writes the same bytes. At the end it checks that a folder embedkit saves loads in ST 6.2 with the
 same scores and the reverse (printing the differences).
@@ -59,7 +60,7 @@ RAW_CASES = {
                             "prompts": {"web_search": INSTRUCTION}, "default_prompt_name": "web_search"},
                            {"processing_kwargs": {"text": {"max_length": 40}}}),
 }
-STACK_FAMILIES = ("qwen3", "gemma3", "llama", "mistral", "qwen2")
+STACK_FAMILIES = ("qwen3", "gemma3", "gemma2", "llama", "mistral", "qwen2")
 SOFTCAP = 3.0
 TRUE_ID, FALSE_ID = 5, 7
 

@@ -1,7 +1,7 @@
-"""Generate the decoder parity fixtures (Qwen3, Gemma 3, Llama, Mistral, Qwen2) with sentence-transformers 6.x (run by
-hand; tests never import ST).
+"""Generate the decoder parity fixtures (Qwen3, Gemma 3, Gemma 2, Llama, Mistral, Qwen2) with sentence-transformers 6.x
+(run by hand; tests never import ST).
 
-    /root/venv6/bin/python tests/generate_decoder_fixtures.py [qwen3] [gemma3] [llama] [mistral] [qwen2]  # all: none
+    /root/venv6/bin/python tests/generate_decoder_fixtures.py [qwen3] [gemma3] [gemma2] [llama] [mistral] [qwen2]
 
 Tiny random decoder checkpoints written by transformers (hidden 32, max_position_embeddings 128; fewer key/value heads
 than query heads, and a head_dim of 16 so that the attention width differs from the hidden size) with a tiny
@@ -15,6 +15,9 @@ byte-level BPE ``tokenizer.json`` built with ``tokenizers``. Per family, three f
     sliding with window 8 (4 tokens on either side), 2 full; 2 query heads on 1; ``query_pre_attn_scalar`` 8) + mean
     Pooling + Dense 32->64 + Dense 64->32 (no biases, identity) + Normalize, with query and document prompts; the
     tokenizer adds ``<bos>`` and ``<eos>`` and pads with ``<pad>`` on the right;
+  - gemma2: bge-multilingual-gemma2's: Transformer (Gemma2Model, 4 layers alternating sliding (window 4) and full,
+    attention scores soft-capped at 2, ``query_pre_attn_scalar`` 8) + lasttoken Pooling + Normalize, query prompt;
+    ``<bos>`` text ``<eos>``, left padding;
   - llama: e5-mistral's layout on a Llama 3 stack (``llama3`` rotary scaling with an original context of 16 tokens,
     so that the scaling matters): ``<s>`` text ``</s>``, right padding, lasttoken Pooling + Normalize, query prompt;
   - mistral: the same layout, every layer sliding with window 8, 1 key/value head, left padding;
@@ -91,6 +94,19 @@ FAMILIES: dict[str, dict[str, Any]] = {
         st=dict(pooling="mean", dense=True, prompts=GEMMA3_PROMPTS, model=dict(use_bidirectional_attention=True)),
         lm=dict(attention_bias=True, sliding_window=4),
         ce=dict(num_labels=2),
+    ),
+    "gemma2": dict(  # bge-multilingual-gemma2's layout: last-token pooling, causal; scores soft-capped at 2
+        special=["<pad>", "<eos>", "<bos>", "<unk>"],  # ids 0..3
+        template=("<bos>:0 $A:0 <eos>:0", "<bos>:0 $A:0 <eos>:0 $B:1 <eos>:1", [("<bos>", 2), ("<eos>", 1)]),
+        tokens=dict(bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>", padding_side="left"),
+        settings=dict(num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=1, query_pre_attn_scalar=8,
+                      sliding_window=4, attn_logit_softcapping=2.0, final_logit_softcapping=3.0,
+                      rope_parameters={"rope_type": "default", "rope_theta": 10_000.0}, eos_token_id=1,
+                      bos_token_id=2),
+        classes=("Gemma2Config", "Gemma2Model", "Gemma2ForCausalLM", "Gemma2ForSequenceClassification"),
+        st=dict(pooling="lasttoken", dense=False, prompts={"query": QWEN3_PROMPT, "document": ""}),
+        lm=dict(attention_bias=True, sliding_window=3),
+        ce=dict(num_labels=1),
     ),
     "llama": dict(  # e5-mistral's layout on a Llama 3 stack: <s> text </s>, last-token pooling
         special=["<pad>", "<s>", "</s>", "<unk>"],  # ids 0..3
@@ -169,7 +185,8 @@ def make_hf(family: dict[str, Any], kind: str, out: Path, seed: int, **overrides
     model = dict(zip(("model", "causal_lm", "cls"), model_classes))[kind](cfg)
     with torch.no_grad():  # larger random weights than the default init, so differences are not hidden
         for name, p in model.named_parameters():  # Qwen3's and Llama's norms scale by weight, Gemma's by 1 + weight
-            scales_by_weight = name.endswith("norm.weight") and family["classes"][0] != "Gemma3TextConfig"
+            scales_by_weight = name.endswith("norm.weight") and family["classes"][0] not in ("Gemma3TextConfig",
+                                                                                            "Gemma2Config")
             p.normal_(1.0 if scales_by_weight else 0.0, 0.2)
     model.save_pretrained(out)
     if family.get("canonical_tokenizer"):

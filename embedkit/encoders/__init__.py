@@ -35,6 +35,7 @@ ENCODERS: dict[str, tuple[str, str]] = {
     "llama": ("llama", "LlamaModel"),
     "mistral": ("llama", "LlamaModel"),
     "qwen2": ("llama", "LlamaModel"),
+    "gemma2": ("gemma3", "Gemma3Model"),  # Gemma 3's stack; Gemma2Config sets what differs
     "eurobert": ("llama", "LlamaModel"),
     "t5": ("t5", "T5EncoderModel"),
     "mt5": ("t5", "T5EncoderModel"),
@@ -46,7 +47,7 @@ ENCODERS: dict[str, tuple[str, str]] = {
 }
 # Names of the families loaded on first use -> their module
 _LATER = {
-    "DebertaV2Config": "deberta_v2", "DebertaV2Model": "deberta_v2", "Gemma3Config": "gemma3",
+    "DebertaV2Config": "deberta_v2", "DebertaV2Model": "deberta_v2", "Gemma2Config": "gemma2", "Gemma3Config": "gemma3",
     "Gemma3Model": "gemma3", "GteConfig": "gte", "GteModel": "gte", "LlamaConfig": "llama", "LlamaModel": "llama",
     "ModernBertConfig": "modernbert", "ModernBertModel": "modernbert", "NomicBertConfig": "nomic_bert",
     "NomicBertModel": "nomic_bert", "Qwen3Config": "qwen3", "Qwen3Model": "qwen3", "T5Config": "t5",

@@ -6,8 +6,9 @@ CrossEncoders built on a causal language model (Qwen3-Reranker, mxbai-rerank-v2)
 ``logits_to_keep``; 0 keeps every position), since the head is as wide as the vocabulary.
 
 The head is one bias-free Linear ``lm_head``, shared with the token embedding when the config ties them
-(``tie_word_embeddings``; the default is the family's, as transformers': true for Gemma 3, false for the others).
-Gemma's ``final_logit_softcapping``, when set, bounds the logits as ``cap * tanh(logits / cap)``.
+(``tie_word_embeddings``; the default is the family's, as transformers': true for Gemma 2 and 3, false for the
+others). Gemma's ``final_logit_softcapping``, when set (Gemma 2: 30 unless config.json says otherwise), bounds the
+logits as ``cap * tanh(logits / cap)``.
 
 Legend: B batch, T tokens, K kept positions, D hidden size, V vocabulary.
 """
@@ -27,8 +28,12 @@ from embedkit.encoders.loading import check_size_before_building, load_strict
 
 # model_type -> the *ForCausalLM architecture written to config.json, and transformers' tie_word_embeddings default.
 CAUSAL_LM_ARCHITECTURES = {"qwen3": "Qwen3ForCausalLM", "gemma3_text": "Gemma3ForCausalLM",
-                           "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
-TIED_BY_DEFAULT = {"qwen3": False, "gemma3_text": True, "llama": False, "mistral": False, "qwen2": False}
+                           "gemma2": "Gemma2ForCausalLM", "llama": "LlamaForCausalLM",
+                           "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+TIED_BY_DEFAULT = {"qwen3": False, "gemma3_text": True, "gemma2": True, "llama": False, "mistral": False,
+                   "qwen2": False}
+# transformers' final_logit_softcapping default where a config.json has no such key (Gemma 2 caps at 30).
+SOFTCAP_BY_DEFAULT = {"gemma2": 30.0}
 HF_PREFIX = "model."  # the decoder's weights inside a *ForCausalLM checkpoint
 
 
@@ -70,7 +75,7 @@ class CausalLM(nn.Module):
         self.tied = tied
         if tied:
             self.lm_head.weight = self.encoder.embed.weight
-        self.softcap = config.hf_config.get("final_logit_softcapping")
+        self.softcap = config.hf_config.get("final_logit_softcapping", SOFTCAP_BY_DEFAULT.get(config.model_type))
 
     @classmethod
     def from_hf_state_dict(cls, hf_config: dict[str, Any], state_dict: dict[str, Tensor],

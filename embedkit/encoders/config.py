@@ -27,8 +27,8 @@ _LIMITS = {
 }
 
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
-                         "modernbert", "qwen3", "gemma3_text", "llama", "mistral", "qwen2", "eurobert", "t5", "mt5",
-                         "deberta-v2", "deberta", "nomic_bert", "gte", "new")
+                         "modernbert", "qwen3", "gemma3_text", "gemma2", "llama", "mistral", "qwen2", "eurobert", "t5",
+                         "mt5", "deberta-v2", "deberta", "nomic_bert", "gte", "new")
 # Encoders of encoder-decoders, with relative position buckets and no position table (their ``max_position_embeddings``
 # is only the longest input embedkit accepts).
 T5_TYPES = ("t5", "mt5")
@@ -203,6 +203,10 @@ class EncoderConfig:
             from embedkit.encoders.gemma3 import Gemma3Config
 
             return Gemma3Config.from_gemma3_config(hf)
+        if model_type == "gemma2":  # Gemma 3's stack without q/k norms, with one rotary base and capped scores
+            from embedkit.encoders.gemma2 import Gemma2Config
+
+            return Gemma2Config.from_gemma2_config(hf)
         if model_type in ("llama", "mistral", "qwen2", "eurobert"):  # Qwen3's stack without q/k norms
             from embedkit.encoders.llama import LlamaConfig
 

@@ -286,6 +286,9 @@ HEADS_FROM_HF["qwen3"] = QWEN3_HEADS_FROM_HF
 FROM_HF["gemma3_text"] = GEMMA3_FROM_HF  # Gemma 3: Qwen3's names plus two norms per layer, the decoders' heads
 TO_HF["gemma3_text"] = GEMMA3_TO_HF
 HEADS_FROM_HF["gemma3_text"] = QWEN3_HEADS_FROM_HF
+FROM_HF["gemma2"] = GEMMA3_FROM_HF  # Gemma 2: Gemma 3's names (its checkpoints have no q_norm / k_norm rows)
+TO_HF["gemma2"] = GEMMA3_TO_HF
+HEADS_FROM_HF["gemma2"] = QWEN3_HEADS_FROM_HF
 
 FROM_HF["llama"] = FROM_HF["mistral"] = FROM_HF["qwen2"] = LLAMA_FROM_HF  # llama_names.py: Qwen3's without norms
 TO_HF["llama"] = TO_HF["mistral"] = TO_HF["qwen2"] = LLAMA_TO_HF

@@ -104,8 +104,8 @@ class Gemma3Config(Qwen3Config):
     @classmethod
     def from_gemma3_config(cls, hf: dict[str, Any]) -> Gemma3Config:
         """Build from a ``gemma3_text`` config.json: transformers 5 (``rope_parameters`` per layer type) or 4.x
-        (``rope_theta``, ``rope_local_base_freq``, ``rope_scaling``). Scaled rotary variants and attention logit
-        soft-capping (Gemma 2's) are refused by name."""
+        (``rope_theta``, ``rope_local_base_freq``, ``rope_scaling``). Scaled rotary variants are refused by name;
+        an ``attn_logit_softcapping`` key (which transformers' Gemma 3 ignores) is ignored too."""
         rope = hf.get("rope_parameters") or {}
         for kind in (FULL, SLIDING):
             settings = (rope.get(kind) if isinstance(rope.get(kind), dict) else None) or {}
@@ -120,9 +120,6 @@ class Gemma3Config(Qwen3Config):
         if hf.get("is_causal", True) is False:
             raise ValueError("config.json says is_causal=false, which embedkit's gemma3_text does not read; "
                              "use_bidirectional_attention=true is its bidirectional setting")
-        if hf.get("attn_logit_softcapping") is not None:
-            raise ValueError(f"config.json asks for attn_logit_softcapping={hf['attn_logit_softcapping']!r}, which "
-                             "embedkit's gemma3_text does not implement")
         heads = hf.get("num_attention_heads", 8)
         return cls(
             vocab_size=hf["vocab_size"],
@@ -214,7 +211,8 @@ class Gemma3Layer(nn.Module):
         self.layer_type = cfg.layer_types[index]
         D, eps = cfg.hidden_size, cfg.layer_norm_eps
         self.attn_norm = GemmaRMSNorm(D, eps)
-        self.attn = Qwen3Attention(cfg, norm=GemmaRMSNorm, scale=cfg.query_pre_attn_scalar ** -0.5)
+        self.attn = Qwen3Attention(cfg, norm=GemmaRMSNorm, scale=cfg.query_pre_attn_scalar ** -0.5,
+                                   softcap=getattr(cfg, "attn_logit_softcapping", None))  # Gemma 2's cap
         self.attn_out_norm = GemmaRMSNorm(D, eps)
         self.mlp_norm = GemmaRMSNorm(D, eps)
         self.mlp = GatedMLP(cfg)

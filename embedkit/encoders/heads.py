@@ -80,7 +80,7 @@ HF_PREFIX["deberta"] = "deberta."
 ARCHITECTURES["deberta"] = "DebertaForSequenceClassification"
 # Decoders (Qwen3, Gemma 3): one bias-free ``score`` Linear read at the last token that is not padding
 # (LastTokenClassificationHead below).
-DECODER_TYPES = ("qwen3", "gemma3_text", "llama", "mistral", "qwen2")
+DECODER_TYPES = ("qwen3", "gemma3_text", "gemma2", "llama", "mistral", "qwen2")
 HEAD_TO_HF.update(dict.fromkeys(DECODER_TYPES, QWEN3_CLASSIFIER_TO_HF))
 HF_PREFIX.update(dict.fromkeys(DECODER_TYPES, "model."))
 ARCHITECTURES["qwen3"] = "Qwen3ForSequenceClassification"
@@ -88,6 +88,7 @@ ARCHITECTURES["gemma3_text"] = "Gemma3TextForSequenceClassification"
 ARCHITECTURES["llama"] = "LlamaForSequenceClassification"
 ARCHITECTURES["mistral"] = "MistralForSequenceClassification"
 ARCHITECTURES["qwen2"] = "Qwen2ForSequenceClassification"
+ARCHITECTURES["gemma2"] = "Gemma2ForSequenceClassification"
 # GTE: BERT's head on BERT's pooler, the encoder under ``gte.`` (transformers) or ``new.`` (Alibaba's original code).
 HEAD_TO_HF["gte"] = HEAD_TO_HF["new"] = _BERT_HEAD_TO_HF
 HF_PREFIX["gte"], HF_PREFIX["new"] = "gte.", "new."

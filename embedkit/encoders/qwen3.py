@@ -281,10 +281,13 @@ class Qwen3Attention(nn.Module):
     positions.
 
     ``norm`` is the per-head norm's class and ``scale`` the factor on the scores (``1 / sqrt(head_dim)`` when None):
-    Gemma 3 passes its own.
+    Gemma 3 passes its own. ``softcap`` (Gemma 2's ``attn_logit_softcapping``) bounds the scaled scores as
+    ``softcap * tanh(scores / softcap)`` before the mask and the softmax (computed without SDPA, which has no such
+    step; the softmax in float32, as transformers' eager attention).
     """
 
-    def __init__(self, cfg: Qwen3Config, norm: type[nn.Module] = RMSNorm, scale: float | None = None) -> None:
+    def __init__(self, cfg: Qwen3Config, norm: type[nn.Module] = RMSNorm, scale: float | None = None,
+                 softcap: float | None = None) -> None:
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         D, q_width, kv_width = cfg.hidden_size, self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
@@ -295,6 +298,7 @@ class Qwen3Attention(nn.Module):
         self.q_norm = norm(cfg.head_dim, cfg.layer_norm_eps) if cfg.qk_norm else nn.Identity()
         self.k_norm = norm(cfg.head_dim, cfg.layer_norm_eps) if cfg.qk_norm else nn.Identity()
         self.scale = scale
+        self.softcap = softcap
         self.dropout_p = cfg.attention_probs_dropout_prob  # on the attention probabilities, in training
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, attn_mask: Tensor | None) -> Tensor:
@@ -309,8 +313,16 @@ class Qwen3Attention(nn.Module):
         group = self.n_heads // self.n_kv_heads  # query heads per key/value head
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, H, T, Dh)
         dropout_p = self.dropout_p if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
-                                           scale=self.scale)  # (B, H, T, Dh)
+        if self.softcap is None:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
+                                               scale=self.scale)  # (B, H, T, Dh)
+        else:
+            scale = self.head_dim ** -0.5 if self.scale is None else self.scale
+            scores = torch.tanh(q @ k.transpose(-1, -2) * scale / self.softcap) * self.softcap  # (B, H, T, T)
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, torch.finfo(scores.dtype).min)
+            probs = F.dropout(scores.float().softmax(dim=-1).to(q.dtype), dropout_p)  # (B, H, T, T)
+            y = probs @ v  # (B, H, T, Dh)
         return self.o(y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim))  # (B, T, D)
 
 

@@ -17,20 +17,23 @@ from safetensors.torch import load_file
 
 from embedkit import CrossEncoder, SentenceTransformer
 from embedkit.encoders import EncoderConfig, build_encoder
+from embedkit.encoders.gemma2 import Gemma2Config
 from embedkit.encoders.gemma3 import Gemma3Config, Gemma3Model
 from embedkit.encoders.llama import LlamaConfig, LlamaModel
 from embedkit.encoders.qwen3 import FULL, SLIDING, Qwen3Config, Qwen3Model
 from tests.conftest import FIXTURES, golden
 from tests.encoders.family_checks import check_strict_loading
 
-FAMILIES = ["qwen3", "gemma3", "llama", "mistral", "qwen2"]
-PADDING_SIDE = {"qwen3": "left", "gemma3": "right", "llama": "right", "mistral": "left", "qwen2": "right"}
+FAMILIES = ["qwen3", "gemma3", "gemma2", "llama", "mistral", "qwen2"]
+PADDING_SIDE = {"qwen3": "left", "gemma3": "right", "gemma2": "left", "llama": "right", "mistral": "left",
+                "qwen2": "right"}
 STACK_TYPES = {"qwen3": (Qwen3Config, Qwen3Model), "gemma3": (Gemma3Config, Gemma3Model),
+               "gemma2": (Gemma2Config, Gemma3Model),
                "llama": (LlamaConfig, LlamaModel), "mistral": (LlamaConfig, LlamaModel),
                "qwen2": (LlamaConfig, LlamaModel)}
 # The attention layer types of each family's plain causal-LM folder (generate_decoder_fixtures.py)
-LM_LAYER_TYPES = {"qwen3": {FULL, SLIDING}, "gemma3": {FULL, SLIDING}, "llama": {FULL}, "mistral": {FULL},
-                  "qwen2": {FULL, SLIDING}}
+LM_LAYER_TYPES = {"qwen3": {FULL, SLIDING}, "gemma3": {FULL, SLIDING}, "gemma2": {FULL, SLIDING}, "llama": {FULL},
+                  "mistral": {FULL}, "qwen2": {FULL, SLIDING}}
 QK_NORM_FAMILIES = ("qwen3", "gemma3")
 
 
@@ -142,7 +145,7 @@ def test_cross_encoder_scores_match_st(family, g, texts):
 def tiny(family: str, **overrides) -> Qwen3Config:
     fields = dict(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
                   head_dim=8, intermediate_size=24, max_position_embeddings=64, pad_token_id=0)
-    if family == "gemma3":
+    if family in ("gemma3", "gemma2"):
         fields["layer_types"] = (FULL,) * 3
     if family in ("llama", "mistral", "qwen2"):
         fields["model_type"] = family
@@ -168,7 +171,7 @@ def test_causal_attention_and_the_window_of_sliding_layers(family):
         changed_tail[0, 8:] = 7
         assert torch.equal(enc(changed_tail).last_hidden_state[0, :8], full[0, :8])  # no token sees the future
     window = dict(layer_types=(FULL, SLIDING, SLIDING), sliding_window=3)
-    if family == "gemma3":  # sliding layers have their own rotary base: the same one here, so only the window differs
+    if family in ("gemma3", "gemma2"):  # Gemma 3's sliding layers have their own rotary base: the same one here
         window["local_rope_theta"] = enc.config.rope_theta
     windowed = outputs(family, enc, ids, **window)
     assert torch.allclose(windowed[0, :3], full[0, :3], atol=1e-6)  # within the window: the same
@@ -268,12 +271,43 @@ def test_gemma3_config_reads_transformers_4_and_5_keys_alike_and_round_trips():
     assert EncoderConfig.from_hf_config({**legacy, "use_bidirectional_attention": False}).sliding_reach() == 511
 
 
+def test_gemma2_caps_attention_scores_and_reads_transformers_4_and_5_keys_alike():
+    legacy = {"model_type": "gemma2", "vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 4,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "intermediate_size": 24,
+              "rope_theta": 1000.0, "sliding_window": 6, "query_pre_attn_scalar": 8, "attn_logit_softcapping": 1.5,
+              "final_logit_softcapping": 30.0, "hidden_activation": "gelu_pytorch_tanh"}
+    cfg = EncoderConfig.from_hf_config(legacy)
+    assert isinstance(cfg, Gemma2Config) and cfg.layer_types == (SLIDING, FULL) * 2 and not cfg.qk_norm
+    assert (cfg.rope_theta, cfg.local_rope_theta, cfg.attn_logit_softcapping) == (1000.0, 1000.0, 1.5)
+    saved = cfg.to_hf_config()
+    assert saved["rope_parameters"] == {"rope_type": "default", "rope_theta": 1000.0}
+    assert EncoderConfig.from_hf_config(saved) == cfg
+    assert EncoderConfig.from_hf_config({k: v for k, v in saved.items() if k != "rope_theta"}) == cfg
+    assert EncoderConfig.from_hf_config({k: v for k, v in legacy.items() if k != "attn_logit_softcapping"}
+                                        ).attn_logit_softcapping == 50.0  # transformers' default
+    # the cap is cap * tanh(scores / cap) on the scaled scores, before the mask
+    torch.manual_seed(6)
+    attn = build_encoder(cfg).layers[1].attn.eval()
+    x, cos, sin = torch.randn(1, 5, 16), torch.ones(5, 8), torch.zeros(5, 8)  # rotation off
+    with torch.no_grad():
+        q = attn.q(x).view(1, 5, 4, 8).transpose(1, 2)
+        k = attn.k(x).view(1, 5, 2, 8).transpose(1, 2).repeat_interleave(2, dim=1)
+        v = attn.v(x).view(1, 5, 2, 8).transpose(1, 2).repeat_interleave(2, dim=1)
+        scores = 1.5 * torch.tanh(q @ k.transpose(-1, -2) * 8 ** -0.5 / 1.5)
+        expected = attn.o((scores.softmax(-1) @ v).transpose(1, 2).reshape(1, 5, 32))
+        torch.testing.assert_close(attn(x, cos, sin, None), expected)
+        attn.softcap = None
+        assert (attn(x, cos, sin, None) - expected).abs().max() > 1e-3  # the cap changes the result here
+
+
 @pytest.mark.parametrize("model_type,edit,message", [
     ("qwen3", {"rope_parameters": {"rope_type": "yarn", "factor": 4.0}}, "rope_type='yarn'"),
     ("qwen3", {"rope_scaling": {"type": "dynamic", "factor": 2.0}}, "rope_type='dynamic'"),
     ("gemma3", {"rope_parameters": {FULL: {"rope_type": "linear", "factor": 8.0}}}, "rope_type='linear'"),
     ("gemma3", {"rope_scaling": {"rope_type": "linear", "factor": 8.0}}, "rope_scaling="),
-    ("gemma3", {"attn_logit_softcapping": 50.0}, "attn_logit_softcapping"),
+    ("gemma2", {"attn_logit_softcapping": -1.0}, "attn_logit_softcapping"),
+    ("gemma2", {"use_bidirectional_attention": True}, "use_bidirectional_attention"),
+    ("gemma2", {"rope_parameters": {"rope_type": "linear", "factor": 2.0}}, "rope_type='linear'"),
     ("gemma3", {"is_causal": False}, "is_causal=false"),
     ("gemma3", {"query_pre_attn_scalar": 0}, "query_pre_attn_scalar"),
     ("qwen3", {"num_key_value_heads": 3}, "multiple of num_key_value_heads"),
@@ -394,8 +428,9 @@ def test_one_training_step_with_multiple_negatives_ranking_loss(family, tmp_path
             "0.auto_model.layers.0.mlp.gate.weight", "0.auto_model.final_norm.weight"]
     if family in QK_NORM_FAMILIES:
         keys.append("0.auto_model.layers.2.attn.q_norm.weight")
+    if family in ("gemma3", "gemma2"):
+        keys += ["0.auto_model.layers.3.attn_out_norm.weight", "0.auto_model.layers.3.mlp_out_norm.weight"]
     if family == "gemma3":
-        keys += ["0.auto_model.layers.3.attn_out_norm.weight", "0.auto_model.layers.3.mlp_out_norm.weight",
-                 "2.linear.weight"]
+        keys.append("2.linear.weight")
     for key in keys:
         assert not torch.equal(before[key], after[key]), key
