@@ -92,6 +92,78 @@ def _wordpiece_from_vocab(vocab_file: Path, config: dict[str, Any], special: dic
 
 
 
+# tokenizer_config.json tokenizer classes whose vocab.json + merges.txt pair texts as DeBERTa v1 does (transformers 5:
+# ``[CLS] A [SEP] [SEP] B [SEP]``, all type 0); the other byte-level BPE classes with <s> / </s> pair as RoBERTa does.
+_DEBERTA_BPE_CLASSES = ("DebertaTokenizer", "DebertaTokenizerFast")
+_ROBERTA_BPE_CLASSES = ("RobertaTokenizer", "RobertaTokenizerFast")
+# The special tokens transformers' RobertaTokenizer / DebertaTokenizer take when the folder names none, and the class
+# a folder without ``tokenizer_class`` gets from its config.json ``model_type`` (as AutoTokenizer picks it).
+_BPE_DEFAULTS = {
+    "roberta": ("RobertaTokenizer", {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+                                     "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}),
+    "deberta": ("DebertaTokenizer", {"bos_token": "[CLS]", "eos_token": "[SEP]", "unk_token": "[UNK]",
+                                     "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                                     "mask_token": "[MASK]"}),
+}
+
+
+def _byte_level_bpe_from_files(folder: Path, config: dict[str, Any], special: dict[str, str]):
+    """Build the tokenizer transformers 5 derives from a byte-level BPE ``vocab.json`` + ``merges.txt`` (RoBERTa,
+    DistilRoBERTa, DeBERTa v1) -> (backend, special tokens, tokenizer class): ByteLevel pre-tokenizer and decoder
+    (``add_prefix_space`` from tokenizer_config.json), no normalizer, the special tokens as added tokens, and the pair
+    layout of the class: RoBERTa's ``<s> A </s></s> B </s>``, DeBERTa's ``[CLS] A [SEP] [SEP] B [SEP]`` (both all
+    type 0). The class is ``tokenizer_class``, else the one config.json's ``model_type`` implies; special tokens the
+    folder does not name take that class's defaults.
+
+    Raises:
+        ValueError: another tokenizer class (GPT-2's, ...), a vocab.json that is not a token -> id object, or a
+            special token missing from it.
+    """
+    from tokenizers import AddedToken, decoders, models, pre_tokenizers, processors
+    from tokenizers import Tokenizer as Backend
+
+    tokenizer_class = config.get("tokenizer_class")
+    if tokenizer_class is None:
+        model_type = _read_json(folder / "config.json").get("model_type")
+        tokenizer_class = _BPE_DEFAULTS.get(model_type, (None, {}))[0]
+    if tokenizer_class in _DEBERTA_BPE_CLASSES:
+        kind = "deberta"
+    elif tokenizer_class in _ROBERTA_BPE_CLASSES:
+        kind = "roberta"
+    else:
+        raise ValueError(f"{folder}: a vocab.json + merges.txt tokenizer of class {tokenizer_class!r} is not "
+                         f"supported (RoBERTa's and DeBERTa v1's are; a tokenizer.json is read for any class)")
+    special = {**_BPE_DEFAULTS[kind][1], **special}
+    vocab = json.loads(read_model_text(folder / "vocab.json", MAX_TOKENIZER_BYTES))
+    if not isinstance(vocab, dict) or not all(isinstance(i, int) for i in vocab.values()):
+        raise ValueError(f"{folder / 'vocab.json'}: expected an object of token -> id")
+    merges = []
+    for line in read_model_text(folder / "merges.txt", MAX_TOKENIZER_BYTES).splitlines():
+        if line.startswith("#version") or not line.strip():
+            continue
+        first, _, second = line.partition(" ")
+        merges.append((first, second))
+    backend = Backend(models.BPE(vocab=vocab, merges=merges, dropout=None, continuing_subword_prefix="",
+                                 end_of_word_suffix="", fuse_unk=False))
+    add_prefix_space = bool(config.get("add_prefix_space", False))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+    backend.decoder = decoders.ByteLevel()
+    missing = sorted(tok for tok in special.values() if tok not in vocab)
+    if missing:
+        raise ValueError(f"{folder}: special tokens {missing} are not in vocab.json")
+    backend.add_special_tokens([AddedToken(tok, special=True, normalized=False) for tok in special.values()])
+    cls, sep = special["cls_token"], special["sep_token"]
+    if kind == "deberta":
+        backend.post_processor = processors.TemplateProcessing(
+            single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} {sep} $B {sep}",
+            special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])])
+    else:
+        backend.post_processor = processors.RobertaProcessing(
+            (sep, vocab[sep]), (cls, vocab[cls]), trim_offsets=bool(config.get("trim_offsets", True)),
+            add_prefix_space=add_prefix_space)
+    return backend, special, tokenizer_class
+
+
 def _replace_lone_surrogates(text: str) -> str:
     """``text`` with each lone UTF-16 surrogate (legal in a Python string, e.g. from JSON, but not in UTF-8, which
     the tokenizer needs) replaced by U+FFFD; valid text is returned as is."""
@@ -159,8 +231,12 @@ class Tokenizer:
                 raise ValueError(f"cannot read {self.folder / 'tokenizer.json'}: {exc}") from exc
         elif os.path.lexists(self.folder / "vocab.txt"):
             self.backend = _wordpiece_from_vocab(self.folder / "vocab.txt", self.config, special)
+        elif os.path.lexists(self.folder / "vocab.json") and os.path.lexists(self.folder / "merges.txt"):
+            self.backend, special, tokenizer_class = _byte_level_bpe_from_files(self.folder, self.config, special)
+            self.config.setdefault("tokenizer_class", tokenizer_class)  # saved with the folder
         else:
-            raise FileNotFoundError(f"no tokenizer in {self.folder}: looked for tokenizer.json and vocab.txt")
+            raise FileNotFoundError(f"no tokenizer in {self.folder}: looked for tokenizer.json, vocab.txt and "
+                                    "vocab.json + merges.txt")
         self.backend.no_truncation()
         self.backend.no_padding()
         # The backend's truncation and padding are settings of one shared object: each call sets them and

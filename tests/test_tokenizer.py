@@ -54,7 +54,7 @@ def test_do_lower_case_lowercases_before_a_cased_vocabulary(tmp_path):
 
 
 def test_missing_tokenizer_names_the_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="tokenizer.json and vocab.txt"):
+    with pytest.raises(FileNotFoundError, match="tokenizer.json, vocab.txt and vocab.json"):
         Tokenizer(tmp_path)
 
 
