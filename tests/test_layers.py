@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "embedkit"
 TRAINING = ("trainer", "training_args", "data_collator", "fit_mixin", "callbacks", "datasets", "readers")
-FOUNDATION = ("embedkit.tokenizer", "embedkit.lazy_exports", "embedkit.quantization_int8", "embedkit.distributed",
+FOUNDATION = ("embedkit.tokenizer", "embedkit.chat_template", "embedkit.lazy_exports", "embedkit.quantization_int8", "embedkit.distributed",
               "embedkit.hub", "embedkit.datasets_io", "embedkit.data", "embedkit.model_files")
 FACADES = ("embedkit", "embedkit.base", "embedkit.sentence_transformer", "embedkit.cross_encoder",
            "embedkit.sparse_encoder")
@@ -37,7 +37,8 @@ def layer(module: str) -> int | None:
         return 4
     if "losses" in parts or "evaluation" in parts:
         return 3
-    if "modules" in parts or module in ("embedkit.base.modality", "embedkit.base.modality_types"):
+    if "modules" in parts or module in ("embedkit.base.modality", "embedkit.base.modality_types",
+                                        "embedkit.base.chat_messages"):
         return 1
     if module.startswith(("embedkit.encoders", "embedkit.util")) or module in FOUNDATION:
         return 0
