@@ -62,6 +62,13 @@ def write_chat_template(folder: str | Path, template: ChatTemplate | None) -> No
 
     Raises:
         ValueError: a template name that is not a plain file name.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> write_chat_template(folder, {"default": "{{ messages[0].content }}", "rerank": "R"})
+        >>> read_chat_template(folder, {})
+        {'default': '{{ messages[0].content }}', 'rerank': 'R'}
     """
     if template is None:
         return

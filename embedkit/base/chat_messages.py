@@ -44,13 +44,23 @@ UNTRUNCATED = 2**31 - 1  # a length the tokenizer reads as "no truncation"
 
 
 def is_message_list(value: Any) -> bool:
-    """A conversation: a non-empty list of dicts that each hold ``role`` and ``content``."""
+    """A conversation: a non-empty list of dicts that each hold ``role`` and ``content``.
+
+    Example:
+        >>> is_message_list([{"role": "user", "content": "hi"}]), is_message_list(["hi"])
+        (True, False)
+    """
     return (isinstance(value, (list, tuple)) and len(value) > 0
             and all(isinstance(m, dict) and "role" in m and "content" in m for m in value))
 
 
 def is_text_pair(value: Any) -> bool:
-    """A (query, document) text pair."""
+    """A (query, document) text pair.
+
+    Example:
+        >>> is_text_pair(("a query", "a document")), is_text_pair(["one text"])
+        (True, False)
+    """
     return isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(part, str) for part in value)
 
 
@@ -221,7 +231,12 @@ class InputFormatter:
 
 
 def message_skeleton(conversation: list[dict[str, Any]], filler: str) -> list[dict[str, Any]]:
-    """The conversation with every non-system message's content replaced by ``filler`` (same format)."""
+    """The conversation with every non-system message's content replaced by ``filler`` (same format).
+
+    Example:
+        >>> message_skeleton([{"role": "system", "content": "s"}, {"role": "user", "content": "hello"}], "0")
+        [{'role': 'system', 'content': 's'}, {'role': 'user', 'content': '0'}]
+    """
     out = []
     for message in conversation:
         if not isinstance(message, dict) or message.get("role") == "system":

@@ -99,6 +99,11 @@ def save_causal_lm_modules(modules: list[nn.Module], path: str | os.PathLike, sa
 
 def is_causal_lm_stack(modules: Any) -> bool:
     """Whether a module stack is [CausalLMTransformer, LogitScore] (the layout :func:`save_causal_lm_modules`
-    writes)."""
+    writes).
+
+    Example:
+        >>> is_causal_lm_stack([LogitScore(1, 2)]), is_causal_lm_stack(None)
+        (False, False)
+    """
     modules = list(modules or [])
     return len(modules) == 2 and isinstance(modules[0], CausalLMTransformer) and isinstance(modules[1], LogitScore)
