@@ -123,3 +123,25 @@ def test_tied_head_is_the_embedding_and_strict_loading(tmp_path):
     save_file(state, folder / "model.safetensors")
     with pytest.raises(ValueError, match="missing lm_head.weight"):
         Transformer(str(folder), transformer_task="text-generation")
+
+
+def test_a_training_step_moves_the_decoder_and_keeps_the_head_tied(tmp_path):
+    from embedkit.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from embedkit.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    model = CrossEncoder(str(READER), device="cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = {"query": ["what is a cat", "berlin"] * 4, "doc": ["a small animal", "a city"] * 4,
+            "label": [1.0, 0.0] * 4}
+    args = CrossEncoderTrainingArguments(output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=4,
+                                         save_strategy="no", disable_tqdm=True, learning_rate=1e-3)
+    CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=BinaryCrossEntropyLoss(model)).train()
+    after = model.state_dict()
+    for key in ("pipeline.0.auto_model.encoder.layers.0.attn.q.weight",
+                "pipeline.0.auto_model.encoder.final_norm.weight", "pipeline.0.auto_model.encoder.embed.weight"):
+        assert not torch.equal(before[key], after[key]), key
+    lm = model[0].auto_model
+    assert lm.lm_head.weight is lm.encoder.embed.weight
+    model.save(tmp_path / "trained")
+    reloaded = CrossEncoder(str(tmp_path / "trained"), device="cpu")
+    np.testing.assert_array_equal(reloaded.predict(list(PAIRS)), model.predict(list(PAIRS)))
