@@ -6,7 +6,10 @@ Folders it reads:
   ``sentence_transformers.activation_fn`` (or the legacy ``sbert_ce_default_activation_function``);
 - sentence-transformers 5.4+/6.x modular folders: ``modules.json`` holding one root Transformer whose
   ``sentence_bert_config.json`` says ``transformer_task: sequence-classification``, and
-  ``config_sentence_transformers.json`` with ``model_type: CrossEncoder`` and ``activation_fn``.
+  ``config_sentence_transformers.json`` with ``model_type: CrossEncoder`` and ``activation_fn``;
+- CrossEncoders on a causal language model: a plain ``*ForCausalLM`` folder whose tokenizer has ``yes`` / ``no``
+  tokens, or sentence-transformers 6.x's [text-generation Transformer, LogitScore] folder
+  (:mod:`embedkit.cross_encoder.causal_lm_folders`).
 It writes the modular format, which sentence-transformers 6.x loads.
 """
 
@@ -149,9 +152,10 @@ class CrossEncoder(BaseModel, nn.Module):
             activation outside ``torch.*`` is not imported with it either).
         model_kwargs: ``{"torch_dtype": ...}`` (or ``"dtype"``) loads in that precision; other keys have no
             effect here.
-        processor_kwargs: ``{"model_max_length": N}`` caps the tokenized length; other keys have no effect here
-            (a ``chat_template`` is reported with a warning: pairs are tokenized as plain text pairs).
-            ``tokenizer_kwargs`` is its former name.
+        processor_kwargs: ``{"model_max_length": N}`` caps the tokenized length; ``{"chat_template": ...}`` sets
+            the tokenizer's chat template (pairs are then rendered as ``query`` / ``document`` messages when the
+            folder does not pin a text-only modality, as in sentence-transformers 6.x); other keys have no effect
+            here. ``tokenizer_kwargs`` is its former name.
         config_kwargs: config.json fields to override before the model is built (e.g. ``classifier_dropout``,
             ``num_labels``); loading options such as ``cache_dir`` are accepted and ignored.
         model_card_data: a :class:`~embedkit.cross_encoder.model_card.CrossEncoderModelCardData` for the README.md

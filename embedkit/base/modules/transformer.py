@@ -144,8 +144,9 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             transformers reads it; float32 by default) and the Hub keys (``cache_dir``, ``revision``,
             ``token``, ``local_files_only``, ``subfolder``); others (``attn_implementation``, ...) have no meaning for
             embedkit's hand-written encoder and are ignored.
-        processor_kwargs: tokenizer options; ``model_max_length`` sets ``max_seq_length`` and ``padding_side``
-            (``"left"``/``"right"``) the tokenizer's padding side. Others are ignored.
+        processor_kwargs: tokenizer options; ``model_max_length`` sets ``max_seq_length``, ``padding_side``
+            (``"left"``/``"right"``) the tokenizer's padding side and ``chat_template`` (a Jinja source, or a dict of
+            named ones) the tokenizer's chat template. Others are ignored.
         config_kwargs: overrides of the model config; the dropout probabilities (and, for
             ``sequence-classification``, ``num_labels``) are honoured, others ignored.
         processing_kwargs: per-modality options for each preprocessing call (``{"text": {...}, "common": {...}}``);
