@@ -33,9 +33,10 @@ def main() -> None:
                                                "mt5_encoder", "deberta_st", "deberta_mlm", "deberta1_st", "llama_st",
                                                "llama_causal_lm", "mistral_st", "mistral_causal_lm", "qwen2_st",
                                                "qwen2_causal_lm", "gemma2_st", "gemma2_causal_lm")]
-    if sentence_transformers.__version__.startswith("6."):  # transformers 4.x has no native nomic_bert, gte, eurobert
+    if sentence_transformers.__version__.startswith("6."):  # transformers 4.x has no native nomic_bert, gte, eurobert;
+        # ST 5.x loads a UMT5 folder as the whole encoder-decoder (it picks the encoder of T5 / mT5 only)
         folders += [HERE / "fixtures" / n for n in ("nomic_st", "nomic_plain", "gte_st", "gte_en",
-                                                    "eurobert_st", "eurobert_mlm")]
+                                                    "eurobert_st", "eurobert_mlm", "umt5_encoder")]
     if packaged_model_path() is not None:
         folders.append(packaged_model_path())
     print(f"sentence-transformers {sentence_transformers.__version__}")

@@ -1,4 +1,4 @@
-"""Generate the T5 / mT5 parity fixtures with sentence-transformers 6.x (run by hand; tests never import ST).
+"""Generate the T5 / mT5 / UMT5 parity fixtures with sentence-transformers 6.x (run by hand; tests never import ST).
 
     /root/venv6/bin/python tests/generate_t5_fixtures.py
 
@@ -12,6 +12,8 @@ the last bucket) with a T5Tokenizer over a Unigram vocabulary counted from a few
 - ``t5_full/``     a plain transformers folder of a whole ``T5ForConditionalGeneration`` (T5 1.0: ``relu``
   feed-forward, tied embeddings): ST loads only its encoder, with mean pooling;
 - ``mt5_encoder/`` a plain ``MT5EncoderModel`` folder (mT5's defaults: gated-gelu, untied), mean pooling;
+- ``umt5_encoder/`` a plain ``UMT5EncoderModel`` folder (a relative position bias in each of its 2 layers), mean
+  pooling;
 - ``t5_golden.npz`` ST 6's token ids, embeddings (batched, alone), token embeddings and every layer's output.
 
 Attention runs as ``eager`` in fp32 on CPU. Seeded; a re-run writes the same bytes. At the end it checks that
@@ -42,7 +44,7 @@ from generate_fixtures import TINY_TEXTS  # noqa: E402
 from generator_tools import bi_encoder_goldens, check_saved_bi_encoders_in_st, file_digests, save_npz  # noqa: E402
 
 EAGER = {"attn_implementation": "eager"}
-FOLDERS = ("t5_st", "t5_full", "mt5_encoder")
+FOLDERS = ("t5_st", "t5_full", "mt5_encoder", "umt5_encoder")
 SIZES = dict(d_model=32, d_kv=16, d_ff=48, num_heads=4, num_layers=2, num_decoder_layers=1,
              relative_attention_num_buckets=8, relative_attention_max_distance=16, decoder_start_token_id=0)
 
@@ -62,7 +64,8 @@ def make_hf(class_name: str, out: Path, seed: int, **config) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     tok = make_tokenizer(out)
-    config_class = transformers.MT5Config if class_name.startswith("MT5") else transformers.T5Config
+    config_class = {"MT5": transformers.MT5Config, "UMT5": transformers.UMT5Config}.get(
+        class_name.split("Encoder")[0].split("For")[0], transformers.T5Config)
     cfg = config_class(vocab_size=len(tok), **SIZES, **config)
     torch.manual_seed(seed)
     model = getattr(transformers, class_name)(cfg)
@@ -105,13 +108,17 @@ def main() -> None:
     mt5 = SentenceTransformer(str(FIX / "mt5_encoder"), device="cpu", model_kwargs=EAGER)
     golden["mt5_emb"] = mt5.encode(TINY_TEXTS, batch_size=4)
 
+    make_hf("UMT5EncoderModel", FIX / "umt5_encoder", seed=3)  # a relative position bias in every layer
+    umt5 = SentenceTransformer(str(FIX / "umt5_encoder"), device="cpu", model_kwargs=EAGER)
+    golden["umt5_emb"] = umt5.encode(TINY_TEXTS, batch_size=4)
+
     for name in FOLDERS:
         (FIX / name / "README.md").unlink(missing_ok=True)
     save_npz(FIX / "t5_golden.npz", golden)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(file_digests(FOLDERS, "t5_golden.npz"), indent=1))
     check_saved_bi_encoders_in_st({"t5_st": golden["emb"], "t5_full": golden["full_emb"],
-                                   "mt5_encoder": golden["mt5_emb"]}, TINY_TEXTS)
+                                   "mt5_encoder": golden["mt5_emb"], "umt5_encoder": golden["umt5_emb"]}, TINY_TEXTS)
 
 
 if __name__ == "__main__":

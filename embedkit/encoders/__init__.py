@@ -39,6 +39,7 @@ ENCODERS: dict[str, tuple[str, str]] = {
     "eurobert": ("llama", "LlamaModel"),
     "t5": ("t5", "T5EncoderModel"),
     "mt5": ("t5", "T5EncoderModel"),
+    "umt5": ("t5", "T5EncoderModel"),  # T5's encoder with a position bias per layer
     "deberta-v2": ("deberta_v2", "DebertaV2Model"),
     "deberta": ("deberta_v2", "DebertaV2Model"),
     "nomic_bert": ("nomic_bert", "NomicBertModel"),

@@ -28,10 +28,10 @@ _LIMITS = {
 
 SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
                          "modernbert", "qwen3", "gemma3_text", "gemma2", "llama", "mistral", "qwen2", "eurobert", "t5",
-                         "mt5", "deberta-v2", "deberta", "nomic_bert", "gte", "new")
+                         "mt5", "deberta-v2", "deberta", "nomic_bert", "gte", "new", "umt5")
 # Encoders of encoder-decoders, with relative position buckets and no position table (their ``max_position_embeddings``
 # is only the longest input embedkit accepts).
-T5_TYPES = ("t5", "mt5")
+T5_TYPES = ("t5", "mt5", "umt5")
 NO_POSITION_LIMIT = 1_048_576
 # Families whose positions count from ``pad_token_id + 1`` and skip padding (fairseq style), BERT layer otherwise.
 ROBERTA_TYPES = ("roberta", "xlm-roberta", "camembert")  # CamemBERT is RoBERTa
@@ -211,7 +211,7 @@ class EncoderConfig:
             from embedkit.encoders.llama import LlamaConfig
 
             return LlamaConfig.from_llama_config(hf)
-        if model_type in ("t5", "mt5"):  # the encoder of an encoder-decoder: T5Config, an extension of this class
+        if model_type in T5_TYPES:  # the encoder of an encoder-decoder: T5Config, an extension of this class
             from embedkit.encoders.t5 import T5Config
 
             return T5Config.from_t5_config(hf)

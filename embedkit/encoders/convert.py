@@ -38,7 +38,14 @@ from embedkit.encoders.modernbert_names import (
 )
 from embedkit.encoders.nomic_bert_names import NOMIC_BERT_FROM_HF, NOMIC_BERT_TO_HF
 from embedkit.encoders.qwen3_names import QWEN3_FROM_HF, QWEN3_HEADS_FROM_HF, QWEN3_TO_HF
-from embedkit.encoders.t5_names import T5_FROM_HF, T5_HEADS_FROM_HF, T5_LEFT_ASIDE_PREFIXES, T5_TO_HF
+from embedkit.encoders.t5_names import (
+    T5_FROM_HF,
+    T5_HEADS_FROM_HF,
+    T5_LEFT_ASIDE_PREFIXES,
+    T5_TO_HF,
+    UMT5_FROM_HF,
+    UMT5_TO_HF,
+)
 
 _BERT_FROM_HF = {
     "embeddings.word_embeddings.weight": "embed.tok.weight",
@@ -300,6 +307,7 @@ HEADS_FROM_HF["eurobert"] = EUROBERT_HEADS_FROM_HF
 FROM_HF["t5"] = FROM_HF["mt5"] = T5_FROM_HF
 TO_HF["t5"] = TO_HF["mt5"] = T5_TO_HF
 HEADS_FROM_HF["t5"] = HEADS_FROM_HF["mt5"] = T5_HEADS_FROM_HF
+FROM_HF["umt5"], TO_HF["umt5"], HEADS_FROM_HF["umt5"] = UMT5_FROM_HF, UMT5_TO_HF, T5_HEADS_FROM_HF  # a bias per layer
 # DeBERTa-v2 / v3 (deberta_v2_names.py): BERT-like names with their own attention projections, ``deberta.`` prefixed.
 FROM_HF["deberta-v2"] = DEBERTA_V2_FROM_HF
 TO_HF["deberta-v2"] = DEBERTA_V2_TO_HF
@@ -318,7 +326,7 @@ TO_HF["gte"] = TO_HF["new"] = GTE_TO_HF
 HEADS_FROM_HF["gte"] = HEADS_FROM_HF["new"] = GTE_HEADS_FROM_HF
 # Per model type, prefixes of weights of parts an embedding model does not load (returned with the heads, under
 # their HF names, so that the loader can name what it leaves aside).
-LEFT_ASIDE_PREFIXES = {"t5": T5_LEFT_ASIDE_PREFIXES, "mt5": T5_LEFT_ASIDE_PREFIXES,
+LEFT_ASIDE_PREFIXES = {"t5": T5_LEFT_ASIDE_PREFIXES, "mt5": T5_LEFT_ASIDE_PREFIXES, "umt5": T5_LEFT_ASIDE_PREFIXES,
                        "eurobert": EUROBERT_LEFT_ASIDE_PREFIXES}
 
 # Buffers some checkpoints carry that hold no learned state.

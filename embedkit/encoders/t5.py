@@ -1,4 +1,4 @@
-"""The encoder half of T5 (Raffel et al. 2020) and mT5: what GTR and Sentence-T5 embed with.
+"""The encoder half of T5 (Raffel et al. 2020), mT5 and UMT5: what GTR and Sentence-T5 embed with.
 
 Reference: HF ``transformers/models/t5/modeling_t5.py`` (T5EncoderModel; MT5EncoderModel is the same network).
 sentence-transformers loads only the encoder of a T5 checkpoint, so a full ``T5ForConditionalGeneration`` folder
@@ -11,6 +11,9 @@ works too (its decoder and ``lm_head`` are left aside). Differences from BERT:
 - pre-norm layers with RMSNorm (no mean, no bias), a final RMSNorm, no biases anywhere;
 - feed-forward ``wo(act(wi(x)))`` (T5 1.0, ``relu``) or gated ``wo(act(wi_0(x)) * wi_1(x))`` (T5 1.1 / mT5,
   ``gated-gelu`` with tanh GELU); the weights keep T5's names.
+
+UMT5 (``model_type: umt5``) is the same network with one relative position bias per layer (each layer computes its
+own from the same buckets) instead of the first layer's shared by all.
 
 Padding: the relative bias depends only on the distance between tokens and padding keys are masked out, so a
 text gets the same outputs alone or in a padded batch. Padding queries see the real keys (nothing is empty).
@@ -34,7 +37,7 @@ from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderO
 from embedkit.encoders.qwen3 import RMSNorm
 from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
 
-ENCODER_ARCHITECTURES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel"}
+ENCODER_ARCHITECTURES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
 
 
 @dataclass
@@ -100,14 +103,21 @@ class T5Config(EncoderConfig):
         feed_forward = (3 if self.is_gated_act else 2) * D * F
         layer = 4 * D * width + feed_forward + 2 * D  # q, k, v, o; feed-forward; two RMSNorms
         bias = self.relative_attention_num_buckets * self.num_attention_heads
+        if self.per_layer_bias:
+            return self.vocab_size * D + self.num_hidden_layers * (layer + bias) + D  # + final norm
         return self.vocab_size * D + bias + self.num_hidden_layers * layer + D  # + final norm
+
+    @property
+    def per_layer_bias(self) -> bool:
+        """Each layer has its own relative position bias (UMT5) instead of sharing the first layer's."""
+        return self.model_type == "umt5"
 
     @classmethod
     def from_t5_config(cls, hf: dict[str, Any]) -> T5Config:
         """Build from a T5 / mT5 ``config.json`` (transformers' T5Config defaults; mT5 defaults to
         ``gated-gelu``). ``feed_forward_proj`` is ``ACT`` or ``gated-ACT``; ``gated-gelu`` means tanh GELU."""
         model_type = hf.get("model_type", "t5")
-        proj = hf.get("feed_forward_proj", "gated-gelu" if model_type == "mt5" else "relu")
+        proj = hf.get("feed_forward_proj", "gated-gelu" if model_type in ("mt5", "umt5") else "relu")
         parts = str(proj).split("-")
         if len(parts) > 2 or (len(parts) == 2 and parts[0] != "gated"):
             raise ValueError(f"config feed_forward_proj={proj!r} is not 'ACT' or 'gated-ACT' (e.g. 'gated-gelu')")
@@ -215,12 +225,21 @@ class T5Layer(nn.Module):
     def __init__(self, cfg: T5Config) -> None:
         super().__init__()
         self.attn_norm = RMSNorm(cfg.hidden_size, cfg.layer_norm_eps)
+        # UMT5: this layer's own relative position bias (T5 and mT5: None, the encoder's shared one is passed in)
+        self.rel_bias = nn.Embedding(cfg.relative_attention_num_buckets, cfg.num_attention_heads) \
+            if cfg.per_layer_bias else None
+        self.max_distance = cfg.relative_attention_max_distance
         self.attn = T5Attention(cfg)
         self.ffn_norm = RMSNorm(cfg.hidden_size, cfg.layer_norm_eps)
         self.ffn = T5FeedForward(cfg)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
 
-    def forward(self, x: Tensor, bias: Tensor) -> Tensor:
+    def forward(self, x: Tensor, bias: Tensor | None, attention_mask: Tensor | None = None) -> Tensor:
+        """``bias``: the shared position bias plus mask (1 or B, H, T, T); None when the layer has its own, which
+        it combines with ``attention_mask`` (B, T)."""
+        if self.rel_bias is not None:
+            bias = mask_padding_keys(relative_position_bias(self.rel_bias, x.shape[1], self.max_distance, x.device),
+                                     attention_mask)  # (1 or B, H, T, T)
         x = x + self.dropout(self.attn(self.attn_norm(x), bias))  # (B, T, D)
         return x + self.dropout(self.ffn(self.ffn_norm(x)))  # (B, T, D)
 
@@ -244,7 +263,8 @@ class T5EncoderModel(ParameterPlacement, nn.Module):
         del add_pooler  # no pooler; accepted for build_encoder's signature
         self.config = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.rel_bias = nn.Embedding(cfg.relative_attention_num_buckets, cfg.num_attention_heads)
+        if not cfg.per_layer_bias:  # UMT5's layers hold their own
+            self.rel_bias = nn.Embedding(cfg.relative_attention_num_buckets, cfg.num_attention_heads)
         self.layers = nn.ModuleList(T5Layer(cfg) for _ in range(cfg.num_hidden_layers))
         self.final_norm = RMSNorm(cfg.hidden_size, cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
@@ -263,8 +283,11 @@ class T5EncoderModel(ParameterPlacement, nn.Module):
     ) -> EncoderOutput:
         del token_type_ids  # no token types
         x = self.dropout(self.embed(input_ids))  # (B, T, D)
-        bias = self.attention_bias(attention_mask, input_ids.shape[1], input_ids.device)
-        out = run_layers(self.layers, x, bias, output_hidden_states=output_hidden_states)
+        if self.config.per_layer_bias:  # each layer adds its own bias to the mask
+            out = run_layers(self.layers, x, None, attention_mask, output_hidden_states=output_hidden_states)
+        else:
+            bias = self.attention_bias(attention_mask, input_ids.shape[1], input_ids.device)
+            out = run_layers(self.layers, x, bias, output_hidden_states=output_hidden_states)
         x = self.dropout(self.final_norm(out.last_hidden_state))
         hidden_states = None
         if out.hidden_states is not None:  # as HF: the last hidden state is after the final norm

@@ -45,6 +45,40 @@ T5_TO_HF = {
     "final_norm.weight": "encoder.final_layer_norm.weight",
 }
 
+# UMT5: the same names, except that every layer holds its own relative position bias.
+UMT5_FROM_HF = {
+    "shared.weight": "embed.weight",
+    "encoder.embed_tokens.weight": "embed.weight",  # tied to shared.weight
+    "encoder.block.{}.layer.0.SelfAttention.relative_attention_bias.weight": "layers.{}.rel_bias.weight",
+    "encoder.block.{}.layer.0.layer_norm.weight": "layers.{}.attn_norm.weight",
+    "encoder.block.{}.layer.0.SelfAttention.q.weight": "layers.{}.attn.q.weight",
+    "encoder.block.{}.layer.0.SelfAttention.k.weight": "layers.{}.attn.k.weight",
+    "encoder.block.{}.layer.0.SelfAttention.v.weight": "layers.{}.attn.v.weight",
+    "encoder.block.{}.layer.0.SelfAttention.o.weight": "layers.{}.attn.o.weight",
+    "encoder.block.{}.layer.1.layer_norm.weight": "layers.{}.ffn_norm.weight",
+    "encoder.block.{}.layer.1.DenseReluDense.wi.weight": "layers.{}.ffn.wi.weight",
+    "encoder.block.{}.layer.1.DenseReluDense.wi_0.weight": "layers.{}.ffn.wi_0.weight",
+    "encoder.block.{}.layer.1.DenseReluDense.wi_1.weight": "layers.{}.ffn.wi_1.weight",
+    "encoder.block.{}.layer.1.DenseReluDense.wo.weight": "layers.{}.ffn.wo.weight",
+    "encoder.final_layer_norm.weight": "final_norm.weight",
+}
+
+UMT5_TO_HF = {
+    "embed.weight": "shared.weight",
+    "layers.{}.rel_bias.weight": "encoder.block.{}.layer.0.SelfAttention.relative_attention_bias.weight",
+    "layers.{}.attn_norm.weight": "encoder.block.{}.layer.0.layer_norm.weight",
+    "layers.{}.attn.q.weight": "encoder.block.{}.layer.0.SelfAttention.q.weight",
+    "layers.{}.attn.k.weight": "encoder.block.{}.layer.0.SelfAttention.k.weight",
+    "layers.{}.attn.v.weight": "encoder.block.{}.layer.0.SelfAttention.v.weight",
+    "layers.{}.attn.o.weight": "encoder.block.{}.layer.0.SelfAttention.o.weight",
+    "layers.{}.ffn_norm.weight": "encoder.block.{}.layer.1.layer_norm.weight",
+    "layers.{}.ffn.wi.weight": "encoder.block.{}.layer.1.DenseReluDense.wi.weight",
+    "layers.{}.ffn.wi_0.weight": "encoder.block.{}.layer.1.DenseReluDense.wi_0.weight",
+    "layers.{}.ffn.wi_1.weight": "encoder.block.{}.layer.1.DenseReluDense.wi_1.weight",
+    "layers.{}.ffn.wo.weight": "encoder.block.{}.layer.1.DenseReluDense.wo.weight",
+    "final_norm.weight": "encoder.final_layer_norm.weight",
+}
+
 # Head weights, HF name -> embedkit name (as convert.split_hf_state_dict returns them): the language-model head.
 T5_HEADS_FROM_HF = {
     "lm_head.weight": "lm_head.weight",  # T5ForConditionalGeneration's, after the decoder: not used for embeddings

@@ -21,7 +21,7 @@ from embedkit.encoders.t5 import NO_POSITION_LIMIT, T5Config, T5EncoderModel
 from tests.conftest import FIXTURES, golden
 from tests.encoders.family_checks import check_engine_falls_back_to_the_reference_path, check_one_training_step_moves
 
-FOLDERS = {"t5_st": "emb", "t5_full": "full_emb", "mt5_encoder": "mt5_emb"}
+FOLDERS = {"t5_st": "emb", "t5_full": "full_emb", "mt5_encoder": "mt5_emb", "umt5_encoder": "umt5_emb"}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,7 @@ def test_embeddings_of_every_layout_match_st(name, g, texts):
     config = model[0].auto_model.config
     assert (config.model_type, config.is_gated_act, config.hidden_act) == {
         "t5_st": ("t5", True, "gelu_new"), "t5_full": ("t5", False, "relu"), "mt5_encoder": ("mt5", True, "gelu_new"),
+        "umt5_encoder": ("umt5", True, "gelu_new"),
     }[name]
 
 
@@ -121,9 +122,26 @@ def test_the_bias_moves_scores_by_distance_and_padding_is_masked_with_finite_out
 
 
 @pytest.mark.parametrize("gated", [False, True])
-def test_parameter_count_matches_the_built_encoder(gated):
-    cfg = tiny(is_gated_act=gated)
+@pytest.mark.parametrize("model_type", ["t5", "umt5"])
+def test_parameter_count_matches_the_built_encoder(gated, model_type):
+    cfg = tiny(is_gated_act=gated, model_type=model_type)
     assert cfg.parameter_count() == sum(p.numel() for p in T5EncoderModel(cfg).parameters())
+
+
+def test_umt5_layers_each_add_their_own_position_bias():
+    """UMT5: every layer holds a bias table and uses it; T5: one table, the first layer's, shared by all."""
+    torch.manual_seed(8)
+    umt5 = T5EncoderModel(tiny(model_type="umt5")).eval()
+    assert not hasattr(umt5, "rel_bias") and all(layer.rel_bias is not None for layer in umt5.layers)
+    ids = torch.randint(1, 40, (1, 9))
+    with torch.no_grad():
+        for layer in umt5.layers:
+            layer.rel_bias.weight.normal_(0, 1.0)
+        before = umt5(ids, output_hidden_states=True).hidden_states  # embeddings, layer 0, layer 1 (normed)
+        umt5.layers[1].rel_bias.weight.zero_()  # only the second layer's table changes
+        after = umt5(ids, output_hidden_states=True).hidden_states
+    assert torch.equal(after[1], before[1])  # the first layer does not read the second layer's table
+    assert (after[2] - before[2]).abs().max() > 1e-3  # the second layer does
 
 
 def test_config_reads_t5_and_mt5_keys_and_round_trips():
@@ -141,6 +159,9 @@ def test_config_reads_t5_and_mt5_keys_and_round_trips():
     assert (mt5.is_gated_act, mt5.hidden_act) == (True, "gelu_new")  # mT5's default: gated-gelu
     assert mt5.to_hf_config()["feed_forward_proj"] == "gated-gelu"
     assert mt5.to_hf_config()["architectures"] == ["MT5EncoderModel"]
+    umt5 = EncoderConfig.from_hf_config({**mt5.to_hf_config(), "model_type": "umt5", "architectures": None})
+    assert umt5.per_layer_bias and (umt5.is_gated_act, umt5.hidden_act) == (True, "gelu_new")
+    assert umt5.to_hf_config()["architectures"] == ["UMT5EncoderModel"]
     silu = EncoderConfig.from_hf_config({"model_type": "t5", "vocab_size": 10, "feed_forward_proj": "gated-silu"})
     assert (silu.is_gated_act, silu.hidden_act, silu.to_hf_config()["feed_forward_proj"]) == (True, "silu",
                                                                                           "gated-silu")
@@ -215,7 +236,8 @@ def test_save_then_reload_is_identical_and_writes_t5_encoder_model_names(name, t
     original = set(load_file(FIXTURES / name / "model.safetensors"))
     assert saved == {k for k in original if not k.startswith("decoder.")}  # the encoder's weights, HF names
     config = json.loads((tmp_path / "saved" / "config.json").read_text())
-    assert config["architectures"] == ["MT5EncoderModel" if name.startswith("mt5") else "T5EncoderModel"]
+    assert config["architectures"] == [{"mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}.get(name.split("_")[0],
+                                                                                               "T5EncoderModel")]
     assert "max_position_embeddings" not in config  # T5 has none; embedkit's bound is not written
 
 
