@@ -93,32 +93,14 @@ class Gemma2Config(Gemma3Config):
         )
 
     def to_hf_config(self) -> dict[str, Any]:
-        """The ``config.json`` dict: the original keys with Gemma 2's fields written over, the rotary base both as
-        transformers 5 reads it (``rope_parameters``) and as 4.x does (``rope_theta``)."""
-        out = copy.deepcopy(self.hf_config)
-        out.update(
-            model_type="gemma2",
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            intermediate_size=self.intermediate_size,
-            num_hidden_layers=self.num_hidden_layers,
-            num_attention_heads=self.num_attention_heads,
-            num_key_value_heads=self.num_key_value_heads,
-            head_dim=self.head_dim,
-            hidden_activation=self.hidden_act,
-            attention_dropout=self.attention_probs_dropout_prob,
-            max_position_embeddings=self.max_position_embeddings,
-            rms_norm_eps=self.layer_norm_eps,
-            pad_token_id=self.pad_token_id,
-            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta},
-            rope_theta=self.rope_theta,
-            attention_bias=self.attention_bias,
-            sliding_window=self.sliding_window,
-            layer_types=list(self.layer_types),
-            query_pre_attn_scalar=self.query_pre_attn_scalar,
-            attn_logit_softcapping=self.attn_logit_softcapping,
-        )
-        out.pop("rope_scaling", None)  # only 'default' is read, and rope_parameters says it
+        """The ``config.json`` dict: Gemma 3's, with Gemma 2's model type, its one rotary base (``rope_parameters``
+        for transformers 5, ``rope_theta`` for 4.x) and its attention cap; Gemma 3's own keys are not added."""
+        out = super().to_hf_config()
+        for key in ("rope_local_base_freq", "use_bidirectional_attention"):
+            if key not in self.hf_config:
+                out.pop(key, None)
+        out.update(model_type="gemma2", rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta},
+                   attn_logit_softcapping=self.attn_logit_softcapping)
         return out
 
 
