@@ -145,3 +145,22 @@ def test_a_training_step_moves_the_decoder_and_keeps_the_head_tied(tmp_path):
     model.save(tmp_path / "trained")
     reloaded = CrossEncoder(str(tmp_path / "trained"), device="cpu")
     np.testing.assert_array_equal(reloaded.predict(list(PAIRS)), model.predict(list(PAIRS)))
+
+
+@pytest.mark.parametrize("model_type,tied,softcap", [("gemma2", True, 30.0), ("gemma3_text", True, None),
+                                                     ("qwen3", False, None), ("llama", False, None)])
+def test_head_tying_and_final_soft_cap_default_as_transformers(model_type, tied, softcap):
+    """A config.json without ``tie_word_embeddings`` / ``final_logit_softcapping`` gets the family's defaults."""
+    from embedkit.encoders.causal_lm import CausalLM
+    from embedkit.encoders.config import EncoderConfig
+
+    hf = {"model_type": model_type, "architectures": ["X"], "vocab_size": 50, "hidden_size": 16,
+          "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8,
+          "intermediate_size": 24}
+    model = CausalLM(EncoderConfig.from_hf_config(hf), tied=False)
+    assert model.softcap == softcap
+    state = {key: value for key, value in model.hf_state_dict().items()}
+    if tied:
+        del state["lm_head.weight"]  # a tied checkpoint stores the embedding only
+    loaded = CausalLM.from_hf_state_dict(hf, state)
+    assert loaded.tied is tied and (loaded.lm_head.weight is loaded.encoder.embed.weight) is tied
