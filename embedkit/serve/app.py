@@ -28,7 +28,7 @@ from typing import Any
 from embedkit.serve.batching import DynamicBatcher, QueueFull
 from embedkit.serve.heap import HeapTrimmer
 from embedkit.serve.http import MAX_HEADER_BYTES, HttpError, Request, encode_response, json_bytes, read_request
-from embedkit.serve.inference import ModelRunner, TokenCounter
+from embedkit.serve.inference import ModelRunner, TokenCounter, chat_formatter
 from embedkit.serve.metrics import ServerMetrics
 from embedkit.serve.payloads import parse_embed, parse_json_object, parse_openai, parse_rerank
 
@@ -109,8 +109,9 @@ class EmbeddingServer:
         for task, served in (("embed", model), ("sparse", sparse), ("rerank", reranker)):
             if served is not None:
                 self.limits[task] = self._set_input_limit(served)
-                self.counters[task] = TokenCounter(served.tokenizer, self.limits[task])
-                self.inline_counters[task] = TokenCounter(served.tokenizer, self.limits[task])
+                chat = chat_formatter(served)  # inputs rendered through a chat template are counted as rendered
+                self.counters[task] = TokenCounter(served.tokenizer, self.limits[task], chat)
+                self.inline_counters[task] = TokenCounter(served.tokenizer, self.limits[task], chat)
         self.metrics = ServerMetrics()
         runner = ModelRunner(model, sparse=sparse, reranker=reranker)
         c = self.config

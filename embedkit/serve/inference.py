@@ -17,6 +17,23 @@ from typing import Any
 from embedkit.tokenizer import well_formed
 
 
+def chat_formatter(model: Any) -> Any:
+    """The ``InputFormatter`` of a model whose first module renders inputs through a chat template (the
+    ``"message"`` modality), else None.
+
+    Example:
+        >>> from embedkit import SentenceTransformer
+        >>> from embedkit.default_model import default_model_path
+        >>> chat_formatter(SentenceTransformer(default_model_path())) is None
+        True
+    """
+    try:
+        first = model[0]
+    except (TypeError, IndexError, KeyError):
+        return None
+    return first.input_formatter if "message" in (getattr(first, "modality_config", None) or {}) else None
+
+
 class TokenCounter:
     """Token counts (special tokens included, prompt prepended) of inputs as a model's tokenizer sees them.
 
@@ -26,6 +43,8 @@ class TokenCounter:
         tokenizer: an embedkit ``Tokenizer`` (``model.tokenizer``).
         limit: counts are exact up to ``limit + 1`` (longer inputs are counted as ``limit + 1``, enough to refuse
             them) so that a very long text costs little.
+        chat: the model's :func:`chat_formatter` when it renders inputs through a chat template: inputs are then
+            counted as rendered (the template's tokens included, a prompt as a system message).
 
     Example:
         >>> from embedkit import SentenceTransformer
@@ -37,23 +56,45 @@ class TokenCounter:
         [5, 7]
     """
 
-    def __init__(self, tokenizer: Any, limit: int) -> None:
+    def __init__(self, tokenizer: Any, limit: int, chat: Any = None) -> None:
         self.tokenizer = copy.deepcopy(tokenizer)
         self.limit = limit
+        self.chat = chat
         self._lock = threading.Lock()
 
     def count(self, inputs: list[Any], prompt: str | None = None) -> list[int]:
         """Counts of any inputs, however long (a very long text is cut before it is tokenized)."""
         with self._lock:
-            return [len(ids) for ids in self.tokenizer.encode_ids(_prompted(inputs, prompt), max_length=self.limit + 1)]
+            rendered = self._rendered(inputs, prompt)
+            if rendered is not None:
+                ids = self.tokenizer.encode_ids(rendered, max_length=self.limit + 1, add_special_tokens=False)
+            else:
+                ids = self.tokenizer.encode_ids(_prompted(inputs, prompt), max_length=self.limit + 1)
+            return [len(row) for row in ids]
 
     def count_short(self, inputs: list[Any], prompt: str | None = None) -> list[int]:
         """Counts of short inputs, one at a time: no thread pool (``encode_batch``'s costs more than a short text).
         Not to be mixed with :meth:`count` on one counter (each sets the tokenizer's truncation its way)."""
         backend = self.tokenizer.backend
         backend.no_truncation()
+        rendered = self._rendered(inputs, prompt)
+        if rendered is not None:
+            return [min(len(backend.encode(text, add_special_tokens=False).ids), self.limit + 1) for text in rendered]
         texts = well_formed(_prompted(inputs, prompt))
         return [min(len(backend.encode(*x if isinstance(x, tuple) else (x,)).ids), self.limit + 1) for x in texts]
+
+    def _rendered(self, inputs: list[Any], prompt: str | None) -> list[str] | None:
+        """The inputs as the chat template renders them, or None without a chat template (or when the template
+        fails: the model's own call then reports why)."""
+        if self.chat is None:
+            return None
+        try:
+            conversations = self.chat.conversations(inputs)
+            if prompt:
+                conversations = self.chat.prepend_prompt_to_messages(conversations, prompt)
+            return well_formed([self.tokenizer.apply_chat_template(c, tokenize=False) for c in conversations])
+        except Exception:  # counted plainly; the model's call raises the same error with its message
+            return None
 
 
 def _prompted(inputs: list[Any], prompt: str | None) -> list[Any]:

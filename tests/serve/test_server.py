@@ -274,3 +274,31 @@ def test_a_quantized_model_is_served_and_reported_as_int8():
     assert status == 200
     np.testing.assert_allclose(np.array(body), model.encode(TEXTS, normalize_embeddings=True), atol=1e-6)
     assert ((np.array(body) * fp32).sum(axis=1) >= 0.99).all()
+
+
+def test_chat_template_models_are_served_and_counted_as_rendered(tmp_path):
+    """A model that renders inputs through a chat template (an embedder on a plain decoder folder, a causal-LM
+    reranker with Qwen3-Reranker's template): responses equal encode / predict, usage counts the rendered tokens."""
+    from embedkit.base.modules import Transformer
+    from embedkit.sentence_transformer.modules import Pooling
+    from tests.chat_template_cases import TEMPLATES, plain_transformers_folder
+    from tests.generate_causal_reranker_fixtures import QWEN3_RERANKER_TEMPLATE
+
+    transformer = Transformer(str(plain_transformers_folder("qwen3_st", tmp_path / "embedder")),
+                              processor_kwargs={"chat_template": TEMPLATES["chatml"]})
+    model = SentenceTransformer(modules=[transformer, Pooling(32, "lasttoken")], device="cpu")
+    reranker = CrossEncoder(str(FIX / "qwen3_reranker_lm"), device="cpu",
+                            processor_kwargs={"chat_template": QWEN3_RERANKER_TEMPLATE})
+    texts = ["hello world", "a much longer sentence about cats"]
+    with ServerThread(EmbeddingServer(model, ServeConfig(port=0), reranker=reranker)) as port:
+        status, _, body = call(port, "POST", "/v1/embeddings", {"input": texts})
+        assert status == 200
+        rendered = sum(int(n) for n in model.tokenize(texts)["attention_mask"].sum(1))
+        assert body["usage"]["prompt_tokens"] == rendered > sum(len(model.tokenizer.tokenize(t)) + 1 for t in texts)
+        np.testing.assert_allclose(np.array([d["embedding"] for d in body["data"]]),
+                                   model.encode(texts, normalize_embeddings=True), atol=1e-6)
+        status, _, hits = call(port, "POST", "/rerank", {"query": "what is a cat", "texts": texts,
+                                                         "raw_scores": True})
+    assert status == 200
+    expected = reranker.predict([("what is a cat", t) for t in texts], activation_fn=torch.nn.Identity())
+    np.testing.assert_allclose([h["score"] for h in sorted(hits, key=lambda h: h["index"])], expected, atol=1e-6)
