@@ -362,8 +362,8 @@ class Tokenizer:
         batched = bool(conversation) and isinstance(conversation[0], (list, tuple))
         conversations = conversation if batched else [conversation]
         source = select_template(self.chat_template, chat_template, kwargs.get("tools"))
-        special = {key: value for key, value in self.special_tokens.items()}
-        texts = [render_chat(source, list(messages), special, add_generation_prompt=add_generation_prompt,
+        texts = [render_chat(source, list(messages), dict(self.special_tokens),
+                             add_generation_prompt=add_generation_prompt,
                              continue_final_message=continue_final_message, compiled=self._compiled_templates,
                              **kwargs)
                  for messages in conversations]

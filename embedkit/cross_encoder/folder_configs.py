@@ -14,7 +14,7 @@ from typing import Any
 from embedkit.base.modules.module import read_json_file
 from embedkit.util.environment import check_model_requirements
 
-__all__ = ["TRANSFORMER_TYPES", "read_folder_configs"]
+__all__ = ["TRANSFORMER_TYPES", "read_folder_configs", "read_st_config", "saved_modality_config"]
 
 TRANSFORMER_TYPES = ("sentence_transformers.base.modules.transformer.Transformer",
                      "sentence_transformers.models.Transformer",
@@ -37,11 +37,8 @@ def read_folder_configs(folder: str | os.PathLike) -> tuple[str | None, int | No
     """
     folder = Path(folder)
     activation, model_type = None, "CrossEncoder"
-    st_config: dict[str, Any] = {}
-    st_config_path = folder / "config_sentence_transformers.json"
-    if st_config_path.exists():
-        st_config = read_json_file(st_config_path)
-        check_model_requirements(st_config.get("requirements"), source=str(folder))
+    st_config = read_st_config(folder)
+    if st_config:
         model_type = st_config.get("model_type", "SentenceTransformer")
         if model_type not in ("CrossEncoder", "SentenceTransformer"):
             raise ValueError(f"{folder}: config_sentence_transformers.json has model_type={model_type!r}; "
@@ -67,3 +64,40 @@ def read_folder_configs(folder: str | os.PathLike) -> tuple[str | None, int | No
     if output_name != "scores":
         raise ValueError(f"{folder}: module_output_name={output_name!r} is not supported (scores only)")
     return activation, max_length, lower, True, st_config
+
+
+def read_st_config(folder: Path) -> dict[str, Any]:
+    """``config_sentence_transformers.json`` ({} when there is none), its ``requirements`` checked.
+
+    Example:
+        >>> from embedkit.default_model import default_model_path
+        >>> read_st_config(default_model_path())["__version__"]["sentence_transformers"]
+        '2.0.0'
+    """
+    path = Path(folder) / "config_sentence_transformers.json"
+    if not path.exists():
+        return {}
+    config = read_json_file(path)
+    check_model_requirements(config.get("requirements"), source=str(folder))
+    return config
+
+
+def saved_modality_config(folder: Path) -> dict[str, Any] | None:
+    """The ``modality_config`` a folder saved by sentence-transformers pins (``modules.json`` present): the one in
+    ``sentence_bert_config.json``, else the text-only default of the 5.x folders. None for a plain transformers folder
+    (or a 5.x CrossEncoder folder), whose modalities are inferred (``"message"`` when there is a chat template), and
+    for a bi-encoder folder, whose classifier is new.
+
+    Example:
+        >>> from embedkit.default_model import default_model_path
+        >>> saved_modality_config(default_model_path()) is None  # a bi-encoder folder
+        True
+    """
+    if not (Path(folder) / "modules.json").exists():
+        return None
+    from embedkit.base.modules.transformer import Transformer
+
+    config = Transformer.load_config(folder)
+    if config.get("transformer_task", "feature-extraction") != "sequence-classification":
+        return None
+    return config["modality_config"]

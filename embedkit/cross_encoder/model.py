@@ -30,44 +30,30 @@ from torch import Tensor, nn
 from embedkit.base.model import BaseModel
 from embedkit.base.modules.module import (
     class_path,
-    import_torch_class,
     read_json_file,
     write_json_file,
 )
 from embedkit.base.modules.sequence_classification import SequenceClassificationTransformer
+from embedkit.cross_encoder.activations import activation_instance, resolve_saved_activation
 from embedkit.cross_encoder.causal_lm_folders import (
     is_causal_lm_folder,
     is_causal_lm_stack,
     load_causal_lm_modules,
     save_causal_lm_modules,
 )
-from embedkit.cross_encoder.folder_configs import read_folder_configs
+from embedkit.cross_encoder.classifier_folder import save_classifier_folder
+from embedkit.cross_encoder.folder_configs import read_folder_configs, read_st_config, saved_modality_config
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.heads import load_sequence_classifier
 from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
 from embedkit.encoders.loading import read_state_dict
 from embedkit.eval_mode import ensure_eval
-from embedkit.model_folder import ST_VERSION_WRITTEN, remove_stale_weight_files, saved_versions
+from embedkit.model_folder import remove_stale_weight_files, saved_versions
 from embedkit.tokenizer import Tokenizer
 from embedkit.util.decorators import cross_encoder_init_args_decorator, cross_encoder_predict_rank_args_decorator
-from embedkit.util.environment import check_model_requirements
 
 logger = logging.getLogger(__name__)
 base_logger = logging.getLogger("embedkit.base.model")  # loading messages, where sentence-transformers logs them
-
-def _saved_modality_config(folder: Path) -> dict[str, Any] | None:
-    """The ``modality_config`` a folder saved by sentence-transformers pins (``modules.json`` present): the one in
-    ``sentence_bert_config.json``, else the text-only default of the 5.x folders. None for a plain transformers folder
-    (or a 5.x CrossEncoder folder), whose modalities are inferred (``"message"`` when there is a chat template)."""
-    if not (folder / "modules.json").exists():
-        return None
-    from embedkit.base.modules.transformer import Transformer
-
-    config = Transformer.load_config(folder)
-    if config.get("transformer_task", "feature-extraction") != "sequence-classification":
-        return None  # a bi-encoder folder: its classifier is new
-    return config["modality_config"]
-
 
 def _check_pairs(inputs: list[Any]) -> None:
     """Raise TypeError naming the first item that is neither a pair of strings nor a lone string."""
@@ -95,41 +81,6 @@ def _is_list_like(value: Any) -> bool:
         return True
     cls = type(value)
     return cls.__name__ == "Column" and cls.__module__.startswith("datasets") and hasattr(value, "__getitem__")
-
-
-def _resolve_activation(path: str | None, trust_remote_code: bool) -> nn.Module | None:
-    """The activation named by a saved ``activation_fn`` path, or None for the default.
-
-    Only ``torch.*`` classes are imported: any other path is reported and the default is used, as
-    sentence-transformers does without ``trust_remote_code`` (with it, embedkit still imports nothing else).
-    """
-    if path is None:
-        return None
-    if isinstance(path, str) and path.startswith("torch."):
-        return import_torch_class(path)()
-    if trust_remote_code:
-        logger.warning(f"Activation function path '{path}' is not imported: embedkit imports only torch.* activation "
-                       "functions, also with `trust_remote_code=True`; using the default activation function instead.")
-        return None
-    logger.warning(
-        f"Activation function path '{path}' is not trusted, using default activation function instead. Please load "
-        "the CrossEncoder with `trust_remote_code=True` to allow loading custom activation functions via the "
-        "configuration."
-    )
-    return None
-
-
-def _activation_instance(value: Any) -> nn.Module | None:
-    """An activation given by the caller: a module instance, a class (instantiated) or a ``torch.*`` path."""
-    if value is None or isinstance(value, nn.Module):
-        return value
-    if isinstance(value, str):
-        return import_torch_class(value)()
-    if isinstance(value, type) and issubclass(value, nn.Module):
-        return value()
-    if callable(value):
-        return value
-    raise TypeError(f"activation_fn must be an nn.Module, a callable or a 'torch.*' class path, got {value!r}")
 
 
 #: config_kwargs keys that are loading options rather than config.json fields (accepted and not stored).
@@ -288,9 +239,9 @@ class CrossEncoder(BaseModel, nn.Module):
             raise ValueError(f"Default prompt name '{self.default_prompt_name}' not found in the configured prompts "
                              f"dictionary with keys {list(self.prompts.keys())!r}.")
 
-        activation = _activation_instance(activation_fn)
+        activation = activation_instance(activation_fn)
         if activation is None:
-            activation = _resolve_activation(saved.get("activation_fn"), self.trust_remote_code)
+            activation = resolve_saved_activation(saved.get("activation_fn"), self.trust_remote_code)
         self.activation_fn = activation if activation is not None else self.get_default_activation_fn()
 
         dtype = (model_kwargs or {}).get("torch_dtype", (model_kwargs or {}).get("dtype"))
@@ -349,7 +300,7 @@ class CrossEncoder(BaseModel, nn.Module):
             st_config = {}
         return {"activation_fn": saved_activation, "prompts": st_config.get("prompts"),
                 "default_prompt_name": st_config.get("default_prompt_name"),
-                "modality_config": _saved_modality_config(folder)}
+                "modality_config": saved_modality_config(folder)}
 
     def _load_causal_lm_folder(self, folder: Path, processor_kwargs: dict[str, Any], max_length: int | None
                                ) -> dict[str, Any]:
@@ -360,10 +311,7 @@ class CrossEncoder(BaseModel, nn.Module):
         self.pipeline = nn.Sequential(*modules)
         self.tokenizer = modules[0].tokenizer
         self.do_lower_case = modules[0].do_lower_case
-        st_config: dict[str, Any] = {}
-        if (folder / "config_sentence_transformers.json").exists():
-            st_config = read_json_file(folder / "config_sentence_transformers.json")
-            check_model_requirements(st_config.get("requirements"), source=str(folder))
+        st_config = read_st_config(folder)
         return {"activation_fn": st_config.get("activation_fn"), "prompts": st_config.get("prompts"),
                 "default_prompt_name": st_config.get("default_prompt_name")}
 
@@ -570,7 +518,7 @@ class CrossEncoder(BaseModel, nn.Module):
         else:
             inputs = inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs)
         prompt = self._resolve_prompt(prompt, prompt_name)
-        activation_fn = _activation_instance(activation_fn)
+        activation_fn = activation_instance(activation_fn)
         if pool is not None or (isinstance(device, (list, tuple)) and len(device) > 0):
             _check_pairs(inputs)
             if prompt:
@@ -674,33 +622,6 @@ class CrossEncoder(BaseModel, nn.Module):
         results.sort(key=lambda hit: hit["score"], reverse=True)
         return results[:top_k]
 
-    def _save_classifier(self, path: Path, weights: str) -> None:
-        """The classifier's files: config.json (with the activation ST 4.x-5.3 read there), the weights under
-        transformers' names, the tokenizer, modules.json and sentence_bert_config.json."""
-        from safetensors.torch import save_file
-
-        hf_config = self.model.hf_config()
-        # sentence-transformers 4.x-5.3 read the activation from config.json; 5.4+/6.x from the file below.
-        hf_config["sentence_transformers"] = {"activation_fn": class_path(self.activation_fn),
-                                             "version": ST_VERSION_WRITTEN}
-        write_json_file(path / "config.json", hf_config, sort_keys=True)
-        state = {k: v.cpu() for k, v in self.model.hf_state_dict().items()}
-        if weights == "model.safetensors":
-            save_file(state, str(path / weights), metadata={"format": "pt"})
-        else:
-            torch.save(state, path / weights)
-        self.tokenizer.save(path, model_max_length=self.max_length)
-        write_json_file(path / "modules.json", [
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
-        ])
-        write_json_file(path / "sentence_bert_config.json", {
-            "transformer_task": "sequence-classification",
-            "modality_config": self[0].get_config_dict()["modality_config"],
-            "module_output_name": "scores",
-            "max_seq_length": self.max_length,
-            "do_lower_case": self.do_lower_case,
-        })
-
     def save(self, path: str | os.PathLike, safe_serialization: bool | None = True, create_model_card: bool = True,
              **kwargs: Any) -> None:
         """Write the sentence-transformers 5.4+/6.x modular CrossEncoder folder (loadable by ST 6 and transformers).
@@ -728,7 +649,7 @@ class CrossEncoder(BaseModel, nn.Module):
         if self.model is None:
             save_causal_lm_modules(list(self.pipeline), path, safe_serialization)
         else:
-            self._save_classifier(path, weights)
+            save_classifier_folder(self, path, weights)
         remove_stale_weight_files(path, {weights})
         write_json_file(path / "config_sentence_transformers.json", {
             "__version__": saved_versions(),
