@@ -23,13 +23,14 @@ import os
 from typing import Any
 
 from embedkit.base.modality import infer_batch_modality, infer_modality
+from embedkit.base.peft_mixin import PeftAdapterMixin
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BaseModel", "infer_batch_modality", "infer_modality"]
 
 
-class BaseModel:
+class BaseModel(PeftAdapterMixin):
     """Mixin shared by embedkit's model classes (see the module docstring).
 
     Example:

@@ -36,6 +36,17 @@ from embedkit.encoders.convert import describe_weights, ek_to_hf, split_hf_state
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
 from embedkit.encoders.loading import check_size_before_building, load_strict, read_state_dict
+from embedkit.encoders.lora import (
+    ADAPTER_CONFIG,
+    active_adapters,
+    adapter_configs,
+    adapter_state_dict,
+    add_adapter,
+    load_adapter_weights,
+    read_adapter_folder,
+    set_active_adapters,
+    write_adapter_folder,
+)
 from embedkit.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -250,6 +261,12 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             subfolder = subfolder or source.get("subfolder") or ""
         folder = resolve_model_path(model_name_or_path, **hub_kwargs)
         folder = folder / subfolder if subfolder else folder
+        self.name_or_path = str(folder if Path(os.fspath(model_name_or_path)).expanduser().is_dir()
+                                else model_name_or_path)
+        """Where the network was loaded from: a local folder, or the Hub id (recorded in adapters added to it)."""
+        adapter_folder = None
+        if (folder / ADAPTER_CONFIG).is_file():  # a PEFT adapter folder: the network is its base model's
+            adapter_folder, folder = folder, self._adapter_base_folder(folder, hub_kwargs)
 
         config_path = folder / "config.json"
         if not config_path.exists():
@@ -276,12 +293,38 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         if tokenizer_name_or_path is not None:
             logger.warning("The `tokenizer_name_or_path` argument is deprecated and will be removed in a future "
                            "version. Please use the same path for the model and processor.")
+        if adapter_folder is not None:
+            self._load_adapter_folder(adapter_folder)
+            if (adapter_folder / "tokenizer_config.json").is_file() or (adapter_folder / "tokenizer.json").is_file():
+                folder = adapter_folder
         self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
         if processor_kwargs.get("padding_side") is not None:
             self.tokenizer.padding_side = processor_kwargs["padding_side"]
         if processor_kwargs.get("chat_template") is not None:
             self.tokenizer.chat_template = processor_kwargs["chat_template"]
         self._attach_input_formatter(infer_message=modality_config is None)
+
+    def _adapter_base_folder(self, adapter_folder: Path, hub_kwargs: dict[str, Any]) -> Path:
+        """The local folder of the base model an adapter folder names (``revision`` locates the adapter only)."""
+        from embedkit.hub import resolve_model_path
+
+        if type(self).task != "feature-extraction":
+            raise NotImplementedError(f"{adapter_folder}: LoRA adapters are supported on feature-extraction "
+                                      f"Transformer modules only; this folder is loaded for {type(self).task!r}")
+        base = read_json_file(adapter_folder / ADAPTER_CONFIG).get("base_model_name_or_path")
+        if not base:
+            raise ValueError(f"{adapter_folder / ADAPTER_CONFIG} names no base_model_name_or_path")
+        self.name_or_path = str(base)
+        return resolve_model_path(base, **{k: v for k, v in hub_kwargs.items() if k != "revision"})
+
+    def _load_adapter_folder(self, folder: Path) -> None:
+        """Put the folder's adapter on the network as ``"default"``, active and frozen (as transformers loads an
+        adapter folder)."""
+        settings, state, source = read_adapter_folder(folder)
+        settings.inference_mode = True
+        add_adapter(self.auto_model, self.config.model_type, settings, "default")
+        set_active_adapters(self.auto_model, "default")
+        load_adapter_weights(self.auto_model, self.config.model_type, "default", state, str(source))
 
     def _init_settings(self, transformer_task: str, do_lower_case: bool, backend: str,
                        processing_kwargs: dict[str, Any] | None, modality_config: dict[Any, dict[str, Any]] | None,
@@ -618,10 +661,18 @@ class Transformer(SentenceBertConfigFiles, InputModule):
 
     def save(self, output_path: str | os.PathLike, *args: Any, safe_serialization: bool = True, **kwargs: Any
              ) -> None:
+        """Save the network (config.json and weights under transformers' names), the tokenizer and
+        ``sentence_bert_config.json``; with a LoRA adapter active, the adapter instead of the network (PEFT's
+        ``adapter_config.json`` and ``adapter_model.safetensors``, naming the base model), as transformers does."""
         from safetensors.torch import save_file
 
         output_path = Path(output_path)
         output_path.mkdir(parents=True, exist_ok=True)
+        if adapter_configs(self.auto_model):
+            self._save_adapter(output_path, safe_serialization)
+            self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
+            write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
+            return
         hf_config = self.config.to_hf_config()
         (output_path / "config.json").write_text(json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
         state = {k: v.detach().cpu().contiguous() for k, v in self.auto_model.state_dict().items()}
@@ -634,6 +685,15 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             torch.save(hf_state, output_path / "pytorch_model.bin")
         self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
         write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
+
+    def _save_adapter(self, output_path: Path, safe_serialization: bool) -> None:
+        active = active_adapters(self.auto_model) or list(adapter_configs(self.auto_model))[:1]
+        if len(active) > 1:
+            raise ValueError("Multiple active adapters detected, saving multiple active adapters is not supported "
+                             "yet.")
+        settings = adapter_configs(self.auto_model)[active[0]]
+        state = adapter_state_dict(self.auto_model, self.config.model_type, active[0])
+        write_adapter_folder(output_path, settings, state, safe_serialization)
 
     def _save_with_head(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
         """Save a module whose network carries a head (classifier, causal LM): its ``hf_config()`` as config.json,

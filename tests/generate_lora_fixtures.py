@@ -1,0 +1,95 @@
+"""Generate the LoRA adapter fixtures with sentence-transformers 5.1.2 + peft 0.21.2 (run by hand; tests never import
+ST or peft). transformers 5.x needs peft >= 0.22, which this environment cannot install, so the reference is ST 5.x
+on transformers 4.57; both write adapters the same way (transformers' ``save_pretrained`` of a PEFT-loaded model).
+
+    /root/venv5/bin/python tests/generate_lora_fixtures.py
+
+Written under ``tests/fixtures/lora/``:
+- ``bert_adapter/``: ``SentenceTransformer(tiny_bert_classic)`` + ``add_adapter(LoraConfig(r=4, lora_alpha=8,
+  lora_dropout=0.1))`` (PEFT's default BERT targets: query, value), adapter weights set to seeded random values, saved
+  by ST: an adapter-only folder (no base weights) whose ``base_model_name_or_path`` tests point at the base fixture.
+- ``qwen3_adapter/``: ``[Transformer(qwen3_st), Pooling(mean)]`` + ``LoraConfig(r=2, lora_alpha=4, target_modules=
+  "all-linear", exclude_modules=["o_proj"], use_rslora=True)``, weights random as above.
+- ``golden.npz``: for each case, the adapter weights PEFT drew with ``torch.manual_seed(0)`` right before
+  ``add_adapter`` (``init_<case>__<name>``), the embeddings of the test texts with the adapter (``emb_<case>``) and
+  with adapters disabled (``base_<case>``).
+
+Seeded; a re-run writes the same values.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from peft import LoraConfig
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.models import Pooling, Transformer
+
+FIX = Path(__file__).parent / "fixtures"
+OUT = FIX / "lora"
+TEXTS = ["A man is eating food.", "naïve café déjà vu 東京", "", "The quick brown fox jumps over the lazy dog."]
+
+def _for_transformers4(name: str) -> str:
+    """A copy of a fixture written by transformers 5.x, as 4.x reads it: a tokenizer class 4.x has, the rotary
+    base where 4.x looks for it."""
+    folder = Path(tempfile.mkdtemp()) / name
+    shutil.copytree(FIX / name, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    config = json.loads((folder / "config.json").read_text())
+    config["rope_theta"] = config["rope_parameters"]["rope_theta"]  # 4.x reads it here (5.x from rope_parameters)
+    (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+CASES = {
+    "bert": (lambda: SentenceTransformer(str(FIX / "tiny_bert_classic"), device="cpu"),
+             dict(r=4, lora_alpha=8, lora_dropout=0.1)),
+    "qwen3": (lambda: SentenceTransformer(modules=[Transformer(_for_transformers4("qwen3_st")), Pooling(32, "mean")],
+                                          device="cpu"),
+              dict(r=2, lora_alpha=4, target_modules="all-linear", exclude_modules=["o_proj"], use_rslora=True)),
+}
+
+
+def main() -> None:
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    golden: dict[str, np.ndarray] = {}
+    for case, (build, options) in CASES.items():
+        model = build()
+        assert model[0].auto_model.config.hidden_size == 32
+        torch.manual_seed(0)
+        model.add_adapter(LoraConfig(**options))
+        for key, tensor in model.get_adapter_state_dict().items():
+            golden[f"init_{case}__{key}"] = tensor.detach().numpy().copy()
+        generator = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "lora_" in name:
+                    param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+        model.eval()
+        golden[f"emb_{case}"] = model.encode(TEXTS, convert_to_numpy=True)
+        model.disable_adapters()
+        golden[f"base_{case}"] = model.encode(TEXTS, convert_to_numpy=True)
+        model.enable_adapters()
+        folder = OUT / f"{case}_adapter"
+        model.save(str(folder))
+        (folder / "README.md").unlink()
+        config = json.loads((folder / "adapter_config.json").read_text())
+        config["base_model_name_or_path"] = "BASE"  # tests point it at the base fixture
+        (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        if case == "qwen3":  # the base is the HF folder itself; Pooling's config is all that ST adds
+            assert not (folder / "config.json").exists()
+        print(case, sorted(p.name for p in folder.iterdir()))
+    golden["texts"] = np.array(TEXTS)
+    np.savez(OUT / "golden.npz", **golden)
+
+
+if __name__ == "__main__":
+    main()
