@@ -176,6 +176,50 @@ def _replace_lone_surrogates(text: str) -> str:
     return text
 
 
+def _is_pair(value: Any) -> bool:
+    """A (text, text) tuple: one pair rather than a batch of two texts, when given as ``text`` alone."""
+    return isinstance(value, tuple) and len(value) == 2 and all(isinstance(t, str) for t in value)
+
+
+def _padded(row: list[int], width: int, fill: int, side: str) -> list[int]:
+    pad = [fill] * (width - len(row))
+    return row + pad if side == "right" else pad + row
+
+
+class BatchEncoding(dict):
+    """What calling a :class:`Tokenizer` returns: a dict of ``input_ids``, ``attention_mask`` (and
+    ``token_type_ids``), also readable as attributes, with ``.to(device)`` for tensors (transformers'
+    ``BatchEncoding``).
+
+    Example:
+        >>> BatchEncoding({"input_ids": [1, 2]}).input_ids
+        [1, 2]
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def to(self, device: Any) -> BatchEncoding:
+        return BatchEncoding({k: v.to(device) if isinstance(v, Tensor) else v for k, v in self.items()})
+
+    def convert_to_tensors(self, kind: str) -> BatchEncoding:
+        """The lists as ``"pt"`` tensors or ``"np"`` arrays; unequal lengths raise, as in transformers."""
+        import numpy as np
+
+        out = BatchEncoding()
+        for key, value in self.items():
+            rows = value if value and isinstance(value[0], list) else [value]
+            if len({len(r) for r in rows}) > 1:
+                raise ValueError("Unable to create tensor, you should probably activate truncation and/or padding "
+                                 "with 'padding=True' 'truncation=True' to have batched tensors with the same length.")
+            array = np.array(rows, dtype=np.int64).reshape(len(rows), -1)
+            out[key] = torch.from_numpy(array) if kind == "pt" else array
+        return out
+
+
 def well_formed(texts: Any) -> list[Any]:
     """The batch as a list, with lone surrogates replaced in every text and in both texts of a pair.
 
@@ -205,7 +249,7 @@ class Tokenizer:
     Example:
         >>> from embedkit.default_model import default_model_path
         >>> tok = Tokenizer(default_model_path())
-        >>> tok(["Hello world!"], max_length=8)["input_ids"].tolist()
+        >>> tok(["Hello world!"], max_length=8)["input_ids"]
         [[101, 7592, 2088, 999, 102]]
     """
 
@@ -369,7 +413,7 @@ class Tokenizer:
                  for messages in conversations]
         if not tokenize:
             return texts if batched else texts[0]
-        return self(texts, max_length=max_length, add_special_tokens=False, padding_side=padding_side)
+        return self.batch_features(texts, max_length=max_length, add_special_tokens=False, padding_side=padding_side)
 
     def encode_ids(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
                    add_special_tokens: bool = True) -> list[list[int]]:
@@ -388,12 +432,16 @@ class Tokenizer:
             self.backend.no_padding()
             return [enc.ids for enc in self.backend.encode_batch(texts, add_special_tokens=add_special_tokens)]
 
-    def tokenize(self, text: str) -> list[str]:
-        """The tokens of one text, without special tokens, never truncated (transformers' ``tokenize``)."""
+    def tokenize(self, text: str, pair: str | None = None, add_special_tokens: bool = False, **kwargs: Any
+                 ) -> list[str]:
+        """The tokens of one text (or pair), without special tokens unless asked, never truncated (transformers'
+        ``tokenize``)."""
         with self._lock:
             self.backend.no_truncation()
             self.backend.no_padding()
-            return self.backend.encode(well_formed([text])[0], add_special_tokens=False).tokens
+            item = well_formed([text if pair is None else (text, pair)])[0]
+            parts = item if isinstance(item, tuple) else (item,)
+            return self.backend.encode(*parts, add_special_tokens=add_special_tokens).tokens
 
     def _set_truncation(self, max_length: int | None) -> None:
         max_length = self.model_max_length if max_length is None else max_length
@@ -474,20 +522,89 @@ class Tokenizer:
             start = stop
         return count
 
-    def __call__(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
-                 add_special_tokens: bool = True, padding_side: str | None = None, **kwargs: Any
-                 ) -> dict[str, Tensor]:
-        """Tokenize a batch of texts or (text, text) pairs into padded (B, T) tensors.
-
-        Shapes: ``input_ids``, ``attention_mask`` and, when enabled, ``token_type_ids`` are all (B, T) int64.
-        Padding goes on ``padding_side`` (this call's, else :attr:`padding_side`).
-        Other keywords of transformers' tokenizer call (``padding``, ``truncation``, ``return_tensors``) are accepted
-        and mean what embedkit always does: pad to the longest, truncate to ``max_length``, return torch tensors.
+    def __call__(self, text: str | list[str] | list[tuple[str, str]] | None = None,
+                 text_pair: str | list[str] | None = None, add_special_tokens: bool = True,
+                 padding: bool | str = False, truncation: bool | str | None = None, max_length: int | None = None,
+                 return_tensors: str | None = None, padding_side: str | None = None,
+                 return_token_type_ids: bool | None = None, return_attention_mask: bool | None = None,
+                 **kwargs: Any) -> BatchEncoding:
+        """Tokenize as transformers' tokenizer call does: one text (or one ``text`` / ``text_pair``) gives one
+        example's lists, a list gives a list per example; ``padding`` (True / "longest", "max_length"),
+        ``truncation`` (to ``max_length``, default ``model_max_length``; ``max_length`` alone also truncates) and
+        ``return_tensors`` ("pt", "np") as there. A list item may itself be a (text, text) pair.
 
         Example:
             >>> from embedkit.default_model import default_model_path
             >>> tok = Tokenizer(default_model_path())
-            >>> tok(["Hello world!", "Hi"], padding_side="left")["attention_mask"].tolist()
+            >>> tok("Hello world")["input_ids"]
+            [101, 7592, 2088, 102]
+            >>> tok(["Hi", "Hello world"], padding=True, return_tensors="pt")["attention_mask"].tolist()
+            [[1, 1, 1, 0], [1, 1, 1, 1]]
+            >>> tok("Hello", "world")["token_type_ids"]
+            [0, 0, 0, 1, 1]
+        """
+        if text is None:
+            raise ValueError("You need to specify `text` (a string or a list of strings) to tokenize")
+        batched = isinstance(text, (list, tuple)) and not (text_pair is None and _is_pair(text))
+        items: list[Any] = list(text) if batched else [text]
+        if text_pair is not None:
+            pairs = list(text_pair) if batched else [text_pair]
+            if len(pairs) != len(items):
+                raise ValueError(f"text has {len(items)} examples but text_pair has {len(pairs)}")
+            items = [(a, b) for a, b in zip(items, pairs)]
+        items = [tuple(item) if isinstance(item, list) else item for item in items]
+        if padding not in (False, True, "longest", "max_length", "do_not_pad"):
+            raise ValueError(f"padding={padding!r}: expected True, False, 'longest', 'max_length' or 'do_not_pad'")
+        if return_tensors not in (None, "pt", "np"):
+            raise ValueError(f"return_tensors={return_tensors!r}: embedkit returns 'pt', 'np' or lists (None)")
+        truncate = truncation not in (None, False, "do_not_truncate") or (truncation is None and max_length)
+        limit = (max_length or self.model_max_length) if truncate else _NO_LIMIT
+        side = self.padding_side if padding_side is None else _checked_padding_side(padding_side)
+        with self._lock:
+            self._set_truncation(limit)
+            items = self._without_dropped_tail(well_formed(items))
+            self.backend.no_padding()
+            encodings = self.backend.encode_batch(items, add_special_tokens=add_special_tokens)
+        columns = {"input_ids": [e.ids for e in encodings]}
+        if return_token_type_ids if return_token_type_ids is not None else self.return_token_type_ids:
+            columns["token_type_ids"] = [e.type_ids for e in encodings]
+        if return_attention_mask is not False:
+            columns["attention_mask"] = [e.attention_mask for e in encodings]
+        width = max((len(ids) for ids in columns["input_ids"]), default=0)
+        if padding == "max_length":
+            width = max(width, max_length or self.model_max_length)
+        if padding in (True, "longest", "max_length"):
+            fill = {"input_ids": self.pad_token_id or 0, "token_type_ids": 0, "attention_mask": 0}
+            for key, rows in columns.items():
+                columns[key] = [_padded(row, width, fill[key], side) for row in rows]
+        out = BatchEncoding(columns if batched else {k: v[0] for k, v in columns.items()})
+        return out.convert_to_tensors(return_tensors) if return_tensors else out
+
+    def encode(self, text: str | tuple[str, str], text_pair: str | None = None, add_special_tokens: bool = True,
+               **kwargs: Any) -> list[int]:
+        """One text's (or pair's) token ids, as transformers' ``encode``.
+
+        Example:
+            >>> from embedkit.default_model import default_model_path
+            >>> Tokenizer(default_model_path()).encode("Hello world")
+            [101, 7592, 2088, 102]
+        """
+        return self(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
+
+    def batch_features(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
+                       add_special_tokens: bool = True, padding_side: str | None = None, **kwargs: Any
+                       ) -> dict[str, Tensor]:
+        """Tokenize a batch of texts or (text, text) pairs into padded (B, T) tensors.
+
+        Shapes: ``input_ids``, ``attention_mask`` and, when enabled, ``token_type_ids`` are all (B, T) int64.
+        Padding goes on ``padding_side`` (this call's, else :attr:`padding_side`); truncation to ``max_length``
+        (default: ``model_max_length``). What the models' ``tokenize`` / ``preprocess`` run; calling the tokenizer
+        itself behaves as transformers' tokenizer call.
+
+        Example:
+            >>> from embedkit.default_model import default_model_path
+            >>> tok = Tokenizer(default_model_path())
+            >>> tok.batch_features(["Hello world!", "Hi"], padding_side="left")["attention_mask"].tolist()
             [[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]]
         """
         side = self.padding_side if padding_side is None else _checked_padding_side(padding_side)
@@ -509,8 +626,30 @@ class Tokenizer:
     def convert_ids_to_tokens(self, ids: list[int]) -> list[str | None]:
         return [self.backend.id_to_token(int(i)) for i in ids]
 
-    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+    def decode(self, ids: list[int] | Tensor, skip_special_tokens: bool = False, **kwargs: Any) -> str:
+        """The text of token ids (special tokens kept unless ``skip_special_tokens``, as in transformers)."""
+        ids = ids.tolist() if isinstance(ids, Tensor) else ids
         return self.backend.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+
+    def batch_decode(self, sequences: list[list[int]] | Tensor, skip_special_tokens: bool = False, **kwargs: Any
+                     ) -> list[str]:
+        return [self.decode(ids, skip_special_tokens) for ids in sequences]
+
+    def convert_tokens_to_ids(self, tokens: str | list[str]) -> int | list[int] | None:
+        """Ids of tokens (the unknown token's id for a token not in the vocabulary, as in transformers)."""
+        if isinstance(tokens, str):
+            found = self.backend.token_to_id(tokens)
+            return found if found is not None else self.backend.token_to_id(self.special_tokens.get("unk_token", ""))
+        return [self.convert_tokens_to_ids(t) for t in tokens]
+
+    def get_vocab(self) -> dict[str, int]:
+        """Token -> id, added tokens included."""
+        return self.backend.get_vocab(with_added_tokens=True)
+
+    def save_pretrained(self, folder: str | os.PathLike, **kwargs: Any) -> tuple[str, ...]:
+        """Write the tokenizer files into ``folder`` (transformers' name for :meth:`save`)."""
+        self.save(folder)
+        return tuple(str(p) for p in sorted(Path(folder).iterdir()))
 
     def save(self, folder: str | os.PathLike, model_max_length: int | None = None) -> None:
         """Write the tokenizer files (``tokenizer.json``, configs, original ``vocab.txt``) into ``folder``."""

@@ -30,6 +30,25 @@ def test_non_string_items_raise_type_error_naming_index_and_type(bert, bad, inde
         bert.encode(bad)
 
 
+def test_bad_input_types_are_also_value_errors_as_in_sentence_transformers():
+    """sentence-transformers raises ValueError for these, embedkit an error that is both a TypeError and a
+    ValueError, so code written for either catches it. Every kind: an item of another type, no inputs at all, a
+    pair with a non-string, a triple, a sparse model's bad item, a StaticEmbedding's bad item."""
+    from embedkit import CrossEncoder, SparseEncoder
+
+    bert = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    ce = CrossEncoder(str(FIXTURES / "ce_bert1"), device="cpu")
+    sparse = SparseEncoder(str(FIXTURES / "se_bert_v6"), device="cpu")
+    static = SentenceTransformer(str(FIXTURES / "static_st"), device="cpu")
+    calls = [lambda: bert.encode(["a", None]), lambda: bert.encode(5), lambda: bert.encode(None),
+             lambda: bert.encode(np.array("a")), lambda: ce.predict([("a", None)]),
+             lambda: ce.predict([("a", "b", "c")]), lambda: sparse.encode(["a", 3]), lambda: static.encode(["a", 3])]
+    for call in calls:
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert isinstance(caught.value, TypeError)
+
+
 @pytest.mark.parametrize("batch_size", [0, -1, True, 2.0, "2"])
 def test_batch_size_must_be_a_positive_integer(bert, batch_size):
     with pytest.raises(ValueError, match="batch_size"):

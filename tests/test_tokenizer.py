@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -17,10 +18,10 @@ def test_ids_match_st(name, type_ids, texts):
     g = golden(name)
     max_length = 128 if name == "tiny_bert_v6" else 512
     tok = Tokenizer(FIXTURES / name, return_token_type_ids=type_ids)
-    out = tok(texts["tiny"], max_length=max_length)
+    out = tok.batch_features(texts["tiny"], max_length=max_length)
     np.testing.assert_array_equal(out["input_ids"].numpy(), g["input_ids"])
     np.testing.assert_array_equal(out["attention_mask"].numpy(), g["attention_mask"])
-    pairs = tok([tuple(p) for p in texts["pairs"]], max_length=max_length)
+    pairs = tok.batch_features([tuple(p) for p in texts["pairs"]], max_length=max_length)
     np.testing.assert_array_equal(pairs["input_ids"].numpy(), g["pair_input_ids"])
     if type_ids:
         np.testing.assert_array_equal(pairs["token_type_ids"].numpy(), g["pair_token_type_ids"])
@@ -31,7 +32,7 @@ def test_ids_match_st(name, type_ids, texts):
 def test_vocab_txt_only_builds_the_same_tokenizer(tmp_path, texts):
     for name in ("vocab.txt", "tokenizer_config.json"):
         shutil.copy(FIXTURES / "tiny_bert_hf" / name, tmp_path / name)
-    built = Tokenizer(tmp_path)(texts["tiny"], max_length=128)
+    built = Tokenizer(tmp_path).batch_features(texts["tiny"], max_length=128)
     np.testing.assert_array_equal(built["input_ids"].numpy(), golden("tiny_bert_v6")["input_ids"])
 
 
@@ -42,7 +43,7 @@ def test_real_minilm_ids_untruncated_and_truncated(minilm_path, texts):
     for full, cut in zip(texts["long_ids_untruncated"], truncated):
         assert cut == (full if len(full) <= 256 else full[:255] + [102])
     assert len(truncated[0]) == 256
-    np.testing.assert_array_equal(tok(texts["real"], max_length=256)["input_ids"].numpy(),
+    np.testing.assert_array_equal(tok.batch_features(texts["real"], max_length=256)["input_ids"].numpy(),
                                   golden("minilm_golden")["input_ids"])
 
 
@@ -123,14 +124,14 @@ def test_cutting_long_texts_before_tokenizing_keeps_the_same_ids(case, monkeypat
         monkeypatch.setattr(tokenizer_module, "COUNT_PIECE_CHARS", 500)  # and count them in pieces
         recording = _RecordingBackend(model.tokenizer.backend)
         monkeypatch.setattr(model.tokenizer, "backend", recording)
-        cut = model.tokenizer(batch, max_length=max_length)
+        cut = model.tokenizer.batch_features(batch, max_length=max_length)
         cut_ids = model.tokenizer.encode_ids(batch, max_length=max_length)
         monkeypatch.undo()
         longest_input = max(len(text) for item in batch for text in (item if isinstance(item, tuple) else (item,)))
         if case != "no_spaces":
             assert recording.longest < longest_input, "the longest text reached the tokenizer whole"
         monkeypatch.setattr(tokenizer_module, "CHARS_PER_KEPT_TOKEN", 10**9)  # never cut
-        whole = model.tokenizer(batch, max_length=max_length)
+        whole = model.tokenizer.batch_features(batch, max_length=max_length)
         assert cut_ids == model.tokenizer.encode_ids(batch, max_length=max_length)
         for key in whole:
             assert torch.equal(cut[key], whole[key]), (case, max_length, key)
@@ -148,20 +149,20 @@ def test_settings_of_one_call_never_leak_into_another():
     tok = Tokenizer(FIXTURES / "tiny_bert_v6")
     texts = ["a", "the quick brown fox jumps"]
     alone = tok.encode_ids(texts)
-    tok(texts)  # pads to the longest
+    tok.batch_features(texts)  # pads to the longest
     assert tok.encode_ids(texts) == alone
     assert len(tok.encode_ids(texts)[0]) < len(alone[1])
     long_text = "word " * 400
-    tok([long_text], max_length=8)
+    tok.batch_features([long_text], max_length=8)
     assert len(tok.tokenize(long_text)) == 400
     for clone in (copy.deepcopy(tok), pickle.loads(pickle.dumps(tok))):
         assert clone.encode_ids(texts) == alone and clone._lock is not tok._lock
 
     calls = [
-        lambda: tok([long_text, "short"], max_length=12)["input_ids"].tolist(),
+        lambda: tok.batch_features([long_text, "short"], max_length=12)["input_ids"].tolist(),
         lambda: tok.encode_ids(texts),
         lambda: tok.encode_ids([long_text], max_length=6),
-        lambda: tok([("q " * 300, "a " * 300)], max_length=10)["input_ids"].tolist(),
+        lambda: tok.batch_features([("q " * 300, "a " * 300)], max_length=10)["input_ids"].tolist(),
     ]
     expected = [call() for call in calls]
     wrong: list[tuple[int, object]] = []
@@ -225,11 +226,11 @@ def test_padding_side_is_read_set_per_call_saved_and_pickled(tmp_path):
 
     tok = Tokenizer(default_model_path())
     texts = ["a much longer text than the other", "short"]
-    assert tok.padding_side == "right" and tok(texts)["attention_mask"][1, -1] == 0
-    left = tok(texts, padding_side="left")
+    assert tok.padding_side == "right" and tok.batch_features(texts)["attention_mask"][1, -1] == 0
+    left = tok.batch_features(texts, padding_side="left")
     assert left["attention_mask"][1, 0] == 0 and left["attention_mask"][:, -1].all()
-    right_ids = tok(texts)["input_ids"][1]
-    real = int(tok(texts)["attention_mask"][1].sum())
+    right_ids = tok.batch_features(texts)["input_ids"][1]
+    real = int(tok.batch_features(texts)["attention_mask"][1].sum())
     assert torch.equal(left["input_ids"][1, -real:], right_ids[:real])  # the same ids, moved to the end
     tok.padding_side = "left"
     tok.save(tmp_path)
@@ -237,4 +238,32 @@ def test_padding_side_is_read_set_per_call_saved_and_pickled(tmp_path):
     assert Tokenizer(tmp_path).padding_side == "left"
     assert pickle.loads(pickle.dumps(tok)).padding_side == "left"
     with pytest.raises(ValueError, match="between 'right' and 'left'"):
-        tok(texts, padding_side="center")
+        tok.batch_features(texts, padding_side="center")
+
+
+CALL_GOLDEN = json.loads((FIXTURES / "tokenizer_call_golden.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(CALL_GOLDEN))
+def test_calling_model_tokenizer_returns_what_transformers_returns(name, minilm_path):
+    """``model.tokenizer(...)`` and its helpers as transformers 5.25's tokenizer (tests/generate_tokenizer_call_
+    fixtures.py): one text gives one example's lists, lists give ragged lists unless padded, pairs, truncation,
+    padding to max_length, tensors, decode keeping special tokens, batch_decode, unknown tokens, encode, tokenize."""
+    from embedkit import SentenceTransformer
+    from tests.generate_tokenizer_call_fixtures import run_calls
+
+    folder = minilm_path if name == "minilm" else FIXTURES / name
+    tok = SentenceTransformer(str(folder), device="cpu").tokenizer
+    assert run_calls(tok) == CALL_GOLDEN[name]
+
+
+def test_tokenizer_call_errors_name_the_problem():
+    tok = Tokenizer(FIXTURES / "tiny_bert_v6")
+    with pytest.raises(ValueError, match="Unable to create tensor"):
+        tok(["a", "a much longer text"], return_tensors="pt")
+    with pytest.raises(ValueError, match="text has 2 examples but text_pair has 1"):
+        tok(["a", "b"], ["c"])
+    with pytest.raises(ValueError, match="padding='sideways'"):
+        tok("a", padding="sideways")
+    encoded = tok(["a b", "c"], padding=True, return_tensors="pt")
+    assert encoded.input_ids.shape == (2, 4) and encoded.to("cpu")["attention_mask"].tolist()[1] == [1, 1, 1, 0]

@@ -28,6 +28,8 @@ import copy
 import logging
 from typing import Any
 
+from embedkit.base.modality_types import InputTypeError
+
 logger = logging.getLogger(__name__)
 
 # Model types whose templates read flat content although their source looks structured (as sentence-transformers).
@@ -136,7 +138,7 @@ class InputFormatter:
             elif isinstance(item, dict) and set(item) == {"text"} and isinstance(item["text"], str):
                 out.append(self.to_message(item))
             else:
-                raise TypeError(f"input {index} has type {type(item).__name__}; expected str, a (str, str) pair "
+                raise InputTypeError(f"input {index} has type {type(item).__name__}; expected str, a (str, str) pair "
                                 "or chat messages")
         return out
 

@@ -196,7 +196,8 @@ def token_lengths(card: BaseModelCardData, texts: list[str], task: str | None) -
     tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is not None:
         max_length = getattr(model, "max_length", None)
-        attempts.append(lambda: tokenizer(texts, max_length=max_length) if max_length else tokenizer(texts))
+        batch = getattr(tokenizer, "batch_features", tokenizer)  # embedkit's: padded tensors
+        attempts.append(lambda: batch(texts, max_length=max_length) if max_length else batch(texts))
     for attempt in attempts:
         try:
             features = attempt()

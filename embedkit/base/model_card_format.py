@@ -42,7 +42,8 @@ def training_card_section(summary: dict[str, Any] | None) -> str:
     evals = [h for h in history if any(k.startswith("eval_") for k in h)]
     if evals:
         lines += ["", "### Final evaluation", ""]
-        lines += [f"- `{k}`: {_fmt(v)}" for k, v in evals[-1].items() if k.startswith("eval_")]
+        lines += [f"- `{k}`: {_fmt(v)}" for k, v in evals[-1].items()
+                  if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))]
     train_rows = [h for h in history if "loss" in h]
     if train_rows:
         lines += ["", "### Training log", "", "| step | epoch | loss | learning rate |", "|---|---|---|---|"]

@@ -33,6 +33,7 @@ import gc
 import logging
 import math
 import random
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -51,7 +52,7 @@ from embedkit.base.termination import TerminationRequest
 from embedkit.base.trainer_data import _NamedRows as _NamedRows
 from embedkit.base.trainer_optimizer import _Losses, build_optimizer
 from embedkit.base.trainer_optimizer import _no_decay as _no_decay
-from embedkit.base.trainer_state import EvalLoopOutput, TrainerControl, TrainerState, TrainOutput
+from embedkit.base.trainer_state import EvalLoopOutput, TrainerControl, TrainerState, TrainOutput, speed_metrics
 from embedkit.base.trainer_state import TrainerCallback as TrainerCallback
 from embedkit.base.training_args import (
     BaseTrainingArguments,
@@ -349,6 +350,8 @@ class BaseTrainer:
         return output
 
     def _train(self, resume: str | bool | None) -> TrainOutput:
+        if not self.train_datasets:
+            raise ValueError(f"Training requires specifying a train_dataset to the {type(self).__name__}.")
         if self.model_init is not None:  # as transformers: every run starts from a fresh model
             self.call_model_init()
         args, model = self.args, self.model
@@ -414,6 +417,7 @@ class BaseTrainer:
         if args.eval_on_start and state.global_step == 0:
             self._evaluate_and_track(output_dir)
         model.train()
+        started, total_loss = time.perf_counter(), 0.0
         window: dict[str, float] = {}
         window_steps, saved_step = 0, -1
         batches_epoch, batches = -1, []
@@ -476,12 +480,12 @@ class BaseTrainer:
 
             # -- logging, evaluation, saving
             window["loss"] = window.get("loss", 0.0) + float(step_loss)
+            total_loss += float(step_loss) if math.isfinite(float(step_loss)) else 0.0
             if parts_sum:
                 self.track_loss_components(parts_sum)
             window_steps += 1
             epoch_end = state.batch_in_epoch == 0
-            last = state.global_step >= max_steps
-            if self._due(args.logging_steps, "steps") or (args.logging_first_step and state.global_step == 1) or last:
+            if self._due(args.logging_steps, "steps") or (args.logging_first_step and state.global_step == 1):
                 entry = {k: dist_utils.mean_over_ranks(v / window_steps) for k, v in window.items()}
                 components = self.accum_loss_components["train"]
                 steps = float(components.pop("steps", 1))
@@ -517,11 +521,16 @@ class BaseTrainer:
             self._load_weights(Path(state.best_model_checkpoint), losses)
             logger.info("loaded the best model from %s (%s = %s)", state.best_model_checkpoint,
                         args.metric_for_best_model, state.best_metric)
+        # The run's summary, as transformers logs it: speed over this call, the mean step loss, the epoch reached.
+        train_loss = total_loss / max(state.global_step, 0.001)
+        samples = (args.max_steps * args.per_device_train_batch_size * accum * world if args.max_steps > 0
+                   else round(sum(len(d) for d in self.train_datasets.values()) * args.num_train_epochs))
+        metrics = {**speed_metrics("train", started, samples, max_steps), "total_flos": 0.0, "train_loss": train_loss}
+        self._log({**metrics, "epoch": round(state.epoch, 4), "step": state.global_step}, output_dir, None)
+        metrics["epoch"] = round(state.epoch, 4)
         self._callback("on_train_end")
         self._record_for_model_card()
-        losses_logged = [h["loss"] for h in state.log_history if "loss" in h]
-        return TrainOutput(state.global_step, float(np.mean(losses_logged)) if losses_logged else float("nan"),
-                           state.log_history[-1] if state.log_history else {})
+        return TrainOutput(state.global_step, train_loss, metrics)
 
     # ------------------------------------------------------------------ helpers of the loop
     def _due(self, every: int | float | None, _: str) -> bool:
@@ -595,15 +604,18 @@ class BaseTrainer:
         ``{metric_key_prefix}_loss``."""
         return trainer_evaluation.evaluation_loop(self, dataloader, metric_key_prefix)
 
-    def evaluate(self, eval_dataset: Any = None) -> dict[str, float]:
-        """Eval loss and evaluator metrics, all prefixed ``eval_``.
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: list[str] | None = None,
+                 metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Eval loss and evaluator metrics, all prefixed ``metric_key_prefix`` (``eval_``), with the runtime keys
+        transformers adds (``eval_runtime``, ``eval_samples_per_second``, ``eval_steps_per_second``); logged (in
+        ``state.log_history`` and through ``on_log``) and passed to ``on_evaluate``.
 
         The eval loss is the row-weighted mean of the batch losses over the eval batches, drawn with the configured
         batch sampler (so in-batch-negative losses see the batches they would see in training) and
         ``per_device_eval_batch_size`` rows per rank; with several eval datasets, one ``eval_{name}_loss`` each
         (see :meth:`get_eval_dataloader` and :meth:`evaluation_loop`).
         """
-        return trainer_evaluation.evaluate(self, eval_dataset)
+        return trainer_evaluation.evaluate(self, eval_dataset, metric_key_prefix)
 
     def _evaluate_and_track(self, output_dir: Path) -> dict[str, float]:
         return trainer_evaluation.evaluate_and_track(self, output_dir)

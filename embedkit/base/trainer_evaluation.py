@@ -8,6 +8,8 @@ The functions take the trainer and call its overridable methods (``get_eval_data
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +17,7 @@ import torch
 
 from embedkit import distributed as dist_utils
 from embedkit.base.trainer_optimizer import _Losses
-from embedkit.base.trainer_state import EvalLoopOutput
+from embedkit.base.trainer_state import EvalLoopOutput, speed_metrics
 from embedkit.data import as_datasets
 
 if TYPE_CHECKING:
@@ -64,24 +66,31 @@ def evaluation_loop(trainer: BaseTrainer, dataloader: Any, metric_key_prefix: st
     return EvalLoopOutput(None, None, {f"{metric_key_prefix}_loss": loss_value}, int(rows))
 
 
-def evaluate(trainer: BaseTrainer, eval_dataset: Any = None) -> dict[str, float]:
-    """Eval loss(es) and evaluator metrics, all prefixed ``eval_`` (:meth:`BaseTrainer.evaluate`)."""
+def evaluate(trainer: BaseTrainer, eval_dataset: Any = None, metric_key_prefix: str = "eval") -> dict[str, float]:
+    """Eval loss(es) with their runtime keys and the evaluators' metrics, prefixed ``metric_key_prefix``; logged
+    and passed to ``on_evaluate`` (:meth:`BaseTrainer.evaluate`)."""
     if eval_dataset is not None:
         trainer.validate_column_names(eval_dataset, "eval")
         datasets, multi = as_datasets(eval_dataset, "eval_dataset")
     else:
         datasets, multi = trainer.eval_datasets, list(trainer.eval_datasets) != [""]
+    if not datasets and not trainer.evaluators:
+        raise ValueError(f"Evaluation requires specifying an eval_dataset to the {type(trainer).__name__}.")
     model, args = trainer.model, trainer.args
     metrics: dict[str, float] = {}
     was_training = model.training
     model.eval()
     for name, dataset in datasets.items():
+        start = time.perf_counter()
         if eval_dataset is None:
             loader = trainer.get_eval_dataloader(name if multi else None)
         else:
             loader = trainer._build_dataloader({name: dataset}, multi, args.per_device_eval_batch_size)
-        prefix = f"eval_{name}" if name else "eval"
-        metrics.update(trainer.evaluation_loop(loader, description="Evaluation", metric_key_prefix=prefix).metrics)
+        prefix = f"{metric_key_prefix}_{name}" if name else metric_key_prefix
+        output = trainer.evaluation_loop(loader, description="Evaluation", metric_key_prefix=prefix)
+        batch_size = args.per_device_eval_batch_size * dist_utils.get_world_size()
+        metrics.update(output.metrics)
+        metrics.update(speed_metrics(prefix, start, output.num_samples, math.ceil(output.num_samples / batch_size)))
     evaluator_metrics: dict[str, float] = {}
     if dist_utils.is_main_process():
         eval_dir = Path(args.output_dir or "trainer_output") / "eval"  # where ST's trainer has evaluators write CSVs
@@ -89,22 +98,24 @@ def evaluate(trainer: BaseTrainer, eval_dataset: Any = None) -> dict[str, float]
         for evaluator in trainer.evaluators:
             out = evaluator(model, output_path=str(eval_dir), epoch=trainer.state.epoch,
                             steps=trainer.state.global_step)
-            evaluator_metrics.update({k if k.startswith("eval_") else f"eval_{k}": float(v) for k, v in
-                                      out.items()})
+            evaluator_metrics.update({k if k.startswith(f"{metric_key_prefix}_") else f"{metric_key_prefix}_{k}":
+                                      float(v) for k, v in out.items()})
     metrics.update(dist_utils.broadcast_object(evaluator_metrics))
     if was_training:
         model.train()
+    state = trainer.state
+    if state.global_step > 0:  # as transformers adds the epoch once training has run
+        metrics["epoch"] = round(state.epoch, 4)
+    trainer._log({**metrics, "step": state.global_step}, Path(args.output_dir or "trainer_output"), None)
+    trainer._callback("on_evaluate", metrics=metrics)
     return metrics
 
 
 def evaluate_and_track(trainer: BaseTrainer, output_dir: Path) -> dict[str, float]:
-    """Evaluate, log the metrics and call ``on_evaluate``; with ``metric_for_best_model``, note whether this step
-    improved it (the next checkpoint saved at this step then becomes the best one)."""
-    metrics = trainer.evaluate()
+    """Evaluate (which logs the metrics and calls ``on_evaluate``); with ``metric_for_best_model``, note whether
+    this step improved it (the next checkpoint saved at this step then becomes the best one)."""
+    metrics = trainer.evaluate()  # logs the metrics and calls on_evaluate
     state, args = trainer.state, trainer.args
-    entry = {**metrics, "epoch": round(state.epoch, 4), "step": state.global_step}
-    trainer._log(entry, output_dir, None)
-    trainer._callback("on_evaluate", metrics=metrics)
     if args.metric_for_best_model:
         key = args.metric_for_best_model
         key = key if key.startswith("eval_") else f"eval_{key}"

@@ -32,7 +32,9 @@ def log_entry(trainer: BaseTrainer, entry: dict[str, Any], output_dir: Path, bar
     output_dir.mkdir(parents=True, exist_ok=True)
     with open(output_dir / "training_log.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
-    trainer._callback("on_log", logs=entry)
+    logs = {k: v for k, v in entry.items() if k != "step"}  # as transformers: the step is in log_history's
+    trainer._callback("on_log", logs=logs)                    # entries, not in the logs handed to callbacks
+    entry.update(logs)  # what a callback adds to the logs (SPLADE's regularizer weights) stays in the history
 
 
 def track_loss_components(trainer: BaseTrainer, loss: dict[str, Tensor]) -> None:

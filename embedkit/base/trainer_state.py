@@ -4,6 +4,7 @@ every checkpoint), the stop flag (:class:`TrainerControl`), the callback hooks, 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -21,6 +22,20 @@ class TrainerState:
     log_history: list[dict[str, Any]] = field(default_factory=list)
     best_metric: float | None = None
     best_model_checkpoint: str | None = None
+
+
+def speed_metrics(split: str, start: float, num_samples: int, num_steps: int) -> dict[str, float]:
+    """``{split}_runtime`` (s, since ``start`` on ``time.perf_counter``), ``_samples_per_second`` and
+    ``_steps_per_second``, rounded as transformers rounds them.
+
+    Example:
+        >>> import time
+        >>> sorted(speed_metrics("eval", time.perf_counter(), 8, 2))
+        ['eval_runtime', 'eval_samples_per_second', 'eval_steps_per_second']
+    """
+    runtime = max(time.perf_counter() - start, 1e-9)
+    return {f"{split}_runtime": round(runtime, 4), f"{split}_samples_per_second": round(num_samples / runtime, 3),
+            f"{split}_steps_per_second": round(num_steps / runtime, 3)}
 
 
 class TrainOutput(NamedTuple):

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from embedkit.base.modality_types import InputTypeError
 from embedkit.base.model import BaseModel
 from embedkit.base.modules.module import (
     class_path,
@@ -61,7 +62,7 @@ def _check_pairs(inputs: list[Any]) -> None:
         if isinstance(item, str):
             continue
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-            raise TypeError(f"input {i} has type {type(item).__name__} ({item!r:.60}); expected a (str, str) pair")
+            raise InputTypeError(f"input {i} has type {type(item).__name__} ({item!r:.60}); expected a (str, str) pair")
 
 
 def _with_prompt(item: str | tuple[str, str] | list[str], prompt: str) -> str | tuple[str, str]:
@@ -450,7 +451,7 @@ class CrossEncoder(BaseModel, nn.Module):
         if max_length is None or text_kwargs.get("truncation", True) is False:
             max_length = self.max_length
         items = [p if isinstance(p, str) else (p[0], p[1]) for p in pairs]
-        return self.tokenizer(items, max_length=min(int(max_length), self.max_length))
+        return self.tokenizer.batch_features(items, max_length=min(int(max_length), self.max_length))
 
     tokenize = preprocess
 
@@ -622,12 +623,14 @@ class CrossEncoder(BaseModel, nn.Module):
         results.sort(key=lambda hit: hit["score"], reverse=True)
         return results[:top_k]
 
-    def save(self, path: str | os.PathLike, safe_serialization: bool | None = True, create_model_card: bool = True,
-             **kwargs: Any) -> None:
+    def save(self, path: str | os.PathLike, model_name: str | None = None, create_model_card: bool = True,
+             train_datasets: list[str] | None = None, safe_serialization: bool | None = True, **kwargs: Any
+             ) -> None:
         """Write the sentence-transformers 5.4+/6.x modular CrossEncoder folder (loadable by ST 6 and transformers).
 
         ``safe_serialization=False`` writes ``pytorch_model.bin`` instead of ``model.safetensors`` (None: the
-        default, safetensors). ``model_name`` (keyword) names the model in the generated README.md.
+        default, safetensors). ``model_name`` names the model in the generated README.md. The arguments are
+        sentence-transformers' in its order (``train_datasets`` is accepted and not used).
 
         A CrossEncoder on a causal language model is written as sentence-transformers 6.x writes it: the
         text-generation Transformer at the root and ``1_LogitScore``.
@@ -661,7 +664,7 @@ class CrossEncoder(BaseModel, nn.Module):
         if create_model_card:
             from embedkit.base.model_card import write_model_card
 
-            write_model_card(self, path, kwargs.get("model_name"))
+            write_model_card(self, path, model_name)
 
     save_pretrained = save
 

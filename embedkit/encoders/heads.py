@@ -464,8 +464,9 @@ def load_sequence_classifier(hf_config: dict[str, Any], state_dict: dict[str, Te
 
     A classifier checkpoint (``is_classifier`` and ``classifier.*`` weights present) loads with its head; any other
     (a bi-encoder, ``*Model`` or ``*ForMaskedLM`` checkpoint) gets a new ``num_labels``-label head (1 by default),
-    with a warning, as sentence-transformers does. ``config.num_labels`` and ``config.classifier_dropout`` are set
-    as transformers' config has them.
+    with a warning, as sentence-transformers does. ``config.num_labels``, ``config.id2label`` / ``label2id``
+    (``LABEL_i`` when config.json has no labels for this head) and ``config.classifier_dropout`` are set as
+    transformers' config has them.
 
     Example:
         >>> cfg = EncoderConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
@@ -489,4 +490,9 @@ def load_sequence_classifier(hf_config: dict[str, Any], state_dict: dict[str, Te
     model.config.classifier_dropout = hf_config.get("classifier_dropout")
     model.config.num_labels = model.num_labels
     model.config.hf_config["num_labels"] = model.num_labels
+    labels = hf_config.get("id2label")
+    if not isinstance(labels, dict) or len(labels) != model.num_labels:
+        labels = {i: f"LABEL_{i}" for i in range(model.num_labels)}
+    model.config.id2label = {int(i): label for i, label in labels.items()}  # as transformers: int keys
+    model.config.label2id = {label: i for i, label in model.config.id2label.items()}
     return model

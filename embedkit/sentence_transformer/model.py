@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.base.modality import is_message_dict
+from embedkit.base.modality_types import InputTypeError
 from embedkit.base.model import BaseModel
 from embedkit.base.model_card import (
     write_model_card,
@@ -84,7 +85,7 @@ def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
     """
     if sentences is None:
         if inputs is None:
-            raise TypeError(f"{method}() missing 1 required argument: 'inputs'")
+            raise InputTypeError(f"{method}() got no inputs (inputs=None): pass a string or a list of inputs")
         return inputs
     if inputs is not None and inputs is not sentences:
         raise TypeError(f"{method}() got both `inputs` and `sentences`; `sentences` is the former name of `inputs`")
@@ -496,7 +497,7 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
                         f"As per {cls}.get_model_kwargs(), this model does not accept any additional keyword "
                         "arguments."))
         if isinstance(inputs, np.ndarray) and inputs.ndim == 0:
-            raise TypeError("encode() got a 0-d NumPy array; pass a string (str(array)) or a list of strings")
+            raise InputTypeError("encode() got a 0-d NumPy array; pass a string (str(array)) or a list of strings")
         single = self.is_singular_input(inputs)
         items = [inputs] if single else inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs)
         items = self._unwrap_task_dicts(items, kwargs)

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from embedkit.base.modality_types import InputTypeError
+
 logger = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = ("triplet", "n-tuple", "labeled-pair", "labeled-list")
@@ -300,7 +302,7 @@ def mine_hard_negatives(
     for role, texts in (("anchor", anchors), ("positive", positives_in), ("corpus", corpus or [])):
         bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
         if bad is not None:
-            raise TypeError(f"{role} {bad} has type {type(texts[bad]).__name__}; all texts must be str")
+            raise InputTypeError(f"{role} {bad} has type {type(texts[bad]).__name__}; all texts must be str")
     positives_per_query = list(Counter(anchors).values())  # rows per anchor, duplicates included (as ST)
     max_positives = max(positives_per_query)
 

@@ -233,3 +233,19 @@ def test_forward_returns_scores():
     assert "token_type_ids" not in features
     out = ce(features)
     assert out["scores"].shape == (2, 3)  # (B, num_labels)
+
+
+def test_config_label_maps_and_save_argument_order(tmp_path):
+    folder = tmp_path / "nli"
+    shutil.copytree(FIX / "ce_bert3", folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = {"0": "contradiction", "1": "entailment", "2": "neutral"}
+    config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+    (folder / "config.json").write_text(json.dumps(config))
+    model = CrossEncoder(str(folder), device="cpu")
+    assert model.config.id2label == {0: "contradiction", 1: "entailment", 2: "neutral"}
+    assert model.config.label2id == {"contradiction": 0, "entailment": 1, "neutral": 2}
+    assert CrossEncoder(str(FIX / "ce_bert1"), device="cpu").config.id2label == {0: "LABEL_0"}
+    model.save(str(tmp_path / "out"), "my-nli-model")  # sentence-transformers' order: (path, model_name, ...)
+    assert "my-nli-model" in (tmp_path / "out" / "README.md").read_text()
+    assert (tmp_path / "out" / "model.safetensors").is_file()

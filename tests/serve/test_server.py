@@ -63,7 +63,7 @@ def test_openai_embeddings_float_base64_dimensions_usage(served, models):
     assert [d["index"] for d in body["data"]] == [0, 1, 2] and body["data"][0]["object"] == "embedding"
     expected = model.encode(TEXTS[:3], truncate_dim=8, normalize_embeddings=True)
     np.testing.assert_allclose([d["embedding"] for d in body["data"]], expected, atol=1e-6)
-    tokens = int(model.tokenizer(TEXTS[:3])["attention_mask"].sum())
+    tokens = int(model.tokenizer.batch_features(TEXTS[:3])["attention_mask"].sum())
     assert body["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
     _, _, b64 = call(port, "POST", "/v1/embeddings", {**request, "encoding_format": "base64"})
     decoded = [np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in b64["data"]]
@@ -250,16 +250,16 @@ def test_token_counts_match_the_model_tokenizer_and_ignore_its_padding_state(mod
     from embedkit.serve.inference import TokenCounter
 
     model, reranker, _ = models
-    model.tokenizer(["a", "a much longer text to pad to"])  # leaves the tokenizer padding to the longest
+    model.tokenizer.batch_features(["a", "a much longer text to pad to"])  # leaves the tokenizer padding to the longest
     counter = TokenCounter(model.tokenizer, limit=12)
     texts = ["hello world", "a much longer sentence about cats, dogs and the weather in spring", "x"]
-    expected = [min(int(n), 13) for n in model.tokenizer(texts, max_length=100)["attention_mask"].sum(1)]
+    expected = [min(int(n), 13) for n in model.tokenizer.batch_features(texts, max_length=100)["attention_mask"].sum(1)]
     assert counter.count(texts) == counter.count_short(texts) == expected and expected[1] == 13
-    prompted = [int(n) for n in model.tokenizer(["query: x"])["attention_mask"].sum(1)]
+    prompted = [int(n) for n in model.tokenizer.batch_features(["query: x"])["attention_mask"].sum(1)]
     assert counter.count(["x"], prompt="query: ") == counter.count_short(["x"], prompt="query: ") == prompted
     pair_counter = TokenCounter(reranker.tokenizer, limit=512)
     pairs = [("a question", "an answer here"), ("q", "d")]
-    pair_expected = [int(n) for n in reranker.tokenizer(pairs)["attention_mask"].sum(1)]
+    pair_expected = [int(n) for n in reranker.tokenizer.batch_features(pairs)["attention_mask"].sum(1)]
     assert pair_counter.count(pairs) == pair_counter.count_short(pairs) == pair_expected
 
 

@@ -274,8 +274,9 @@ def _eval_worker(rank: int, world: int, port: int, out_dir: str) -> None:
                                          train_dataset=sts_rows(), eval_dataset=sts_rows(), loss=CosineMSE(model),
                                          evaluator=probe)
     trainer.train()
-    evals = [{k: v for k, v in h.items() if k.startswith("eval_")} for h in trainer.state.log_history
-             if "eval_probe" in h]
+    # each rank times its own evaluation (eval_runtime, ..._per_second), as in transformers; the metrics agree
+    evals = [{k: v for k, v in h.items() if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))}
+             for h in trainer.state.log_history if "eval_probe" in h]
     torch.save({"calls": probe.calls, "evals": evals}, os.path.join(out_dir, f"rank{rank}.pt"))
 
 

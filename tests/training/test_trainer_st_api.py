@@ -69,4 +69,40 @@ def test_model_init_repoints_the_losses_and_eval_loss_is_row_weighted(tmp_path):
     trainer.train()
     assert trainer.loss.model is trainer.model and trainer.loss.model is not base
     metrics = trainer.evaluate()
-    assert set(metrics) == {"eval_loss"} and metrics["eval_loss"] >= 0
+    assert set(metrics) == {"eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second",
+                            "epoch"} and metrics["eval_loss"] >= 0
+
+
+def test_train_output_evaluate_and_their_log_entries_follow_transformers(tmp_path):
+    from embedkit.base.trainer import TrainerCallback
+
+    seen = []
+
+    class Logs(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            seen.append(dict(logs))
+
+    model = tiny_model()
+    trainer = SentenceTransformerTrainer(model, Args(output_dir=str(tmp_path), max_steps=3, save_strategy="no",
+                                                     disable_tqdm=True, logging_steps=2, per_device_train_batch_size=4),
+                                         train_dataset=sts_rows(8), eval_dataset=sts_rows(6), loss=CosineMSE(model),
+                                         callbacks=[Logs()])
+    out = trainer.train()
+    assert set(out.metrics) == {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos",
+                                "train_loss", "epoch"}
+    step_losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(step_losses) == 1  # logged at step 2 only: step 3 is not a logging step (as in transformers)
+    assert out.training_loss == out.metrics["train_loss"] > 0
+    assert out.metrics["train_samples_per_second"] == pytest.approx(3 * 4 / out.metrics["train_runtime"], rel=1e-2)
+    assert trainer.state.log_history[-1]["step"] == 3 and "train_loss" in trainer.state.log_history[-1]
+    assert all("step" not in logs for logs in seen) and "train_loss" in seen[-1]
+    metrics = trainer.evaluate(metric_key_prefix="test")
+    assert set(metrics) == {"test_loss", "test_runtime", "test_samples_per_second", "test_steps_per_second", "epoch"}
+    assert "test_loss" in trainer.state.log_history[-1] and "test_loss" in seen[-1]
+    bare = SentenceTransformerTrainer(model, Args(output_dir=str(tmp_path)), loss=CosineMSE(model))
+    with pytest.raises(ValueError, match="Evaluation requires specifying an eval_dataset to the "
+                                         "SentenceTransformerTrainer."):
+        bare.evaluate()
+    with pytest.raises(ValueError, match="Training requires specifying a train_dataset to the "
+                                         "SentenceTransformerTrainer."):
+        bare.train()

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from embedkit.base.chat_messages import SIZE_KWARGS, InputFormatter, restore_suffix
 from embedkit.base.modality import is_message_dict
+from embedkit.base.modality_types import InputTypeError
 from embedkit.base.modules.input_module import InputModule
 from embedkit.base.modules.module import read_json_file, write_json_file
 from embedkit.base.modules.transformer_config import (  # noqa: F401 (re-exported: the names once lived here)
@@ -101,7 +102,7 @@ def check_text_inputs(inputs: list[Any]) -> None:
             from embedkit.base.modality import check_text_modality
 
             check_text_modality([item], "model")  # names the chat-message modality this model does not take
-        raise TypeError(f"input {i} has type {type(item).__name__}; expected str or a (str, str) pair")
+        raise InputTypeError(f"input {i} has type {type(item).__name__}; expected str or a (str, str) pair")
 
 
 _VALID_PROCESSING_KWARGS_KEYS = frozenset({"common", "text", "audio", "image", "video", "chat_template"})
@@ -577,7 +578,7 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         options = self._merge_processing_kwargs(kwargs.get("processing_kwargs"))
         text_options = {**options.get("common", {}), **options.get("text", {})}
         max_length = self._max_length(text_options, kwargs.get("task"))
-        features: dict[str, Any] = self.tokenizer(inputs, max_length=max_length,
+        features: dict[str, Any] = self.tokenizer.batch_features(inputs, max_length=max_length,
                                                   padding_side=text_options.get("padding_side"))
         if text_options.get("return_tensors") == "np":
             features = {k: v.numpy() if isinstance(v, Tensor) else v for k, v in features.items()}

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from embedkit.base.modality_types import InputTypeError
 from embedkit.base.modules.input_module import InputModule
 from embedkit.encoders.loading import read_state_dict
 from embedkit.model_files import MAX_TOKENIZER_BYTES, read_model_text
@@ -103,7 +104,7 @@ class StaticEmbedding(InputModule):
         texts = list(inputs)
         bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
         if bad is not None:
-            raise TypeError(f"input {bad} has type {type(texts[bad]).__name__}; StaticEmbedding embeds strings")
+            raise InputTypeError(f"input {bad} has type {type(texts[bad]).__name__}; StaticEmbedding embeds strings")
         if prompt:
             texts = [prompt + t for t in texts]
         ids = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
