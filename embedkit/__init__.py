@@ -47,11 +47,17 @@ __all__ = ["__version__", *_EXPORTS]
 _deprecated_import.install()
 
 
+# Subpackages reachable as attributes after a bare ``import embedkit``, as sentence-transformers' are.
+_SUBPACKAGES = ("base", "cross_encoder", "sentence_transformer", "sparse_encoder", "util")
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"embedkit.{name}")
     raise AttributeError(f"module 'embedkit' has no attribute {name!r}")
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict, Union
 
+from embedkit.util.input_errors import InputTypeError  # noqa: F401 (raised for inputs of another type)
+
 # Media types are never decoded by embedkit: they are named as ``Any`` so no optional package is needed.
 TextInput = str
 ImageInput = Any
@@ -85,14 +87,3 @@ MULTIMODAL_DICT_KEYS = frozenset({"text", "image", "audio", "video"})
 #: The only modality embedkit embeds.
 SUPPORTED_MODALITIES: tuple[str, ...] = ("text",)
 
-
-class InputTypeError(TypeError, ValueError):
-    """An input of a type a model cannot take (``None``, a number, bytes, a triple, ...).
-
-    sentence-transformers raises ``ValueError`` for these; a type error is what the mistake is. This class is both,
-    so ``except ValueError`` and ``except TypeError`` both catch it.
-
-    Example:
-        >>> issubclass(InputTypeError, ValueError) and issubclass(InputTypeError, TypeError)
-        True
-    """

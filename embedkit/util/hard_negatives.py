@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from embedkit.base.modality_types import InputTypeError
+from embedkit.util.input_errors import InputTypeError
 
 logger = logging.getLogger(__name__)
 

@@ -109,6 +109,22 @@ class Module(nn.Module):
     def get_config_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.config_keys}
 
+    def __repr__(self) -> str:
+        """``Name({config})`` as sentence-transformers 6.x prints modules (see :meth:`_repr_config`)."""
+        return f"{type(self).__name__}({self._repr_config()})"
+
+    def _repr_config(self) -> dict[str, Any]:
+        """The ``config_keys`` with their values as saved (``get_config_dict``), an output name that follows the
+        input name written out, as sentence-transformers 6.x prints them."""
+        saved = self.get_config_dict()
+        out = {}
+        for key in self.config_keys:
+            value = saved[key] if key in saved else getattr(self, key, None)
+            if key == "module_output_name" and value is None:
+                value = out.get("module_input_name", getattr(self, "module_input_name", None))
+            out[key] = value
+        return out
+
     def save(self, output_path: str | os.PathLike, *args: Any, safe_serialization: bool = True, **kwargs: Any
              ) -> None:
         """Write ``config_file_name`` and, when the module has parameters or buffers, its weights

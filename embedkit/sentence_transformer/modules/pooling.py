@@ -284,6 +284,12 @@ class Pooling(Module):
         config["include_prompt"] = self.include_prompt
         return config
 
+    def _repr_config(self) -> dict[str, Any]:
+        """sentence-transformers 6.x's keys (the saved file keeps the classic layout, see :meth:`get_config_dict`)."""
+        mode: Any = self.modes[0] if len(self.modes) == 1 else tuple(self.modes)
+        return {"embedding_dimension": self.embedding_dimension, "pooling_mode": mode,
+                "include_prompt": self.include_prompt}
+
     def save(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
         write_json_file(Path(output_path) / self.config_file_name, self.get_config_dict())
 
