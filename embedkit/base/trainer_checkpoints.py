@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("embedkit.base.trainer")  # the trainer's messages keep the trainer's logger name
 
 
+class NoCheckpointError(FileNotFoundError, ValueError):
+    """``resume_from_checkpoint=True`` without a checkpoint: a ``ValueError`` as in transformers, and a
+    ``FileNotFoundError`` (what it is)."""
+
+
 def load_checkpoint_to_resume(trainer: BaseTrainer, resume: str | bool | None, losses: nn.Module, rank: int
                               ) -> tuple[Path, dict] | None:
     """(checkpoint, its training-state files) with the weights loaded, or None when not resuming.
@@ -47,7 +52,8 @@ def load_checkpoint_to_resume(trainer: BaseTrainer, resume: str | bool | None, l
     if resume is True:
         candidates = list_checkpoints(trainer.args.output_dir or "trainer_output")[::-1]
         if not candidates:
-            raise FileNotFoundError(f"resume_from_checkpoint=True but {trainer.args.output_dir} has no checkpoint")
+            raise NoCheckpointError(f"No valid checkpoint found in output directory ({trainer.args.output_dir}): "
+                                    "resume_from_checkpoint=True needs a checkpoint-<step> folder there")
     else:
         candidates = [Path(resume)]
         if not (candidates[0] / "trainer_state.json").is_file():

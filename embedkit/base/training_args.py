@@ -204,6 +204,7 @@ class BaseTrainingArguments:
             value = getattr(self, name)
             if isinstance(value, Enum):
                 setattr(self, name, value.value)
+        self._check_numbers()
         warmup = self.warmup_steps
         checks = [
             (self.lr_scheduler_type in SCHEDULERS, f"lr_scheduler_type must be one of {SCHEDULERS}, "
@@ -247,7 +248,10 @@ class BaseTrainingArguments:
             self.metric_for_best_model = "loss"
         if self.metric_for_best_model is not None and self.greater_is_better is None:
             self.greater_is_better = not self.metric_for_best_model.endswith("loss")
-        if self.eval_strategy == "steps" and self.eval_steps is None:
+        if self.eval_strategy == "steps" and not self.eval_steps:
+            if not self.logging_steps:
+                raise ValueError(f"evaluation strategy {self.eval_strategy} requires either non-zero --eval_steps or "
+                                 "--logging_steps")
             self.eval_steps = self.logging_steps
         # "unused" marks an instance built only to compare against the defaults: no warnings for it.
         if (self.output_dir != "unused" and self.dataloader_num_workers > 0 and not self.dataloader_persistent_workers
@@ -258,6 +262,15 @@ class BaseTrainingArguments:
                 "produce a batch, which takes several seconds per worker, and without persistent workers that cost "
                 "is paid again on every epoch and every evaluation. This commonly makes training slower than "
                 "`dataloader_num_workers=0`.")
+
+    def _check_numbers(self) -> None:
+        """A numeric argument given as text (``max_steps="10"``, a JSON config's ``"learning_rate": "abc"``) is
+        refused, naming the argument, before any comparison trips over it."""
+        numeric = {"int", "float", "Optional[int]", "Optional[float]", "int | None", "float | None"}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if str(f.type) in numeric and isinstance(value, str):
+                raise TypeError(f"{f.name}={value!r} must be a number ({f.type}), not a string")
 
     @staticmethod
     def _workers_are_spawned() -> bool:

@@ -106,3 +106,23 @@ def test_train_output_evaluate_and_their_log_entries_follow_transformers(tmp_pat
     with pytest.raises(ValueError, match="Training requires specifying a train_dataset to the "
                                          "SentenceTransformerTrainer."):
         bare.train()
+
+
+def test_argument_checks_that_transformers_makes_or_that_name_the_argument(tmp_path):
+    from embedkit.base.trainer_checkpoints import NoCheckpointError
+
+    with pytest.raises(ValueError, match="evaluation strategy steps requires either non-zero --eval_steps or "
+                                         "--logging_steps"):
+        Args(output_dir=str(tmp_path), eval_strategy="steps", logging_steps=0)
+    assert Args(output_dir=str(tmp_path), eval_strategy="steps", logging_steps=7).eval_steps == 7
+    with pytest.raises(TypeError, match="max_steps='10' must be a number"):
+        Args(output_dir=str(tmp_path), max_steps="10")
+    with pytest.raises(TypeError, match="learning_rate='abc' must be a number"):
+        Args(output_dir=str(tmp_path), learning_rate="abc")
+    model = tiny_model()
+    trainer = SentenceTransformerTrainer(model, Args(output_dir=str(tmp_path / "empty"), max_steps=1,
+                                                     disable_tqdm=True), train_dataset=sts_rows(8),
+                                         loss=CosineMSE(model))
+    with pytest.raises(ValueError, match="No valid checkpoint found in output directory") as caught:
+        trainer.train(resume_from_checkpoint=True)
+    assert isinstance(caught.value, FileNotFoundError) and isinstance(caught.value, NoCheckpointError)
