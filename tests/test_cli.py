@@ -131,7 +131,10 @@ def test_train_from_json_config(tmp_path, capsys):
     ({"loss": "CoSENTLoss"}, "'train_data' is required"),
     ({"train_data": str(STS), "loss": "NoSuchLoss", "args": {"max_steps": 1}}, "unknown loss 'NoSuchLoss'"),
     ({"train_data": {"path": str(STS), "columns": ["nope"]}, "args": {"max_steps": 1}}, "no columns"),
-    ({"train_data": str(STS), "args": {"not_an_argument": 1}}, "not_an_argument"),
+    ({"train_data": str(STS), "args": {"not_an_argument": 1}},
+     "args: unknown training argument(s) ['not_an_argument']"),
+    ({"train_data": "missing.tsv", "args": {"max_steps": 1}}, "train_data: no such file:"),
+    ({"train_data": str(STS), "args": {"learning_rate": "abc"}}, "learning_rate='abc' must be a number"),
 ])
 def test_train_config_errors_are_one_line(tmp_path, capsys, config, message):
     config = {"model": TINY, **config}
@@ -158,3 +161,9 @@ def test_errors_are_one_line_with_nonzero_exit(capsys, argv, message):
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_corpus_that_is_not_a_regular_file_is_named_as_such(capsys):
+    assert main(["search", "--corpus", "/dev/null", "--query", "q", "--model", TINY]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "/dev/null is not a regular file" in err and len(err.splitlines()) == 1

@@ -48,8 +48,10 @@ def _read_source(path: str | Path) -> tuple[str, str]:
         name = str(file)
         if file.is_dir():
             raise IsADirectoryError(f"{file} is a directory, not a file of texts")
-        if not file.is_file():
+        if not file.exists():
             raise FileNotFoundError(f"no such file: {file}")
+        if not file.is_file():
+            raise ValueError(f"{file} is not a regular file (a device, FIFO or socket); pass a file of texts")
         data = file.read_bytes()
     try:
         return name, data.decode("utf-8-sig")

@@ -64,7 +64,10 @@ def _read_data(spec: Any, base: Path, key: str = "train_data") -> Any:
     unknown = set(spec) - {"path", "columns"}
     if unknown:
         raise ValueError(f"{key}: unknown keys {sorted(unknown)}; use 'path' and 'columns'")
-    dataset = read_table(config_path_of(spec["path"], base))
+    path = config_path_of(spec["path"], base)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{key}: no such file: {path}")
+    dataset = read_table(path)
     columns = spec.get("columns")
     if columns:
         missing = [c for c in columns if c not in dataset.column_names]
@@ -155,6 +158,15 @@ def training_arguments(config: dict[str, Any], base: Path, output_dir: str | Non
     if output_dir:
         args["output_dir"] = output_dir
     args.setdefault("output_dir", str(base / "output"))
+    from dataclasses import fields
+
+    from embedkit.sentence_transformer.training_args import SentenceTransformerTrainingArguments
+
+    known = {f.name for f in fields(SentenceTransformerTrainingArguments)}
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise ValueError(f"args: unknown training argument(s) {unknown}; see SentenceTransformerTrainingArguments "
+                         "for the names embedkit takes")
     return args
 
 
