@@ -593,7 +593,7 @@ class Tokenizer:
 
     def batch_features(self, texts: list[str] | list[tuple[str, str]], max_length: int | None = None,
                        add_special_tokens: bool = True, padding_side: str | None = None, **kwargs: Any
-                       ) -> dict[str, Tensor]:
+                       ) -> BatchEncoding:
         """Tokenize a batch of texts or (text, text) pairs into padded (B, T) tensors.
 
         Shapes: ``input_ids``, ``attention_mask`` and, when enabled, ``token_type_ids`` are all (B, T) int64.
@@ -621,7 +621,7 @@ class Tokenizer:
             features["token_type_ids"] = torch.tensor([e.type_ids for e in encodings], dtype=torch.long)
         if not encodings:
             features = {k: v.reshape(0, 0) for k, v in features.items()}
-        return features
+        return BatchEncoding(features)
 
     def convert_ids_to_tokens(self, ids: list[int]) -> list[str | None]:
         return [self.backend.id_to_token(int(i)) for i in ids]
