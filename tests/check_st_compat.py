@@ -92,6 +92,33 @@ def check_lora_adapter(texts: list[str]) -> float:
         diff = float(np.abs(ek.encode(texts) - st.encode(texts)).max())
     print(f"LoRA adapter: ST active adapters {st.active_adapters()}, max |diff| {diff:.2e}")
     assert diff <= 1e-5
+    return max(diff, check_cross_encoder_adapter())
+
+
+def check_cross_encoder_adapter() -> float:
+    """A CrossEncoder adapter embedkit saved loads in transformers (``AutoModelForSequenceClassification`` reads
+    the adapter folder, loads the base named there, then the adapter) with the same logits."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from embedkit import CrossEncoder
+
+    pairs = [("A man is eating food.", "A man eats."), ("naïve café", "東京"), ("", "empty")]
+    ek = CrossEncoder(str(HERE / "fixtures" / "ce_bert3"), device="cpu")
+    ek.add_adapter({"r": 2, "lora_alpha": 4, "target_modules": ["query", "key", "classifier"], "use_rslora": True})
+    with torch.no_grad():
+        for name, param in ek.named_parameters():
+            if "lora_B" in name:
+                param.normal_()
+    with tempfile.TemporaryDirectory() as tmp:
+        ek.save(Path(tmp) / "m")
+        hf = AutoModelForSequenceClassification.from_pretrained(str(Path(tmp) / "m")).eval()
+        features = ek.tokenizer.batch_features(pairs)
+        with torch.no_grad():
+            logits = hf(**features).logits.numpy()
+    diff = float(np.abs(logits - ek.predict(pairs, activation_fn=torch.nn.Identity())).max())
+    print(f"CrossEncoder LoRA adapter: transformers {type(hf).__name__}, max |diff| {diff:.2e}")
+    assert diff <= 1e-5
     return diff
 
 

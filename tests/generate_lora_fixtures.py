@@ -10,6 +10,7 @@ Written under ``tests/fixtures/lora/``:
   by ST: an adapter-only folder (no base weights) whose ``base_model_name_or_path`` tests point at the base fixture.
 - ``qwen3_adapter/``: ``[Transformer(qwen3_st), Pooling(mean)]`` + ``LoraConfig(r=2, lora_alpha=4, target_modules=
   "all-linear", exclude_modules=["o_proj"], use_rslora=True)``, weights random as above.
+- ``ce_bert3_adapter/``: a CrossEncoder adapter (see :func:`cross_encoder_case`).
 - ``golden.npz``: for each case, the adapter weights PEFT drew with ``torch.manual_seed(0)`` right before
   ``add_adapter`` (``init_<case>__<name>``), the embeddings of the test texts with the adapter (``emb_<case>``) and
   with adapters disabled (``base_<case>``).
@@ -88,7 +89,49 @@ def main() -> None:
             assert not (folder / "config.json").exists()
         print(case, sorted(p.name for p in folder.iterdir()))
     golden["texts"] = np.array(TEXTS)
+    golden.update(cross_encoder_case())
     np.savez(OUT / "golden.npz", **golden)
+
+
+PAIRS = [("A man is eating food.", "A man eats."), ("naïve café", "東京"), ("", "empty query"),
+         ("The quick brown fox", "jumps over the lazy dog")]
+
+
+def cross_encoder_case() -> dict[str, np.ndarray]:
+    """``ce_bert3`` (a 3-label BertForSequenceClassification) with a LoRA adapter on query, value and the
+    classifier, through transformers 4.57's own ``add_adapter`` (what sentence-transformers 6.x's CrossEncoder
+    calls); weights random; logits of ``PAIRS`` tokenized by the fixture's tokenizer.json; the adapter saved by
+    transformers' ``save_pretrained`` into ``ce_bert3_adapter/`` (adapter files only)."""
+    from tokenizers import Tokenizer
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(FIX / "ce_bert3")).eval()
+    torch.manual_seed(0)
+    model.add_adapter(LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value", "classifier"]))
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    tokenizer = Tokenizer.from_file(str(FIX / "ce_bert3" / "tokenizer.json"))
+    tokenizer.enable_padding(pad_id=0)
+    encodings = tokenizer.encode_batch(PAIRS)
+    ids = torch.tensor([e.ids for e in encodings])
+    mask = torch.tensor([e.attention_mask for e in encodings])
+    types = torch.tensor([e.type_ids for e in encodings])
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+        model.disable_adapters()
+        base = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+        model.enable_adapters()
+    folder = OUT / "ce_bert3_adapter"
+    model.save_pretrained(str(folder))
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "BASE"
+    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    print("ce", sorted(p.name for p in folder.iterdir()))
+    return {"ce_pairs": np.array(PAIRS), "ce_input_ids": ids.numpy(), "ce_logits": logits.numpy(),
+            "ce_base_logits": base.numpy()}
 
 
 if __name__ == "__main__":

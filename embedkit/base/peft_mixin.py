@@ -2,7 +2,8 @@
 
 sentence-transformers hands these to transformers' ``PeftAdapterMixin`` on its Transformer module's network, which
 needs the ``peft`` package. embedkit implements LoRA itself (:mod:`embedkit.encoders.lora`) on the network of a
-feature-extraction Transformer module (a SentenceTransformer's first module), with the same method names, arguments,
+feature-extraction Transformer module (a SentenceTransformer's first module) or of a CrossEncoder's classifier, with
+the same method names, arguments,
 adapter names, messages and files (``adapter_config.json`` + ``adapter_model.safetensors``), so adapters trained with
 either library load in the other. ``peft`` is not needed: ``add_adapter`` takes a ``peft.LoraConfig`` when peft is
 installed, or a dict with ``adapter_config.json``'s keys.
@@ -36,33 +37,38 @@ class PeftAdapterMixin:
     docstring)."""
 
     def has_peft_compatible_model(self) -> bool:
-        """Whether the first module is a feature-extraction Transformer whose network embedkit can adapt."""
-        return self._adapter_host() is not None
+        """Whether the model has a network embedkit can adapt: a SentenceTransformer's feature-extraction
+        Transformer module, or a CrossEncoder's classifier."""
+        return self._adapter_target() is not None
 
     def check_peft_compatible_model(self) -> None:
-        if self._adapter_host() is None:
+        if self._adapter_target() is None:
             raise ValueError(_NOT_COMPATIBLE)
 
-    def _adapter_host(self) -> Any:
+    def _adapter_target(self) -> tuple[nn.Module, str, str | None] | None:
+        """(the network, its model type, where it was loaded from), or None when there is none to adapt."""
         from embedkit.base.modules.transformer import Transformer
         from embedkit.encoders.engine.frozen import FrozenEncoderLayer
+        from embedkit.encoders.heads import SequenceClassifier
 
         children = getattr(self, "children", None)
         first = next(iter(children()), None) if callable(children) else None
-        if type(first) is not Transformer or first.transformer_task != "feature-extraction":
+        if type(first) is Transformer and first.transformer_task == "feature-extraction":
+            target = (first.auto_model, first.config.model_type, first.name_or_path)
+        elif isinstance(getattr(self, "model", None), SequenceClassifier):  # a CrossEncoder's classifier
+            target = (self.model, self.model.config.model_type, getattr(self, "base_name_or_path", None))
+        else:
             return None
-        if first.config.model_type not in TO_HF:
-            return None
-        if any(type(m) is FrozenEncoderLayer for m in first.auto_model.modules()):
-            return None  # optimize_for_inference() replaced the layers
-        return first
+        if target[1] not in TO_HF or any(type(m) is FrozenEncoderLayer for m in target[0].modules()):
+            return None  # a family without name tables, or optimize_for_inference() replaced the layers
+        return target
 
     def _adapted(self) -> tuple[nn.Module, str]:
         """(the network, its model type), or the ValueError sentence-transformers raises."""
-        host = self._adapter_host()
-        if host is None:
+        target = self._adapter_target()
+        if target is None:
             raise ValueError(_NOT_COMPATIBLE)
-        return host.auto_model, host.config.model_type
+        return target[0], target[1]
 
     def add_adapter(self, adapter_config: Any, adapter_name: str | None = None) -> None:
         """Add a fresh LoRA adapter for training and activate it; the network's own weights are frozen.
@@ -83,7 +89,7 @@ class PeftAdapterMixin:
         """
         encoder, model_type = self._adapted()
         settings = lora.LoraSettings.from_config(adapter_config)
-        settings.base_model_name_or_path = self._adapter_host().name_or_path
+        settings.base_model_name_or_path = self._adapter_target()[2]
         name = adapter_name or "default"
         lora.add_adapter(encoder, model_type, settings, name)
         lora.set_active_adapters(encoder, name)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from embedkit.base.modules.module import class_path, write_json_file
+from embedkit.encoders.lora import adapter_configs, write_active_adapter
 from embedkit.model_folder import ST_VERSION_WRITTEN
 
 
@@ -31,16 +32,20 @@ def save_classifier_folder(model: Any, path: Path, weights: str) -> None:
     """
     from safetensors.torch import save_file
 
-    hf_config = model.model.hf_config()
-    # sentence-transformers 4.x-5.3 read the activation from config.json; 5.4+/6.x from config_sentence_transformers
-    hf_config["sentence_transformers"] = {"activation_fn": class_path(model.activation_fn),
-                                         "version": ST_VERSION_WRITTEN}
-    write_json_file(path / "config.json", hf_config, sort_keys=True)
-    state = {k: v.cpu() for k, v in model.model.hf_state_dict().items()}
-    if weights == "model.safetensors":
-        save_file(state, str(path / weights), metadata={"format": "pt"})
+    if adapter_configs(model.model):  # with a LoRA adapter: the adapter instead of the classifier, as transformers
+        write_active_adapter(model.model, model.config.model_type, path, weights == "model.safetensors")
     else:
-        torch.save(state, path / weights)
+        hf_config = model.model.hf_config()
+        # sentence-transformers 4.x-5.3 read the activation from config.json; 5.4+/6.x from
+        # config_sentence_transformers.json
+        hf_config["sentence_transformers"] = {"activation_fn": class_path(model.activation_fn),
+                                             "version": ST_VERSION_WRITTEN}
+        write_json_file(path / "config.json", hf_config, sort_keys=True)
+        state = {k: v.cpu() for k, v in model.model.hf_state_dict().items()}
+        if weights == "model.safetensors":
+            save_file(state, str(path / weights), metadata={"format": "pt"})
+        else:
+            torch.save(state, path / weights)
     model.tokenizer.save(path, model_max_length=model.max_length)
     write_json_file(path / "modules.json", [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},

@@ -48,6 +48,7 @@ from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.heads import load_sequence_classifier
 from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
 from embedkit.encoders.loading import read_state_dict
+from embedkit.encoders.lora import ADAPTER_CONFIG, load_adapter_folder
 from embedkit.eval_mode import ensure_eval
 from embedkit.model_folder import remove_stale_weight_files, saved_versions
 from embedkit.tokenizer import Tokenizer
@@ -220,6 +221,7 @@ class CrossEncoder(BaseModel, nn.Module):
                 model_name_or_path, cache_folder=cache_folder, revision=revision, token=token,
                 local_files_only=local_files_only, default_organization="cross-encoder",
             )
+            self._hub_kwargs = dict(cache_folder=cache_folder, token=token, local_files_only=local_files_only)
             if not (folder / "modules.json").exists():
                 base_logger.info(f"No modules.json found for {name}, initializing a new {self.model_type} model.")
             else:
@@ -272,6 +274,20 @@ class CrossEncoder(BaseModel, nn.Module):
         (``activation_fn`` path, ``prompts``, ``default_prompt_name``)."""
         saved_activation, saved_max_length, do_lower_case, is_classifier_folder, st_config = \
             self._read_st_configs(folder)
+        given = self.model_name_or_path or str(folder)
+        self.base_name_or_path = str(folder) if Path(given).expanduser().is_dir() else given
+        """Where the classifier's weights come from (recorded as the base model of adapters added to it)."""
+        adapter_folder, tokenizer_folder = None, folder
+        if (folder / ADAPTER_CONFIG).is_file():  # a PEFT adapter folder: the classifier is its base model's
+            adapter_folder = folder
+            base = read_json_file(folder / ADAPTER_CONFIG).get("base_model_name_or_path")
+            if not base:
+                raise ValueError(f"{folder / ADAPTER_CONFIG} names no base_model_name_or_path")
+            from embedkit.hub import resolve_model_path
+
+            folder, self.base_name_or_path = resolve_model_path(base, **getattr(self, "_hub_kwargs", {})), base
+            if not (tokenizer_folder / "tokenizer.json").is_file() and not (tokenizer_folder / "vocab.txt").is_file():
+                tokenizer_folder = folder
         config_path = folder / "config.json"
         if not config_path.exists():
             raise FileNotFoundError(f"no config.json in {folder}")
@@ -288,7 +304,9 @@ class CrossEncoder(BaseModel, nn.Module):
         hf_config.update(overrides)
         state, source = read_state_dict(folder)
         self.model = load_sequence_classifier(hf_config, state, str(source), num_labels, is_classifier_folder)
-        self.tokenizer = Tokenizer(folder, do_lower_case=do_lower_case,
+        if adapter_folder is not None:
+            load_adapter_folder(self.model, self.config.model_type, adapter_folder)
+        self.tokenizer = Tokenizer(tokenizer_folder, do_lower_case=do_lower_case,
                                    return_token_type_ids=uses_token_types(self.config, str(folder)))
         check_tokenizer_fits(self.tokenizer, self.config, str(folder))
         self.do_lower_case = do_lower_case

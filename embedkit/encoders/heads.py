@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from embedkit.encoders import build_encoder
 from embedkit.encoders.config import SUPPORTED_MODEL_TYPES, EncoderConfig
-from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
+from embedkit.encoders.convert import TO_HF, ek_to_hf, get_mapped_key, split_hf_state_dict
 from embedkit.encoders.deberta_v2_names import DEBERTA_V2_CLASSIFIER_TO_HF
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
@@ -434,6 +434,17 @@ class SequenceClassifier(nn.Module):
         if isinstance(self.classifier, LastTokenClassificationHead):  # reads the last non-padding token id
             return self.classifier(hidden, input_ids)  # (B, num_labels)
         return self.classifier(hidden, pooled)  # (B, num_labels)
+
+    def hf_parameter_name(self, name: str) -> str | None:
+        """The transformers name of parameter ``name`` (``encoder.layers.0.attn.q.weight`` ->
+        ``bert.encoder.layer.0.attention.self.query.weight``), None for one transformers does not have."""
+        model_type = self.config.model_type
+        if name.startswith("encoder."):
+            mapped = get_mapped_key(name[len("encoder."):], TO_HF[model_type])
+            return None if mapped is None else HF_PREFIX[model_type] + mapped
+        if name.startswith("classifier."):
+            return HEAD_TO_HF[model_type].get(name[len("classifier."):])
+        return None
 
     def hf_state_dict(self) -> dict[str, Tensor]:
         """Weights under the names transformers saves for ``*ForSequenceClassification``."""

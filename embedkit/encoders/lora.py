@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from embedkit.encoders.convert import FROM_HF, TO_HF, get_mapped_key
+from embedkit.encoders.convert import _PREFIXES, FROM_HF, TO_HF, get_mapped_key
 
 PEFT_PREFIX = "base_model.model."
 """Prefix of adapter weight names in PEFT's ``adapter_model.safetensors``."""
@@ -306,20 +306,39 @@ class LoraLinear(nn.Linear):
         return f"{super().extra_repr()}, adapters={list(self.scaling)}, active={self.active_adapters}"
 
 
-def _named_weight_modules(encoder: nn.Module, model_type: str) -> list[tuple[str, str, nn.Module]]:
-    """(HF module name, embedkit module name, module) for every module of ``encoder`` that holds a ``weight``, in
-    the order of the HF checkpoint layout (layer by layer, then as the family's name table lists them)."""
-    to_hf, order = TO_HF[model_type], {template: i for i, template in enumerate(FROM_HF[model_type])}
+def _hf_parameter_names(root: nn.Module, model_type: str) -> Any:
+    """The function from an embedkit parameter name of ``root`` to its HF name (None when it has none): the
+    root's own ``hf_parameter_name`` (a classifier: encoder under its prefix, then the head), else the encoder
+    table."""
+    own = getattr(root, "hf_parameter_name", None)
+    if callable(own):
+        return own
+    table = TO_HF[model_type]
+    return lambda name: get_mapped_key(name, table)
+
+
+def _named_weight_modules(root: nn.Module, model_type: str) -> list[tuple[str, str, nn.Module]]:
+    """(HF module name, embedkit module name, module) for every module of ``root`` that holds a ``weight``, in the
+    order of the HF checkpoint layout: what precedes the layers (embeddings), the layers one by one in the order
+    of the family's name table, then what follows them (pooler, head)."""
+    hf_name = _hf_parameter_names(root, model_type)
+    order = {template: i for i, template in enumerate(FROM_HF[model_type])}
+    first_layer = min((i for t, i in order.items() if "{}" in t), default=0)
     found = []
-    for name, module in encoder.named_modules():
+    for name, module in root.named_modules():
         if not isinstance(getattr(module, "weight", None), Tensor) or not name:
             continue
-        hf = get_mapped_key(f"{name}.weight", to_hf)
+        hf = hf_name(f"{name}.weight")
         if hf is None:
             continue
         index = re.search(r"\.(\d+)\.", hf)
         template = hf if index is None else hf[: index.start()] + ".{}." + hf[index.end():]
-        key = (-1 if index is None else int(index.group(1)), order.get(template, len(order)))
+        bare = next((template[len(p):] for p in ("",) + tuple(_PREFIXES) if template[len(p):] in order), None)
+        position = order.get(bare, len(order)) if bare is not None else len(order)
+        if index is not None:
+            key = (1, int(index.group(1)), position)
+        else:
+            key = (0 if position < first_layer else 2, 0, position)
         found.append((key, hf[: -len(".weight")], name, module))
     found.sort(key=lambda item: item[0])
     return [(hf, name, module) for _, hf, name, module in found]
@@ -495,6 +514,26 @@ def read_adapter_folder(folder: str | os.PathLike) -> tuple[LoraSettings, dict[s
                 return settings, load_file(str(path)), path
             return settings, torch.load(path, map_location="cpu", weights_only=True), path
     raise FileNotFoundError(f"{folder}: {ADAPTER_CONFIG} but no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})")
+
+
+def load_adapter_folder(root: nn.Module, model_type: str, folder: str | os.PathLike, name: str = "default") -> None:
+    """Put an adapter folder's adapter on ``root`` as ``name``, active and frozen, as transformers loads a model
+    folder that holds an adapter."""
+    settings, state, source = read_adapter_folder(folder)
+    settings.inference_mode = True
+    add_adapter(root, model_type, settings, name)
+    set_active_adapters(root, name)
+    load_adapter_weights(root, model_type, name, state, str(source))
+
+
+def write_active_adapter(root: nn.Module, model_type: str, folder: str | os.PathLike,
+                         safe_serialization: bool = True) -> None:
+    """Write ``root``'s active adapter as an adapter folder (transformers refuses several active ones)."""
+    active = active_adapters(root) or list(adapter_configs(root))[:1]
+    if len(active) > 1:
+        raise ValueError("Multiple active adapters detected, saving multiple active adapters is not supported yet.")
+    write_adapter_folder(folder, adapter_configs(root)[active[0]], adapter_state_dict(root, model_type, active[0]),
+                         safe_serialization)
 
 
 def write_adapter_folder(folder: str | os.PathLike, settings: LoraSettings, state: dict[str, Tensor],

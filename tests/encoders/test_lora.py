@@ -270,10 +270,10 @@ def test_errors_name_the_problem():
         mpnet.add_adapter({"r": 2})
     mpnet.add_adapter({"r": 2, "target_modules": ["q", "v"]})  # MPNet's names, as in transformers
     assert len(mpnet.get_adapter_state_dict()) == 4 * mpnet[0].auto_model.config.num_hidden_layers
-    ce = CrossEncoder(str(FIXTURES / "ce_bert1"), device="cpu")
-    assert not ce.has_peft_compatible_model()
+    causal = CrossEncoder(str(FIXTURES / "qwen3_reranker_lm"), device="cpu")  # a module stack: not adaptable
+    assert not causal.has_peft_compatible_model()
     with pytest.raises(ValueError, match="PEFT methods are only supported"):
-        ce.add_adapter({"r": 2})
+        causal.add_adapter({"r": 2})
 
 
 def test_strict_loading_leaves_nothing_half_loaded(tmp_path):
@@ -324,3 +324,53 @@ def test_every_encoder_family_takes_an_all_linear_adapter(tmp_path, name):
     assert not np.allclose(adapted, base, atol=1e-4)
     model.save(str(tmp_path / "m"))
     np.testing.assert_allclose(SentenceTransformer(str(tmp_path / "m"), device="cpu").encode(TEXTS), adapted, **TOL)
+
+
+
+def ce_adapter_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "ce_bert3_adapter"
+    shutil.copytree(LORA / "ce_bert3_adapter", folder)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(FIXTURES / "ce_bert3")
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_cross_encoder_adapter_gives_transformers_peft_logits(tmp_path):
+    pairs = [tuple(p) for p in GOLDEN["ce_pairs"]]
+    identity = nn.Identity()
+    model = CrossEncoder(str(FIXTURES / "ce_bert3"), device="cpu")
+    assert model.has_peft_compatible_model()
+    assert model.tokenizer.batch_features(pairs)["input_ids"].tolist() == GOLDEN["ce_input_ids"].tolist()
+    model.load_adapter(str(ce_adapter_folder(tmp_path)))  # adapter files as transformers' save_pretrained wrote them
+    np.testing.assert_allclose(model.predict(pairs, activation_fn=identity), GOLDEN["ce_logits"], atol=1e-6, rtol=0)
+    assert model.get_adapter_state_dict().keys() >= {"classifier.lora_A.weight", "classifier.lora_B.weight"}
+    model.disable_adapters()
+    np.testing.assert_allclose(model.predict(pairs, activation_fn=identity), GOLDEN["ce_base_logits"], atol=1e-6,
+                               rtol=0)
+    model.enable_adapters()
+    model.save(str(tmp_path / "saved"))  # a CrossEncoder folder holding the adapter instead of the classifier
+    names = {p.name for p in (tmp_path / "saved").iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "modules.json",
+            "config_sentence_transformers.json"} <= names and not names & {"config.json", "model.safetensors"}
+    reloaded = CrossEncoder(str(tmp_path / "saved"), device="cpu")
+    assert reloaded.active_adapters() == ["default"]
+    np.testing.assert_allclose(reloaded.predict(pairs, activation_fn=identity), GOLDEN["ce_logits"], atol=1e-6, rtol=0)
+
+
+def test_cross_encoder_adapter_trains_alone(tmp_path):
+    from embedkit.cross_encoder.losses import BinaryCrossEntropyLoss
+    from embedkit.cross_encoder.trainer import CrossEncoderTrainer
+    from embedkit.cross_encoder.training_args import CrossEncoderTrainingArguments
+
+    model = CrossEncoder(str(FIXTURES / "ce_bert1"), device="cpu")
+    model.add_adapter({"r": 2, "lora_alpha": 4, "target_modules": ["query", "value", "classifier"]})
+    assert all(".lora_" in n for n, p in model.named_parameters() if p.requires_grad)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = {"query": ["a b", "c d", "e f", "g h"] * 2, "doc": ["b a", "x y", "f e", "z w"] * 2,
+            "label": [1.0, 0.0, 1.0, 0.0] * 2}
+    args = CrossEncoderTrainingArguments(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4,
+                                         learning_rate=1e-2, save_strategy="no", disable_tqdm=True)
+    CrossEncoderTrainer(model, args, train_dataset=data, loss=BinaryCrossEntropyLoss(model)).train()
+    moved = {k for k, v in model.state_dict().items() if not torch.equal(before[k], v)}
+    assert moved and all(".lora_" in k for k in moved)

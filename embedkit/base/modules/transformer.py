@@ -39,14 +39,9 @@ from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_lengt
 from embedkit.encoders.loading import check_size_before_building, load_strict, read_state_dict
 from embedkit.encoders.lora import (
     ADAPTER_CONFIG,
-    active_adapters,
     adapter_configs,
-    adapter_state_dict,
-    add_adapter,
-    load_adapter_weights,
-    read_adapter_folder,
-    set_active_adapters,
-    write_adapter_folder,
+    load_adapter_folder,
+    write_active_adapter,
 )
 from embedkit.tokenizer import Tokenizer
 
@@ -321,11 +316,7 @@ class Transformer(SentenceBertConfigFiles, InputModule):
     def _load_adapter_folder(self, folder: Path) -> None:
         """Put the folder's adapter on the network as ``"default"``, active and frozen (as transformers loads an
         adapter folder)."""
-        settings, state, source = read_adapter_folder(folder)
-        settings.inference_mode = True
-        add_adapter(self.auto_model, self.config.model_type, settings, "default")
-        set_active_adapters(self.auto_model, "default")
-        load_adapter_weights(self.auto_model, self.config.model_type, "default", state, str(source))
+        load_adapter_folder(self.auto_model, self.config.model_type, folder)
 
     def _init_settings(self, transformer_task: str, do_lower_case: bool, backend: str,
                        processing_kwargs: dict[str, Any] | None, modality_config: dict[Any, dict[str, Any]] | None,
@@ -670,7 +661,7 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         output_path = Path(output_path)
         output_path.mkdir(parents=True, exist_ok=True)
         if adapter_configs(self.auto_model):
-            self._save_adapter(output_path, safe_serialization)
+            write_active_adapter(self.auto_model, self.config.model_type, output_path, safe_serialization)
             self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
             write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
             return
@@ -686,15 +677,6 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             torch.save(hf_state, output_path / "pytorch_model.bin")
         self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
         write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
-
-    def _save_adapter(self, output_path: Path, safe_serialization: bool) -> None:
-        active = active_adapters(self.auto_model) or list(adapter_configs(self.auto_model))[:1]
-        if len(active) > 1:
-            raise ValueError("Multiple active adapters detected, saving multiple active adapters is not supported "
-                             "yet.")
-        settings = adapter_configs(self.auto_model)[active[0]]
-        state = adapter_state_dict(self.auto_model, self.config.model_type, active[0])
-        write_adapter_folder(output_path, settings, state, safe_serialization)
 
     def _save_with_head(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
         """Save a module whose network carries a head (classifier, causal LM): its ``hf_config()`` as config.json,
