@@ -21,7 +21,8 @@ from typing import Any, Optional, Union
 
 logger = logging.getLogger(__name__)
 
-SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+              "inverse_sqrt", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay")
 STRATEGIES = ("no", "steps", "epoch")
 REPORT_TO = ("none", "all", "tensorboard", "wandb", "trackio")
 
