@@ -160,6 +160,8 @@ def read_training_state(path: Path, rank: int = 0) -> dict[str, Any]:
         "trainer_state": _read(path, "trainer_state.json"),
     }
     trainer_state = state["trainer_state"]
+    if isinstance(trainer_state, dict) and isinstance(trainer_state.get("embedkit"), dict):
+        trainer_state = state["trainer_state"] = trainer_state["embedkit"]  # transformers' keys around embedkit's
     if not isinstance(trainer_state, dict) or not isinstance(trainer_state.get("state"), dict) or not isinstance(
             trainer_state["state"].get("global_step"), int):
         raise DamagedCheckpointError(f"checkpoint file {path / 'trainer_state.json'} is damaged (no "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,6 +115,39 @@ def save_model_folder(trainer: BaseTrainer, output_dir: str | None = None) -> No
                                              encoding="utf-8")
 
 
+def hf_trainer_state(trainer: BaseTrainer, resume_state: dict[str, Any]) -> dict[str, Any]:
+    """``trainer_state.json``'s content: transformers' ``TrainerState`` keys (what tools and scripts read:
+    ``global_step``, ``best_model_checkpoint``, ``log_history``, ...) with what embedkit resumes from under
+    ``"embedkit"``."""
+    state, args = trainer.state, trainer.args
+    best_step = None
+    if state.best_model_checkpoint:
+        best_step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
+    return {
+        "best_global_step": best_step,
+        "best_metric": state.best_metric,
+        "best_model_checkpoint": state.best_model_checkpoint,
+        "epoch": state.epoch,
+        "eval_steps": args.eval_steps,
+        "global_step": state.global_step,
+        "is_hyper_param_search": False,
+        "is_local_process_zero": True,
+        "is_world_process_zero": True,
+        "log_history": state.log_history,
+        "logging_steps": args.logging_steps,
+        "max_steps": state.max_steps,
+        "num_input_tokens_seen": 0,
+        "num_train_epochs": math.ceil(args.num_train_epochs),
+        "save_steps": args.save_steps,
+        "stateful_callbacks": {},
+        "total_flos": 0.0,
+        "train_batch_size": args.per_device_train_batch_size,
+        "trial_name": None,
+        "trial_params": None,
+        "embedkit": resume_state,
+    }
+
+
 def save_trainer_checkpoint(trainer: BaseTrainer, output_dir: Path, losses: nn.Module, optimizer: Any,
                             scheduler: Any, scaler: Any) -> None:
     """Save ``output_dir/checkpoint-{global_step}`` (on the main process), rotate old checkpoints, call
@@ -126,7 +160,8 @@ def save_trainer_checkpoint(trainer: BaseTrainer, output_dir: Path, losses: nn.M
         trainer._improved = None
     rng_states = dist_utils.gather_to_main(rng_state())  # every rank's RNG, so each resumes its own stream
     if dist_utils.is_main_process():
-        payload = {"state": asdict(state), "args": trainer.args.to_dict(), "layout": trainer._layout}
+        payload = hf_trainer_state(trainer, {"state": asdict(state), "args": trainer.args.to_dict(),
+                                             "layout": trainer._layout})
         save_checkpoint(path, trainer.model, trainer._loss_only_params(losses), optimizer, scheduler, scaler,
                         payload, model_only=trainer.args.save_only_model, rng_states=rng_states)
         best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None

@@ -85,7 +85,11 @@ def test_checkpoint_is_a_loadable_model_folder(tmp_path):
     reloaded = SentenceTransformer(str(folder), device="cpu")
     assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in model.state_dict().items())
     state = json.loads((folder / "trainer_state.json").read_text())
-    assert state["state"]["global_step"] == 2 and not list((tmp_path / "ck").glob(".checkpoint*"))
+    assert state["global_step"] == 2 and not list((tmp_path / "ck").glob(".checkpoint*"))
+    # transformers' TrainerState keys at the top (what tools read), embedkit's resume state under "embedkit"
+    assert {"best_global_step", "best_metric", "best_model_checkpoint", "epoch", "log_history", "max_steps",
+            "logging_steps", "save_steps", "train_batch_size", "trial_name"} <= set(state)
+    assert state["embedkit"]["state"]["global_step"] == 2 and state["log_history"][-1]["step"] == 2
 
 
 class Scores:
@@ -296,3 +300,15 @@ def test_a_damaged_checkpoint_is_named_and_true_falls_back_to_the_previous_one(t
         run(tmp_path, "damaged", resume=True, **{**common, "max_steps": 6})
     assert f"skipping {latest}: checkpoint file {target} is damaged" in caplog.text
     assert f"resumed from {tmp_path / 'damaged' / 'checkpoint-2'} at step 2" in caplog.text
+
+
+def test_checkpoints_of_the_former_layout_still_resume(tmp_path):
+    """Checkpoints written before trainer_state.json took transformers' keys (embedkit's state at the top) resume."""
+    common = dict(max_steps=4, save_strategy="steps", save_steps=2)
+    full, _ = run(tmp_path, "full", **common)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "old", callbacks=[Crash(3)], **common)
+    path = tmp_path / "old" / "checkpoint-2" / "trainer_state.json"
+    path.write_text(json.dumps(json.loads(path.read_text())["embedkit"]))
+    resumed, _ = run(tmp_path, "old", resume=True, **common)
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in full.state_dict().items())
