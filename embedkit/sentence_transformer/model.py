@@ -406,7 +406,9 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
         return dim
 
     def get_sentence_embedding_dimension(self) -> int | None:
-        """Former name of :meth:`get_embedding_dimension`."""
+        """Former name of :meth:`get_embedding_dimension` (a FutureWarning, as in sentence-transformers 6.x)."""
+        warnings.warn("The `get_sentence_embedding_dimension` method has been renamed to `get_embedding_dimension`.",
+                      FutureWarning, stacklevel=2)
         return self.get_embedding_dimension()
 
     @contextmanager
@@ -426,7 +428,13 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
         finally:
             self.truncate_dim = previous
 
-    truncate_sentence_embeddings = truncate_embeddings
+    @contextmanager
+    def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
+        """Former name of :meth:`truncate_embeddings` (a FutureWarning, as in sentence-transformers 6.x)."""
+        warnings.warn("The `truncate_sentence_embeddings` method has been renamed to `truncate_embeddings`.",
+                      FutureWarning, stacklevel=3)
+        with self.truncate_embeddings(truncate_dim):
+            yield
 
     # ------------------------------------------------------------------ forward / tokenize
     def get_model_kwargs(self) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -254,7 +255,9 @@ class SparseEncoder(SentenceTransformer):
         return None
 
     def get_sentence_embedding_dimension(self) -> int | None:
-        """Former name of :meth:`get_embedding_dimension`."""
+        """Former name of :meth:`get_embedding_dimension` (a FutureWarning, as in sentence-transformers 6.x)."""
+        warnings.warn("The `get_sentence_embedding_dimension` method has been renamed to `get_embedding_dimension`.",
+                      FutureWarning, stacklevel=2)
         return self.get_embedding_dimension()
 
     def _splade_pooling(self) -> SpladePooling | None:

@@ -65,7 +65,11 @@ def test_small_accessors(bert):
     assert not bert.is_singular_input(np.array(["a", "b"]))
     assert bert.get_max_seq_length() == bert.max_seq_length
     assert bert.dtype is not None and bert.config is not None
-    assert bert.get_sentence_embedding_dimension() == bert.get_embedding_dimension() == 16
+    with pytest.warns(FutureWarning, match="`get_sentence_embedding_dimension` method has been renamed"):
+        assert bert.get_sentence_embedding_dimension() == bert.get_embedding_dimension() == 16
+    with pytest.warns(FutureWarning, match="`truncate_sentence_embeddings` method has been renamed"):
+        with bert.truncate_sentence_embeddings(8):
+            assert bert.encode("a").shape == (8,)
     assert "dot" in SentenceTransformer.SUPPORTED_SIMILARITY_FN_NAMES
     with pytest.raises(ValueError, match="MultiVectorEncoder"):
         bert.similarity_fn_name = "maxsim"
