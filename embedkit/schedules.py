@@ -72,7 +72,7 @@ def inverse_sqrt_lambda(warmup: int, timescale: int | None = None) -> Callable[[
 
     Example:
         >>> f = inverse_sqrt_lambda(warmup=4)
-        >>> [round(f(s), 3) for s in (0, 2, 4, 12)]
+        >>> [round(f(s), 3) for s in (0, 2, 4, 16)]
         [0.0, 0.5, 1.0, 0.5]
     """
     timescale = timescale or warmup or 10_000
