@@ -66,7 +66,6 @@ def main() -> None:
 def check_lora_adapter(texts: list[str]) -> float:
     """A LoRA adapter added and saved by embedkit loads in ST (which needs peft; transformers 5.x needs peft >=
     0.22) with the same embeddings; skipped, saying so, where ST cannot load adapters."""
-    import torch
     from sentence_transformers import SentenceTransformer as ST
 
     from embedkit import SentenceTransformer as EK
@@ -76,12 +75,9 @@ def check_lora_adapter(texts: list[str]) -> float:
     except ImportError:
         print("LoRA adapter: skipped (peft is not installed)")
         return 0.0
-    ek = EK(str(HERE / "fixtures" / "tiny_bert_classic"), device="cpu")
-    ek.add_adapter({"r": 4, "lora_alpha": 8, "target_modules": ["query", "value", "dense"], "use_rslora": True})
-    with torch.no_grad():
-        for name, param in ek.named_parameters():
-            if "lora_B" in name:
-                param.normal_()
+    ek = with_random_adapter(EK(str(HERE / "fixtures" / "tiny_bert_classic"), device="cpu"),
+                             {"r": 4, "lora_alpha": 8, "target_modules": ["query", "value", "dense"],
+                              "use_rslora": True})
     with tempfile.TemporaryDirectory() as tmp:
         ek.save(Path(tmp) / "m")
         try:
@@ -99,6 +95,18 @@ def check_lora_adapter(texts: list[str]) -> float:
     return max(diff, check_cross_encoder_adapter())
 
 
+def with_random_adapter(model, config: dict):
+    """``model`` with a LoRA adapter added and its B matrices random (they start at zero: no effect)."""
+    import torch
+
+    model.add_adapter(config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_()
+    return model
+
+
 def check_cross_encoder_adapter() -> float:
     """A CrossEncoder adapter embedkit saved loads in transformers (``AutoModelForSequenceClassification`` reads
     the adapter folder, loads the base named there, then the adapter) with the same logits."""
@@ -108,12 +116,9 @@ def check_cross_encoder_adapter() -> float:
     from embedkit import CrossEncoder
 
     pairs = [("A man is eating food.", "A man eats."), ("naïve café", "東京"), ("", "empty")]
-    ek = CrossEncoder(str(HERE / "fixtures" / "ce_bert3"), device="cpu")
-    ek.add_adapter({"r": 2, "lora_alpha": 4, "target_modules": ["query", "key", "classifier"], "use_rslora": True})
-    with torch.no_grad():
-        for name, param in ek.named_parameters():
-            if "lora_B" in name:
-                param.normal_()
+    ek = with_random_adapter(CrossEncoder(str(HERE / "fixtures" / "ce_bert3"), device="cpu"),
+                             {"r": 2, "lora_alpha": 4, "target_modules": ["query", "key", "classifier"],
+                              "use_rslora": True})
     with tempfile.TemporaryDirectory() as tmp:
         ek.save(Path(tmp) / "m")
         hf = AutoModelForSequenceClassification.from_pretrained(str(Path(tmp) / "m")).eval()
