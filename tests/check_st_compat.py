@@ -128,6 +128,31 @@ def check_cross_encoder_adapter() -> float:
     diff = float(np.abs(logits - ek.predict(pairs, activation_fn=torch.nn.Identity())).max())
     print(f"CrossEncoder LoRA adapter: transformers {type(hf).__name__}, max |diff| {diff:.2e}")
     assert diff <= 1e-5
+    return max(diff, check_sparse_encoder_adapter())
+
+
+def check_sparse_encoder_adapter() -> float:
+    """A SparseEncoder (SPLADE) adapter embedkit saved loads in transformers' ``AutoModelForMaskedLM``; its logits,
+    pooled as SpladePooling pools them, give embedkit's vectors."""
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    from embedkit import SparseEncoder
+
+    texts = ["A man is eating food.", "naïve café 東京", ""]
+    ek = with_random_adapter(SparseEncoder(str(HERE / "fixtures" / "se_bert_v6"), device="cpu"),
+                             {"r": 2, "lora_alpha": 4, "target_modules": "all-linear"})
+    with tempfile.TemporaryDirectory() as tmp:
+        ek.save(Path(tmp) / "m")
+        hf = AutoModelForMaskedLM.from_pretrained(str(Path(tmp) / "m")).eval()
+        features = ek.preprocess(texts)
+        with torch.no_grad():
+            logits = hf(**{k: v for k, v in features.items() if isinstance(v, torch.Tensor)}).logits
+    mask = features["attention_mask"].unsqueeze(-1)
+    pooled = (torch.log1p(torch.relu(logits)) * mask).max(dim=1).values.numpy()
+    diff = float(np.abs(pooled - ek.encode(texts, convert_to_tensor=True).to_dense().numpy()).max())
+    print(f"SparseEncoder LoRA adapter: transformers {type(hf).__name__}, max |diff| {diff:.2e}")
+    assert diff <= 1e-5
     return diff
 
 

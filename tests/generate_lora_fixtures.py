@@ -11,6 +11,7 @@ Written under ``tests/fixtures/lora/``:
 - ``qwen3_adapter/``: ``[Transformer(qwen3_st), Pooling(mean)]`` + ``LoraConfig(r=2, lora_alpha=4, target_modules=
   "all-linear", exclude_modules=["o_proj"], use_rslora=True)``, weights random as above.
 - ``ce_bert3_adapter/``: a CrossEncoder adapter (see :func:`cross_encoder_case`).
+- ``se_bert_adapter/``: a SPLADE (SparseEncoder) adapter (see :func:`splade_case`).
 - ``golden.npz``: for each case, the adapter weights PEFT drew with ``torch.manual_seed(0)`` right before
   ``add_adapter`` (``init_<case>__<name>``), the embeddings of the test texts with the adapter (``emb_<case>``) and
   with adapters disabled (``base_<case>``).
@@ -90,7 +91,50 @@ def main() -> None:
         print(case, sorted(p.name for p in folder.iterdir()))
     golden["texts"] = np.array(TEXTS)
     golden.update(cross_encoder_case())
+    golden.update(splade_case())
     np.savez(OUT / "golden.npz", **golden)
+
+
+def splade_case() -> dict[str, np.ndarray]:
+    """``se_bert_v6`` (BertForMaskedLM under a SPLADE pooling) with LoRA on every Linear layer (the MLM head's
+    transform included) through transformers 4.57's ``add_adapter``; weights random; SPLADE vectors of ``TEXTS``
+    computed from the model's logits as SpladePooling does (max over real tokens of log(1 + relu(logits)));
+    the adapter saved by ``save_pretrained`` into ``se_bert_adapter/``."""
+    from tokenizers import Tokenizer
+    from transformers import AutoModelForMaskedLM
+
+    model = AutoModelForMaskedLM.from_pretrained(str(FIX / "se_bert_v6")).eval()
+    torch.manual_seed(0)
+    model.add_adapter(LoraConfig(r=2, lora_alpha=4, target_modules=["query", "value", "dense"]))
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    tokenizer = Tokenizer.from_file(str(FIX / "se_bert_v6" / "tokenizer.json"))
+    tokenizer.enable_padding(pad_id=0)
+    encodings = tokenizer.encode_batch(TEXTS)
+    ids = torch.tensor([e.ids for e in encodings])
+    mask = torch.tensor([e.attention_mask for e in encodings])
+    types = torch.tensor([e.type_ids for e in encodings])
+
+    def splade() -> np.ndarray:
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits  # (B, T, V)
+        scores = torch.log1p(torch.relu(logits)) * mask.unsqueeze(-1)
+        return scores.max(dim=1).values.numpy()
+
+    adapted = splade()
+    model.disable_adapters()
+    base = splade()
+    model.enable_adapters()
+    folder = OUT / "se_bert_adapter"
+    model.save_pretrained(str(folder))
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "BASE"
+    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    print("splade", sorted(p.name for p in folder.iterdir()))
+    return {"se_input_ids": ids.numpy(), "se_emb": adapted, "se_base_emb": base}
 
 
 PAIRS = [("A man is eating food.", "A man eats."), ("naïve café", "東京"), ("", "empty query"),

@@ -53,8 +53,11 @@ class PeftAdapterMixin:
 
         children = getattr(self, "children", None)
         first = next(iter(children()), None) if callable(children) else None
-        if type(first) is Transformer and first.transformer_task == "feature-extraction":
-            target = (first.auto_model, first.config.model_type, first.name_or_path)
+        from embedkit.sparse_encoder.modules.mlm_transformer import MLMTransformer
+
+        if type(first) in (Transformer, MLMTransformer) and first.transformer_task in ("feature-extraction",
+                                                                                       "fill-mask"):
+            target = (first._adapter_root(), first.config.model_type, first.name_or_path)
         elif isinstance(getattr(self, "model", None), SequenceClassifier):  # a CrossEncoder's classifier
             target = (self.model, self.model.config.model_type, getattr(self, "base_name_or_path", None))
         else:

@@ -374,3 +374,31 @@ def test_cross_encoder_adapter_trains_alone(tmp_path):
     CrossEncoderTrainer(model, args, train_dataset=data, loss=BinaryCrossEntropyLoss(model)).train()
     moved = {k for k, v in model.state_dict().items() if not torch.equal(before[k], v)}
     assert moved and all(".lora_" in k for k in moved)
+
+
+def test_sparse_encoder_adapter_gives_transformers_peft_splade_vectors(tmp_path):
+    """SPLADE: LoRA on every Linear of BertForMaskedLM, the MLM head's transform included (transformers 4.57's own
+    add_adapter / save_pretrained wrote the adapter; the vectors pooled from its logits as SpladePooling pools)."""
+    from embedkit import SparseEncoder
+
+    folder = tmp_path / "se_bert_adapter"
+    shutil.copytree(LORA / "se_bert_adapter", folder)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(FIXTURES / "se_bert_v6")
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    model = SparseEncoder(str(FIXTURES / "se_bert_v6"), device="cpu")
+    assert model.preprocess(TEXTS)["input_ids"].tolist() == GOLDEN["se_input_ids"].tolist()
+
+    def dense(m):
+        return m.encode(TEXTS, convert_to_tensor=True).to_dense().numpy()
+
+    model.load_adapter(str(folder))
+    assert {k.split(".lora_")[0] for k in model.get_adapter_state_dict()} >= {"cls.predictions.transform.dense"}
+    np.testing.assert_allclose(dense(model), GOLDEN["se_emb"], atol=1e-6, rtol=0)
+    model.disable_adapters()
+    np.testing.assert_allclose(dense(model), GOLDEN["se_base_emb"], atol=1e-6, rtol=0)
+    model.enable_adapters()
+    model.save(str(tmp_path / "saved"))
+    assert not {p.name for p in (tmp_path / "saved").iterdir()} & {"config.json", "model.safetensors"}
+    np.testing.assert_allclose(dense(SparseEncoder(str(tmp_path / "saved"), device="cpu")), GOLDEN["se_emb"], atol=1e-6,
+                               rtol=0)

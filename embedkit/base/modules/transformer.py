@@ -304,9 +304,9 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         """The local folder of the base model an adapter folder names (``revision`` locates the adapter only)."""
         from embedkit.hub import resolve_model_path
 
-        if type(self).task != "feature-extraction":
-            raise NotImplementedError(f"{adapter_folder}: LoRA adapters are supported on feature-extraction "
-                                      f"Transformer modules only; this folder is loaded for {type(self).task!r}")
+        if type(self).task not in ("feature-extraction", "fill-mask"):
+            raise NotImplementedError(f"{adapter_folder}: LoRA adapters are supported on feature-extraction and "
+                                      f"fill-mask Transformer modules; this folder is loaded for {type(self).task!r}")
         base = read_json_file(adapter_folder / ADAPTER_CONFIG).get("base_model_name_or_path")
         if not base:
             raise ValueError(f"{adapter_folder / ADAPTER_CONFIG} names no base_model_name_or_path")
@@ -316,7 +316,11 @@ class Transformer(SentenceBertConfigFiles, InputModule):
     def _load_adapter_folder(self, folder: Path) -> None:
         """Put the folder's adapter on the network as ``"default"``, active and frozen (as transformers loads an
         adapter folder)."""
-        load_adapter_folder(self.auto_model, self.config.model_type, folder)
+        load_adapter_folder(self._adapter_root(), self.config.model_type, folder)
+
+    def _adapter_root(self) -> Any:
+        """What LoRA adapters attach to: the network (a subclass whose head lives beside it returns itself)."""
+        return self.auto_model
 
     def _init_settings(self, transformer_task: str, do_lower_case: bool, backend: str,
                        processing_kwargs: dict[str, Any] | None, modality_config: dict[Any, dict[str, Any]] | None,

@@ -24,13 +24,22 @@ from pathlib import Path
 from typing import Any
 
 from safetensors.torch import save_file
+from torch import nn
 
-from embedkit.base.modules.module import read_json_file
+from embedkit.base.modules.module import read_json_file, write_json_file
 from embedkit.base.modules.transformer import Transformer
 from embedkit.base.modules.transformer_config import _CONFIG_FILE_NAMES, _KNOWN_CONFIG_KEYS
+from embedkit.encoders.convert import TO_HF, get_mapped_key
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import read_state_dict
-from embedkit.encoders.mlm_heads import ARCHITECTURES, build_masked_lm, masked_lm_hf_state_dict
+from embedkit.encoders.lora import adapter_configs, write_active_adapter
+from embedkit.encoders.mlm_heads import (
+    ARCHITECTURES,
+    HF_PREFIX,
+    MLM_TO_HF,
+    build_masked_lm,
+    masked_lm_hf_state_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +107,22 @@ class MLMTransformer(Transformer):
         self.mlm_head = mlm_head.eval()
         return encoder
 
+    def _adapter_root(self) -> nn.Module:
+        """What LoRA adapters attach to: this module, whose encoder and MLM head are transformers'
+        ``*ForMaskedLM`` (names from :meth:`hf_parameter_name`)."""
+        return self
+
+    def hf_parameter_name(self, name: str) -> str | None:
+        """The ``*ForMaskedLM`` name of parameter ``name`` (``auto_model.layers.0.attn.q.weight`` ->
+        ``bert.encoder.layer.0.attention.self.query.weight``; the head's as transformers names it)."""
+        model_type = self.config.model_type
+        if name.startswith("auto_model."):
+            mapped = get_mapped_key(name[len("auto_model."):], TO_HF[model_type])
+            return None if mapped is None else HF_PREFIX[model_type] + mapped
+        if name.startswith("mlm_head."):
+            return MLM_TO_HF[model_type].get(name[len("mlm_head."):])
+        return None
+
     @property
     def vocab_size(self) -> int:
         return self.config.vocab_size
@@ -118,6 +143,11 @@ class MLMTransformer(Transformer):
     def save(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
         output_path = Path(output_path)
         output_path.mkdir(parents=True, exist_ok=True)
+        if adapter_configs(self):  # with a LoRA adapter: the adapter instead of the network, as transformers
+            write_active_adapter(self, self.config.model_type, output_path, safe_serialization)
+            self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
+            write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
+            return
         hf_config = self.config.to_hf_config()
         hf_config["architectures"] = [ARCHITECTURES[self.config.model_type]]
         hf_config["tie_word_embeddings"] = self.mlm_head.decoder is None
