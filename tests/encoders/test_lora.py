@@ -402,3 +402,49 @@ def test_sparse_encoder_adapter_gives_transformers_peft_splade_vectors(tmp_path)
     assert not {p.name for p in (tmp_path / "saved").iterdir()} & {"config.json", "model.safetensors"}
     np.testing.assert_allclose(dense(SparseEncoder(str(tmp_path / "saved"), device="cpu")), GOLDEN["se_emb"], atol=1e-6,
                                rtol=0)
+
+
+CE_FOLDERS = ["ce_bert3", "ce_mpnet1", "roberta_ce1", "xlmr_ce1", "camembert_ce1", "distilbert_ce1", "electra_ce1",
+              "deberta1_ce1", "deberta_ce1", "gte_ce", "eurobert_ce_mean", "modernbert_ce_cls", "qwen3_ce", "gemma3_ce",
+              "gemma2_ce", "llama_ce", "mistral_ce", "qwen2_ce"]
+SPARSE_FOLDERS = ["se_bert_v6", "se_mpnet_v6", "roberta_se", "xlmr_se", "camembert_se", "distilbert_se",
+                  "modernbert_se"]
+
+
+def _randomize_lora_b(model) -> None:
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+
+
+@pytest.mark.parametrize("name", CE_FOLDERS)
+def test_every_cross_encoder_family_takes_an_all_linear_adapter(tmp_path, name):
+    pairs = [("a query", "a document"), ("another", "text here")]
+    model = CrossEncoder(str(FIXTURES / name), device="cpu")
+    linears = sum(type(m) is nn.Linear for m in model.model.modules())
+    base = model.predict(pairs, activation_fn=nn.Identity())
+    model.add_adapter({"r": 2, "lora_alpha": 4, "target_modules": "all-linear"})
+    assert sum(isinstance(m, LoraLinear) for m in model.model.modules()) == linears > 0
+    _randomize_lora_b(model)
+    adapted = model.predict(pairs, activation_fn=nn.Identity())
+    assert not np.allclose(adapted, base, atol=1e-4)
+    model.save(str(tmp_path / "m"))
+    reloaded = CrossEncoder(str(tmp_path / "m"), device="cpu").predict(pairs, activation_fn=nn.Identity())
+    np.testing.assert_allclose(reloaded, adapted, **TOL)
+
+
+@pytest.mark.parametrize("name", SPARSE_FOLDERS)
+def test_every_splade_family_takes_an_all_linear_adapter(tmp_path, name):
+    from embedkit import SparseEncoder
+
+    model = SparseEncoder(str(FIXTURES / name), device="cpu")
+    base = model.encode(TEXTS, convert_to_tensor=True).to_dense()
+    model.add_adapter({"r": 2, "lora_alpha": 4, "target_modules": "all-linear"})
+    assert any(isinstance(m, LoraLinear) for m in model[0].mlm_head.modules())  # the head's transform too
+    _randomize_lora_b(model)
+    adapted = model.encode(TEXTS, convert_to_tensor=True).to_dense()
+    assert not torch.allclose(adapted, base, atol=1e-4)
+    model.save(str(tmp_path / "m"))
+    reloaded = SparseEncoder(str(tmp_path / "m"), device="cpu").encode(TEXTS, convert_to_tensor=True).to_dense()
+    torch.testing.assert_close(reloaded, adapted, atol=5e-6, rtol=0)
