@@ -95,32 +95,57 @@ def main() -> None:
     np.savez(OUT / "golden.npz", **golden)
 
 
+def _with_random_adapter(model, config: LoraConfig, seed: int):
+    """``model`` (a transformers model) with a LoRA adapter added by transformers' own ``add_adapter`` (drawn after
+    ``manual_seed(0)``), its weights then set to seeded random values."""
+    model = model.eval()
+    torch.manual_seed(0)
+    model.add_adapter(config)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    return model
+
+
+def _tokenized(fixture: str, inputs: list) -> dict[str, torch.Tensor]:
+    """``inputs`` (texts or pairs) tokenized by a fixture's tokenizer.json, padded."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(FIX / fixture / "tokenizer.json"))
+    tokenizer.enable_padding(pad_id=0)
+    encodings = tokenizer.encode_batch(inputs)
+    return {"input_ids": torch.tensor([e.ids for e in encodings]),
+            "attention_mask": torch.tensor([e.attention_mask for e in encodings]),
+            "token_type_ids": torch.tensor([e.type_ids for e in encodings])}
+
+
+def _save_adapter(model, name: str) -> None:
+    """transformers' ``save_pretrained`` of the adapter into ``OUT/name``, its base model named ``BASE``."""
+    folder = OUT / name
+    model.save_pretrained(str(folder))
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "BASE"
+    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    print(name, sorted(p.name for p in folder.iterdir()))
+
+
 def splade_case() -> dict[str, np.ndarray]:
     """``se_bert_v6`` (BertForMaskedLM under a SPLADE pooling) with LoRA on every Linear layer (the MLM head's
     transform included) through transformers 4.57's ``add_adapter``; weights random; SPLADE vectors of ``TEXTS``
     computed from the model's logits as SpladePooling does (max over real tokens of log(1 + relu(logits)));
     the adapter saved by ``save_pretrained`` into ``se_bert_adapter/``."""
-    from tokenizers import Tokenizer
     from transformers import AutoModelForMaskedLM
 
-    model = AutoModelForMaskedLM.from_pretrained(str(FIX / "se_bert_v6")).eval()
-    torch.manual_seed(0)
-    model.add_adapter(LoraConfig(r=2, lora_alpha=4, target_modules=["query", "value", "dense"]))
-    generator = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
-    tokenizer = Tokenizer.from_file(str(FIX / "se_bert_v6" / "tokenizer.json"))
-    tokenizer.enable_padding(pad_id=0)
-    encodings = tokenizer.encode_batch(TEXTS)
-    ids = torch.tensor([e.ids for e in encodings])
-    mask = torch.tensor([e.attention_mask for e in encodings])
-    types = torch.tensor([e.type_ids for e in encodings])
+    model = _with_random_adapter(AutoModelForMaskedLM.from_pretrained(str(FIX / "se_bert_v6")),
+                                 LoraConfig(r=2, lora_alpha=4, target_modules=["query", "value", "dense"]), seed=3)
+    features = _tokenized("se_bert_v6", TEXTS)
+    ids, mask = features["input_ids"], features["attention_mask"]
 
     def splade() -> np.ndarray:
         with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits  # (B, T, V)
+            logits = model(**features).logits  # (B, T, V)
         scores = torch.log1p(torch.relu(logits)) * mask.unsqueeze(-1)
         return scores.max(dim=1).values.numpy()
 
@@ -128,12 +153,7 @@ def splade_case() -> dict[str, np.ndarray]:
     model.disable_adapters()
     base = splade()
     model.enable_adapters()
-    folder = OUT / "se_bert_adapter"
-    model.save_pretrained(str(folder))
-    config = json.loads((folder / "adapter_config.json").read_text())
-    config["base_model_name_or_path"] = "BASE"
-    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    print("splade", sorted(p.name for p in folder.iterdir()))
+    _save_adapter(model, "se_bert_adapter")
     return {"se_input_ids": ids.numpy(), "se_emb": adapted, "se_base_emb": base}
 
 
@@ -146,34 +166,18 @@ def cross_encoder_case() -> dict[str, np.ndarray]:
     classifier, through transformers 4.57's own ``add_adapter`` (what sentence-transformers 6.x's CrossEncoder
     calls); weights random; logits of ``PAIRS`` tokenized by the fixture's tokenizer.json; the adapter saved by
     transformers' ``save_pretrained`` into ``ce_bert3_adapter/`` (adapter files only)."""
-    from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(FIX / "ce_bert3")).eval()
-    torch.manual_seed(0)
-    model.add_adapter(LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value", "classifier"]))
-    generator = torch.Generator().manual_seed(2)
+    model = _with_random_adapter(AutoModelForSequenceClassification.from_pretrained(str(FIX / "ce_bert3")),
+                                 LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value", "classifier"]), seed=2)
+    features = _tokenized("ce_bert3", PAIRS)
+    ids = features["input_ids"]
     with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
-    tokenizer = Tokenizer.from_file(str(FIX / "ce_bert3" / "tokenizer.json"))
-    tokenizer.enable_padding(pad_id=0)
-    encodings = tokenizer.encode_batch(PAIRS)
-    ids = torch.tensor([e.ids for e in encodings])
-    mask = torch.tensor([e.attention_mask for e in encodings])
-    types = torch.tensor([e.type_ids for e in encodings])
-    with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+        logits = model(**features).logits
         model.disable_adapters()
-        base = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+        base = model(**features).logits
         model.enable_adapters()
-    folder = OUT / "ce_bert3_adapter"
-    model.save_pretrained(str(folder))
-    config = json.loads((folder / "adapter_config.json").read_text())
-    config["base_model_name_or_path"] = "BASE"
-    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    print("ce", sorted(p.name for p in folder.iterdir()))
+    _save_adapter(model, "ce_bert3_adapter")
     return {"ce_pairs": np.array(PAIRS), "ce_input_ids": ids.numpy(), "ce_logits": logits.numpy(),
             "ce_base_logits": base.numpy()}
 

@@ -401,6 +401,24 @@ def describe_weights(keys: list[str], model_type: str) -> list[str]:
     return counted + sorted(k for k in keys if not k.startswith(prefixes))
 
 
+def hf_name_with_head(name: str, model_type: str, encoder_attr: str, prefix: str, head_attr: str,
+                      head_table: dict[str, str]) -> str | None:
+    """The transformers name of parameter ``name`` of a model holding an encoder (``encoder_attr``, saved under
+    ``prefix``) and a head (``head_attr``, named by ``head_table``); None for a parameter transformers lacks.
+
+    Example:
+        >>> hf_name_with_head("encoder.layers.0.attn.q.weight", "bert", "encoder", "bert.", "classifier",
+        ...                   {"out.weight": "classifier.weight"})
+        'bert.encoder.layer.0.attention.self.query.weight'
+    """
+    if name.startswith(encoder_attr + "."):
+        mapped = get_mapped_key(name[len(encoder_attr) + 1:], TO_HF[model_type])
+        return None if mapped is None else prefix + mapped
+    if name.startswith(head_attr + "."):
+        return head_table.get(name[len(head_attr) + 1:])
+    return None
+
+
 def ek_to_hf(state_dict: dict[str, Tensor], model_type: str) -> dict[str, Tensor]:
     """Rename embedkit encoder weights to HF names (no prefix, as AutoModel saves them)."""
     table = TO_HF[model_type]

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from embedkit.encoders import build_encoder
 from embedkit.encoders.config import SUPPORTED_MODEL_TYPES, EncoderConfig
-from embedkit.encoders.convert import TO_HF, ek_to_hf, get_mapped_key, split_hf_state_dict
+from embedkit.encoders.convert import ek_to_hf, hf_name_with_head, split_hf_state_dict
 from embedkit.encoders.deberta_v2_names import DEBERTA_V2_CLASSIFIER_TO_HF
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
@@ -439,12 +439,8 @@ class SequenceClassifier(nn.Module):
         """The transformers name of parameter ``name`` (``encoder.layers.0.attn.q.weight`` ->
         ``bert.encoder.layer.0.attention.self.query.weight``), None for one transformers does not have."""
         model_type = self.config.model_type
-        if name.startswith("encoder."):
-            mapped = get_mapped_key(name[len("encoder."):], TO_HF[model_type])
-            return None if mapped is None else HF_PREFIX[model_type] + mapped
-        if name.startswith("classifier."):
-            return HEAD_TO_HF[model_type].get(name[len("classifier."):])
-        return None
+        return hf_name_with_head(name, model_type, "encoder", HF_PREFIX[model_type], "classifier",
+                                 HEAD_TO_HF[model_type])
 
     def hf_state_dict(self) -> dict[str, Tensor]:
         """Weights under the names transformers saves for ``*ForSequenceClassification``."""

@@ -29,7 +29,7 @@ from torch import nn
 from embedkit.base.modules.module import read_json_file, write_json_file
 from embedkit.base.modules.transformer import Transformer
 from embedkit.base.modules.transformer_config import _CONFIG_FILE_NAMES, _KNOWN_CONFIG_KEYS
-from embedkit.encoders.convert import TO_HF, get_mapped_key
+from embedkit.encoders.convert import hf_name_with_head
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import read_state_dict
 from embedkit.encoders.lora import adapter_configs, write_active_adapter
@@ -116,12 +116,8 @@ class MLMTransformer(Transformer):
         """The ``*ForMaskedLM`` name of parameter ``name`` (``auto_model.layers.0.attn.q.weight`` ->
         ``bert.encoder.layer.0.attention.self.query.weight``; the head's as transformers names it)."""
         model_type = self.config.model_type
-        if name.startswith("auto_model."):
-            mapped = get_mapped_key(name[len("auto_model."):], TO_HF[model_type])
-            return None if mapped is None else HF_PREFIX[model_type] + mapped
-        if name.startswith("mlm_head."):
-            return MLM_TO_HF[model_type].get(name[len("mlm_head."):])
-        return None
+        return hf_name_with_head(name, model_type, "auto_model", HF_PREFIX[model_type], "mlm_head",
+                                 MLM_TO_HF[model_type])
 
     @property
     def vocab_size(self) -> int:
