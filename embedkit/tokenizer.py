@@ -176,11 +176,6 @@ def _replace_lone_surrogates(text: str) -> str:
     return text
 
 
-def _is_pair(value: Any) -> bool:
-    """A (text, text) tuple: one pair rather than a batch of two texts, when given as ``text`` alone."""
-    return isinstance(value, tuple) and len(value) == 2 and all(isinstance(t, str) for t in value)
-
-
 def _padded(row: list[int], width: int, fill: int, side: str) -> list[int]:
     pad = [fill] * (width - len(row))
     return row + pad if side == "right" else pad + row
@@ -531,7 +526,7 @@ class Tokenizer:
         """Tokenize as transformers' tokenizer call does: one text (or one ``text`` / ``text_pair``) gives one
         example's lists, a list gives a list per example; ``padding`` (True / "longest", "max_length"),
         ``truncation`` (to ``max_length``, default ``model_max_length``; ``max_length`` alone also truncates) and
-        ``return_tensors`` ("pt", "np") as there. A list item may itself be a (text, text) pair.
+        ``return_tensors`` ("pt", "np") as there. A list (or tuple) is a batch, whose items may be (text, text) pairs.
 
         Example:
             >>> from embedkit.default_model import default_model_path
@@ -545,7 +540,7 @@ class Tokenizer:
         """
         if text is None:
             raise ValueError("You need to specify `text` (a string or a list of strings) to tokenize")
-        batched = isinstance(text, (list, tuple)) and not (text_pair is None and _is_pair(text))
+        batched = isinstance(text, (list, tuple))  # as transformers: a tuple of two texts is two examples
         items: list[Any] = list(text) if batched else [text]
         if text_pair is not None:
             pairs = list(text_pair) if batched else [text_pair]

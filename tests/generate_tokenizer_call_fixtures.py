@@ -29,6 +29,7 @@ def run_calls(tok) -> dict:
     calls = {
         "single": lambda: tok("Hello world"),
         "list": lambda: tok(["Hi", "Hello world"]),
+        "tuple": lambda: tok(("Hi", "Hello world")),  # a batch of two texts, not one pair
         "padded_pt": lambda: tok(["Hi", "Hello world"], padding=True, return_tensors="pt"),
         "pair": lambda: tok("Hello", "world"),
         "pairs": lambda: tok(["x y", "p"], ["q", "r s t"], padding=True),

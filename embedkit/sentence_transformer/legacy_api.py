@@ -1,14 +1,18 @@
 """SentenceTransformer's former API, kept so that sentence-transformers 2.x-5.x code runs unchanged.
 
 :class:`LegacyAPI` is mixed into :class:`~embedkit.sentence_transformer.model.SentenceTransformer`: ``load``
-(``SentenceTransformer(path)``), ``encode_multi_process`` (``encode(..., pool=pool)``), the v2 ``fit`` (run by the
-same trainer loop, imported when called) and ``save_to_hub`` (``push_to_hub``).
+(``SentenceTransformer(path)``), ``encode_multi_process`` (``encode(..., pool=pool)``),
+``get_sentence_embedding_dimension`` / ``truncate_sentence_embeddings`` (renamed in 6.x, with its FutureWarning), the
+v2 ``fit`` (run by the same trainer loop, imported when called) and ``save_to_hub`` (``push_to_hub``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +56,20 @@ class LegacyAPI:
                            show_progress_bar=show_progress_bar, precision=precision,
                            normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, pool=pool,
                            chunk_size=chunk_size)
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Former name of ``get_embedding_dimension`` (a FutureWarning, as in sentence-transformers 6.x)."""
+        warnings.warn("The `get_sentence_embedding_dimension` method has been renamed to `get_embedding_dimension`.",
+                      FutureWarning, stacklevel=2)
+        return self.get_embedding_dimension()
+
+    @contextmanager
+    def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
+        """Former name of ``truncate_embeddings`` (a FutureWarning, as in sentence-transformers 6.x)."""
+        warnings.warn("The `truncate_sentence_embeddings` method has been renamed to `truncate_embeddings`.",
+                      FutureWarning, stacklevel=3)
+        with self.truncate_embeddings(truncate_dim):
+            yield
 
     # ------------------------------------------------------------------ legacy training API
     def fit(

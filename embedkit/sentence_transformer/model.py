@@ -35,6 +35,7 @@ from embedkit.eval_mode import ensure_eval
 from embedkit.model_folder import (
     save_model_folder,
 )
+from embedkit.sentence_transformer.encode_inputs import _input_length, _text_of, resolve_inputs_alias
 from embedkit.sentence_transformer.legacy_api import LegacyAPI
 from embedkit.sentence_transformer.model_loading import ModuleLoading
 from embedkit.sentence_transformer.modules import Pooling, Transformer
@@ -75,44 +76,6 @@ def _log_remote_code_note() -> None:
     logger.info("trust_remote_code=True has no effect in embedkit: no code from a model folder is run (a config.json "
                 "auto_map is ignored; only the architectures and module types embedkit implements load)")
 
-
-def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
-    """The inputs given as ``inputs`` (sentence-transformers 6.x) or ``sentences`` (5.x); both must not differ.
-
-    Example:
-        >>> resolve_inputs_alias(None, ["a"], "encode")
-        ['a']
-    """
-    if sentences is None:
-        if inputs is None:
-            raise InputTypeError(f"{method}() got no inputs (inputs=None): pass a string or a list of inputs")
-        return inputs
-    if inputs is not None and inputs is not sentences:
-        raise TypeError(f"{method}() got both `inputs` and `sentences`; `sentences` is the former name of `inputs`")
-    return sentences
-
-
-def _input_length(item: Any) -> int:
-    """Characters of an input's text (of a pair's texts, of a conversation's string contents): the sort key."""
-    if isinstance(item, str):
-        return len(item)
-    if isinstance(item, dict):
-        return _input_length(item.get("content"))
-    if isinstance(item, (tuple, list)):
-        return sum(_input_length(x) for x in item)
-    return 0
-
-
-
-def _text_of(item: Any) -> Any:
-    """The text of one input: a ``{"text": ...}`` dict (sentence-transformers' multimodal form) is its text; other
-    dicts are refused, since these models read text only; anything else is returned as is."""
-    if isinstance(item, dict) and not is_message_dict(item):
-        if set(item) != {"text"}:
-            raise ValueError(f"this model reads text only: an input dict must be {{'text': ...}}, got keys "
-                             f"{sorted(item)}")
-        return item["text"]
-    return item
 
 class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
     """Texts -> dense embeddings through Transformer -> Pooling (-> Dense -> Normalize ...).
@@ -405,12 +368,6 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
             return self.truncate_dim if dim is None else min(dim, self.truncate_dim)
         return dim
 
-    def get_sentence_embedding_dimension(self) -> int | None:
-        """Former name of :meth:`get_embedding_dimension` (a FutureWarning, as in sentence-transformers 6.x)."""
-        warnings.warn("The `get_sentence_embedding_dimension` method has been renamed to `get_embedding_dimension`.",
-                      FutureWarning, stacklevel=2)
-        return self.get_embedding_dimension()
-
     @contextmanager
     def truncate_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
         """Temporarily set ``truncate_dim``.
@@ -427,14 +384,6 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
             yield
         finally:
             self.truncate_dim = previous
-
-    @contextmanager
-    def truncate_sentence_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
-        """Former name of :meth:`truncate_embeddings` (a FutureWarning, as in sentence-transformers 6.x)."""
-        warnings.warn("The `truncate_sentence_embeddings` method has been renamed to `truncate_embeddings`.",
-                      FutureWarning, stacklevel=3)
-        with self.truncate_embeddings(truncate_dim):
-            yield
 
     # ------------------------------------------------------------------ forward / tokenize
     def get_model_kwargs(self) -> list[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -30,11 +29,8 @@ from embedkit.base.modules.module import read_json_file
 from embedkit.base.modules.transformer import tokens_to_device
 from embedkit.eval_mode import ensure_eval
 from embedkit.model_folder import accepted_kwargs
-from embedkit.sentence_transformer.model import (
-    SentenceTransformer,
-    _input_length,
-    resolve_inputs_alias,
-)
+from embedkit.sentence_transformer.encode_inputs import _input_length, resolve_inputs_alias
+from embedkit.sentence_transformer.model import SentenceTransformer
 from embedkit.sparse_encoder.model_card import SparseEncoderModelCardData
 from embedkit.sparse_encoder.modules.mlm_transformer import MLMTransformer
 from embedkit.sparse_encoder.modules.splade_pooling import SpladePooling
@@ -253,12 +249,6 @@ class SparseEncoder(SentenceTransformer):
                         return dim
                     break
         return None
-
-    def get_sentence_embedding_dimension(self) -> int | None:
-        """Former name of :meth:`get_embedding_dimension` (a FutureWarning, as in sentence-transformers 6.x)."""
-        warnings.warn("The `get_sentence_embedding_dimension` method has been renamed to `get_embedding_dimension`.",
-                      FutureWarning, stacklevel=2)
-        return self.get_embedding_dimension()
 
     def _splade_pooling(self) -> SpladePooling | None:
         return next((m for m in self._modules.values() if isinstance(m, SpladePooling)), None)

@@ -9,7 +9,6 @@ is written, because sentence-transformers 5.x and 6.x both read it.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import numbers
 import os
@@ -24,14 +23,16 @@ from embedkit.base.chat_messages import SIZE_KWARGS, InputFormatter, restore_suf
 from embedkit.base.modality import is_message_dict
 from embedkit.base.modality_types import InputTypeError
 from embedkit.base.modules.input_module import InputModule
-from embedkit.base.modules.module import read_json_file, write_json_file
+from embedkit.base.modules.module import read_json_file
 from embedkit.base.modules.transformer_config import (  # noqa: F401 (re-exported: the names once lived here)
     _CONFIG_FILE_NAMES,
     _DEPRECATED_KWARGS,
     _KNOWN_CONFIG_KEYS,
     TRANSFORMER_TASK_DEFAULTS,
     SentenceBertConfigFiles,
+    accepted_init_kwargs,
 )
+from embedkit.base.modules.transformer_folder import adapter_base, write_module_folder
 from embedkit.encoders import EncoderConfig, build_encoder
 from embedkit.encoders.convert import describe_weights, ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
@@ -39,9 +40,7 @@ from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_lengt
 from embedkit.encoders.loading import check_size_before_building, load_strict, read_state_dict
 from embedkit.encoders.lora import (
     ADAPTER_CONFIG,
-    adapter_configs,
     load_adapter_folder,
-    write_active_adapter,
 )
 from embedkit.tokenizer import Tokenizer
 
@@ -262,7 +261,8 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         """Where the network was loaded from: a local folder, or the Hub id (recorded in adapters added to it)."""
         adapter_folder = None
         if (folder / ADAPTER_CONFIG).is_file():  # a PEFT adapter folder: the network is its base model's
-            adapter_folder, folder = folder, self._adapter_base_folder(folder, hub_kwargs)
+            adapter_folder = folder
+            self.name_or_path, folder = adapter_base(folder, type(self).task, hub_kwargs)
 
         config_path = folder / "config.json"
         if not config_path.exists():
@@ -290,7 +290,8 @@ class Transformer(SentenceBertConfigFiles, InputModule):
             logger.warning("The `tokenizer_name_or_path` argument is deprecated and will be removed in a future "
                            "version. Please use the same path for the model and processor.")
         if adapter_folder is not None:
-            self._load_adapter_folder(adapter_folder)
+            # the adapter as "default", active and frozen, as transformers loads an adapter folder
+            load_adapter_folder(self._adapter_root(), self.config.model_type, adapter_folder)
             if (adapter_folder / "tokenizer_config.json").is_file() or (adapter_folder / "tokenizer.json").is_file():
                 folder = adapter_folder
         self._attach_tokenizer(folder, tokenizer_name_or_path, do_lower_case, max_seq_length, hub_kwargs)
@@ -299,24 +300,6 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         if processor_kwargs.get("chat_template") is not None:
             self.tokenizer.chat_template = processor_kwargs["chat_template"]
         self._attach_input_formatter(infer_message=modality_config is None)
-
-    def _adapter_base_folder(self, adapter_folder: Path, hub_kwargs: dict[str, Any]) -> Path:
-        """The local folder of the base model an adapter folder names (``revision`` locates the adapter only)."""
-        from embedkit.hub import resolve_model_path
-
-        if type(self).task not in ("feature-extraction", "fill-mask"):
-            raise NotImplementedError(f"{adapter_folder}: LoRA adapters are supported on feature-extraction and "
-                                      f"fill-mask Transformer modules; this folder is loaded for {type(self).task!r}")
-        base = read_json_file(adapter_folder / ADAPTER_CONFIG).get("base_model_name_or_path")
-        if not base:
-            raise ValueError(f"{adapter_folder / ADAPTER_CONFIG} names no base_model_name_or_path")
-        self.name_or_path = str(base)
-        return resolve_model_path(base, **{k: v for k, v in hub_kwargs.items() if k != "revision"})
-
-    def _load_adapter_folder(self, folder: Path) -> None:
-        """Put the folder's adapter on the network as ``"default"``, active and frozen (as transformers loads an
-        adapter folder)."""
-        load_adapter_folder(self._adapter_root(), self.config.model_type, folder)
 
     def _adapter_root(self) -> Any:
         """What LoRA adapters attach to: the network (a subclass whose head lives beside it returns itself)."""
@@ -660,45 +643,14 @@ class Transformer(SentenceBertConfigFiles, InputModule):
         """Save the network (config.json and weights under transformers' names), the tokenizer and
         ``sentence_bert_config.json``; with a LoRA adapter active, the adapter instead of the network (PEFT's
         ``adapter_config.json`` and ``adapter_model.safetensors``, naming the base model), as transformers does."""
-        from safetensors.torch import save_file
-
-        output_path = Path(output_path)
-        output_path.mkdir(parents=True, exist_ok=True)
-        if adapter_configs(self.auto_model):
-            write_active_adapter(self.auto_model, self.config.model_type, output_path, safe_serialization)
-            self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
-            write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
-            return
-        hf_config = self.config.to_hf_config()
-        (output_path / "config.json").write_text(json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
-        state = {k: v.detach().cpu().contiguous() for k, v in self.auto_model.state_dict().items()}
-        hf_state = ek_to_hf(state, self.config.model_type)
-        if safe_serialization:
-            save_file(hf_state, str(output_path / "model.safetensors"), metadata={"format": "pt"})
-        else:
-            import torch
-
-            torch.save(hf_state, output_path / "pytorch_model.bin")
-        self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
-        write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
+        write_module_folder(self, output_path, safe_serialization, self.config.to_hf_config,
+                            lambda: ek_to_hf(self.auto_model.state_dict(), self.config.model_type))
 
     def _save_with_head(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
         """Save a module whose network carries a head (classifier, causal LM): its ``hf_config()`` as config.json,
         its ``hf_state_dict()`` under transformers' names, the tokenizer and ``sentence_bert_config.json``."""
-        from safetensors.torch import save_file
-
-        output_path = Path(output_path)
-        output_path.mkdir(parents=True, exist_ok=True)
-        write_json_file(output_path / "config.json", self.auto_model.hf_config(), sort_keys=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.auto_model.hf_state_dict().items()}
-        if safe_serialization:
-            save_file(state, str(output_path / "model.safetensors"), metadata={"format": "pt"})
-        else:
-            import torch
-
-            torch.save(state, output_path / "pytorch_model.bin")
-        self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
-        write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
+        write_module_folder(self, output_path, safe_serialization, self.auto_model.hf_config,
+                            self.auto_model.hf_state_dict)
 
     @classmethod
     def load(cls, path: str | os.PathLike, subfolder: str = "", token: bool | str | None = None,
@@ -723,23 +675,7 @@ class Transformer(SentenceBertConfigFiles, InputModule):
                                      config_kwargs=config_kwargs, backend=backend, **hub)
         for key, value in (init_defaults or {}).items():
             init.setdefault(key, value)
-        # A subclass's ``**kwargs`` go on to the next ``__init__`` up to Transformer's: what the chain names is
-        # accepted; an ``__init__`` taking ``**kwargs`` at its end (a wrapped Transformer.__init__) accepts anything.
-        accepted: set[str] = set()
-        takes_any = True
-        for klass in cls.__mro__[: cls.__mro__.index(Transformer) + 1]:
-            if "__init__" in vars(klass):
-                parameters = inspect.signature(klass.__init__).parameters
-                accepted |= set(parameters)
-                if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-                    takes_any = False
-                    break
-        unknown = set() if takes_any else set(init) - accepted
-        if unknown:
-            logger.warning("%s: ignoring sentence_bert_config.json keys embedkit does not know: %s", path,
-                           sorted(unknown))
-        init = {k: v for k, v in init.items() if k not in unknown}
-        return cls(path, **hub, **init)
+        return cls(path, **hub, **accepted_init_kwargs(cls, Transformer, init, path))
 
 
 def tokens_to_device(features: dict[str, Any], device: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ sentence-transformers assumes, and the constructor arguments a saved folder give
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from typing import Any
@@ -35,6 +36,28 @@ _KNOWN_CONFIG_KEYS = {"max_seq_length", "do_lower_case", "transformer_task", "mo
                       "model_args", "tokenizer_args", "config_args", "processing_kwargs", "unpad_inputs"}
 _DEPRECATED_KWARGS = {"model_args": "model_kwargs", "tokenizer_args": "processor_kwargs",
                       "config_args": "config_kwargs"}
+
+
+def accepted_init_kwargs(cls: type, base: type, init: dict[str, Any], source: Any) -> dict[str, Any]:
+    """``init`` (constructor arguments read from a saved folder) without the keys ``cls`` cannot take, each logged.
+
+    A subclass's ``**kwargs`` go on to the next ``__init__`` up to ``base``'s: what the chain names is accepted; an
+    ``__init__`` taking ``**kwargs`` at its end (a wrapped ``base.__init__``) accepts anything.
+    """
+    accepted: set[str] = set()
+    takes_any = True
+    for klass in cls.__mro__[: cls.__mro__.index(base) + 1]:
+        if "__init__" in vars(klass):
+            parameters = inspect.signature(klass.__init__).parameters
+            accepted |= set(parameters)
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+                takes_any = False
+                break
+    unknown = set() if takes_any else set(init) - accepted
+    if unknown:
+        logger.warning("%s: ignoring sentence_bert_config.json keys embedkit does not know: %s", source,
+                       sorted(unknown))
+    return {k: v for k, v in init.items() if k not in unknown}
 
 
 class SentenceBertConfigFiles:

@@ -17,22 +17,20 @@ Transformer) both load.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import save_file
 from torch import nn
 
-from embedkit.base.modules.module import read_json_file, write_json_file
+from embedkit.base.modules.module import read_json_file
 from embedkit.base.modules.transformer import Transformer
 from embedkit.base.modules.transformer_config import _CONFIG_FILE_NAMES, _KNOWN_CONFIG_KEYS
+from embedkit.base.modules.transformer_folder import write_module_folder
 from embedkit.encoders.convert import hf_name_with_head
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import read_state_dict
-from embedkit.encoders.lora import adapter_configs, write_active_adapter
 from embedkit.encoders.mlm_heads import (
     ARCHITECTURES,
     HF_PREFIX,
@@ -137,26 +135,16 @@ class MLMTransformer(Transformer):
         return features
 
     def save(self, output_path: str | os.PathLike, safe_serialization: bool = True) -> None:
-        output_path = Path(output_path)
-        output_path.mkdir(parents=True, exist_ok=True)
-        if adapter_configs(self):  # with a LoRA adapter: the adapter instead of the network, as transformers
-            write_active_adapter(self, self.config.model_type, output_path, safe_serialization)
-            self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
-            write_json_file(output_path / "sentence_bert_config.json", self._saved_config_dict())
-            return
-        hf_config = self.config.to_hf_config()
-        hf_config["architectures"] = [ARCHITECTURES[self.config.model_type]]
-        hf_config["tie_word_embeddings"] = self.mlm_head.decoder is None
-        (output_path / "config.json").write_text(json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
-        hf_state = masked_lm_hf_state_dict(self.auto_model, self.mlm_head, self.config.model_type)
-        if safe_serialization:
-            save_file(hf_state, str(output_path / "model.safetensors"), metadata={"format": "pt"})
-        else:
-            import torch
+        """The ``*ForMaskedLM`` folder (config.json naming the architecture and whether the decoder is tied, the
+        encoder and head weights), or the active LoRA adapter instead; the tokenizer and sentence_bert_config.json."""
+        def hf_config() -> dict[str, Any]:
+            config = self.config.to_hf_config()
+            config["architectures"] = [ARCHITECTURES[self.config.model_type]]
+            config["tie_word_embeddings"] = self.mlm_head.decoder is None
+            return config
 
-            torch.save(hf_state, output_path / "pytorch_model.bin")
-        self.tokenizer.save(output_path, model_max_length=self.max_seq_length)
-        (output_path / "sentence_bert_config.json").write_text(json.dumps(self._saved_config_dict(), indent=2) + "\n")
+        write_module_folder(self, output_path, safe_serialization, hf_config,
+                            lambda: masked_lm_hf_state_dict(self.auto_model, self.mlm_head, self.config.model_type))
 
     @classmethod
     def load(cls, path: str | os.PathLike, **hub_kwargs: Any) -> MLMTransformer:
