@@ -1,4 +1,5 @@
-"""Training step time and peak memory: plain vs gradient accumulation vs GradCache (MNRL on NLI pairs).
+"""Training step time and peak memory: plain vs gradient accumulation vs GradCache vs activation checkpointing
+(``model.gradient_checkpointing_enable()``), MNRL on NLI pairs.
 
     python benchmarks/train.py steps            # or: python benchmarks/train_steps.py [--model PATH] [--repeat 2]
 
@@ -27,6 +28,9 @@ CONFIGS = [  # (name, loss, batch, mini_batch, accumulation)
     ("CachedMNRL b=64 mb=32", "cached", 64, 32, 1),
     ("MNRL b=1024", "plain", 1024, None, 1),
     ("CachedMNRL b=1024 mb=32", "cached", 1024, 32, 1),
+    ("MNRL b=256", "plain", 256, None, 1),
+    ("MNRL b=256 checkpointed", "plain-checkpointed", 256, None, 1),
+    ("MNRL b=64 checkpointed", "plain-checkpointed", 64, None, 1),
 ]
 
 
@@ -50,6 +54,8 @@ def one(model_path: str, loss_kind: str, batch: int, mini: int | None, accum: in
         pairs = pairs + pairs
     anchors, positives = [p[0] for p in pairs], [p[1].rstrip("\n") for p in pairs]
     model = SentenceTransformer(model_path, device="cpu")
+    if loss_kind == "plain-checkpointed":
+        model.gradient_checkpointing_enable()
     loss = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini) if loss_kind == "cached"
             else MultipleNegativesRankingLoss(model))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)

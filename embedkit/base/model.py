@@ -24,6 +24,7 @@ from typing import Any
 
 from embedkit.base.modality import infer_batch_modality, infer_modality
 from embedkit.base.peft_mixin import PeftAdapterMixin
+from embedkit.util.logging import warning_once
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,34 @@ class BaseModel(PeftAdapterMixin):
         from embedkit.multiprocess import stop_pool
 
         stop_pool(pool)
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None,
+                                      **kwargs: Any) -> None:
+        """Checkpoint the layers of every submodule that supports it (activation checkpointing: less training
+        memory for about a third more compute, same results); ``gradient_checkpointing_kwargs`` go to
+        ``torch.utils.checkpoint.checkpoint``, ``every_n_layers`` / ``offload`` to each encoder.
+
+        Example:
+            >>> from embedkit import SentenceTransformer
+            >>> from embedkit.default_model import default_model_path
+            >>> model = SentenceTransformer(default_model_path(), device="cpu")
+            >>> model.gradient_checkpointing_enable()
+            >>> model[0].auto_model.is_gradient_checkpointing
+            True
+        """
+        for module in self.modules():
+            if module is self or not hasattr(module, "gradient_checkpointing_enable"):
+                continue
+            if getattr(module, "supports_gradient_checkpointing", True) is False:
+                warning_once(logger, f"{type(module).__name__} does not support gradient checkpointing, skipping it.")
+                continue
+            module.gradient_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
+
+    def gradient_checkpointing_disable(self) -> None:
+        """Every submodule keeps its activations again (undoes :meth:`gradient_checkpointing_enable`)."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "gradient_checkpointing_disable"):
+                module.gradient_checkpointing_disable()
 
     def evaluate(self, evaluator: Any, output_path: str | None = None) -> dict[str, float]:
         """Run ``evaluator`` on this model (``output_path`` is created first when given).

@@ -368,6 +368,12 @@ class BaseTrainer:
             raise ValueError("fp16 training needs a CUDA device; on CPUs with native bf16 support use bf16=True with "
                              "use_cpu=True")
         self._check_datasets_against_losses()
+        if args.activation_checkpointing:
+            checkpoint_kwargs = dict(args.activation_checkpointing_kwargs or {})
+            every_n_layers = checkpoint_kwargs.pop("every_n_layers", 1)
+            offload = checkpoint_kwargs.pop("offload", False)
+            model.gradient_checkpointing_enable(checkpoint_kwargs or None, every_n_layers=every_n_layers,
+                                                offload=offload)
         set_seed(args.seed)
         losses = _Losses(self.losses).to(device)
         runner: nn.Module = losses
@@ -377,6 +383,10 @@ class BaseTrainer:
         if manual_sync:
             dist_utils.broadcast_parameters(losses)
         elif world > 1:
+            if args.activation_checkpointing and (args.activation_checkpointing_kwargs or {}).get("use_reentrant"):
+                raise ValueError("activation checkpointing with use_reentrant=True cannot run under DDP: the layers' "
+                                 "backward passes would mark their parameters ready twice. Leave use_reentrant unset "
+                                 "(False), which gives the same gradients.")
             runner = nn.parallel.DistributedDataParallel(
                 losses, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
         sampler = self._train_sampler(rank, world)

@@ -157,6 +157,13 @@ class BaseTrainingArguments:
     hub_token: Optional[str] = None
     hub_private_repo: Optional[bool] = None
     accelerator_config: Union[dict[str, Any], str, None] = None
+    activation_checkpointing: Optional[bool] = None
+    """Recompute each encoder layer in backward instead of keeping its activations (less memory, about a third more
+    compute, the same results); ``gradient_checkpointing`` is its former name. Both read False when neither is set."""
+    activation_checkpointing_kwargs: Union[dict[str, Any], str, None] = None
+    """``every_n_layers`` / ``offload`` for the encoders, anything else for ``torch.utils.checkpoint.checkpoint``."""
+    gradient_checkpointing: Optional[bool] = None
+    gradient_checkpointing_kwargs: Union[dict[str, Any], str, None] = None
     skip_nonfinite_loss: bool = False
     """If True, a step whose loss is NaN/inf is skipped (logged) instead of raising an error that names the step."""
     ddp_timeout: int = 1800
@@ -193,6 +200,15 @@ class BaseTrainingArguments:
                                               "(or its JSON string)")
         self.accelerator_config = _json_dict(self.accelerator_config, "accelerator_config must be a dict (or its "
                                              "JSON string)")
+        for former, name in (("gradient_checkpointing", "activation_checkpointing"),
+                             ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs")):
+            if getattr(self, name) is None and getattr(self, former) is not None:
+                setattr(self, name, getattr(self, former))
+            setattr(self, former, getattr(self, name))  # the former name mirrors the new one, as in transformers
+        if self.activation_checkpointing is None:
+            self.activation_checkpointing = self.gradient_checkpointing = False
+        self.activation_checkpointing_kwargs = self.gradient_checkpointing_kwargs = _json_dict(
+            self.activation_checkpointing_kwargs, "activation_checkpointing_kwargs must be a dict (or its JSON string)")
         if isinstance(self.batch_sampler, str):
             self.batch_sampler = BatchSamplers(self.batch_sampler)
         if isinstance(self.multi_dataset_batch_sampler, str):

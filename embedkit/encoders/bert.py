@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import ActivationCheckpointing
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, Pooler, run_layers
 
@@ -34,7 +35,7 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class BertModel(ParameterPlacement, nn.Module):
+class BertModel(ParameterPlacement, ActivationCheckpointing, nn.Module):
     """The BERT encoder stack: embeddings -> L post-LN layers (-> optional pooler for heads).
 
     Example:

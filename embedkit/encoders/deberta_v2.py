@@ -42,6 +42,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import ActivationCheckpointing
 from embedkit.encoders.config import SUPPORTED_ACTIVATIONS, EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, run_layers
 
@@ -353,7 +354,7 @@ class DisentangledSelfAttention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
-class DebertaV2Model(ParameterPlacement, nn.Module):
+class DebertaV2Model(ParameterPlacement, ActivationCheckpointing, nn.Module):
     """Embeddings -> L post-LN layers with disentangled attention over one shared relative-position table.
 
     Example:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import ActivationCheckpointing, CheckpointedLayer
 from embedkit.encoders.bert import BertEmbeddings, BertModel
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import FROM_HF, HEADS_FROM_HF, get_mapped_key, normalize_hf_key
@@ -74,7 +75,7 @@ class CrossAttention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, D))
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(CheckpointedLayer):
     """Causal self-attention, cross-attention, feed-forward; each ``LN(x + Dropout(block(x)))``.
 
     With ``shared`` (an encoder layer) the self-attention and feed-forward blocks and their norms are that layer's.
@@ -113,7 +114,7 @@ class LMHead(nn.Module):
         return F.linear(transformed, word_embeddings, self.bias)  # (B, T, V)
 
 
-class BertDecoder(nn.Module):
+class BertDecoder(ActivationCheckpointing, nn.Module):
     """BERT with causal self-attention, cross-attention and an LM head; optionally tied to a BERT encoder.
 
     Args:

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import CheckpointedLayer
 from embedkit.encoders.qwen3 import (
     FULL,
     SLIDING,
@@ -195,7 +196,7 @@ class GemmaRMSNorm(nn.Module):
         return (rms_normalize(x, self.eps) * (1.0 + self.weight.float())).type_as(x)
 
 
-class Gemma3Layer(nn.Module):
+class Gemma3Layer(CheckpointedLayer):
     """``h = x + norm(Attention(norm(x)))``, then ``h + norm(GeGLU(norm(h)))``.
 
     Example:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import ActivationCheckpointing
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import (
     ACTIVATION_FUNCTIONS,
@@ -187,7 +188,7 @@ class GteMLP(nn.Module):
         return self.down(self.dropout(ACTIVATION_FUNCTIONS[self.act](gate) * up))  # (B, T, D)
 
 
-class GteModel(ParameterPlacement, nn.Module):
+class GteModel(ParameterPlacement, ActivationCheckpointing, nn.Module):
     """Embeddings (words [+ token types], LayerNorm) -> L post-LN rotary layers (-> BERT's pooler for a classifier).
 
     Example:

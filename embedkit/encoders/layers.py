@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import CheckpointedLayer
 from embedkit.encoders.config import EncoderConfig
 
 # HF's activation names -> embedkit's (``FeedForward.act``). "gelu" is the exact erf GELU that BERT and MPNet use.
@@ -124,7 +125,7 @@ class FeedForward(nn.Module):
         return self.down(ACTIVATION_FUNCTIONS[self.act](self.up(x)))  # (B, T, D) -> (B, T, F) -> (B, T, D)
 
 
-class EncoderLayer(nn.Module):
+class EncoderLayer(CheckpointedLayer):
     """One post-LN transformer layer (attention, then feed-forward, each with residual + LayerNorm).
 
     BERT's :class:`SelfAttention` and :class:`FeedForward` by default; families with BERT's layer around other parts

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import ActivationCheckpointing, CheckpointedLayer
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement
 from embedkit.encoders.rotary import apply_rotary, rotary_cos_sin
@@ -255,7 +256,7 @@ class GeGLU(nn.Module):
         return self.Wo(self.dropout(ACTIVATION_FUNCTIONS[self.act](value) * gate))  # (B, T, D)
 
 
-class ModernBertLayer(nn.Module):
+class ModernBertLayer(CheckpointedLayer):
     """One pre-LN layer: ``x + Attention(LN(x))``, then ``x + GeGLU(LN(x))``.
 
     Example:
@@ -287,7 +288,7 @@ def window_mask(positions: Tensor, window: int) -> Tensor:
     return distance.le(window) if positions.dim() == 1 else distance.le(window)[:, None]
 
 
-class ModernBertModel(ParameterPlacement, nn.Module):
+class ModernBertModel(ParameterPlacement, ActivationCheckpointing, nn.Module):
     """The ModernBERT encoder stack: embeddings -> L pre-LN layers (global / sliding window) -> final LayerNorm.
 
     Example:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import ActivationCheckpointing
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, Pooler, run_layers
 from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
@@ -40,7 +41,7 @@ class MPNetEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class MPNetModel(ParameterPlacement, nn.Module):
+class MPNetModel(ParameterPlacement, ActivationCheckpointing, nn.Module):
     """The MPNet encoder stack: embeddings -> L post-LN layers sharing one relative position bias.
 
     Example:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import ActivationCheckpointing
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.qwen3 import GatedMLP
@@ -202,7 +203,7 @@ class NomicBertAttention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
-class NomicBertModel(ParameterPlacement, nn.Module):
+class NomicBertModel(ParameterPlacement, ActivationCheckpointing, nn.Module):
     """Embeddings (words + token types, LayerNorm) -> L post-LN rotary layers.
 
     Example:

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import ActivationCheckpointing, CheckpointedLayer
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement
 from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
@@ -341,7 +342,7 @@ class GatedMLP(nn.Module):
         return self.down(ACTIVATION_FUNCTIONS[self.act](self.gate(x)) * self.up(x))
 
 
-class Qwen3Layer(nn.Module):
+class Qwen3Layer(CheckpointedLayer):
     """One pre-norm layer: ``x + Attention(RMSNorm(x))``, then ``x + GatedMLP(RMSNorm(x))``.
 
     Example:
@@ -366,7 +367,7 @@ class Qwen3Layer(nn.Module):
         return x + self.mlp(self.mlp_norm(x))  # (B, T, D)
 
 
-class Qwen3Model(ParameterPlacement, nn.Module):
+class Qwen3Model(ParameterPlacement, ActivationCheckpointing, nn.Module):
     """The Qwen3 stack: token embeddings -> L causal pre-norm layers -> final RMSNorm.
 
     Gemma 3's stack is this one with other layer and norm classes (``layer_class``, ``norm_class``) and its own

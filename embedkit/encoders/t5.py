@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from embedkit.encoders.activation_checkpointing import ActivationCheckpointing, CheckpointedLayer
 from embedkit.encoders.config import NO_POSITION_LIMIT, EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.qwen3 import RMSNorm
@@ -212,7 +213,7 @@ class T5FeedForward(nn.Module):
         return self.wo(self.dropout(h))
 
 
-class T5Layer(nn.Module):
+class T5Layer(CheckpointedLayer):
     """One pre-norm layer: ``x + Attention(RMSNorm(x))``, then ``x + FeedForward(RMSNorm(x))``.
 
     Example:
@@ -244,7 +245,7 @@ class T5Layer(nn.Module):
         return x + self.dropout(self.ffn(self.ffn_norm(x)))  # (B, T, D)
 
 
-class T5EncoderModel(ParameterPlacement, nn.Module):
+class T5EncoderModel(ParameterPlacement, ActivationCheckpointing, nn.Module):
     """The T5 encoder: token embeddings -> L pre-norm layers sharing one relative position bias -> final RMSNorm.
 
     Example:

@@ -307,16 +307,6 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
     def _last_module(self) -> nn.Module:
         return self._modules[next(reversed(self._modules))]
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None,
-                                      **kwargs: Any) -> None:
-        """Enable gradient checkpointing on every submodule that supports it."""
-        for module in self.modules():
-            if module is not self and hasattr(module, "gradient_checkpointing_enable"):
-                try:
-                    module.gradient_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
-                except TypeError:
-                    module.gradient_checkpointing_enable()
-
     def set_pooling_include_prompt(self, include_prompt: bool) -> None:
         """Set ``include_prompt`` on the first Pooling module (INSTRUCTOR-style models pool without the prompt)."""
         for module in self:

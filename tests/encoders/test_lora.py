@@ -19,6 +19,7 @@ from embedkit import CrossEncoder, SentenceTransformer
 from embedkit.encoders.lora import LoraLinear, LoraSettings
 from embedkit.sentence_transformer.modules import Pooling, Transformer
 from tests.conftest import FIXTURES
+from tests.encoders.family_checks import CE_FOLDERS, FAMILY_FOLDERS, SPARSE_FOLDERS
 
 LORA = FIXTURES / "lora"
 GOLDEN = np.load(LORA / "golden.npz")
@@ -301,11 +302,6 @@ def test_settings_scaling_and_refusals():
     LoraSettings.from_dict({"some_future_option": None, "rank_pattern": {}, "loftq_config": {}})  # defaults pass
 
 
-FAMILY_FOLDERS = ["tiny_bert_v6", "tiny_mpnet_v6", "roberta_st", "xlmr_st", "camembert_st", "distilbert_st",
-                  "electra_st", "deberta1_st", "deberta_st", "nomic_st", "gte_st", "eurobert_st", "modernbert_st",
-                  "t5_st", "mt5_encoder", "umt5_encoder", "qwen3_st", "gemma3_st", "gemma2_st", "llama_st",
-                  "mistral_st", "qwen2_st"]
-
 
 @pytest.mark.parametrize("name", FAMILY_FOLDERS)
 def test_every_encoder_family_takes_an_all_linear_adapter(tmp_path, name):
@@ -403,12 +399,6 @@ def test_sparse_encoder_adapter_gives_transformers_peft_splade_vectors(tmp_path)
     np.testing.assert_allclose(dense(SparseEncoder(str(tmp_path / "saved"), device="cpu")), GOLDEN["se_emb"], atol=1e-6,
                                rtol=0)
 
-
-CE_FOLDERS = ["ce_bert3", "ce_mpnet1", "roberta_ce1", "xlmr_ce1", "camembert_ce1", "distilbert_ce1", "electra_ce1",
-              "deberta1_ce1", "deberta_ce1", "gte_ce", "eurobert_ce_mean", "modernbert_ce_cls", "qwen3_ce", "gemma3_ce",
-              "gemma2_ce", "llama_ce", "mistral_ce", "qwen2_ce"]
-SPARSE_FOLDERS = ["se_bert_v6", "se_mpnet_v6", "roberta_se", "xlmr_se", "camembert_se", "distilbert_se",
-                  "modernbert_se"]
 
 
 def _randomize_lora_b(model) -> None:

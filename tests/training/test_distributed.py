@@ -138,24 +138,27 @@ def model_without_dropout(fixture: str) -> SentenceTransformer:
     return model
 
 
-def _mnrl_step(out_dir: str, cached: bool, fixture: str) -> None:
-    """One DDP step of MNRL with negatives gathered across ranks; rank 0 saves the probes' embeddings after it."""
+def _mnrl_step(out_dir: str, cached: bool | str, fixture: str) -> None:
+    """One DDP step of MNRL with negatives gathered across ranks; rank 0 saves the probes' embeddings after it.
+    ``cached`` is True for CachedMNRL, or ``"checkpointed"`` for plain MNRL with activation checkpointing."""
     from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
     from embedkit.sentence_transformer.losses.cached_multiple_negatives_ranking import (
         CachedMultipleNegativesRankingLoss,
     )
 
     model = model_without_dropout(fixture).double()  # float64: the comparison is exact, not at fp32's noise floor
-    loss = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=3, gather_across_devices=True) if cached
-            else MultipleNegativesRankingLoss(model, gather_across_devices=True))
+    loss = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=3, gather_across_devices=True)
+            if cached is True else MultipleNegativesRankingLoss(model, gather_across_devices=True))
     SentenceTransformerTrainer(model, Args(output_dir=out_dir, per_device_train_batch_size=4, max_steps=1,
                                            adam_epsilon=1.0, learning_rate=20.0, save_strategy="no",
-                                           disable_tqdm=True), train_dataset=PAIRS, loss=loss).train()
+                                           disable_tqdm=True, gradient_checkpointing=cached == "checkpointed"),
+                               train_dataset=PAIRS, loss=loss).train()
     if os.environ["RANK"] == "0":
         torch.save(torch.from_numpy(model.encode(PROBES)), os.path.join(out_dir, "probes.pt"))
 
 
-def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool, fixtures: tuple[str, ...]) -> None:
+def _mnrl_worker(rank: int, world: int, port: int, out_dir: str, cached: bool | str,
+                 fixtures: tuple[str, ...]) -> None:
     """The trainer starts and ends the process group for one fixture; for several, one group serves every run (the
     trainer leaves a group it did not start), which saves a process start per fixture."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
@@ -193,10 +196,11 @@ def _assert_ddp_step_equals_single_process(ddp: np.ndarray, before: np.ndarray, 
     assert relative < 1e-6, f"DDP step differs from the single-process step by {relative:.2e} of the step size"
 
 
-@pytest.mark.parametrize("cached", [False, True])
+@pytest.mark.parametrize("cached", [False, True, "checkpointed"])
 def test_ddp_gather_across_devices_equals_single_process_global_batch(tmp_path, cached):
     """2 ranks x 4 rows with negatives gathered from both ranks == 1 process x 8 rows (one AdamW step with
-    adam_epsilon=1, so the update is linear in the gradient)."""
+    adam_epsilon=1, so the update is linear in the gradient); also with CachedMNRL, and with the layers
+    checkpointed (``gradient_checkpointing=True``) on both ranks."""
     mp.spawn(_mnrl_worker, args=(2, free_port(), str(tmp_path), cached, ("tiny_bert_v6",)), nprocs=2, join=True)
     ddp = torch.load(tmp_path / "probes.pt", weights_only=True).numpy()
     _assert_ddp_step_equals_single_process(ddp, *_single_process_step(str(tmp_path / "single"), "tiny_bert_v6"))
