@@ -28,11 +28,11 @@ from embedkit.chat_template import (
     write_chat_template,
 )
 from embedkit.model_files import MAX_TOKENIZER_BYTES, read_model_text
+from embedkit.tokenizer_vocabulary import SPECIAL_TOKEN_KEYS, VocabularyEditing, token_content
 from embedkit.util.file_io import read_config_text
 
 # transformers uses int(1e30) for "no limit"; the Rust backend takes at most a usize.
 _NO_LIMIT = 2**31 - 1
-_SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 # Texts longer than this many characters per kept token are cut before tokenizing (see _without_dropped_tail).
 CHARS_PER_KEPT_TOKEN = 16
 # Long texts are counted in pieces of about this many characters, cut at spaces (see _token_count).
@@ -44,12 +44,6 @@ def _checked_padding_side(side: Any) -> str:
     if side not in ("left", "right"):
         raise ValueError(f"Padding side should be selected between 'right' and 'left', current value: {side!r}")
     return side
-
-
-def _token_content(value: Any) -> str | None:
-    if isinstance(value, dict):  # serialized AddedToken
-        return value.get("content")
-    return value if isinstance(value, str) else None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -231,7 +225,7 @@ def well_formed(texts: Any) -> list[Any]:
         out.append(item)
     return out
 
-class Tokenizer:
+class Tokenizer(VocabularyEditing):
     """Tokenizer of one model folder.
 
     Args:
@@ -258,8 +252,8 @@ class Tokenizer:
         self.config = _read_json(self.folder / "tokenizer_config.json")
         self.special_tokens_map = _read_json(self.folder / "special_tokens_map.json")
         special = {}
-        for key in _SPECIAL_TOKEN_KEYS:
-            content = _token_content(self.special_tokens_map.get(key, self.config.get(key)))
+        for key in SPECIAL_TOKEN_KEYS:
+            content = token_content(self.special_tokens_map.get(key, self.config.get(key)))
             if content is not None:
                 special[key] = content
         if os.path.lexists(self.folder / "tokenizer.json"):  # a FIFO or /dev/zero link is refused, not skipped
@@ -297,20 +291,13 @@ class Tokenizer:
         """The folder's chat template (a Jinja source, or a dict of named ones); None when it has none. Assign
         to change it; :meth:`save` writes it as ``chat_template.jinja``."""
         self._compiled_templates = CompiledTemplates()
-        special_ids = {self.backend.token_to_id(tok) for tok in special.values()}
-        extras = self.config.get("additional_special_tokens") or []
-        if isinstance(self.config.get("extra_special_tokens"), list):  # transformers 5's name for the same list
-            extras = [*extras, *self.config["extra_special_tokens"]]
-        for extra in extras:
-            special_ids.add(self.backend.token_to_id(_token_content(extra) or ""))
-        special_ids.discard(None)
-        self._file_special_ids = frozenset(special_ids)
+        self._refresh_special_ids()
         pad = special.get("pad_token")
         pad_id = self.backend.token_to_id(pad) if pad is not None else None
         if pad_id is None:
             pad_id = 0
             pad = self.backend.id_to_token(0) or "[PAD]"
-        self.pad_token, self.pad_token_id = pad, pad_id
+        self._pad_token, self.pad_token_id = pad, pad_id
         eos = special.get("eos_token")
         self.eos_token_id = self.backend.token_to_id(eos) if eos is not None else None
         cls, sep = special.get("cls_token"), special.get("sep_token")
@@ -364,6 +351,8 @@ class Tokenizer:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "pad_token" in state:  # pickled when the padding token was a plain attribute
+            state["_pad_token"] = state.pop("pad_token")
         self.__dict__.update(state)
         self.__dict__.setdefault("_padding_side", "right")  # pickled before padding sides existed
         if "all_special_ids" in self.__dict__:  # pickled when the ids were a plain list

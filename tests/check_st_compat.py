@@ -60,7 +60,35 @@ def main() -> None:
                   f"same token ids {same_ids}")
             assert same_ids and diff <= 1e-5
     worst = max(worst, check_lora_adapter(texts))
+    worst = max(worst, check_added_tokens())
     print(f"OK: worst max |diff| {worst:.2e}")
+
+
+def check_added_tokens() -> float:
+    """A model whose tokenizer got new tokens (special and plain) and whose token embeddings were resized, saved by
+    embedkit: sentence-transformers reads the same token ids and gives the same embeddings."""
+    from sentence_transformers import SentenceTransformer as ST
+
+    from embedkit import SentenceTransformer as EK
+    from tests.generate_added_tokens_fixtures import ADDS, TEXTS
+
+    worst = 0.0
+    for name in ("tiny_bert_v6", "qwen3_st"):
+        ek = EK(str(HERE / "fixtures" / name), device="cpu")
+        for method, tokens, special in ADDS:
+            ek.tokenizer.add_tokens(tokens, special_tokens=special) if method == "add_tokens" \
+                else ek.tokenizer.add_special_tokens(tokens)
+        ek[0].auto_model.resize_token_embeddings(len(ek.tokenizer))
+        with tempfile.TemporaryDirectory() as tmp:
+            ek.save(Path(tmp) / "m")
+            st = ST(str(Path(tmp) / "m"), device="cpu")
+            diff = float(np.abs(ek.encode(TEXTS) - st.encode(TEXTS)).max())
+            same_ids = bool((ek.tokenize(TEXTS)["input_ids"] == st.tokenize(TEXTS)["input_ids"]).all())
+            assert len(st.tokenizer) == len(ek.tokenizer) and same_ids and diff <= 1e-5, (name, diff, same_ids)
+            print(f"{name} with added tokens: len(tokenizer) {len(st.tokenizer)}, max |diff| {diff:.2e}, "
+                  f"same token ids {same_ids}")
+            worst = max(worst, diff)
+    return worst
 
 
 def check_lora_adapter(texts: list[str]) -> float:

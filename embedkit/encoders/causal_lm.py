@@ -25,6 +25,7 @@ from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.loading import check_size_before_building, load_strict
+from embedkit.encoders.token_embeddings import resize_rows
 
 # model_type -> the *ForCausalLM architecture written to config.json, and transformers' tie_word_embeddings default.
 CAUSAL_LM_ARCHITECTURES = {"qwen3": "Qwen3ForCausalLM", "gemma3_text": "Gemma3ForCausalLM",
@@ -117,6 +118,23 @@ class CausalLM(nn.Module):
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The decoder's token embedding table."""
+        return self.encoder.get_input_embeddings()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        """The ``lm_head`` (V, D)."""
+        return self.lm_head
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """Resize the token embedding table and the ``lm_head`` with it (a tied head shares the resized table)."""
+        table = self.encoder.resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        if not self.tied:
+            resize_rows(self.lm_head.weight, table.num_embeddings, mean_resizing)
+        self.lm_head.out_features = table.num_embeddings
+        return table
 
     def hf_state_dict(self) -> dict[str, Tensor]:
         """Weights under transformers' ``*ForCausalLM`` names (``lm_head.weight`` only when untied)."""

@@ -442,6 +442,15 @@ class SequenceClassifier(nn.Module):
         return hf_name_with_head(name, model_type, "encoder", HF_PREFIX[model_type], "classifier",
                                  HEAD_TO_HF[model_type])
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The encoder's token embedding table."""
+        return self.encoder.get_input_embeddings()
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """Resize the encoder's token embedding table (see :mod:`embedkit.encoders.token_embeddings`)."""
+        return self.encoder.resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+
     def hf_state_dict(self) -> dict[str, Tensor]:
         """Weights under the names transformers saves for ``*ForSequenceClassification``."""
         model_type = self.config.model_type

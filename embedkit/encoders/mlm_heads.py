@@ -117,8 +117,23 @@ class MLMHead(nn.Module):
     def transform(self, hidden: Tensor) -> Tensor:
         return self.norm(ACTIVATION_FUNCTIONS[self.act](self.dense(hidden)))  # (B, T, D)
 
+    def follow_vocabulary(self, size: int) -> None:
+        """Match a resized token embedding table of ``size`` rows, as transformers' weight tying does: the bias is
+        cut or padded with zeros. An untied decoder does not follow the table: a size mismatch raises."""
+        if self.decoder is not None:
+            if self.decoder.out_features != size:
+                raise ValueError(f"the masked-LM decoder has {self.decoder.out_features} rows but the token "
+                                 f"embeddings {size}: an untied decoder is not resized with them")
+            return
+        if self.bias.shape[0] != size:
+            bias = self.bias.data
+            self.bias.data = (bias[:size].clone() if size < bias.shape[0]
+                              else torch.cat([bias, bias.new_zeros(size - bias.shape[0])]))
+            self.bias.grad = None
+
     def logits(self, hidden: Tensor, word_embeddings: Tensor) -> MLMLogits:
         """Lazy logits of encoder output ``hidden`` (B, T, D); ``word_embeddings`` (V, D) is the tied decoder."""
+        self.follow_vocabulary(word_embeddings.shape[0])
         weight = word_embeddings if self.decoder is None else self.decoder.weight
         return MLMLogits(self.transform(hidden), weight, self.bias)
 
@@ -221,6 +236,7 @@ def build_masked_lm(
 def masked_lm_hf_state_dict(encoder: nn.Module, head: MLMHead, model_type: str) -> dict[str, Tensor]:
     """Encoder + head weights under the names transformers saves for ``*ForMaskedLM``."""
     prefix, table = HF_PREFIX[model_type], MLM_TO_HF[model_type]
+    head.follow_vocabulary(encoder.get_input_embeddings().num_embeddings)
     state = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
     out = {prefix + k: v for k, v in ek_to_hf(state, model_type).items()}
     for key, tensor in head.state_dict().items():

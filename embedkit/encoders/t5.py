@@ -37,6 +37,7 @@ from embedkit.encoders.config import NO_POSITION_LIMIT, EncoderConfig, check_pad
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.qwen3 import RMSNorm
 from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
+from embedkit.encoders.token_embeddings import TokenEmbeddings
 
 ENCODER_ARCHITECTURES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
 
@@ -245,7 +246,7 @@ class T5Layer(CheckpointedLayer):
         return x + self.dropout(self.ffn(self.ffn_norm(x)))  # (B, T, D)
 
 
-class T5EncoderModel(ParameterPlacement, ActivationCheckpointing, nn.Module):
+class T5EncoderModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, nn.Module):
     """The T5 encoder: token embeddings -> L pre-norm layers sharing one relative position bias -> final RMSNorm.
 
     Example:
@@ -258,6 +259,8 @@ class T5EncoderModel(ParameterPlacement, ActivationCheckpointing, nn.Module):
         >>> tuple(out.shape), bool((out[1, :2] - alone[0]).abs().max() < 1e-5)
         ((2, 3, 32), True)
     """
+
+    input_embeddings_path = "embed"
 
     def __init__(self, cfg: T5Config, add_pooler: bool = False) -> None:
         super().__init__()
