@@ -35,6 +35,7 @@ from embedkit.base.modules.module import (
     write_json_file,
 )
 from embedkit.base.modules.sequence_classification import SequenceClassificationTransformer
+from embedkit.base.modules.transformers_state_names import LoadsSentenceTransformersNames
 from embedkit.cross_encoder.activations import activation_instance, resolve_saved_activation
 from embedkit.cross_encoder.causal_lm_folders import (
     is_causal_lm_folder,
@@ -90,7 +91,7 @@ _LOADING_KEYS = frozenset({"cache_dir", "token", "revision", "trust_remote_code"
                            "force_download", "proxies", "subfolder", "use_auth_token", "return_unused_kwargs"})
 
 
-class CrossEncoder(BaseModel, nn.Module):
+class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
     """Score text pairs jointly with a sequence-classification encoder (BERT or MPNet).
 
     Args:

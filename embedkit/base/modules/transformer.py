@@ -33,6 +33,7 @@ from embedkit.base.modules.transformer_config import (  # noqa: F401 (re-exporte
     accepted_init_kwargs,
 )
 from embedkit.base.modules.transformer_folder import adapter_base, write_module_folder
+from embedkit.base.modules.transformers_state_names import LoadsSentenceTransformersNames
 from embedkit.encoders import EncoderConfig, build_encoder
 from embedkit.encoders.convert import describe_weights, ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
@@ -131,7 +132,7 @@ def task_module_class(task: str) -> type:
     return Transformer
 
 
-class Transformer(SentenceBertConfigFiles, InputModule):
+class Transformer(LoadsSentenceTransformersNames, SentenceBertConfigFiles, InputModule):
     """Tokenizer + encoder (any supported family). Writes ``token_embeddings`` (B, T, D) into the features.
 
     Args:
