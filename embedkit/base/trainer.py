@@ -73,16 +73,6 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _to_device(value: Any, device: torch.device) -> Any:
-    if isinstance(value, Tensor):
-        return value.to(device)
-    if isinstance(value, dict):
-        return {k: _to_device(v, device) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_device(v, device) for v in value]
-    return value
-
-
 class BaseTrainer:
     """Train a model with one or more losses, sentence-transformers style (the loop of every model type).
 
@@ -304,8 +294,8 @@ class BaseTrainer:
     def compute_loss(self, runner: nn.Module, batch: Batch, device: torch.device, loss_name: str | None = None
                      ) -> tuple[Tensor, dict[str, Tensor]]:
         """The batch's loss (a dict of components is summed; components are returned for logging)."""
-        features = _to_device(batch.features, device)
-        labels = _to_device(batch.labels, device)
+        features = trainer_data.to_device(batch.features, device)
+        labels = trainer_data.to_device(batch.labels, device)
         with self._autocast(device):
             # a CrossEncoder batch carries its prompt / task (CrossEncoderDataCollator); passed only when set
             extra = {key: getattr(batch, key) for key in ("prompt", "task") if getattr(batch, key, None) is not None}
@@ -368,12 +358,7 @@ class BaseTrainer:
             raise ValueError("fp16 training needs a CUDA device; on CPUs with native bf16 support use bf16=True with "
                              "use_cpu=True")
         self._check_datasets_against_losses()
-        if args.activation_checkpointing:
-            checkpoint_kwargs = dict(args.activation_checkpointing_kwargs or {})
-            every_n_layers = checkpoint_kwargs.pop("every_n_layers", 1)
-            offload = checkpoint_kwargs.pop("offload", False)
-            model.gradient_checkpointing_enable(checkpoint_kwargs or None, every_n_layers=every_n_layers,
-                                                offload=offload)
+        trainer_setup.apply_run_arguments(model, args)  # full_determinism, tf32, activation checkpointing
         set_seed(args.seed)
         losses = _Losses(self.losses).to(device)
         runner: nn.Module = losses
@@ -383,12 +368,7 @@ class BaseTrainer:
         if manual_sync:
             dist_utils.broadcast_parameters(losses)
         elif world > 1:
-            if args.activation_checkpointing and (args.activation_checkpointing_kwargs or {}).get("use_reentrant"):
-                raise ValueError("activation checkpointing with use_reentrant=True cannot run under DDP: the layers' "
-                                 "backward passes would mark their parameters ready twice. Leave use_reentrant unset "
-                                 "(False), which gives the same gradients.")
-            runner = nn.parallel.DistributedDataParallel(
-                losses, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+            runner = trainer_setup.data_parallel(losses, args, device)
         sampler = self._train_sampler(rank, world)
         accum = args.gradient_accumulation_steps
         steps_per_epoch = max(1, math.ceil(len(sampler) / accum))
@@ -495,7 +475,9 @@ class BaseTrainer:
                 self.track_loss_components(parts_sum)
             window_steps += 1
             epoch_end = state.batch_in_epoch == 0
-            if self._due(args.logging_steps, "steps") or (args.logging_first_step and state.global_step == 1):
+            if ((args.logging_strategy == "steps" and self._due(args.logging_steps, "steps"))
+                    or (args.logging_strategy == "epoch" and epoch_end)
+                    or (args.logging_first_step and state.global_step == 1)):
                 entry = {k: dist_utils.mean_over_ranks(v / window_steps) for k, v in window.items()}
                 components = self.accum_loss_components["train"]
                 steps = float(components.pop("steps", 1))
@@ -506,9 +488,12 @@ class BaseTrainer:
                 self._log(entry, output_dir, bar)
                 window, window_steps = {}, 0
             self._callback("on_step_end")
+            if args.torch_empty_cache_steps and state.global_step % args.torch_empty_cache_steps == 0:
+                trainer_setup.empty_device_cache()
             evaluated = False
-            if (args.eval_strategy == "steps" and self._due(args.eval_steps, "steps")) or (
-                    args.eval_strategy == "epoch" and epoch_end):
+            if ((args.eval_strategy == "steps" and self._due(args.eval_steps, "steps")
+                 and state.global_step >= args.eval_delay)
+                    or (args.eval_strategy == "epoch" and epoch_end and state.epoch_index >= args.eval_delay)):
                 self._evaluate_and_track(output_dir)
                 evaluated = True
             if (args.save_strategy == "steps" and self._due(args.save_steps, "steps")) or (

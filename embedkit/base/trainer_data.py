@@ -57,6 +57,17 @@ class _NamedRows(torch.utils.data.Dataset):
         return row
 
 
+def to_device(value: Any, device: torch.device) -> Any:
+    """A batch's tensors (alone, or in dicts and lists) on ``device``; anything else as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_device(v, device) for v in value]
+    return value
+
+
 def dataset_offsets(datasets: dict[str, Any]) -> list[int]:
     """The global index of each dataset's first row, the datasets taken in order."""
     offsets, total = [], 0

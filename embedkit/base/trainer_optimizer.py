@@ -38,7 +38,8 @@ def _no_decay(module: nn.Module) -> set[str]:
 
 
 def build_optimizer(args: BaseTrainingArguments, module: nn.Module) -> torch.optim.Optimizer:
-    """AdamW over ``module``'s trainable parameters (:meth:`BaseTrainer._build_optimizer`)."""
+    """The ``optim`` optimizer (AdamW by default) over ``module``'s trainable parameters
+    (:meth:`BaseTrainer._build_optimizer`)."""
     no_decay = _no_decay(module)
     named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
     special: dict[str, list[tuple[str, nn.Parameter]]] = {}
@@ -62,9 +63,41 @@ def build_optimizer(args: BaseTrainingArguments, module: nn.Module) -> torch.opt
     add([(n, p) for n, p in named if id(p) not in claimed], args.learning_rate)
     for pattern, matches in special.items():
         add(matches, args.learning_rate_mapping[pattern])
+    if args.optim in _OTHER_OPTIMIZERS:  # transformers passes these optim_args keys on, and only these
+        cls, keys = _OTHER_OPTIMIZERS[args.optim]
+        extra = {k: (v.lower() in ("true", "1", "yes") if k in _FLAGS else float(v))
+                 for k, v in parse_optim_args(args.optim_args).items() if k in keys}
+        return cls(groups, lr=args.learning_rate, **extra)
     kwargs = dict(lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon,
                   weight_decay=args.weight_decay)
+    if args.optim == "adamw_torch":
+        return torch.optim.AdamW(groups, **kwargs)
     try:  # the fused kernel (CPU and CUDA) is several times faster than the per-tensor loop; same update rule
         return torch.optim.AdamW(groups, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.AdamW(groups, **kwargs)
+
+
+_OTHER_OPTIMIZERS = {
+    "sgd": (torch.optim.SGD, ("momentum", "dampening", "weight_decay", "nesterov")),
+    "adagrad": (torch.optim.Adagrad, ("lr_decay", "weight_decay", "eps")),
+    "rmsprop": (torch.optim.RMSprop, ("momentum", "alpha", "eps", "weight_decay", "centered")),
+}
+_FLAGS = ("nesterov", "centered")
+
+
+def parse_optim_args(text: str | None) -> dict[str, str]:
+    """``"momentum=0.9, nesterov=True"`` -> ``{"momentum": "0.9", "nesterov": "True"}`` (transformers' format).
+
+    Example:
+        >>> parse_optim_args("momentum=0.9, nesterov=True")
+        {'momentum': '0.9', 'nesterov': 'True'}
+    """
+    out = {}
+    for item in (text or "").replace(" ", "").split(","):
+        if item:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"optim_args must be key=value pairs separated by commas, got {text!r}")
+            out[key] = value
+    return out

@@ -125,3 +125,49 @@ def check_datasets_against_losses(trainer: BaseTrainer) -> None:
             loss = trainer.losses[name] if name in trainer.losses else next(iter(trainer.losses.values()))
             columns = [c for c in dataset.column_names if c != "dataset_name"]
             check_columns_for_loss(loss, columns, labels, name or kind)
+
+
+def apply_run_arguments(model: nn.Module, args: Any) -> None:
+    """Switches the training arguments set before the first step, as transformers' Trainer does:
+    ``full_determinism`` (deterministic algorithms only), ``tf32`` and activation checkpointing."""
+    import os
+
+    import torch
+
+    if args.full_determinism:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":16:8"  # deterministic cuBLAS needs a fixed workspace
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    if args.tf32 is not None:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(args.tf32)
+    if args.activation_checkpointing:
+        checkpoint_kwargs = dict(args.activation_checkpointing_kwargs or {})
+        every_n_layers = checkpoint_kwargs.pop("every_n_layers", 1)
+        offload = checkpoint_kwargs.pop("offload", False)
+        model.gradient_checkpointing_enable(checkpoint_kwargs or None, every_n_layers=every_n_layers, offload=offload)
+
+
+def data_parallel(losses: nn.Module, args: Any, device: Any) -> nn.Module:
+    """``losses`` wrapped in DistributedDataParallel with the ``ddp_*`` training arguments (unused parameters are
+    looked for unless ``ddp_find_unused_parameters=False``: a pooler or a route that a loss does not use is common)."""
+    if args.activation_checkpointing and (args.activation_checkpointing_kwargs or {}).get("use_reentrant"):
+        raise ValueError("activation checkpointing with use_reentrant=True cannot run under DDP: the layers' "
+                         "backward passes would mark their parameters ready twice. Leave use_reentrant unset "
+                         "(False), which gives the same gradients.")
+    options: dict[str, Any] = {"find_unused_parameters": args.ddp_find_unused_parameters is not False}
+    if args.ddp_broadcast_buffers is not None:
+        options["broadcast_buffers"] = args.ddp_broadcast_buffers
+    if args.ddp_bucket_cap_mb is not None:
+        options["bucket_cap_mb"] = args.ddp_bucket_cap_mb
+    if args.ddp_static_graph is not None:
+        options["static_graph"] = args.ddp_static_graph
+    return nn.parallel.DistributedDataParallel(
+        losses, device_ids=[device.index] if device.type == "cuda" else None, **options)
+
+
+def empty_device_cache() -> None:
+    """Give the CUDA caching allocator's free blocks back (``torch_empty_cache_steps``); nothing to do on a CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

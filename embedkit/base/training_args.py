@@ -4,7 +4,8 @@ Every field has a type ``transformers.HfArgumentParser`` understands, so ``HfArg
 SentenceTransformerTrainingArguments)`` builds a command-line parser; dict-valued arguments also accept their JSON
 string. A few Hugging Face arguments that have no effect in embedkit's loop (``push_to_hub`` and the ``hub_*``
 family, ``dataloader_pin_memory``, ``dataloader_prefetch_factor``, ``dataloader_persistent_workers``,
-``accelerator_config``, ``prediction_loss_only``, ``remove_unused_columns``) are accepted so that scripts written for
+``accelerator_config``, ``prediction_loss_only``, ``remove_unused_columns``) and those that scripts read rather than
+the trainer (``do_train``, ``do_eval``, ``do_predict``, ``local_rank``) are accepted so that scripts written for
 sentence-transformers run unchanged; any other unknown keyword raises a TypeError naming it. Contradictory combinations
 raise in ``__post_init__``.
 """
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
               "inverse_sqrt", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay")
 STRATEGIES = ("no", "steps", "epoch")
+OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "sgd", "adagrad", "rmsprop")
 REPORT_TO = ("none", "all", "tensorboard", "wandb", "trackio")
 
 
@@ -157,6 +159,29 @@ class BaseTrainingArguments:
     hub_token: Optional[str] = None
     hub_private_repo: Optional[bool] = None
     accelerator_config: Union[dict[str, Any], str, None] = None
+    optim: str = "adamw_torch_fused"
+    """``adamw_torch_fused`` (transformers 5's default; plain AdamW where no fused kernel exists), ``adamw_torch``,
+    ``sgd``, ``adagrad`` or ``rmsprop``; ``optim_args`` (``"momentum=0.9,nesterov=True"``) read as transformers
+    reads them."""
+    optim_args: Optional[str] = None
+    logging_strategy: str = "steps"
+    eval_delay: float = 0
+    """Steps (``eval_strategy="steps"``) or epochs (``"epoch"``) before the first evaluation."""
+    full_determinism: bool = False
+    """Deterministic algorithms only (``torch.use_deterministic_algorithms``), set when training starts."""
+    tf32: Optional[bool] = None
+    torch_empty_cache_steps: Optional[int] = None
+    ddp_find_unused_parameters: Optional[bool] = None
+    """DDP looks for parameters a step does not use unless this is False (embedkit's default is True)."""
+    ddp_broadcast_buffers: Optional[bool] = None
+    ddp_bucket_cap_mb: Optional[int] = None
+    ddp_static_graph: Optional[bool] = None
+    do_train: bool = False
+    """``do_train`` / ``do_eval`` / ``do_predict`` / ``local_rank``: read by scripts, not by the trainer (as in
+    transformers); ``do_eval`` turns True with an ``eval_strategy``. The rank comes from torchrun's environment."""
+    do_eval: bool = False
+    do_predict: bool = False
+    local_rank: int = -1
     activation_checkpointing: Optional[bool] = None
     """Recompute each encoder layer in backward instead of keeping its activations (less memory, about a third more
     compute, the same results); ``gradient_checkpointing`` is its former name. Both read False when neither is set."""
@@ -217,7 +242,7 @@ class BaseTrainingArguments:
             self.report_to = ["none"]
         elif isinstance(self.report_to, str):
             self.report_to = [self.report_to]
-        for name in ("eval_strategy", "save_strategy", "lr_scheduler_type"):
+        for name in ("eval_strategy", "save_strategy", "lr_scheduler_type", "logging_strategy", "optim"):
             value = getattr(self, name)
             if isinstance(value, Enum):
                 setattr(self, name, value.value)
@@ -228,6 +253,14 @@ class BaseTrainingArguments:
                                                     f"got {self.lr_scheduler_type!r}"),
             (self.eval_strategy in STRATEGIES, f"eval_strategy must be one of {STRATEGIES}, "
                                                f"got {self.eval_strategy!r}"),
+            (self.logging_strategy in STRATEGIES, f"logging_strategy must be one of {STRATEGIES}, "
+                                                  f"got {self.logging_strategy!r}"),
+            (self.optim in OPTIMIZERS, f"optim={self.optim!r} is not available in embedkit; use one of {OPTIMIZERS} "
+                                       "(optimizers from bitsandbytes, torchao, apex and the like are not supported)"),
+            (self.torch_empty_cache_steps is None or (isinstance(self.torch_empty_cache_steps, int)
+                                                      and self.torch_empty_cache_steps > 0),
+             f"`torch_empty_cache_steps` must be an integer bigger than 0, got {self.torch_empty_cache_steps}."),
+            (self.eval_delay >= 0, "eval_delay must be >= 0"),
             (self.save_strategy in STRATEGIES + ("best",), f"save_strategy must be one of {STRATEGIES + ('best',)}, "
                                                            f"got {self.save_strategy!r}"),
             (self.per_device_train_batch_size >= 1, "per_device_train_batch_size must be >= 1"),
@@ -252,6 +285,13 @@ class BaseTrainingArguments:
             if not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
                 raise ValueError("Your setup doesn't support bf16/gpu. You need to assign use_cpu if you want to "
                                  "train the model on CPU.")
+        if self.tf32:
+            import torch
+
+            if not (torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8):
+                raise ValueError("--tf32 requires Ampere or a newer GPU arch, cuda>=11 and torch>=1.7")
+        if self.eval_strategy != "no":
+            self.do_eval = True
         if self.load_best_model_at_end:
             if self.eval_strategy == "no":
                 raise ValueError("load_best_model_at_end needs eval_strategy 'steps' or 'epoch'")

@@ -10,7 +10,7 @@ it is, so strict loading still reports it; a tied duplicate that transformers sa
 is the word embeddings) is dropped when it equals the tensor it duplicates. ``state_dict()`` keeps embedkit's names.
 
 Example:
-    >>> state = {"model.embeddings.word_embeddings.weight": 1, "model.unknown": 2, "auto_model.embed.tok.weight": 3}
+    >>> state = {"model.embeddings.word_embeddings.weight": 1, "model.unknown": 2}
     >>> rename_transformers_keys(state, "", ["auto_model.embed.tok.weight"],
     ...                          {"auto_model.embed.tok.weight": "embeddings.word_embeddings.weight"}.get,
     ...                          ("model.", "auto_model."))

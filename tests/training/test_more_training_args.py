@@ -1,0 +1,129 @@
+"""Training arguments transformers' Trainer reads and scripts written for sentence-transformers pass: ``optim`` /
+``optim_args``, ``logging_strategy``, ``eval_delay``, ``full_determinism``, ``tf32``, ``torch_empty_cache_steps``,
+the ``ddp_*`` options, and the script-level ``do_train`` / ``do_eval`` / ``do_predict`` / ``local_rank``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from embedkit.base import trainer_setup
+from embedkit.base.trainer import SentenceTransformerTrainer
+from embedkit.base.trainer_optimizer import build_optimizer, parse_optim_args
+from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
+from tests.training.helpers import CosineMSE, sts_rows, tiny_model
+
+
+def _args(tmp_path, **kwargs) -> Args:
+    base = dict(output_dir=str(tmp_path), per_device_train_batch_size=8, save_strategy="no", disable_tqdm=True)
+    return Args(**{**base, **kwargs})
+
+
+@pytest.mark.parametrize(("optim", "optim_args", "cls", "expected"), [
+    ("adamw_torch_fused", None, torch.optim.AdamW, {"fused": True}),
+    ("adamw_torch", None, torch.optim.AdamW, {"fused": None}),
+    ("sgd", "momentum=0.9, nesterov=True", torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
+    ("adagrad", "lr_decay=0.01,eps=1e-6", torch.optim.Adagrad, {"lr_decay": 0.01, "eps": 1e-6}),
+    ("rmsprop", "alpha=0.95,centered=true,unknown_key=1", torch.optim.RMSprop, {"alpha": 0.95, "centered": True}),
+])
+def test_optim_picks_the_optimizer_and_reads_optim_args_as_transformers(tmp_path, optim, optim_args, cls, expected):
+    module = nn.Sequential(nn.Linear(3, 2), nn.LayerNorm(2))
+    optimizer = build_optimizer(_args(tmp_path, optim=optim, optim_args=optim_args, learning_rate=0.01), module)
+    assert type(optimizer) is cls and optimizer.defaults["lr"] == 0.01
+    for key, value in expected.items():
+        assert optimizer.defaults[key] == value, key
+    assert "unknown_key" not in optimizer.defaults
+
+
+def test_optim_errors(tmp_path):
+    with pytest.raises(ValueError, match="optim='adamw_bnb_8bit' is not available in embedkit"):
+        _args(tmp_path, optim="adamw_bnb_8bit")
+    with pytest.raises(ValueError, match="optim_args must be key=value pairs"):
+        parse_optim_args("momentum")
+    assert parse_optim_args(None) == {}
+
+
+def test_sgd_trains_with_the_plain_sgd_update(tmp_path):
+    """One step with optim="sgd" (no momentum, no clipping): every weight moves by -lr * its gradient."""
+    model = tiny_model(dropout=False)
+    data = sts_rows(8)
+    loss = CosineMSE(model)
+    batch = [model.preprocess(data["sentence1"]), model.preprocess(data["sentence2"])]
+    loss(batch, torch.tensor(data["score"])).backward()
+    expected = {n: (p - 0.1 * p.grad).detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    args = _args(tmp_path, optim="sgd", learning_rate=0.1, max_steps=1, max_grad_norm=0, lr_scheduler_type="constant")
+    SentenceTransformerTrainer(model, args, train_dataset=data, loss=loss).train()
+    for name, param in model.named_parameters():
+        if name in expected:
+            torch.testing.assert_close(param.detach(), expected[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize(("strategy", "loss_steps"), [("steps", [2, 4, 6]), ("epoch", [3, 6]), ("no", [])])
+def test_logging_strategy(tmp_path, strategy, loss_steps):
+    model = tiny_model()
+    args = _args(tmp_path, logging_strategy=strategy, logging_steps=2, num_train_epochs=2)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(24), loss=CosineMSE(model))
+    trainer.train()  # 24 rows / batch 8: 3 steps an epoch, 6 in all
+    assert [h["step"] for h in trainer.state.log_history if "loss" in h] == loss_steps
+    assert "train_loss" in trainer.state.log_history[-1]  # the run's summary is logged whatever the strategy
+    with pytest.raises(ValueError, match="logging_strategy must be one of"):
+        _args(tmp_path, logging_strategy="sometimes")
+
+
+@pytest.mark.parametrize(("strategy", "delay", "evaluated_at"), [("steps", 3, [3, 4, 5, 6]), ("epoch", 1, [3, 6]),
+                                                            ("epoch", 2, [6])])
+def test_eval_delay_holds_back_the_first_evaluations(tmp_path, strategy, delay, evaluated_at):
+    model = tiny_model()
+    args = _args(tmp_path, eval_strategy=strategy, eval_steps=1, eval_delay=delay, num_train_epochs=2)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(24), eval_dataset=sts_rows(8),
+                                         loss=CosineMSE(model))
+    trainer.train()
+    assert [h["step"] for h in trainer.state.log_history if "eval_loss" in h] == evaluated_at
+    assert args.do_eval is True  # an eval_strategy turns do_eval on, as in transformers
+
+
+def test_full_determinism_turns_deterministic_algorithms_on(tmp_path):
+    model = tiny_model()
+    try:
+        args = _args(tmp_path, full_determinism=True, max_steps=1)
+        SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model)).train()
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_tf32_and_empty_cache_steps_are_checked(tmp_path):
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="--tf32 requires Ampere or a newer GPU arch"):
+            _args(tmp_path, tf32=True)
+    flag = torch.backends.cuda.matmul.allow_tf32
+    try:
+        model = tiny_model()
+        args = _args(tmp_path, tf32=False, torch_empty_cache_steps=1, max_steps=2)
+        SentenceTransformerTrainer(model, args, train_dataset=sts_rows(16), loss=CosineMSE(model)).train()
+        assert torch.backends.cuda.matmul.allow_tf32 is False
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = flag
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="`torch_empty_cache_steps` must be an integer bigger than 0"):
+            _args(tmp_path, torch_empty_cache_steps=bad)
+
+
+def test_ddp_options_reach_distributed_data_parallel(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(nn.parallel, "DistributedDataParallel", lambda module, **kwargs: seen.update(kwargs))
+    trainer_setup.data_parallel(nn.Linear(2, 2), _args(tmp_path), torch.device("cpu"))
+    assert seen == {"device_ids": None, "find_unused_parameters": True}
+    seen.clear()
+    trainer_setup.data_parallel(nn.Linear(2, 2), _args(tmp_path, ddp_find_unused_parameters=False,
+                                                       ddp_broadcast_buffers=False, ddp_bucket_cap_mb=50,
+                                                       ddp_static_graph=True), torch.device("cpu"))
+    assert seen == {"device_ids": None, "find_unused_parameters": False, "broadcast_buffers": False,
+                    "bucket_cap_mb": 50, "static_graph": True}
+
+
+def test_script_level_arguments_are_accepted(tmp_path):
+    args = _args(tmp_path, do_train=True, do_eval=False, do_predict=True, local_rank=0)
+    assert (args.do_train, args.do_eval, args.do_predict, args.local_rank) == (True, False, True, 0)
