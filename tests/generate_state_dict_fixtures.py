@@ -4,8 +4,9 @@ tests never import sentence-transformers).
     /root/venv6/bin/python tests/generate_state_dict_fixtures.py      # ST 6.x: ``0.model.<transformers name>``
     /root/venv5/bin/python tests/generate_state_dict_fixtures.py      # ST 5.x: ``0.auto_model.<transformers name>``
 
-Writes ``fixtures/st_state_dict_keys.json``: per series and fixture, every key with its tensor's shape and sum (float64),
-so a test can check that embedkit's ``load_state_dict`` puts each of sentence-transformers' tensors in the right place.
+Writes ``fixtures/st_state_dict_keys.json``: per series and fixture, every key with its tensor's shape and sum
+(float64), so a test can check that embedkit's ``load_state_dict`` puts each of sentence-transformers' tensors in the
+right place.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "embedkit"
 TRAINING = ("trainer", "training_args", "data_collator", "fit_mixin", "callbacks", "datasets", "readers")
 FOUNDATION = ("embedkit.tokenizer", "embedkit.tokenizer_vocabulary", "embedkit.chat_template", "embedkit.lazy_exports",
-              "embedkit.quantization_int8", "embedkit.distributed", "embedkit.hub", "embedkit.datasets_io", "embedkit.data", "embedkit.model_files")
+              "embedkit.quantization_int8", "embedkit.distributed", "embedkit.hub", "embedkit.datasets_io",
+              "embedkit.data", "embedkit.model_files")
 FACADES = ("embedkit", "embedkit.base", "embedkit.sentence_transformer", "embedkit.cross_encoder",
            "embedkit.sparse_encoder")
 
