@@ -61,7 +61,43 @@ def main() -> None:
             assert same_ids and diff <= 1e-5
     worst = max(worst, check_lora_adapter(texts))
     worst = max(worst, check_added_tokens())
+    worst = max(worst, check_save_pretrained([f for f in folders if f.parent == HERE / "fixtures"
+                                              and "causal_lm" not in f.name and f.name not in ("t5_full", "deberta_mlm",
+                                                                                               "eurobert_mlm")]))
     print(f"OK: worst max |diff| {worst:.2e}")
+
+
+def check_save_pretrained(folders: list[Path]) -> float:
+    """``model[0].auto_model.save_pretrained(path)`` folders load in transformers' ``AutoModel`` with the same
+    hidden states."""
+    import torch
+    import transformers
+    from transformers import AutoModel
+
+    from embedkit import SentenceTransformer as EK
+
+    worst = 0.0
+    for folder in folders:
+        ek = EK(str(folder), device="cpu")
+        with tempfile.TemporaryDirectory() as tmp:
+            ek[0].auto_model.save_pretrained(tmp)
+            architectures = json.loads((Path(tmp) / "config.json").read_text()).get("architectures") or []
+            loader = getattr(transformers, architectures[0], AutoModel) if architectures else AutoModel
+            if "For" in getattr(loader, "__name__", ""):  # a head's class named by the original folder
+                loader = AutoModel
+            eager = {"attn_implementation": "eager"} if folder.name.startswith("gemma2") else {}  # see main()
+            hf = loader.from_pretrained(tmp, **eager).eval()
+            features = ek[0].preprocess(["a short text", "another, somewhat longer text"])
+            with torch.no_grad():
+                ours = ek[0](dict(features))["token_embeddings"]
+                inputs = {k: v for k, v in features.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+                theirs = hf(**inputs).last_hidden_state
+            mask = features["attention_mask"].bool()
+            diff = float((ours - theirs)[mask].abs().max())
+            print(f"{folder.name}: save_pretrained -> transformers {type(hf).__name__}, max |diff| {diff:.2e}")
+            assert diff <= 1e-5, (folder.name, diff)
+            worst = max(worst, diff)
+    return worst
 
 
 def check_added_tokens() -> float:

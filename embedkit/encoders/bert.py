@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from embedkit.encoders.activation_checkpointing import ActivationCheckpointing
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, Pooler, run_layers
+from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
 
 
@@ -36,7 +37,7 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class BertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, nn.Module):
+class BertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
     """The BERT encoder stack: embeddings -> L post-LN layers (-> optional pooler for heads).
 
     Example:

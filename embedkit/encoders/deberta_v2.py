@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from embedkit.encoders.activation_checkpointing import ActivationCheckpointing
 from embedkit.encoders.config import SUPPORTED_ACTIVATIONS, EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, run_layers
+from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
 
 POSITION_TERMS = ("c2p", "p2c")
@@ -355,7 +356,7 @@ class DisentangledSelfAttention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
-class DebertaV2Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, nn.Module):
+class DebertaV2Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
     """Embeddings -> L post-LN layers with disentangled attention over one shared relative-position table.
 
     Example:

@@ -43,6 +43,7 @@ from embedkit.encoders.layers import (
 )
 from embedkit.encoders.nomic_bert import NomicBertAttention
 from embedkit.encoders.rotary import ROPE_SCALING_KEYS, SCALED_ROPE_TYPES, rotary_cos_sin
+from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
 
 GTE_TYPES = ("gte", "new")  # transformers' name, Alibaba's original one
@@ -189,7 +190,7 @@ class GteMLP(nn.Module):
         return self.down(self.dropout(ACTIVATION_FUNCTIONS[self.act](gate) * up))  # (B, T, D)
 
 
-class GteModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, nn.Module):
+class GteModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
     """Embeddings (words [+ token types], LayerNorm) -> L post-LN rotary layers (-> BERT's pooler for a classifier).
 
     Example:

@@ -31,6 +31,7 @@ from embedkit.encoders.activation_checkpointing import ActivationCheckpointing, 
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement
 from embedkit.encoders.rotary import apply_rotary, rotary_cos_sin
+from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
 
 GLOBAL, LOCAL = "full_attention", "sliding_attention"  # HF's ``layer_types`` names
@@ -289,7 +290,7 @@ def window_mask(positions: Tensor, window: int) -> Tensor:
     return distance.le(window) if positions.dim() == 1 else distance.le(window)[:, None]
 
 
-class ModernBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, nn.Module):
+class ModernBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
     """The ModernBERT encoder stack: embeddings -> L pre-LN layers (global / sliding window) -> final LayerNorm.
 
     Example:

@@ -20,6 +20,7 @@ from embedkit.encoders.activation_checkpointing import ActivationCheckpointing
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, Pooler, run_layers
 from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
+from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
 
 # HF hard-codes MPNet's padding index to 1 whatever config.pad_token_id says; positions are counted from it.
@@ -42,7 +43,7 @@ class MPNetEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class MPNetModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, nn.Module):
+class MPNetModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
     """The MPNet encoder stack: embeddings -> L post-LN layers sharing one relative position bias.
 
     Example:

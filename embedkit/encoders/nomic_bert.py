@@ -34,6 +34,7 @@ from embedkit.encoders.config import EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.qwen3 import GatedMLP
 from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
+from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
 
 # Nomic's original config.json key -> transformers' key, for the sizes both dialects name
@@ -204,7 +205,7 @@ class NomicBertAttention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
-class NomicBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, nn.Module):
+class NomicBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
     """Embeddings (words + token types, LayerNorm) -> L post-LN rotary layers.
 
     Example:

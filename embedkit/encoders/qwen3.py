@@ -36,6 +36,7 @@ from embedkit.encoders.activation_checkpointing import ActivationCheckpointing, 
 from embedkit.encoders.config import EncoderConfig, check_pad_token_row
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement
 from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
+from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
 
 FULL, SLIDING = "full_attention", "sliding_attention"  # HF's ``layer_types`` names
@@ -368,7 +369,7 @@ class Qwen3Layer(CheckpointedLayer):
         return x + self.mlp(self.mlp_norm(x))  # (B, T, D)
 
 
-class Qwen3Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, nn.Module):
+class Qwen3Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
     """The Qwen3 stack: token embeddings -> L causal pre-norm layers -> final RMSNorm.
 
     Gemma 3's stack is this one with other layer and norm classes (``layer_class``, ``norm_class``) and its own

@@ -37,6 +37,7 @@ from embedkit.encoders.config import NO_POSITION_LIMIT, EncoderConfig, check_pad
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.qwen3 import RMSNorm
 from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
+from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
 
 ENCODER_ARCHITECTURES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
@@ -246,7 +247,7 @@ class T5Layer(CheckpointedLayer):
         return x + self.dropout(self.ffn(self.ffn_norm(x)))  # (B, T, D)
 
 
-class T5EncoderModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, nn.Module):
+class T5EncoderModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
     """The T5 encoder: token embeddings -> L pre-norm layers sharing one relative position bias -> final RMSNorm.
 
     Example:

@@ -1,0 +1,67 @@
+"""``save_pretrained`` and ``num_parameters`` on an encoder, as on a transformers model: code that exports the
+backbone of a SentenceTransformer (``model[0].auto_model.save_pretrained(path)``) writes a folder that transformers'
+``AutoModel.from_pretrained`` and embedkit's ``Transformer`` both load.
+
+Example:
+    >>> import tempfile
+    >>> from embedkit.encoders import BertModel, EncoderConfig
+    >>> enc = BertModel(EncoderConfig(model_type="bert", vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    ...                               num_attention_heads=2, intermediate_size=32))
+    >>> folder = tempfile.mkdtemp()
+    >>> enc.save_pretrained(folder)
+    >>> sorted(os.listdir(folder))
+    ['config.json', 'model.safetensors']
+    >>> enc.num_parameters() == sum(p.numel() for p in enc.parameters())
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+
+class SavePretrained:
+    """Mixed into the encoder classes (see the module docstring)."""
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """How many parameters the encoder has (trainable ones only, or without the embedding tables, on request)."""
+        skip = set()
+        if exclude_embeddings:
+            skip = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}  # type: ignore[attr-defined]
+        return sum(p.numel() for p in self.parameters()  # type: ignore[attr-defined]
+                   if id(p) not in skip and (p.requires_grad or not only_trainable))
+
+    def save_pretrained(self, save_directory: str | os.PathLike, safe_serialization: bool = True,
+                        **kwargs: Any) -> None:
+        """Write ``config.json`` and the weights under transformers' names (``model.safetensors``, or
+        ``pytorch_model.bin`` without ``safe_serialization``); with a LoRA adapter active, the adapter instead
+        (``adapter_config.json`` + ``adapter_model.safetensors``), as transformers does. Other transformers keywords
+        (``max_shard_size``, ``push_to_hub``, ...) are not supported and raise."""
+        from embedkit.encoders.convert import ek_to_hf
+        from embedkit.encoders.lora import adapter_configs, write_active_adapter
+
+        if kwargs:
+            raise TypeError(f"save_pretrained() got unsupported arguments {sorted(kwargs)}; embedkit writes one "
+                            "unsharded file and does not push")
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        model_type = self.config.model_type  # type: ignore[attr-defined]
+        if adapter_configs(self):
+            write_active_adapter(self, model_type, folder, safe_serialization)
+            return
+        (folder / "config.json").write_text(json.dumps(self.config.to_hf_config(), indent=2,  # type: ignore
+                                                       sort_keys=True) + "\n")
+        state = {k: v.detach().cpu().contiguous() for k, v in ek_to_hf(self.state_dict(), model_type).items()}
+        if safe_serialization:
+            from safetensors.torch import save_file
+
+            save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        else:
+            import torch
+
+            torch.save(state, folder / "pytorch_model.bin")
