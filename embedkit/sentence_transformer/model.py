@@ -569,6 +569,14 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
                     out = stacked.float().numpy() if stacked.dtype == torch.bfloat16 else stacked.numpy()
                 else:
                     out = results
+        elif precision != "float32" and results:
+            if output_value is None:
+                raise ValueError(f"precision={precision!r} quantizes sentence or token embeddings, but "
+                                 "output_value=None returns every output of the model; use precision='float32'")
+            from embedkit.util import quantize_embeddings
+
+            # one (tokens, dim) int array per text, with ranges shared over all of them (as sentence-transformers)
+            out = quantize_embeddings([r.float().cpu() for r in results], precision=precision)
         else:
             out = results
         return out[0] if single else out

@@ -53,6 +53,27 @@ def test_precision_none_means_float32_and_messages_follow_st(bert):
         bert.encode(["a"], colour="blue")
 
 
+@pytest.mark.parametrize(("precision", "dtype", "width"), [("int8", np.int8, 32), ("uint8", np.uint8, 32),
+                                                          ("binary", np.int8, 4), ("ubinary", np.uint8, 4)])
+def test_token_embeddings_are_quantized_with_ranges_shared_by_every_text(bert, precision, dtype, width):
+    """As sentence-transformers 6.x: one (tokens, dim) integer array per text; int8 buckets come from all texts'
+    tokens together."""
+    from embedkit.util import quantize_embeddings
+
+    texts = ["a cat sat on the mat", "dog", "a longer sentence about many different things"]
+    floats = bert.encode(texts, output_value="token_embeddings")
+    got = bert.encode(texts, output_value="token_embeddings", precision=precision)
+    expected = quantize_embeddings(floats, precision=precision)
+    assert [g.shape for g in got] == [(f.shape[0], width) for f in floats]
+    for g, e in zip(got, expected):
+        assert isinstance(g, np.ndarray) and g.dtype == dtype
+        np.testing.assert_array_equal(g, e)
+    single = bert.encode(texts[1], output_value="token_embeddings", precision=precision, normalize_embeddings=False)
+    assert single.dtype == dtype and single.shape[0] == floats[1].shape[0]
+    with pytest.raises(ValueError, match="output_value=None returns every output"):
+        bert.encode(texts, output_value=None, precision=precision)
+
+
 def test_empty_modules_and_auth_token_arguments():
     with pytest.raises(ValueError, match="An empty modules list was passed to SentenceTransformer"):
         SentenceTransformer(modules=[])
