@@ -339,7 +339,7 @@ def test_cross_encoder_max_length_beyond_the_position_table_is_clamped(tmp_path)
 
     folder = copy_model(tmp_path, "ce_bert1")
     model = CrossEncoder(str(folder), device="cpu", max_length=5000)
-    assert model.max_length == 512
+    assert model.max_seq_length == 512
     assert model.predict([("word " * 400, "word " * 400)]).shape == (1,)
 
 

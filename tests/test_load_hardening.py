@@ -286,8 +286,8 @@ def test_cross_encoder_max_length_below_a_pairs_special_tokens_is_refused(name, 
     from embedkit import CrossEncoder
 
     for value in (0, 1, smallest - 1, True):
-        with pytest.raises(ValueError, match=rf"max_length={value!r} must be an integer >= {smallest}"):
+        with pytest.raises(ValueError, match=rf"max_seq_length={value!r} must be an integer >= {smallest}"):
             CrossEncoder(str(FIXTURES / name), device="cpu", max_length=value)
     model = CrossEncoder(str(FIXTURES / name), device="cpu", max_length=smallest)
     assert [len(ids) for ids in model.tokenizer.encode_ids([("a b c d e", "f g h i j")],
-                                                            max_length=model.max_length)] == [smallest]
+                                                            max_length=model.max_seq_length)] == [smallest]

@@ -167,7 +167,7 @@ def _describe(model: Any, kind: str) -> dict[str, Any]:
                             "modules": [f"{name}: {type(m).__name__}" for name, m in model.named_children()]}
     if kind == "CrossEncoder":
         info.update(num_labels=model.num_labels, activation=type(model.activation_fn).__name__,
-                    max_length=model.max_length)
+                    max_length=model.max_seq_length)
     else:
         if kind == "SparseEncoder":
             info["vocab_size"] = model.get_embedding_dimension()

@@ -31,7 +31,6 @@ from embedkit.base.modality_types import InputTypeError
 from embedkit.base.model import BaseModel
 from embedkit.base.modules.module import (
     class_path,
-    read_json_file,
     write_json_file,
 )
 from embedkit.base.modules.sequence_classification import SequenceClassificationTransformer
@@ -43,16 +42,12 @@ from embedkit.cross_encoder.causal_lm_folders import (
     load_causal_lm_modules,
     save_causal_lm_modules,
 )
-from embedkit.cross_encoder.classifier_folder import save_classifier_folder
-from embedkit.cross_encoder.folder_configs import read_folder_configs, read_st_config, saved_modality_config
+from embedkit.cross_encoder.classifier_folder import load_classifier_folder, save_classifier_folder
+from embedkit.cross_encoder.folder_configs import read_folder_configs, read_st_config
 from embedkit.encoders.config import EncoderConfig
-from embedkit.encoders.heads import load_sequence_classifier
-from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
-from embedkit.encoders.loading import read_state_dict
-from embedkit.encoders.lora import ADAPTER_CONFIG, load_adapter_folder
+from embedkit.encoders.input_limits import clamp_max_length
 from embedkit.eval_mode import ensure_eval
 from embedkit.model_folder import remove_stale_weight_files, saved_versions
-from embedkit.tokenizer import Tokenizer
 from embedkit.util.decorators import cross_encoder_init_args_decorator, cross_encoder_predict_rank_args_decorator
 
 logger = logging.getLogger(__name__)
@@ -86,6 +81,8 @@ def _is_list_like(value: Any) -> bool:
     return cls.__name__ == "Column" and cls.__module__.startswith("datasets") and hasattr(value, "__getitem__")
 
 
+_MAX_LENGTH_RENAMED = ("The `max_length` property was renamed and is now deprecated. Please use `max_seq_length` "
+                       "instead.")
 #: config_kwargs keys that are loading options rather than config.json fields (accepted and not stored).
 _LOADING_KEYS = frozenset({"cache_dir", "token", "revision", "trust_remote_code", "local_files_only",
                            "force_download", "proxies", "subfolder", "use_auth_token", "return_unused_kwargs"})
@@ -204,7 +201,7 @@ class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
             self.do_lower_case = classifier.do_lower_case
             saved["modality_config"] = classifier.modality_config
             if max_length is not None:
-                self.max_length = max_length
+                self.max_seq_length = max_length
         elif modules is not None:
             self.model_name_or_path = None
             self.model = None
@@ -233,7 +230,7 @@ class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
             if is_causal_lm_folder(folder):
                 saved = self._load_causal_lm_folder(folder, processor_kwargs, max_length)
             else:
-                saved = self._load_folder(folder, num_labels, max_length, config_kwargs or {})
+                saved = load_classifier_folder(self, folder, num_labels, max_length, config_kwargs or {}, _LOADING_KEYS)
         if processor_kwargs.get("chat_template") is not None and self.tokenizer is not None:
             self.tokenizer.chat_template = processor_kwargs["chat_template"]
         self._modality_config = saved.get("modality_config")
@@ -268,59 +265,6 @@ class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
 
     def _top_level_modules(self) -> list[nn.Module]:
         return list(self.pipeline or [])
-
-    def _load_folder(self, folder: Path, num_labels: int | None, max_length: int | None,
-                     config_kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Build ``self.model`` and ``self.tokenizer`` from ``folder``; returns the saved CrossEncoder settings
-        (``activation_fn`` path, ``prompts``, ``default_prompt_name``)."""
-        saved_activation, saved_max_length, do_lower_case, is_classifier_folder, st_config = \
-            self._read_st_configs(folder)
-        given = self.model_name_or_path or str(folder)
-        self.base_name_or_path = str(folder) if Path(given).expanduser().is_dir() else given
-        """Where the classifier's weights come from (recorded as the base model of adapters added to it)."""
-        adapter_folder, tokenizer_folder = None, folder
-        if (folder / ADAPTER_CONFIG).is_file():  # a PEFT adapter folder: the classifier is its base model's
-            adapter_folder = folder
-            base = read_json_file(folder / ADAPTER_CONFIG).get("base_model_name_or_path")
-            if not base:
-                raise ValueError(f"{folder / ADAPTER_CONFIG} names no base_model_name_or_path")
-            from embedkit.hub import resolve_model_path
-
-            folder, self.base_name_or_path = resolve_model_path(base, **getattr(self, "_hub_kwargs", {})), base
-            if not (tokenizer_folder / "tokenizer.json").is_file() and not (tokenizer_folder / "vocab.txt").is_file():
-                tokenizer_folder = folder
-        config_path = folder / "config.json"
-        if not config_path.exists():
-            raise FileNotFoundError(f"no config.json in {folder}")
-        hf_config = read_json_file(config_path)
-        legacy = hf_config.get("sentence_transformers", {})
-        if saved_activation is None and isinstance(legacy, dict):
-            saved_activation = legacy.get("activation_fn")
-        if saved_activation is None:
-            saved_activation = hf_config.get("sbert_ce_default_activation_function")
-        hf_config.pop("sbert_ce_default_activation_function", None)
-        overrides = {k: v for k, v in config_kwargs.items() if k not in _LOADING_KEYS}
-        num_labels = overrides.pop("num_labels", num_labels) if num_labels is None else num_labels
-        overrides.pop("num_labels", None)
-        hf_config.update(overrides)
-        state, source = read_state_dict(folder)
-        self.model = load_sequence_classifier(hf_config, state, str(source), num_labels, is_classifier_folder)
-        if adapter_folder is not None:
-            load_adapter_folder(self.model, self.config.model_type, adapter_folder)
-        self.tokenizer = Tokenizer(tokenizer_folder, do_lower_case=do_lower_case,
-                                   return_token_type_ids=uses_token_types(self.config, str(folder)))
-        check_tokenizer_fits(self.tokenizer, self.config, str(folder))
-        self.do_lower_case = do_lower_case
-        if max_length is None:
-            max_length = saved_max_length
-        if max_length is None:
-            max_length = min(self.tokenizer.model_max_length, max_input_length(self.config))
-        self.max_length = max_length
-        if not is_classifier_folder:  # a SentenceTransformer's prompts belong to its embeddings, not to pairs
-            st_config = {}
-        return {"activation_fn": saved_activation, "prompts": st_config.get("prompts"),
-                "default_prompt_name": st_config.get("default_prompt_name"),
-                "modality_config": saved_modality_config(folder)}
 
     def _load_causal_lm_folder(self, folder: Path, processor_kwargs: dict[str, Any], max_length: int | None
                                ) -> dict[str, Any]:
@@ -409,11 +353,12 @@ class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
         super().__setattr__(name, value)
 
     @property
-    def max_length(self) -> int:
+    def max_seq_length(self) -> int:
+        """How many tokens a pair is truncated to."""
         return self.tokenizer.model_max_length
 
-    @max_length.setter
-    def max_length(self, value: int) -> None:
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
         """Set the truncation length, capped (with a warning) at what the position table allows.
 
         Raises:
@@ -423,14 +368,24 @@ class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
         post_processor = self.tokenizer.backend.post_processor
         specials = post_processor.num_special_tokens_to_add(True) if post_processor is not None else 0
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < max(specials, 1):
-            raise ValueError(f"{self.tokenizer.folder}: max_length={value!r} must be an integer >= {max(specials, 1)} "
-                             f"(a pair takes {specials} special tokens; less would disable truncation)")
+            raise ValueError(f"{self.tokenizer.folder}: max_seq_length={value!r} must be an integer >= "
+                             f"{max(specials, 1)} (a pair takes {specials} special tokens; less would disable "
+                             "truncation)")
         value = int(value)
         if isinstance(self.config, EncoderConfig):
-            value = clamp_max_length(value, self.config, str(self.tokenizer.folder), "max_length")
+            value = clamp_max_length(value, self.config, str(self.tokenizer.folder), "max_seq_length")
         self.tokenizer.model_max_length = value
 
-    max_seq_length = max_length
+    @property
+    def max_length(self) -> int:
+        """Former name of :attr:`max_seq_length` (deprecated, as in sentence-transformers 6.x)."""
+        warnings.warn(_MAX_LENGTH_RENAMED, DeprecationWarning, stacklevel=2)
+        return self.max_seq_length
+
+    @max_length.setter
+    def max_length(self, value: int) -> None:
+        warnings.warn(_MAX_LENGTH_RENAMED, DeprecationWarning, stacklevel=2)
+        self.max_seq_length = value
 
     @property
     def default_activation_function(self) -> nn.Module:
@@ -468,9 +423,9 @@ class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
         text_kwargs = (kwargs.get("processing_kwargs") or {}).get("text") or {}
         max_length = text_kwargs.get("max_length", max_length)
         if max_length is None or text_kwargs.get("truncation", True) is False:
-            max_length = self.max_length
+            max_length = self.max_seq_length
         items = [p if isinstance(p, str) else (p[0], p[1]) for p in pairs]
-        return self.tokenizer.batch_features(items, max_length=min(int(max_length), self.max_length))
+        return self.tokenizer.batch_features(items, max_length=min(int(max_length), self.max_seq_length))
 
     tokenize = preprocess
 

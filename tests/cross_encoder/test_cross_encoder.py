@@ -28,7 +28,7 @@ def test_predict_matches_st(loaded):
     name, ce = loaded
     gold = GOLD[name]
     assert ce.num_labels == gold["num_labels"]
-    assert ce.max_length == ce.max_seq_length == gold["max_length"]
+    assert ce.max_seq_length == gold["max_length"]
     scores = ce.predict(GOLD["pairs"], batch_size=3)
     expected = np.asarray(gold["default"])
     assert scores.shape == expected.shape
@@ -93,7 +93,7 @@ def test_save_load_round_trip(name, tmp_path):
     keys = set(load_file(str(tmp_path / "saved" / "model.safetensors")))
     assert all(k.startswith((prefix, "classifier.")) for k in keys)
     again = CrossEncoder(tmp_path / "saved", device="cpu")
-    assert again.num_labels == ce.num_labels and again.max_length == ce.max_length
+    assert again.num_labels == ce.num_labels and again.max_seq_length == ce.max_seq_length
     np.testing.assert_allclose(again.predict(GOLD["pairs"]), GOLD[name]["default"], atol=ATOL, rtol=0)
 
 
@@ -102,7 +102,7 @@ def test_save_keeps_custom_activation_and_max_length(tmp_path):
     ce.save_pretrained(tmp_path)
     again = CrossEncoder(tmp_path, device="cpu")
     assert isinstance(again.activation_fn, torch.nn.Tanh)
-    assert again.max_length == 16
+    assert again.max_seq_length == 16
     np.testing.assert_allclose(again.predict(GOLD["pairs"]), np.tanh(ce.predict(GOLD["pairs"],
                                activation_fn=torch.nn.Identity())), atol=1e-6)
 

@@ -64,7 +64,12 @@ def test_model_kwargs_dtype_and_processor_max_length():
     model = CrossEncoder(FIX / "ce_bert1", device="cpu", model_kwargs={"torch_dtype": torch.bfloat16},
                          processor_kwargs={"model_max_length": 16})
     assert model.model.encoder.embed.tok.weight.dtype == torch.bfloat16
-    assert model.max_seq_length == model.max_length == 16
+    assert model.max_seq_length == 16
+    with pytest.warns(DeprecationWarning, match="The `max_length` property was renamed"):
+        assert model.max_length == 16
+    with pytest.warns(DeprecationWarning, match="Please use `max_seq_length` instead"):
+        model.max_length = 12
+    assert model.max_seq_length == 12
     assert model.predict([("a", "b")], convert_to_tensor=True).dtype == torch.float32
 
 

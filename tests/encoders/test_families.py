@@ -86,7 +86,7 @@ def test_golden_texts_reach_the_position_limit(st_model):
 def test_cross_encoder_matches_st(family, labels):
     ce = CrossEncoder(FIX / f"{family}_ce{labels}", device="cpu")
     gold = GOLD[family][f"ce{labels}"]
-    assert ce.num_labels == labels and ce.max_length == gold["max_length"]
+    assert ce.num_labels == labels and ce.max_seq_length == gold["max_length"]
     np.testing.assert_allclose(ce.predict(GOLD["ce_pairs"], batch_size=3), gold["default"], atol=ATOL, rtol=0)
     np.testing.assert_allclose(ce.predict(GOLD["ce_pairs"], activation_fn=torch.nn.Identity()), gold["identity"],
                                atol=ATOL, rtol=0)

@@ -93,7 +93,7 @@ def test_classifier_module_stack_matches_st(name):
     gold = CE_GOLD[name]
     assert module.config.num_labels == module.num_labels == gold["num_labels"]
     ce = CrossEncoder(modules=[module], device="cpu")
-    assert ce.num_labels == gold["num_labels"] and ce.max_length == gold["max_length"]
+    assert ce.num_labels == gold["num_labels"] and ce.max_seq_length == gold["max_length"]
     np.testing.assert_allclose(ce.predict(CE_GOLD["pairs"], batch_size=3), gold["default"], atol=ATOL, rtol=0)
     np.testing.assert_allclose(ce.predict(CE_GOLD["pairs"], activation_fn=torch.nn.Identity()), gold["identity"],
                                atol=ATOL, rtol=0)
@@ -172,7 +172,7 @@ def test_loaded_cross_encoder_answers_its_classifier_module():
         scores = module(module.preprocess(pairs))["scores"]
     np.testing.assert_allclose(scores.numpy(), CE_GOLD["ce_bert3"]["identity"][:3], atol=ATOL, rtol=0)
     module.max_seq_length = 16  # shared tokenizer: the CrossEncoder truncates there too
-    assert ce.max_length == 16
+    assert ce.max_seq_length == 16
     assert list(ce.state_dict()) == keys_before  # the module is a view, not a second registration of the weights
 
 
