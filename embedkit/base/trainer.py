@@ -56,9 +56,7 @@ from embedkit.base.trainer_state import EvalLoopOutput, TrainerControl, TrainerS
 from embedkit.base.trainer_state import TrainerCallback as TrainerCallback
 from embedkit.base.training_args import (
     BaseTrainingArguments,
-    CrossEncoderTrainingArguments,
     SentenceTransformerTrainingArguments,
-    SparseEncoderTrainingArguments,
 )
 from embedkit.checkpoint import apply_training_state, remove_partial_checkpoints
 from embedkit.data import LABEL_COLUMNS, as_datasets, is_column_dict
@@ -627,67 +625,14 @@ class SentenceTransformerTrainer(BaseTrainer):
         return CoSENTLoss(self.model)
 
 
-class CrossEncoderTrainer(BaseTrainer):
-    """The same loop for CrossEncoder models: texts stay raw in the batch (the losses build pairs)."""
+def __getattr__(name: str) -> Any:
+    """``CrossEncoderTrainer`` / ``SparseEncoderTrainer`` live with their model types (read here for old imports)."""
+    if name == "CrossEncoderTrainer":
+        from embedkit.cross_encoder.trainer import CrossEncoderTrainer
 
-    tokenize_inputs = False
-    args_class: type = CrossEncoderTrainingArguments
+        return CrossEncoderTrainer
+    if name == "SparseEncoderTrainer":
+        from embedkit.sparse_encoder.trainer import SparseEncoderTrainer
 
-    def __init__(self, model: nn.Module | None = None, args: Any = None, train_dataset: Any = None,
-                 eval_dataset: Any = None, *rest: Any, **kwargs: Any) -> None:
-        for split, dataset in (("train", train_dataset), ("eval", eval_dataset)):
-            values = dataset.values() if isinstance(dataset, dict) else [dataset]
-            if any(type(d).__name__ == "IterableDataset" for d in values):
-                raise ValueError(
-                    f"CrossEncoderTrainer does not support an IterableDataset for the `{split}_dataset`. "
-                    "Please convert the dataset to a `Dataset` or `DatasetDict` before passing it to the trainer."
-                )
-        super().__init__(model, args, train_dataset, eval_dataset, *rest, **kwargs)
-
-    def _default_collator(self) -> Any:
-        from embedkit.cross_encoder.data_collator import CrossEncoderDataCollator
-
-        return CrossEncoderDataCollator(preprocess_fn=self.model.preprocess, valid_label_columns=list(LABEL_COLUMNS),
-                                        router_mapping=self.args.router_mapping, prompts=self.args.prompts)
-
-    def default_loss(self) -> nn.Module:
-        from embedkit.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
-
-        return BinaryCrossEntropyLoss(self.model) if self.model.num_labels == 1 else CrossEntropyLoss(self.model)
-
-
-class SparseEncoderTrainer(BaseTrainer):
-    """The same loop for SparseEncoder models (default loss: SpladeLoss around SparseMultipleNegativesRankingLoss).
-
-    Every SpladeLoss / CachedSpladeLoss gets a :class:`~embedkit.sparse_encoder.callbacks.
-    SpladeRegularizerWeightSchedulerCallback` (quadratic warm-up of its regulariser weights over the first third of
-    the steps) unless ``callbacks`` already holds one for that loss; scheduler callbacks run first.
-    """
-
-    args_class: type = SparseEncoderTrainingArguments
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        from embedkit.sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
-        from embedkit.sparse_encoder.losses import CachedSpladeLoss, SpladeLoss
-
-        for loss in {id(loss): loss for loss in self.losses.values()}.values():
-            if not isinstance(loss, (SpladeLoss, CachedSpladeLoss)):
-                continue
-            given = [c for c in self.callbacks
-                     if isinstance(c, SpladeRegularizerWeightSchedulerCallback) and c.loss is loss]
-            if given:
-                self.callbacks.remove(given[0])
-                callback = given[0]
-            else:
-                logger.warning("SpladeLoss detected without SpladeRegularizerWeightSchedulerCallback. Adding default "
-                               "SpladeRegularizerWeightSchedulerCallback to gradually increase weight values from 0 "
-                               "to their maximum.")
-                callback = SpladeRegularizerWeightSchedulerCallback(loss)
-            self.callbacks.insert(0, callback)
-
-    def default_loss(self) -> nn.Module:
-        from embedkit.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
-
-        return SpladeLoss(self.model, SparseMultipleNegativesRankingLoss(self.model),
-                          document_regularizer_weight=3e-5, query_regularizer_weight=5e-5)
+        return SparseEncoderTrainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

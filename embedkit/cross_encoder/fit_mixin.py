@@ -52,9 +52,10 @@ def fit(model: Any, train_dataloader: Any, *, evaluator: Any, epochs: int, loss_
         max_grad_norm: float, use_amp: bool, callback: Callable[[float, int, int], None] | None,
         show_progress_bar: bool) -> None:
     """Train ``model`` on the ``InputExample`` pairs of ``train_dataloader`` (see :meth:`CrossEncoder.fit`)."""
-    from embedkit.base.trainer import CrossEncoderTrainer, TrainerCallback
+    from embedkit.base.trainer import TrainerCallback
     from embedkit.base.training_args import CrossEncoderTrainingArguments
     from embedkit.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
+    from embedkit.cross_encoder.trainer import CrossEncoderTrainer
     from embedkit.data import Dataset
     from embedkit.sentence_transformer.fit_mixin import _SCHEDULERS
 

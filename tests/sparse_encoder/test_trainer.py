@@ -9,7 +9,6 @@ import math
 import pytest
 import torch
 
-from embedkit.base.trainer import SparseEncoderTrainer
 from embedkit.base.training_args import SparseEncoderTrainingArguments
 from embedkit.sparse_encoder import SparseEncoder
 from embedkit.sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
@@ -19,6 +18,7 @@ from embedkit.sparse_encoder.losses import (
     SparseMultipleNegativesRankingLoss,
     SpladeLoss,
 )
+from embedkit.sparse_encoder.trainer import SparseEncoderTrainer
 from tests.conftest import FIXTURES
 
 
