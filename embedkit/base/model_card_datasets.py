@@ -195,7 +195,7 @@ def token_lengths(card: BaseModelCardData, texts: list[str], task: str | None) -
     attempts.append(lambda: model.preprocess(texts))
     tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is not None:
-        max_length = getattr(model, "max_length", None)
+        max_length = getattr(model, "max_seq_length", None)
         batch = getattr(tokenizer, "batch_features", tokenizer)  # embedkit's: padded tensors
         attempts.append(lambda: batch(texts, max_length=max_length) if max_length else batch(texts))
     for attempt in attempts:

@@ -162,6 +162,7 @@ class BaseTrainer:
         self._termination = TerminationRequest()
         self._improved: tuple[int, float] | None = None
         self._validate()
+        self._callback("on_init_end")
         card = getattr(self.model, "model_card_data", None)
         if callable(getattr(card, "trainer_init", None)):  # datasets, losses and examples for the model card
             try:
@@ -396,6 +397,7 @@ class BaseTrainer:
         if main:
             remove_partial_checkpoints(output_dir)
         params = [p for p in losses.parameters() if p.requires_grad]
+        self.control._new_training()
         self._callback("on_train_begin")
         bar = None
         if main and not args.disable_tqdm:
@@ -413,10 +415,13 @@ class BaseTrainer:
             if batches_epoch != state.epoch_index:  # this rank's micro-batches of the epoch, same on every call
                 sampler.set_epoch(state.epoch_index)
                 batches_epoch, batches = state.epoch_index, list(sampler)
+                self.control._new_epoch()
+                self._callback("on_epoch_begin")
             if state.batch_in_epoch >= len(batches):
                 state.epoch_index, state.batch_in_epoch = state.epoch_index + 1, 0
                 continue
             group = batches[state.batch_in_epoch : state.batch_in_epoch + accum]
+            self.control._new_step()
             self._callback("on_step_begin")
 
             # -- one optimizer step over len(group) micro-batches; gradients all-reduced once, on the last one
@@ -432,6 +437,8 @@ class BaseTrainer:
                 step_loss += scaled.detach().float()
                 for k, v in parts.items():
                     parts_sum[k] = parts_sum.get(k, 0) + v.float() / len(group)
+                if i < len(group) - 1:
+                    self._callback("on_substep_end")
             lr_used = scheduler.get_last_lr()[0]
             if manual_sync:
                 dist_utils.all_reduce_gradients(params)
@@ -451,54 +458,67 @@ class BaseTrainer:
                     grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
                 else:
                     grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                self._callback("on_pre_optimizer_step")
                 if scaler is not None:
                     scaler.step(optimizer)
                     scaler.update()
                 else:
                     optimizer.step()
+                self._callback("on_optimizer_step")
                 optimizer.zero_grad(set_to_none=True)
                 scheduler.step()
             state.batch_in_epoch += len(group)
             state.global_step += 1
             state.epoch = state.epoch_index + state.batch_in_epoch / max(1, len(batches))
-            if state.batch_in_epoch >= len(batches):
-                state.epoch_index, state.batch_in_epoch = state.epoch_index + 1, 0
             if bar is not None:
                 bar.update(1)
-
-            # -- logging, evaluation, saving
             window["loss"] = window.get("loss", 0.0) + float(step_loss)
             total_loss += float(step_loss) if math.isfinite(float(step_loss)) else 0.0
             if parts_sum:
                 self.track_loss_components(parts_sum)
             window_steps += 1
-            epoch_end = state.batch_in_epoch == 0
-            if ((args.logging_strategy == "steps" and self._due(args.logging_steps, "steps"))
-                    or (args.logging_strategy == "epoch" and epoch_end)
-                    or (args.logging_first_step and state.global_step == 1)):
-                entry = {k: dist_utils.mean_over_ranks(v / window_steps) for k, v in window.items()}
-                components = self.accum_loss_components["train"]
-                steps = float(components.pop("steps", 1))
-                entry.update({k: dist_utils.mean_over_ranks(float(v) / steps) for k, v in components.items()})
-                self.accum_loss_components["train"] = {}
-                entry.update(grad_norm=float(grad_norm), learning_rate=lr_used, epoch=round(state.epoch, 4),
-                             step=state.global_step)
-                self._log(entry, output_dir, bar)
-                window, window_steps = {}, 0
+
+            # -- logging, evaluation, saving, in transformers' order: what the strategies ask at this step, which
+            # on_step_end callbacks may change, acted on; at an epoch's end the same with the epoch strategies
+            control, last = self.control, state.global_step >= max_steps
+            control.should_log |= ((args.logging_strategy == "steps" and self._due(args.logging_steps, "steps"))
+                                   or (args.logging_first_step and state.global_step == 1))
+            control.should_evaluate |= (args.eval_strategy == "steps" and self._due(args.eval_steps, "steps")
+                                        and state.global_step >= args.eval_delay)
+            control.should_save |= args.save_strategy == "steps" and (self._due(args.save_steps, "steps") or last)
+            control.should_training_stop |= last
             self._callback("on_step_end")
             if args.torch_empty_cache_steps and state.global_step % args.torch_empty_cache_steps == 0:
                 trainer_setup.empty_device_cache()
-            evaluated = False
-            if ((args.eval_strategy == "steps" and self._due(args.eval_steps, "steps")
-                 and state.global_step >= args.eval_delay)
-                    or (args.eval_strategy == "epoch" and epoch_end and state.epoch_index >= args.eval_delay)):
-                self._evaluate_and_track(output_dir)
-                evaluated = True
-            if (args.save_strategy == "steps" and self._due(args.save_steps, "steps")) or (
-                    args.save_strategy == "epoch" and epoch_end) or (
-                    args.save_strategy == "best" and evaluated and self._improved is not None):
-                self._save_checkpoint(output_dir, losses, optimizer, scheduler, scaler)
-                saved_step = state.global_step
+            epoch_end = control.should_epoch_stop or state.batch_in_epoch >= len(batches)
+            if epoch_end:
+                state.epoch_index, state.batch_in_epoch = state.epoch_index + 1, 0
+            for phase in ("step", "epoch"):
+                if phase == "epoch":
+                    if not (epoch_end or control.should_training_stop):
+                        break
+                    control.should_log |= args.logging_strategy == "epoch"
+                    control.should_evaluate |= args.eval_strategy == "epoch" and state.epoch >= args.eval_delay
+                    control.should_save |= args.save_strategy == "epoch"
+                    self._callback("on_epoch_end")
+                if control.should_log and window_steps:
+                    entry = {k: dist_utils.mean_over_ranks(v / window_steps) for k, v in window.items()}
+                    components = self.accum_loss_components["train"]
+                    steps = float(components.pop("steps", 1))
+                    entry.update({k: dist_utils.mean_over_ranks(float(v) / steps) for k, v in components.items()})
+                    self.accum_loss_components["train"] = {}
+                    entry.update(grad_norm=float(grad_norm), learning_rate=lr_used, epoch=round(state.epoch, 4),
+                                 step=state.global_step)
+                    self._log(entry, output_dir, bar)
+                    window, window_steps = {}, 0
+                control.should_log = False
+                evaluated = control.should_evaluate
+                if evaluated:
+                    self._evaluate_and_track(output_dir)
+                    control.should_evaluate = False
+                if control.should_save or (args.save_strategy == "best" and evaluated and self._improved is not None):
+                    self._save_checkpoint(output_dir, losses, optimizer, scheduler, scaler)
+                    saved_step, control.should_save = state.global_step, False
             if self._termination.requested():  # SIGTERM (on any rank): keep this step's progress, then stop
                 if args.save_strategy == "no":
                     logger.warning("stopping at step %d on SIGTERM; save_strategy='no', so no checkpoint is saved",

@@ -78,6 +78,23 @@ def build_optimizer(args: BaseTrainingArguments, module: nn.Module) -> torch.opt
         return torch.optim.AdamW(groups, **kwargs)
 
 
+def legacy_optimizer(module: nn.Module, optimizer_class: type, optimizer_params: dict[str, Any] | None,
+                     weight_decay: float) -> torch.optim.Optimizer:
+    """The optimizer sentence-transformers' legacy ``fit`` builds: ``optimizer_class(groups, **optimizer_params)``
+    with ``weight_decay`` on every trainable parameter but biases and LayerNorm weights.
+
+    Example:
+        >>> opt = legacy_optimizer(nn.Linear(2, 2), torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}, 0.01)
+        >>> type(opt).__name__, [g["weight_decay"] for g in opt.param_groups], opt.defaults["momentum"]
+        ('SGD', [0.01, 0.0], 0.9)
+    """
+    no_decay = _no_decay(module)
+    named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in named if n not in no_decay], "weight_decay": weight_decay},
+              {"params": [p for n, p in named if n in no_decay], "weight_decay": 0.0}]
+    return optimizer_class([g for g in groups if g["params"]], **(optimizer_params or {"lr": 2e-5}))
+
+
 _OTHER_OPTIMIZERS = {
     "sgd": (torch.optim.SGD, ("momentum", "dampening", "weight_decay", "nesterov")),
     "adagrad": (torch.optim.Adagrad, ("lr_decay", "weight_decay", "eps")),

@@ -46,7 +46,23 @@ class TrainOutput(NamedTuple):
 
 @dataclass
 class TrainerControl:
+    """What callbacks ask of the loop, as in transformers: stop training, end the epoch, or log / evaluate / save at
+    the end of this step (the loop resets those three after acting on them)."""
+
     should_training_stop: bool = False
+    should_epoch_stop: bool = False
+    should_save: bool = False
+    should_evaluate: bool = False
+    should_log: bool = False
+
+    def _new_training(self) -> None:
+        self.should_training_stop = False
+
+    def _new_epoch(self) -> None:
+        self.should_epoch_stop = False
+
+    def _new_step(self) -> None:
+        self.should_save = self.should_evaluate = self.should_log = False
 
 
 class EvalLoopOutput(NamedTuple):
@@ -59,12 +75,30 @@ class EvalLoopOutput(NamedTuple):
 
 
 class TrainerCallback:
-    """Hooks called by the loop (same names and arguments as transformers' ``TrainerCallback``)."""
+    """Hooks called by the loop, with transformers' names, arguments and order: ``on_init_end`` (trainer built),
+    ``on_train_begin``, per epoch ``on_epoch_begin`` / ``on_epoch_end``, per step ``on_step_begin``,
+    ``on_substep_end`` (after each gradient-accumulation micro-batch but the last), ``on_pre_optimizer_step`` (after
+    clipping), ``on_optimizer_step``, ``on_step_end``; ``on_log``, ``on_evaluate``, ``on_save``, ``on_train_end``.
+    ``on_predict``, ``on_prediction_step`` and ``on_push_begin`` exist for subclasses but are not called (no
+    predictions, no Hub pushes from the loop). Setting ``control.should_save`` / ``should_evaluate`` /
+    ``should_log`` in ``on_step_end`` or ``on_epoch_end`` makes the loop do it, ``should_epoch_stop`` ends the
+    epoch, ``should_training_stop`` the run."""
 
+    def on_init_end(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
     def on_train_begin(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_epoch_begin(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
     def on_step_begin(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_substep_end(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_pre_optimizer_step(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+                              ) -> None: ...
+    def on_optimizer_step(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
     def on_step_end(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_epoch_end(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
     def on_log(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
     def on_evaluate(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
     def on_save(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
     def on_train_end(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_predict(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...
+    def on_prediction_step(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+                           ) -> None: ...
+    def on_push_begin(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None: ...

@@ -52,15 +52,13 @@ def fit(model: Any, train_dataloader: Any, *, evaluator: Any, epochs: int, loss_
         max_grad_norm: float, use_amp: bool, callback: Callable[[float, int, int], None] | None,
         show_progress_bar: bool) -> None:
     """Train ``model`` on the ``InputExample`` pairs of ``train_dataloader`` (see :meth:`CrossEncoder.fit`)."""
-    from embedkit.base.trainer import TrainerCallback
+    from embedkit.base.trainer_optimizer import legacy_optimizer
     from embedkit.base.training_args import CrossEncoderTrainingArguments
     from embedkit.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
     from embedkit.cross_encoder.trainer import CrossEncoderTrainer
     from embedkit.data import Dataset
-    from embedkit.sentence_transformer.fit_mixin import _SCHEDULERS
+    from embedkit.sentence_transformer.fit_mixin import _SCHEDULERS, LegacyFitCallback
 
-    if optimizer_class is not torch.optim.AdamW:
-        raise ValueError("fit() supports optimizer_class=torch.optim.AdamW only")
     schedule = _SCHEDULERS.get(str(scheduler).lower())
     if schedule is None:
         raise ValueError(f"unknown scheduler {scheduler!r}; valid: {sorted(_SCHEDULERS)}")
@@ -85,30 +83,15 @@ def fit(model: Any, train_dataloader: Any, *, evaluator: Any, epochs: int, loss_
         per_device_eval_batch_size=batch_size, learning_rate=(optimizer_params or {}).get("lr", 2e-5),
         weight_decay=weight_decay, max_grad_norm=max_grad_norm, lr_scheduler_type=schedule, warmup_steps=warmup_steps,
         fp16=use_amp and torch.cuda.is_available(),
-        eval_strategy="steps" if eval_every else ("epoch" if evaluator is not None else "no"), eval_steps=eval_every,
+        eval_strategy="steps" if eval_every else "no", eval_steps=eval_every,
         save_strategy="no", disable_tqdm=not show_progress_bar, batch_sampler=sampler)
 
-    keep_best = evaluator is not None and save_best_model and output_path is not None
-    primary = getattr(evaluator, "primary_metric", None)
-    greater = getattr(evaluator, "greater_is_better", True)
-
-    class _Legacy(TrainerCallback):
-        """The pre-4.0 behaviour: ``callback(score, epoch, steps)`` after each evaluation; keep the best model."""
-
-        best: float | None = None
-
-        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
-                        **kwargs: Any) -> None:
-            scores = {k[len("eval_"):]: v for k, v in (metrics or {}).items() if k != "eval_loss"}
-            score = scores.get(primary, next(iter(scores.values()), None))
-            if callback is not None and score is not None:
-                callback(score, state.epoch, state.global_step)
-            if keep_best and score is not None and (self.best is None or (score > self.best) == greater):
-                self.best = score
-                model.save(output_path)
-
+    legacy = LegacyFitCallback(model, evaluator, output_path, save_best_model, callback)
+    optimizer = legacy_optimizer(nn.ModuleDict({"model": model, "loss": loss}), optimizer_class, optimizer_params,
+                                 weight_decay)
     trainer = CrossEncoderTrainer(model, args, train_dataset=Dataset(columns), loss=loss, evaluator=evaluator,
-                                  callbacks=[_Legacy()])
+                                  callbacks=[legacy], optimizers=(optimizer, None))
+    legacy.trainer = trainer
     trainer.train()
-    if output_path is not None and not keep_best:
+    if output_path is not None and not legacy.keep_best:
         model.save(output_path)

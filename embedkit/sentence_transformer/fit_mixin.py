@@ -7,11 +7,13 @@ sampler; ``WarmupLinear`` & co map to the HF schedule names.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
 from torch import nn
 
+from embedkit.base.trainer_state import TrainerCallback
 from embedkit.data import examples_to_dataset
 
 _SCHEDULERS = {"constantlr": "constant", "warmupconstant": "constant_with_warmup", "warmuplinear": "linear",
@@ -28,11 +30,10 @@ def fit(model: nn.Module, train_objectives: list[tuple[Any, nn.Module]], *, eval
         save_best_model: bool, max_grad_norm: float, use_amp: bool, callback: Any, show_progress_bar: bool,
         checkpoint_path: str | None, checkpoint_save_steps: int, checkpoint_save_total_limit: int,
         resume_from_checkpoint: bool) -> None:
-    from embedkit.base.trainer import SentenceTransformerTrainer, TrainerCallback
+    from embedkit.base.trainer import SentenceTransformerTrainer
+    from embedkit.base.trainer_optimizer import legacy_optimizer
     from embedkit.base.training_args import SentenceTransformerTrainingArguments
 
-    if optimizer_class is not torch.optim.AdamW:
-        raise ValueError("fit() supports optimizer_class=torch.optim.AdamW only")
     name = _SCHEDULERS.get(scheduler.lower())
     if name is None:
         raise ValueError(f"unknown scheduler {scheduler!r}; valid: {sorted(_SCHEDULERS)}")
@@ -53,32 +54,65 @@ def fit(model: nn.Module, train_objectives: list[tuple[Any, nn.Module]], *, eval
         per_device_train_batch_size=batch_size, learning_rate=(optimizer_params or {}).get("lr", 2e-5),
         weight_decay=weight_decay, max_grad_norm=max_grad_norm, lr_scheduler_type=name, warmup_steps=warmup_steps,
         fp16=use_amp and torch.cuda.is_available(),
-        eval_strategy="steps" if eval_every else ("epoch" if evaluator is not None else "no"),
+        eval_strategy="steps" if eval_every else "no",
         eval_steps=eval_every, save_strategy="steps" if checkpoint_path else "no", save_steps=checkpoint_save_steps,
         save_total_limit=checkpoint_save_total_limit or None, disable_tqdm=not show_progress_bar,
         multi_dataset_batch_sampler="round_robin", logging_steps=max(1, checkpoint_save_steps),
         batch_sampler="no_duplicates" if no_duplicates else "batch_sampler")
 
-    keep_best = evaluator is not None and save_best_model and output_path is not None
-    primary = getattr(evaluator, "primary_metric", None)
-    greater = getattr(evaluator, "greater_is_better", True)
-
-    class _Legacy(TrainerCallback):
-        """The v2 behaviour: call ``callback(score, epoch, steps)`` and save the best model to ``output_path``."""
-
-        best: float | None = None
-
-        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-            scores = {k[len("eval_"):]: v for k, v in (metrics or {}).items() if k != "eval_loss"}
-            score = scores.get(primary, next(iter(scores.values()), None))
-            if callback is not None:
-                callback(score, state.epoch, state.global_step)
-            if keep_best and score is not None and (self.best is None or (score > self.best) == greater):
-                self.best = score
-                model.save(output_path)
-
+    legacy = LegacyFitCallback(model, evaluator, output_path, save_best_model, callback)
+    optimizer = legacy_optimizer(nn.ModuleDict({"model": model, **(losses if isinstance(losses, dict) else
+                                                                   {"loss": losses})}),
+                                 optimizer_class, optimizer_params, weight_decay)
     trainer = SentenceTransformerTrainer(model, args, train_dataset=datasets, loss=losses, evaluator=evaluator,
-                                         callbacks=[_Legacy()])
+                                         callbacks=[legacy], optimizers=(optimizer, None))
+    legacy.trainer = trainer
     trainer.train(resume_from_checkpoint=True if resume_from_checkpoint and checkpoint_path else None)
-    if output_path is not None and not keep_best:
+    if output_path is not None and not legacy.keep_best:
         model.save(output_path)
+
+
+class LegacyFitCallback(TrainerCallback):
+    """What sentence-transformers' ``fit`` adds to the trainer (ST 4+): the evaluator also runs at every epoch's end
+    (its CSV files under ``output_path/eval``), ``callback(score, epoch, steps)`` follows every evaluation, and with
+    ``save_best_model`` the best model so far is saved to ``output_path``.
+
+    Example:
+        >>> LegacyFitCallback(None, None, None, True, None).keep_best
+        False
+    """
+
+    def __init__(self, model: nn.Module, evaluator: Any, output_path: str | None, save_best_model: bool,
+                 callback: Any) -> None:
+        self.model, self.evaluator, self.output_path, self.callback = model, evaluator, output_path, callback
+        self.keep_best = evaluator is not None and save_best_model and output_path is not None
+        self.best: float | None = None
+        self.trainer: Any = None
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.evaluator is None:
+            return
+        eval_path = None
+        if self.output_path is not None:
+            eval_path = os.path.join(self.output_path, "eval")
+            os.makedirs(eval_path, exist_ok=True)
+        scores = self.evaluator(self.model, output_path=eval_path, epoch=state.epoch, steps=state.global_step)
+        scores = scores if isinstance(scores, dict) else {"evaluator": scores}
+        metrics = {k if k.startswith("eval_") else f"eval_{k}": v for k, v in scores.items()}
+        if self.trainer is not None:
+            self.trainer._callback("on_evaluate", metrics=metrics)  # every callback sees it, as in ST
+        else:
+            self.on_evaluate(args, state, control, metrics=metrics)
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
+                    **kwargs: Any) -> None:
+        key = getattr(self.evaluator, "primary_metric", "evaluator")
+        score = next((v for k, v in (metrics or {}).items() if k.endswith(key)), None)
+        if score is None:
+            return
+        if self.callback is not None:
+            self.callback(score, state.epoch, state.global_step)
+        greater = getattr(self.evaluator, "greater_is_better", True)
+        if self.keep_best and (self.best is None or (score > self.best if greater else score < self.best)):
+            self.best = score
+            self.model.save(self.output_path)

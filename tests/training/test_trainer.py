@@ -249,6 +249,40 @@ def test_legacy_fit_with_input_examples_and_model_card(tmp_path):
     assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in model.state_dict().items())
 
 
+def test_legacy_fit_evaluates_every_epoch_into_output_path_and_takes_any_optimizer(tmp_path):
+    """As sentence-transformers' fit: the evaluator runs at every epoch's end with its CSV under output_path/eval
+    (and every evaluation_steps), callback(score, epoch, steps) follows each, the best model is saved to
+    output_path, and optimizer_class / optimizer_params build the optimizer."""
+    from embedkit import InputExample
+    from embedkit.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    model = tiny_model()
+    data = sts_rows(16)
+    examples = [InputExample(texts=[a, b], label=s) for a, b, s in zip(data["sentence1"], data["sentence2"],
+                                                                     data["score"])]
+    evaluator = EmbeddingSimilarityEvaluator(data["sentence1"][:8], data["sentence2"][:8], data["score"][:8],
+                                             name="dev")
+    seen = []
+    optimizers = []
+    original = torch.optim.SGD
+
+    class RecordingSGD(original):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            optimizers.append(self)
+
+    model.fit([(examples, CosineMSE(model))], evaluator=evaluator, epochs=2, evaluation_steps=3, warmup_steps=0,
+              optimizer_class=RecordingSGD, optimizer_params={"lr": 0.05, "momentum": 0.9},
+              output_path=str(tmp_path / "fitted"), show_progress_bar=False,
+              callback=lambda score, epoch, steps: seen.append((round(epoch, 2), steps)))
+    # 16 examples, batch 16 by default: one step an epoch; evaluation_steps=3 never comes, epoch ends do
+    assert seen == [(1.0, 1), (2.0, 2)]
+    rows = (tmp_path / "fitted" / "eval" / "similarity_evaluation_dev_results.csv").read_text().splitlines()
+    assert len(rows) == 3  # the header and one row per epoch
+    assert len(optimizers) == 1 and optimizers[0].defaults["momentum"] == 0.9
+    assert (tmp_path / "fitted" / "model.safetensors").is_file()  # the best model
+
+
 def test_resuming_from_a_save_only_model_checkpoint_says_what_is_missing(tmp_path):
     run(tmp_path, "only", max_steps=2, save_strategy="steps", save_steps=2, save_only_model=True)
     folder = tmp_path / "only" / "checkpoint-2"
