@@ -75,18 +75,18 @@ def all_gather_with_grad(tensor: Tensor) -> Tensor:
     return _AllGatherWithGrad.apply(tensor)
 
 
-def init_from_env(timeout_seconds: int = 1800) -> bool:
+def init_from_env(timeout_seconds: int = 1800, backend: str | None = None) -> bool:
     """Start the process group when launched by ``torchrun`` (WORLD_SIZE > 1); returns True if this call started it.
 
-    NCCL on CUDA, gloo on CPU. ``timeout_seconds`` bounds every collective, so one rank failing ends the others
-    with an error instead of a hang.
+    ``backend`` defaults to NCCL on CUDA, gloo on CPU. ``timeout_seconds`` bounds every collective, so one rank
+    failing ends the others with an error instead of a hang.
     """
     import os
     from datetime import timedelta
 
     if is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_seconds))

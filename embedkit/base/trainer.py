@@ -307,7 +307,7 @@ class BaseTrainer:
     def train(self, resume_from_checkpoint: str | bool | None = None) -> TrainOutput:
         """Run training (``resume_from_checkpoint``: True for the latest checkpoint in output_dir, or a path)."""
         args = self.args
-        owns_group = dist_utils.init_from_env(args.ddp_timeout)
+        owns_group = dist_utils.init_from_env(args.ddp_timeout, args.ddp_backend)
         self._termination = TerminationRequest()  # SIGTERM: save at the step's end, stop, then terminate
         try:
             with self._termination:

@@ -10,10 +10,12 @@ through it, so a subclass's override takes effect.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from embedkit import distributed as dist_utils
 from embedkit.base.losses.input_columns import check_columns_for_loss
 from embedkit.data import LABEL_COLUMNS, featureless_stream_hint, is_column_dict, is_stream
 
@@ -128,12 +130,15 @@ def check_datasets_against_losses(trainer: BaseTrainer) -> None:
 
 
 def apply_run_arguments(model: nn.Module, args: Any) -> None:
-    """Switches the training arguments set before the first step, as transformers' Trainer does:
+    """Switches the training arguments set before the first step, as transformers' Trainer does: the log level,
     ``full_determinism`` (deterministic algorithms only), ``tf32`` and activation checkpointing."""
     import os
 
     import torch
 
+    level = args.log_level if dist_utils.is_main_process() else args.log_level_replica
+    if level != "passive":
+        logging.getLogger("embedkit").setLevel(level.upper())
     if args.full_determinism:
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":16:8"  # deterministic cuBLAS needs a fixed workspace
         torch.use_deterministic_algorithms(True)

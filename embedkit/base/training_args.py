@@ -4,6 +4,7 @@ Every field has a type ``transformers.HfArgumentParser`` understands, so ``HfArg
 SentenceTransformerTrainingArguments)`` builds a command-line parser; dict-valued arguments also accept their JSON
 string. A few Hugging Face arguments that have no effect in embedkit's loop (``push_to_hub`` and the ``hub_*``
 family, ``dataloader_pin_memory``, ``dataloader_prefetch_factor``, ``dataloader_persistent_workers``,
+``dataloader_multiprocessing_context``,
 ``accelerator_config``, ``prediction_loss_only``, ``remove_unused_columns``) and those that scripts read rather than
 the trainer (``do_train``, ``do_eval``, ``do_predict``, ``local_rank``) are accepted so that scripts written for
 sentence-transformers run unchanged; any other unknown keyword raises a TypeError naming it. Contradictory combinations
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
               "inverse_sqrt", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay")
 STRATEGIES = ("no", "steps", "epoch")
+LOG_LEVELS = ("passive", "debug", "info", "warning", "error", "critical")
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "sgd", "adagrad", "rmsprop")
 REPORT_TO = ("none", "all", "tensorboard", "wandb", "trackio")
 
@@ -146,6 +148,7 @@ class BaseTrainingArguments:
     dataloader_persistent_workers: bool = False
     dataloader_pin_memory: bool = True
     dataloader_prefetch_factor: Optional[int] = None
+    dataloader_multiprocessing_context: Optional[str] = None
     report_to: Union[None, str, list[str]] = "none"
     run_name: Optional[str] = None
     resume_from_checkpoint: Optional[str] = None
@@ -158,6 +161,8 @@ class BaseTrainingArguments:
     hub_strategy: str = "every_save"
     hub_token: Optional[str] = None
     hub_private_repo: Optional[bool] = None
+    hub_revision: Optional[str] = None
+    hub_always_push: bool = False
     accelerator_config: Union[dict[str, Any], str, None] = None
     optim: str = "adamw_torch_fused"
     """``adamw_torch_fused`` (transformers 5's default; plain AdamW where no fused kernel exists), ``adamw_torch``,
@@ -176,6 +181,14 @@ class BaseTrainingArguments:
     ddp_broadcast_buffers: Optional[bool] = None
     ddp_bucket_cap_mb: Optional[int] = None
     ddp_static_graph: Optional[bool] = None
+    ddp_backend: Optional[str] = None
+    """The process group's backend under torchrun (default: nccl on CUDA, gloo otherwise)."""
+    log_level: str = "passive"
+    """The ``embedkit`` loggers' level on the main process during training (``passive``: left as it is)."""
+    log_level_replica: str = "warning"
+    """The same on the other ranks."""
+    skip_memory_metrics: bool = True
+    """Only True: memory metrics are not collected."""
     do_train: bool = False
     """``do_train`` / ``do_eval`` / ``do_predict`` / ``local_rank``: read by scripts, not by the trainer (as in
     transformers); ``do_eval`` turns True with an ``eval_strategy``. The rank comes from torchrun's environment."""
@@ -261,6 +274,12 @@ class BaseTrainingArguments:
                                                       and self.torch_empty_cache_steps > 0),
              f"`torch_empty_cache_steps` must be an integer bigger than 0, got {self.torch_empty_cache_steps}."),
             (self.eval_delay >= 0, "eval_delay must be >= 0"),
+            (self.ddp_backend in (None, "nccl", "gloo", "mpi", "ccl", "hccl", "cncl", "mccl"),
+             f"ddp_backend must be one of nccl, gloo, mpi, ccl, hccl, cncl, mccl; got {self.ddp_backend!r}"),
+            (self.log_level in LOG_LEVELS and self.log_level_replica in LOG_LEVELS,
+             f"log_level and log_level_replica must be one of {LOG_LEVELS}"),
+            (self.skip_memory_metrics, "skip_memory_metrics=False is not supported: embedkit does not collect "
+                                       "memory metrics"),
             (self.save_strategy in STRATEGIES + ("best",), f"save_strategy must be one of {STRATEGIES + ('best',)}, "
                                                            f"got {self.save_strategy!r}"),
             (self.per_device_train_batch_size >= 1, "per_device_train_batch_size must be >= 1"),

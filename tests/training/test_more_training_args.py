@@ -127,3 +127,30 @@ def test_ddp_options_reach_distributed_data_parallel(tmp_path, monkeypatch):
 def test_script_level_arguments_are_accepted(tmp_path):
     args = _args(tmp_path, do_train=True, do_eval=False, do_predict=True, local_rank=0)
     assert (args.do_train, args.do_eval, args.do_predict, args.local_rank) == (True, False, True, 0)
+
+
+def test_log_level_backend_and_accepted_hub_and_loader_arguments(tmp_path, monkeypatch):
+    import logging
+
+    logger = logging.getLogger("embedkit")
+    before = logger.level
+    try:
+        model = tiny_model()
+        args = _args(tmp_path, log_level="error", max_steps=1, hub_revision="main", hub_always_push=True,
+                     dataloader_multiprocessing_context="spawn")
+        SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model)).train()
+        assert logger.level == logging.ERROR
+    finally:
+        logger.setLevel(before)
+    with pytest.raises(ValueError, match="log_level and log_level_replica must be one of"):
+        _args(tmp_path, log_level="loud")
+    with pytest.raises(ValueError, match="ddp_backend must be one of"):
+        _args(tmp_path, ddp_backend="carrier-pigeon")
+    with pytest.raises(ValueError, match="skip_memory_metrics=False is not supported"):
+        _args(tmp_path, skip_memory_metrics=False)
+    from embedkit import distributed
+
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda **kwargs: seen.update(kwargs))
+    assert distributed.init_from_env(60, "gloo") and seen["backend"] == "gloo"
