@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -215,6 +216,10 @@ class BaseTrainingArguments:
     learning_rate_mapping: Union[str, None, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("output_dir", "resume_from_checkpoint"):  # a Path is kept as its text, ~ expanded (transformers)
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike) or (name == "output_dir" and isinstance(value, str)):
+                setattr(self, name, os.path.expanduser(os.fspath(value)))
         if self.warmup_ratio is not None and self.warmup_steps == 0:
             self.warmup_steps, self.warmup_ratio = self.warmup_ratio, None
             logger.warning(

@@ -154,3 +154,17 @@ def test_log_level_backend_and_accepted_hub_and_loader_arguments(tmp_path, monke
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setattr(distributed.dist, "init_process_group", lambda **kwargs: seen.update(kwargs))
     assert distributed.init_from_env(60, "gloo") and seen["backend"] == "gloo"
+
+
+def test_path_arguments_become_text_and_checkpoints_save(tmp_path):
+    """A pathlib.Path output_dir (as sentence-transformers' own tests pass) is kept as its text, ~ expanded, so the
+    checkpoint's trainer_state.json can hold the arguments."""
+    import os
+
+    args = Args(output_dir=tmp_path / "out", resume_from_checkpoint=tmp_path / "nothing", save_strategy="no")
+    assert args.output_dir == str(tmp_path / "out") and args.resume_from_checkpoint == str(tmp_path / "nothing")
+    assert Args(output_dir="~/x").output_dir == os.path.expanduser("~/x")
+    model = tiny_model()
+    args = Args(output_dir=tmp_path / "run", per_device_train_batch_size=8, max_steps=1, disable_tqdm=True)
+    SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model)).train()
+    assert (tmp_path / "run" / "checkpoint-1" / "trainer_state.json").is_file()
