@@ -40,6 +40,28 @@ def sts_rows(n: int) -> dict[str, list]:
     return {"sentence1": s1, "sentence2": s2, "score": torch.rand(n, generator=g).tolist()}
 
 
+def recording_callback(base: type, flags: dict[str, list[str]]) -> object:
+    """A ``base`` (a TrainerCallback class) instance that appends ``[event, global_step]`` to ``.events`` for every
+    event in :data:`EVENTS` and, in ``on_step_end``, sets the ``control`` flags ``flags`` lists for that step."""
+
+    class Recorder(base):
+        pass
+
+    def hook(event: str):
+        def record(self, args, state, control, **kwargs):
+            self.events.append([event, state.global_step])
+            if event == "on_step_end":
+                for flag in flags.get(str(state.global_step), []):
+                    setattr(control, flag, True)
+        return record
+
+    for event in EVENTS:
+        setattr(Recorder, event, hook(event))
+    recorder = Recorder()
+    recorder.events = []
+    return recorder
+
+
 def main() -> None:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
@@ -49,28 +71,14 @@ def main() -> None:
 
     out = {}
     for name, (extra, flags) in RUNS.items():
-        events: list = []
-
-        class Recorder(TrainerCallback):
-            pass
-
-        def hook(event: str):
-            def record(self, args, state, control, **kwargs):
-                events.append([event, state.global_step])
-                if event == "on_step_end":
-                    for flag in flags.get(str(state.global_step), []):
-                        setattr(control, flag, True)
-            return record
-
-        for event in EVENTS:
-            setattr(Recorder, event, hook(event))
+        recorder = recording_callback(TrainerCallback, flags)
         model = SentenceTransformer(str(FIX / "tiny_bert_v6"), device="cpu")
         args = Args(output_dir=tempfile.mkdtemp(), **BASE, **extra)
         trainer = SentenceTransformerTrainer(model, args, train_dataset=Dataset.from_dict(sts_rows(16)),
                                              eval_dataset=Dataset.from_dict(sts_rows(4)),
-                                             loss=CosineSimilarityLoss(model), callbacks=[Recorder()])
+                                             loss=CosineSimilarityLoss(model), callbacks=[recorder])
         trainer.train()
-        out[name] = events
+        out[name] = recorder.events
     (FIX / "callback_events.json").write_text(json.dumps(out) + "\n")
     print({name: len(events) for name, events in out.items()}, file=sys.stderr)
 

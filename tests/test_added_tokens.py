@@ -13,25 +13,9 @@ import torch
 from embedkit import CrossEncoder, SentenceTransformer, SparseEncoder
 from embedkit.encoders.token_embeddings import resized_vocabulary
 from tests.conftest import FIXTURES
-from tests.generate_added_tokens_fixtures import ADDS, PAIRS, SAVED_FILES, TEXTS, new_rows
+from tests.generate_added_tokens_fixtures import PAIRS, SAVED_FILES, TEXTS, add_tokens, resize
 
 GOLDEN = json.loads((FIXTURES / "added_tokens" / "golden.json").read_text())
-
-
-def _add_tokens(tokenizer) -> list[int]:
-    counts = []
-    for method, tokens, special in ADDS:
-        counts.append(tokenizer.add_tokens(tokens, special_tokens=special) if method == "add_tokens"
-                      else tokenizer.add_special_tokens(tokens))
-    return counts
-
-
-def _resize(network, size: int) -> int:
-    old = network.get_input_embeddings().weight.shape[0]
-    table = network.resize_token_embeddings(size, mean_resizing=False)
-    with torch.no_grad():
-        table.weight[old:] = new_rows(size - old, table.weight.shape[1])
-    return old
 
 
 def _build(case: str):
@@ -45,8 +29,8 @@ def _build(case: str):
     else:
         model = SentenceTransformer(str(FIXTURES / case), device="cpu")
         network = model[0].auto_model
-    counts = _add_tokens(model.tokenizer)
-    old = _resize(network, len(model.tokenizer))
+    counts = add_tokens(model.tokenizer)
+    old = resize(network, len(model.tokenizer))
     return model, counts, old
 
 

@@ -11,30 +11,14 @@ import pytest
 from embedkit.base.trainer import SentenceTransformerTrainer, TrainerCallback
 from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
 from tests.conftest import FIXTURES
-from tests.generate_callback_fixtures import BASE, EVENTS, RUNS
+from tests.generate_callback_fixtures import BASE, RUNS, recording_callback
 from tests.training.helpers import CosineMSE, sts_rows, tiny_model
 
 RECORDED = json.loads((FIXTURES / "callback_events.json").read_text())
 
 
 def _recorder(flags: dict[str, list[str]]) -> TrainerCallback:
-    class Recorder(TrainerCallback):
-        events: list = []
-
-    recorder = Recorder()
-    recorder.events = []
-
-    def hook(event: str):
-        def record(self, args, state, control, **kwargs):
-            self.events.append([event, state.global_step])
-            if event == "on_step_end":
-                for flag in flags.get(str(state.global_step), []):
-                    setattr(control, flag, True)
-        return record
-
-    for event in EVENTS:
-        setattr(Recorder, event, hook(event))
-    return recorder
+    return recording_callback(TrainerCallback, flags)
 
 
 @pytest.mark.parametrize("run", sorted(RUNS))
