@@ -80,18 +80,23 @@ def checkpoint_function(checkpoint_kwargs: dict[str, Any] | None = None, offload
     if unknown:
         raise TypeError(f"unexpected checkpoint arguments {sorted(unknown)}; torch.utils.checkpoint.checkpoint takes "
                         "use_reentrant, preserve_rng_state, determinism_check, debug and context_fn")
-    reentrant = bool(kwargs["use_reentrant"])
+    return _Checkpoint(kwargs, offload)
 
-    def run(function: Callable[..., Any], *args: Any, **call_kwargs: Any) -> Any:
-        if reentrant:
+
+class _Checkpoint:
+    """The bound checkpoint call (a class rather than a closure, so a model with checkpointing on still pickles)."""
+
+    def __init__(self, kwargs: dict[str, Any], offload: bool) -> None:
+        self.kwargs, self.offload = kwargs, offload
+
+    def __call__(self, function: Callable[..., Any], *args: Any, **call_kwargs: Any) -> Any:
+        if self.kwargs["use_reentrant"]:
             args = tuple(_requiring_grad(a) for a in args)
         first = next((a for a in args if isinstance(a, Tensor)), None)
-        if offload and first is not None and first.device.type != "cpu":
+        if self.offload and first is not None and first.device.type != "cpu":
             with torch.autograd.graph.save_on_cpu(pin_memory=True, device_type=first.device.type):
-                return checkpoint(function, *args, **call_kwargs, **kwargs)
-        return checkpoint(function, *args, **call_kwargs, **kwargs)
-
-    return run
+                return checkpoint(function, *args, **call_kwargs, **self.kwargs)
+        return checkpoint(function, *args, **call_kwargs, **self.kwargs)
 
 
 def _requiring_grad(value: Any) -> Any:

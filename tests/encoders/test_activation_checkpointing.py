@@ -233,3 +233,15 @@ def test_reentrant_checkpointing_under_ddp_is_refused_before_training(tmp_path, 
                                          loss=MultipleNegativesRankingLoss(model))
     with pytest.raises(ValueError, match="use_reentrant=True cannot run under DDP"):
         trainer.train()
+
+
+def test_a_model_with_checkpointing_on_pickles_and_copies():
+    """Multi-process pools and deep copies take the model whole: the switch must not stop them."""
+    import copy
+    import pickle
+
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    model.gradient_checkpointing_enable({"use_reentrant": False}, every_n_layers=1)
+    for clone in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert clone[0].auto_model.is_gradient_checkpointing
+        assert _backward(clone.train(), _st_output())["calls"] == 2 * len(_layers(clone))  # still recomputes
