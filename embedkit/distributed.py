@@ -107,6 +107,22 @@ def broadcast_object(obj: object) -> object:
     return holder[0]
 
 
+def is_local_main_process() -> bool:
+    """Rank 0 of this node (``LOCAL_RANK`` 0, as torchrun sets it), or the only process."""
+    import os
+
+    return int(os.environ.get("LOCAL_RANK", get_rank() if is_initialized() else 0)) == 0
+
+
+def gather_to_all(obj: object) -> list[object]:
+    """Every rank's ``obj`` as a list on every rank; ``[obj]`` in a single process."""
+    if not is_initialized():
+        return [obj]
+    out: list[object] = [None] * get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def gather_to_main(obj: object) -> list[object] | None:
     """Every rank's ``obj`` as a list on rank 0 (None elsewhere); ``[obj]`` in a single process."""
     if not is_initialized():

@@ -394,7 +394,7 @@ class BaseTrainer:
                                max_steps)
             logger.info("resumed from %s at step %d", checkpoint, state.global_step)
         output_dir = Path(args.output_dir or "trainer_output")
-        if main:
+        if main or (args.save_on_each_node and dist_utils.is_local_main_process()):
             remove_partial_checkpoints(output_dir)
         params = [p for p in losses.parameters() if p.requires_grad]
         self.control._new_training()

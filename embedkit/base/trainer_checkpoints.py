@@ -158,13 +158,17 @@ def save_trainer_checkpoint(trainer: BaseTrainer, output_dir: Path, losses: nn.M
         # As in transformers, the best model is decided among evaluations that coincide with a checkpoint.
         state.best_metric, state.best_model_checkpoint = trainer._improved[1], str(path)
         trainer._improved = None
-    rng_states = dist_utils.gather_to_main(rng_state())  # every rank's RNG, so each resumes its own stream
-    if dist_utils.is_main_process():
+    # every rank's RNG, so each resumes its own stream; with save_on_each_node each node's first process writes
+    # the checkpoint to its own disk, so each needs every rank's state
+    on_each_node = trainer.args.save_on_each_node
+    rng_states = (dist_utils.gather_to_all if on_each_node else dist_utils.gather_to_main)(rng_state())
+    if dist_utils.is_local_main_process() if on_each_node else dist_utils.is_main_process():
         payload = hf_trainer_state(trainer, {"state": asdict(state), "args": trainer.args.to_dict(),
                                              "layout": trainer._layout})
         save_checkpoint(path, trainer.model, trainer._loss_only_params(losses), optimizer, scheduler, scaler,
                         payload, model_only=trainer.args.save_only_model, rng_states=rng_states)
         best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
         rotate_checkpoints(output_dir, trainer.args.save_total_limit, best)
+    if dist_utils.is_main_process():
         trainer._callback("on_save")
     dist_utils.barrier()

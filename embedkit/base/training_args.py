@@ -136,6 +136,9 @@ class BaseTrainingArguments:
     save_steps: float = 500
     save_total_limit: Optional[int] = None
     save_only_model: bool = False
+    save_on_each_node: bool = False
+    """Under torchrun on several nodes without a shared disk: each node's first process writes the checkpoints to
+    its own ``output_dir`` (every rank's RNG state included), so every node can resume."""
     logging_steps: float = 500
     logging_first_step: bool = False
     logging_nan_inf_filter: bool = True

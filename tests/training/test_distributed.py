@@ -218,12 +218,16 @@ def test_ddp_gathered_gradcache_equals_single_process_on_the_other_encoder_famil
                                                                           fixture))
 
 
-def _resume_worker(rank: int, world: int, port: int, out_dir: str, mode: str) -> None:
+def _resume_worker(rank: int, world: int, port: int, out_dir: str, mode: str, nodes: bool = False) -> None:
+    """``nodes``: each rank plays the first process of its own node, with its own disk (``out_dir/node<rank>``),
+    and saves with ``save_on_each_node=True``."""
     from embedkit.base.trainer import TrainerCallback
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+                      LOCAL_RANK="0" if nodes else str(rank))
     torch.set_num_threads(1)
+    if nodes:
+        out_dir = os.path.join(out_dir, f"node{rank}")
 
     class Crash(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -232,7 +236,8 @@ def _resume_worker(rank: int, world: int, port: int, out_dir: str, mode: str) ->
 
     model = tiny_model()  # dropout on: RNG states must be restored per rank
     trainer = SentenceTransformerTrainer(model, Args(output_dir=out_dir, max_steps=5, save_steps=2, learning_rate=1e-3,
-                                                     per_device_train_batch_size=2, disable_tqdm=True),
+                                                     per_device_train_batch_size=2, disable_tqdm=True,
+                                                     save_on_each_node=nodes),
                                          train_dataset=sts_rows(), loss=CosineMSE(model), callbacks=[Crash()])
     try:
         trainer.train(resume_from_checkpoint=mode == "resume")
@@ -250,6 +255,21 @@ def test_resume_under_ddp_equals_an_uninterrupted_ddp_run(tmp_path):
     mp.spawn(_resume_worker, args=(2, free_port(), str(interrupted), "resume"), nprocs=2, join=True)
     a = torch.load(full / "final_full.pt", weights_only=True)
     b = torch.load(interrupted / "final_resume.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_save_on_each_node_lets_every_node_resume_from_its_own_disk(tmp_path):
+    """Two ranks as the first processes of two nodes, each with its own output_dir: with save_on_each_node both
+    write checkpoint-2 (every rank's RNG state included), and resuming each from its own disk equals the
+    uninterrupted run."""
+    full, nodes = tmp_path / "full", tmp_path / "nodes"
+    mp.spawn(_resume_worker, args=(2, free_port(), str(full), "full"), nprocs=2, join=True)
+    mp.spawn(_resume_worker, args=(2, free_port(), str(nodes), "crash", True), nprocs=2, join=True)
+    for node in ("node0", "node1"):
+        assert sorted(p.name for p in (nodes / node).glob("checkpoint-*")) == ["checkpoint-2"]
+    mp.spawn(_resume_worker, args=(2, free_port(), str(nodes), "resume", True), nprocs=2, join=True)
+    a = torch.load(full / "final_full.pt", weights_only=True)
+    b = torch.load(nodes / "node0" / "final_resume.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
