@@ -5,8 +5,10 @@ SentenceTransformerTrainingArguments)`` builds a command-line parser; dict-value
 string. A few Hugging Face arguments that have no effect in embedkit's loop (``push_to_hub`` and the ``hub_*``
 family, ``dataloader_pin_memory``, ``dataloader_prefetch_factor``, ``dataloader_persistent_workers``,
 ``dataloader_multiprocessing_context``,
-``accelerator_config``, ``prediction_loss_only``, ``remove_unused_columns``) and those that scripts read rather than
-the trainer (``do_train``, ``do_eval``, ``do_predict``, ``local_rank``) are accepted so that scripts written for
+``accelerator_config``, ``prediction_loss_only``, ``remove_unused_columns``, and the prediction / loss options
+sentence-transformers' trainer bypasses: ``label_smoothing_factor``, ``eval_accumulation_steps``, ``label_names``,
+``train_sampling_strategy``, ...) and those that scripts read rather than the trainer (``do_train``, ``do_eval``,
+``do_predict``, ``local_rank``) are accepted so that scripts written for
 sentence-transformers run unchanged; any other unknown keyword raises a TypeError naming it. Contradictory combinations
 raise in ``__post_init__``.
 """
@@ -193,6 +195,19 @@ class BaseTrainingArguments:
     """The same on the other ranks."""
     skip_memory_metrics: bool = True
     """Only True: memory metrics are not collected."""
+    # Arguments of transformers' prediction and loss machinery that sentence-transformers' trainer bypasses (its
+    # evaluation computes losses only, its losses and batch samplers are its own): accepted, no effect, as there.
+    label_smoothing_factor: float = 0.0
+    eval_accumulation_steps: Optional[int] = None
+    eval_do_concat_batches: bool = True
+    eval_use_gather_object: bool = False
+    batch_eval_metrics: bool = False
+    include_for_metrics: list[str] = field(default_factory=list)
+    label_names: Optional[list[str]] = None
+    average_tokens_across_devices: bool = True
+    train_sampling_strategy: str = "random"
+    length_column_name: str = "length"
+    use_cache: bool = False
     do_train: bool = False
     """``do_train`` / ``do_eval`` / ``do_predict`` / ``local_rank``: read by scripts, not by the trainer (as in
     transformers); ``do_eval`` turns True with an ``eval_strategy``. The rank comes from torchrun's environment."""

@@ -168,3 +168,15 @@ def test_path_arguments_become_text_and_checkpoints_save(tmp_path):
     args = Args(output_dir=tmp_path / "run", per_device_train_batch_size=8, max_steps=1, disable_tqdm=True)
     SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model)).train()
     assert (tmp_path / "run" / "checkpoint-1" / "trainer_state.json").is_file()
+
+
+def test_arguments_sentence_transformers_trainer_bypasses_are_accepted(tmp_path):
+    """Prediction / loss options of transformers that sentence-transformers' trainer does not use either."""
+    model = tiny_model()
+    extra = dict(label_smoothing_factor=0.1, eval_accumulation_steps=2, eval_do_concat_batches=False,
+                 eval_use_gather_object=True, batch_eval_metrics=True, include_for_metrics=["inputs"],
+                 label_names=["score"], average_tokens_across_devices=False, train_sampling_strategy="sequential",
+                 length_column_name="n", use_cache=True)
+    args = _args(tmp_path, max_steps=1, **extra)
+    assert all(getattr(args, k) == v for k, v in extra.items())
+    SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model)).train()
