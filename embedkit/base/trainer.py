@@ -368,6 +368,10 @@ class BaseTrainer:
             dist_utils.broadcast_parameters(losses)
         elif world > 1:
             runner = trainer_setup.data_parallel(losses, args, device)
+        ddp = runner is not losses
+        if args.torch_compile:  # the loss modules compiled, not the model: encode stays eager after training
+            runner = torch.compile(runner, backend=args.torch_compile_backend or "inductor",
+                                   mode=args.torch_compile_mode)
         sampler = self._train_sampler(rank, world)
         accum = args.gradient_accumulation_steps
         steps_per_epoch = max(1, math.ceil(len(sampler) / accum))
@@ -429,7 +433,7 @@ class BaseTrainer:
             parts_sum: dict[str, Tensor] = {}
             for i, indices in enumerate(group):
                 batch = self._collate(indices, self.train_datasets)
-                sync = runner.no_sync() if (runner is not losses and i < len(group) - 1) else nullcontext()
+                sync = runner.no_sync() if (ddp and i < len(group) - 1) else nullcontext()
                 with sync:
                     loss, parts = self.compute_loss(runner, batch, device)
                     scaled = loss / len(group)

@@ -178,6 +178,11 @@ class BaseTrainingArguments:
     logging_strategy: str = "steps"
     eval_delay: float = 0
     """Steps (``eval_strategy="steps"``) or epochs (``"epoch"``) before the first evaluation."""
+    torch_compile: bool = False
+    """Compile the loss modules (and the model inside them) with ``torch.compile`` for training;
+    ``torch_compile_backend`` (default inductor) / ``torch_compile_mode`` choose how (either one turns it on)."""
+    torch_compile_backend: Optional[str] = None
+    torch_compile_mode: Optional[str] = None
     full_determinism: bool = False
     """Deterministic algorithms only (``torch.use_deterministic_algorithms``), set when training starts."""
     tf32: Optional[bool] = None
@@ -334,6 +339,8 @@ class BaseTrainingArguments:
                 raise ValueError("--tf32 requires Ampere or a newer GPU arch, cuda>=11 and torch>=1.7")
         if self.eval_strategy != "no":
             self.do_eval = True
+        if self.torch_compile_backend is not None or self.torch_compile_mode is not None:
+            self.torch_compile = True  # as transformers
         if self.load_best_model_at_end:
             if self.eval_strategy == "no":
                 raise ValueError("load_best_model_at_end needs eval_strategy 'steps' or 'epoch'")

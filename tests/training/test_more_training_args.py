@@ -180,3 +180,25 @@ def test_arguments_sentence_transformers_trainer_bypasses_are_accepted(tmp_path)
     args = _args(tmp_path, max_steps=1, **extra)
     assert all(getattr(args, k) == v for k, v in extra.items())
     SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model)).train()
+
+
+def test_torch_compile_trains_the_same_weights_through_dynamo(tmp_path):
+    """torch_compile with the eager backend (no C++ compiler needed): dynamo captures the loss modules and the run
+    ends with the weights of an uncompiled run; the model itself stays uncompiled."""
+    import torch._dynamo
+
+    def train(**extra):
+        model = tiny_model(dropout=False)
+        args = _args(tmp_path / str(len(extra)), max_steps=2, learning_rate=1e-3, **extra)
+        SentenceTransformerTrainer(model, args, train_dataset=sts_rows(16), loss=CosineMSE(model)).train()
+        return model
+
+    plain = train()
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = train(torch_compile_backend="eager")
+    assert torch._dynamo.utils.counters["stats"]["calls_captured"] > 0
+    for (name, a), (_, b) in zip(plain.named_parameters(), compiled.named_parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
+    assert not hasattr(compiled, "_orig_mod") and type(compiled).__name__ == "SentenceTransformer"
+    torch._dynamo.reset()
