@@ -389,6 +389,8 @@ class BaseTrainer:
             checkpoint, files = resumed
             saved = apply_training_state(files, optimizer, scheduler, scaler)
             state = self.state = TrainerState(**{**saved["state"], "max_steps": max_steps})
+            if args.ignore_data_skip:  # the interrupted epoch starts over instead of skipping its trained batches
+                state.batch_in_epoch = 0
             if state.global_step > max_steps:
                 raise ValueError(f"{checkpoint} is at step {state.global_step}, beyond this run's max_steps "
                                  f"{max_steps}: nothing would be trained; raise max_steps / num_train_epochs or "

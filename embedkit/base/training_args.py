@@ -138,6 +138,8 @@ class BaseTrainingArguments:
     save_steps: float = 500
     save_total_limit: Optional[int] = None
     save_only_model: bool = False
+    ignore_data_skip: bool = False
+    """On resume, start the interrupted epoch's data over instead of skipping the batches already trained."""
     save_on_each_node: bool = False
     """Under torchrun on several nodes without a shared disk: each node's first process writes the checkpoints to
     its own ``output_dir`` (every rank's RNG state included), so every node can resume."""

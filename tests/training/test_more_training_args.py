@@ -202,3 +202,29 @@ def test_torch_compile_trains_the_same_weights_through_dynamo(tmp_path):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
     assert not hasattr(compiled, "_orig_mod") and type(compiled).__name__ == "SentenceTransformer"
     torch._dynamo.reset()
+
+
+def test_ignore_data_skip_starts_the_interrupted_epoch_over(tmp_path):
+    """Resuming at step 2 of a 4-step epoch: by default steps 3-4 train the epoch's batches 3-4 and end it; with
+    ignore_data_skip they train batches 1-2 again, so the epoch is half done at step 4."""
+    import json
+    import shutil
+
+    data = sts_rows(16)
+
+    def run(folder, max_steps, **extra):
+        model = tiny_model()
+        args = _args(tmp_path / folder, per_device_train_batch_size=4, save_strategy="steps", save_steps=2,
+                     max_steps=max_steps, **extra)
+        trainer = SentenceTransformerTrainer(model, args, train_dataset=data, loss=CosineMSE(model))
+        trainer.train(resume_from_checkpoint=True if extra else None)
+        return trainer
+
+    run("first", 2)
+    epochs = {}
+    for skip in (False, True):
+        shutil.copytree(tmp_path / "first" / "checkpoint-2", tmp_path / str(skip) / "checkpoint-2")
+        assert run(str(skip), 4, ignore_data_skip=skip).state.global_step == 4
+        saved = json.loads((tmp_path / str(skip) / "checkpoint-4" / "trainer_state.json").read_text())
+        epochs[skip] = saved["epoch"]
+    assert epochs == {False: 1.0, True: 0.5}
