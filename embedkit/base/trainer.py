@@ -49,6 +49,7 @@ from embedkit.base import trainer_checkpoints, trainer_data, trainer_evaluation,
 from embedkit.base.data_collator import Batch, DataCollator
 from embedkit.base.sampler import ShardedBatchSampler
 from embedkit.base.termination import TerminationRequest
+from embedkit.base.trainer_api import TrainerAPI
 from embedkit.base.trainer_data import _NamedRows as _NamedRows
 from embedkit.base.trainer_optimizer import _Losses, build_optimizer
 from embedkit.base.trainer_optimizer import _no_decay as _no_decay
@@ -71,7 +72,7 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class BaseTrainer:
+class BaseTrainer(TrainerAPI):
     """Train a model with one or more losses, sentence-transformers style (the loop of every model type).
 
     Args:

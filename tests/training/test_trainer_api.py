@@ -1,0 +1,80 @@
+"""The trainer methods scripts call around train(), with transformers' names and outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import torch
+
+from embedkit import SentenceTransformer
+from embedkit.base.trainer import SentenceTransformerTrainer, TrainerCallback
+from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
+from tests.training.helpers import CosineMSE, sts_rows, tiny_model
+
+
+class Seen(TrainerCallback):
+    def __init__(self):
+        self.logs = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self.logs.append(logs)
+
+
+def _trainer(tmp_path, **kwargs):
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path), per_device_train_batch_size=8, max_steps=1, save_strategy="no",
+                disable_tqdm=True, **kwargs)
+    return SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model))
+
+
+def test_callbacks_are_added_popped_and_removed(tmp_path, caplog):
+    trainer = _trainer(tmp_path)
+    trainer.add_callback(Seen)
+    assert isinstance(trainer.callbacks[-1], Seen)
+    with caplog.at_level(logging.WARNING):
+        trainer.add_callback(Seen())
+    assert "there is already one" in caplog.text
+    first = trainer.pop_callback(Seen)
+    assert isinstance(first, Seen) and sum(isinstance(c, Seen) for c in trainer.callbacks) == 1
+    second = next(c for c in trainer.callbacks if isinstance(c, Seen))
+    trainer.remove_callback(second)
+    assert not any(isinstance(c, Seen) for c in trainer.callbacks) and trainer.pop_callback(Seen) is None
+
+
+def test_save_model_log_and_state(tmp_path):
+    trainer = _trainer(tmp_path)
+    seen = Seen()
+    trainer.add_callback(seen)
+    output = trainer.train()
+    assert trainer.is_world_process_zero() and trainer.is_local_process_zero()
+    assert trainer.get_num_trainable_parameters() == sum(p.numel() for p in trainer.model.parameters())
+    trainer.save_model(str(tmp_path / "final"))
+    reloaded = SentenceTransformer(str(tmp_path / "final"), device="cpu")
+    assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in trainer.model.state_dict().items())
+    trainer.log({"custom": 1.5})
+    assert trainer.state.log_history[-1] == {"custom": 1.5, "epoch": 1.0, "step": 1}
+    assert seen.logs[-1] == {"custom": 1.5, "epoch": 1.0}
+    trainer.save_metrics("train", output.metrics)
+    trainer.save_metrics("eval", {"eval_loss": 0.5})
+    assert json.loads((tmp_path / "train_results.json").read_text())["train_loss"] == output.metrics["train_loss"]
+    assert json.loads((tmp_path / "all_results.json").read_text())["eval_loss"] == 0.5
+    trainer.save_state()
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    assert state["global_step"] == 1 and state["log_history"][-1]["custom"] == 1.5
+
+
+def test_log_metrics_prints_as_transformers(tmp_path, capsys):
+    """The same text as transformers 5.25's Trainer.log_metrics for these metrics (compared by hand)."""
+    _trainer(tmp_path).log_metrics("train", {"train_loss": 0.123456, "train_runtime": 3725.129, "epoch": 2.0,
+                                             "total_flos": 5.5e12, "train_samples_per_second": 12.34567,
+                                             "train_steps": 7, "peak_mem_gpu": 123456789})
+    assert capsys.readouterr().out == (
+        "***** train metrics *****\n"
+        "  epoch                    =        2.0\n"
+        "  peak_mem_gpu             =      117MB\n"
+        "  total_flos               =     5122GF\n"
+        "  train_loss               =     0.1235\n"
+        "  train_runtime            = 1:02:05.12\n"
+        "  train_samples_per_second =    12.3457\n"
+        "  train_steps              =          7\n")
