@@ -186,3 +186,30 @@ def test_legacy_fit_trains_on_input_examples(tmp_path, monkeypatch):
     assert model.predict([("a query", "a relevant answer")])[0] != before
     assert (tmp_path / "out" / "config_sentence_transformers.json").is_file()
     model.fit(examples[:2], loss_fct=torch.nn.MSELoss(), activation_fct=torch.nn.Sigmoid(), show_progress_bar=False)
+
+
+def test_legacy_fit_evaluates_every_epoch_and_takes_any_optimizer(tmp_path):
+    """CrossEncoder.fit as sentence-transformers runs it: the evaluator at each epoch's end (CSV under
+    output_path/eval), callback(score, epoch, steps) after it, the best model saved, optimizer_class(**params)."""
+    from embedkit.cross_encoder.evaluation import CrossEncoderCorrelationEvaluator
+    from embedkit.data import InputExample
+
+    model = CrossEncoder(FIX / "ce_bert1", device="cpu")
+    pairs = [("a query", "a relevant answer"), ("a query", "something else"), ("cats", "a cat"), ("cats", "cars")]
+    examples = [InputExample(texts=list(pair), label=label) for pair, label in zip(pairs, [1.0, 0.0, 1.0, 0.0])]
+    evaluator = CrossEncoderCorrelationEvaluator(pairs, [1.0, 0.0, 1.0, 0.0], name="dev")
+    seen, built = [], []
+
+    class RecordingSGD(torch.optim.SGD):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    model.fit(examples, evaluator=evaluator, epochs=2, warmup_steps=0, optimizer_class=RecordingSGD,
+              optimizer_params={"lr": 0.01, "momentum": 0.5}, output_path=str(tmp_path / "out"),
+              show_progress_bar=False, callback=lambda score, epoch, steps: seen.append((epoch, steps)))
+    assert [round(e, 2) for e, _ in seen] == [1.0, 2.0]
+    assert len(built) == 1 and built[0].defaults["momentum"] == 0.5
+    rows = (tmp_path / "out" / "eval" / "CrossEncoderCorrelationEvaluator_dev_results.csv").read_text().splitlines()
+    assert len(rows) == 3
+    assert (tmp_path / "out" / "config.json").is_file()
