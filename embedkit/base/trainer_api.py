@@ -74,6 +74,20 @@ class TrainerAPI:
             self._save(output_dir)
         dist_utils.barrier()
 
+    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
+                    token: str | None = None, revision: str | None = None, **kwargs: Any) -> str | None:
+        """Save the model to ``output_dir`` and upload it to ``args.hub_model_id`` (default: the output folder's
+        name), with ``args.hub_token`` / ``hub_private_repo`` / ``hub_revision`` unless given; returns the commit
+        URL (on the process that saves; None elsewhere)."""
+        self.save_model()
+        if not self.is_world_process_zero():
+            return None
+        args = self.args
+        repo_id = args.hub_model_id or Path(args.output_dir or "trainer_output").resolve().name
+        return self.model.push_to_hub(repo_id, token=token or args.hub_token, private=args.hub_private_repo,
+                                      commit_message=commit_message, exist_ok=True,
+                                      revision=revision or args.hub_revision, **kwargs)
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add ``logs`` (with the epoch and step) to the log history and call ``on_log``, as the loop's own logs."""
         entry = dict(logs)

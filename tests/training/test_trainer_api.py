@@ -78,3 +78,15 @@ def test_log_metrics_prints_as_transformers(tmp_path, capsys):
         "  train_runtime            = 1:02:05.12\n"
         "  train_samples_per_second =    12.3457\n"
         "  train_steps              =          7\n")
+
+
+def test_push_to_hub_saves_then_uploads_the_model(tmp_path, monkeypatch):
+    trainer = _trainer(tmp_path, hub_model_id="me/tiny", hub_token="secret", hub_private_repo=True)
+    calls = []
+    monkeypatch.setattr(type(trainer.model), "push_to_hub",
+                        lambda self, repo_id, **kwargs: calls.append((repo_id, kwargs)) or "https://hub/commit")
+    assert trainer.push_to_hub() == "https://hub/commit"
+    assert (tmp_path / "model.safetensors").is_file()  # saved to output_dir first
+    repo_id, kwargs = calls[0]
+    assert repo_id == "me/tiny" and kwargs["token"] == "secret" and kwargs["private"] is True
+    assert kwargs["commit_message"] == "End of training" and kwargs["exist_ok"] is True
