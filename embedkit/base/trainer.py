@@ -61,7 +61,6 @@ from embedkit.base.training_args import (
 )
 from embedkit.checkpoint import apply_training_state, remove_partial_checkpoints
 from embedkit.data import LABEL_COLUMNS, as_datasets, is_column_dict
-from embedkit.schedules import build_scheduler, warmup_steps_for
 
 logger = logging.getLogger(__name__)
 
@@ -377,10 +376,7 @@ class BaseTrainer(TrainerAPI):
         accum = args.gradient_accumulation_steps
         steps_per_epoch = max(1, math.ceil(len(sampler) / accum))
         max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
-        optimizer = self.optimizer or self._build_optimizer(losses)
-        scheduler = self.scheduler or build_scheduler(
-            optimizer, args.lr_scheduler_type, max_steps,
-            warmup_steps_for(max_steps, args.warmup_steps, args.warmup_ratio), **args.lr_scheduler_kwargs)
+        optimizer, scheduler = trainer_setup.optimizer_and_scheduler(self, losses, max_steps)
         scaler = torch.amp.GradScaler("cuda") if args.fp16 else None
         state = self.state = TrainerState(max_steps=max_steps)
         self._layout = {"world_size": world, "per_device_train_batch_size": args.per_device_train_batch_size,

@@ -54,6 +54,29 @@ class TrainerAPI:
         """Remove a callback (an instance, or the first of a class)."""
         self.pop_callback(callback)
 
+    # ------------------------------------------------------------------ optimizer hooks
+    def create_optimizer(self) -> Any:
+        """The optimizer the training arguments ask for (``optim``, ``learning_rate``, ``weight_decay``, ...) over
+        the model's and the losses' trainable parameters; sets ``self.optimizer``. Override it to build your own:
+        ``train()`` then calls the override."""
+        from torch import nn
+
+        from embedkit.base.trainer_optimizer import build_optimizer
+
+        self.optimizer = build_optimizer(self.args, nn.ModuleList(self.losses.values()))
+        return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+        """The LR schedule the training arguments ask for over ``num_training_steps``; sets ``self.scheduler``
+        (``self.lr_scheduler`` in transformers). Override it to build your own: ``train()`` then calls the override."""
+        from embedkit.schedules import build_scheduler, warmup_steps_for
+
+        args = self.args
+        self.scheduler = build_scheduler(optimizer or self.optimizer, args.lr_scheduler_type, num_training_steps,
+                                         warmup_steps_for(num_training_steps, args.warmup_steps, args.warmup_ratio),
+                                         **args.lr_scheduler_kwargs)
+        return self.scheduler
+
     # ------------------------------------------------------------------ processes
     def is_world_process_zero(self) -> bool:
         """Whether this is the process that saves and logs (rank 0, or the only one)."""

@@ -176,3 +176,25 @@ def empty_device_cache() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def optimizer_and_scheduler(trainer: BaseTrainer, losses: nn.Module, max_steps: int) -> tuple[Any, Any]:
+    """This run's optimizer and LR scheduler: the ones given (``optimizers=``), else those a subclass's
+    ``create_optimizer()`` / ``create_scheduler(num_training_steps, optimizer)`` make (transformers' hooks), else
+    the training arguments' (a fresh optimizer over ``losses`` every run)."""
+    from embedkit.base.trainer_api import TrainerAPI
+    from embedkit.schedules import build_scheduler, warmup_steps_for
+
+    args = trainer.args
+    optimizer = trainer.optimizer
+    if optimizer is None:
+        overridden = type(trainer).create_optimizer is not TrainerAPI.create_optimizer
+        optimizer = trainer.create_optimizer() if overridden else trainer._build_optimizer(losses)
+    scheduler = trainer.scheduler
+    if scheduler is None and type(trainer).create_scheduler is not TrainerAPI.create_scheduler:
+        scheduler = trainer.create_scheduler(max_steps, optimizer)
+    if scheduler is None:
+        scheduler = build_scheduler(optimizer, args.lr_scheduler_type, max_steps,
+                                    warmup_steps_for(max_steps, args.warmup_steps, args.warmup_ratio),
+                                    **args.lr_scheduler_kwargs)
+    return optimizer, scheduler

@@ -90,3 +90,30 @@ def test_push_to_hub_saves_then_uploads_the_model(tmp_path, monkeypatch):
     repo_id, kwargs = calls[0]
     assert repo_id == "me/tiny" and kwargs["token"] == "secret" and kwargs["private"] is True
     assert kwargs["commit_message"] == "End of training" and kwargs["exist_ok"] is True
+
+
+def test_create_optimizer_and_scheduler_overrides_are_used(tmp_path):
+    """transformers' hooks: a subclass's create_optimizer / create_scheduler build what train() uses."""
+    used = {}
+
+    class Custom(SentenceTransformerTrainer):
+        def create_optimizer(self):
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.5)
+            used["optimizer"] = self.optimizer
+            return self.optimizer
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            used["steps"] = num_training_steps
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.1)
+            return self.scheduler
+
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path), per_device_train_batch_size=8, max_steps=2, save_strategy="no",
+                disable_tqdm=True, logging_steps=1)
+    trainer = Custom(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model))
+    trainer.train()
+    assert isinstance(used["optimizer"], torch.optim.SGD) and used["steps"] == 2
+    assert [h["learning_rate"] for h in trainer.state.log_history if "loss" in h] == [0.05, 0.05]
+    plain = _trainer(tmp_path / "plain")
+    assert isinstance(plain.create_optimizer(), torch.optim.AdamW) and plain.optimizer is not None
+    assert plain.create_scheduler(10).get_last_lr()[0] == plain.args.learning_rate
