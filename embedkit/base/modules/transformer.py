@@ -1,9 +1,8 @@
 """Transformer: the input module. Tokenizes text and runs a hand-written encoder -> ``token_embeddings``.
 
 Its folder is the model root of a sentence-transformers model: HF ``config.json``, ``model.safetensors`` (HF weight
-names), tokenizer files, and ``sentence_bert_config.json``. Both generations of that last file are read
-(classic ``max_seq_length``/``do_lower_case``; v5.4+ ``transformer_task``/``modality_config``/...). The classic form
-is written, because sentence-transformers 5.x and 6.x both read it.
+names), tokenizer files, and ``sentence_bert_config.json``, read in both generations (classic ``max_seq_length``;
+v5.4+ ``transformer_task``/``modality_config``/...) and written in the classic form, which 5.x and 6.x both read.
 """
 
 from __future__ import annotations
