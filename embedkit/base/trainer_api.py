@@ -59,22 +59,17 @@ class TrainerAPI:
         """The optimizer the training arguments ask for (``optim``, ``learning_rate``, ``weight_decay``, ...) over
         the model's and the losses' trainable parameters; sets ``self.optimizer``. Override it to build your own:
         ``train()`` then calls the override."""
-        from torch import nn
+        from embedkit.base.trainer_optimizer import _Losses, build_optimizer
 
-        from embedkit.base.trainer_optimizer import build_optimizer
-
-        self.optimizer = build_optimizer(self.args, nn.ModuleList(self.losses.values()))
+        self.optimizer = build_optimizer(self.args, _Losses(self.losses))  # the loop's parameter names
         return self.optimizer
 
     def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
         """The LR schedule the training arguments ask for over ``num_training_steps``; sets ``self.scheduler``
         (``self.lr_scheduler`` in transformers). Override it to build your own: ``train()`` then calls the override."""
-        from embedkit.schedules import build_scheduler, warmup_steps_for
+        from embedkit.base.trainer_optimizer import build_scheduler_from_args
 
-        args = self.args
-        self.scheduler = build_scheduler(optimizer or self.optimizer, args.lr_scheduler_type, num_training_steps,
-                                         warmup_steps_for(num_training_steps, args.warmup_steps, args.warmup_ratio),
-                                         **args.lr_scheduler_kwargs)
+        self.scheduler = build_scheduler_from_args(self.args, optimizer or self.optimizer, num_training_steps)
         return self.scheduler
 
     # ------------------------------------------------------------------ processes
@@ -147,16 +142,13 @@ class TrainerAPI:
 
     def save_state(self) -> None:
         """Write ``trainer_state.json`` (transformers' TrainerState keys) to ``output_dir``."""
-        from dataclasses import asdict
-
         from embedkit.base.trainer_checkpoints import hf_trainer_state
 
         if not self.is_world_process_zero():
             return
         folder = Path(self.args.output_dir or "trainer_output")
         folder.mkdir(parents=True, exist_ok=True)
-        state = hf_trainer_state(self, {"state": asdict(self.state), "args": self.args.to_dict(),
-                                        "layout": getattr(self, "_layout", {})})
+        state = hf_trainer_state(self)
         (folder / "trainer_state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 

@@ -115,11 +115,12 @@ def save_model_folder(trainer: BaseTrainer, output_dir: str | None = None) -> No
                                              encoding="utf-8")
 
 
-def hf_trainer_state(trainer: BaseTrainer, resume_state: dict[str, Any]) -> dict[str, Any]:
+def hf_trainer_state(trainer: BaseTrainer) -> dict[str, Any]:
     """``trainer_state.json``'s content: transformers' ``TrainerState`` keys (what tools and scripts read:
-    ``global_step``, ``best_model_checkpoint``, ``log_history``, ...) with what embedkit resumes from under
-    ``"embedkit"``."""
+    ``global_step``, ``best_model_checkpoint``, ``log_history``, ...) with what embedkit resumes from (the state,
+    the arguments, the batch layout) under ``"embedkit"``."""
     state, args = trainer.state, trainer.args
+    resume_state = {"state": asdict(state), "args": args.to_dict(), "layout": getattr(trainer, "_layout", {})}
     best_step = None
     if state.best_model_checkpoint:
         best_step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
@@ -163,8 +164,7 @@ def save_trainer_checkpoint(trainer: BaseTrainer, output_dir: Path, losses: nn.M
     on_each_node = trainer.args.save_on_each_node
     rng_states = (dist_utils.gather_to_all if on_each_node else dist_utils.gather_to_main)(rng_state())
     if dist_utils.is_local_main_process() if on_each_node else dist_utils.is_main_process():
-        payload = hf_trainer_state(trainer, {"state": asdict(state), "args": trainer.args.to_dict(),
-                                             "layout": trainer._layout})
+        payload = hf_trainer_state(trainer)
         save_checkpoint(path, trainer.model, trainer._loss_only_params(losses), optimizer, scheduler, scaler,
                         payload, model_only=trainer.args.save_only_model, rng_states=rng_states)
         best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None

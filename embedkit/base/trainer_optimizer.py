@@ -50,19 +50,10 @@ def build_optimizer(args: BaseTrainingArguments, module: nn.Module) -> torch.opt
             raise ValueError(f"learning_rate_mapping pattern {pattern!r} matches no parameter")
         special[pattern] = matches
     claimed = {id(p) for matches in special.values() for _, p in matches}
-    groups = []
-
-    def add(params: list[tuple[str, nn.Parameter]], lr: float) -> None:
-        decay = [p for n, p in params if n not in no_decay]
-        plain = [p for n, p in params if n in no_decay]
-        if decay:
-            groups.append({"params": decay, "weight_decay": args.weight_decay, "lr": lr})
-        if plain:
-            groups.append({"params": plain, "weight_decay": 0.0, "lr": lr})
-
-    add([(n, p) for n, p in named if id(p) not in claimed], args.learning_rate)
+    groups = _decay_groups([(n, p) for n, p in named if id(p) not in claimed], no_decay, args.weight_decay,
+                           lr=args.learning_rate)
     for pattern, matches in special.items():
-        add(matches, args.learning_rate_mapping[pattern])
+        groups += _decay_groups(matches, no_decay, args.weight_decay, lr=args.learning_rate_mapping[pattern])
     if args.optim in _OTHER_OPTIMIZERS:  # transformers passes these optim_args keys on, and only these
         cls, keys = _OTHER_OPTIMIZERS[args.optim]
         extra = {k: (v.lower() in ("true", "1", "yes") if k in _FLAGS else float(v))
@@ -88,11 +79,29 @@ def legacy_optimizer(module: nn.Module, optimizer_class: type, optimizer_params:
         >>> type(opt).__name__, [g["weight_decay"] for g in opt.param_groups], opt.defaults["momentum"]
         ('SGD', [0.01, 0.0], 0.9)
     """
-    no_decay = _no_decay(module)
     named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-    groups = [{"params": [p for n, p in named if n not in no_decay], "weight_decay": weight_decay},
-              {"params": [p for n, p in named if n in no_decay], "weight_decay": 0.0}]
-    return optimizer_class([g for g in groups if g["params"]], **(optimizer_params or {"lr": 2e-5}))
+    return optimizer_class(_decay_groups(named, _no_decay(module), weight_decay),
+                           **(optimizer_params or {"lr": 2e-5}))
+
+
+def _decay_groups(named: list[tuple[str, nn.Parameter]], no_decay: set[str], weight_decay: float,
+                  **extra: Any) -> list[dict[str, Any]]:
+    """Parameter groups: ``weight_decay`` for all but the ``no_decay`` names (biases, LayerNorm weights), which get
+    none; empty groups left out; ``extra`` (e.g. ``lr``) set on both."""
+    decay = [p for n, p in named if n not in no_decay]
+    plain = [p for n, p in named if n in no_decay]
+    return [{"params": params, "weight_decay": wd, **extra}
+            for params, wd in ((decay, weight_decay), (plain, 0.0)) if params]
+
+
+def build_scheduler_from_args(args: BaseTrainingArguments, optimizer: torch.optim.Optimizer,
+                              num_training_steps: int) -> Any:
+    """The ``lr_scheduler_type`` schedule (with its warm-up and ``lr_scheduler_kwargs``) over ``num_training_steps``."""
+    from embedkit.schedules import build_scheduler, warmup_steps_for
+
+    return build_scheduler(optimizer, args.lr_scheduler_type, num_training_steps,
+                           warmup_steps_for(num_training_steps, args.warmup_steps, args.warmup_ratio),
+                           **args.lr_scheduler_kwargs)
 
 
 _OTHER_OPTIMIZERS = {

@@ -183,9 +183,8 @@ def optimizer_and_scheduler(trainer: BaseTrainer, losses: nn.Module, max_steps: 
     ``create_optimizer()`` / ``create_scheduler(num_training_steps, optimizer)`` make (transformers' hooks), else
     the training arguments' (a fresh optimizer over ``losses`` every run)."""
     from embedkit.base.trainer_api import TrainerAPI
-    from embedkit.schedules import build_scheduler, warmup_steps_for
+    from embedkit.base.trainer_optimizer import build_scheduler_from_args
 
-    args = trainer.args
     optimizer = trainer.optimizer
     if optimizer is None:
         overridden = type(trainer).create_optimizer is not TrainerAPI.create_optimizer
@@ -194,7 +193,5 @@ def optimizer_and_scheduler(trainer: BaseTrainer, losses: nn.Module, max_steps: 
     if scheduler is None and type(trainer).create_scheduler is not TrainerAPI.create_scheduler:
         scheduler = trainer.create_scheduler(max_steps, optimizer)
     if scheduler is None:
-        scheduler = build_scheduler(optimizer, args.lr_scheduler_type, max_steps,
-                                    warmup_steps_for(max_steps, args.warmup_steps, args.warmup_ratio),
-                                    **args.lr_scheduler_kwargs)
+        scheduler = build_scheduler_from_args(trainer.args, optimizer, max_steps)
     return optimizer, scheduler

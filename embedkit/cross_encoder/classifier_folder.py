@@ -9,14 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from embedkit.base.modules.module import class_path, read_json_file, write_json_file
 from embedkit.cross_encoder.folder_configs import read_folder_configs, saved_modality_config
 from embedkit.encoders.heads import load_sequence_classifier
 from embedkit.encoders.input_limits import check_tokenizer_fits, max_input_length, uses_token_types
 from embedkit.encoders.loading import read_state_dict
-from embedkit.encoders.lora import ADAPTER_CONFIG, adapter_configs, load_adapter_folder, write_active_adapter
+from embedkit.encoders.lora import ADAPTER_CONFIG, load_adapter_folder
+from embedkit.encoders.save_pretrained import write_network
 from embedkit.model_folder import ST_VERSION_WRITTEN
 from embedkit.tokenizer import Tokenizer
 
@@ -35,22 +34,17 @@ def save_classifier_folder(model: Any, path: Path, weights: str) -> None:
         >>> sorted(p.name for p in folder.iterdir())[:3]
         ['config.json', 'model.safetensors', 'modules.json']
     """
-    from safetensors.torch import save_file
-
-    if adapter_configs(model.model):  # with a LoRA adapter: the adapter instead of the classifier, as transformers
-        write_active_adapter(model.model, model.config.model_type, path, weights == "model.safetensors")
-    else:
-        hf_config = model.model.hf_config()
+    def hf_config() -> dict[str, Any]:
+        config = model.model.hf_config()
         # sentence-transformers 4.x-5.3 read the activation from config.json; 5.4+/6.x from
         # config_sentence_transformers.json
-        hf_config["sentence_transformers"] = {"activation_fn": class_path(model.activation_fn),
-                                             "version": ST_VERSION_WRITTEN}
-        write_json_file(path / "config.json", hf_config, sort_keys=True)
-        state = {k: v.cpu() for k, v in model.model.hf_state_dict().items()}
-        if weights == "model.safetensors":
-            save_file(state, str(path / weights), metadata={"format": "pt"})
-        else:
-            torch.save(state, path / weights)
+        config["sentence_transformers"] = {"activation_fn": class_path(model.activation_fn),
+                                           "version": ST_VERSION_WRITTEN}
+        return config
+
+    # the classifier (or, with a LoRA adapter, the adapter instead, as transformers saves it)
+    write_network(model.model, model.config.model_type, path, weights == "model.safetensors", hf_config,
+                  model.model.hf_state_dict)
     model.tokenizer.save(path, model_max_length=model.max_seq_length)
     write_json_file(path / "modules.json", [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},

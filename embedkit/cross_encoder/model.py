@@ -43,7 +43,7 @@ from embedkit.cross_encoder.causal_lm_folders import (
     save_causal_lm_modules,
 )
 from embedkit.cross_encoder.classifier_folder import load_classifier_folder, save_classifier_folder
-from embedkit.cross_encoder.folder_configs import read_folder_configs, read_st_config
+from embedkit.cross_encoder.folder_configs import read_st_config
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.input_limits import clamp_max_length
 from embedkit.eval_mode import ensure_eval
@@ -278,8 +278,6 @@ class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
         st_config = read_st_config(folder)
         return {"activation_fn": st_config.get("activation_fn"), "prompts": st_config.get("prompts"),
                 "default_prompt_name": st_config.get("default_prompt_name")}
-
-    _read_st_configs = staticmethod(read_folder_configs)
 
     @property
     def device(self) -> torch.device:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 
 class SavePretrained:
@@ -43,25 +44,37 @@ class SavePretrained:
         (``adapter_config.json`` + ``adapter_model.safetensors``), as transformers does. Other transformers keywords
         (``max_shard_size``, ``push_to_hub``, ...) are not supported and raise."""
         from embedkit.encoders.convert import ek_to_hf
-        from embedkit.encoders.lora import adapter_configs, write_active_adapter
 
         if kwargs:
             raise TypeError(f"save_pretrained() got unsupported arguments {sorted(kwargs)}; embedkit writes one "
                             "unsharded file and does not push")
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
         model_type = self.config.model_type  # type: ignore[attr-defined]
-        if adapter_configs(self):
-            write_active_adapter(self, model_type, folder, safe_serialization)
-            return
-        (folder / "config.json").write_text(json.dumps(self.config.to_hf_config(), indent=2,  # type: ignore
-                                                       sort_keys=True) + "\n")
-        state = {k: v.detach().cpu().contiguous() for k, v in ek_to_hf(self.state_dict(), model_type).items()}
-        if safe_serialization:
-            from safetensors.torch import save_file
+        write_network(self, model_type, save_directory, safe_serialization,  # type: ignore[arg-type]
+                      self.config.to_hf_config,  # type: ignore[attr-defined]
+                      lambda: ek_to_hf(self.state_dict(), model_type))  # type: ignore[attr-defined]
 
-            save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-        else:
-            import torch
 
-            torch.save(state, folder / "pytorch_model.bin")
+def write_network(root: nn.Module, model_type: str, folder: str | os.PathLike, safe_serialization: bool,
+                  hf_config: Callable[[], dict[str, Any]], hf_state: Callable[[], dict[str, Tensor]]) -> None:
+    """Write a network into ``folder`` as transformers' ``save_pretrained`` does: ``hf_config()`` as config.json and
+    ``hf_state()`` (weights under transformers' names) as ``model.safetensors`` (``pytorch_model.bin`` without
+    ``safe_serialization``), or, when ``root`` holds a LoRA adapter, the active adapter instead. Used by the
+    encoders' ``save_pretrained``, the Transformer modules' ``save`` and the CrossEncoder's folder."""
+    from embedkit.encoders.lora import adapter_configs, write_active_adapter
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if adapter_configs(root):
+        write_active_adapter(root, model_type, folder, safe_serialization)
+        return
+    text = json.dumps(hf_config(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    (folder / "config.json").write_text(text, encoding="utf-8")
+    state = {k: v.detach().cpu().contiguous() for k, v in hf_state().items()}
+    if safe_serialization:
+        from safetensors.torch import save_file
+
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    else:
+        import torch
+
+        torch.save(state, folder / "pytorch_model.bin")

@@ -14,7 +14,8 @@ from typing import Any
 from torch import Tensor
 
 from embedkit.base.modules.module import read_json_file, write_json_file
-from embedkit.encoders.lora import ADAPTER_CONFIG, adapter_configs, write_active_adapter
+from embedkit.encoders.lora import ADAPTER_CONFIG
+from embedkit.encoders.save_pretrained import write_network
 
 
 def write_module_folder(module: Any, output_path: str | os.PathLike, safe_serialization: bool,
@@ -23,21 +24,8 @@ def write_module_folder(module: Any, output_path: str | os.PathLike, safe_serial
     ``hf_state()`` as ``model.safetensors`` (``pytorch_model.bin`` without ``safe_serialization``), or its active
     adapter when it has one; then the tokenizer and ``sentence_bert_config.json``."""
     output_path = Path(output_path)
-    output_path.mkdir(parents=True, exist_ok=True)
-    root = module._adapter_root()
-    if adapter_configs(root):
-        write_active_adapter(root, module.config.model_type, output_path, safe_serialization)
-    else:
-        write_json_file(output_path / "config.json", hf_config(), sort_keys=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in hf_state().items()}
-        if safe_serialization:
-            from safetensors.torch import save_file
-
-            save_file(state, str(output_path / "model.safetensors"), metadata={"format": "pt"})
-        else:
-            import torch
-
-            torch.save(state, output_path / "pytorch_model.bin")
+    write_network(module._adapter_root(), module.config.model_type, output_path, safe_serialization, hf_config,
+                  hf_state)
     module.tokenizer.save(output_path, model_max_length=module.max_seq_length)
     write_json_file(output_path / "sentence_bert_config.json", module._saved_config_dict())
 
