@@ -22,7 +22,7 @@ import logging
 import os
 from typing import Any
 
-from embedkit.base.modality import infer_batch_modality, infer_modality
+from embedkit.base.modality import infer_batch_modality, infer_modality, raise_unsupported_modality_error
 from embedkit.base.peft_mixin import PeftAdapterMixin
 from embedkit.util.logging import warning_once
 
@@ -60,6 +60,24 @@ class BaseModel(PeftAdapterMixin):
         if isinstance(modality, tuple) and "message" in supported:
             return all(part in supported for part in modality)
         return False
+
+    def check_input_modality(self, inputs: Any) -> None:
+        """Raise sentence-transformers' ValueError (``Modality 'image' is not supported by this SentenceTransformer
+        model. Supported modalities: text.``) when the batch's modality is one the model does not take.
+
+        A batch whose modality cannot be told (an unknown input type) passes: the first module then names the bad
+        input.
+
+        Example:
+            >>> from embedkit import SentenceTransformer
+            >>> SentenceTransformer().check_input_modality(["a text", ("a", "pair")])
+        """
+        try:
+            modality = infer_batch_modality(inputs, supported_modalities=self.modalities)
+        except (ValueError, TypeError):
+            return
+        if not self.supports(modality):
+            raise_unsupported_modality_error(inputs, modality, self.modalities, f"{type(self).__name__} model")
 
     optimized_for_inference: bool = False
     """True once :meth:`optimize_for_inference` prepared the encoder layers' weights."""

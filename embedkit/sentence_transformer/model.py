@@ -404,6 +404,7 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
     def preprocess(self, inputs: list[str] | list[tuple[str, str]], prompt: str | None = None, **kwargs: Any
                    ) -> dict[str, Any]:
         """Tokenize a batch with the first module (``prompt`` is prepended to each text)."""
+        self.check_input_modality(inputs)
         return self[0].preprocess(inputs, prompt=prompt, **kwargs)
 
     def tokenize(self, texts: list[str] | list[tuple[str, str]], **kwargs: Any) -> dict[str, Any]:
@@ -448,6 +449,7 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
         single = self.is_singular_input(inputs)
         items = [inputs] if single else inputs.tolist() if isinstance(inputs, np.ndarray) else list(inputs)
         items = self._unwrap_task_dicts(items, kwargs)
+        self.check_input_modality(items)
         return [_text_of(item) for item in items], single
 
     def _unwrap_task_dicts(self, items: list[Any], kwargs: dict[str, Any]) -> list[Any]:

@@ -226,3 +226,38 @@ def test_features_name_their_modality_as_in_sentence_transformers_6(bert):
     assert [row["modality"] for row in rows] == ["text", "text"]
     assert sorted(rows[0]) == ["attention_mask", "input_ids", "modality", "sentence_embedding", "token_embeddings",
                                "token_type_ids"]
+
+
+class _FakeImage:
+    """Stands in for a PIL image (its module name is what marks the modality), so the test needs no Pillow."""
+
+
+_FakeImage.__module__ = "PIL.Image"
+
+
+@pytest.mark.parametrize("make_model", ["bert", "sparse", "static"])
+def test_non_text_inputs_are_refused_at_the_model_with_st_messages(bert, make_model):
+    from embedkit import SparseEncoder
+
+    model = {"bert": lambda: bert, "sparse": lambda: SparseEncoder(str(FIXTURES / "se_bert_v6"), device="cpu"),
+             "static": lambda: SentenceTransformer(str(FIXTURES / "static_st"), device="cpu")}[make_model]()
+    name = type(model).__name__
+    image = _FakeImage()
+    cases = [  # (inputs, the message sentence-transformers 6.2 gives, recorded from it)
+        ([image], f"Modality 'image' is not supported by this {name} model. Supported modalities: text."),
+        ([np.zeros((3, 4, 4))], f"Modality 'image' is not supported by this {name} model. Supported modalities: text."),
+        ([np.zeros(16)], f"Modality 'audio' is not supported by this {name} model. Supported modalities: text."),
+        ([{"text": "a", "image": image}],
+         f"Modality 'image+text' is not supported by this {name} model. Supported modalities: text."),
+        ([{"image": image}], f"Modality 'image' is not supported by this {name} model. Supported modalities: text."),
+        (["a", image], f"This batch mixes multiple modalities (image, text), but this {name} model does not "
+                       "support image. Supported modalities: text."),
+    ]
+    for inputs, message in cases:
+        with pytest.raises(ValueError) as caught:
+            model.encode(inputs)
+        assert str(caught.value) == message
+        with pytest.raises(ValueError) as caught:
+            model.preprocess(inputs)
+        assert str(caught.value) == message
+    model.check_input_modality(["text", ("a", "pair"), {"text": "b"}])  # text passes
