@@ -162,6 +162,20 @@ def featureless_stream_hint(dataset: Any, kind: str) -> str:
             "https://huggingface.co/docs/datasets/en/about_dataset_features")
 
 
+def row_column_names(dataset: Any) -> list[str]:
+    """The columns a dataset's rows hold: its ``column_names``, except for a datasets.Dataset with a transform
+    (``set_transform`` / ``with_transform``), whose rows hold what the transform returns: its first row's keys.
+
+    Example:
+        >>> row_column_names(Dataset.from_dict({"anchor": ["a"], "positive": ["b"]}))
+        ['anchor', 'positive']
+    """
+    form = getattr(dataset, "format", None)
+    if isinstance(form, dict) and form.get("type") == "custom" and len(dataset):
+        return list(dataset[0])
+    return list(dataset.column_names)
+
+
 def _is_dataset_like(obj: Any) -> bool:
     return hasattr(obj, "column_names") and hasattr(obj, "__getitem__") and hasattr(obj, "__len__")
 

@@ -19,6 +19,9 @@ from torch import Tensor
 from embedkit.data import LABEL_COLUMNS
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_LABEL_COLUMNS: tuple[str, ...] = LABEL_COLUMNS
+"""The label columns a collator looks for, in order (sentence-transformers' name)."""
 _warned_messages: set[str] = set()
 
 # Columns whose name suggests a position in the loss's input order (anchor first, positive second...).

@@ -37,6 +37,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +287,7 @@ class BaseTrainer(TrainerAPI):
     def _autocast(self, device: torch.device) -> Any:
         if self.args.bf16:
             return torch.autocast(device.type, dtype=torch.bfloat16)
-        if self.args.fp16:
+        if self.args.fp16 and device.type == "cuda":  # elsewhere fp16 trains in float32, as accelerate does
             return torch.autocast(device.type, dtype=torch.float16)
         return nullcontext()
 
@@ -354,8 +355,9 @@ class BaseTrainer(TrainerAPI):
         else:
             device = model.device
         if args.fp16 and device.type != "cuda":
-            raise ValueError("fp16 training needs a CUDA device; on CPUs with native bf16 support use bf16=True with "
-                             "use_cpu=True")
+            logger.warning(f"fp16=True: float16 mixed precision is applied on CUDA devices only; training on "
+                           f"{device.type} runs in float32 (as transformers and accelerate do there). On CPUs with "
+                           "native bf16 support, bf16=True gives mixed precision.")
         self._check_datasets_against_losses()
         trainer_setup.apply_run_arguments(model, args)  # full_determinism, tf32, activation checkpointing
         set_seed(args.seed)
@@ -377,7 +379,7 @@ class BaseTrainer(TrainerAPI):
         steps_per_epoch = max(1, math.ceil(len(sampler) / accum))
         max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
         optimizer, scheduler = trainer_setup.optimizer_and_scheduler(self, losses, max_steps)
-        scaler = torch.amp.GradScaler("cuda") if args.fp16 else None
+        scaler = torch.amp.GradScaler("cuda") if args.fp16 and device.type == "cuda" else None
         state = self.state = TrainerState(max_steps=max_steps)
         self._layout = {"world_size": world, "per_device_train_batch_size": args.per_device_train_batch_size,
                         "gradient_accumulation_steps": accum, "batches_per_epoch": len(sampler)}
@@ -417,7 +419,9 @@ class BaseTrainer(TrainerAPI):
         while state.global_step < max_steps and not self.control.should_training_stop:
             if batches_epoch != state.epoch_index:  # this rank's micro-batches of the epoch, same on every call
                 sampler.set_epoch(state.epoch_index)
-                batches_epoch, batches = state.epoch_index, list(sampler)
+                # len(sampler) batches, as transformers takes len(dataloader) per epoch: a no-duplicates sampler's
+                # pass may yield more, which are dropped there too
+                batches_epoch, batches = state.epoch_index, list(islice(sampler, len(sampler)))
                 self.control._new_epoch()
                 self._callback("on_epoch_begin")
             if state.batch_in_epoch >= len(batches):
@@ -486,8 +490,8 @@ class BaseTrainer(TrainerAPI):
             control, last = self.control, state.global_step >= max_steps
             control.should_log |= ((args.logging_strategy == "steps" and self._due(args.logging_steps, "steps"))
                                    or (args.logging_first_step and state.global_step == 1))
-            control.should_evaluate |= (args.eval_strategy == "steps" and self._due(args.eval_steps, "steps")
-                                        and state.global_step >= args.eval_delay)
+            control.should_evaluate |= (args.eval_strategy == "steps" and (self._due(args.eval_steps, "steps") or last)
+                                        and state.global_step >= args.eval_delay)  # the last step too (transformers 5)
             control.should_save |= args.save_strategy == "steps" and (self._due(args.save_steps, "steps") or last)
             control.should_training_stop |= last
             self._callback("on_step_end")
@@ -534,9 +538,13 @@ class BaseTrainer(TrainerAPI):
             bar.close()
         if (args.load_best_model_at_end and state.best_model_checkpoint and Path(state.best_model_checkpoint).is_dir()
                 and self._termination.received is None):
-            self._load_weights(Path(state.best_model_checkpoint), losses)
-            logger.info("loaded the best model from %s (%s = %s)", state.best_model_checkpoint,
-                        args.metric_for_best_model, state.best_metric)
+            try:
+                self._load_weights(Path(state.best_model_checkpoint), losses)
+                logger.info("loaded the best model from %s (%s = %s)", state.best_model_checkpoint,
+                            args.metric_for_best_model, state.best_metric)
+            except Exception as error:  # keep the trained model in memory rather than lose it at the very end
+                logger.error(f"Could not load the best model from {state.best_model_checkpoint}; the model keeps the "
+                             f"weights of the last step. Error: {error}")
         # The run's summary, as transformers logs it: speed over this call, the mean step loss, the epoch reached.
         train_loss = total_loss / max(state.global_step, 0.001)
         samples = (args.max_steps * args.per_device_train_batch_size * accum * world if args.max_steps > 0

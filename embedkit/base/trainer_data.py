@@ -29,7 +29,7 @@ from embedkit.base.sampler import (
     ShardedBatchSampler,
 )
 from embedkit.base.training_args import BatchSamplers, MultiDatasetBatchSamplers
-from embedkit.data import LABEL_COLUMNS, StreamedDataset
+from embedkit.data import LABEL_COLUMNS, StreamedDataset, row_column_names
 
 if TYPE_CHECKING:
     from embedkit.base.trainer import BaseTrainer
@@ -145,7 +145,8 @@ def collate_indices(trainer: BaseTrainer, indices: list[int], datasets: dict[str
 def label_column(trainer: BaseTrainer, dataset: Any) -> list[str]:
     """``[the dataset's label column]`` (the first present among the collator's label names), or ``[]``."""
     names = getattr(trainer.data_collator, "valid_label_columns", LABEL_COLUMNS)
-    return [c for c in names if c in dataset.column_names][:1]
+    columns = row_column_names(dataset)
+    return [c for c in names if c in columns][:1]
 
 
 def collate_rows(trainer: BaseTrainer, rows: list[dict[str, Any]], name: str | None) -> Batch:

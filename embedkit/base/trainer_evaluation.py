@@ -49,7 +49,7 @@ def evaluation_loop(trainer: BaseTrainer, dataloader: Any, metric_key_prefix: st
     """The eval loss over ``dataloader`` as ``{metric_key_prefix}_loss`` (:meth:`BaseTrainer.evaluation_loop`)."""
     model = trainer.model
     losses = _Losses(trainer.losses)
-    total, rows = 0.0, 0
+    total, batches, rows = 0.0, 0, 0
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -57,12 +57,15 @@ def evaluation_loop(trainer: BaseTrainer, dataloader: Any, metric_key_prefix: st
             if not batch.features or not batch.num_rows:
                 continue
             name = batch.dataset_name if batch.dataset_name in trainer.losses else next(iter(trainer.losses))
-            loss, _ = trainer.compute_loss(losses, batch, model.device, name)
-            total, rows = total + float(loss) * batch.num_rows, rows + batch.num_rows
+            loss, parts = trainer.compute_loss(losses, batch, model.device, name)
+            if parts:  # a loss of several components: their means are logged beside the eval loss, as in ST
+                trainer.track_loss_components(parts)
+            total, batches, rows = total + float(loss), batches + 1, rows + batch.num_rows
     if was_training:
         model.train()
-    mean_rows = dist_utils.mean_over_ranks(float(rows))
-    loss_value = dist_utils.mean_over_ranks(total) / mean_rows if mean_rows else float("nan")
+    # the mean over batches, each counting once whatever its size, as transformers' evaluation loop weighs them
+    mean_batches = dist_utils.mean_over_ranks(float(batches))
+    loss_value = dist_utils.mean_over_ranks(total) / mean_batches if mean_batches else float("nan")
     return EvalLoopOutput(None, None, {f"{metric_key_prefix}_loss": loss_value}, int(rows))
 
 
@@ -78,6 +81,7 @@ def evaluate(trainer: BaseTrainer, eval_dataset: Any = None, metric_key_prefix: 
         raise ValueError(f"Evaluation requires specifying an eval_dataset to the {type(trainer).__name__}.")
     model, args = trainer.model, trainer.args
     metrics: dict[str, float] = {}
+    logged_only: dict[str, float] = {}  # the loss components: in the log, not in the returned metrics (as ST)
     was_training = model.training
     model.eval()
     for name, dataset in datasets.items():
@@ -88,6 +92,7 @@ def evaluate(trainer: BaseTrainer, eval_dataset: Any = None, metric_key_prefix: 
             loader = trainer._build_dataloader({name: dataset}, multi, args.per_device_eval_batch_size)
         prefix = f"{metric_key_prefix}_{name}" if name else metric_key_prefix
         output = trainer.evaluation_loop(loader, description="Evaluation", metric_key_prefix=prefix)
+        logged_only.update(_drain_eval_loss_components(trainer, prefix))
         batch_size = args.per_device_eval_batch_size * dist_utils.get_world_size()
         metrics.update(output.metrics)
         metrics.update(speed_metrics(prefix, start, output.num_samples, math.ceil(output.num_samples / batch_size)))
@@ -104,9 +109,11 @@ def evaluate(trainer: BaseTrainer, eval_dataset: Any = None, metric_key_prefix: 
     if was_training:
         model.train()
     state = trainer.state
-    if state.global_step > 0:  # as transformers adds the epoch once training has run
-        metrics["epoch"] = round(state.epoch, 4)
-    trainer._log({**metrics, "step": state.global_step}, Path(args.output_dir or "trainer_output"), None)
+    epoch = {"epoch": round(state.epoch, 4)}  # logged as transformers 5 logs it (0 before training)
+    if "eval_loss" not in metrics:  # ST logs a copy of the metrics holding "eval_loss"; transformers adds the epoch
+        metrics.update(epoch)       # to the very dict it returns and hands to on_evaluate otherwise
+    trainer._log({**metrics, **epoch, **logged_only, "step": state.global_step},
+                 Path(args.output_dir or "trainer_output"), None)
     trainer._callback("on_evaluate", metrics=metrics)
     return metrics
 
@@ -126,3 +133,16 @@ def evaluate_and_track(trainer: BaseTrainer, output_dir: Path) -> dict[str, floa
                                                else value < state.best_metric)
         trainer._improved = (state.global_step, value) if better else None
     return metrics
+
+
+def _drain_eval_loss_components(trainer: BaseTrainer, prefix: str) -> dict[str, float]:
+    """``{prefix}_{component}``: each loss component's mean over the evaluation's batches (over all ranks), rounded
+    as sentence-transformers logs it; the running sums are reset."""
+    sums = trainer.accum_loss_components.get("eval", {})
+    trainer.accum_loss_components["eval"] = {}
+    steps = sums.pop("steps", None)
+    if steps is None:
+        return {}
+    count = dist_utils.mean_over_ranks(float(steps))
+    return {f"{prefix}_{key}": round(dist_utils.mean_over_ranks(float(value)) / count, 4)
+            for key, value in sums.items()}

@@ -17,7 +17,7 @@ from torch import nn
 
 from embedkit import distributed as dist_utils
 from embedkit.base.losses.input_columns import check_columns_for_loss
-from embedkit.data import LABEL_COLUMNS, featureless_stream_hint, is_column_dict, is_stream
+from embedkit.data import LABEL_COLUMNS, featureless_stream_hint, is_column_dict, is_stream, row_column_names
 
 if TYPE_CHECKING:
     from embedkit.base.trainer import BaseTrainer
@@ -102,9 +102,10 @@ def validate_setup(trainer: BaseTrainer) -> None:
     for name, dataset in datasets.items():
         if len(dataset) == 0:
             raise ValueError(f"dataset {name or 'train'!r} is empty")
-        inputs = [c for c in dataset.column_names if c not in LABEL_COLUMNS and c != "dataset_name"]
+        columns = row_column_names(dataset)
+        inputs = [c for c in columns if c not in LABEL_COLUMNS and c != "dataset_name"]
         if not inputs:
-            raise ValueError(f"dataset {name or 'train'!r} has no input columns, only {dataset.column_names}")
+            raise ValueError(f"dataset {name or 'train'!r} has no input columns, only {columns}")
     if getattr(trainer.model, "quantized", None):
         raise ValueError("the model is quantized for inference (model.quantize); train the fp32 model instead")
     has_router = any(type(m).__name__ == "Router" for m in trainer.model.modules())
@@ -125,7 +126,7 @@ def check_datasets_against_losses(trainer: BaseTrainer) -> None:
     for kind, datasets in (("train", trainer.train_datasets), ("eval", trainer.eval_datasets)):
         for name, dataset in datasets.items():
             loss = trainer.losses[name] if name in trainer.losses else next(iter(trainer.losses.values()))
-            columns = [c for c in dataset.column_names if c != "dataset_name"]
+            columns = [c for c in row_column_names(dataset) if c != "dataset_name"]
             check_columns_for_loss(loss, columns, labels, name or kind)
 
 

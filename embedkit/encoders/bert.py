@@ -17,9 +17,14 @@ from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, Pooler, run_layers
 from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 
-class BertEmbeddings(nn.Module):
+class BertEmbeddings(TransformersAttributes, nn.Module):
+    transformers_attributes = {"word_embeddings": "tok", "position_embeddings": "pos", "token_type_embeddings": "seg",
+                               "LayerNorm": "norm"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.tok = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
@@ -37,7 +42,8 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class BertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
+class BertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained,
+                TransformersAttributes, nn.Module):
     """The BERT encoder stack: embeddings -> L post-LN layers (-> optional pooler for heads).
 
     Example:
@@ -50,6 +56,9 @@ class BertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, Sa
         (1, 4, 32)
     """
 
+    transformers_attributes = {"embeddings": "embed", "encoder": {"layer": "layers"}}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     embeddings_class: type[nn.Module] = BertEmbeddings
     """What turns ids into the first layer's input (RoBERTa / XLM-R differ from BERT only here)."""
 
@@ -60,7 +69,7 @@ class BertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, Sa
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
         self.pooler = Pooler(cfg) if add_pooler else None
 
-    def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
+    def embed_inputs(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input."""
         return self.embed(input_ids, token_type_ids)
 
@@ -78,6 +87,6 @@ class BertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, Sa
         token_type_ids: Tensor | None = None,
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
+        x = self.embed_inputs(input_ids, token_type_ids)  # (B, T, D)
         attn_mask = self.attention_mask(input_ids, attention_mask, x.dtype)  # None or (B, 1, 1, T)
         return run_layers(self.layers, x, attn_mask, output_hidden_states=output_hidden_states)

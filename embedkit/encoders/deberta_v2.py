@@ -47,6 +47,7 @@ from embedkit.encoders.config import SUPPORTED_ACTIVATIONS, EncoderConfig, check
 from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlacement, run_layers
 from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 POSITION_TERMS = ("c2p", "p2c")
 
@@ -269,7 +270,11 @@ def relative_position_index(T: int, cfg: DebertaV2Config, device: torch.device) 
     return (relative + S).clamp(0, 2 * S - 1)
 
 
-class DebertaV2Embeddings(nn.Module):
+class DebertaV2Embeddings(TransformersAttributes, nn.Module):
+    transformers_attributes = {"word_embeddings": "tok", "position_embeddings": "pos", "token_type_embeddings": "seg",
+                               "LayerNorm": "norm", "embed_proj": "project"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: DebertaV2Config) -> None:
         super().__init__()
         e = cfg.embedding_size or cfg.hidden_size
@@ -356,7 +361,8 @@ class DisentangledSelfAttention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
-class DebertaV2Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
+class DebertaV2Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained,
+                     TransformersAttributes, nn.Module):
     """Embeddings -> L post-LN layers with disentangled attention over one shared relative-position table.
 
     Example:
@@ -370,6 +376,10 @@ class DebertaV2Model(ParameterPlacement, ActivationCheckpointing, TokenEmbedding
         >>> tuple(out.shape), bool((out[1, :3] - alone[0]).abs().max() < 1e-5)
         ((2, 4, 32), True)
     """
+
+    transformers_attributes = {"embeddings": "embed",
+                               "encoder": {"layer": "layers", "rel_embeddings": "rel_embed", "LayerNorm": "rel_norm"}}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
 
     def __init__(self, cfg: DebertaV2Config, add_pooler: bool = False) -> None:
         super().__init__()

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 
 def sinusoidal_table(rows: int, dim: int) -> Tensor:
@@ -35,7 +36,10 @@ def sinusoidal_table(rows: int, dim: int) -> Tensor:
     return table.float()
 
 
-class DistilBertEmbeddings(nn.Module):
+class DistilBertEmbeddings(TransformersAttributes, nn.Module):
+    transformers_attributes = {"word_embeddings": "tok", "position_embeddings": "pos", "LayerNorm": "norm"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.tok = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
@@ -67,6 +71,9 @@ class DistilBertModel(BertModel):
         >>> tuple(out.last_hidden_state.shape)
         (1, 4, 32)
     """
+
+    transformers_attributes = {"embeddings": "embed", "transformer": {"layer": "layers"}}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
 
     embeddings_class = DistilBertEmbeddings
 

@@ -15,9 +15,14 @@ from torch import Tensor, nn
 
 from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 
-class ElectraEmbeddings(nn.Module):
+class ElectraEmbeddings(TransformersAttributes, nn.Module):
+    transformers_attributes = {"word_embeddings": "tok", "position_embeddings": "pos", "token_type_embeddings": "seg",
+                               "LayerNorm": "norm"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         E = cfg.embedding_size or cfg.hidden_size
@@ -50,6 +55,10 @@ class ElectraModel(BertModel):
         >>> tuple(out.last_hidden_state.shape), tuple(enc.embed.project.weight.shape)
         ((1, 4, 32), (32, 16))
     """
+
+    transformers_attributes = {"embeddings": "embed", "embeddings_project": "embed.project",
+                               "encoder": {"layer": "layers"}}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
 
     embeddings_class = ElectraEmbeddings
 

@@ -244,7 +244,7 @@ class Gemma3Model(Qwen3Model):
     layer_class = Gemma3Layer
     norm_class = GemmaRMSNorm
 
-    def embed_tokens(self, input_ids: Tensor) -> Tensor:
+    def embed_inputs(self, input_ids: Tensor) -> Tensor:
         """(B, T) ids -> (B, T, D), multiplied by ``sqrt(hidden_size)`` rounded to the weights' dtype (as HF)."""
         scale = torch.tensor(self.config.hidden_size ** 0.5).to(self.embed.weight.dtype)
         return self.embed(input_ids) * scale

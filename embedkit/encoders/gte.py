@@ -45,6 +45,7 @@ from embedkit.encoders.nomic_bert import NomicBertAttention
 from embedkit.encoders.rotary import ROPE_SCALING_KEYS, SCALED_ROPE_TYPES, rotary_cos_sin
 from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 GTE_TYPES = ("gte", "new")  # transformers' name, Alibaba's original one
 # Alibaba's original options and the value under which a checkpoint runs as this module does
@@ -157,8 +158,11 @@ class GteConfig(EncoderConfig):
         return out
 
 
-class GteEmbeddings(nn.Module):
+class GteEmbeddings(TransformersAttributes, nn.Module):
     """Word embeddings (+ token types when the model has a table) -> LayerNorm -> dropout; no positions."""
+
+    transformers_attributes = {"word_embeddings": "tok", "token_type_embeddings": "seg", "LayerNorm": "norm"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
 
     def __init__(self, cfg: GteConfig) -> None:
         super().__init__()
@@ -190,7 +194,8 @@ class GteMLP(nn.Module):
         return self.down(self.dropout(ACTIVATION_FUNCTIONS[self.act](gate) * up))  # (B, T, D)
 
 
-class GteModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
+class GteModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained,
+               TransformersAttributes, nn.Module):
     """Embeddings (words [+ token types], LayerNorm) -> L post-LN rotary layers (-> BERT's pooler for a classifier).
 
     Example:
@@ -203,6 +208,9 @@ class GteModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, Sav
         >>> tuple(out.shape), bool((out[1, :3] - alone[0]).abs().max() < 1e-5)
         ((2, 4, 32), True)
     """
+
+    transformers_attributes = {"embeddings": "embed", "encoder": {"layer": "layers"}}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
 
     def __init__(self, cfg: GteConfig, add_pooler: bool = False) -> None:
         super().__init__()

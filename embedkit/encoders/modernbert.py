@@ -33,6 +33,7 @@ from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderO
 from embedkit.encoders.rotary import apply_rotary, rotary_cos_sin
 from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 GLOBAL, LOCAL = "full_attention", "sliding_attention"  # HF's ``layer_types`` names
 
@@ -205,7 +206,10 @@ class ModernBertConfig(EncoderConfig):
         return out
 
 
-class ModernBertEmbeddings(nn.Module):
+class ModernBertEmbeddings(TransformersAttributes, nn.Module):
+    transformers_attributes = {"tok_embeddings": "tok"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: ModernBertConfig) -> None:
         super().__init__()
         self.tok = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
@@ -290,7 +294,8 @@ def window_mask(positions: Tensor, window: int) -> Tensor:
     return distance.le(window) if positions.dim() == 1 else distance.le(window)[:, None]
 
 
-class ModernBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
+class ModernBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained,
+                      TransformersAttributes, nn.Module):
     """The ModernBERT encoder stack: embeddings -> L pre-LN layers (global / sliding window) -> final LayerNorm.
 
     Example:
@@ -307,6 +312,9 @@ class ModernBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddin
         True
     """
 
+    transformers_attributes = {"embeddings": "embed"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: ModernBertConfig, add_pooler: bool = False) -> None:
         super().__init__()
         del add_pooler  # ModernBERT has no pooler; accepted for build_encoder's signature
@@ -315,7 +323,7 @@ class ModernBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddin
         self.layers = nn.ModuleList(ModernBertLayer(cfg, i) for i in range(cfg.num_hidden_layers))
         self.final_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps, bias=cfg.norm_bias)
 
-    def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
+    def embed_inputs(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input (no token types: ``token_type_ids`` is ignored)."""
         del token_type_ids
         return self.embed(input_ids)
@@ -341,7 +349,7 @@ class ModernBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddin
         token_type_ids: Tensor | None = None,
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
+        x = self.embed_inputs(input_ids, token_type_ids)  # (B, T, D)
         T = input_ids.shape[1]
         positions = torch.arange(T, device=input_ids.device)  # (T,): right padding leaves real tokens at 0..len-1
         masks = self.attention_masks(attention_mask, T, input_ids.device)
@@ -368,7 +376,7 @@ class ModernBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddin
         positions = (torch.cumsum(keep.long(), dim=1) - 1)[keep]  # (N,)
         same_text = text[:, None] == text[None, :]  # (N, N)
         masks = {GLOBAL: same_text, LOCAL: same_text & window_mask(positions, self.config.local_attention // 2)}
-        x = self.embeddings(ids, None)  # (1, N, D)
+        x = self.embed_inputs(ids, None)  # (1, N, D)
         for layer in self.layers:
             x = layer(x, positions, masks[layer.layer_type])  # (1, N, D)
         return self.final_norm(x)[0]  # (N, D)

@@ -22,13 +22,17 @@ from embedkit.encoders.layers import EncoderLayer, EncoderOutput, ParameterPlace
 from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
 from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 # HF hard-codes MPNet's padding index to 1 whatever config.pad_token_id says; positions are counted from it.
 PADDING_IDX = 1
 MAX_DISTANCE = 128
 
 
-class MPNetEmbeddings(nn.Module):
+class MPNetEmbeddings(TransformersAttributes, nn.Module):
+    transformers_attributes = {"word_embeddings": "tok", "position_embeddings": "pos", "LayerNorm": "norm"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.tok = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=PADDING_IDX)
@@ -43,7 +47,8 @@ class MPNetEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-class MPNetModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
+class MPNetModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained,
+                 TransformersAttributes, nn.Module):
     """The MPNet encoder stack: embeddings -> L post-LN layers sharing one relative position bias.
 
     Example:
@@ -56,6 +61,10 @@ class MPNetModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, S
         (1, 4, 32)
     """
 
+    transformers_attributes = {"embeddings": "embed",
+                               "encoder": {"layer": "layers", "relative_attention_bias": "rel_bias"}}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: EncoderConfig, add_pooler: bool = True) -> None:
         super().__init__()
         self.config = cfg
@@ -67,7 +76,7 @@ class MPNetModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, S
     def position_bias(self, T: int, device: torch.device) -> Tensor:
         return relative_position_bias(self.rel_bias, T, MAX_DISTANCE, device)  # (1, H, T, T)
 
-    def embeddings(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
+    def embed_inputs(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input (MPNet has no segment embeddings: ``token_type_ids`` is ignored)."""
         del token_type_ids
         return self.embed(input_ids)
@@ -85,6 +94,6 @@ class MPNetModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, S
         token_type_ids: Tensor | None = None,
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, D)
+        x = self.embed_inputs(input_ids, token_type_ids)  # (B, T, D)
         bias = self.attention_mask(input_ids, attention_mask, x.dtype)  # (1 or B, H, T, T)
         return run_layers(self.layers, x, bias, output_hidden_states=output_hidden_states)

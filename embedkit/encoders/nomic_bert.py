@@ -36,6 +36,7 @@ from embedkit.encoders.qwen3 import GatedMLP
 from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
 from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 # Nomic's original config.json key -> transformers' key, for the sizes both dialects name
 ORIGINAL_KEYS = {
@@ -169,7 +170,10 @@ class NomicBertConfig(EncoderConfig):
         return out
 
 
-class NomicBertEmbeddings(nn.Module):
+class NomicBertEmbeddings(TransformersAttributes, nn.Module):
+    transformers_attributes = {"word_embeddings": "tok", "token_type_embeddings": "seg"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: NomicBertConfig) -> None:
         super().__init__()
         self.tok = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
@@ -205,7 +209,8 @@ class NomicBertAttention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
-class NomicBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
+class NomicBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained,
+                     TransformersAttributes, nn.Module):
     """Embeddings (words + token types, LayerNorm) -> L post-LN rotary layers.
 
     Example:
@@ -218,6 +223,9 @@ class NomicBertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbedding
         >>> tuple(out.shape), bool((out[1, :3] - alone[0]).abs().max() < 1e-5)
         ((2, 4, 32), True)
     """
+
+    transformers_attributes = {"embeddings": "embed", "emb_ln": "embed.norm", "encoder": {"layers": "layers"}}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
 
     def __init__(self, cfg: NomicBertConfig, add_pooler: bool = False) -> None:
         super().__init__()

@@ -38,6 +38,7 @@ from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS, EncoderO
 from embedkit.encoders.rotary import rotary_cos_sin, rotate_half
 from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 FULL, SLIDING = "full_attention", "sliding_attention"  # HF's ``layer_types`` names
 
@@ -369,11 +370,12 @@ class Qwen3Layer(CheckpointedLayer):
         return x + self.mlp(self.mlp_norm(x))  # (B, T, D)
 
 
-class Qwen3Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
+class Qwen3Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained,
+                 TransformersAttributes, nn.Module):
     """The Qwen3 stack: token embeddings -> L causal pre-norm layers -> final RMSNorm.
 
     Gemma 3's stack is this one with other layer and norm classes (``layer_class``, ``norm_class``) and its own
-    :meth:`embed_tokens`, :meth:`rotary` and :meth:`attention_masks`.
+    :meth:`embed_inputs`, :meth:`rotary` and :meth:`attention_masks`.
 
     Example:
         >>> from embedkit.encoders.qwen3 import Qwen3Config, Qwen3Model
@@ -386,6 +388,9 @@ class Qwen3Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, S
         >>> tuple(out.shape), bool((out[1, 1:] - alone[0]).abs().max() < 1e-5)
         ((2, 3, 32), True)
     """
+
+    transformers_attributes = {"embed_tokens": "embed", "norm": "final_norm"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
 
     input_embeddings_path = "embed"
 
@@ -400,7 +405,7 @@ class Qwen3Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, S
         self.layers = nn.ModuleList(self.layer_class(cfg, i) for i in range(cfg.num_hidden_layers))
         self.final_norm = self.norm_class(cfg.hidden_size, cfg.layer_norm_eps)
 
-    def embed_tokens(self, input_ids: Tensor) -> Tensor:
+    def embed_inputs(self, input_ids: Tensor) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input."""
         return self.embed(input_ids)
 
@@ -423,7 +428,7 @@ class Qwen3Model(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, S
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
         del token_type_ids  # no token types
-        x = self.embed_tokens(input_ids)  # (B, T, D)
+        x = self.embed_inputs(input_ids)  # (B, T, D)
         T = input_ids.shape[1]
         rotary = self.rotary(T, input_ids.device)
         masks = self.attention_masks(attention_mask, T, input_ids.device)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 
 def position_ids_skipping_padding(input_ids: Tensor, padding_idx: int) -> Tensor:
@@ -36,7 +37,11 @@ def position_ids_skipping_padding(input_ids: Tensor, padding_idx: int) -> Tensor
     return torch.cumsum(not_pad, dim=1) * not_pad + padding_idx  # (B, T)
 
 
-class RobertaEmbeddings(nn.Module):
+class RobertaEmbeddings(TransformersAttributes, nn.Module):
+    transformers_attributes = {"word_embeddings": "tok", "position_embeddings": "pos", "token_type_embeddings": "seg",
+                               "LayerNorm": "norm"}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
+
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.padding_idx = cfg.pad_token_id

@@ -18,12 +18,15 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
 
 
 class SavePretrained:
@@ -67,6 +70,7 @@ def write_network(root: nn.Module, model_type: str, folder: str | os.PathLike, s
     if adapter_configs(root):
         write_active_adapter(root, model_type, folder, safe_serialization)
         return
+    _warn_on_pruned_layers(root)
     text = json.dumps(hf_config(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     (folder / "config.json").write_text(text, encoding="utf-8")
     state = {k: v.detach().cpu().contiguous() for k, v in hf_state().items()}
@@ -78,3 +82,15 @@ def write_network(root: nn.Module, model_type: str, folder: str | os.PathLike, s
         import torch
 
         torch.save(state, folder / "pytorch_model.bin")
+
+
+def _warn_on_pruned_layers(root: nn.Module) -> None:
+    """Log when an encoder's layer list was cut (``auto_model.encoder.layer = ...[:3]``) but its config still names
+    the old count: that folder's config.json would ask for weights it does not hold, so no library loads it as is."""
+    for module in root.modules():
+        layers, config = getattr(module, "layers", None), getattr(module, "config", None)
+        count = getattr(config, "num_hidden_layers", None)
+        if isinstance(layers, nn.ModuleList) and isinstance(count, int) and len(layers) != count:
+            logger.warning(f"{type(module).__name__} has {len(layers)} layers but config.num_hidden_layers is {count}: "
+                           f"the saved config.json will not match the saved weights. Set "
+                           f"config.num_hidden_layers = {len(layers)} before saving a model whose layers were pruned.")

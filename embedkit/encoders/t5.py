@@ -39,6 +39,7 @@ from embedkit.encoders.qwen3 import RMSNorm
 from embedkit.encoders.relative_position import mask_padding_keys, relative_position_bias
 from embedkit.encoders.save_pretrained import SavePretrained
 from embedkit.encoders.token_embeddings import TokenEmbeddings
+from embedkit.encoders.transformers_attributes import TransformersAttributes
 
 ENCODER_ARCHITECTURES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
 
@@ -247,7 +248,8 @@ class T5Layer(CheckpointedLayer):
         return x + self.dropout(self.ffn(self.ffn_norm(x)))  # (B, T, D)
 
 
-class T5EncoderModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained, nn.Module):
+class T5EncoderModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, SavePretrained,
+                     TransformersAttributes, nn.Module):
     """The T5 encoder: token embeddings -> L pre-norm layers sharing one relative position bias -> final RMSNorm.
 
     Example:
@@ -260,6 +262,10 @@ class T5EncoderModel(ParameterPlacement, ActivationCheckpointing, TokenEmbedding
         >>> tuple(out.shape), bool((out[1, :2] - alone[0]).abs().max() < 1e-5)
         ((2, 3, 32), True)
     """
+
+    transformers_attributes = {"shared": "embed", "encoder": {"block": "layers", "embed_tokens": "embed",
+                                                              "final_layer_norm": "final_norm"}}
+    """transformers' names for these modules (``transformers_attributes.py``)."""
 
     input_embeddings_path = "embed"
 

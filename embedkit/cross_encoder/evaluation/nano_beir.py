@@ -31,7 +31,8 @@ import numpy as np
 from embedkit.base.evaluation.evaluator import SentenceEvaluator, epoch_text
 from embedkit.cross_encoder.evaluation.reranking import CrossEncoderRerankingEvaluator
 from embedkit.datasets_io import load_beir
-from embedkit.sentence_transformer.evaluation.nano_beir_datasets import (
+from embedkit.sentence_transformer.evaluation.nano_beir_datasets import (  # noqa: F401 (the name ST has here)
+    DATASET_NAME_TO_HUMAN_READABLE,
     append_aggregate_csv_row,
     evaluate_datasets,
     nano_dataset_name,

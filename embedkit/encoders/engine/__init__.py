@@ -203,7 +203,7 @@ class InferenceEngine:
     def _forward(self, input_ids: Tensor, attention_mask: Tensor | None, token_type_ids: Tensor | None,
                  output_hidden_states: bool) -> EncoderOutput:
         encoder = self.encoder
-        x = encoder.embeddings(input_ids, token_type_ids)  # (B, T, D)
+        x = encoder.embed_inputs(input_ids, token_type_ids)  # (B, T, D)
         warn_if_emulated_half_precision(x)
         attn_mask = encoder.attention_mask(input_ids, attention_mask, x.dtype)
         packing = None

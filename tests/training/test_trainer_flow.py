@@ -1,0 +1,157 @@
+"""Where the trainer's flow follows transformers 5 / sentence-transformers 6.2 as measured against them (the
+behaviours each test names were recorded with ST 6.2 and transformers 5.25 on the same setups): the last step's
+evaluation, fp16 on CPU, a best checkpoint that cannot be loaded, epochs of a no-duplicates sampler, datasets with a
+transform, and the eval loss over uneven batches."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from embedkit import SentenceTransformer
+from embedkit.base.trainer import SentenceTransformerTrainer, TrainerCallback
+from embedkit.base.training_args import SentenceTransformerTrainingArguments as Args
+from embedkit.sentence_transformer.losses import MultipleNegativesRankingLoss
+from tests.training.helpers import CosineMSE, sts_rows, tiny_model
+from tests.training.test_trainer import Scores, run
+
+
+class BreakCheckpoint(TrainerCallback):
+    """Removes a checkpoint's weights once training is over, so load_best_model_at_end cannot load them."""
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == args.max_steps:
+            (self.folder / "model.safetensors").unlink()
+
+
+def test_a_best_checkpoint_that_cannot_be_loaded_leaves_the_last_weights_and_logs(tmp_path, caplog):
+    """As sentence-transformers 6.2: an error is logged and training ends with the model of the last step (it used
+    to raise, losing the trained model held in memory)."""
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path / "rot"), max_steps=4, per_device_train_batch_size=4, save_steps=2,
+                eval_strategy="steps", eval_steps=2, load_best_model_at_end=True, metric_for_best_model="dev_score",
+                disable_tqdm=True, learning_rate=1e-3)
+    breaker = BreakCheckpoint(tmp_path / "rot" / "checkpoint-2")
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(), loss=CosineMSE(model),
+                                         evaluator=Scores(), callbacks=[breaker])
+    with caplog.at_level(logging.ERROR):
+        trainer.train()
+    assert "Could not load the best model from" in caplog.text and "checkpoint-2" in caplog.text
+    last = SentenceTransformer(str(tmp_path / "rot" / "checkpoint-4"), device="cpu")
+    assert all(torch.equal(v, last.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize(("max_steps", "evaluated"), [(3, [2, 3]), (4, [2, 4]), (5, [2, 4, 5])])
+def test_step_evaluation_also_runs_at_the_last_step(tmp_path, max_steps, evaluated):
+    """transformers 5's DefaultFlowCallback evaluates at the end of training when the last step was not due."""
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path / "e"), max_steps=max_steps, per_device_train_batch_size=4,
+                eval_strategy="steps", eval_steps=2, save_strategy="no", disable_tqdm=True)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(), eval_dataset=sts_rows(8),
+                                         loss=CosineMSE(model))
+    trainer.train()
+    assert [h["step"] for h in trainer.state.log_history if "eval_loss" in h] == evaluated
+
+
+def test_fp16_on_cpu_trains_in_float32_as_transformers_does(tmp_path, caplog):
+    """transformers / accelerate apply fp16 autocast on CUDA only; on CPU fp16=True trains in float32 (it used to
+    raise): the weights equal an fp32 run's bitwise, and a warning says so."""
+    with caplog.at_level(logging.WARNING):
+        half, _ = run(tmp_path, "fp16", fp16=True, max_steps=2)
+    assert "float16 mixed precision is applied on CUDA devices only" in caplog.text
+    full, _ = run(tmp_path, "fp32", max_steps=2)
+    assert all(torch.equal(v, full.state_dict()[k]) for k, v in half.state_dict().items())
+
+
+def test_a_no_duplicates_epoch_is_len_of_the_sampler_batches(tmp_path):
+    """12 rows, 6 of them sharing the positive "dup", batch 4: the sampler's pass yields more batches than its
+    len() (3); transformers takes len(dataloader) batches per epoch, so ST 6.2 logs epochs 1/3, 2/3, 1 and starts a
+    second epoch (reshuffled) after 3 steps. embedkit used to run the whole pass as the first epoch."""
+    model = tiny_model()
+    data = {"anchor": [f"query {i}" for i in range(12)], "positive": ["dup"] * 6 + [f"answer {i}" for i in range(6)]}
+    for epochs, logged in ((1, [0.3333, 0.6667, 1.0]), (2, [0.3333, 0.6667, 1.0, 1.3333, 1.6667, 2.0])):
+        args = Args(output_dir=str(tmp_path / f"e{epochs}"), num_train_epochs=epochs, logging_steps=1,
+                    per_device_train_batch_size=4, save_strategy="no", batch_sampler="no_duplicates",
+                    disable_tqdm=True)
+        trainer = SentenceTransformerTrainer(model, args, train_dataset=data, loss=MultipleNegativesRankingLoss(model))
+        trainer.train()
+        assert [h["epoch"] for h in trainer.state.log_history if "loss" in h] == logged
+
+
+class TransformedRows:
+    """What ``datasets.Dataset.set_transform`` gives: ``column_names`` lists the stored columns, while rows (and
+    columns read by name) hold what the transform returns (TSDAE's examples add a "noisy" column this way)."""
+
+    format = {"type": "custom", "columns": ["text"], "output_all_columns": True}
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.column_names = ["text"]
+
+    def _transform(self, text: str) -> dict[str, str]:
+        return {"noisy": " ".join(text.split()[::2]), "text": text}
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index):
+        if isinstance(index, str):
+            return [self._transform(t)[index] for t in self.texts]
+        if isinstance(index, slice):
+            rows = [self._transform(t) for t in self.texts[index]]
+            return {key: [row[key] for row in rows] for key in ("noisy", "text")}
+        return self._transform(self.texts[index])
+
+
+def test_a_dataset_with_a_transform_trains_on_the_columns_its_rows_hold(tmp_path):
+    """The trainer checked ``column_names`` (one column) against the loss (two) and refused; ST 6.2 trains. The
+    transformed dataset trains exactly as the same rows given as plain columns."""
+    texts = [f"sentence number {i} is here about {w}" for i, w in enumerate("abcdefgh")]
+    plain = {"noisy": [" ".join(t.split()[::2]) for t in texts], "text": texts}
+    trained = []
+    for data in (TransformedRows(texts), plain):
+        model = tiny_model(dropout=False)
+        args = Args(output_dir=str(tmp_path / str(len(trained))), max_steps=2, per_device_train_batch_size=4,
+                    save_strategy="no", disable_tqdm=True, learning_rate=1e-3)
+        SentenceTransformerTrainer(model, args, train_dataset=data, loss=MultipleNegativesRankingLoss(model)).train()
+        trained.append(model.state_dict())
+    assert all(torch.equal(v, trained[1][k]) for k, v in trained[0].items())
+
+
+class PartsLoss(CosineMSE):
+    """CosineMSE split into two named components (their sum is the loss)."""
+
+    def forward(self, features, labels):
+        loss = super().forward(features, labels)
+        return {"half": loss / 2, "other_half": loss / 2}
+
+
+def test_eval_loss_is_the_mean_over_batches_and_components_are_logged(tmp_path):
+    """ST 6.2 (transformers' evaluation loop) weighs every eval batch once, whatever its rows (10 rows, batch 4:
+    4 + 4 + 2), logs each loss component as eval_<name> beside eval_loss but does not return it, and logs the epoch
+    (0 before training) without returning it when the eval loss is there."""
+    model = tiny_model()
+    losses_seen = []
+
+    class Recording(PartsLoss):
+        def forward(self, features, labels):
+            parts = super().forward(features, labels)
+            losses_seen.append((len(labels), float(parts["half"] + parts["other_half"])))
+            return parts
+
+    args = Args(output_dir=str(tmp_path / "ev"), per_device_eval_batch_size=4, disable_tqdm=True)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), eval_dataset=sts_rows(10),
+                                         loss=Recording(model))
+    metrics = trainer.evaluate()
+    assert [rows for rows, _ in losses_seen] == [4, 4, 2]
+    batch_mean = sum(loss for _, loss in losses_seen) / 3
+    assert metrics["eval_loss"] == pytest.approx(batch_mean, rel=1e-6)
+    assert "eval_half" not in metrics and "epoch" not in metrics
+    logged = trainer.state.log_history[-1]
+    assert logged["eval_half"] == logged["eval_other_half"] == round(batch_mean / 2, 4)
+    assert logged["epoch"] == 0 and logged["step"] == 0
