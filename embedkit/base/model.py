@@ -72,6 +72,8 @@ class BaseModel(PeftAdapterMixin):
             >>> from embedkit import SentenceTransformer
             >>> SentenceTransformer().check_input_modality(["a text", ("a", "pair")])
         """
+        if not len(inputs):
+            return
         try:
             modality = infer_batch_modality(inputs, supported_modalities=self.modalities)
         except (ValueError, TypeError):

@@ -356,8 +356,7 @@ class BaseTrainer(TrainerAPI):
             device = model.device
         if args.fp16 and device.type != "cuda":
             logger.warning(f"fp16=True: float16 mixed precision is applied on CUDA devices only; training on "
-                           f"{device.type} runs in float32 (as transformers and accelerate do there). On CPUs with "
-                           "native bf16 support, bf16=True gives mixed precision.")
+                           f"{device.type} runs in float32, as in transformers (bf16=True is mixed precision on CPU)")
         self._check_datasets_against_losses()
         trainer_setup.apply_run_arguments(model, args)  # full_determinism, tf32, activation checkpointing
         set_seed(args.seed)
@@ -419,8 +418,7 @@ class BaseTrainer(TrainerAPI):
         while state.global_step < max_steps and not self.control.should_training_stop:
             if batches_epoch != state.epoch_index:  # this rank's micro-batches of the epoch, same on every call
                 sampler.set_epoch(state.epoch_index)
-                # len(sampler) batches, as transformers takes len(dataloader) per epoch: a no-duplicates sampler's
-                # pass may yield more, which are dropped there too
+                # len(sampler) batches as in transformers (a no-duplicates pass may yield more: dropped there too)
                 batches_epoch, batches = state.epoch_index, list(islice(sampler, len(sampler)))
                 self.control._new_epoch()
                 self._callback("on_epoch_begin")
@@ -536,15 +534,8 @@ class BaseTrainer(TrainerAPI):
                 break
         if bar is not None:
             bar.close()
-        if (args.load_best_model_at_end and state.best_model_checkpoint and Path(state.best_model_checkpoint).is_dir()
-                and self._termination.received is None):
-            try:
-                self._load_weights(Path(state.best_model_checkpoint), losses)
-                logger.info("loaded the best model from %s (%s = %s)", state.best_model_checkpoint,
-                            args.metric_for_best_model, state.best_metric)
-            except Exception as error:  # keep the trained model in memory rather than lose it at the very end
-                logger.error(f"Could not load the best model from {state.best_model_checkpoint}; the model keeps the "
-                             f"weights of the last step. Error: {error}")
+        if args.load_best_model_at_end and self._termination.received is None:
+            trainer_checkpoints.load_best_at_end(self, losses)
         # The run's summary, as transformers logs it: speed over this call, the mean step loss, the epoch reached.
         train_loss = total_loss / max(state.global_step, 0.001)
         samples = (args.max_steps * args.per_device_train_batch_size * accum * world if args.max_steps > 0
@@ -610,6 +601,14 @@ class BaseTrainer(TrainerAPI):
         trainer_checkpoints.save_trainer_checkpoint(self, output_dir, losses, optimizer, scheduler, scaler)
 
     # ------------------------------------------------------------------ evaluation (embedkit.base.trainer_evaluation)
+    def get_train_dataloader(self) -> torch.utils.data.DataLoader:
+        """A ``DataLoader`` of collated training batches, drawn by the configured batch sampler
+        (``per_device_train_batch_size`` rows per rank), as transformers gives it; the loop draws the same batches."""
+        if not self.train_datasets:
+            raise ValueError("Trainer: training requires a train_dataset.")
+        return self._build_dataloader(self.train_datasets, list(self.train_datasets) != [""],
+                                      self.args.per_device_train_batch_size)
+
     def get_eval_dataloader(self, eval_dataset: Any = None) -> torch.utils.data.DataLoader:
         """A ``DataLoader`` of collated eval batches: of ``eval_dataset`` given as a dataset, of the eval dataset
         with that name when a string, else of the trainer's eval dataset(s).
@@ -624,8 +623,8 @@ class BaseTrainer(TrainerAPI):
     def evaluation_loop(self, dataloader: Any, description: str = "Evaluation",
                         prediction_loss_only: bool | None = None, ignore_keys: list[str] | None = None,
                         metric_key_prefix: str = "eval") -> EvalLoopOutput:
-        """The eval loss over ``dataloader``: the row-weighted mean of its batch losses (all ranks together), as
-        ``{metric_key_prefix}_loss``."""
+        """The eval loss over ``dataloader``: the mean of its batch losses, each batch counting once (all ranks
+        together), as ``{metric_key_prefix}_loss``; a loss's components are tracked for the log."""
         return trainer_evaluation.evaluation_loop(self, dataloader, metric_key_prefix)
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: list[str] | None = None,
@@ -634,7 +633,7 @@ class BaseTrainer(TrainerAPI):
         transformers adds (``eval_runtime``, ``eval_samples_per_second``, ``eval_steps_per_second``); logged (in
         ``state.log_history`` and through ``on_log``) and passed to ``on_evaluate``.
 
-        The eval loss is the row-weighted mean of the batch losses over the eval batches, drawn with the configured
+        The eval loss is the mean of the batch losses over the eval batches (each batch once), drawn with the configured
         batch sampler (so in-batch-negative losses see the batches they would see in training) and
         ``per_device_eval_batch_size`` rows per rank; with several eval datasets, one ``eval_{name}_loss`` each
         (see :meth:`get_eval_dataloader` and :meth:`evaluation_loop`).

@@ -106,6 +106,22 @@ def load_weights(trainer: BaseTrainer, checkpoint: Path, losses: nn.Module) -> N
                 param.copy_(saved[name])
 
 
+def load_best_at_end(trainer: BaseTrainer, losses: nn.Module) -> None:
+    """``load_best_model_at_end``: load the best checkpoint's weights; one that cannot be loaded is logged as an error
+    and the model keeps the weights of the last step, as sentence-transformers does (rather than lose the trained
+    model held in memory at the very end)."""
+    state, args = trainer.state, trainer.args
+    if not state.best_model_checkpoint or not Path(state.best_model_checkpoint).is_dir():
+        return
+    try:
+        trainer._load_weights(Path(state.best_model_checkpoint), losses)
+        logger.info("loaded the best model from %s (%s = %s)", state.best_model_checkpoint,
+                    args.metric_for_best_model, state.best_metric)
+    except Exception as error:
+        logger.error(f"Could not load the best model from {state.best_model_checkpoint}; the model keeps the "
+                     f"weights of the last step. Error: {error}")
+
+
 def save_model_folder(trainer: BaseTrainer, output_dir: str | None = None) -> None:
     """Save the trainer's model folder, with ``training_args.json``, to ``output_dir`` (:meth:`BaseTrainer._save`)."""
     path = Path(output_dir if output_dir is not None else (trainer.args.output_dir or "trainer_output"))

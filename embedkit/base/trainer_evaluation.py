@@ -1,5 +1,5 @@
 """The trainer's evaluation: the eval ``DataLoader`` (cached per eval dataset with persistent workers), the eval
-loss over it (row-weighted, all ranks together), the evaluators' metrics, and the tracking of the metric that
+loss over it (the mean over batches, all ranks together), the evaluators' metrics, and the tracking of the metric that
 picks the best checkpoint.
 
 The functions take the trainer and call its overridable methods (``get_eval_dataloader``, ``evaluation_loop``,

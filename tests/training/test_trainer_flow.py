@@ -155,3 +155,13 @@ def test_eval_loss_is_the_mean_over_batches_and_components_are_logged(tmp_path):
     logged = trainer.state.log_history[-1]
     assert logged["eval_half"] == logged["eval_other_half"] == round(batch_mean / 2, 4)
     assert logged["epoch"] == 0 and logged["step"] == 0
+
+
+def test_get_train_dataloader_gives_the_collated_training_batches(tmp_path):
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path), per_device_train_batch_size=4, disable_tqdm=True)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(10), loss=CosineMSE(model))
+    batches = list(trainer.get_train_dataloader())
+    assert [b.num_rows for b in batches] == [4, 4, 2] and len(batches[0].features) == 2
+    with pytest.raises(ValueError, match="requires a train_dataset"):
+        SentenceTransformerTrainer(model, args, loss=CosineMSE(model)).get_train_dataloader()
