@@ -171,7 +171,7 @@ class BaseTrainer(TrainerAPI):
             except Exception as exc:  # the model card must never stop training
                 logger.warning("could not gather the model card's training data (%s: %s)", type(exc).__name__, exc)
 
-    # ------------------------------------------------------------------ setup
+    # ------------------------------------------------ setup
     def default_loss(self) -> nn.Module:
         """The loss used when none is given (each model type's trainer sets its own)."""
         raise NotImplementedError(f"{type(self).__name__} has no default loss: pass `loss=`")
@@ -237,7 +237,7 @@ class BaseTrainer(TrainerAPI):
     def _check_datasets_against_losses(self) -> None:
         trainer_setup.check_datasets_against_losses(self)
 
-    # ------------------------------------------------------------------ data (embedkit.base.trainer_data)
+    # ------------------------------------------------ data (embedkit.base.trainer_data)
     def _offsets(self, datasets: dict[str, Any]) -> list[int]:
         return trainer_data.dataset_offsets(datasets)
 
@@ -280,7 +280,7 @@ class BaseTrainer(TrainerAPI):
     def _collate_named(self, rows: list[dict[str, Any]]) -> Batch:
         return trainer_data.collate_named(self, rows)
 
-    # ------------------------------------------------------------------ optimisation
+    # ------------------------------------------------ optimisation
     def _build_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
         return build_optimizer(self.args, module)
 
@@ -304,7 +304,7 @@ class BaseTrainer(TrainerAPI):
             return sum(out.values()), {k: v.detach() for k, v in out.items()}
         return out, {}
 
-    # ------------------------------------------------------------------ the loop
+    # ------------------------------------------------ the loop
     def train(self, resume_from_checkpoint: str | bool | None = None) -> TrainOutput:
         """Run training (``resume_from_checkpoint``: True for the latest checkpoint in output_dir, or a path)."""
         args = self.args
@@ -401,6 +401,7 @@ class BaseTrainer(TrainerAPI):
         if main or (args.save_on_each_node and dist_utils.is_local_main_process()):
             remove_partial_checkpoints(output_dir)
         params = [p for p in losses.parameters() if p.requires_grad]
+        clipped = [p for p in model.parameters() if p.requires_grad]  # as transformers: not a loss's own weights
         self.control._new_training()
         self._callback("on_train_begin")
         bar = None
@@ -460,9 +461,9 @@ class BaseTrainer(TrainerAPI):
                 grad_norm = torch.tensor(float("nan"))
             else:
                 if args.max_grad_norm and args.max_grad_norm > 0:
-                    grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
+                    grad_norm = torch.nn.utils.clip_grad_norm_(clipped, args.max_grad_norm)
                 else:
-                    grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                    grad_norm = torch.nn.utils.get_total_norm([p.grad for p in clipped if p.grad is not None])
                 self._callback("on_pre_optimizer_step")
                 if scaler is not None:
                     scaler.step(optimizer)
@@ -547,7 +548,7 @@ class BaseTrainer(TrainerAPI):
         self._record_for_model_card()
         return TrainOutput(state.global_step, train_loss, metrics)
 
-    # ------------------------------------------------------------------ helpers of the loop
+    # ------------------------------------------------ helpers of the loop
     def _due(self, every: int | float | None, _: str) -> bool:
         if not every:
             return False
@@ -573,7 +574,7 @@ class BaseTrainer(TrainerAPI):
         """Attach what a model card reports (datasets, losses, arguments, metrics, log) to the model."""
         trainer_log.record_for_model_card(self)
 
-    # ------------------------------------------------------------------ checkpoints (embedkit.base.trainer_checkpoints)
+    # ---------------------------------------------------------- checkpoints (embedkit.base.trainer_checkpoints)
     def _resume(self, resume: str | bool | None, losses: nn.Module, rank: int) -> tuple[Path, dict] | None:
         return trainer_checkpoints.load_checkpoint_to_resume(self, resume, losses, rank)
 
@@ -600,7 +601,7 @@ class BaseTrainer(TrainerAPI):
                          ) -> None:
         trainer_checkpoints.save_trainer_checkpoint(self, output_dir, losses, optimizer, scheduler, scaler)
 
-    # ------------------------------------------------------------------ evaluation (embedkit.base.trainer_evaluation)
+    # ---------------------------------------------------------- evaluation (embedkit.base.trainer_evaluation)
     def get_train_dataloader(self) -> torch.utils.data.DataLoader:
         """A ``DataLoader`` of collated training batches, drawn by the configured batch sampler
         (``per_device_train_batch_size`` rows per rank), as transformers gives it; the loop draws the same batches."""
