@@ -42,9 +42,6 @@ class _ChoiceEnum(str, Enum):
         raise ValueError(f"{value} is not a valid {cls.__name__}, please select one of "
                          f"{[member.value for member in cls]}")
 
-    def __str__(self) -> str:
-        return str(self.value)
-
 
 class BatchSamplers(_ChoiceEnum):
     """How batches are drawn from one dataset (``args.batch_sampler``).

@@ -32,6 +32,10 @@ def test_enums_callables_and_to_dict():
             is BatchSamplers.NO_DUPLICATES_HASHED)
     with pytest.raises(ValueError, match="please select one of"):
         Args(output_dir="x", batch_sampler="nope")
+    # str / format as sentence-transformers 6.2's string enums (recorded from it); equal to their values
+    member = BatchSamplers.NO_DUPLICATES
+    assert (str(member), f"{member}", member == "no_duplicates") == ("BatchSamplers.NO_DUPLICATES",
+                                                                     "BatchSamplers.NO_DUPLICATES", True)
     custom = Args(output_dir="x", batch_sampler=lambda *a, **k: None)
     assert ("batch_sampler" not in custom.to_dict()
             and Args(output_dir="x").to_dict()["batch_sampler"] == "batch_sampler")
