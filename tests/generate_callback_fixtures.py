@@ -26,6 +26,9 @@ RUNS = {
     "control_flags": (dict(eval_strategy="no", save_strategy="no", logging_steps=100),
                       {"1": ["should_save", "should_evaluate", "should_log"], "3": ["should_epoch_stop"],
                        "6": ["should_training_stop"]}),
+    # 8 steps with every interval 3: the last step is evaluated and saved although 8 is not a multiple of 3
+    "steps_not_dividing": (dict(eval_strategy="steps", eval_steps=3, save_strategy="steps", save_steps=3,
+                                logging_steps=2), {}),
 }
 
 
@@ -79,6 +82,7 @@ def main() -> None:
                                              loss=CosineSimilarityLoss(model), callbacks=[recorder])
         trainer.train()
         out[name] = recorder.events
+        out.setdefault("log_keys", {})[name] = [sorted(entry) for entry in trainer.state.log_history]
     (FIX / "callback_events.json").write_text(json.dumps(out) + "\n")
     print({name: len(events) for name, events in out.items()}, file=sys.stderr)
 

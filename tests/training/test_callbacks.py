@@ -31,6 +31,7 @@ def test_callback_events_match_sentence_transformers(tmp_path, run):
                                          loss=CosineMSE(model), callbacks=[recorder])
     trainer.train()
     assert recorder.events == RECORDED[run]
+    assert [sorted(entry) for entry in trainer.state.log_history] == RECORDED["log_keys"][run]  # what each log holds
 
 
 def test_control_flags_act_and_the_final_step_saves(tmp_path):
