@@ -210,6 +210,27 @@ class BertDecoder(ActivationCheckpointing, nn.Module):
                 own[name].copy_(tensor)
         return sorted(mapped)
 
+    def load_checkpoint_head(self, folder: str | os.PathLike) -> list[str]:
+        """Load the LM head a BERT checkpoint folder holds (``cls.predictions.*``, as pretraining checkpoints such as
+        bert-base-uncased ship it) and nothing else, as transformers builds a decoder tied to that checkpoint's
+        encoder: the shared blocks stay the encoder's own weights. Returns our names loaded (none when the folder
+        has no head or no weights)."""
+        from embedkit.encoders.loading import read_state_dict
+
+        if not os.fspath(folder):
+            return []
+        try:
+            state, source = read_state_dict(folder)
+        except FileNotFoundError:
+            return []
+        head = {key: tensor for key, tensor in state.items()
+                if normalize_hf_key(key).startswith("cls.predictions.")
+                and normalize_hf_key(key) != "cls.predictions.decoder.weight"}  # that one is the word embeddings
+        loaded = self.load_hf_weights(head, str(source)) if head else []
+        if loaded:
+            logger.info("%s: the decoder's LM head loaded from the checkpoint: %s", source, loaded)
+        return loaded
+
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, **hub_kwargs: Any) -> BertDecoder:
         """An untied decoder from a BERT folder (or Hub id); cross-attention (and a missing head) start random."""

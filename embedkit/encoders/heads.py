@@ -391,8 +391,8 @@ class SequenceClassifier(nn.Module):
         """A new classifier on a pretrained encoder (a bi-encoder or ``*Model``/``*ForMaskedLM`` checkpoint).
 
         The encoder loads strictly; the head (and a BERT pooler the checkpoint lacks) starts as transformers
-        initialises it: normal(0, initializer_range) weights, zero biases. Other head weights (an MLM head) are
-        left out.
+        initialises it: normal(0, initializer_range) weights, zero biases (ModernBERT: its own truncated-normal
+        scheme). Other head weights (an MLM head) are left out.
 
         Raises:
             ValueError: an encoder weight is missing, unexpected or mis-shaped.
@@ -409,6 +409,9 @@ class SequenceClassifier(nn.Module):
             fresh.append(pooler)
             encoder_state.update({f"pooler.{k}": v for k, v in pooler.state_dict().items()})
         load_strict(model.encoder, encoder_state, source)
+        if isinstance(model.classifier, ModernBertClassificationHead):  # ModernBERT's own initialisation scheme
+            model.classifier.initialize_as_transformers(hf_config)
+            fresh.remove(model.classifier)
         with torch.no_grad():
             for module in fresh:
                 for layer in module.modules():

@@ -44,6 +44,24 @@ class ModernBertClassificationHead(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(D, num_labels)
 
+    def initialize_as_transformers(self, hf_config: dict) -> None:
+        """A fresh head as transformers' ModernBERT initialises it: ``dense`` and the output Linear from normal
+        distributions truncated at ``initializer_cutoff_factor`` (2 by default) standard deviations, std
+        ``initializer_range / sqrt(2 * num_hidden_layers)`` and ``hidden_size ** -0.5``, zero biases, unit norm."""
+        cutoff = hf_config.get("initializer_cutoff_factor", 2.0)
+        cutoff = 3.0 if cutoff is None else float(cutoff)
+        layers = int(hf_config.get("num_hidden_layers", 22))
+        stds = {self.dense: float(hf_config.get("initializer_range", 0.02)) / (2.0 * layers) ** 0.5,
+                self.out: self.dense.in_features ** -0.5}
+        with torch.no_grad():
+            for linear, std in stds.items():
+                nn.init.trunc_normal_(linear.weight, mean=0.0, std=std, a=-cutoff * std, b=cutoff * std)
+                if linear.bias is not None:
+                    linear.bias.zero_()
+            nn.init.ones_(self.norm.weight)
+            if self.norm.bias is not None:
+                self.norm.bias.zero_()
+
     def forward(self, hidden: Tensor, pooled: Tensor | None, attention_mask: Tensor | None = None) -> Tensor:
         del pooled  # ModernBERT has no pooler: the head pools itself
         if self.pooling == "cls":

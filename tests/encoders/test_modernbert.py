@@ -268,3 +268,21 @@ def test_one_training_step_with_multiple_negatives_ranking_loss(tmp_path):
     assert all(torch.isfinite(v).all() for v in after.values())
     key = "0.auto_model.layers.1.attn.Wqkv.weight"
     assert not torch.equal(before[key], after[key])
+
+
+def test_a_new_cross_encoder_head_is_initialised_as_transformers_modernbert_does():
+    """transformers' ModernBERT draws a fresh classification head from truncated normals (initializer_cutoff_factor
+    standard deviations): ``head.dense`` with std initializer_range / sqrt(2 * layers), ``classifier`` with std
+    hidden_size ** -0.5 (embedkit used BERT's normal(0, initializer_range) for both: 0.02 instead of 0.177 here)."""
+    folder = FIXTURES / "modernbert_st"
+    config = json.loads((folder / "config.json").read_text())
+    head = CrossEncoder(str(folder), device="cpu").model.classifier
+    cutoff = config["initializer_cutoff_factor"]
+    dense_std = config["initializer_range"] / (2 * config["num_hidden_layers"]) ** 0.5
+    out_std = config["hidden_size"] ** -0.5
+    truncated = 0.88  # the std of a normal truncated at +-2 standard deviations, as a fraction of the untruncated
+    assert float(head.dense.weight.abs().max()) <= cutoff * dense_std + 1e-7
+    assert float(head.dense.weight.std()) == pytest.approx(truncated * dense_std, rel=0.15)
+    assert float(head.out.weight.abs().max()) <= cutoff * out_std + 1e-7
+    assert float(head.out.weight.std()) > 3 * config["initializer_range"]  # BERT's 0.02 would be far below
+    assert float(head.out.bias.abs().max()) == 0.0 and float(head.norm.weight.min()) == 1.0

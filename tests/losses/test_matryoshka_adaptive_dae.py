@@ -255,3 +255,31 @@ def test_dae_argument_errors():
         L.DenoisingAutoEncoderLoss(model_with(2), tie_encoder_decoder=False)
     with pytest.raises(ValueError, match="hidden size"):
         L.DenoisingAutoEncoderLoss(model_with(4))  # 16-d Dense output vs 32-d decoder
+
+
+def test_dae_tied_decoder_starts_from_the_checkpoints_lm_head():
+    """As sentence-transformers 6.2 (checked by hand on the same fixture): a tied decoder built on a checkpoint that
+    holds BERT's pretraining head (``cls.predictions.*``) starts from that head; the shared blocks and the word
+    embeddings stay the encoder's own (not re-read from the file); a checkpoint without a head keeps a random one."""
+    from safetensors.torch import load_file
+
+    from embedkit import SentenceTransformer
+    from embedkit.base.modules.transformer import Transformer
+    from embedkit.sentence_transformer.modules import Pooling
+
+    folder = FIXTURES / "se_bert_v6"  # a BertForMaskedLM checkpoint
+    transformer = Transformer(str(folder))
+    with torch.no_grad():
+        transformer.auto_model.embed.tok.weight.add_(1.0)  # in-memory weights differ from the file's
+    model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "cls")])
+    loss = L.DenoisingAutoEncoderLoss(model)
+    state = load_file(str(folder / "model.safetensors"))
+    mlm = loss.decoder.mlm
+    for ours, theirs in [(mlm.dense.weight, "cls.predictions.transform.dense.weight"),
+                         (mlm.norm.weight, "cls.predictions.transform.LayerNorm.weight"),
+                         (mlm.bias, "cls.predictions.bias")]:
+        assert torch.equal(ours, state[theirs]), theirs
+    assert loss.decoder.embed.tok.weight is transformer.auto_model.embed.tok.weight
+    assert not torch.equal(transformer.auto_model.embed.tok.weight, state["bert.embeddings.word_embeddings.weight"])
+    plain = L.DenoisingAutoEncoderLoss(model_with(2))  # tiny_bert_v6 has no head: BERT's initialisation
+    assert float(plain.decoder.mlm.dense.weight.std()) == pytest.approx(0.02, rel=0.2)

@@ -91,6 +91,7 @@ class DenoisingAutoEncoderLoss(nn.Module):
                 logger.warning("tie_encoder_decoder=True: ignoring decoder_name_or_path=%r", decoder_name_or_path)
             self.decoder_name_or_path = str(transformer.tokenizer.folder)
             self.decoder = BertDecoder(config, encoder=encoder)
+            self.decoder.load_checkpoint_head(_weights_folder(transformer))  # as transformers: a pretrained head
             self.tokenizer_decoder = self.tokenizer_encoder
         else:
             from embedkit.hub import resolve_model_path
@@ -133,3 +134,16 @@ class DenoisingAutoEncoderLoss(nn.Module):
     @property
     def citation(self) -> str:
         return _CITATION
+
+
+def _weights_folder(transformer: nn.Module) -> str:
+    """The folder the Transformer's weights were read from (its checkpoint), or "" for one built in memory."""
+    from embedkit.hub import resolve_model_path
+
+    name = getattr(transformer, "name_or_path", None)
+    if not name:
+        return ""
+    try:
+        return str(resolve_model_path(name))
+    except Exception:  # a Hub id not in the cache, offline: no checkpoint head to read
+        return ""
