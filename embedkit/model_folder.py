@@ -163,8 +163,14 @@ def save_model_folder(
         entries = []
         for idx, (name, module) in enumerate(modules):
             type_name = SAVED_TYPE.get(type(module))
+            if type_name is None and callable(getattr(module, "save", None)):
+                # a user's own module class (sentence-transformers' custom-module docs): saved under its import
+                # path as sentence-transformers names it, for sentence-transformers (or code that imports it) to
+                # load; embedkit itself never imports a class a folder names
+                type_name = f"{type(module).__module__}.{type(module).__name__}"
             if type_name is None:
-                raise ValueError(f"cannot save module {name!r} of type {type(module).__name__}")
+                raise ValueError(f"cannot save module {name!r} of type {type(module).__name__}: it has no save() "
+                                 f"method (subclass embedkit.base.modules.Module)")
             relative = "" if idx == 0 and getattr(module, "save_in_root", False) else f"{idx}_{type(module).__name__}"
             (tmp / relative).mkdir(parents=True, exist_ok=True)
             try:

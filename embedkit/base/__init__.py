@@ -6,6 +6,8 @@ from embedkit.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "BaseDataCollator": "embedkit.base.data_collator",
+    "BaseModel": "embedkit.base.model",
+    "PeftAdapterMixin": "embedkit.base.peft_mixin",
     "BaseTrainer": "embedkit.base.trainer",
     "BaseTrainingArguments": "embedkit.base.training_args",
     "BatchSamplers": "embedkit.base.training_args",

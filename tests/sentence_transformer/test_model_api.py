@@ -7,6 +7,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+import torch
 
 from embedkit import SentenceTransformer
 from embedkit.sentence_transformer.modules import Pooling
@@ -261,3 +262,23 @@ def test_non_text_inputs_are_refused_at_the_model_with_st_messages(bert, make_mo
             model.preprocess(inputs)
         assert str(caught.value) == message
     model.check_input_modality(["text", ("a", "pair"), {"text": "b"}])  # text passes
+
+
+class ScaledPooling(Pooling):
+    """A user's own module class, as sentence-transformers' custom-module docs write them."""
+
+
+def test_a_model_with_a_users_module_saves_it_under_its_import_path(bert, tmp_path):
+    """sentence-transformers saves such a module as ``<module>.<class>`` for code that imports it to load; embedkit
+    saves the same (it used to refuse to save), and never imports the class when loading: a clear error instead."""
+    import json
+
+    model = SentenceTransformer(modules=[bert[0], ScaledPooling(bert[0].get_embedding_dimension(), "mean")])
+    model.save(str(tmp_path / "m"))
+    entries = json.loads((tmp_path / "m" / "modules.json").read_text())
+    assert entries[1]["type"] == f"{__name__}.ScaledPooling" and entries[1]["path"] == "1_ScaledPooling"
+    assert (tmp_path / "m" / "1_ScaledPooling" / "config.json").is_file()
+    with pytest.raises(ValueError, match="custom code is never run"):
+        SentenceTransformer(str(tmp_path / "m"), device="cpu")
+    with pytest.raises(ValueError, match="has no save\\(\\) method"):
+        SentenceTransformer(modules=[bert[0], torch.nn.Identity()]).save(str(tmp_path / "x"))
