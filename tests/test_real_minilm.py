@@ -18,3 +18,11 @@ def test_real_weights_match_st_embeddings(minilm_path, texts):
     assert model.max_seq_length == 256 and model.get_embedding_dimension() == 384
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)  # Normalize without a folder
     assert model.preprocess(["x"], prompt="query: ")["prompt_length"] == 3  # [CLS] query :
+
+
+def test_a_cross_encoder_on_the_bi_encoder_takes_the_tokenizers_limit(minilm_path):
+    """sentence-transformers 6.2 gives ``CrossEncoder("all-MiniLM-L6-v2").max_length`` 512 (its tokenizer's
+    model_max_length), not the bi-encoder's max_seq_length 256 (recorded by hand); embedkit gave 256."""
+    from embedkit import CrossEncoder
+
+    assert CrossEncoder(minilm_path, device="cpu").max_seq_length == 512

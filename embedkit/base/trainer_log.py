@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,3 +66,9 @@ def record_for_model_card(trainer: BaseTrainer) -> None:
         "log_history": trainer.state.log_history,
     }
     trainer.model.training_summary = info
+    card = getattr(trainer.model, "model_card_data", None)
+    if card is not None and hasattr(card, "evaluation_duration"):  # the card's "Training Time", as ST renders it
+        history = trainer.state.log_history
+        runtime = next((e["train_runtime"] for e in reversed(history) if "train_runtime" in e), 0.0)
+        card._training_start_time = time.time() - runtime
+        card.evaluation_duration = sum(e.get("eval_runtime", 0.0) for e in history if "eval_runtime" in e)

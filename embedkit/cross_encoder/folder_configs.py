@@ -33,7 +33,7 @@ def read_folder_configs(folder: str | os.PathLike) -> tuple[str | None, int | No
         >>> from embedkit.default_model import default_model_path
         >>> activation, max_length, lower, is_classifier, _ = read_folder_configs(default_model_path())
         >>> activation, max_length, lower, is_classifier  # a bi-encoder folder: not a classifier
-        (None, 256, False, False)
+        (None, None, False, False)
     """
     folder = Path(folder)
     activation, model_type = None, "CrossEncoder"
@@ -56,7 +56,9 @@ def read_folder_configs(folder: str | os.PathLike) -> tuple[str | None, int | No
     task = sbert.get("transformer_task", "feature-extraction")
     max_length, lower = sbert.get("max_seq_length"), bool(sbert.get("do_lower_case", False))
     if task == "feature-extraction" and model_type == "SentenceTransformer":
-        return None, max_length, lower, False, st_config
+        # a new CrossEncoder on a bi-encoder's backbone: sentence-transformers 6.2 rebuilds the Transformer for
+        # sequence classification without the bi-encoder's max_seq_length, so the tokenizer's limit applies
+        return None, None, lower, False, st_config
     if len(modules) != 1 or task != "sequence-classification":
         raise ValueError(f"{folder}: transformer_task={task!r} with {len(modules)} modules; a CrossEncoder "
                          "folder has one root Transformer with 'sequence-classification'")

@@ -165,3 +165,17 @@ def test_get_train_dataloader_gives_the_collated_training_batches(tmp_path):
     assert [b.num_rows for b in batches] == [4, 4, 2] and len(batches[0].features) == 2
     with pytest.raises(ValueError, match="requires a train_dataset"):
         SentenceTransformerTrainer(model, args, loss=CosineMSE(model)).get_train_dataloader()
+
+
+def test_a_trained_models_card_reports_its_training_time(tmp_path):
+    """ST 6.2's card has "### Training Time" after a trainer run (training, evaluation and total); embedkit's card
+    never had it (the start time was never recorded)."""
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path / "run"), max_steps=2, per_device_train_batch_size=4, eval_strategy="steps",
+                eval_steps=1, save_strategy="no", disable_tqdm=True)
+    SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), eval_dataset=sts_rows(4),
+                               loss=CosineMSE(model)).train()
+    model.save(str(tmp_path / "final"))
+    card = (tmp_path / "final" / "README.md").read_text()
+    section = card[card.index("### Training Time"):].split("\n\n")[0]
+    assert "- **Training**:" in section and "- **Evaluation**:" in section and "- **Total**:" in section
