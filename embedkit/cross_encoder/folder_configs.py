@@ -50,6 +50,12 @@ def read_folder_configs(folder: str | os.PathLike) -> tuple[str | None, int | No
     modules = read_json_file(modules_path)
     if not (isinstance(modules, list) and modules and modules[0].get("path", "") in ("", ".")
             and modules[0].get("type") in TRANSFORMER_TYPES):
+        custom = [entry.get("type") for entry in modules if isinstance(entry, dict)
+                  and not str(entry.get("type", "")).startswith("sentence_transformers.")] if isinstance(
+                      modules, list) else []
+        if custom:
+            raise ValueError(f"{folder}/modules.json: module type {custom[0]!r} is not supported by embedkit "
+                             "(custom code is never run)")
         raise ValueError(f"{folder}: modules.json must start with a root Transformer module, got {modules!r}")
     sbert_path = folder / "sentence_bert_config.json"
     sbert = read_json_file(sbert_path) if sbert_path.exists() else {}

@@ -213,3 +213,17 @@ def test_legacy_fit_evaluates_every_epoch_and_takes_any_optimizer(tmp_path):
     rows = (tmp_path / "out" / "eval" / "CrossEncoderCorrelationEvaluator_dev_results.csv").read_text().splitlines()
     assert len(rows) == 3
     assert (tmp_path / "out" / "config.json").is_file()
+
+
+def test_a_folder_naming_a_custom_module_class_is_refused_as_custom_code(tmp_path):
+    """As for SentenceTransformer: a modules.json naming a class outside sentence-transformers is refused with the
+    "custom code is never run" message (it said the folder must start with a root Transformer)."""
+    import json
+    import shutil
+
+    shutil.copytree(FIX / "ce_bert1", tmp_path / "m")
+    (tmp_path / "m" / "modules.json").write_text(json.dumps(
+        [{"idx": 0, "name": "0", "path": "", "type": "mypackage.CustomTransformer", "kwargs": ["task"]}]))
+    with pytest.raises(ValueError, match="module type 'mypackage.CustomTransformer' is not supported by embedkit "
+                                         "\\(custom code is never run\\)"):
+        CrossEncoder(str(tmp_path / "m"))
