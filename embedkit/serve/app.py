@@ -132,11 +132,10 @@ class EmbeddingServer:
     def _set_input_limit(self, served: Any) -> int:
         """The longest input in tokens for ``served``: ``max_input_tokens`` capped at the model's own limit (the
         model is set to truncate there)."""
-        attribute = "max_length" if hasattr(served, "num_labels") else "max_seq_length"
-        own = int(getattr(served, attribute))
+        own = int(served.max_seq_length)  # every model type's name for it (a CrossEncoder's max_length is deprecated)
         wanted = self.config.max_input_tokens
         if wanted is not None and wanted < own:
-            setattr(served, attribute, wanted)
+            served.max_seq_length = wanted
             return wanted
         return own
 
