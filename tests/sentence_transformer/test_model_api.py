@@ -282,3 +282,14 @@ def test_a_model_with_a_users_module_saves_it_under_its_import_path(bert, tmp_pa
         SentenceTransformer(str(tmp_path / "m"), device="cpu")
     with pytest.raises(ValueError, match="has no save\\(\\) method"):
         SentenceTransformer(modules=[bert[0], torch.nn.Identity()]).save(str(tmp_path / "x"))
+
+
+def test_get_word_embedding_dimension_warns_as_st_6_does(bert):
+    """sentence-transformers 6.2 answers the 5.x name on every module with a FutureWarning (recorded by hand);
+    embedkit's Transformer, CNN, LSTM, WordEmbeddings and WeightedLayerPooling answered it silently."""
+    from embedkit.sentence_transformer.modules import CNN
+
+    for module in (bert[0], CNN(8)):
+        with pytest.warns(FutureWarning, match="`get_word_embedding_dimension` method has been renamed to "
+                                               "`get_embedding_dimension`"):
+            assert module.get_word_embedding_dimension() == module.get_embedding_dimension()

@@ -475,8 +475,6 @@ class Transformer(LoadsSentenceTransformersNames, SentenceBertConfigFiles, Input
             raise ValueError(f"Could not determine embedding dimension from the config of {type(self).__name__}")
         return dim
 
-    get_word_embedding_dimension = get_embedding_dimension
-
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """Run the encoder on ``input_ids``/``attention_mask``/``token_type_ids`` (bookkeeping keys such as
         ``task`` or ``prompt_length`` never reach it); adds ``token_embeddings`` (B, T, D)."""

@@ -60,8 +60,6 @@ class CNN(Module):
     def get_embedding_dimension(self) -> int:
         return self.embeddings_dimension
 
-    get_word_embedding_dimension = get_embedding_dimension
-
     def get_config_dict(self) -> dict[str, Any]:
         """Classic key ``in_word_embedding_dimension``, which sentence-transformers 5.x and 6.x both read."""
         return {"in_word_embedding_dimension": self.in_embedding_dimension, "out_channels": self.out_channels,

@@ -61,8 +61,6 @@ class LSTM(Module):
     def get_embedding_dimension(self) -> int:
         return self.embeddings_dimension
 
-    get_word_embedding_dimension = get_embedding_dimension
-
     def get_config_dict(self) -> dict[str, Any]:
         """Classic key ``word_embedding_dimension``, which sentence-transformers 5.x and 6.x both read."""
         return {"word_embedding_dimension": self.embedding_dimension, "hidden_dim": self.hidden_dim,

@@ -53,8 +53,6 @@ class WeightedLayerPooling(Module):
     def get_embedding_dimension(self) -> int:
         return self.embedding_dimension
 
-    get_word_embedding_dimension = get_embedding_dimension
-
     def get_config_dict(self) -> dict[str, Any]:
         """Classic key ``word_embedding_dimension``, which sentence-transformers 5.x and 6.x both read."""
         return {"word_embedding_dimension": self.embedding_dimension, "layer_start": self.layer_start,

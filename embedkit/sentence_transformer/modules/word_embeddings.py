@@ -91,8 +91,6 @@ class WordEmbeddings(InputModule):
     def get_embedding_dimension(self) -> int:
         return self.embeddings_dimension
 
-    get_word_embedding_dimension = get_embedding_dimension
-
     def get_config_dict(self) -> dict[str, Any]:
         return {"tokenizer_class": tokenizer_class_name(self.tokenizer), "update_embeddings": self.update_embeddings,
                 "max_seq_length": self.max_seq_length}
