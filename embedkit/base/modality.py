@@ -101,6 +101,8 @@ def _array_modality(ndim: int) -> str:
 
 
 def _string_modality(text: str, supported_modalities: Sequence[Modality] | None) -> str:
+    if supported_modalities is not None and not {"image", "video", "audio"} & set(supported_modalities):
+        return "text"  # what the checks below conclude for a model that takes no media: skip the path parsing
     for name, check in (("image", is_image_url_or_path), ("video", is_video_url_or_path),
                         ("audio", is_audio_url_or_path)):
         if check(text):

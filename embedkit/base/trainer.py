@@ -267,8 +267,8 @@ class BaseTrainer(TrainerAPI):
     def _collate(self, indices: list[int], datasets: dict[str, Any], multi: bool | None = None) -> Batch:
         return trainer_data.collate_indices(self, indices, datasets, multi)
 
-    def _label_column(self, dataset: Any) -> list[str]:
-        return trainer_data.label_column(self, dataset)
+    def _label_column(self, columns: list[str]) -> list[str]:
+        return trainer_data.label_column(self, columns)
 
     def _collate_rows(self, rows: list[dict[str, Any]], name: str | None) -> Batch:
         return trainer_data.collate_rows(self, rows, name)

@@ -29,7 +29,7 @@ from embedkit.base.sampler import (
     ShardedBatchSampler,
 )
 from embedkit.base.training_args import BatchSamplers, MultiDatasetBatchSamplers
-from embedkit.data import LABEL_COLUMNS, StreamedDataset, row_column_names
+from embedkit.data import LABEL_COLUMNS, StreamedDataset
 
 if TYPE_CHECKING:
     from embedkit.base.trainer import BaseTrainer
@@ -137,15 +137,15 @@ def collate_indices(trainer: BaseTrainer, indices: list[int], datasets: dict[str
     rows = [dataset[i - offsets[which]] for i in indices]
     name = names[which] if (trainer.multi_dataset if multi is None else multi) else None
     if not trainer._custom_collator:  # a None text / None or NaN label is named before this batch trains
-        check_row_values(rows, [i - offsets[which] for i in indices], trainer._label_column(dataset),
+        check_row_values(rows, [i - offsets[which] for i in indices], trainer._label_column(list(rows[0])),
                          names[which] or "train")
     return trainer._collate_rows(rows, name)
 
 
-def label_column(trainer: BaseTrainer, dataset: Any) -> list[str]:
-    """``[the dataset's label column]`` (the first present among the collator's label names), or ``[]``."""
+def label_column(trainer: BaseTrainer, columns: list[str]) -> list[str]:
+    """``[the label column]`` among a batch's row ``columns`` (the first present among the collator's label names,
+    read from the rows, so a dataset transform's columns count), or ``[]``."""
     names = getattr(trainer.data_collator, "valid_label_columns", LABEL_COLUMNS)
-    columns = row_column_names(dataset)
     return [c for c in names if c in columns][:1]
 
 

@@ -42,14 +42,13 @@ from embedkit.sentence_transformer.modules import Pooling, Transformer
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_PRECISIONS = {"float32", "int8", "uint8", "binary", "ubinary"}
-"""The ``precision`` values ``encode`` takes (sentence-transformers' name)."""
 # Messages sentence-transformers emits from its base model class go to the matching embedkit logger name, so
 # logging configured by sentence-transformers module name carries over.
 base_logger = logging.getLogger("embedkit.base.model")
 
 SUPPORTED_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
+ALLOWED_PRECISIONS = set(PRECISIONS)  # sentence-transformers' name
 
 
 def default_device() -> str:
