@@ -509,10 +509,7 @@ class BaseTrainer(TrainerAPI):
                     self._callback("on_epoch_end")
                 if control.should_log and window_steps:
                     entry = {k: dist_utils.mean_over_ranks(v / window_steps) for k, v in window.items()}
-                    components = self.accum_loss_components["train"]
-                    steps = float(components.pop("steps", 1))
-                    entry.update({k: dist_utils.mean_over_ranks(float(v) / steps) for k, v in components.items()})
-                    self.accum_loss_components["train"] = {}
+                    entry.update(trainer_log.drain_loss_components(self, "train"))
                     entry.update(grad_norm=float(grad_norm), learning_rate=lr_used, epoch=round(state.epoch, 4),
                                  step=state.global_step)
                     self._log(entry, output_dir, bar)

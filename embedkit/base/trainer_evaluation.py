@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from embedkit import distributed as dist_utils
+from embedkit.base import trainer_log
 from embedkit.base.trainer_optimizer import _Losses
 from embedkit.base.trainer_state import EvalLoopOutput, speed_metrics
 from embedkit.data import as_datasets
@@ -92,7 +93,8 @@ def evaluate(trainer: BaseTrainer, eval_dataset: Any = None, metric_key_prefix: 
             loader = trainer._build_dataloader({name: dataset}, multi, args.per_device_eval_batch_size)
         prefix = f"{metric_key_prefix}_{name}" if name else metric_key_prefix
         output = trainer.evaluation_loop(loader, description="Evaluation", metric_key_prefix=prefix)
-        logged_only.update(_drain_eval_loss_components(trainer, prefix))
+        logged_only.update({f"{prefix}_{key}": value
+                            for key, value in trainer_log.drain_loss_components(trainer, "eval").items()})
         batch_size = args.per_device_eval_batch_size * dist_utils.get_world_size()
         metrics.update(output.metrics)
         metrics.update(speed_metrics(prefix, start, output.num_samples, math.ceil(output.num_samples / batch_size)))
@@ -133,16 +135,3 @@ def evaluate_and_track(trainer: BaseTrainer, output_dir: Path) -> dict[str, floa
                                                else value < state.best_metric)
         trainer._improved = (state.global_step, value) if better else None
     return metrics
-
-
-def _drain_eval_loss_components(trainer: BaseTrainer, prefix: str) -> dict[str, float]:
-    """``{prefix}_{component}``: each loss component's mean over the evaluation's batches (over all ranks), rounded
-    as sentence-transformers logs it; the running sums are reset."""
-    sums = trainer.accum_loss_components.get("eval", {})
-    trainer.accum_loss_components["eval"] = {}
-    steps = sums.pop("steps", None)
-    if steps is None:
-        return {}
-    count = dist_utils.mean_over_ranks(float(steps))
-    return {f"{prefix}_{key}": round(dist_utils.mean_over_ranks(float(value)) / count, 4)
-            for key, value in sums.items()}

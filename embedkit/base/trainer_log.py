@@ -54,6 +54,18 @@ def track_loss_components(trainer: BaseTrainer, loss: dict[str, Tensor]) -> None
     sums["steps"] = sums.get("steps", torch.tensor(0, device=device)) + 1
 
 
+def drain_loss_components(trainer: BaseTrainer, kind: str) -> dict[str, float]:
+    """Each loss component's mean over the ``kind`` ("train" or "eval") steps since the last drain, over all ranks,
+    rounded to 4 decimals as sentence-transformers logs it; the running sums are reset."""
+    sums = trainer.accum_loss_components.get(kind, {})
+    trainer.accum_loss_components[kind] = {}
+    steps = sums.pop("steps", None)
+    if steps is None:
+        return {}
+    count = dist_utils.mean_over_ranks(float(steps))
+    return {key: round(dist_utils.mean_over_ranks(float(value)) / count, 4) for key, value in sums.items()}
+
+
 def record_for_model_card(trainer: BaseTrainer) -> None:
     """Attach what a model card reports (datasets, losses, arguments, metrics, log) to the model."""
     info = {

@@ -126,4 +126,5 @@ def test_cached_splade_trains(tmp_path):
     logs = [h for h in trainer.state.log_history if "loss" in h]
     assert len(logs) == 2 and all(math.isfinite(h["grad_norm"]) and h["grad_norm"] > 0 for h in logs)
     assert logs[-1]["loss"] == pytest.approx(
-        logs[-1]["base_loss"] + logs[-1]["document_regularizer_loss"] + logs[-1]["query_regularizer_loss"], rel=1e-5)
+        logs[-1]["base_loss"] + logs[-1]["document_regularizer_loss"] + logs[-1]["query_regularizer_loss"],
+        abs=2e-4)  # the components are logged rounded to 4 decimals, as ST logs them

@@ -157,6 +157,22 @@ def test_eval_loss_is_the_mean_over_batches_and_components_are_logged(tmp_path):
     assert logged["epoch"] == 0 and logged["step"] == 0
 
 
+def test_train_loss_components_are_logged_as_their_mean_rounded_to_4_decimals(tmp_path):
+    """ST 6.2 logs each training loss component beside the loss: its mean over the steps since the last log,
+    rounded to 4 decimals (the loss itself is rounded the same way by transformers)."""
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path / "tr"), per_device_train_batch_size=2, logging_steps=2, max_steps=4,
+                disable_tqdm=True, learning_rate=1e-3)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=PartsLoss(model))
+    trainer.train()
+    entries = [e for e in trainer.state.log_history if "loss" in e and "train_runtime" not in e]
+    assert [e["step"] for e in entries] == [2, 4]
+    for entry in entries:
+        for key in ("half", "other_half"):
+            assert entry[key] == round(entry[key], 4) and entry[key] > 0
+        assert entry["half"] + entry["other_half"] == pytest.approx(entry["loss"], abs=2e-4)
+
+
 def test_get_train_dataloader_gives_the_collated_training_batches(tmp_path):
     model = tiny_model()
     args = Args(output_dir=str(tmp_path), per_device_train_batch_size=4, disable_tqdm=True)
