@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
 
 def warmup_steps_for(total_steps: int, warmup_steps: int | float, warmup_ratio: float | None = None) -> int:
@@ -164,9 +164,11 @@ def _min_lr_rate(optimizer: Optimizer, kwargs: dict[str, Any]) -> float:
     return rate
 
 
-def build_scheduler(optimizer: Optimizer, name: str, total_steps: int, warmup: int, **kwargs: Any) -> LambdaLR:
+def build_scheduler(optimizer: Optimizer, name: str, total_steps: int, warmup: int,
+                    **kwargs: Any) -> LambdaLR | ReduceLROnPlateau:
     """The ``LambdaLR`` of schedule ``name`` with ``lr_scheduler_kwargs`` as transformers' ``get_scheduler`` takes
-    them.
+    them; ``reduce_lr_on_plateau`` is torch's ``ReduceLROnPlateau`` with those kwargs (no warm-up), which the
+    trainer steps after each evaluation with the ``metric_for_best_model`` value instead of after each step.
 
     Example:
         >>> import torch
@@ -175,6 +177,8 @@ def build_scheduler(optimizer: Optimizer, name: str, total_steps: int, warmup: i
         0.1
     """
     kwargs = dict(kwargs)
+    if name == "reduce_lr_on_plateau":
+        return ReduceLROnPlateau(optimizer, **kwargs)
     if name == "polynomial":
         base = optimizer.defaults["lr"]
         factor = lr_lambda(name, total_steps, warmup, power=kwargs.get("power", 1.0),

@@ -17,7 +17,8 @@ GOLDEN = json.loads((FIXTURES / "schedule_golden.json").read_text(encoding="utf-
 
 
 def test_every_supported_schedule_has_a_case():
-    assert {case["name"] for case in GOLDEN["cases"]} == set(SCHEDULERS)
+    # reduce_lr_on_plateau follows eval metrics, not steps: tests/training/test_trainer_flow.py covers it
+    assert {case["name"] for case in GOLDEN["cases"]} == set(SCHEDULERS) - {"reduce_lr_on_plateau"}
 
 
 @pytest.mark.parametrize("case", GOLDEN["cases"], ids=lambda c: f"{c['name']}-{c['warmup']}-{sorted(c['kwargs'])}")

@@ -378,6 +378,7 @@ class BaseTrainer(TrainerAPI):
         steps_per_epoch = max(1, math.ceil(len(sampler) / accum))
         max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
         optimizer, scheduler = trainer_setup.optimizer_and_scheduler(self, losses, max_steps)
+        self.lr_scheduler = scheduler  # as transformers names it
         scaler = torch.amp.GradScaler("cuda") if args.fp16 and device.type == "cuda" else None
         state = self.state = TrainerState(max_steps=max_steps)
         self._layout = {"world_size": world, "per_device_train_batch_size": args.per_device_train_batch_size,
@@ -445,7 +446,7 @@ class BaseTrainer(TrainerAPI):
                     parts_sum[k] = parts_sum.get(k, 0) + v.float() / len(group)
                 if i < len(group) - 1:
                     self._callback("on_substep_end")
-            lr_used = scheduler.get_last_lr()[0]
+            lr_used = optimizer.param_groups[0]["lr"]
             if manual_sync:
                 dist_utils.all_reduce_gradients(params)
             if scaler is not None:
@@ -472,7 +473,8 @@ class BaseTrainer(TrainerAPI):
                     optimizer.step()
                 self._callback("on_optimizer_step")
                 optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
+                if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):  # steps after evaluations
+                    scheduler.step()
             state.batch_in_epoch += len(group)
             state.global_step += 1
             state.epoch = state.epoch_index + state.batch_in_epoch / max(1, len(batches))

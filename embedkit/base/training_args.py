@@ -27,7 +27,8 @@ from typing import Any, Optional, Union
 logger = logging.getLogger(__name__)
 
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
-              "inverse_sqrt", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay")
+              "inverse_sqrt", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay",
+              "reduce_lr_on_plateau")
 STRATEGIES = ("no", "steps", "epoch")
 LOG_LEVELS = ("passive", "debug", "info", "warning", "error", "critical")
 OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "sgd", "adagrad", "rmsprop")
@@ -349,7 +350,11 @@ class BaseTrainingArguments:
             if self.save_strategy == "steps" and self.eval_steps and self.save_steps % self.eval_steps:
                 raise ValueError(f"load_best_model_at_end needs save_steps ({self.save_steps}) to be a multiple of "
                                  f"eval_steps ({self.eval_steps})")
-        if self.metric_for_best_model is None and (self.load_best_model_at_end or self.save_strategy == "best"):
+        plateau = self.lr_scheduler_type == "reduce_lr_on_plateau"
+        if plateau and self.eval_strategy == "no":
+            raise ValueError("lr_scheduler_type reduce_lr_on_plateau requires an eval strategy")
+        if self.metric_for_best_model is None and (self.load_best_model_at_end or self.save_strategy == "best"
+                                                   or plateau):
             self.metric_for_best_model = "loss"
         if self.metric_for_best_model is not None and self.greater_is_better is None:
             self.greater_is_better = not self.metric_for_best_model.endswith("loss")

@@ -195,3 +195,38 @@ def test_a_trained_models_card_reports_its_training_time(tmp_path):
     card = (tmp_path / "final" / "README.md").read_text()
     section = card[card.index("### Training Time"):].split("\n\n")[0]
     assert "- **Training**:" in section and "- **Evaluation**:" in section and "- **Total**:" in section
+
+
+def test_reduce_lr_on_plateau_steps_after_each_evaluation_with_the_best_model_metric(tmp_path):
+    """lr_scheduler_type="reduce_lr_on_plateau" (transformers' scheduler): torch's ReduceLROnPlateau with
+    lr_scheduler_kwargs, stepped after each evaluation with metric_for_best_model (default "loss" -> eval_loss), never
+    after an optimizer step. The logged learning rates are what torch's scheduler gives for the logged eval losses.
+    (By hand against ST 6.2 on the same tiny model and STS-B rows, eval every step, factor 0.5, patience 0: the same
+    eight learning rates, 0.05 0.05 0.025 ... 0.00078125.)"""
+    kwargs = {"factor": 0.5, "patience": 0}
+    args = Args(output_dir=str(tmp_path / "pl"), per_device_train_batch_size=4, max_steps=6, learning_rate=0.05,
+                eval_strategy="steps", eval_steps=1, logging_steps=1, disable_tqdm=True,
+                lr_scheduler_type="reduce_lr_on_plateau", lr_scheduler_kwargs=kwargs)
+    assert args.metric_for_best_model == "loss" and args.greater_is_better is False
+    model = tiny_model()
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(24), eval_dataset=sts_rows(8),
+                                         loss=CosineMSE(model))
+    trainer.train()
+    history = trainer.state.log_history
+    logged_lrs = [e["learning_rate"] for e in history if "learning_rate" in e]
+    eval_losses = [e["eval_loss"] for e in history if "eval_loss" in e]
+    assert len(logged_lrs) == len(eval_losses) == 6
+    reference = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.05), **kwargs)
+    expected = []
+    for eval_loss in eval_losses:  # step k trains with the rate set after evaluation k - 1
+        expected.append(reference.optimizer.param_groups[0]["lr"])
+        reference.step(eval_loss)
+    assert logged_lrs == pytest.approx(expected, rel=1e-12)
+    assert len(set(logged_lrs)) > 1  # the run did reduce the rate: the comparison above is not vacuous
+    assert isinstance(trainer.lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def test_reduce_lr_on_plateau_needs_an_eval_strategy():
+    with pytest.raises(ValueError, match="reduce_lr_on_plateau requires an eval strategy"):
+        Args(output_dir="unused", lr_scheduler_type="reduce_lr_on_plateau")
