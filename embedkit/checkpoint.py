@@ -3,9 +3,12 @@
 ``output_dir/checkpoint-<step>/`` holds the model as a loadable sentence-transformers folder, trainable loss
 parameters (``loss_params.safetensors``), optimizer / scheduler / grad-scaler states (tensors and numbers only,
 read back with ``torch.load(weights_only=True)``), the RNG states of python, numpy, torch and CUDA of every rank
-(``rng_state[_rankN].safetensors`` + ``.json``, no pickle), and ``trainer_state.json`` (step, epoch, position in
-the epoch's batches, best metric, log history). It is written to a temporary folder and renamed, so a kill at any
-moment leaves the previous checkpoint intact and loadable.
+(``rng_state[_rankN].safetensors`` + ``.json``, no pickle), ``trainer_state.json`` (transformers' keys: step,
+epoch, best metric, log history) and ``embedkit_state.json`` (what embedkit resumes from: the state with the
+position in the epoch's batches, the arguments, the batch layout). It is written to a temporary folder and renamed,
+so a kill at any moment leaves the previous checkpoint intact and loadable. A checkpoint that sentence-transformers
+(transformers' Trainer) wrote resumes too: its ``trainer_state.json`` gives the step, and ``rng_state[_N].pth``
+the RNG states.
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ def _rng_file(rank: int) -> str:
 
 
 def save_checkpoint(path: Path, model: nn.Module, loss_params: dict[str, torch.Tensor], optimizer: Any,
-                    scheduler: Any, scaler: Any, trainer_state: dict[str, Any], model_only: bool = False,
+                    scheduler: Any, scaler: Any, trainer_state: dict[str, Any], resume_state: dict[str, Any],
+                    model_only: bool = False,
                     rng_states: list[tuple[dict[str, torch.Tensor], dict[str, Any]]] | None = None) -> None:
     """Write a complete checkpoint at ``path`` (temporary sibling folder, then rename).
 
@@ -103,6 +107,7 @@ def save_checkpoint(path: Path, model: nn.Module, loss_params: dict[str, torch.T
                 save_file(tensors, str(tmp / f"{_rng_file(rank)}.safetensors"))
                 (tmp / f"{_rng_file(rank)}.json").write_text(json.dumps(meta))
         (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2))
+        (tmp / "embedkit_state.json").write_text(json.dumps(resume_state, indent=2))
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -124,7 +129,7 @@ def _read(path: Path, what: str) -> Any:
 
     file = path / what
     try:
-        if what.endswith(".pt"):
+        if what.endswith((".pt", ".pth")):
             return torch.load(file, map_location="cpu", weights_only=True)
         if what.endswith(".safetensors"):
             return load_file(str(file))
@@ -151,22 +156,43 @@ def read_training_state(path: Path, rank: int = 0) -> dict[str, Any]:
             f"{path} holds the model weights but not the training state ({', '.join(missing)} missing): it was saved "
             "with save_only_model=True, or copied incompletely, so training cannot resume from it exactly. Load "
             "the model from this folder and start a new run, or save checkpoints without save_only_model to resume")
-    name = _rng_file(rank) if (path / f"{_rng_file(rank)}.json").is_file() else _rng_file(0)
     state = {
         "optimizer": _read(path, "optimizer.pt"),
         "scheduler": _read(path, "scheduler.pt"),
         "scaler": _read(path, "scaler.pt") if (path / "scaler.pt").is_file() else None,
-        "rng": (_read(path, f"{name}.safetensors"), _read(path, f"{name}.json")),
+        "rng": _read_rng(path, rank),
         "trainer_state": _read(path, "trainer_state.json"),
     }
-    trainer_state = state["trainer_state"]
-    if isinstance(trainer_state, dict) and isinstance(trainer_state.get("embedkit"), dict):
-        trainer_state = state["trainer_state"] = trainer_state["embedkit"]  # transformers' keys around embedkit's
-    if not isinstance(trainer_state, dict) or not isinstance(trainer_state.get("state"), dict) or not isinstance(
-            trainer_state["state"].get("global_step"), int):
-        raise DamagedCheckpointError(f"checkpoint file {path / 'trainer_state.json'} is damaged (no "
-                                     "state.global_step): resume from an earlier checkpoint or start a new run")
+    trainer_state, source = state["trainer_state"], "trainer_state.json"
+    if (path / "embedkit_state.json").is_file():
+        trainer_state, source = _read(path, "embedkit_state.json"), "embedkit_state.json"
+    elif isinstance(trainer_state, dict) and isinstance(trainer_state.get("embedkit"), dict):
+        trainer_state = trainer_state["embedkit"]  # embedkit 0.1's checkpoints: inside transformers' keys
+    elif isinstance(trainer_state, dict) and isinstance(trainer_state.get("global_step"), int):
+        trainer_state = {"transformers": trainer_state}  # sentence-transformers' (the trainer places it)
+    state["trainer_state"] = trainer_state
+    if not (isinstance(trainer_state, dict) and "transformers" in trainer_state) and not (
+            isinstance(trainer_state, dict) and isinstance(trainer_state.get("state"), dict)
+            and isinstance(trainer_state["state"].get("global_step"), int)):
+        raise DamagedCheckpointError(f"checkpoint file {path / source} is damaged (no state.global_step): resume "
+                                     "from an earlier checkpoint or start a new run")
     return state
+
+
+def _read_rng(path: Path, rank: int) -> Any:
+    """This rank's RNG states: embedkit's files, else those transformers' Trainer writes (``rng_state_<rank>.pth``
+    under DDP, ``rng_state.pth`` alone), read with ``weights_only=True``; None when there are none (transformers
+    resumes without them too)."""
+    if (path / f"{_rng_file(rank)}.json").is_file() or (path / f"{_rng_file(0)}.json").is_file():
+        name = _rng_file(rank) if (path / f"{_rng_file(rank)}.json").is_file() else _rng_file(0)
+        return _read(path, f"{name}.safetensors"), _read(path, f"{name}.json")
+    for name in (f"rng_state_{rank}.pth", "rng_state.pth"):
+        if (path / name).is_file():
+            np_core = np._core if hasattr(np, "_core") else np.core  # numpy 2 / 1
+            numpy_types = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), np_core.multiarray._reconstruct]
+            with torch.serialization.safe_globals(numpy_types):
+                return _read(path, name)
+    return None
 
 
 def apply_training_state(state: dict[str, Any], optimizer: Any, scheduler: Any, scaler: Any) -> dict[str, Any]:
@@ -176,7 +202,13 @@ def apply_training_state(state: dict[str, Any], optimizer: Any, scheduler: Any, 
     scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
-    set_rng_state(*state["rng"])
+    rng = state["rng"]
+    if isinstance(rng, dict):  # transformers' rng_state.pth
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["cpu"])
+    elif rng is not None:
+        set_rng_state(*rng)
     return state["trainer_state"]
 
 

@@ -54,7 +54,7 @@ from embedkit.base.trainer_api import TrainerAPI
 from embedkit.base.trainer_data import _NamedRows as _NamedRows
 from embedkit.base.trainer_optimizer import _Losses, build_optimizer
 from embedkit.base.trainer_optimizer import _no_decay as _no_decay
-from embedkit.base.trainer_state import EvalLoopOutput, TrainerControl, TrainerState, TrainOutput, speed_metrics
+from embedkit.base.trainer_state import EvalLoopOutput, TrainerControl, TrainerState, TrainOutput
 from embedkit.base.trainer_state import TrainerCallback as TrainerCallback
 from embedkit.base.training_args import (
     BaseTrainingArguments,
@@ -413,7 +413,7 @@ class BaseTrainer(TrainerAPI):
         if args.eval_on_start and state.global_step == 0:
             self._evaluate_and_track(output_dir)
         model.train()
-        started, total_loss = time.perf_counter(), 0.0
+        started, total_loss, first_step = time.perf_counter(), 0.0, state.global_step
         window: dict[str, float] = {}
         window_steps, saved_step = 0, -1
         batches_epoch, batches = -1, []
@@ -536,11 +536,8 @@ class BaseTrainer(TrainerAPI):
             bar.close()
         if args.load_best_model_at_end and self._termination.received is None:
             trainer_checkpoints.load_best_at_end(self, losses)
-        # The run's summary, as transformers logs it: speed over this call, the mean step loss, the epoch reached.
-        train_loss = total_loss / max(state.global_step, 0.001)
-        samples = (args.max_steps * args.per_device_train_batch_size * accum * world if args.max_steps > 0
-                   else round(sum(len(d) for d in self.train_datasets.values()) * args.num_train_epochs))
-        metrics = {**speed_metrics("train", started, samples, max_steps), "total_flos": 0.0, "train_loss": train_loss}
+        metrics = trainer_log.train_summary(self, started, total_loss, state.global_step - first_step, world)
+        train_loss = metrics["train_loss"]
         self._log({**metrics, "epoch": round(state.epoch, 4), "step": state.global_step}, output_dir, None)
         metrics["epoch"] = round(state.epoch, 4)
         self._callback("on_train_end")

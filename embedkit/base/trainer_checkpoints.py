@@ -62,6 +62,8 @@ def load_checkpoint_to_resume(trainer: BaseTrainer, resume: str | bool | None, l
     for position, checkpoint in enumerate(candidates):
         try:
             files = read_training_state(checkpoint, rank=rank)
+            if "transformers" in files["trainer_state"]:
+                files["trainer_state"] = from_transformers_state(trainer, checkpoint, files["trainer_state"])
             trainer._check_layout(checkpoint, files["trainer_state"])
             trainer._load_weights(checkpoint, losses)
             return checkpoint, files
@@ -71,6 +73,24 @@ def load_checkpoint_to_resume(trainer: BaseTrainer, resume: str | bool | None, l
             logger.warning("skipping %s: %s; trying %s", checkpoint, str(exc).splitlines()[0],
                            candidates[position + 1])
     return None
+
+
+def from_transformers_state(trainer: BaseTrainer, checkpoint: Path, saved: dict[str, Any]) -> dict[str, Any]:
+    """The resume state of a checkpoint that transformers' Trainer (sentence-transformers) wrote: its step, epoch,
+    log and best metric; the position in the epoch follows from the step and this run's batches per epoch, as
+    transformers skips them. Its per-device batch size must be this run's."""
+    hf, layout = saved["transformers"], trainer._layout
+    if hf.get("train_batch_size") not in (None, layout["per_device_train_batch_size"]):
+        raise ValueError(f"{checkpoint} was saved with per_device_train_batch_size {hf['train_batch_size']}, this run "
+                         f"uses {layout['per_device_train_batch_size']}; its position counts batches, so resuming "
+                         "would skip or repeat rows. Resume with the same settings and data")
+    accum = layout["gradient_accumulation_steps"]
+    steps_per_epoch = max(1, math.ceil(layout["batches_per_epoch"] / accum))
+    step = hf["global_step"]
+    state = {"global_step": step, "epoch": float(hf.get("epoch") or 0.0), "epoch_index": step // steps_per_epoch,
+             "batch_in_epoch": (step % steps_per_epoch) * accum, "log_history": list(hf.get("log_history") or []),
+             "best_metric": hf.get("best_metric"), "best_model_checkpoint": hf.get("best_model_checkpoint")}
+    return {"state": state, "layout": {}}
 
 
 def check_layout(trainer: BaseTrainer, checkpoint: Path, saved: dict[str, Any]) -> None:
@@ -131,12 +151,15 @@ def save_model_folder(trainer: BaseTrainer, output_dir: str | None = None) -> No
                                              encoding="utf-8")
 
 
+def resume_state(trainer: BaseTrainer) -> dict[str, Any]:
+    """``embedkit_state.json``'s content: what embedkit resumes from (the state, the arguments, the batch layout)."""
+    return {"state": asdict(trainer.state), "args": trainer.args.to_dict(), "layout": getattr(trainer, "_layout", {})}
+
+
 def hf_trainer_state(trainer: BaseTrainer) -> dict[str, Any]:
-    """``trainer_state.json``'s content: transformers' ``TrainerState`` keys (what tools and scripts read:
-    ``global_step``, ``best_model_checkpoint``, ``log_history``, ...) with what embedkit resumes from (the state,
-    the arguments, the batch layout) under ``"embedkit"``."""
+    """``trainer_state.json``'s content: transformers' ``TrainerState`` keys only (what tools and scripts read:
+    ``global_step``, ``best_model_checkpoint``, ``log_history``, ...; sentence-transformers resumes from it)."""
     state, args = trainer.state, trainer.args
-    resume_state = {"state": asdict(state), "args": args.to_dict(), "layout": getattr(trainer, "_layout", {})}
     best_step = None
     if state.best_model_checkpoint:
         best_step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
@@ -156,12 +179,11 @@ def hf_trainer_state(trainer: BaseTrainer) -> dict[str, Any]:
         "num_input_tokens_seen": 0,
         "num_train_epochs": math.ceil(args.num_train_epochs),
         "save_steps": args.save_steps,
-        "stateful_callbacks": {},
+        "stateful_callbacks": {"TrainerControl": {"args": asdict(trainer.control), "attributes": {}}},
         "total_flos": 0.0,
         "train_batch_size": args.per_device_train_batch_size,
         "trial_name": None,
         "trial_params": None,
-        "embedkit": resume_state,
     }
 
 
@@ -182,7 +204,8 @@ def save_trainer_checkpoint(trainer: BaseTrainer, output_dir: Path, losses: nn.M
     if dist_utils.is_local_main_process() if on_each_node else dist_utils.is_main_process():
         payload = hf_trainer_state(trainer)
         save_checkpoint(path, trainer.model, trainer._loss_only_params(losses), optimizer, scheduler, scaler,
-                        payload, model_only=trainer.args.save_only_model, rng_states=rng_states)
+                        payload, resume_state(trainer), model_only=trainer.args.save_only_model,
+                        rng_states=rng_states)
         best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
         rotate_checkpoints(output_dir, trainer.args.save_total_limit, best)
     if dist_utils.is_main_process():

@@ -95,9 +95,12 @@ def evaluate(trainer: BaseTrainer, eval_dataset: Any = None, metric_key_prefix: 
         output = trainer.evaluation_loop(loader, description="Evaluation", metric_key_prefix=prefix)
         logged_only.update({f"{prefix}_{key}": value
                             for key, value in trainer_log.drain_loss_components(trainer, "eval").items()})
+        # as transformers counts them: every rank's rows (the dataset's length), in global batches
         batch_size = args.per_device_eval_batch_size * dist_utils.get_world_size()
+        rows = len(dataset) if hasattr(dataset, "__len__") else output.num_samples * dist_utils.get_world_size()
         metrics.update(output.metrics)
-        metrics.update(speed_metrics(prefix, start, output.num_samples, math.ceil(output.num_samples / batch_size)))
+        metrics.update(speed_metrics(prefix, start, rows, math.ceil(rows / batch_size)))
+    start = time.perf_counter()
     evaluator_metrics: dict[str, float] = {}
     if dist_utils.is_main_process():
         eval_dir = Path(args.output_dir or "trainer_output") / "eval"  # where ST's trainer has evaluators write CSVs
@@ -108,6 +111,8 @@ def evaluate(trainer: BaseTrainer, eval_dataset: Any = None, metric_key_prefix: 
             evaluator_metrics.update({k if k.startswith(f"{metric_key_prefix}_") else f"{metric_key_prefix}_{k}":
                                       float(v) for k, v in out.items()})
     metrics.update(dist_utils.broadcast_object(evaluator_metrics))
+    if not datasets:  # evaluators only: transformers still times its (empty) evaluation loop, which runs them
+        metrics.update(speed_metrics(metric_key_prefix, start, 0, 0))
     if was_training:
         model.train()
     state = trainer.state

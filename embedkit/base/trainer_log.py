@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from embedkit import distributed as dist_utils
+from embedkit.base.trainer_state import speed_metrics
 
 if TYPE_CHECKING:
     from embedkit.base.trainer import BaseTrainer
@@ -22,20 +23,22 @@ logger = logging.getLogger("embedkit.base.trainer")  # the trainer's messages ke
 
 
 def log_entry(trainer: BaseTrainer, entry: dict[str, Any], output_dir: Path, bar: Any) -> None:
-    """Record ``entry`` in the run's log history and, on the main process, in the log, the progress bar's
-    postfix and ``output_dir/training_log.jsonl``, then call ``on_log``."""
+    """Record ``entry`` in the run's log history, call ``on_log`` (on every rank, as transformers does), then on the
+    main process show the logs, with what callbacks added to them (SPLADE's regularizer weights), in the log, the
+    progress bar's postfix and ``output_dir/training_log.jsonl``. As in transformers, the log history keeps the
+    entry as it was before the callbacks."""
     trainer.state.log_history.append(entry)
-    if not dist_utils.is_main_process():
-        return
-    logger.info("%s", entry)
-    if bar is not None:
-        bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k in ("loss", "learning_rate", "grad_norm")})
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with open(output_dir / "training_log.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry) + "\n")
     logs = {k: v for k, v in entry.items() if k != "step"}  # as transformers: the step is in log_history's
     trainer._callback("on_log", logs=logs)                    # entries, not in the logs handed to callbacks
-    entry.update(logs)  # what a callback adds to the logs (SPLADE's regularizer weights) stays in the history
+    if not dist_utils.is_main_process():
+        return
+    shown = {**logs, "step": entry["step"]} if "step" in entry else logs
+    logger.info("%s", shown)
+    if bar is not None:
+        bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items() if k in ("loss", "learning_rate", "grad_norm")})
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(output_dir / "training_log.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(shown) + "\n")
 
 
 def track_loss_components(trainer: BaseTrainer, loss: dict[str, Tensor]) -> None:
@@ -52,6 +55,19 @@ def track_loss_components(trainer: BaseTrainer, loss: dict[str, Tensor]) -> None
         sums[key] = sums[key] + value if key in sums else value
     device = value.device if value is not None else None
     sums["steps"] = sums.get("steps", torch.tensor(0, device=device)) + 1
+
+
+def train_summary(trainer: BaseTrainer, started: float, total_loss: float, trained: int, world: int
+                  ) -> dict[str, float]:
+    """The metrics ``train()`` returns, as transformers 5.25 computes them: speed and mean step loss over the
+    ``trained`` steps of this call (a resumed run's own share), the loss averaged over ranks."""
+    args, max_steps = trainer.args, trainer.state.max_steps
+    train_loss = dist_utils.mean_over_ranks(total_loss) / max(trained, 0.001)
+    samples = (args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * world
+               if args.max_steps > 0
+               else round(sum(len(d) for d in trainer.train_datasets.values()) * args.num_train_epochs))
+    return {**speed_metrics("train", started, samples * trained / max(max_steps, 1), trained), "total_flos": 0.0,
+            "train_loss": train_loss}
 
 
 def drain_loss_components(trainer: BaseTrainer, kind: str) -> dict[str, float]:

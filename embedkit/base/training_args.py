@@ -81,6 +81,15 @@ class MultiDatasetBatchSamplers(_ChoiceEnum):
     PROPORTIONAL = "proportional"
 
 
+def _launched_distributed() -> bool:
+    """Several processes: a started process group of more than one rank, or torchrun's ``WORLD_SIZE`` > 1."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size() > 1
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def _json_dict(value: Any, message: str) -> Any:
     """A dict argument given as its JSON string (from a command line) is decoded; an invalid one raises."""
     if not isinstance(value, str):
@@ -350,6 +359,12 @@ class BaseTrainingArguments:
             if self.save_strategy == "steps" and self.eval_steps and self.save_steps % self.eval_steps:
                 raise ValueError(f"load_best_model_at_end needs save_steps ({self.save_steps}) to be a multiple of "
                                  f"eval_steps ({self.eval_steps})")
+        if not self.dataloader_drop_last and _launched_distributed():  # as sentence-transformers, under DDP
+            if self.output_dir != "unused":
+                logger.warning(
+                    "When using DistributedDataParallel (DDP), it is recommended to set `dataloader_drop_last=True` "
+                    "to avoid hanging issues with an uneven last batch. Setting `dataloader_drop_last=True`.")
+            self.dataloader_drop_last = True
         plateau = self.lr_scheduler_type == "reduce_lr_on_plateau"
         if plateau and self.eval_strategy == "no":
             raise ValueError("lr_scheduler_type reduce_lr_on_plateau requires an eval strategy")

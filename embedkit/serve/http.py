@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,8 @@ class HttpError(Exception):
 
     def body(self) -> dict[str, Any]:
         """The JSON error object (text-embeddings-inference's ``error`` / ``error_type`` plus the offending field)."""
-        body: dict[str, Any] = {"error": self.message, "error_type": self.ERROR_TYPES.get(self.status, "Backend")}
+        kind = self.ERROR_TYPES.get(self.status, "Validation" if self.status < 500 else "Backend")
+        body: dict[str, Any] = {"error": self.message, "error_type": kind}
         if self.field is not None:
             body["field"] = self.field
         return body
@@ -98,12 +100,18 @@ async def read_request(reader: asyncio.StreamReader, max_body_bytes: int,
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
             raise HttpError(400, f"malformed header line {line[:100]!r}")
-        headers[name.lower()] = value.strip()
+        name, value = name.lower(), value.strip()
+        if name in ("content-length", "transfer-encoding") and headers.get(name, value) != value:
+            raise HttpError(400, f"conflicting {name} headers")  # RFC 9112 6.3: the body's end is unknown
+        headers[name] = value
     request = Request(method.upper(), target.split("?", 1)[0], version, headers)
-    if "chunked" in headers.get("transfer-encoding", "").lower():
+    if "transfer-encoding" in headers:
         raise HttpError(411, "chunked request bodies are not supported: send Content-Length")
-    length_text = headers.get("content-length", "0")
-    if not length_text.isdigit():
+    length_text = headers.get("content-length")
+    if length_text is None and request.method in ("POST", "PUT", "PATCH"):
+        raise HttpError(411, f"a {request.method} request needs a Content-Length header")
+    length_text = length_text or "0"
+    if not re.fullmatch(r"[0-9]{1,18}", length_text):
         raise HttpError(400, f"bad Content-Length {length_text[:40]!r}")
     length = int(length_text)
     if length > max_body_bytes:

@@ -7,6 +7,7 @@ ignored, as text-embeddings-inference and OpenAI do.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +25,33 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise HttpError(400, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise HttpError(400, "the body is not valid JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise HttpError(400, f"the body must be a JSON object, got {type(value).__name__}")
+    if _SURROGATE_ESCAPE.search(body):  # a pair is one character; a lone surrogate is not Unicode text
+        _refuse_lone_surrogates(value)
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise HttpError(400, f"the body is not valid JSON text: a lone surrogate "
+                                     f"{item[exc.start]!r} is not a Unicode character") from None
 
 
 def _texts(body: dict[str, Any], name: str, max_inputs: int) -> tuple[list[str], bool]:

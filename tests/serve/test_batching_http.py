@@ -125,6 +125,9 @@ def test_the_event_loop_answers_while_the_model_runs():
     (b"GARBAGE\r\n\r\n", 400), (b"GET /health HTTP/2.0\r\n\r\n", 505),
     (b"POST /embed HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
     (b"POST /embed HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+    ("POST /embed HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1"), 400),  # a digit to isdigit()
+    (b"POST /embed HTTP/1.1\r\nContent-Length: 15\r\nContent-Length: 14\r\n\r\n{\"inputs\": \"x\"}", 400),
+    (b"POST /embed HTTP/1.1\r\nHost: x\r\n\r\n{\"inputs\": \"x\"}", 411),  # the body's end is unknown
     (b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
 ])
 def test_protocol_errors_answer_json_and_close(raw, status):
@@ -141,6 +144,8 @@ def test_protocol_errors_answer_json_and_close(raw, status):
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.split(b" ")[1] == str(status).encode() and b"Connection: close" in head
         assert body.startswith(b'{"error":')
+        assert (b'"error_type":"Validation"' in body) == (status < 500)  # 505: "Backend", as other 5xx
+        assert data.count(b"HTTP/1.1 ") == 1  # nothing after the error is read as another request
 
 
 def test_idle_connections_are_closed_after_the_idle_timeout():

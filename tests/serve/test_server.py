@@ -160,6 +160,8 @@ def test_concurrent_mixed_requests_are_batched_and_equal_single_requests(served,
     (b'{"inputs": "a", "prompt_name": "nope"}', "prompt_name", 422),
     (b'{"inputs": "a", "dimensions": 0}', "dimensions", 422),
     (b'{"inputs": ["a", "b", "c", "d", "e", "f", "g", "h", "i"]}', "inputs", 413),
+    pytest.param(b"[" * 5_000 + b"]" * 5_000, None, 400, id="nested-past-the-recursion-limit"),
+    (b'{"inputs": ["a\\ud800b"]}', None, 400),  # a lone surrogate escape: not Unicode text
 ])
 def test_bad_embed_bodies_are_json_errors_naming_the_field(served, raw, field, status):
     port, _ = served
@@ -177,6 +179,17 @@ def test_bad_embed_bodies_are_json_errors_naming_the_field(served, raw, field, s
 def test_bad_bodies_of_other_routes(served, path, raw, field):
     status, _, body = call(served[0], "POST", path, raw=raw)
     assert status == 422 and body["field"] == field
+
+
+def test_surrogate_pairs_are_text_and_lone_surrogates_are_refused_on_every_route(served):
+    port, _ = served
+    status, _, body = call(port, "POST", "/rerank", raw=b'{"query": "q\\ud83d\\ude00", "texts": ["a"], '
+                                                          b'"return_text": true}')
+    assert status == 200
+    for path, raw in [("/rerank", b'{"query": "q", "texts": ["a\\ud800b"], "return_text": true}'),
+                      ("/v1/embeddings", b'{"input": "\\udfff"}'), ("/embed_sparse", b'{"inputs": "x\\uDC00"}')]:
+        status, _, body = call(port, "POST", path, raw=raw)
+        assert status == 400 and "lone surrogate" in body["error"] and body["error_type"] == "Validation", path
 
 
 def test_routes_methods_and_body_size(served):

@@ -167,5 +167,6 @@ def test_sigterm_on_one_rank_stops_every_rank_after_one_collective_checkpoint(tm
     assert [p.exitcode for p in context.processes] == [-signal.SIGTERM, -signal.SIGTERM]
     assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-2"]
     state = json.loads((tmp_path / "checkpoint-2" / "trainer_state.json").read_text())
-    assert state["global_step"] == 2 and state["embedkit"]["layout"]["world_size"] == 2
+    ours = json.loads((tmp_path / "checkpoint-2" / "embedkit_state.json").read_text())
+    assert state["global_step"] == 2 and ours["layout"]["world_size"] == 2
     assert (tmp_path / "checkpoint-2" / "rng_state_rank1.json").is_file(), "both ranks' RNG states are saved"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 
+import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from embedkit import SentenceTransformer
 from embedkit.base.trainer import SentenceTransformerTrainer, TrainerCallback
@@ -86,10 +89,15 @@ def test_checkpoint_is_a_loadable_model_folder(tmp_path):
     assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in model.state_dict().items())
     state = json.loads((folder / "trainer_state.json").read_text())
     assert state["global_step"] == 2 and not list((tmp_path / "ck").glob(".checkpoint*"))
-    # transformers' TrainerState keys at the top (what tools read), embedkit's resume state under "embedkit"
-    assert {"best_global_step", "best_metric", "best_model_checkpoint", "epoch", "log_history", "max_steps",
-            "logging_steps", "save_steps", "train_batch_size", "trial_name"} <= set(state)
-    assert state["embedkit"]["state"]["global_step"] == 2 and state["log_history"][-1]["step"] == 2
+    # transformers' TrainerState keys only (what tools read, and what sentence-transformers' TrainerState takes to
+    # resume), embedkit's resume state in its own file
+    assert set(state) == {"best_global_step", "best_metric", "best_model_checkpoint", "epoch", "eval_steps",
+                          "global_step", "is_hyper_param_search", "is_local_process_zero", "is_world_process_zero",
+                          "log_history", "logging_steps", "max_steps", "num_input_tokens_seen", "num_train_epochs",
+                          "save_steps", "stateful_callbacks", "total_flos", "train_batch_size", "trial_name",
+                          "trial_params"}
+    ours = json.loads((folder / "embedkit_state.json").read_text())
+    assert ours["state"]["global_step"] == 2 and state["log_history"][-1]["step"] == 2
 
 
 class Scores:
@@ -317,7 +325,8 @@ DAMAGE = {
     "scheduler.pt/truncated": ("scheduler.pt", None),  # None: the first half of the real file
     "rng_state.safetensors/truncated": ("rng_state.safetensors", None),
     "rng_state.json/garbage": ("rng_state.json", b"{"),
-    "trainer_state.json/no_state": ("trainer_state.json", b"{}"),
+    "trainer_state.json/garbage": ("trainer_state.json", b"{"),
+    "embedkit_state.json/no_state": ("embedkit_state.json", b"{}"),
 }
 
 
@@ -337,13 +346,33 @@ def test_a_damaged_checkpoint_is_named_and_true_falls_back_to_the_previous_one(t
     assert f"resumed from {tmp_path / 'damaged' / 'checkpoint-2'} at step 2" in caplog.text
 
 
-def test_checkpoints_of_the_former_layout_still_resume(tmp_path):
-    """Checkpoints written before trainer_state.json took transformers' keys (embedkit's state at the top) resume."""
+@pytest.mark.parametrize("layout", ["embedkit-at-top", "under-embedkit-key", "transformers"])
+def test_checkpoints_of_other_layouts_resume_exactly(tmp_path, layout):
+    """Checkpoints of embedkit's former layouts (its state as trainer_state.json; then under its "embedkit" key) and
+    of transformers' Trainer (sentence-transformers: trainer_state.json with transformers' keys, RNG states pickled
+    in rng_state.pth, no embedkit_state.json) resume to the uninterrupted run's weights."""
     common = dict(max_steps=4, save_strategy="steps", save_steps=2)
     full, _ = run(tmp_path, "full", **common)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, "old", callbacks=[Crash(3)], **common)
-    path = tmp_path / "old" / "checkpoint-2" / "trainer_state.json"
-    path.write_text(json.dumps(json.loads(path.read_text())["embedkit"]))
+    checkpoint = tmp_path / "old" / "checkpoint-2"
+    ours = json.loads((checkpoint / "embedkit_state.json").read_text())
+    (checkpoint / "embedkit_state.json").unlink()
+    hf_state = json.loads((checkpoint / "trainer_state.json").read_text())
+    if layout == "embedkit-at-top":
+        (checkpoint / "trainer_state.json").write_text(json.dumps(ours))
+    elif layout == "under-embedkit-key":
+        (checkpoint / "trainer_state.json").write_text(json.dumps({**hf_state, "embedkit": ours}))
+    else:  # the files transformers' Trainer writes: its RNG states as one pickled dict
+        from embedkit.checkpoint import set_rng_state
+
+        tensors = load_file(str(checkpoint / "rng_state.safetensors"))
+        meta = json.loads((checkpoint / "rng_state.json").read_text())
+        set_rng_state(tensors, meta)
+        torch.save({"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.get_rng_state()},
+                   checkpoint / "rng_state.pth")
+        (checkpoint / "rng_state.safetensors").unlink()
+        (checkpoint / "rng_state.json").unlink()
+        random.seed(123), np.random.seed(123), torch.manual_seed(123)  # the resume must restore them, not find them
     resumed, _ = run(tmp_path, "old", resume=True, **common)
     assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in full.state_dict().items())
