@@ -230,3 +230,44 @@ def test_reduce_lr_on_plateau_steps_after_each_evaluation_with_the_best_model_me
 def test_reduce_lr_on_plateau_needs_an_eval_strategy():
     with pytest.raises(ValueError, match="reduce_lr_on_plateau requires an eval strategy"):
         Args(output_dir="unused", lr_scheduler_type="reduce_lr_on_plateau")
+
+
+def test_dataloader_drop_last_is_forced_under_ddp_with_st_warning(monkeypatch, caplog):
+    """ST sets dataloader_drop_last=True (with a warning) when training distributed: the uneven last batch is
+    dropped there, so a run has ST's number of steps."""
+    assert Args(output_dir="x").dataloader_drop_last is False
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun's environment
+    with caplog.at_level(logging.WARNING):
+        args = Args(output_dir="x")
+    assert args.dataloader_drop_last is True and "Setting `dataloader_drop_last=True`" in caplog.text
+
+
+def test_train_loss_and_speed_count_only_this_calls_steps_after_a_resume(tmp_path):
+    """transformers 5.25: train_loss is the mean of the step losses run in this call, and the speed metrics count
+    this call's share of the samples and steps (a resumed run used to divide by every step of the schedule)."""
+    from tests.training.test_trainer import Crash, run
+
+    common = dict(max_steps=6, save_strategy="steps", save_steps=2)
+    _, full = run(tmp_path, "full", **common)
+    losses = [e["loss"] for e in full.state.log_history if "loss" in e and "train_loss" not in e]
+    summary = full.state.log_history[-1]
+    assert summary["train_loss"] == pytest.approx(sum(losses) / 6, rel=1e-6)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "cut", callbacks=[Crash(3)], **common)
+    _, resumed = run(tmp_path, "cut", resume=True, **common)
+    summary = resumed.state.log_history[-1]
+    assert summary["train_loss"] == pytest.approx(sum(losses[2:]) / 4, rel=1e-6)  # steps 3-6 ran in this call
+    runtime = summary["train_runtime"]
+    assert summary["train_steps_per_second"] == pytest.approx(4 / runtime, rel=0.05, abs=2e-3)
+    assert summary["train_samples_per_second"] == pytest.approx(4 * 4 / runtime, rel=0.05, abs=2e-3)
+
+
+def test_evaluating_with_evaluators_only_reports_the_runtime_keys_as_st(tmp_path):
+    """ST runs evaluators inside transformers' (empty) evaluation loop, which still reports runtime keys."""
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path / "ev"), disable_tqdm=True)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model),
+                                         evaluator=Scores())
+    metrics = trainer.evaluate()
+    assert {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_dev_score"} <= set(metrics)
+    assert metrics["eval_samples_per_second"] == metrics["eval_steps_per_second"] == 0.0
