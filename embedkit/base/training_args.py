@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -82,12 +83,12 @@ class MultiDatasetBatchSamplers(_ChoiceEnum):
 
 
 def _launched_distributed() -> bool:
-    """Several processes: a started process group of more than one rank, or torchrun's ``WORLD_SIZE`` > 1."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size() > 1
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Several processes: torchrun's ``WORLD_SIZE`` > 1, or a started process group of more than one rank (looked
+    at only when torch is imported already: a started group implies it, and argument checks stay torch-free)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return True
+    dist = sys.modules.get("torch.distributed")
+    return bool(dist is not None and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1)
 
 
 def _json_dict(value: Any, message: str) -> Any:

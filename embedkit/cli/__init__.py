@@ -21,7 +21,15 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from embedkit.cli.inputs import check_output_path, check_positive, parse_column, read_numbered_texts
+from embedkit.cli.inputs import (
+    check_output_path,
+    check_positive,
+    check_unicode,
+    parse_column,
+    positive_int,
+    read_numbered_texts,
+    write_atomically,
+)
 
 MAIN_EPILOG = """\
 Run 'embedkit COMMAND --help' for a command's options. Without --model, the default model all-MiniLM-L6-v2 comes
@@ -76,6 +84,8 @@ def model_path(name: str | None) -> str:
 def _encode_texts(args: argparse.Namespace) -> list[str]:
     """The texts to embed (arguments, then ``--file``), with every input and the output path checked."""
     texts = list(args.texts or [])
+    for number, text in enumerate(texts, 1):
+        check_unicode(text, f"text argument {number}")
     if args.file:
         from_file = read_numbered_texts(args.file, field=args.field, column=args.column, header=args.header)
         if not from_file:
@@ -96,21 +106,42 @@ def _encode(args: argparse.Namespace) -> int:
     from embedkit.cli.model_loading import load_model
     from embedkit.sentence_transformer.model import SentenceTransformer
 
-    model = load_model(SentenceTransformer, model_path(args.model), args.quantize)
+    path = model_path(args.model)
+    refuse_other_kind(path, "SentenceTransformer", "--model")
+    model = load_model(SentenceTransformer, path, args.quantize)
     emb = model.encode(texts, batch_size=args.batch_size, normalize_embeddings=args.normalize,
                        precision=args.precision, prompt_name=args.prompt_name, show_progress_bar=True)
     if args.output and args.output.endswith(".npy"):
-        np.save(args.output, emb)
+        write_atomically(args.output, lambda stream: np.save(stream, emb))
         print(f"embedkit: wrote {emb.shape} {emb.dtype} to {args.output}", file=sys.stderr)
         return 0
-    stream = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    try:
-        for text, vector in zip(texts, emb):
-            stream.write(json.dumps({"text": text, "embedding": vector.tolist()}, ensure_ascii=False) + "\n")
-    finally:
-        if args.output:
-            stream.close()
+    lines = (json.dumps({"text": text, "embedding": vector.tolist()}, ensure_ascii=False) + "\n"
+             for text, vector in zip(texts, emb))
+    if args.output:  # the whole file or none of it
+        write_atomically(args.output, lambda stream: stream.writelines(line.encode("utf-8") for line in lines))
+    else:
+        sys.stdout.writelines(lines)
     return 0
+
+
+def refuse_other_kind(path: str, expected: str, option: str) -> None:
+    """Refuse a local model folder of another kind than ``expected`` (a CrossEncoder where embeddings are wanted
+    would give the output of an untrained pooling head); Hub ids are not looked at here.
+
+    Raises:
+        ValueError: naming ``option``, the kind found and what to do instead.
+    """
+    from pathlib import Path
+
+    if not Path(path).is_dir():
+        return
+    kind = model_kind(path)
+    if kind == expected or (expected == "SentenceTransformer" and kind == "SparseEncoder"):
+        return  # a SparseEncoder's embeddings are what it is for (vocabulary-sized vectors)
+    uses = {"CrossEncoder": "it scores pairs (search --rerank, serve --reranker)",
+            "SparseEncoder": "it gives sparse vectors (search --sparse, serve --sparse)",
+            "SentenceTransformer": "it embeds texts (encode, search --model, serve MODEL)"}
+    raise ValueError(f"{option} {path} is a {kind}, not a {expected}: {uses[kind]}")
 
 
 SPARSE_MODULES = ("SpladePooling", "SparseStaticEmbedding", "MLMTransformer", "SparseAutoEncoder", "CSRSparsity")
@@ -186,6 +217,8 @@ def _info(args: argparse.Namespace) -> int:
 
     from embedkit.hub import resolve_model_path
 
+    if args.model_name and args.model and args.model_name != args.model:
+        raise ValueError(f"two models given: MODEL {args.model_name} and --model {args.model}; give one")
     folder = resolve_model_path(model_path(args.model_name or args.model))
     kind = model_kind(folder)
     module = {"SentenceTransformer": "embedkit.sentence_transformer.model", "CrossEncoder": "embedkit.cross_encoder",
@@ -253,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--corpus", required=True, help="one document per line, .jsonl (--field), .tsv/.csv (--column), "
                       "- = stdin")
     srch.add_argument("--query", action="append", required=True, help="repeat for several queries (not empty)")
-    srch.add_argument("--top-k", type=int, default=5, help="results per query (positive; default 5)")
+    srch.add_argument("--top-k", type=positive_int, default=5, help="results per query (positive; default 5)")
     srch.add_argument("--format", choices=["tsv", "jsonl"], default="tsv",
                       help="tsv: query, rank, score, text, with \\\\ \\t \\n \\r escapes; jsonl adds corpus_id "
                       "(line number in the corpus file)")
@@ -264,9 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--force-rerank", action="store_true",
                       help="let --rerank use a model that is not a CrossEncoder (its head is untrained: random scores)")
     srch.add_argument("--sparse", metavar="MODEL", help="fuse with this SparseEncoder's ranking (RRF)")
-    srch.add_argument("--candidates", type=int, default=100,
+    srch.add_argument("--candidates", type=positive_int, default=100,
                       help="first-stage candidates for --rerank/--sparse (positive; default 100)")
-    srch.add_argument("--rrf-k", type=int, default=60, help="reciprocal rank fusion constant (positive; default 60)")
+    srch.add_argument("--rrf-k", type=positive_int, default=60,
+                      help="reciprocal rank fusion constant (positive; default 60)")
     for p in (enc, srch):
         p.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
         p.add_argument("--column", type=parse_column, default=0,
@@ -302,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (enc, srch, ev, inf):
         p.add_argument("--model", help="folder or Hub id (default: all-MiniLM-L6-v2)")
     for p in (enc, srch, ev):
-        p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
+        p.add_argument("--batch-size", type=positive_int, default=32, help="texts per forward pass (default: 32)")
         add_quantize_argument(p)
     return parser
 

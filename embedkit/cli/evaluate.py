@@ -45,9 +45,12 @@ def run(args: argparse.Namespace, model_path_for: Callable[[str | None], str]) -
     """Evaluate the SentenceTransformer at ``model_path_for(args.model)`` (looked up once the data has been read) on
     ``args.data``; print the metrics (progress on stderr)."""
     evaluator = build_evaluator(args.data, split=args.split, batch_size=args.batch_size)
+    from embedkit.cli import refuse_other_kind
     from embedkit.sentence_transformer.model import SentenceTransformer
 
-    model = load_model(SentenceTransformer, model_path_for(args.model), args.quantize)
+    path = model_path_for(args.model)
+    refuse_other_kind(path, "SentenceTransformer", "--model")
+    model = load_model(SentenceTransformer, path, args.quantize)
     metrics = evaluator(model)
     if args.format == "json":
         print(json.dumps({"primary_metric": evaluator.primary_metric, "metrics": metrics}, indent=2))

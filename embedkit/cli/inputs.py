@@ -1,4 +1,5 @@
-"""Reading the texts a command works on: plain text files, JSONL (one field), TSV or CSV (one column), or stdin.
+"""Reading the texts a command works on: plain text files, JSONL (one field), TSV or CSV (one column), or stdin;
+and checking the command line's values and output paths, and writing outputs whole or not at all.
 
 Every reader returns ``(line, text)`` pairs: ``line`` is the 1-based line of the file the text starts on, so
 results can point back into the file. Blank texts are skipped. Files are UTF-8; a leading byte order mark is
@@ -14,13 +15,15 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 STDIN = "-"
 TABLE_SUFFIXES = (".tsv", ".csv")
@@ -84,6 +87,7 @@ def _jsonl_texts(name: str, text: str, field: str) -> list[tuple[int, str]]:
         value = record[field]
         if not isinstance(value, str):
             raise ValueError(f"{name}:{number}: {field!r} is {json.dumps(value)[:40]}, not a string")
+        check_unicode(value, f"{name}:{number}")
         if value.strip():
             texts.append((number, value))
     return texts
@@ -206,6 +210,79 @@ def check_output_path(path: str | Path, option: str, writable: bool = True) -> N
         raise NotADirectoryError(f"{option} {file}: {parent} is not a folder")
     if writable and (not os.access(parent, os.W_OK) or (file.exists() and not os.access(file, os.W_OK))):
         raise PermissionError(f"{option} {file}: not writable")
+
+
+def check_unicode(text: str, where: str) -> None:
+    """Refuse a text holding a lone UTF-16 surrogate (a JSON ``"\\ud800"`` escape, or bytes a command line could not
+    decode): it is not Unicode text, and no output could hold it.
+
+    Example:
+        >>> check_unicode("a\\ud800", "texts.jsonl:3")
+        Traceback (most recent call last):
+        ...
+        ValueError: texts.jsonl:3: the text holds '\\ud800', a lone surrogate, which is not a Unicode character
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{where}: the text holds {text[exc.start]!r}, a lone surrogate, which is not a Unicode "
+                         "character") from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1 (else a usage error, exit code 2).
+
+    Example:
+        >>> positive_int("3")
+        3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """An argparse ``type``: a TCP port, 0 (any free port) to 65535.
+
+    Example:
+        >>> port_number("8080")
+        8080
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {value}")
+    return value
+
+
+def write_atomically(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it to ``path``: an error or an interrupt
+    leaves no half-written output (an existing file stays as it was).
+
+    Example:
+        >>> import os, tempfile
+        >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
+        >>> write_atomically(target, lambda f: f.write(b"done"))
+        >>> open(target).read()
+        'done'
+    """
+    import tempfile
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            write(stream)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def check_positive(**values: int) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from embedkit.cli.inputs import check_output_path, check_positive, read_numbered_texts
+from embedkit.cli.inputs import check_output_path, check_positive, check_unicode, read_numbered_texts
 from embedkit.cli.model_loading import load_model
 
 SIGNATURE_VERSION = 1
@@ -71,10 +71,12 @@ def reranker_problem(folder: str | Path) -> str | None:
 
 def _check_models(args: argparse.Namespace) -> None:
     """The ``--rerank`` / ``--sparse`` models exist (a local folder or the Hub), and ``--rerank`` is a CrossEncoder."""
+    from embedkit.cli import refuse_other_kind
     from embedkit.hub import resolve_model_path
 
     if args.sparse:
-        resolve_model_path(args.sparse, default_organization="sparse-encoder")
+        refuse_other_kind(str(resolve_model_path(args.sparse, default_organization="sparse-encoder")),
+                          "SparseEncoder", "--sparse")
     if args.rerank:
         problem = reranker_problem(resolve_model_path(args.rerank, default_organization="cross-encoder"))
         if problem and not args.force_rerank:
@@ -91,6 +93,7 @@ def check_arguments(args: argparse.Namespace) -> list[tuple[int, str]]:
     for number, query in enumerate(args.query, 1):
         if not query.strip():
             raise ValueError(f"--query {number} is empty")
+        check_unicode(query, f"--query {number}")
     check_positive(top_k=args.top_k, candidates=args.candidates, rrf_k=args.rrf_k, batch_size=args.batch_size)
     corpus = read_numbered_texts(args.corpus, field=args.field, column=args.column, header=args.header)
     if not corpus:
@@ -267,9 +270,11 @@ def run(args: argparse.Namespace, model_path_for: Callable[[str | None], str]) -
     ``model_path_for(args.model)`` gives the model folder (called only once the inputs passed)."""
     numbered = check_arguments(args)
     corpus = [text for _, text in numbered]
+    from embedkit.cli import refuse_other_kind
     from embedkit.sentence_transformer.model import SentenceTransformer
 
     model_path = model_path_for(args.model)
+    refuse_other_kind(model_path, "SentenceTransformer", "--model")
     model = load_model(SentenceTransformer, model_path, args.quantize)
     corpus_emb = _corpus_embeddings(model, model_path, corpus, args.corpus_embeddings, args.batch_size)
     candidates = max(args.top_k, args.candidates) if (args.rerank or args.sparse) else args.top_k

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from embedkit.cli.inputs import port_number, positive_int
 from embedkit.cli.model_loading import add_quantize_argument, load_model
 
 SERVE_EPILOG = """\
@@ -35,17 +36,17 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     srv.add_argument("--sparse", metavar="PATH", help="SparseEncoder served on POST /embed_sparse")
     add_quantize_argument(srv)
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    srv.add_argument("--port", type=int, default=8080, help="port (0: a free one; default: 8080)")
-    srv.add_argument("--max-batch-tokens", type=int, default=16384,
+    srv.add_argument("--port", type=port_number, default=8080, help="port (0: a free one; default: 8080)")
+    srv.add_argument("--max-batch-tokens", type=positive_int, default=16384,
                      help="padded tokens per forward pass (default: 16384)")
-    srv.add_argument("--max-batch-size", type=int, default=128, help="inputs per forward pass (default: 128)")
+    srv.add_argument("--max-batch-size", type=positive_int, default=128, help="inputs per forward pass (default: 128)")
     srv.add_argument("--max-wait-ms", type=float, default=2.0,
                      help="how long a request waits for others to batch with (default: 2)")
-    srv.add_argument("--max-queued-inputs", type=int, default=4096,
+    srv.add_argument("--max-queued-inputs", type=positive_int, default=4096,
                      help="inputs queued or running before requests get 429 (default: 4096)")
-    srv.add_argument("--max-inputs-per-request", type=int, default=512,
+    srv.add_argument("--max-inputs-per-request", type=positive_int, default=512,
                      help="inputs in one request before 413 (default: 512)")
-    srv.add_argument("--max-input-tokens", type=int,
+    srv.add_argument("--max-input-tokens", type=positive_int,
                      help="longest input in tokens (default and upper bound: the model's max_seq_length)")
     srv.add_argument("--truncate", action=argparse.BooleanOptionalAction, default=True,
                      help="default of the requests' truncate field: cut longer inputs (default) or answer 413")
@@ -53,7 +54,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                      help="seconds before a request is answered 504 (default: 30)")
     srv.add_argument("--idle-timeout", type=float, default=60.0,
                      help="seconds a connection may wait between requests before it is closed (default: 60)")
-    srv.add_argument("--max-body-bytes", type=int, default=2 * 1024 * 1024,
+    srv.add_argument("--max-body-bytes", type=positive_int, default=2 * 1024 * 1024,
                      help="largest request body before 413 (default: 2 MiB)")
     srv.add_argument("--heap-trim-interval", type=float, default=10.0,
                      help="seconds between returns of the C heap's free memory to the system under constant load "
@@ -77,6 +78,23 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError("--max-inputs-per-request cannot exceed --max-queued-inputs")
 
 
+def _check_kinds(path: str, args: argparse.Namespace) -> None:
+    """Each model is of the kind its route serves (read from local folders, before any model loads)."""
+    from embedkit.cli import refuse_other_kind
+    from embedkit.cli.search import reranker_problem
+    from embedkit.hub import resolve_model_path
+
+    refuse_other_kind(path, "SentenceTransformer", "MODEL")
+    if args.reranker:
+        problem = reranker_problem(resolve_model_path(args.reranker, default_organization="cross-encoder"))
+        if problem:
+            raise ValueError(f"--reranker {args.reranker} is {problem}, not a CrossEncoder: its scores would come "
+                             "from an untrained, random head")
+    if args.sparse:
+        refuse_other_kind(str(resolve_model_path(args.sparse, default_organization="sparse-encoder")),
+                          "SparseEncoder", "--sparse")
+
+
 def run(args: argparse.Namespace, model_path: Callable[[str | None], str]) -> int:
     """Load the models and serve until SIGTERM/SIGINT."""
     _check(args)  # before any model loads
@@ -86,7 +104,11 @@ def run(args: argparse.Namespace, model_path: Callable[[str | None], str]) -> in
     from embedkit.sparse_encoder import SparseEncoder
 
     name = args.model_name or args.model
-    model = load_model(SentenceTransformer, model_path(name), args.quantize)
+    if args.model_name and args.model and args.model_name != args.model:
+        raise ValueError(f"two models given: MODEL {args.model_name} and --model {args.model}; give one")
+    path = model_path(name)
+    _check_kinds(path, args)
+    model = load_model(SentenceTransformer, path, args.quantize)
     reranker = load_model(CrossEncoder, args.reranker, args.quantize) if args.reranker else None
     sparse = load_model(SparseEncoder, args.sparse, args.quantize) if args.sparse else None
     config = ServeConfig(host=args.host, port=args.port, max_batch_tokens=args.max_batch_tokens,

@@ -69,6 +69,8 @@ def _read_data(spec: Any, base: Path, key: str = "train_data") -> Any:
         raise FileNotFoundError(f"{key}: no such file: {path}")
     dataset = read_table(path)
     columns = spec.get("columns")
+    if columns is not None and (not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)):
+        raise ValueError(f"{key}: columns must be a list of column names, got {columns!r}")
     if columns:
         missing = [c for c in columns if c not in dataset.column_names]
         if missing:
@@ -143,9 +145,11 @@ def training_arguments(config: dict[str, Any], base: Path, output_dir: str | Non
     relative to the current directory) overrides ``args.output_dir``; the default is ``base/output``.
 
     Example:
-        >>> training_arguments({"args": {"output_dir": "runs/a"}}, Path("/cfg"), None)["output_dir"]
-        '/cfg/runs/a'
-        >>> training_arguments({}, Path("/cfg"), "out")["output_dir"]
+        >>> import tempfile
+        >>> base = Path(tempfile.mkdtemp())
+        >>> training_arguments({"args": {"output_dir": "runs/a"}}, base, None)["output_dir"] == str(base / "runs/a")
+        True
+        >>> training_arguments({}, base, "out")["output_dir"]
         'out'
     """
     args = config.get("args") or {}
@@ -158,6 +162,7 @@ def training_arguments(config: dict[str, Any], base: Path, output_dir: str | Non
     if output_dir:
         args["output_dir"] = output_dir
     args.setdefault("output_dir", str(base / "output"))
+    _check_output_folder(args["output_dir"], "--output-dir" if output_dir else "args.output_dir")
     from dataclasses import fields
 
     from embedkit.sentence_transformer.training_args import SentenceTransformerTrainingArguments
@@ -170,11 +175,28 @@ def training_arguments(config: dict[str, Any], base: Path, output_dir: str | Non
     return args
 
 
+def _check_output_folder(folder: Any, option: str) -> None:
+    """Refuse, before training, an output folder that could not be created or written (the run would be lost)."""
+    if not isinstance(folder, str) or not folder:
+        raise ValueError(f"{option} must be a folder path, got {folder!r}")
+    path = Path(folder)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        kind = "the output folder" if existing == path else f"its parent {existing}"
+        raise NotADirectoryError(f"{option} {folder}: {kind} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise PermissionError(f"{option} {folder}: {existing} is not writable")
+
+
 def _model_name(config: dict[str, Any], base: Path) -> str | None:
     """``config["model"]``: a folder relative to the config file when one exists there, else as given (Hub id)."""
     name = config.get("model")
-    if not isinstance(name, str) or not name:
+    if name is None:
         return None
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"model must be a model folder or Hub id (a non-empty string), got {name!r}")
     folder = config_path_of(name, base)
     return str(folder) if folder.is_dir() else name
 

@@ -201,6 +201,27 @@ def test_train_paths_are_relative_to_the_config_file(tmp_path, monkeypatch, caps
     assert (elsewhere / "cli_out" / "final" / "modules.json").is_file()
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"args": {"output_dir": "afile/x"}}, "args.output_dir {cfg}/afile/x: its parent {cfg}/afile is a file"),
+    ({"args": {"output_dir": "afile"}}, "args.output_dir {cfg}/afile: the output folder is a file"),
+    ({"args": {"output_dir": 5}}, "args.output_dir must be a folder path, got 5"),
+    ({"model": 5}, "model must be a model folder or Hub id (a non-empty string), got 5"),
+    ({"model": " "}, "model must be a model folder or Hub id"),
+    ({"train_data": {"path": "pairs.tsv", "columns": "anchor"}}, "columns must be a list of column names"),
+])
+def test_train_config_values_are_checked_before_training(tmp_path, capsys, change, message):
+    """A config value of the wrong type, or an output folder that cannot be made, is one error line before any model
+    loads (the output folder used to fail only after training)."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "pairs.tsv").write_text(PAIRS, encoding="utf-8")
+    (cfg / "afile").write_text("not a folder", encoding="utf-8")
+    config = {"model": "/no/such/model", "train_data": "pairs.tsv", **change}
+    assert main(["train", str(write_config(cfg, config))]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert message.format(cfg=cfg) in line
+
+
 # ------------------------------------------------------------------ info: every model kind
 @pytest.mark.parametrize("folder, expected", [
     ("tiny_bert_v6", {"kind": "SentenceTransformer", "embedding_dimension": 16}),

@@ -161,11 +161,6 @@ def test_unusable_corpus_embeddings_are_reencoded(corpus_file, tmp_path, capsys,
 @pytest.mark.parametrize("extra, message", [
     (["--query", "   "], "--query 2 is empty"),
     (["--query", ""], "--query 2 is empty"),
-    (["--rrf-k", "-1"], "--rrf-k must be a positive integer, got -1"),
-    (["--rrf-k", "0"], "--rrf-k must be a positive integer"),
-    (["--top-k", "0"], "--top-k must be a positive integer"),
-    (["--candidates", "-3"], "--candidates must be a positive integer"),
-    (["--batch-size", "0"], "--batch-size must be a positive integer"),
     (["--corpus-embeddings", "/no/such/folder/e.npy"], "the folder /no/such/folder does not exist"),
     (["--corpus-embeddings", "emb.bin"], "must end in .npy"),
     (["--rerank", TINY], "is a SentenceTransformer, not a CrossEncoder"),
@@ -175,6 +170,23 @@ def test_unusable_corpus_embeddings_are_reencoded(corpus_file, tmp_path, capsys,
 def test_search_checks_inputs_before_loading_the_model(corpus_file, capsys, extra, message):
     err = _error(capsys, ["search", "--corpus", str(corpus_file), "--query", "q", "--model", NO_MODEL, *extra])
     assert message in err
+
+
+@pytest.mark.parametrize("command, option, value", [
+    ("search", "--rrf-k", "-1"), ("search", "--rrf-k", "0"), ("search", "--top-k", "0"),
+    ("search", "--candidates", "-3"), ("search", "--batch-size", "0"), ("encode", "--batch-size", "0"),
+    ("evaluate", "--batch-size", "-2"), ("serve", "--port", "70000"), ("serve", "--max-batch-size", "0"),
+    ("serve", "--max-batch-tokens", "-1"), ("serve", "--port", "x"),
+])
+def test_bad_option_values_are_usage_errors(corpus_file, capsys, command, option, value):
+    """A value an option cannot take is a usage error (exit code 2, the sub-command's one line), as a value of the
+    wrong type is, before anything loads."""
+    argv = {"search": ["search", "--corpus", str(corpus_file), "--query", "q"], "encode": ["encode", "x"],
+            "evaluate": ["evaluate", str(corpus_file)], "serve": ["serve"]}[command]
+    assert main([*argv, "--model", NO_MODEL, option, value]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"embedkit {command}: error: argument {option}:")
+    assert ("invalid int value" if value == "x" else value) in err
 
 
 def test_search_checks_the_embeddings_path_is_not_a_folder(corpus_file, tmp_path, capsys):
@@ -298,3 +310,56 @@ def test_corpus_id_is_the_line_number_for_every_format(tmp_path, capsys):
     for corpus in (txt, jsonl, tsv):
         rows, _ = _search(capsys, corpus, query="first text")
         assert {r["text"]: r["corpus_id"] for r in rows} == {"first text": 2, "second text": 5}, corpus
+
+
+def test_a_lone_surrogate_in_the_input_is_named_by_file_and_line_before_the_model_loads(tmp_path, capsys):
+    texts = _write(tmp_path / "t.jsonl", '{"text": "ok"}\n{"text": "a\\ud800b"}\n')
+    output = tmp_path / "out.jsonl"
+    err = _error(capsys, ["encode", "--file", str(texts), "--model", NO_MODEL, "--output", str(output)])
+    assert f"{texts}:2: the text holds '\\ud800', a lone surrogate" in err and not output.exists()
+    err = _error(capsys, ["search", "--corpus", str(texts), "--query", "q", "--model", NO_MODEL])
+    assert f"{texts}:2:" in err
+    err = _error(capsys, ["search", "--corpus", str(_write(tmp_path / "c.txt", "x\n")), "--query", "q\udcff",
+                          "--model", NO_MODEL])  # an argument bytes that the command line could not decode
+    assert "--query 1: the text holds '\\udcff'" in err
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".jsonl"])
+def test_encode_writes_its_output_whole_or_not_at_all(tmp_path, capsys, monkeypatch, suffix):
+    """An interrupt while the output is written leaves the file that was there (here: none, then the old one)."""
+    import embedkit.cli as cli
+
+    output = tmp_path / f"out{suffix}"
+    assert main(["encode", "a", "b", "--model", TINY, "--output", str(output)]) == 0
+    before = output.read_bytes()
+    real = cli.write_atomically
+
+    def interrupted(path, write):
+        def half(stream):
+            stream.write(b"partial")
+            raise KeyboardInterrupt
+
+        real(path, half)
+
+    monkeypatch.setattr(cli, "write_atomically", interrupted)
+    assert main(["encode", "c", "--model", TINY, "--output", str(output)]) == 130
+    assert output.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [output.name]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["encode", "x", "--model", CROSS], f"--model {CROSS} is a CrossEncoder, not a SentenceTransformer"),
+    (["evaluate", "{sts}", "--model", CROSS], "is a CrossEncoder, not a SentenceTransformer"),
+    (["search", "--corpus", "{sts}", "--query", "q", "--model", CROSS], "is a CrossEncoder"),
+    (["search", "--corpus", "{sts}", "--query", "q", "--model", TINY, "--sparse", CROSS],
+     f"--sparse {CROSS} is a CrossEncoder, not a SparseEncoder"),
+    (["serve", CROSS], f"MODEL {CROSS} is a CrossEncoder, not a SentenceTransformer"),
+    (["serve", TINY, "--reranker", TINY], "is a SentenceTransformer, not a CrossEncoder"),
+    (["serve", TINY, "--sparse", TINY], "is a SentenceTransformer, not a SparseEncoder"),
+    (["serve", TINY, "--model", CROSS], "two models given"),
+    (["info", TINY, "--model", CROSS], "two models given"),
+])
+def test_a_model_of_another_kind_is_refused_before_it_loads(tmp_path, capsys, argv, message):
+    sts = _write(tmp_path / "sts.tsv", "sentence1\tsentence2\tscore\na\tb\t1\nc\td\t0\n")
+    assert main([a.format(sts=sts) for a in argv]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the note on the .tsv header, if any
+    assert last.startswith("embedkit: error:") and message in last
