@@ -242,12 +242,24 @@ def _replace_folder(new: Path, target: Path) -> None:
         _replace_folder_locked(new, target)
 
 
+# Files a loader reads beside others when present: a stale copy carried over from an older save would override what
+# the new save wrote (transformers adds ``added_tokens.json``'s tokens beyond the embedding table; peft applies an
+# old adapter on top of new full weights).
+TOKENIZER_SIDE_FILES = frozenset({"vocab.txt", "vocab.json", "merges.txt", "added_tokens.json",
+                                  "special_tokens_map.json", "spiece.model", "sentencepiece.bpe.model",
+                                  "tokenizer.model", "bpe.codes"})
+ADAPTER_FILE = re.compile(r"^adapter_(config\.json|model\.(safetensors|bin))$")
+
+
 def _carry_over(old: Path, new: Path) -> None:
     """Copy into ``new`` what ``old`` holds and ``new`` lacks, module folders included (a user's notes in
-    ``2_Dense/`` stay), except weight files where ``new`` has weights of its own."""
+    ``2_Dense/`` stay), except weight and adapter files where ``new`` has weights of its own, and a tokenizer's side
+    files where ``new`` has a ``tokenizer.json``."""
     new_has_weights = any(WEIGHT_FILE.match(entry.name) for entry in new.iterdir())
+    new_has_tokenizer = (new / "tokenizer.json").is_file()
     for entry in old.iterdir():
-        if new_has_weights and entry.is_file() and WEIGHT_FILE.match(entry.name):
+        if entry.is_file() and ((new_has_weights and (WEIGHT_FILE.match(entry.name) or ADAPTER_FILE.match(entry.name)))
+                                or (new_has_tokenizer and entry.name in TOKENIZER_SIDE_FILES)):
             continue
         counterpart = new / entry.name
         if entry.is_dir() and not entry.is_symlink() and counterpart.is_dir() and not counterpart.is_symlink():

@@ -168,6 +168,24 @@ def test_save_over_an_existing_folder_keeps_unrelated_files(bert, tmp_path):
     assert (target / "notes.txt").read_text() == "mine"
 
 
+def test_save_over_an_older_folder_drops_the_files_a_loader_would_read_stale(bert, tmp_path, texts):
+    """A tokenizer's side files (an older save's added_tokens.json / vocab.txt: transformers adds those tokens beyond
+    the embedding table) and an adapter (peft would apply it on top of the new full weights) are not carried over
+    when the new save has its own tokenizer.json / weights; a user's other files are."""
+    target = tmp_path / "m"
+    bert.save(target)
+    stale = {"added_tokens.json": '{"[NEW]": 99999}', "vocab.txt": "[PAD]\n", "merges.txt": "#v\n",
+             "spiece.model": "x", "adapter_config.json": "{}", "adapter_model.safetensors": "x"}
+    for name, content in stale.items():
+        (target / name).write_text(content)
+    (target / "notes.txt").write_text("mine")
+    bert.save(target)
+    assert not [name for name in stale if (target / name).exists()]
+    assert (target / "notes.txt").read_text() == "mine"
+    np.testing.assert_array_equal(SentenceTransformer(str(target), device="cpu").encode(texts["tiny"]),
+                                  bert.encode(texts["tiny"]))
+
+
 def test_failed_save_leaves_previous_model_intact(bert, tmp_path, monkeypatch, texts):
     target = tmp_path / "m"
     bert.save(target)
@@ -258,3 +276,17 @@ def test_cross_encoder_saved_over_the_other_format_loads_what_was_saved(tmp_path
     pairs = [("a", "b"), ("c", "d")]
     np.testing.assert_allclose(CrossEncoder(str(folder), device="cpu").predict(pairs), model.predict(pairs),
                                atol=1e-6)
+
+
+def test_saved_config_names_the_dtype_the_weights_are_written_in(tmp_path):
+    """As transformers' save_pretrained: a model cast to bfloat16 is written with config.json saying so (it said
+    float32, so ST 6.2 and model_kwargs={"dtype": "auto"} reloaded it in float32)."""
+    import json
+
+    model = SentenceTransformer(str(FIXTURES / "tiny_bert_v6"), device="cpu")
+    model.save(tmp_path / "fp32")
+    assert json.loads((tmp_path / "fp32" / "config.json").read_text())["dtype"] == "float32"
+    model.to(torch.bfloat16).save(tmp_path / "bf16")
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["dtype"] == "bfloat16"
+    reloaded = SentenceTransformer(str(tmp_path / "bf16"), device="cpu", model_kwargs={"dtype": "auto"})
+    assert next(reloaded.parameters()).dtype == torch.bfloat16

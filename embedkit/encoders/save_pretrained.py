@@ -57,6 +57,25 @@ class SavePretrained:
                       lambda: ek_to_hf(self.state_dict(), model_type))  # type: ignore[attr-defined]
 
 
+def _with_weights_dtype(config: dict[str, Any], state: dict[str, Tensor]) -> dict[str, Any]:
+    """``config`` naming the dtype the floating-point weights are written in (most of their elements), as
+    transformers' ``save_pretrained`` does: under ``torch_dtype`` where the config has that key (transformers 4),
+    under ``dtype`` otherwise (transformers 5), so a model cast to bfloat16 is not described as float32."""
+    sizes: dict[Any, int] = {}
+    for tensor in state.values():
+        if tensor.is_floating_point():
+            sizes[tensor.dtype] = sizes.get(tensor.dtype, 0) + tensor.numel()
+    if not sizes:
+        return config
+    name = str(max(sizes, key=sizes.__getitem__)).removeprefix("torch.")
+    config = dict(config)
+    if "torch_dtype" in config:
+        config["torch_dtype"] = name
+    if "dtype" in config or "torch_dtype" not in config:
+        config["dtype"] = name
+    return config
+
+
 def write_network(root: nn.Module, model_type: str, folder: str | os.PathLike, safe_serialization: bool,
                   hf_config: Callable[[], dict[str, Any]], hf_state: Callable[[], dict[str, Tensor]]) -> None:
     """Write a network into ``folder`` as transformers' ``save_pretrained`` does: ``hf_config()`` as config.json and
@@ -71,9 +90,10 @@ def write_network(root: nn.Module, model_type: str, folder: str | os.PathLike, s
         write_active_adapter(root, model_type, folder, safe_serialization)
         return
     _warn_on_pruned_layers(root)
-    text = json.dumps(hf_config(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    (folder / "config.json").write_text(text, encoding="utf-8")
     state = {k: v.detach().cpu().contiguous() for k, v in hf_state().items()}
+    config = _with_weights_dtype(hf_config(), state)
+    text = json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    (folder / "config.json").write_text(text, encoding="utf-8")
     if safe_serialization:
         from safetensors.torch import save_file
 
