@@ -24,8 +24,8 @@ logger = logging.getLogger("embedkit.base.trainer")  # the trainer's messages ke
 
 def log_entry(trainer: BaseTrainer, entry: dict[str, Any], output_dir: Path, bar: Any) -> None:
     """Record ``entry`` in the run's log history, call ``on_log`` (on every rank, as transformers does), then on the
-    main process show the logs, with what callbacks added to them (SPLADE's regularizer weights), in the log, the
-    progress bar's postfix and ``output_dir/training_log.jsonl``. As in transformers, the log history keeps the
+    main process show the logs, with what callbacks added to them (SPLADE's regularizer weights), on stdout, in the
+    log, the progress bar's postfix and ``output_dir/training_log.jsonl``. As in transformers, the log history keeps the
     entry as it was before the callbacks."""
     trainer.state.log_history.append(entry)
     logs = {k: v for k, v in entry.items() if k != "step"}  # as transformers: the step is in log_history's
@@ -34,6 +34,10 @@ def log_entry(trainer: BaseTrainer, entry: dict[str, Any], output_dir: Path, bar
         return
     shown = {**logs, "step": entry["step"]} if "step" in entry else logs
     logger.info("%s", shown)
+    # printed as transformers' progress / printer callbacks print them (floats to 4 significant digits)
+    from tqdm.auto import tqdm
+
+    tqdm.write(str({k: f"{v:.4g}" if isinstance(v, float) else v for k, v in logs.items() if k != "total_flos"}))
     if bar is not None:
         bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items() if k in ("loss", "learning_rate", "grad_norm")})
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ transform, and the eval loss over uneven batches."""
 
 from __future__ import annotations
 
+import ast
 import logging
 
 import pytest
@@ -271,3 +272,16 @@ def test_evaluating_with_evaluators_only_reports_the_runtime_keys_as_st(tmp_path
     metrics = trainer.evaluate()
     assert {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_dev_score"} <= set(metrics)
     assert metrics["eval_samples_per_second"] == metrics["eval_steps_per_second"] == 0.0
+
+
+def test_logs_are_printed_as_transformers_prints_them(tmp_path, capsys):
+    """transformers' printer / progress callbacks print every log dict (floats to 4 significant digits, without
+    total_flos) on stdout; sentence-transformers users read their training curves there."""
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path / "pr"), per_device_train_batch_size=4, max_steps=2, logging_steps=1,
+                disable_tqdm=True)
+    SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model)).train()
+    printed = [ast.literal_eval(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [sorted(p) for p in printed] == [["epoch", "grad_norm", "learning_rate", "loss"]] * 2 + [
+        ["epoch", "train_loss", "train_runtime", "train_samples_per_second", "train_steps_per_second"]]
+    assert all(isinstance(v, str) and float(v) == float(f"{float(v):.4g}") for p in printed for v in p.values())
