@@ -35,9 +35,26 @@ def _column(header: list[str], names: tuple[str, ...], path: PathLike) -> int:
     raise ValueError(f"{path}: none of the columns {list(names)} found; header is {header}")
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path, keys: tuple[str, ...] = ()) -> list[dict]:
+    """The JSON objects of ``path``, one per non-blank line, each holding ``keys``; a ValueError names
+    ``file:line`` for a line that is not such an object."""
+    records = []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not a JSON object ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{number}: expected a JSON object, got {line.strip()[:40]}")
+            missing = [key for key in keys if key not in record]
+            if missing:
+                raise ValueError(f"{path}:{number}: no {', '.join(map(repr, missing))} field (the object has "
+                                 f"{', '.join(map(repr, record))})")
+            records.append(record)
+    return records
 
 
 def _qrels_path(folder: Path, split: str) -> Path:
@@ -90,10 +107,10 @@ def load_beir(folder: PathLike, split: str = "test", include_title: bool = True,
         if not (root / name).is_file():
             raise FileNotFoundError(f"{root}: missing {name}")
     corpus = {}
-    for doc in _read_jsonl(root / "corpus.jsonl"):
+    for doc in _read_jsonl(root / "corpus.jsonl", ("_id", "text")):
         title = doc.get("title") or ""
         corpus[str(doc["_id"])] = (title + " " + doc["text"]).strip() if include_title else doc["text"]
-    all_queries = {str(q["_id"]): q["text"] for q in _read_jsonl(root / "queries.jsonl")}
+    all_queries = {str(q["_id"]): q["text"] for q in _read_jsonl(root / "queries.jsonl", ("_id", "text"))}
 
     qrels_file = _qrels_path(root, split)
     header, rows = _read_tsv(qrels_file)
@@ -137,7 +154,17 @@ def load_sts(path: PathLike, normalize: bool = True, max_score: float = 5.0
     b = _column(header, ("sentence2", "sentence_2", "hypothesis"), path)
     s = _column(header, ("score", "label", "similarity"), path)
     scale = max_score if normalize else 1.0
-    return [r[a] for r in rows], [r[b] for r in rows], [float(r[s]) / scale for r in rows]
+    if not rows:
+        raise ValueError(f"{path}: no sentence pairs below the header")
+    scores = []
+    for number, row in enumerate(rows, 1):  # data rows, blank lines not counted
+        if len(row) <= max(a, b, s):
+            raise ValueError(f"{path}: data row {number} has {len(row)} columns, the header {len(header)}")
+        try:
+            scores.append(float(row[s]) / scale)
+        except ValueError:
+            raise ValueError(f"{path}: data row {number}: score {row[s][:40]!r} is not a number") from None
+    return [r[a] for r in rows], [r[b] for r in rows], scores
 
 
 def load_pair_labels(path: PathLike, label_map: dict[str, int] | None = None

@@ -94,6 +94,8 @@ def _encode_texts(args: argparse.Namespace) -> list[str]:
     if not texts:
         raise ValueError("no texts: give them as arguments or with --file")
     check_positive(batch_size=args.batch_size)
+    if args.output == "-":  # stdout, as for the input files
+        args.output = None
     if args.output:
         check_output_path(args.output, "--output")
     return texts
@@ -111,7 +113,7 @@ def _encode(args: argparse.Namespace) -> int:
     model = load_model(SentenceTransformer, path, args.quantize)
     emb = model.encode(texts, batch_size=args.batch_size, normalize_embeddings=args.normalize,
                        precision=args.precision, prompt_name=args.prompt_name, show_progress_bar=True)
-    if args.output and args.output.endswith(".npy"):
+    if args.output and args.output.lower().endswith(".npy"):
         write_atomically(args.output, lambda stream: np.save(stream, emb))
         print(f"embedkit: wrote {emb.shape} {emb.dtype} to {args.output}", file=sys.stderr)
         return 0
@@ -272,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", help="embed texts (arguments or --file) to .npy or JSONL", description=inputs_help)
     enc.add_argument("texts", nargs="*", help="texts to embed (also with --file)")
     enc.add_argument("--file", help="texts to embed: one per line, .jsonl (--field), .tsv/.csv (--column), - = stdin")
-    enc.add_argument("--output", help="path ending in .npy, else JSONL (default: stdout)")
+    enc.add_argument("--output", help="path ending in .npy, else JSONL; - or none: JSONL on stdout")
     enc.add_argument("--normalize", action="store_true", help="scale embeddings to unit length")
     enc.add_argument("--precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"],
                      help="output precision (default: float32)")

@@ -70,6 +70,17 @@ def _texts(body: dict[str, Any], name: str, max_inputs: int) -> tuple[list[str],
     return value, False
 
 
+def _truncate(body: dict[str, Any]) -> bool | None:
+    """``truncate``, with text-embeddings-inference's ``truncation_direction``: sentence-transformers (so embedkit)
+    keeps the start of a long input, which is TEI's ``"Right"``; ``"Left"`` is refused rather than ignored."""
+    direction = _option(body, "truncation_direction", str, "Right")
+    if direction.lower() != "right":
+        raise HttpError(422, f"`truncation_direction` {direction!r} is not supported: inputs are cut on the right "
+                        "(the start of a long input is kept), as sentence-transformers cuts them",
+                        field="truncation_direction")
+    return _option(body, "truncate", bool, None)
+
+
 def _option(body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any) -> Any:
     """Field ``name`` (None or absent: ``default``), checked to be of ``kind`` (bool is not an int here)."""
     value = body.get(name)
@@ -104,7 +115,7 @@ def parse_embed(body: dict[str, Any], max_inputs: int) -> EmbedRequest:
     """
     texts, single = _texts(body, "inputs", max_inputs)
     return EmbedRequest(texts, single, normalize=_option(body, "normalize", bool, True),
-                        truncate=_option(body, "truncate", bool, None),
+                        truncate=_truncate(body),
                         prompt_name=_option(body, "prompt_name", str, None),
                         dimensions=_option(body, "dimensions", int, None))
 
@@ -123,7 +134,7 @@ def parse_openai(body: dict[str, Any], max_inputs: int) -> EmbedRequest:
                         field="encoding_format")
     return EmbedRequest(texts, single, dimensions=_option(body, "dimensions", int, None),
                         encoding_format=encoding_format, model=_option(body, "model", str, None),
-                        truncate=_option(body, "truncate", bool, None))
+                        truncate=_truncate(body))
 
 
 @dataclass
@@ -152,4 +163,4 @@ def parse_rerank(body: dict[str, Any], max_inputs: int) -> RerankRequest:
         raise HttpError(422, "`texts` must be a list of strings", field="texts")
     return RerankRequest(body["query"], texts, raw_scores=_option(body, "raw_scores", bool, False),
                          return_text=_option(body, "return_text", bool, False),
-                         truncate=_option(body, "truncate", bool, None))
+                         truncate=_truncate(body))

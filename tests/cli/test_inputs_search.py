@@ -363,3 +363,34 @@ def test_a_model_of_another_kind_is_refused_before_it_loads(tmp_path, capsys, ar
     assert main([a.format(sts=sts) for a in argv]) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after the note on the .tsv header, if any
     assert last.startswith("embedkit: error:") and message in last
+
+
+def test_encode_output_dash_is_stdout_and_the_npy_suffix_is_read_in_any_case(tmp_path, capsys):
+    assert main(["encode", "a", "--model", TINY, "--output", "-"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["text"] == "a" and not (tmp_path / "-").exists()
+    assert main(["encode", "a", "b", "--model", TINY, "--output", str(tmp_path / "E.NPY")]) == 0
+    assert np.load(tmp_path / "E.NPY").shape == (2, 16)
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"corpus.jsonl": '{"_id": "d1", "text": "a"}\n{"_id": "d2"\n'}, "corpus.jsonl:2: not a JSON object"),
+    ({"corpus.jsonl": '{"_id": "d1", "title": "t"}\n'}, "corpus.jsonl:1: no 'text' field"),
+    ({"queries.jsonl": '["q1", "x"]\n'}, "queries.jsonl:1: expected a JSON object"),
+])
+def test_evaluate_names_the_file_and_line_of_a_bad_beir_record(tmp_path, capsys, files, message):
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    contents = {"corpus.jsonl": '{"_id": "d1", "text": "a"}\n', "queries.jsonl": '{"_id": "q1", "text": "x"}\n',
+                "qrels/test.tsv": "query-id\tcorpus-id\tscore\nq1\td1\t1\n", **files}
+    for name, text in contents.items():
+        _write(beir / name, text)
+    assert message in _error(capsys, ["evaluate", str(beir), "--model", NO_MODEL])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sentence1\tsentence2\tscore\n", "no sentence pairs below the header"),
+    ("sentence1\tsentence2\tscore\na\tb\tx\n", "data row 1: score 'x' is not a number"),
+    ("sentence1\tsentence2\tscore\na\tb\n", "data row 1 has 2 columns, the header 3"),
+])
+def test_evaluate_refuses_an_sts_file_without_usable_pairs(tmp_path, capsys, text, message):
+    assert message in _error(capsys, ["evaluate", str(_write(tmp_path / "sts.tsv", text)), "--model", NO_MODEL])

@@ -175,6 +175,8 @@ def test_bad_embed_bodies_are_json_errors_naming_the_field(served, raw, field, s
     ("/v1/embeddings", b'{"input": [1, 2]}', "input"),
     ("/rerank", b'{"texts": ["a"]}', "query"), ("/rerank", b'{"query": "q", "texts": "a"}', "texts"),
     ("/rerank", b'{"query": "q", "texts": ["a"], "raw_scores": 1}', "raw_scores"),
+    ("/rerank", b'{"query": "q", "texts": ["a"], "truncation_direction": "Left"}', "truncation_direction"),
+    ("/embed", b'{"inputs": "a", "truncation_direction": "left"}', "truncation_direction"),
 ])
 def test_bad_bodies_of_other_routes(served, path, raw, field):
     status, _, body = call(served[0], "POST", path, raw=raw)

@@ -58,7 +58,7 @@ def test_sigterm_drains_in_flight_request_then_exits_0():
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--max-batch-size", "0", "--max-batch-size must be positive, got 0"),
+    ("--max-inputs-per-request", "9999", "--max-inputs-per-request cannot exceed --max-queued-inputs"),
     ("--heap-trim-interval", "-1", "--max-wait-ms and --heap-trim-interval must be >= 0, --request-timeout and "
                                    "--idle-timeout > 0"),
 ])
