@@ -378,7 +378,7 @@ class BaseTrainer(TrainerAPI):
         steps_per_epoch = max(1, math.ceil(len(sampler) / accum))
         max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
         optimizer, scheduler = trainer_setup.optimizer_and_scheduler(self, losses, max_steps)
-        self.lr_scheduler = scheduler  # as transformers names it
+        self.lr_scheduler, self._running_optimizer = scheduler, optimizer  # what callbacks get, as in transformers
         scaler = torch.amp.GradScaler("cuda") if args.fp16 and device.type == "cuda" else None
         state = self.state = TrainerState(max_steps=max_steps)
         self._layout = {"world_size": world, "per_device_train_batch_size": args.per_device_train_batch_size,
@@ -556,7 +556,7 @@ class BaseTrainer(TrainerAPI):
         for callback in self.callbacks:
             hook = getattr(callback, event, None)
             if hook is not None:
-                hook(self.args, self.state, self.control, model=self.model, **kwargs)
+                hook(self.args, self.state, self.control, **{**trainer_log.callback_kwargs(self), **kwargs})
 
     def _log(self, entry: dict[str, Any], output_dir: Path, bar: Any) -> None:
         trainer_log.log_entry(self, entry, output_dir, bar)

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger("embedkit.base.trainer")  # the trainer's messages keep the trainer's logger name
 
 
+def callback_kwargs(trainer: BaseTrainer) -> dict[str, Any]:
+    """The keywords transformers' callback handler passes every event: the model, its tokenizer, the optimizer and
+    LR scheduler of the run (None before ``train()`` builds them); no DataLoader objects (embedkit's loop has none)."""
+    return {"model": trainer.model, "processing_class": getattr(trainer.model, "tokenizer", None),
+            "optimizer": getattr(trainer, "_running_optimizer", None),
+            "lr_scheduler": getattr(trainer, "lr_scheduler", None), "train_dataloader": None,
+            "eval_dataloader": None}
+
+
 def log_entry(trainer: BaseTrainer, entry: dict[str, Any], output_dir: Path, bar: Any) -> None:
     """Record ``entry`` in the run's log history, call ``on_log`` (on every rank, as transformers does), then on the
     main process show the logs, with what callbacks added to them (SPLADE's regularizer weights), on stdout, in the

@@ -285,3 +285,27 @@ def test_logs_are_printed_as_transformers_prints_them(tmp_path, capsys):
     assert [sorted(p) for p in printed] == [["epoch", "grad_norm", "learning_rate", "loss"]] * 2 + [
         ["epoch", "train_loss", "train_runtime", "train_samples_per_second", "train_steps_per_second"]]
     assert all(isinstance(v, str) and float(v) == float(f"{float(v):.4g}") for p in printed for v in p.values())
+
+
+def test_callbacks_get_transformers_keywords_with_the_running_optimizer_and_scheduler(tmp_path):
+    """transformers' callback handler passes model, processing_class, optimizer, lr_scheduler, train_dataloader and
+    eval_dataloader to every event (plus the event's own, e.g. logs); LR-logging callbacks read the scheduler."""
+    seen = {}
+
+    class Reader(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            seen["keys"] = set(kwargs)
+            seen["lr"] = kwargs["lr_scheduler"].get_last_lr()[0]
+            seen["optimizer_lr"] = kwargs["optimizer"].param_groups[0]["lr"]
+            seen["tokenizer"] = kwargs["processing_class"]
+
+    model = tiny_model()
+    args = Args(output_dir=str(tmp_path / "cb"), per_device_train_batch_size=4, max_steps=2, disable_tqdm=True,
+                learning_rate=1e-3, warmup_steps=1)
+    trainer = SentenceTransformerTrainer(model, args, train_dataset=sts_rows(8), loss=CosineMSE(model),
+                                         callbacks=[Reader()])
+    trainer.train()
+    assert seen["keys"] == {"model", "processing_class", "optimizer", "lr_scheduler", "train_dataloader",
+                            "eval_dataloader"}
+    assert seen["lr"] == seen["optimizer_lr"] == pytest.approx(0.0)  # linear decay reached 0 after step 2
+    assert seen["tokenizer"] is model.tokenizer and trainer.lr_scheduler is not None
