@@ -325,6 +325,18 @@ def test_max_seq_length_beyond_the_position_table_is_clamped_with_a_warning(tmp_
     assert model.max_seq_length == 512
 
 
+def test_rotary_encoders_take_a_max_seq_length_beyond_max_position_embeddings():
+    """No position table, no bound: sentence-transformers keeps max_seq_length=1000 on Qwen3 (rotary positions) and
+    encodes every token; so does embedkit (it used to cap at max_position_embeddings, cutting the input)."""
+    model = SentenceTransformer(str(FIXTURES / "qwen3_st"), device="cpu")
+    limit = model[0].config.max_position_embeddings
+    model.max_seq_length = limit + 100
+    assert model.max_seq_length == limit + 100
+    long_text = "word " * (limit + 50)
+    assert model.tokenize([long_text])["input_ids"].shape[1] > limit
+    assert model.encode([long_text]).shape[0] == 1
+
+
 def test_mpnet_max_seq_length_leaves_room_for_the_position_offset(tmp_path):
     # MPNet positions start at padding_idx + 1 = 2: 514 rows hold 512 tokens, not 514
     folder = copy_model(tmp_path, "tiny_mpnet_v6")

@@ -31,6 +31,15 @@ logger = logging.getLogger(__name__)
 __all__ = ["BaseModel", "infer_batch_modality", "infer_modality"]
 
 
+def announce_default_prompt(name: str | None) -> None:
+    """Log once per process, as sentence-transformers 6.x does, that a default prompt applies to every call."""
+    if name:
+        from embedkit.util.logging import warning_once
+
+        warning_once(logger, f"Default prompt name is set to '{name}'. This prompt applies unless overridden by "
+                             "`prompt`, `prompt_name`, or a method-specific prompt, including an empty prompt.")
+
+
 class BaseModel(PeftAdapterMixin):
     """Mixin shared by embedkit's model classes (see the module docstring).
 

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from embedkit.base.modality_types import InputTypeError
-from embedkit.base.model import BaseModel
+from embedkit.base.model import BaseModel, announce_default_prompt
 from embedkit.base.modules.module import (
     class_path,
     write_json_file,
@@ -239,6 +239,7 @@ class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
             raise ValueError(f"Default prompt name '{self.default_prompt_name}' not found in the configured prompts "
                              f"dictionary with keys {list(self.prompts.keys())!r}.")
+        announce_default_prompt(self.default_prompt_name)
 
         activation = activation_instance(activation_fn)
         if activation is None:

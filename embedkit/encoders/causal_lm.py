@@ -24,7 +24,7 @@ from embedkit.encoders import build_encoder
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
-from embedkit.encoders.loading import check_size_before_building, load_strict
+from embedkit.encoders.loading import check_size_before_building, load_strict, rng_untouched
 from embedkit.encoders.token_embeddings import resize_rows
 
 # model_type -> the *ForCausalLM architecture written to config.json, and transformers' tie_word_embeddings default.
@@ -94,16 +94,17 @@ class CausalLM(nn.Module):
         if head_state:
             raise ValueError(f"{source}: unexpected weights for a causal language model: {sorted(head_state)}")
         check_size_before_building(config, False, encoder_state, source)
-        model = cls(config, tied)
-        load_strict(model.encoder, encoder_state, source)
-        if tied:
-            if head is not None and not torch.equal(head, model.encoder.embed.weight):
-                raise ValueError(f"{source}: tie_word_embeddings is true but lm_head.weight differs from the token "
-                                 "embedding")
-        elif head is None:
-            raise ValueError(f"{source}: missing lm_head.weight (tie_word_embeddings is false)")
-        else:
-            load_strict(model.lm_head, {"weight": head}, source)
+        with rng_untouched():  # every weight is loaded: the random state stays as the caller left it
+            model = cls(config, tied)
+            load_strict(model.encoder, encoder_state, source)
+            if tied:
+                if head is not None and not torch.equal(head, model.encoder.embed.weight):
+                    raise ValueError(f"{source}: tie_word_embeddings is true but lm_head.weight differs from the "
+                                     "token embedding")
+            elif head is None:
+                raise ValueError(f"{source}: missing lm_head.weight (tie_word_embeddings is false)")
+            else:
+                load_strict(model.lm_head, {"weight": head}, source)
         return model
 
     @property

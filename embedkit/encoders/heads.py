@@ -30,7 +30,7 @@ from embedkit.encoders.deberta_v2_names import DEBERTA_V2_CLASSIFIER_TO_HF
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from embedkit.encoders.llama_names import EUROBERT_CLASSIFIER_TO_HF
-from embedkit.encoders.loading import check_size_before_building, load_strict
+from embedkit.encoders.loading import check_size_before_building, load_strict, rng_untouched
 from embedkit.encoders.modernbert_heads import ModernBertClassificationHead
 from embedkit.encoders.modernbert_names import MODERNBERT_CLASSIFIER_TO_HF, shared_head_to
 from embedkit.encoders.qwen3_names import QWEN3_CLASSIFIER_TO_HF
@@ -372,15 +372,16 @@ class SequenceClassifier(nn.Module):
             )
         encoder_state, head_state = split_hf_state_dict(state_dict, config.model_type, source)
         check_size_before_building(config, config.model_type in POOLER_HEAD_TYPES, encoder_state, source)
-        model = cls(config, saved_labels, classifier_dropout(hf_config, config))
         head_state = shared_head_to("classifier", head_state)  # ModernBERT's head.* belongs to the classifier
         not_classifier = sorted(k for k in head_state if not k.startswith("classifier."))
         if not_classifier:
             raise ValueError(f"{source}: unexpected non-classifier head weights {not_classifier}")
         if not head_state:
             raise ValueError(f"{source}: no classifier weights; is this a *ForSequenceClassification checkpoint?")
-        load_strict(model.encoder, encoder_state, source)
-        load_strict(model.classifier, {k[len("classifier.") :]: v for k, v in head_state.items()}, source)
+        with rng_untouched():  # every weight is loaded: the random state stays as the caller left it
+            model = cls(config, saved_labels, classifier_dropout(hf_config, config))
+            load_strict(model.encoder, encoder_state, source)
+            load_strict(model.classifier, {k[len("classifier.") :]: v for k, v in head_state.items()}, source)
         return model
 
     @classmethod
@@ -398,7 +399,8 @@ class SequenceClassifier(nn.Module):
             ValueError: an encoder weight is missing, unexpected or mis-shaped.
         """
         config = EncoderConfig.from_hf_config(hf_config, source)
-        model = cls(config, num_labels, classifier_dropout(hf_config, config))
+        with rng_untouched():  # only the new head's initialisation below draws, as in transformers
+            model = cls(config, num_labels, classifier_dropout(hf_config, config))
         encoder_state, _ = split_hf_state_dict(state_dict, config.model_type, source)
         std = float(hf_config.get("initializer_range", 0.02))
         fresh = [model.classifier]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from embedkit.encoders.config import ROBERTA_TYPES, T5_TYPES, EncoderConfig
+from embedkit.encoders.config import ROBERTA_TYPES, EncoderConfig
 from embedkit.encoders.mpnet import PADDING_IDX
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,26 @@ def max_input_length(config: EncoderConfig) -> int:
     return config.max_position_embeddings
 
 
+POSITION_TABLE_TYPES = ("bert", "distilbert", "electra", "mpnet", *ROBERTA_TYPES)
+
+
+def has_position_table(config: EncoderConfig) -> bool:
+    """Whether the encoder looks positions up in a learned table (so no input may be longer than its rows): BERT,
+    DistilBERT, ELECTRA, MPNet, the RoBERTa family and DeBERTa with ``position_biased_input``. Rotary (ModernBERT,
+    GTE, NomicBERT, the decoders) and relative (T5, DeBERTa) positions have no such bound.
+
+    Example:
+        >>> has_position_table(EncoderConfig(model_type="bert", vocab_size=10, hidden_size=8, num_attention_heads=2))
+        True
+    """
+    if config.model_type in ("deberta", "deberta-v2"):
+        return bool(getattr(config, "position_biased_input", False))
+    return config.model_type in POSITION_TABLE_TYPES
+
+
 def clamp_max_length(value: int, config: EncoderConfig, where: str, field: str = "max_seq_length") -> int:
-    """``value`` capped at :func:`max_input_length`, with a warning when it is capped.
+    """``value`` capped at :func:`max_input_length`, with a warning when it is capped, for encoders with a position
+    table (:func:`has_position_table`); other encoders take any length, as in sentence-transformers.
 
     Clamped rather than refused: sentence-transformers takes ``max_seq_length``/``model_max_length`` from the folder
     as they are, and transformers only warns that a sequence is longer than the model allows, so an ST user expects
@@ -54,8 +72,8 @@ def clamp_max_length(value: int, config: EncoderConfig, where: str, field: str =
     if limit < 1:
         raise ValueError(f"{where}: max_position_embeddings={config.max_position_embeddings} leaves no position for "
                          f"any token of a {config.model_type} model")
-    if value > limit and config.model_type in T5_TYPES:  # no position table: no limit worth a warning
-        return limit
+    if not has_position_table(config):  # rotary or relative positions: longer inputs work, as in ST
+        return value
     if value > limit:
         logger.warning("%s: %s=%d is longer than the position table allows (max_position_embeddings=%d -> at most "
                        "%d tokens); using %d", where, field, value, config.max_position_embeddings, limit, limit)

@@ -102,6 +102,21 @@ def _problems(expected: dict[str, Tensor], state_dict: dict[str, Tensor]) -> lis
     return problems
 
 
+def rng_untouched() -> Any:
+    """A context in which building modules whose weights are then loaded leaves torch's CPU random state as it was,
+    as transformers 5 builds a checkpoint's network (on the meta device): a seed set before loading a model still
+    decides what is drawn after it (a new head, dropout, shuffling), as in sentence-transformers.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> with rng_untouched():
+        ...     _ = nn.Linear(4, 4)
+        >>> torch.equal(torch.rand(2), torch.manual_seed(0) and torch.rand(2))
+        True
+    """
+    return torch.random.fork_rng(devices=[])
+
+
 def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -> None:
     """``load_state_dict`` that names the file and every missing/unexpected/mis-shaped/non-float key when it fails."""
     problems = _problems(module.state_dict(), state_dict)

@@ -34,7 +34,7 @@ from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.gte_names import GTE_MLM_TO_HF
 from embedkit.encoders.layers import ACTIVATION_FUNCTIONS, ACTIVATIONS
-from embedkit.encoders.loading import check_size_before_building, load_strict
+from embedkit.encoders.loading import check_size_before_building, load_strict, rng_untouched
 from embedkit.encoders.modernbert_names import MODERNBERT_MLM_TO_HF, shared_head_to
 
 logger = logging.getLogger(__name__)
@@ -208,18 +208,21 @@ def build_masked_lm(
     tied = bool(hf_config.get("tie_word_embeddings", True)) or fresh
     add_pooler = "pooler.dense.weight" in encoder_state
     check_size_before_building(config, add_pooler, encoder_state, source)
-    encoder = build_encoder(config, add_pooler=add_pooler)
-    load_strict(encoder, encoder_state, source)
-    if tied and "decoder.weight" in mlm:
-        if not torch.equal(mlm.pop("decoder.weight"), encoder_state["embed.tok.weight"]):
-            raise ValueError(f"{source}: tie_word_embeddings is true but the decoder weight differs from the "
-                             "word embeddings")
-    if config.model_type == "modernbert":
-        from embedkit.encoders.modernbert_heads import ModernBertMLMHead  # it imports this module
+    with rng_untouched():  # the loaded weights draw nothing; only a new head below draws, as in transformers
+        encoder = build_encoder(config, add_pooler=add_pooler)
+        load_strict(encoder, encoder_state, source)
+        if tied and "decoder.weight" in mlm:
+            if not torch.equal(mlm.pop("decoder.weight"), encoder_state["embed.tok.weight"]):
+                raise ValueError(f"{source}: tie_word_embeddings is true but the decoder weight differs from the "
+                                 "word embeddings")
+        if config.model_type == "modernbert":
+            from embedkit.encoders.modernbert_heads import ModernBertMLMHead  # it imports this module
 
-        head = ModernBertMLMHead(config, tied=tied)
-    else:
-        head = MLMHead(config, tied=tied)
+            head = ModernBertMLMHead(config, tied=tied)
+        else:
+            head = MLMHead(config, tied=tied)
+        if not fresh:
+            load_strict(head, mlm, source)
     if fresh:
         std = float(hf_config.get("initializer_range", 0.02))
         with torch.no_grad():
@@ -228,8 +231,6 @@ def build_masked_lm(
                     layer.weight.normal_(0.0, std)
                     if layer.bias is not None:
                         layer.bias.zero_()
-        return config, encoder, head
-    load_strict(head, mlm, source)
     return config, encoder, head
 
 

@@ -3,10 +3,14 @@ that sorts a batch, and the text of a ``{"text": ...}`` input."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from embedkit.base.modality import is_message_dict
 from embedkit.util.input_errors import InputTypeError
+from embedkit.util.logging import warning_once
+
+logger = logging.getLogger("embedkit.util.decorators")  # where sentence-transformers logs its renamed arguments
 
 
 def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
@@ -20,9 +24,9 @@ def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
         if inputs is None:
             raise InputTypeError(f"{method}() got no inputs (inputs=None): pass a string or a list of inputs")
         return inputs
-    if inputs is not None and inputs is not sentences:
-        raise TypeError(f"{method}() got both `inputs` and `sentences`; `sentences` is the former name of `inputs`")
-    return sentences
+    # as sentence-transformers 6.x: one warning per process; with both names, the new one wins
+    warning_once(logger, "The `sentences` argument was renamed and is now deprecated. Please use `inputs` instead.")
+    return inputs if inputs is not None else sentences
 
 
 def _input_length(item: Any) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from embedkit.base.model import announce_default_prompt
 from embedkit.base.model_card import note_base_model, read_model_card_text
 from embedkit.hub import resolve_model_path
 from embedkit.model_folder import accepted_kwargs, load_modules, read_model_config
@@ -141,3 +142,4 @@ class ModuleLoading:
         if non_empty:
             base_logger.info(f"Loaded {len(non_empty)} prompt{'s' if len(non_empty) > 1 else ''} with these keys: "
                              f"{non_empty}")
+        announce_default_prompt(self.default_prompt_name)

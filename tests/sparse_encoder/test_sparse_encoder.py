@@ -386,8 +386,8 @@ def test_encode_takes_inputs_or_sentences_and_single_string_preprocess():
     np.testing.assert_array_equal(dense(se.encode(sentences=TEXTS[:2])), by_inputs)
     np.testing.assert_array_equal(dense(se.encode_query(sentences=TEXTS[:2])), by_inputs)
     np.testing.assert_array_equal(dense(se.encode_document(inputs=TEXTS[:2])), by_inputs)
-    with pytest.raises(TypeError, match="former name"):
-        se.encode(inputs=TEXTS[:1], sentences=TEXTS[1:2])
+    # both names: inputs wins (sentence-transformers 6.x drops the deprecated one)
+    np.testing.assert_array_equal(dense(se.encode(inputs=TEXTS[:1], sentences=TEXTS[1:2])), by_inputs[:1])
     # A single string is one text, not a batch of characters.
     assert se.preprocess(TEXTS[0])["input_ids"].shape == se.preprocess([TEXTS[0]])["input_ids"].shape
     assert se[0].auto_model.training is False  # dropout off after loading, as transformers leaves a model

@@ -37,7 +37,7 @@ from embedkit.encoders import EncoderConfig, build_encoder
 from embedkit.encoders.convert import describe_weights, ek_to_hf, split_hf_state_dict
 from embedkit.encoders.engine import InferenceEngine
 from embedkit.encoders.input_limits import check_tokenizer_fits, clamp_max_length, max_input_length, uses_token_types
-from embedkit.encoders.loading import check_size_before_building, load_strict, read_state_dict
+from embedkit.encoders.loading import check_size_before_building, load_strict, read_state_dict, rng_untouched
 from embedkit.encoders.lora import (
     ADAPTER_CONFIG,
     load_adapter_folder,
@@ -366,8 +366,9 @@ class Transformer(LoadsSentenceTransformersNames, SentenceBertConfigFiles, Input
                         describe_weights(list(head_state), self.config.model_type))
         add_pooler = "pooler.dense.weight" in encoder_state
         check_size_before_building(self.config, add_pooler, encoder_state, str(source))
-        encoder = build_encoder(self.config, add_pooler=add_pooler)
-        load_strict(encoder, encoder_state, str(source))
+        with rng_untouched():  # all loaded: nothing drawn
+            encoder = build_encoder(self.config, add_pooler=add_pooler)
+            load_strict(encoder, encoder_state, str(source))
         return encoder
 
     @property
