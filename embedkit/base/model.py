@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from embedkit.base.modality import infer_batch_modality, infer_modality, raise_unsupported_modality_error
 from embedkit.base.peft_mixin import PeftAdapterMixin
 from embedkit.util.logging import warning_once
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +37,6 @@ __all__ = ["BaseModel", "infer_batch_modality", "infer_modality"]
 def announce_default_prompt(name: str | None) -> None:
     """Log once per process, as sentence-transformers 6.x does, that a default prompt applies to every call."""
     if name:
-        from embedkit.util.logging import warning_once
-
         warning_once(logger, f"Default prompt name is set to '{name}'. This prompt applies unless overridden by "
                              "`prompt`, `prompt_name`, or a method-specific prompt, including an empty prompt.")
 
@@ -233,6 +234,17 @@ class BaseModel(PeftAdapterMixin):
                                   commit_message=commit_message, local_model_path=local_model_path,
                                   exist_ok=exist_ok, replace_model_card=replace_model_card,
                                   train_datasets=train_datasets, revision=revision, create_pr=create_pr)
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The dtype of the first parameter (None for a model without parameters)."""
+        for tensor in self.parameters():  # type: ignore[attr-defined]
+            return tensor.dtype
+        return None
+
+    def get_max_seq_length(self) -> int | None:
+        """Same as the ``max_seq_length`` property (kept for sentence-transformers compatibility)."""
+        return self.max_seq_length  # type: ignore[attr-defined]
 
     def get_backend(self) -> str:
         """The inference backend: always ``"torch"`` in embedkit."""

@@ -280,6 +280,11 @@ class CrossEncoder(BaseModel, LoadsSentenceTransformersNames, nn.Module):
         return {"activation_fn": st_config.get("activation_fn"), "prompts": st_config.get("prompts"),
                 "default_prompt_name": st_config.get("default_prompt_name")}
 
+    def get_model_kwargs(self) -> list[str]:
+        """Extra keyword arguments ``predict`` accepts for this model: none (sentence-transformers' CrossEncoders
+        declare none either)."""
+        return []
+
     @property
     def device(self) -> torch.device:
         for tensor in self.parameters():

@@ -111,6 +111,10 @@ class CausalLM(nn.Module):
     def device(self) -> torch.device:
         return self.lm_head.weight.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.lm_head.weight.dtype
+
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, logits_to_keep: int = 1) -> Tensor:
         hidden = InferenceEngine(self.encoder)(input_ids, attention_mask).last_hidden_state  # (B, T, D)
         if logits_to_keep:

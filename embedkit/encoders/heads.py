@@ -428,6 +428,11 @@ class SequenceClassifier(nn.Module):
         """Where the weights live (as ``PreTrainedModel.device``)."""
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype (as ``PreTrainedModel.dtype``)."""
+        return next(self.parameters()).dtype
+
     def forward(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None
     ) -> Tensor:

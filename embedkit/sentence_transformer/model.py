@@ -239,13 +239,6 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
         return torch.device("cpu")
 
     @property
-    def dtype(self) -> torch.dtype | None:
-        """The dtype of the first parameter (None for a model without parameters)."""
-        for tensor in self.parameters():
-            return tensor.dtype
-        return None
-
-    @property
     def tokenizer(self) -> Any:
         return self[0].tokenizer
 
@@ -270,10 +263,6 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
         self[0].max_seq_length = value
-
-    def get_max_seq_length(self) -> int | None:
-        """Same as the ``max_seq_length`` property (kept for sentence-transformers compatibility)."""
-        return self.max_seq_length
 
     @property
     def transformers_model(self) -> nn.Module | None:

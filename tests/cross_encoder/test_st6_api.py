@@ -227,3 +227,14 @@ def test_a_folder_naming_a_custom_module_class_is_refused_as_custom_code(tmp_pat
     with pytest.raises(ValueError, match="module type 'mypackage.CustomTransformer' is not supported by embedkit "
                                          "\\(custom code is never run\\)"):
         CrossEncoder(str(tmp_path / "m"))
+
+
+def test_base_model_helpers_every_model_type_has(ce):
+    """sentence-transformers 6.x puts dtype, get_max_seq_length and get_model_kwargs on its BaseModel: a
+    CrossEncoder has them too, and so do its network (``ce.model.dtype``) and a causal-LM reranker's."""
+    assert ce.dtype == torch.float32 and ce.model.dtype == torch.float32
+    assert ce.get_max_seq_length() == ce.max_length and ce.get_model_kwargs() == []
+    half = CrossEncoder(FIX / "ce_bert1", device="cpu", model_kwargs={"torch_dtype": torch.bfloat16})
+    assert half.dtype == half.model.dtype == torch.bfloat16
+    causal = CrossEncoder(FIX / "qwen3_reranker_lm", device="cpu")
+    assert causal.dtype == torch.float32 and causal.pipeline[0].auto_model.dtype == torch.float32
