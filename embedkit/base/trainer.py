@@ -104,7 +104,9 @@ class BaseTrainer(TrainerAPI):
         >>> args = SentenceTransformerTrainingArguments(output_dir="/tmp/ek-doc", max_steps=1, save_strategy="no",
         ...                                             disable_tqdm=True)
         >>> trainer = SentenceTransformerTrainer(model, args, train_dataset=data, loss=CosineSimilarityLoss(model))
-        >>> trainer.train().global_step
+        >>> output = trainer.train()  # prints the logs, as transformers does
+        {'train_runtime': ...}
+        >>> output.global_step
         1
     """
 

@@ -320,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train from a JSON config (keys: see 'embedkit train --help'); works under "
                         "torchrun", description="Train a model as a JSON config says; the model is saved to "
-                        "<output_dir>/final and a JSON summary line printed.", epilog=TRAIN_EPILOG,
+                        "<output_dir>/final and a JSON summary line printed (the training logs go to stderr).",
+                        epilog=TRAIN_EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     tr.add_argument("config", help="JSON config file (keys below)")
     tr.add_argument("--output-dir", help="overrides args.output_dir of the config; relative to the current directory")

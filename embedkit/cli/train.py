@@ -25,9 +25,11 @@ the config file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -294,7 +296,8 @@ def run(args: argparse.Namespace, model_path_for: Any) -> int:
         evaluator=evaluator,
     )
     check_labels(trainer, datasets, loss_given=bool(config.get("loss")))
-    output = trainer.train()
+    with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its logs; stdout keeps the one JSON line
+        output = trainer.train()
     if int(os.environ.get("RANK", "0")) == 0:  # the trainer has closed the process group by now
         final = Path(train_args.output_dir) / "final"
         model.save(str(final))

@@ -195,7 +195,9 @@ def test_train_paths_are_relative_to_the_config_file(tmp_path, monkeypatch, caps
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert main(["train", str(path)]) == 0
-    assert json.loads(capsys.readouterr().out.splitlines()[-1])["saved"] == str(cfg / "runs" / "final")
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1  # stdout: the summary only; the trainer's logs go to stderr
+    assert json.loads(captured.out)["saved"] == str(cfg / "runs" / "final") and "'train_runtime'" in captured.err
     assert (cfg / "runs" / "final" / "modules.json").is_file() and not (elsewhere / "runs").exists()
     assert main(["train", str(path), "--output-dir", "cli_out"]) == 0  # the command line's path: from the cwd
     assert (elsewhere / "cli_out" / "final" / "modules.json").is_file()
