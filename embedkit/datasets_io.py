@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 PathLike = str | os.PathLike
@@ -35,26 +36,35 @@ def _column(header: list[str], names: tuple[str, ...], path: PathLike) -> int:
     raise ValueError(f"{path}: none of the columns {list(names)} found; header is {header}")
 
 
+def jsonl_objects(name: str, lines: Iterable[str], keys: tuple[str, ...] = (), hint: str = ""
+                  ) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each non-blank line of a JSONL text, each an object holding ``keys``; a
+    ValueError names ``name:line`` for a line that is not such an object (``hint`` follows a missing key).
+
+    Example:
+        >>> list(jsonl_objects("docs.jsonl", ['{"_id": 1, "text": "a"}', "", '{"_id": 2, "text": "b"}'], ("text",)))
+        [(1, {'_id': 1, 'text': 'a'}), (3, {'_id': 2, 'text': 'b'})]
+    """
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{name}:{number}: not a JSON object ({exc.msg})") from None
+        if not isinstance(record, dict):
+            wanted = f" with a {', '.join(map(repr, keys))} field" if keys else ""
+            raise ValueError(f"{name}:{number}: expected a JSON object{wanted}, got {line.strip()[:40]}")
+        missing = [key for key in keys if key not in record]
+        if missing:
+            raise ValueError(f"{name}:{number}: no {', '.join(map(repr, missing))} field (the object has "
+                             f"{', '.join(map(repr, record))}){hint}")
+        yield number, record
+
+
 def _read_jsonl(path: Path, keys: tuple[str, ...] = ()) -> list[dict]:
-    """The JSON objects of ``path``, one per non-blank line, each holding ``keys``; a ValueError names
-    ``file:line`` for a line that is not such an object."""
-    records = []
     with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON object ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object, got {line.strip()[:40]}")
-            missing = [key for key in keys if key not in record]
-            if missing:
-                raise ValueError(f"{path}:{number}: no {', '.join(map(repr, missing))} field (the object has "
-                                 f"{', '.join(map(repr, record))})")
-            records.append(record)
-    return records
+        return [record for _, record in jsonl_objects(str(path), f, keys)]
 
 
 def _qrels_path(folder: Path, split: str) -> Path:

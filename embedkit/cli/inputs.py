@@ -71,19 +71,11 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _jsonl_texts(name: str, text: str, field: str) -> list[tuple[int, str]]:
+    from embedkit.datasets_io import jsonl_objects
+
     texts = []
-    for number, line in _lines(text):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{name}:{number}: not a JSON object ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{name}:{number}: expected a JSON object with a {field!r} field, got {line.strip()[:40]}")
-        if field not in record:
-            raise ValueError(f"{name}:{number}: no {field!r} field (the object has {', '.join(map(repr, record))}); "
-                             "choose one with --field")
+    lines = (line for _, line in _lines(text))
+    for number, record in jsonl_objects(name, lines, (field,), hint="; choose one with --field"):
         value = record[field]
         if not isinstance(value, str):
             raise ValueError(f"{name}:{number}: {field!r} is {json.dumps(value)[:40]}, not a string")
