@@ -58,13 +58,17 @@ def _move(value: Any, target_device: torch.device | str) -> Any:
 
 
 def batch_to_device(batch: dict[str, Any], target_device: torch.device | str) -> dict[str, Any]:
-    """Move every tensor of a features dict (including tensors nested in dicts/lists) to ``target_device``.
+    """Move every tensor of a features dict (including tensors nested in dicts/lists) to ``target_device``, in the
+    dict itself, which is returned (as sentence-transformers does: callers may ignore the return value).
 
     Example:
-        >>> batch_to_device({"input_ids": torch.tensor([[1, 2]]), "text": "a"}, "cpu")["input_ids"].device.type
-        'cpu'
+        >>> features = {"input_ids": torch.tensor([[1, 2]]), "text": "a"}
+        >>> batch_to_device(features, "cpu") is features, features["input_ids"].device.type
+        (True, 'cpu')
     """
-    return {key: _move(value, target_device) for key, value in batch.items()}
+    for key in batch:
+        batch[key] = _move(batch[key], target_device)
+    return batch
 
 
 def select_max_active_dims(embeddings: np.ndarray | Tensor, max_active_dims: int | None) -> np.ndarray | Tensor:

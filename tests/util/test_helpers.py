@@ -109,3 +109,17 @@ def test_sparse_manhattan_never_allocates_per_dimension() -> None:
     torch.testing.assert_close(manhattan_sim(a, b), torch.tensor([[-6.5], [-7.5]]))
     first_row = sparse([[0, 0], [5, 10**11]], [1.0, -2.0], 1)
     torch.testing.assert_close(pairwise_manhattan_sim(first_row, b), torch.tensor([-6.5]))
+
+
+def test_batch_to_device_moves_the_tensors_in_the_given_dict():
+    """As sentence-transformers: the dict itself is updated and returned, so ``batch_to_device(features, device)``
+    without using the result works; nested tensors move too."""
+    import torch
+
+    from embedkit.util import batch_to_device
+
+    features = {"input_ids": torch.tensor([[1, 2]]), "nested": {"pixel": torch.zeros(2, dtype=torch.float64)},
+                "text": "a"}
+    moved = batch_to_device(features, torch.device("meta"))
+    assert moved is features and features["input_ids"].device.type == "meta"
+    assert features["nested"]["pixel"].device.type == "meta" and features["text"] == "a"
