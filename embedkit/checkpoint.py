@@ -171,9 +171,9 @@ def read_training_state(path: Path, rank: int = 0) -> dict[str, Any]:
     elif isinstance(trainer_state, dict) and isinstance(trainer_state.get("global_step"), int):
         trainer_state = {"transformers": trainer_state}  # sentence-transformers' (the trainer places it)
     state["trainer_state"] = trainer_state
-    if not (isinstance(trainer_state, dict) and "transformers" in trainer_state) and not (
-            isinstance(trainer_state, dict) and isinstance(trainer_state.get("state"), dict)
-            and isinstance(trainer_state["state"].get("global_step"), int)):
+    ours = isinstance(trainer_state, dict) and isinstance(trainer_state.get("state"), dict) and isinstance(
+        trainer_state["state"].get("global_step"), int)
+    if not ours and not (isinstance(trainer_state, dict) and "transformers" in trainer_state):
         raise DamagedCheckpointError(f"checkpoint file {path / source} is damaged (no state.global_step): resume "
                                      "from an earlier checkpoint or start a new run")
     return state
@@ -183,9 +183,9 @@ def _read_rng(path: Path, rank: int) -> Any:
     """This rank's RNG states: embedkit's files, else those transformers' Trainer writes (``rng_state_<rank>.pth``
     under DDP, ``rng_state.pth`` alone), read with ``weights_only=True``; None when there are none (transformers
     resumes without them too)."""
-    if (path / f"{_rng_file(rank)}.json").is_file() or (path / f"{_rng_file(0)}.json").is_file():
-        name = _rng_file(rank) if (path / f"{_rng_file(rank)}.json").is_file() else _rng_file(0)
-        return _read(path, f"{name}.safetensors"), _read(path, f"{name}.json")
+    for name in (_rng_file(rank), _rng_file(0)):
+        if (path / f"{name}.json").is_file():
+            return _read(path, f"{name}.safetensors"), _read(path, f"{name}.json")
     for name in (f"rng_state_{rank}.pth", "rng_state.pth"):
         if (path / name).is_file():
             np_core = np._core if hasattr(np, "_core") else np.core  # numpy 2 / 1
@@ -207,6 +207,9 @@ def apply_training_state(state: dict[str, Any], optimizer: Any, scheduler: Any, 
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])
         torch.set_rng_state(rng["cpu"])
+        cuda = rng.get("cuda")  # one device's state under DDP, every device's otherwise
+        if cuda is not None and torch.cuda.is_available():
+            (torch.cuda.set_rng_state_all if isinstance(cuda, list) else torch.cuda.set_rng_state)(cuda)
     elif rng is not None:
         set_rng_state(*rng)
     return state["trainer_state"]

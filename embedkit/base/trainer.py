@@ -155,6 +155,8 @@ class BaseTrainer(TrainerAPI):
         self.evaluator = evaluator
         self.callbacks = list(callbacks or [])
         self.optimizer, self.scheduler = optimizers
+        self.lr_scheduler: Any = None  # the running run's, as transformers names it (set by train(), for callbacks)
+        self._running_optimizer: Any = None
         self.losses = self._resolve_losses(loss)
         self._custom_collator = data_collator is not None
         self.accum_loss_components: dict[str, dict[str, Tensor]] = {"train": {}, "eval": {}}
@@ -380,7 +382,7 @@ class BaseTrainer(TrainerAPI):
         steps_per_epoch = max(1, math.ceil(len(sampler) / accum))
         max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
         optimizer, scheduler = trainer_setup.optimizer_and_scheduler(self, losses, max_steps)
-        self.lr_scheduler, self._running_optimizer = scheduler, optimizer  # what callbacks get, as in transformers
+        self.lr_scheduler, self._running_optimizer = scheduler, optimizer
         scaler = torch.amp.GradScaler("cuda") if args.fp16 and device.type == "cuda" else None
         state = self.state = TrainerState(max_steps=max_steps)
         self._layout = {"world_size": world, "per_device_train_batch_size": args.per_device_train_batch_size,

@@ -139,7 +139,6 @@ def evaluate_and_track(trainer: BaseTrainer, output_dir: Path) -> dict[str, floa
         better = state.best_metric is None or (value > state.best_metric if args.greater_is_better
                                                else value < state.best_metric)
         trainer._improved = (state.global_step, value) if better else None
-        scheduler = getattr(trainer, "lr_scheduler", None)
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(value)
+        if isinstance(trainer.lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            trainer.lr_scheduler.step(value)
     return metrics

@@ -26,8 +26,7 @@ def callback_kwargs(trainer: BaseTrainer) -> dict[str, Any]:
     """The keywords transformers' callback handler passes every event: the model, its tokenizer, the optimizer and
     LR scheduler of the run (None before ``train()`` builds them); no DataLoader objects (embedkit's loop has none)."""
     return {"model": trainer.model, "processing_class": getattr(trainer.model, "tokenizer", None),
-            "optimizer": getattr(trainer, "_running_optimizer", None),
-            "lr_scheduler": getattr(trainer, "lr_scheduler", None), "train_dataloader": None,
+            "optimizer": trainer._running_optimizer, "lr_scheduler": trainer.lr_scheduler, "train_dataloader": None,
             "eval_dataloader": None}
 
 

@@ -23,7 +23,6 @@ from typing import Any, NoReturn
 
 from embedkit.cli.inputs import (
     check_output_path,
-    check_positive,
     check_unicode,
     parse_column,
     positive_int,
@@ -93,7 +92,6 @@ def _encode_texts(args: argparse.Namespace) -> list[str]:
         texts += [text for _, text in from_file]
     if not texts:
         raise ValueError("no texts: give them as arguments or with --file")
-    check_positive(batch_size=args.batch_size)
     if args.output == "-":  # stdout, as for the input files
         args.output = None
     if args.output:
@@ -124,6 +122,14 @@ def _encode(args: argparse.Namespace) -> int:
     else:
         sys.stdout.writelines(lines)
     return 0
+
+
+def model_argument(args: argparse.Namespace) -> str | None:
+    """The model named by the positional MODEL or by ``--model`` (commands that take both); two different ones are
+    refused rather than one silently winning."""
+    if args.model_name and args.model and args.model_name != args.model:
+        raise ValueError(f"two models given: MODEL {args.model_name} and --model {args.model}; give one")
+    return args.model_name or args.model
 
 
 def refuse_other_kind(path: str, expected: str, option: str) -> None:
@@ -219,9 +225,7 @@ def _info(args: argparse.Namespace) -> int:
 
     from embedkit.hub import resolve_model_path
 
-    if args.model_name and args.model and args.model_name != args.model:
-        raise ValueError(f"two models given: MODEL {args.model_name} and --model {args.model}; give one")
-    folder = resolve_model_path(model_path(args.model_name or args.model))
+    folder = resolve_model_path(model_path(model_argument(args)))
     kind = model_kind(folder)
     module = {"SentenceTransformer": "embedkit.sentence_transformer.model", "CrossEncoder": "embedkit.cross_encoder",
               "SparseEncoder": "embedkit.sparse_encoder"}[kind]

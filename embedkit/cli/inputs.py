@@ -214,11 +214,21 @@ def check_unicode(text: str, where: str) -> None:
         ...
         ValueError: texts.jsonl:3: the text holds '\\ud800', a lone surrogate, which is not a Unicode character
     """
+    from embedkit.util.input_errors import lone_surrogate
+
+    if (found := lone_surrogate(text)) is not None:
+        raise ValueError(f"{where}: the text holds {found!r}, a lone surrogate, which is not a Unicode character")
+
+
+def _int_within(text: str, low: int, high: int | None, what: str) -> int:
+    """``text`` as an int in [low, high], else argparse's usage error (exit code 2) saying it must be ``what``."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"{where}: the text holds {text[exc.start]!r}, a lone surrogate, which is not a Unicode "
-                         "character") from None
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -228,13 +238,7 @@ def positive_int(text: str) -> int:
         >>> positive_int("3")
         3
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+    return _int_within(text, 1, None, "a positive integer")
 
 
 def port_number(text: str) -> int:
@@ -244,13 +248,7 @@ def port_number(text: str) -> int:
         >>> port_number("8080")
         8080
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {value}")
-    return value
+    return _int_within(text, 0, 65535, "a port number from 0 to 65535")
 
 
 def write_atomically(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -275,17 +273,3 @@ def write_atomically(path: str | Path, write: Callable[[IO[bytes]], None]) -> No
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def check_positive(**values: int) -> None:
-    """Refuse any option value below 1 (keyword = option name with ``_`` for ``-``).
-
-    Example:
-        >>> check_positive(top_k=0)
-        Traceback (most recent call last):
-        ...
-        ValueError: --top-k must be a positive integer, got 0
-    """
-    for option, value in values.items():
-        if value < 1:
-            raise ValueError(f"--{option.replace('_', '-')} must be a positive integer, got {value}")

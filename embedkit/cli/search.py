@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from embedkit.cli.inputs import check_output_path, check_positive, check_unicode, read_numbered_texts
+from embedkit.cli.inputs import check_output_path, check_unicode, read_numbered_texts
 from embedkit.cli.model_loading import load_model
 
 SIGNATURE_VERSION = 1
@@ -69,19 +69,22 @@ def reranker_problem(folder: str | Path) -> str | None:
     return f"a {architectures[0]} (no sequence classification head)" if architectures else None
 
 
-def _check_models(args: argparse.Namespace) -> None:
-    """The ``--rerank`` / ``--sparse`` models exist (a local folder or the Hub), and ``--rerank`` is a CrossEncoder."""
+def check_companion_models(reranker: str | None, sparse: str | None, force_rerank: bool | None = None,
+                           reranker_option: str = "--rerank") -> None:
+    """The reranker and sparse models exist (a local folder or the Hub) and are a CrossEncoder and a SparseEncoder
+    (``force_rerank``: a reranker of another kind is allowed; None: the command has no such option)."""
     from embedkit.cli import refuse_other_kind
     from embedkit.hub import resolve_model_path
 
-    if args.sparse:
-        refuse_other_kind(str(resolve_model_path(args.sparse, default_organization="sparse-encoder")),
-                          "SparseEncoder", "--sparse")
-    if args.rerank:
-        problem = reranker_problem(resolve_model_path(args.rerank, default_organization="cross-encoder"))
-        if problem and not args.force_rerank:
-            raise ValueError(f"--rerank {args.rerank} is {problem}, not a CrossEncoder: its scores would come from an "
-                             "untrained, random head; give --force-rerank to use it anyway")
+    if sparse:
+        refuse_other_kind(str(resolve_model_path(sparse, default_organization="sparse-encoder")), "SparseEncoder",
+                          "--sparse")
+    if reranker:
+        problem = reranker_problem(resolve_model_path(reranker, default_organization="cross-encoder"))
+        if problem and not force_rerank:
+            hint = "" if force_rerank is None else "; give --force-rerank to use it anyway"
+            raise ValueError(f"{reranker_option} {reranker} is {problem}, not a CrossEncoder: its scores would come "
+                             f"from an untrained, random head{hint}")
 
 
 def check_arguments(args: argparse.Namespace) -> list[tuple[int, str]]:
@@ -94,7 +97,6 @@ def check_arguments(args: argparse.Namespace) -> list[tuple[int, str]]:
         if not query.strip():
             raise ValueError(f"--query {number} is empty")
         check_unicode(query, f"--query {number}")
-    check_positive(top_k=args.top_k, candidates=args.candidates, rrf_k=args.rrf_k, batch_size=args.batch_size)
     corpus = read_numbered_texts(args.corpus, field=args.field, column=args.column, header=args.header)
     if not corpus:
         raise ValueError(f"{args.corpus} holds no texts")
@@ -102,7 +104,7 @@ def check_arguments(args: argparse.Namespace) -> list[tuple[int, str]]:
         if not args.corpus_embeddings.endswith(".npy"):
             raise ValueError(f"--corpus-embeddings {args.corpus_embeddings}: the file name must end in .npy")
         check_output_path(args.corpus_embeddings, "--corpus-embeddings", writable=False)  # a read-only cache may do
-    _check_models(args)
+    check_companion_models(args.rerank, args.sparse, args.force_rerank)
     return corpus
 
 

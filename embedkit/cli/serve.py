@@ -63,17 +63,10 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
 
 
 def _check(args: argparse.Namespace) -> None:
-    for name in ("max_batch_tokens", "max_batch_size", "max_queued_inputs", "max_inputs_per_request",
-                 "max_body_bytes"):
-        if getattr(args, name) <= 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.max_input_tokens is not None and args.max_input_tokens <= 0:
-        raise ValueError(f"--max-input-tokens must be positive, got {args.max_input_tokens}")
+    """What argparse's types do not check (the integer limits and the port are checked there)."""
     if args.max_wait_ms < 0 or args.request_timeout <= 0 or args.idle_timeout <= 0 or args.heap_trim_interval < 0:
         raise ValueError("--max-wait-ms and --heap-trim-interval must be >= 0, "
                          "--request-timeout and --idle-timeout > 0")
-    if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
     if args.max_inputs_per_request > args.max_queued_inputs:
         raise ValueError("--max-inputs-per-request cannot exceed --max-queued-inputs")
 
@@ -81,31 +74,22 @@ def _check(args: argparse.Namespace) -> None:
 def _check_kinds(path: str, args: argparse.Namespace) -> None:
     """Each model is of the kind its route serves (read from local folders, before any model loads)."""
     from embedkit.cli import refuse_other_kind
-    from embedkit.cli.search import reranker_problem
-    from embedkit.hub import resolve_model_path
+    from embedkit.cli.search import check_companion_models
 
     refuse_other_kind(path, "SentenceTransformer", "MODEL")
-    if args.reranker:
-        problem = reranker_problem(resolve_model_path(args.reranker, default_organization="cross-encoder"))
-        if problem:
-            raise ValueError(f"--reranker {args.reranker} is {problem}, not a CrossEncoder: its scores would come "
-                             "from an untrained, random head")
-    if args.sparse:
-        refuse_other_kind(str(resolve_model_path(args.sparse, default_organization="sparse-encoder")),
-                          "SparseEncoder", "--sparse")
+    check_companion_models(args.reranker, args.sparse, reranker_option="--reranker")
 
 
 def run(args: argparse.Namespace, model_path: Callable[[str | None], str]) -> int:
     """Load the models and serve until SIGTERM/SIGINT."""
     _check(args)  # before any model loads
+    from embedkit.cli import model_argument
     from embedkit.cross_encoder import CrossEncoder
     from embedkit.sentence_transformer.model import SentenceTransformer
     from embedkit.serve.app import EmbeddingServer, ServeConfig, run_server
     from embedkit.sparse_encoder import SparseEncoder
 
-    name = args.model_name or args.model
-    if args.model_name and args.model and args.model_name != args.model:
-        raise ValueError(f"two models given: MODEL {args.model_name} and --model {args.model}; give one")
+    name = model_argument(args)
     path = model_path(name)
     _check_kinds(path, args)
     model = load_model(SentenceTransformer, path, args.quantize)

@@ -3,14 +3,12 @@ that sorts a batch, and the text of a ``{"text": ...}`` input."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from embedkit.base.modality import is_message_dict
+from embedkit.util import decorators
 from embedkit.util.input_errors import InputTypeError
 from embedkit.util.logging import warning_once
-
-logger = logging.getLogger("embedkit.util.decorators")  # where sentence-transformers logs its renamed arguments
 
 
 def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
@@ -25,7 +23,7 @@ def resolve_inputs_alias(inputs: Any, sentences: Any, method: str) -> Any:
             raise InputTypeError(f"{method}() got no inputs (inputs=None): pass a string or a list of inputs")
         return inputs
     # as sentence-transformers 6.x: one warning per process; with both names, the new one wins
-    warning_once(logger, "The `sentences` argument was renamed and is now deprecated. Please use `inputs` instead.")
+    warning_once(decorators.logger, decorators.renamed_message("sentences", "inputs"))
     return inputs if inputs is not None else sentences
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedkit.serve.http import HttpError
+from embedkit.util.input_errors import lone_surrogate
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -46,12 +47,9 @@ def _refuse_lone_surrogates(value: Any) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-        elif isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise HttpError(400, f"the body is not valid JSON text: a lone surrogate "
-                                     f"{item[exc.start]!r} is not a Unicode character") from None
+        elif isinstance(item, str) and (found := lone_surrogate(item)) is not None:
+            raise HttpError(400, f"the body is not valid JSON text: a lone surrogate {found!r} is not a Unicode "
+                                 "character")
 
 
 def _texts(body: dict[str, Any], name: str, max_inputs: int) -> tuple[list[str], bool]:

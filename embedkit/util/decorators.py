@@ -25,6 +25,16 @@ logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def renamed_message(old: str, new: str) -> str:
+    """The warning for an argument renamed from ``old`` to ``new`` (sentence-transformers' text).
+
+    Example:
+        >>> renamed_message("sentences", "inputs")
+        'The `sentences` argument was renamed and is now deprecated. Please use `inputs` instead.'
+    """
+    return f"The `{old}` argument was renamed and is now deprecated. Please use `{new}` instead."
+
+
 def _rename(kwargs: dict[str, Any], old: str, new: str, message: str) -> None:
     """Move ``kwargs[old]`` to ``kwargs[new]`` (unless ``new`` is already given) and log ``message``."""
     if old not in kwargs:
@@ -52,8 +62,7 @@ def deprecated_kwargs(**renames: str) -> Callable[[F], F]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             for old, new in renames.items():
-                _rename(kwargs, old, new,
-                        f"The `{old}` argument was renamed and is now deprecated. Please use `{new}` instead.")
+                _rename(kwargs, old, new, renamed_message(old, new))
             return func(*args, **kwargs)
 
         return cast("F", wrapper)
