@@ -51,20 +51,26 @@ BATCHES = {
 
 
 @pytest.mark.parametrize("lengths", list(BATCHES.values()), ids=list(BATCHES))
-def test_plans_cover_every_text_once_in_order(lengths):
+def test_plans_cover_every_text_once_in_order_in_equal_chunks(lengths):
     for workers in (1, 2, 3, 8):
         chunks = plan_chunks(lengths, workers)
         assert [i for chunk in chunks for i in chunk] == list(range(len(lengths)))
-        target = min(MAX_CHUNK_TOKENS, max(MIN_CHUNK_TOKENS, sum(lengths) // (4 * workers)))
-        for chunk in chunks[:-1]:  # every chunk but the last reaches the target, and only with its last text
-            sizes = [lengths[i] for i in chunk]
-            assert sum(sizes) >= target > sum(sizes[:-1])
+        sizes = [sum(lengths[i] for i in chunk) for chunk in chunks]
+        # a text goes where its middle token falls, so chunks differ from an equal share by less than one text each
+        share = sum(lengths) / len(chunks)
+        assert all(abs(size - share) <= max(lengths) for size in sizes), sizes
+        assert max(sizes) <= MAX_CHUNK_TOKENS + max(lengths)
 
 
 def test_plan_sizes():
-    assert plan_chunks([30, 20, 10], 2) == [[0, 1, 2]]  # under one chunk's worth: not split
-    assert plan_chunks([300] * 4, 2) == [[0], [1], [2], [3]]
-    assert len(plan_chunks([128] * 64, 2)) == 8  # 8192 tokens: 1024 each, 4 chunks per worker
+    assert plan_chunks([30, 20, 10], 2) == [[0, 1, 2]]  # under MIN_CHUNK_TOKENS: not cut
+    assert plan_chunks([MIN_CHUNK_TOKENS], 2) == [[0]]  # one text
+    # 32 short queries (576 tokens): one equal chunk per worker, not 256 + 256 + 64 with a worker idle at the end
+    assert plan_chunks([18] * 32, 2) == [list(range(16)), list(range(16, 32))]
+    assert plan_chunks([100] * 9, 3) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert plan_chunks([300] * 4, 2) == [[0], [1], [2], [3]]  # 1200 tokens: two chunks per worker
+    assert len(plan_chunks([128] * 64, 2)) == 8  # 8192 tokens: 4 chunks per worker, 1024 each
+    assert len(plan_chunks([128] * 256, 2)) == 32  # 32768 tokens: more chunks, none above MAX_CHUNK_TOKENS
     with pytest.raises(ValueError, match="workers"):
         plan_chunks([5], 0)
 

@@ -6,11 +6,11 @@ where another process holds one of the cores, the thread that shares that core f
 op waits for it: a 2-thread encode runs at about the speed of one thread at half speed (measured: bulk MiniLM
 9.8 sentences/s beside one busy core, against 26 quiet).
 
-Texts of a batch are independent, so the engine can instead give each thread whole texts: the batch is cut into
-chunks of a few hundred real tokens, and ``torch.get_num_threads()`` worker threads, each running torch on one
-thread, take the next chunk when they finish one. A thread slowed by a neighbour simply takes fewer chunks (18.3
-sentences/s in the same setting; 29-31 quiet). Only as many chunks as there are workers are in flight, so the
-activations are smaller than the whole batch's. Every text's result is computed from that text alone, as in the
+Texts of a batch are independent, so the engine can instead give each thread whole texts: the batch is cut into chunks
+of whole texts with equal real token counts (:func:`plan_chunks`), and ``torch.get_num_threads()`` worker threads, each
+running torch on one thread, take the next chunk when they finish one. A thread slowed by a neighbour simply takes fewer
+chunks (18.3 sentences/s in the same setting; 29-31 quiet). Only as many chunks as there are workers are in flight, so
+the activations are smaller than the whole batch's. Every text's result is computed from that text alone, as in the
 batch; the GEMM kernels may round differently for a different row count (~1e-7).
 
 The chunks depend only on the texts' lengths and the thread count, never on timing, so results are reproducible.
@@ -25,7 +25,7 @@ process multiplying on both cores 120.6 against 21.2 (p90 491 against 56).
 
 Example:
     >>> plan_chunks([300, 300, 300, 20, 20], workers=2)
-    [[0], [1], [2], [3, 4]]
+    [[0, 1], [2, 3, 4]]
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
-# A chunk holds at least MIN_CHUNK_TOKENS real tokens (smaller GEMMs lose speed) and aims at CHUNKS_PER_WORKER chunks
-# per worker (so that a slowed worker can hand work over), up to MAX_CHUNK_TOKENS.
+# A call of fewer than MIN_CHUNK_TOKENS real tokens is not cut. A bigger one is cut into a multiple of the worker count
+# of chunks of equal token counts: one per worker, up to CHUNKS_PER_WORKER while each keeps MIN_CHUNK_TOKENS (so that a
+# slowed worker can hand work over), and more where a chunk would exceed MAX_CHUNK_TOKENS (the activations in flight).
 MIN_CHUNK_TOKENS = 256
 MAX_CHUNK_TOKENS = 1024
 CHUNKS_PER_WORKER = 4
@@ -77,23 +78,29 @@ def one_torch_thread() -> Iterator[None]:
 
 
 def plan_chunks(lengths: list[int], workers: int) -> list[list[int]]:
-    """Consecutive runs of text indices holding about the target number of real tokens each (the last may hold
-    fewer)."""
+    """Consecutive runs of text indices with about equal real token counts, as many as the workers or a multiple of it
+    (fewer where texts are too few); a call of fewer than ``MIN_CHUNK_TOKENS`` tokens stays whole.
+
+    Equal chunks keep every worker busy to the end of the call: cut at a fixed size instead, a batch of 32 short
+    queries (~580 tokens) became chunks of 256, 256 and 68 tokens, and one worker idled while the other ran the last.
+
+    Example:
+        >>> plan_chunks([100, 100, 100, 100, 30, 30], workers=2)  # 460 tokens: two chunks of 230
+        [[0, 1], [2, 3, 4, 5]]
+    """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    target = min(MAX_CHUNK_TOKENS, max(MIN_CHUNK_TOKENS, sum(lengths) // (CHUNKS_PER_WORKER * workers)))
-    chunks: list[list[int]] = []
-    current: list[int] = []
-    tokens = 0
-    for index, length in enumerate(lengths):
-        current.append(index)
-        tokens += length
-        if tokens >= target:
-            chunks.append(current)
-            current, tokens = [], 0
-    if current:
-        chunks.append(current)
-    return chunks
+    total = sum(lengths)
+    if total < MIN_CHUNK_TOKENS or len(lengths) < 2:
+        return [list(range(len(lengths)))]
+    per_worker = min(CHUNKS_PER_WORKER, max(1, total // (workers * MIN_CHUNK_TOKENS)))
+    count = max(workers * per_worker, -(-total // MAX_CHUNK_TOKENS))
+    chunks: list[list[int]] = [[] for _ in range(count)]
+    done = 0
+    for index, length in enumerate(lengths):  # each text goes to the chunk that holds its middle token
+        chunks[min(count - 1, (2 * done + length) * count // (2 * total))].append(index)
+        done += length
+    return [chunk for chunk in chunks if chunk]
 
 
 def run_in_chunks(forward: Callable[[Tensor, Tensor, Tensor | None], Tensor], input_ids: Tensor,
