@@ -137,7 +137,7 @@ def _encoder_linears(model: nn.Module) -> list[tuple[nn.Module, str, nn.Linear]]
     classes = _encoder_classes()
     found = []
     for encoder in (m for m in model.modules() if isinstance(m, classes)):
-        for layer in encoder.layers:
+        for layer in dict.fromkeys(encoder.layers):  # each layer once (ALBERT runs a shared layer at several depths)
             for parent in layer.modules():
                 for name, child in parent.named_children():
                     if type(child) is nn.Linear:

@@ -28,8 +28,8 @@ def main() -> None:
     texts = json.loads((HERE / "fixtures" / "texts.json").read_text(encoding="utf-8"))["real"]
     folders = [HERE / "fixtures" / n for n in ("tiny_bert_v6", "tiny_bert_classic", "tiny_mpnet_v6", "tiny_bert_hf",
                                                "roberta_st", "xlmr_st", "distilbert_st", "camembert_st",
-                                               "electra_st", "modernbert_st", "qwen3_st", "qwen3_causal_lm",
-                                               "gemma3_st", "gemma3_causal_lm", "t5_st", "t5_full",
+                                               "electra_st", "albert_st", "modernbert_st", "qwen3_st",
+                                               "qwen3_causal_lm", "gemma3_st", "gemma3_causal_lm", "t5_st", "t5_full",
                                                "mt5_encoder", "deberta_st", "deberta_mlm", "deberta1_st", "llama_st",
                                                "llama_causal_lm", "mistral_st", "mistral_causal_lm", "qwen2_st",
                                                "qwen2_causal_lm", "gemma2_st", "gemma2_causal_lm")]

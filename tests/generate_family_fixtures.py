@@ -1,11 +1,11 @@
-"""Generate the RoBERTa / XLM-RoBERTa / DistilBERT / CamemBERT / ELECTRA parity fixtures with sentence-transformers
-6.x (run by hand; tests never import ST or transformers).
+"""Generate the RoBERTa / XLM-RoBERTa / DistilBERT / CamemBERT / ELECTRA / ALBERT parity fixtures with
+sentence-transformers 6.x (run by hand; tests never import ST or transformers).
 
     /root/venv6/bin/python tests/generate_family_fixtures.py
 
-Per family (``roberta``, ``xlmr``, ``distilbert``, ``camembert``, ``electra``) it builds tiny random checkpoints with
-transformers (hidden 32, 2 layers, 4 heads, weights drawn from N(0, 0.2)) and a tiny tokenizer made with
-``tokenizers``:
+Per family (``roberta``, ``xlmr``, ``distilbert``, ``camembert``, ``electra``, ``albert``) it builds tiny random
+checkpoints with transformers (hidden 32, 2 layers, 4 heads, weights drawn from N(0, 0.2)) and a tiny tokenizer made
+with ``tokenizers``:
 - RoBERTa: a byte-level BPE trained on a few sentences (256 bytes + merges), wrapped as RobertaTokenizer;
 - XLM-R: a Unigram vocabulary counted from the same sentences, wrapped as XLMRobertaTokenizer (no
   precompiled charsmap);
@@ -13,6 +13,10 @@ transformers (hidden 32, 2 layers, 4 heads, weights drawn from N(0, 0.2)) and a 
   ``<unk>``, ``<s>``, ``</s>``), wrapped as CamembertTokenizer;
 - ELECTRA: DistilBERT's WordPiece vocabulary below, wrapped as ElectraTokenizer (token types kept); embedding
   width 16 projected to hidden 32 (``embeddings_project``); no SparseEncoder (its masked LM is a separate generator);
+- ALBERT: the XLM-R pieces behind ALBERT's special rows (``<pad>``, ``<unk>``, ``[CLS]``, ``[SEP]``, ``[MASK]``),
+  wrapped as AlbertTokenizer (lowercasing); embedding width 16 projected to hidden 32, 3 layers sharing one set of
+  weights (``num_hidden_groups`` 1) for the bi-encoder and the 1-label CrossEncoder, and 2 groups of 2 layers each
+  (depths run groups 0, 0, 1) for the 3-label one; no SparseEncoder (SPLADE on ALBERT is not supported);
 - DistilBERT: the first 500 WordPiece entries of ``tiny_bert_hf/vocab.txt``, wrapped as DistilBertTokenizer,
   with ``sinusoidal_pos_embds: true`` for the bi-encoder (its position table holds the fixed sinusoids).
 Writes under tests/fixtures/:
@@ -47,7 +51,8 @@ from generate_ce_fixtures import CE_PAIRS  # noqa: E402
 from generate_fixtures import PAIRS, REAL_TEXTS, TINY_TEXTS  # noqa: E402
 from generate_sparse_fixtures import SE_TEXTS  # noqa: E402
 
-FAMILIES = ("roberta", "xlmr", "distilbert", "camembert", "electra")
+FAMILIES = ("roberta", "xlmr", "distilbert", "camembert", "electra", "albert")
+NO_SPLADE = ("electra", "albert")  # ELECTRA's masked LM is a separate generator; SPLADE on ALBERT is not supported
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # ids 0..3 as in the released RoBERTa / XLM-R vocabularies
 CORPUS = TINY_TEXTS[:5] + REAL_TEXTS + [
     "Paris is the capital and most populous city of France.",
@@ -110,6 +115,14 @@ def electra_tokenizer():
     return ElectraTokenizer(vocab=dict(distilbert_tokenizer().get_vocab()), do_lower_case=True, model_max_length=512)
 
 
+def albert_tokenizer():
+    from transformers import AlbertTokenizer
+
+    specials = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4 as in the released ALBERT vocabularies
+    pieces = [(tok, 0.0) for tok in specials] + unigram_pieces()
+    return AlbertTokenizer(vocab=pieces, do_lower_case=True, model_max_length=512)
+
+
 def distilbert_tokenizer():
     from transformers import DistilBertTokenizer
 
@@ -122,7 +135,14 @@ def distilbert_tokenizer():
 
 
 def make_config(family: str, vocab_size: int, **extra):
-    from transformers import CamembertConfig, DistilBertConfig, ElectraConfig, RobertaConfig, XLMRobertaConfig
+    from transformers import (
+        AlbertConfig,
+        CamembertConfig,
+        DistilBertConfig,
+        ElectraConfig,
+        RobertaConfig,
+        XLMRobertaConfig,
+    )
 
     if family == "distilbert":
         return DistilBertConfig(vocab_size=vocab_size, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
@@ -130,6 +150,10 @@ def make_config(family: str, vocab_size: int, **extra):
     if family == "electra":
         return ElectraConfig(vocab_size=vocab_size, embedding_size=16, max_position_embeddings=512, type_vocab_size=2,
                              pad_token_id=0, **HIDDEN, **extra)
+    if family == "albert":  # 3 layers (sharing one set of weights unless ``extra`` asks for groups)
+        return AlbertConfig(vocab_size=vocab_size, embedding_size=16, hidden_size=32, num_hidden_layers=3,
+                            num_attention_heads=4, intermediate_size=64, max_position_embeddings=512,
+                            type_vocab_size=2, pad_token_id=0, **extra)
     if family == "camembert":
         return CamembertConfig(vocab_size=vocab_size, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
                                bos_token_id=4, eos_token_id=5, layer_norm_eps=1e-5, **HIDDEN, **extra)
@@ -143,7 +167,7 @@ def make_hf(family: str, kind: str, tokenizer, out: Path, seed: int, **extra) ->
     import transformers
 
     prefix = {"roberta": "Roberta", "xlmr": "XLMRoberta", "distilbert": "DistilBert", "camembert": "Camembert",
-              "electra": "Electra"}[family]
+              "electra": "Electra", "albert": "Albert"}[family]
     suffix = {"model": "Model", "seq": "ForSequenceClassification", "mlm": "ForMaskedLM"}[kind]
     shutil.rmtree(out, ignore_errors=True)
     torch.manual_seed(seed)
@@ -173,7 +197,7 @@ def build_family(family: str, work: Path) -> dict:
     from sentence_transformers.sparse_encoder.modules import SpladePooling
 
     tokenizer = {"roberta": roberta_tokenizer, "xlmr": xlmr_tokenizer, "distilbert": distilbert_tokenizer,
-                 "camembert": camembert_tokenizer, "electra": electra_tokenizer}[family]()
+                 "camembert": camembert_tokenizer, "electra": electra_tokenizer, "albert": albert_tokenizer}[family]()
     seed = 10 * FAMILIES.index(family)
     gold: dict = {"vocab_size": len(tokenizer)}
 
@@ -197,7 +221,9 @@ def build_family(family: str, work: Path) -> dict:
     }
 
     for labels in (1, 3):
-        hf = make_hf(family, "seq", tokenizer, work / f"{family}_seq{labels}", seed + labels, num_labels=labels)
+        shared = {"num_hidden_groups": 2, "inner_group_num": 2} if family == "albert" and labels == 3 else {}
+        hf = make_hf(family, "seq", tokenizer, work / f"{family}_seq{labels}", seed + labels, num_labels=labels,
+                     **shared)
         folder = FIX / f"{family}_ce{labels}"
         shutil.rmtree(folder, ignore_errors=True)
         CrossEncoder(str(hf), device="cpu").save(str(folder))
@@ -208,7 +234,7 @@ def build_family(family: str, work: Path) -> dict:
             "max_length": ce.max_length,
         }
 
-    if family == "electra":  # no SPLADE: ELECTRA's masked LM is its separate generator network
+    if family in NO_SPLADE:
         for name in ("st", "ce1", "ce3"):
             (FIX / f"{family}_{name}" / "README.md").unlink(missing_ok=True)
         return gold
@@ -248,7 +274,7 @@ def check_embedkit_saves_load_in_st(family: str) -> None:
         print(f"{family}: embedkit-saved CrossEncoder in ST 6: max |diff| = {diff:.2e}")
         assert diff <= 1e-4
 
-        if family == "electra":
+        if family in NO_SPLADE:
             return
         ek_se = embedkit.SparseEncoder(str(FIX / f"{family}_se"), device="cpu")
         ek_se.save(f"{tmp}/se")

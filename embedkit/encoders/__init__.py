@@ -1,4 +1,4 @@
-"""Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, DeBERTa-v2 / v3,
+"""Hand-written encoders (BERT, MPNet, RoBERTa / XLM-RoBERTa / CamemBERT, DistilBERT, ELECTRA, ALBERT, DeBERTa-v2 / v3,
 NomicBERT, GTE, EuroBERT, ModernBERT, the encoder of T5 / mT5) and decoders used as encoders (Qwen3, Gemma 3,
 Llama / Mistral / Qwen2), their config, and the HF weight-name tables.
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from embedkit.encoders.albert import AlbertConfig, AlbertModel
 from embedkit.encoders.bert import BertModel
 from embedkit.encoders.config import EncoderConfig
 from embedkit.encoders.distilbert import DistilBertModel
@@ -29,6 +30,7 @@ ENCODERS: dict[str, tuple[str, str]] = {
     "camembert": ("roberta", "RobertaModel"),
     "distilbert": ("distilbert", "DistilBertModel"),
     "electra": ("electra", "ElectraModel"),
+    "albert": ("albert", "AlbertModel"),
     "modernbert": ("modernbert", "ModernBertModel"),
     "qwen3": ("qwen3", "Qwen3Model"),
     "gemma3_text": ("gemma3", "Gemma3Model"),
@@ -78,7 +80,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ENCODERS", "BertModel", "DebertaV2Config", "DebertaV2Model", "DistilBertModel", "ElectraModel",
-           "EncoderConfig", "Gemma3Config", "Gemma3Model", "GteConfig", "GteModel", "LlamaConfig", "LlamaModel",
-           "MPNetModel", "ModernBertConfig", "ModernBertModel", "NomicBertConfig", "NomicBertModel", "Qwen3Config",
-           "Qwen3Model", "RobertaModel", "T5Config", "T5EncoderModel", "build_encoder", "encoder_class"]
+__all__ = ["ENCODERS", "AlbertConfig", "AlbertModel", "BertModel", "DebertaV2Config", "DebertaV2Model",
+           "DistilBertModel", "ElectraModel", "EncoderConfig", "Gemma3Config", "Gemma3Model", "GteConfig", "GteModel",
+           "LlamaConfig", "LlamaModel", "MPNetModel", "ModernBertConfig", "ModernBertModel", "NomicBertConfig",
+           "NomicBertModel", "Qwen3Config", "Qwen3Model", "RobertaModel", "T5Config", "T5EncoderModel", "build_encoder",
+           "encoder_class"]

@@ -26,7 +26,7 @@ _LIMITS = {
     "embedding_size": 16_384,
 }
 
-SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra",
+SUPPORTED_MODEL_TYPES = ("bert", "mpnet", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "albert",
                          "modernbert", "qwen3", "gemma3_text", "gemma2", "llama", "mistral", "qwen2", "eurobert", "t5",
                          "mt5", "deberta-v2", "deberta", "nomic_bert", "gte", "new", "umt5")
 # Encoders of encoder-decoders, with relative position buckets and no position table (their ``max_position_embeddings``
@@ -96,7 +96,8 @@ class EncoderConfig:
     sinusoidal_pos_embds: bool = False
     """DistilBERT only: the position table holds fixed sinusoids (loaded from the checkpoint like any table)."""
     embedding_size: int | None = None
-    """ELECTRA only: width of the embedding tables, projected to ``hidden_size`` when it differs (None: the same)."""
+    """ELECTRA and ALBERT: width of the embedding tables, projected to ``hidden_size`` (ELECTRA: when it differs;
+    None: the same)."""
     hf_config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The config.json this came from, written back (with our fields updated) on save."""
 
@@ -137,7 +138,7 @@ class EncoderConfig:
         """Refuse ids the BERT-style embeddings cannot index (MPNet ignores both fields; DistilBERT has no types):
         a ``pad_token_id`` outside the table (:func:`check_pad_token_row`), and ``type_vocab_size=0``, which leaves
         no row for token type 0, which every input uses."""
-        if self.model_type not in ("bert", *ROBERTA_TYPES, "distilbert", "electra"):
+        if self.model_type not in ("bert", *ROBERTA_TYPES, "distilbert", "electra", "albert"):
             return
         if self.model_type in ROBERTA_TYPES and self.pad_token_id is None:
             raise ValueError(f"config pad_token_id=None: a {self.model_type} model counts positions from it")
@@ -223,6 +224,10 @@ class EncoderConfig:
             from embedkit.encoders.gte import GteConfig
 
             return GteConfig.from_gte_config(hf)
+        if model_type == "albert":  # narrow embeddings and layers shared across depth: AlbertConfig
+            from embedkit.encoders.albert import AlbertConfig
+
+            return AlbertConfig.from_albert_config(hf)
         if model_type in ("deberta-v2", "deberta"):  # disentangled attention: DebertaV2Config, extending this class
             from embedkit.encoders.deberta_v2 import DebertaV2Config
 

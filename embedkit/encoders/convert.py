@@ -1,10 +1,10 @@
 """Weight-name tables between Hugging Face checkpoints and embedkit encoders, one literal dict each way.
 
 HF names of per-layer weights carry the layer index as ``{}``. ``hf_to_ek`` strips the known wrapper prefixes
-(``bert.``, ``mpnet.``, ``roberta.``, ``distilbert.``, ``electra.``, ``deberta.``, ``model.``), renames the legacy
-``gamma``/``beta`` LayerNorm names, and maps every key; a key that is neither in the table nor known-and-ignored
-raises, naming it. ``ek_to_hf`` is the exact inverse, so a saved encoder loads in transformers /
-sentence-transformers unchanged.
+(``bert.``, ``mpnet.``, ``roberta.``, ``distilbert.``, ``electra.``, ``albert.``, ``deberta.``, ``model.``), renames
+the legacy ``gamma``/``beta`` LayerNorm names, and maps every key; a key that is neither in the table nor
+known-and-ignored raises, naming it. ``ek_to_hf`` is the exact inverse, so a saved encoder loads in transformers /
+sentence-transformers unchanged. ALBERT's shared layers carry two indices (group, layer in the group), both ``{}``.
 
 Head weights (MLM and classification heads) have their own tables, used by the CrossEncoder and SparseEncoder.
 """
@@ -268,6 +268,84 @@ _ELECTRA_HEADS_FROM_HF = {
     "generator_lm_head.bias": "generator.bias",
 }
 
+# ALBERT: BERT's embedding names (at width embedding_size), the projection and the shared layers under ``encoder.``
+# (``{}`` twice: group, then layer within the group), and its pooler as a bare Linear.
+_ALBERT_FROM_HF = {
+    "embeddings.word_embeddings.weight": "embed.tok.weight",
+    "embeddings.position_embeddings.weight": "embed.pos.weight",
+    "embeddings.token_type_embeddings.weight": "embed.seg.weight",
+    "embeddings.LayerNorm.weight": "embed.norm.weight",
+    "embeddings.LayerNorm.bias": "embed.norm.bias",
+    "encoder.embedding_hidden_mapping_in.weight": "embed.project.weight",
+    "encoder.embedding_hidden_mapping_in.bias": "embed.project.bias",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.query.weight": "groups.{}.layers.{}.attn.q.weight",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.query.bias": "groups.{}.layers.{}.attn.q.bias",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.key.weight": "groups.{}.layers.{}.attn.k.weight",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.key.bias": "groups.{}.layers.{}.attn.k.bias",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.value.weight": "groups.{}.layers.{}.attn.v.weight",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.value.bias": "groups.{}.layers.{}.attn.v.bias",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.dense.weight": "groups.{}.layers.{}.attn.o.weight",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.dense.bias": "groups.{}.layers.{}.attn.o.bias",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.LayerNorm.weight":
+        "groups.{}.layers.{}.attn_norm.weight",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.attention.LayerNorm.bias": "groups.{}.layers.{}.attn_norm.bias",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.ffn.weight": "groups.{}.layers.{}.ffn.up.weight",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.ffn.bias": "groups.{}.layers.{}.ffn.up.bias",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.ffn_output.weight": "groups.{}.layers.{}.ffn.down.weight",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.ffn_output.bias": "groups.{}.layers.{}.ffn.down.bias",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.full_layer_layer_norm.weight":
+        "groups.{}.layers.{}.ffn_norm.weight",
+    "encoder.albert_layer_groups.{}.albert_layers.{}.full_layer_layer_norm.bias":
+        "groups.{}.layers.{}.ffn_norm.bias",
+    "pooler.weight": "pooler.dense.weight",
+    "pooler.bias": "pooler.dense.bias",
+}
+_ALBERT_TO_HF = {
+    "embed.tok.weight": "embeddings.word_embeddings.weight",
+    "embed.pos.weight": "embeddings.position_embeddings.weight",
+    "embed.seg.weight": "embeddings.token_type_embeddings.weight",
+    "embed.norm.weight": "embeddings.LayerNorm.weight",
+    "embed.norm.bias": "embeddings.LayerNorm.bias",
+    "embed.project.weight": "encoder.embedding_hidden_mapping_in.weight",
+    "embed.project.bias": "encoder.embedding_hidden_mapping_in.bias",
+    "groups.{}.layers.{}.attn.q.weight": "encoder.albert_layer_groups.{}.albert_layers.{}.attention.query.weight",
+    "groups.{}.layers.{}.attn.q.bias": "encoder.albert_layer_groups.{}.albert_layers.{}.attention.query.bias",
+    "groups.{}.layers.{}.attn.k.weight": "encoder.albert_layer_groups.{}.albert_layers.{}.attention.key.weight",
+    "groups.{}.layers.{}.attn.k.bias": "encoder.albert_layer_groups.{}.albert_layers.{}.attention.key.bias",
+    "groups.{}.layers.{}.attn.v.weight": "encoder.albert_layer_groups.{}.albert_layers.{}.attention.value.weight",
+    "groups.{}.layers.{}.attn.v.bias": "encoder.albert_layer_groups.{}.albert_layers.{}.attention.value.bias",
+    "groups.{}.layers.{}.attn.o.weight": "encoder.albert_layer_groups.{}.albert_layers.{}.attention.dense.weight",
+    "groups.{}.layers.{}.attn.o.bias": "encoder.albert_layer_groups.{}.albert_layers.{}.attention.dense.bias",
+    "groups.{}.layers.{}.attn_norm.weight":
+        "encoder.albert_layer_groups.{}.albert_layers.{}.attention.LayerNorm.weight",
+    "groups.{}.layers.{}.attn_norm.bias": "encoder.albert_layer_groups.{}.albert_layers.{}.attention.LayerNorm.bias",
+    "groups.{}.layers.{}.ffn.up.weight": "encoder.albert_layer_groups.{}.albert_layers.{}.ffn.weight",
+    "groups.{}.layers.{}.ffn.up.bias": "encoder.albert_layer_groups.{}.albert_layers.{}.ffn.bias",
+    "groups.{}.layers.{}.ffn.down.weight": "encoder.albert_layer_groups.{}.albert_layers.{}.ffn_output.weight",
+    "groups.{}.layers.{}.ffn.down.bias": "encoder.albert_layer_groups.{}.albert_layers.{}.ffn_output.bias",
+    "groups.{}.layers.{}.ffn_norm.weight":
+        "encoder.albert_layer_groups.{}.albert_layers.{}.full_layer_layer_norm.weight",
+    "groups.{}.layers.{}.ffn_norm.bias":
+        "encoder.albert_layer_groups.{}.albert_layers.{}.full_layer_layer_norm.bias",
+    "pooler.dense.weight": "pooler.weight",
+    "pooler.dense.bias": "pooler.bias",
+}
+# Its classifier is BERT's (on the pooler); the masked-LM head (``predictions.*``, decoder tied to the word
+# embeddings) and AlbertForPreTraining's sentence-order head are recognised and left aside (no SPLADE on ALBERT).
+_ALBERT_HEADS_FROM_HF = {
+    "classifier.weight": "classifier.out.weight",
+    "classifier.bias": "classifier.out.bias",
+    "predictions.dense.weight": "mlm.dense.weight",
+    "predictions.dense.bias": "mlm.dense.bias",
+    "predictions.LayerNorm.weight": "mlm.norm.weight",
+    "predictions.LayerNorm.bias": "mlm.norm.bias",
+    "predictions.bias": "mlm.bias",
+    "predictions.decoder.weight": "mlm.decoder.weight",  # tied to the word embeddings
+    "predictions.decoder.bias": "mlm.bias",  # tied to predictions.bias
+    "sop_classifier.classifier.weight": "sop.weight",
+    "sop_classifier.classifier.bias": "sop.bias",
+}
+
 # RoBERTa, XLM-RoBERTa and CamemBERT checkpoints use BERT's encoder names (under a ``roberta.`` prefix) and MPNet's
 # head names (``lm_head.*``; ``classifier.dense`` / ``classifier.out_proj``), so those literal tables serve them too.
 FROM_HF = {"bert": _BERT_FROM_HF, "mpnet": _MPNET_FROM_HF, "roberta": _BERT_FROM_HF, "xlm-roberta": _BERT_FROM_HF,
@@ -280,6 +358,9 @@ HEADS_FROM_HF = {"bert": _BERT_HEADS_FROM_HF, "mpnet": _MPNET_HEADS_FROM_HF, "ro
 FROM_HF["electra"] = _ELECTRA_FROM_HF
 TO_HF["electra"] = _ELECTRA_TO_HF
 HEADS_FROM_HF["electra"] = _ELECTRA_HEADS_FROM_HF
+FROM_HF["albert"] = _ALBERT_FROM_HF
+TO_HF["albert"] = _ALBERT_TO_HF
+HEADS_FROM_HF["albert"] = _ALBERT_HEADS_FROM_HF
 
 # ModernBERT's tables (its own module, modernbert_names.py: names unlike the BERT family's).
 FROM_HF["modernbert"] = MODERNBERT_FROM_HF
@@ -331,9 +412,11 @@ LEFT_ASIDE_PREFIXES = {"t5": T5_LEFT_ASIDE_PREFIXES, "mt5": T5_LEFT_ASIDE_PREFIX
 
 # Buffers some checkpoints carry that hold no learned state.
 _IGNORE = {"embeddings.position_ids", "embeddings.token_type_ids"}
-_PREFIXES = ("bert.", "mpnet.", "roberta.", "distilbert.", "electra.", "deberta.", "model.", "gte.", "new.")
+_PREFIXES = ("bert.", "mpnet.", "roberta.", "distilbert.", "electra.", "albert.", "deberta.", "model.", "gte.",
+             "new.")
 _LEGACY_SUFFIXES = {".gamma": ".weight", ".beta": ".bias"}
 _LAYER_INDEX = re.compile(r"\.(\d+)\.")
+_INDICES = re.compile(r"\.(\d+)(?=\.)")  # every index of a name (ALBERT's group and layer)
 
 
 def normalize_hf_key(key: str) -> str:
@@ -349,7 +432,13 @@ def normalize_hf_key(key: str) -> str:
 
 
 def get_mapped_key(key: str, table: dict[str, str]) -> str | None:
-    """Look ``key`` up in a table whose per-layer entries hold ``{}`` for the layer index."""
+    """Look ``key`` up in a table whose per-layer entries hold ``{}`` for the layer index (first index only: T5's
+    ``layer.0`` is part of its names), or, failing that, ``{}`` for every index (ALBERT's group and layer).
+
+    Example:
+        >>> get_mapped_key("encoder.albert_layer_groups.1.albert_layers.0.ffn.weight", FROM_HF["albert"])
+        'groups.1.layers.0.ffn.up.weight'
+    """
     if key in table:
         return table[key]
     match = _LAYER_INDEX.search(key)
@@ -357,7 +446,13 @@ def get_mapped_key(key: str, table: dict[str, str]) -> str | None:
         return None
     template = key[: match.start()] + ".{}." + key[match.end() :]
     mapped = table.get(template)
-    return None if mapped is None else mapped.format(match.group(1))
+    if mapped is not None:
+        return mapped.format(match.group(1))
+    indices = _INDICES.findall(key)
+    if len(indices) < 2:
+        return None
+    mapped = table.get(_INDICES.sub(".{}", key))
+    return None if mapped is None else mapped.format(*indices)
 
 
 def split_hf_state_dict(

@@ -1,17 +1,18 @@
 """Sequence-classification heads and the encoder + head model that CrossEncoder runs.
 
-The heads reproduce transformers' ``BertForSequenceClassification`` and ``GteForSequenceClassification`` (pooler
-output -> dropout -> Linear), ``MPNetForSequenceClassification`` / ``RobertaForSequenceClassification`` /
-``XLMRobertaForSequenceClassification`` (first token -> dropout -> dense -> tanh -> dropout -> out_proj),
+The heads reproduce transformers' ``BertForSequenceClassification``, ``AlbertForSequenceClassification`` and
+``GteForSequenceClassification`` (pooler output -> dropout -> Linear), ``MPNetForSequenceClassification`` /
+``RobertaForSequenceClassification`` / ``XLMRobertaForSequenceClassification`` (first token -> dropout -> dense ->
+tanh -> dropout -> out_proj),
 ``ElectraForSequenceClassification`` (the same with GELU), ``DistilBertForSequenceClassification`` (first token ->
 pre_classifier -> ReLU -> dropout -> classifier), ``DebertaV2ForSequenceClassification`` (first token -> ContextPooler
 ``pooler.dense`` -> activation -> dropout -> classifier), ``EuroBertForSequenceClassification`` (``dense`` -> GELU ->
 ``classifier`` on the first token, on the mean, or on every token then averaged), and the decoders'
 ``Qwen3ForSequenceClassification`` / ``Gemma3TextForSequenceClassification`` (last non-padding token -> ``score``).
 Weights load strictly from a HF ``*ForSequenceClassification`` checkpoint and save back under the names transformers
-writes (``bert.`` / ``mpnet.`` / ``roberta.`` / ``distilbert.`` / ``electra.`` / ``deberta.`` / ``gte.`` / ``model.``
-prefix on the encoder; ``classifier.*``, DistilBERT's ``pre_classifier.*``, DeBERTa's ``pooler.*``, EuroBERT's
-``dense.*`` and the decoders' ``score.*`` for the head).
+writes (``bert.`` / ``mpnet.`` / ``roberta.`` / ``distilbert.`` / ``electra.`` / ``albert.`` / ``deberta.`` /
+``gte.`` / ``model.`` prefix on the encoder; ``classifier.*``, DistilBERT's ``pre_classifier.*``, DeBERTa's
+``pooler.*``, EuroBERT's ``dense.*`` and the decoders' ``score.*`` for the head).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ ARCHITECTURES = {"bert": "BertForSequenceClassification", "mpnet": "MPNetForSequ
 HEAD_TO_HF["electra"] = _MPNET_HEAD_TO_HF
 HF_PREFIX["electra"] = "electra."
 ARCHITECTURES["electra"] = "ElectraForSequenceClassification"
+# ALBERT: BERT's head on BERT's pooler (transformers holds the pooler's Linear as ``albert.pooler``).
+HEAD_TO_HF["albert"] = _BERT_HEAD_TO_HF
+HF_PREFIX["albert"] = "albert."
+ARCHITECTURES["albert"] = "AlbertForSequenceClassification"
 # ModernBERT: its head (modernbert_heads.py) reads several config fields, and mean pooling needs the mask.
 HEAD_TO_HF["modernbert"] = MODERNBERT_CLASSIFIER_TO_HF
 HF_PREFIX["modernbert"] = "model."
@@ -98,17 +103,19 @@ HEAD_TO_HF["eurobert"] = EUROBERT_CLASSIFIER_TO_HF
 HF_PREFIX["eurobert"] = "model."
 ARCHITECTURES["eurobert"] = "EuroBertForSequenceClassification"
 # Model types whose head reads the encoder's pooler (built with the encoder)
-POOLER_HEAD_TYPES = ("bert", "gte", "new")
+POOLER_HEAD_TYPES = ("bert", "albert", "gte", "new")
 
 
 def classifier_dropout(hf_config: dict[str, Any], cfg: EncoderConfig) -> float:
     """``classifier_dropout`` from config.json, falling back to ``hidden_dropout_prob`` as transformers does
-    (DistilBERT: ``seq_classif_dropout``, default 0.2)."""
+    (DistilBERT: ``seq_classif_dropout``, default 0.2; ALBERT: ``classifier_dropout_prob``, default 0.1)."""
     if cfg.model_type == "distilbert":
         return float(hf_config.get("seq_classif_dropout", 0.2))
     if cfg.model_type in ("deberta", "deberta-v2"):  # its own key, as Deberta*ForSequenceClassification reads it
         value = hf_config.get("cls_dropout")
         return cfg.hidden_dropout_prob if value is None else float(value)
+    if cfg.model_type == "albert":  # AlbertForSequenceClassification's own key (transformers' default 0.1)
+        return float(hf_config.get("classifier_dropout_prob", 0.1))
     value = hf_config.get("classifier_dropout")
     return cfg.hidden_dropout_prob if value is None else float(value)
 
@@ -292,8 +299,8 @@ class LastTokenClassificationHead(nn.Module):
 HEADS: dict[str, type[nn.Module]] = {"bert": BertClassificationHead, "mpnet": MPNetClassificationHead,
                                      "roberta": MPNetClassificationHead, "xlm-roberta": MPNetClassificationHead,
                                      "camembert": MPNetClassificationHead, "distilbert": DistilBertClassificationHead,
-                                     "electra": ElectraClassificationHead, "gte": BertClassificationHead,
-                                     "new": BertClassificationHead}
+                                     "electra": ElectraClassificationHead, "albert": BertClassificationHead,
+                                     "gte": BertClassificationHead, "new": BertClassificationHead}
 
 
 def check_classifier_supported(model_type: str | None, source: str) -> None:

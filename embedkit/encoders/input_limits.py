@@ -38,13 +38,13 @@ def max_input_length(config: EncoderConfig) -> int:
     return config.max_position_embeddings
 
 
-POSITION_TABLE_TYPES = ("bert", "distilbert", "electra", "mpnet", *ROBERTA_TYPES)
+POSITION_TABLE_TYPES = ("bert", "distilbert", "electra", "albert", "mpnet", *ROBERTA_TYPES)
 
 
 def has_position_table(config: EncoderConfig) -> bool:
     """Whether the encoder looks positions up in a learned table (so no input may be longer than its rows): BERT,
-    DistilBERT, ELECTRA, MPNet, the RoBERTa family and DeBERTa with ``position_biased_input``. Rotary (ModernBERT,
-    GTE, NomicBERT, the decoders) and relative (T5, DeBERTa) positions have no such bound.
+    DistilBERT, ELECTRA, ALBERT, MPNet, the RoBERTa family and DeBERTa with ``position_biased_input``. Rotary
+    (ModernBERT, GTE, NomicBERT, the decoders) and relative (T5, DeBERTa) positions have no such bound.
 
     Example:
         >>> has_position_table(EncoderConfig(model_type="bert", vocab_size=10, hidden_size=8, num_attention_heads=2))
@@ -113,7 +113,8 @@ def uses_token_types(config: EncoderConfig, where: str) -> bool:
     input) still work. DeBERTa's tokenizers (v1 and v2) give token types whatever the model has (as transformers'
     do): a model without a type table (deberta-base, DeBERTa-v3) ignores them, one with a single row is treated as
     BERT's. GTE models
-    (one or no type row: every token has type 0, or none) get none.
+    (one or no type row: every token has type 0, or none) get none. ALBERT's tokenizer gives none in transformers 5
+    (its ``model_input_names``; transformers 4 gave types 0 / 1), so a pair's second text gets type 0 there, and here.
     """
     if config.model_type in ("deberta", "deberta-v2") and config.type_vocab_size == 0:
         return True

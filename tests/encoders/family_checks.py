@@ -19,12 +19,12 @@ from tests.conftest import FIXTURES
 
 # One fixture per encoder family (SentenceTransformer), CrossEncoder family and SPLADE family.
 FAMILY_FOLDERS = ["tiny_bert_v6", "tiny_mpnet_v6", "roberta_st", "xlmr_st", "camembert_st", "distilbert_st",
-                  "electra_st", "deberta1_st", "deberta_st", "nomic_st", "gte_st", "eurobert_st", "modernbert_st",
-                  "t5_st", "mt5_encoder", "umt5_encoder", "qwen3_st", "gemma3_st", "gemma2_st", "llama_st",
-                  "mistral_st", "qwen2_st"]
+                  "electra_st", "albert_st", "deberta1_st", "deberta_st", "nomic_st", "gte_st", "eurobert_st",
+                  "modernbert_st", "t5_st", "mt5_encoder", "umt5_encoder", "qwen3_st", "gemma3_st", "gemma2_st",
+                  "llama_st", "mistral_st", "qwen2_st"]
 CE_FOLDERS = ["ce_bert3", "ce_mpnet1", "roberta_ce1", "xlmr_ce1", "camembert_ce1", "distilbert_ce1", "electra_ce1",
-              "deberta1_ce1", "deberta_ce1", "gte_ce", "eurobert_ce_mean", "modernbert_ce_cls", "qwen3_ce", "gemma3_ce",
-              "gemma2_ce", "llama_ce", "mistral_ce", "qwen2_ce"]
+              "albert_ce3", "deberta1_ce1", "deberta_ce1", "gte_ce", "eurobert_ce_mean", "modernbert_ce_cls",
+              "qwen3_ce", "gemma3_ce", "gemma2_ce", "llama_ce", "mistral_ce", "qwen2_ce"]
 SPARSE_FOLDERS = ["se_bert_v6", "se_mpnet_v6", "roberta_se", "xlmr_se", "camembert_se", "distilbert_se",
                   "modernbert_se"]
 

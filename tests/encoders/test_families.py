@@ -1,6 +1,7 @@
-"""RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT and ELECTRA: parity with sentence-transformers 6.2 goldens (made by
-tests/generate_family_fixtures.py from tiny random transformers checkpoints), strict loading, saving, the inference
-engine and a training step, for SentenceTransformer, CrossEncoder and SparseEncoder."""
+"""RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT, ELECTRA and ALBERT: parity with sentence-transformers 6.2 goldens
+(made by tests/generate_family_fixtures.py from tiny random transformers checkpoints), strict loading, saving, the
+inference engine and a training step, for SentenceTransformer, CrossEncoder and SparseEncoder; ALBERT's layers shared
+across depth."""
 
 from __future__ import annotations
 
@@ -14,22 +15,26 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from embedkit import CrossEncoder, SentenceTransformer, SparseEncoder
-from embedkit.encoders import DistilBertModel, ElectraModel, EncoderConfig, RobertaModel, build_encoder
+from embedkit.encoders import AlbertModel, DistilBertModel, ElectraModel, EncoderConfig, RobertaModel, build_encoder
 from embedkit.encoders.convert import ek_to_hf, split_hf_state_dict
 from embedkit.encoders.distilbert import sinusoidal_table
-from embedkit.encoders.engine import InferenceEngine, optimize_for_inference
+from embedkit.encoders.engine import FrozenEncoderLayer, InferenceEngine, optimize_for_inference
 from embedkit.encoders.input_limits import max_input_length
+from embedkit.encoders.lora import LoraLinear, LoraSettings, adapter_state_dict, add_adapter, set_active_adapters
 from embedkit.encoders.roberta import position_ids_skipping_padding
 from embedkit.sentence_transformer.modules import Transformer
 
 FIX = Path(__file__).parent.parent / "fixtures"
 GOLD = json.loads((FIX / "families_golden.json").read_text(encoding="utf-8"))
-FAMILIES = ["roberta", "xlmr", "distilbert", "camembert", "electra"]
-SE_FAMILIES = [f for f in FAMILIES if f != "electra"]  # ELECTRA's masked LM is a separate generator: no SPLADE
+FAMILIES = ["roberta", "xlmr", "distilbert", "camembert", "electra", "albert"]
+# ELECTRA's masked LM is a separate generator, SPLADE on ALBERT is not supported: no SparseEncoder for either
+SE_FAMILIES = [f for f in FAMILIES if f not in ("electra", "albert")]
 MODEL_TYPES = {"roberta": "roberta", "xlmr": "xlm-roberta", "distilbert": "distilbert", "camembert": "camembert",
-               "electra": "electra"}
+               "electra": "electra", "albert": "albert"}
 ENCODER_CLASSES = {"roberta": RobertaModel, "xlmr": RobertaModel, "distilbert": DistilBertModel,
-                   "camembert": RobertaModel, "electra": ElectraModel}
+                   "camembert": RobertaModel, "electra": ElectraModel, "albert": AlbertModel}
+# A second layer's weight per family; ALBERT's bi-encoder has one layer, shared by its three depths
+LAYER_KEY = {"albert": ".groups.0.layers.0."}
 ATOL_EMB = 2e-5  # embeddings vs ST (issue #20)
 ATOL = 1e-4  # CrossEncoder scores and SPLADE vectors, as for BERT (tests/cross_encoder, tests/sparse_encoder)
 REAL_PAIRS = ["The cat sits outside.", "A man is playing guitar.", "I love pasta.", "Do you like pizza?",
@@ -66,7 +71,7 @@ def test_sentence_transformer_matches_st(st_model):
     assert unpadded(features) == gold["input_ids"]
     pair_ids = unpadded(model.tokenize([tuple(p) for p in GOLD["pairs"]]))
     assert pair_ids == gold["pair_input_ids"]
-    if family not in ("distilbert", "electra"):  # <s> A </s></s> B </s>
+    if family not in ("distilbert", "electra", "albert"):  # <s> A </s></s> B </s>
         assert any(a == b == model.tokenizer.sep_token_id for a, b in zip(pair_ids[0], pair_ids[0][1:]))
     np.testing.assert_allclose(model.encode(GOLD["texts"], batch_size=3), gold["emb"], atol=ATOL_EMB, rtol=0)
     np.testing.assert_allclose(model.encode([tuple(p) for p in GOLD["pairs"]]), gold["emb_pairs"], atol=ATOL_EMB,
@@ -131,7 +136,8 @@ def test_optimize_for_inference_keeps_the_outputs(family, tmp_path):
 
     before = outputs()
     replaced = [optimize_for_inference(m) for m in models]
-    assert replaced in ([0] * len(models), [2] * len(models))  # 0 where oneDNN is unavailable
+    distinct = [1, 4] if family == "albert" else [2] * len(models)  # ALBERT: 1 shared layer; 2 groups of 2
+    assert replaced in ([0] * len(models), distinct)  # 0 where oneDNN is unavailable
     after = outputs()
     np.testing.assert_allclose(after[0], GOLD[family]["st"]["emb"], atol=ATOL_EMB, rtol=0)
     for got, expected in zip(after, before):
@@ -152,9 +158,11 @@ def test_an_unknown_or_missing_weight_is_refused(family, kind, tmp_path):
     save_file({**state, "encoder.extra.weight": torch.zeros(2)}, str(folder / "model.safetensors"))
     with pytest.raises(ValueError, match="encoder.extra.weight"):
         load()
-    dropped = next(k for k in state if k.endswith(("layer.1.attention.self.key.bias", "layer.1.attention.k_lin.bias")))
+    dropped = next(k for k in state if k.endswith(("layer.1.attention.self.key.bias", "layer.1.attention.k_lin.bias",
+                                                    "albert_layers.0.attention.key.bias")))
     save_file({k: v for k, v in state.items() if k != dropped}, str(folder / "model.safetensors"))
-    with pytest.raises(ValueError, match=r"missing keys .*layers\.1\.attn\.k\.bias"):
+    missing = r"groups\.0\.layers\.0\.attn\.k\.bias" if family == "albert" else r"layers\.1\.attn\.k\.bias"
+    with pytest.raises(ValueError, match="missing keys .*" + missing):
         load()
 
 
@@ -266,7 +274,7 @@ def test_one_training_step_moves_the_weights(family, tmp_path):
     model.fit([(loader, MultipleNegativesRankingLoss(model))], epochs=1, warmup_steps=0, show_progress_bar=False,
               optimizer_params={"lr": 1e-3}, checkpoint_path=str(tmp_path / "fit"))
     moved = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
-    assert any(".layers.1." in k for k in moved) and any("embed.tok" in k for k in moved)
+    assert any(LAYER_KEY.get(family, ".layers.1.") in k for k in moved) and any("embed.tok" in k for k in moved)
     assert np.isfinite(model.encode(GOLD["texts"])).all()
 
 
@@ -293,11 +301,12 @@ def test_gradients_reach_every_weight_of_the_cross_encoder_and_splade_models(fam
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_a_cross_encoder_starts_on_a_bi_encoder_checkpoint(family):
-    """A new head on the ST folder's encoder; RoBERTa's pooler (which its classifier does not read) is left out."""
+    """A new head on the ST folder's encoder; RoBERTa's pooler (which its classifier does not read) is left out,
+    ALBERT's (which its classifier reads) is loaded."""
     ce = CrossEncoder(FIX / f"{family}_st", device="cpu")
     st = SentenceTransformer(str(FIX / f"{family}_st"), device="cpu")
     encoder = ce.model.encoder
-    assert encoder.pooler is None and ce.num_labels == 1
+    assert (encoder.pooler is None) == (family != "albert") and ce.num_labels == 1
     for key, value in encoder.state_dict().items():
         assert torch.equal(value, st[0].auto_model.state_dict()[key])
     assert np.isfinite(ce.predict(GOLD["ce_pairs"])).all()
@@ -329,3 +338,106 @@ def test_electra_pretraining_heads_are_left_aside(tmp_path):
     loaded = SentenceTransformer(str(folder), device="cpu")
     np.testing.assert_array_equal(loaded.encode(GOLD["texts"]),
                                   SentenceTransformer(str(FIX / "electra_st"), device="cpu").encode(GOLD["texts"]))
+
+
+def test_albert_builds_each_shared_layer_once_and_runs_them_in_albert_order():
+    """One layer run at the three depths of the bi-encoder; two groups of two layers for the 3-label CrossEncoder,
+    depths running groups 0, 0, 1 (transformers' ``int(i / (layers / groups))``). Each distinct layer is registered
+    once: the state dict, the parameters and the saved weights hold it once, under transformers' group names."""
+    encoder = SentenceTransformer(str(FIX / "albert_st"), device="cpu")[0].auto_model
+    shared = encoder.groups[0].layers[0]
+    assert len(encoder.layers) == 3 and all(layer is shared for layer in encoder.layers)
+    assert tuple(encoder.embed.tok.weight.shape) == (GOLD["albert"]["vocab_size"], 16)
+    assert tuple(encoder.embed.project.weight.shape) == (32, 16) and encoder.pooler is not None
+    layer_keys = [k for k in encoder.state_dict() if k.startswith("groups.")]
+    assert layer_keys == [f"groups.0.layers.0.{k}" for k in shared.state_dict()]
+    assert sum(p.numel() for p in encoder.parameters()) == encoder.config.parameter_count(add_pooler=True) == \
+        sum(t.numel() for t in load_file(str(FIX / "albert_st" / "model.safetensors")).values())
+    with pytest.raises(AttributeError, match="run order"):
+        encoder.layers = torch.nn.ModuleList()
+
+    ce = CrossEncoder(FIX / "albert_ce3", device="cpu")
+    config, groups = ce.model.encoder.config, ce.model.encoder.groups
+    assert (config.num_hidden_layers, config.num_hidden_groups, config.inner_group_num) == (3, 2, 2)
+    assert config.run_order() == [(0, 0), (0, 1), (0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [id(layer) for layer in ce.model.encoder.layers] == [id(groups[g].layers[j]) for g, j in config.run_order()]
+    features = ce.tokenize([tuple(p) for p in GOLD["ce_pairs"][:2]])
+    with torch.no_grad():
+        out = ce.model.encoder(features["input_ids"], features["attention_mask"], output_hidden_states=True)
+    assert len(out.hidden_states) == 7 and torch.equal(out.hidden_states[-1], out.last_hidden_state)
+    hf_keys = set(load_file(str(FIX / "albert_ce3" / "model.safetensors")))
+    assert {k.split(".attention")[0] for k in hf_keys if ".attention.query.weight" in k} == {
+        f"albert.encoder.albert_layer_groups.{g}.albert_layers.{j}" for g in (0, 1) for j in (0, 1)}
+
+
+@pytest.mark.parametrize("kind", ["st", "ce3"])
+def test_albert_frozen_path_keeps_layers_shared_and_equals_the_default_path(kind):
+    """``optimize_for_inference()`` replaces each shared layer once, in its group, so every depth that ran it runs
+    the same frozen layer: outputs equal the default path's, and the weights (as saved) neither grow nor change."""
+    model = (SentenceTransformer(str(FIX / "albert_st"), device="cpu") if kind == "st"
+             else CrossEncoder(FIX / "albert_ce3", device="cpu"))
+    encoder = model[0].auto_model if kind == "st" else model.model.encoder
+
+    def run():
+        return model.encode(GOLD["texts"]) if kind == "st" else model.predict(GOLD["ce_pairs"])
+
+    before, state = run(), {k: v.clone() for k, v in encoder.state_dict().items()}
+    if optimize_for_inference(model) == 0:
+        pytest.skip("oneDNN is unavailable on this CPU")
+    frozen = [m for m in encoder.modules() if isinstance(m, FrozenEncoderLayer)]
+    assert len(frozen) == len(dict.fromkeys(encoder.layers)) == (1 if kind == "st" else 4)
+    assert [type(layer) for layer in encoder.layers] == [FrozenEncoderLayer] * len(encoder.layers)
+    assert [id(layer) for layer in encoder.layers] == [id(encoder.groups[g].layers[j])
+                                                      for g, j in encoder.config.run_order()]
+    np.testing.assert_allclose(run(), before, atol=1e-5, rtol=0)
+    after = encoder.state_dict()
+    assert after.keys() == state.keys()
+    for key, value in state.items():
+        torch.testing.assert_close(after[key], value, rtol=0, atol=0)
+    assert optimize_for_inference(model) == 0  # already frozen: nothing replaced twice
+
+
+def test_albert_lora_adapts_each_shared_projection_once(tmp_path):
+    """A LoRA adapter on ALBERT targets transformers' names (PEFT has no default for albert): each shared projection
+    gets one adapter, which every depth then runs; saving writes the adapter under PEFT's names."""
+    model = SentenceTransformer(str(FIX / "albert_st"), device="cpu")
+    encoder = model[0].auto_model
+    before = model.encode(GOLD["texts"][:3])
+    with pytest.raises(ValueError, match="specify `target_modules`"):
+        add_adapter(encoder, "albert", LoraSettings.from_dict({"r": 2, "lora_alpha": 4}), "default")
+    names = add_adapter(encoder, "albert", LoraSettings.from_dict({"r": 2, "lora_alpha": 4,
+                                                                   "target_modules": ["query", "value"]}), "default")
+    prefix = "encoder.albert_layer_groups.0.albert_layers.0.attention."
+    assert names == [prefix + "query", prefix + "value"]
+    assert all(type(layer.attn.q) is LoraLinear for layer in encoder.layers)
+    assert sorted(adapter_state_dict(encoder, "albert")) == sorted(
+        f"{prefix}{p}.lora_{m}.weight" for p in ("query", "value") for m in "AB")
+    set_active_adapters(encoder, "default")
+    np.testing.assert_allclose(model.encode(GOLD["texts"][:3]), before, atol=1e-6, rtol=0)  # B starts at zero
+    with torch.no_grad():
+        encoder.groups[0].layers[0].attn.v.lora_B["default"].weight.fill_(1.0)
+    assert np.abs(model.encode(GOLD["texts"][:3]) - before).max() > 1e-3
+    encoder.save_pretrained(tmp_path / "adapter")
+    assert sorted(load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))) == sorted(
+        f"base_model.model.{prefix}{p}.lora_{m}.weight" for p in ("query", "value") for m in "AB")
+
+
+def test_albert_has_no_masked_lm_and_leaves_pretraining_heads_aside(tmp_path):
+    """SPLADE on ALBERT is refused by name; an ``AlbertForPreTraining`` checkpoint (masked-LM and sentence-order
+    heads, ``albert.`` prefix, an old ``position_ids`` buffer) loads as an embedding model with the same outputs."""
+    with pytest.raises(ValueError, match="masked-LM heads of albert models are not supported"):
+        Transformer(FIX / "albert_st", transformer_task="fill-mask")
+    folder = tmp_path / "pretraining"
+    shutil.copytree(FIX / "albert_st", folder)
+    state = load_file(str(folder / "model.safetensors"))
+    vocab, width, hidden = GOLD["albert"]["vocab_size"], 16, 32
+    heads = {"predictions.dense.weight": torch.zeros(width, hidden), "predictions.dense.bias": torch.zeros(width),
+             "predictions.LayerNorm.weight": torch.ones(width), "predictions.LayerNorm.bias": torch.zeros(width),
+             "predictions.bias": torch.zeros(vocab), "predictions.decoder.bias": torch.zeros(vocab),
+             "sop_classifier.classifier.weight": torch.zeros(2, hidden),
+             "sop_classifier.classifier.bias": torch.zeros(2),
+             "albert.embeddings.position_ids": torch.arange(512)[None]}
+    save_file({**{f"albert.{k}": v for k, v in state.items()}, **heads}, str(folder / "model.safetensors"))
+    loaded = SentenceTransformer(str(folder), device="cpu")
+    np.testing.assert_array_equal(loaded.encode(GOLD["texts"]),
+                                  SentenceTransformer(str(FIX / "albert_st"), device="cpu").encode(GOLD["texts"]))

@@ -34,7 +34,13 @@ def test_every_weight_is_reached_by_its_transformers_path(name):
     params = dict(encoder.named_parameters(remove_duplicate=False))
     checked = 0
     for hf_key, ek_key in FROM_HF[encoder.config.model_type].items():
-        if "{}" in hf_key:  # a per-layer weight: the container path gives embedkit's layer list
+        if hf_key.count("{}") == 2:  # ALBERT's shared layers: groups, then the layers of a group
+            groups, layers = hf_key.split(".{}")[:2]
+            assert resolve(encoder, groups) is encoder.groups, hf_key
+            assert resolve(encoder, f"{groups}.0{layers}") is encoder.groups[0].layers
+            assert resolve(encoder, f"{groups}.0{layers}.0") is encoder.groups[0].layers[0] is encoder.layers[0]
+            checked += 1
+        elif "{}" in hf_key:  # a per-layer weight: the container path gives embedkit's layer list
             container = hf_key.split(".{}")[0]
             assert resolve(encoder, container) is encoder.layers, hf_key
             assert resolve(encoder, container + ".0") is encoder.layers[0]
@@ -50,12 +56,16 @@ def test_names_do_not_hide_modules_and_every_name_is_a_weight_path():
     table (the two tables cannot drift apart)."""
     for name in FAMILY_FOLDERS:
         encoder = SentenceTransformer(str(FIXTURES / name), device="cpu")[0].auto_model
-        hf_paths = {key.rsplit(".", 1)[0] for key in FROM_HF[encoder.config.model_type]}
+        hf_keys = set(FROM_HF[encoder.config.model_type])
+        hf_paths = {key.rsplit(".", 1)[0] for key in hf_keys} | hf_keys  # modules, and parameters (ALBERT's pooler)
         for module_name, module in encoder.named_modules():
             table = type(module).transformers_attributes if isinstance(module, TransformersAttributes) else {}
             for alias, target in table.items():
                 assert alias not in module._modules and alias not in module._parameters and alias not in vars(module)
-                prefix = {"": "", "embed": "embeddings."}[module_name]
+                # ALBERT: its groups (``groups.0``) and its pooler (a bare Linear in transformers) have names too
+                prefix = {"": "", "embed": "embeddings.", "pooler": "pooler."}.get(
+                    module_name, "encoder.albert_layer_groups.{}." if module_name.startswith("groups.") else None)
+                assert prefix is not None, (name, module_name)
                 for child in target if isinstance(target, dict) else [""]:
                     if resolve(module, target[child] if child else target) is None:
                         continue  # a module this checkpoint does not have (DeBERTa v1's encoder.LayerNorm)

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from embedkit.encoders.albert import AlbertModel
 from embedkit.encoders.bert import BertModel
 from embedkit.encoders.distilbert import DistilBertModel
 from embedkit.encoders.electra import ElectraModel
@@ -83,8 +84,9 @@ from embedkit.encoders.roberta import RobertaModel
 
 logger = logging.getLogger(__name__)
 
-# Encoders whose layers are all EncoderLayer and that expose ``embeddings`` / ``attention_mask`` as BERT does.
-ENGINE_ENCODERS = (BertModel, MPNetModel, RobertaModel, DistilBertModel, ElectraModel)
+# Encoders whose layers are all EncoderLayer and that expose ``embeddings`` / ``attention_mask`` as BERT does
+# (``layers``: the layers in the order they run; ALBERT's repeat its shared ones).
+ENGINE_ENCODERS = (BertModel, MPNetModel, RobertaModel, DistilBertModel, ElectraModel, AlbertModel)
 # The feed-forward runs on blocks of token rows so that its (rows, F) intermediate stays under this many elements
 # (16 MiB in fp32) instead of growing with the batch; rows are independent, so the result is the same.
 FFN_BLOCK_ELEMENTS = 1 << 22
@@ -118,8 +120,8 @@ class InferenceEngine:
     """Runs ``encoder``'s forward for inference through fused, padding-free kernels (see the module docstring).
 
     Args:
-        encoder: one of :data:`ENGINE_ENCODERS` (BERT, MPNet, RoBERTa / XLM-R / CamemBERT, DistilBERT, ELECTRA);
-            any other module runs its own forward.
+        encoder: one of :data:`ENGINE_ENCODERS` (BERT, MPNet, RoBERTa / XLM-R / CamemBERT, DistilBERT, ELECTRA,
+            ALBERT); any other module runs its own forward.
         onednn: fused oneDNN GEMMs on x86 CPUs (default: on CPUs with AVX-512, see :func:`onednn_preferred`;
             ``EMBEDKIT_ONEDNN=0`` / ``=1`` turn them off / on everywhere).
         pack_tokens: run token-wise layers on real tokens only (default: on unless ``EMBEDKIT_PACK_TOKENS=0``).
@@ -273,9 +275,19 @@ def _stock_layer(layer: nn.Module) -> bool:
     )
 
 
+def _layer_lists(encoder: nn.Module) -> list[nn.ModuleList]:
+    """The lists that hold ``encoder``'s layers, each layer once: its ``layers``, or ALBERT's groups (its
+    ``layers`` is the run order, a shared layer at several depths), so a shared layer is replaced once and stays
+    shared."""
+    if isinstance(encoder, AlbertModel):
+        return [group.layers for group in encoder.groups]
+    return [encoder.layers]
+
+
 def optimize_for_inference(model: nn.Module) -> int:
     """Replace every stock encoder layer inside ``model`` by a :class:`FrozenEncoderLayer` (weights reordered for
-    oneDNN, in place of the originals: memory does not grow); returns how many layers were replaced.
+    oneDNN, in place of the originals: memory does not grow); returns how many layers were replaced (ALBERT's
+    shared layers count once).
 
     Layers are left as they are (and the reason logged once) where oneDNN is unavailable, or a layer is not on the
     CPU, not float32, has a Linear of another type (int8) or without bias, or has hooks.
@@ -292,13 +304,14 @@ def optimize_for_inference(model: nn.Module) -> int:
         return 0
     replaced, skipped = 0, []
     for encoder in [m for m in model.modules() if type(m) in ENGINE_ENCODERS]:
-        for i, layer in enumerate(encoder.layers):
-            reason = FrozenEncoderLayer.unsupported(layer)
-            if reason is None:
-                encoder.layers[i] = FrozenEncoderLayer(layer)
-                replaced += 1
-            elif type(layer) is not FrozenEncoderLayer:
-                skipped.append(reason)
+        for layers in _layer_lists(encoder):
+            for i, layer in enumerate(layers):
+                reason = FrozenEncoderLayer.unsupported(layer)
+                if reason is None:
+                    layers[i] = FrozenEncoderLayer(layer)
+                    replaced += 1
+                elif type(layer) is not FrozenEncoderLayer:
+                    skipped.append(reason)
     if skipped:
         logger.info(f"optimize_for_inference: {len(skipped)} layer(s) kept on the default path ({skipped[0]})")
     return replaced
