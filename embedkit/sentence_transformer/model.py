@@ -626,13 +626,13 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
         """Call ``self.encode`` with ``task`` set, passing the inputs under the name the target ``encode`` declares
         (``sentences`` for sentence-transformers 5.x-style overrides, ``inputs`` otherwise)."""
         encode = self.encode
-        name = "inputs"
         try:
             parameters = inspect.signature(encode).parameters
         except (TypeError, ValueError):
             parameters = {}
-        if "sentences" in parameters:  # a 5.x-style override, or embedkit's encode (which takes both names)
-            name = "sentences"
+        # ``inputs`` wherever it is declared (embedkit's encode takes both names, and ``sentences`` warns there);
+        # ``sentences`` only for a 5.x-style override that declares that name alone
+        name = "sentences" if "sentences" in parameters and "inputs" not in parameters else "inputs"
         return encode(**{name: inputs}, task=task, **encode_kwargs)
 
     def encode_query(

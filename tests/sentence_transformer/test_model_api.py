@@ -35,6 +35,20 @@ def test_inputs_and_sentences_are_both_accepted(bert, caplog):
     np.testing.assert_array_equal(bert.encode(inputs=["a b"], sentences=["c"]), bert.encode(["a b"]))
 
 
+@pytest.mark.parametrize("method", ["encode_query", "encode_document"])
+def test_encode_query_and_document_without_sentences_do_not_warn(bert, method, caplog):
+    """They call embedkit's own encode with ``inputs`` (they passed ``sentences``, so that every first call warned
+    about a name the user never wrote)."""
+    from embedkit.util import logging as ek_logging
+
+    message = "The `sentences` argument was renamed and is now deprecated. Please use `inputs` instead."
+    ek_logging._seen.discard(("embedkit.util.decorators", message))
+    with caplog.at_level("WARNING"):
+        getattr(bert, method)(["a b"])
+        getattr(bert, method)(inputs=["a b"])
+    assert message not in caplog.text
+
+
 def test_encode_query_passes_the_name_the_encode_override_declares(bert):
     seen = {}
 
