@@ -222,6 +222,31 @@ def test_calls_run_at_a_bounded_set_of_row_counts():
     assert len(seen) <= 65 and max(seen) == onednn.ROW_BLOCK
 
 
+@needs_onednn
+@pytest.mark.parametrize("kind", ["bert", "mpnet"])
+def test_packed_rows_reach_the_gemms_at_their_row_count_without_copies(kind, monkeypatch):
+    """With oneDNN, a packed batch carries ``row_count(N)`` rows (the N real tokens, then zero rows), so no GEMM
+    copies its input to pad it; the extra rows change nothing: every output equals, bitwise, that of a packing of
+    exactly N rows, whose GEMMs pad their inputs (counted here, so the check can tell the two apart)."""
+    encoder = _encoder(kind)
+    lengths = [7, 3, 5, 9, 11, 4]  # N = 39 real tokens: GEMMs run at 40 rows
+    ids = torch.ones(len(lengths), max(lengths), dtype=torch.long)  # 1 = padding
+    for row, length in zip(ids, lengths):
+        row[:length] = torch.randint(2, 100, (length,), generator=torch.Generator().manual_seed(length))
+    mask = (ids != 1).long()
+    copies = []
+    pad_rows = onednn._pad_rows
+    monkeypatch.setattr(onednn, "_pad_rows", lambda t, rows: copies.append(t.shape[0]) or pad_rows(t, rows))
+    got = _run(encoder, ids, mask, onednn=True)
+    assert onednn.row_count(sum(lengths)) == 40 and copies == []
+    monkeypatch.setattr(engine_module, "row_count", lambda n: n)  # packed rows: the real tokens alone
+    want = _run(encoder, ids, mask, onednn=True)
+    assert copies and set(copies) == {39}
+    assert len(got.hidden_states) == len(want.hidden_states) == 3
+    for a, b in zip(got.hidden_states, want.hidden_states):
+        assert torch.equal(a, b)
+
+
 def test_feed_forward_blocks_equal_one_pass(monkeypatch):
     encoder = _encoder("bert")
     want = _run(encoder).last_hidden_state

@@ -68,6 +68,7 @@ from embedkit.encoders.engine.onednn import (
     onednn_applies,
     onednn_available,
     onednn_preferred,
+    row_count,
     warn_if_emulated_half_precision,
 )
 from embedkit.encoders.engine.packing import Packing
@@ -210,8 +211,9 @@ class InferenceEngine:
         attn_mask = encoder.attention_mask(input_ids, attention_mask, x.dtype)
         packing = None
         if self.pack_tokens and attention_mask is not None and not bool(attention_mask.all()):
-            packing = Packing(attention_mask)
-            x = packing.unpad(x)  # (N, D): the real tokens
+            # with oneDNN on the CPU, packed rows come padded to the count its GEMMs run at (copied once, here)
+            packing = Packing(attention_mask, row_count if self.onednn and x.is_cpu else None)
+            x = packing.unpad(x)  # (rows, D): the N real tokens (then zero rows up to the GEMMs' count)
 
         def full(h: Tensor) -> Tensor:  # back to (B, T, D)
             return h if packing is None else packing.pad(h).view(packing.batch, packing.tokens, -1)

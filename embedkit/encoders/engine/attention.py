@@ -18,15 +18,16 @@ from embedkit.encoders.engine.varlen import varlen_attention
 
 def attention(q: Tensor, k: Tensor, v: Tensor, n_heads: int, attn_mask: Tensor | None, packing: Packing | None,
               varlen: bool) -> Tensor:
-    """Scaled dot-product attention (eval mode) of projected ``q``, ``k``, ``v``, each (B, T, D), or (N, D) real
-    tokens of ``packing``; the output has their layout. ``attn_mask`` follows :mod:`embedkit.encoders.layers`."""
+    """Scaled dot-product attention (eval mode) of projected ``q``, ``k``, ``v``, each (B, T, D), or the (rows, D)
+    packed tokens of ``packing`` (its N real tokens first); the output has their layout. ``attn_mask`` follows
+    :mod:`embedkit.encoders.layers`."""
     if packing is None:
         B, T, D = q.shape
         heads = [t.view(B, T, n_heads, -1).transpose(1, 2) for t in (q, k, v)]  # each (B, H, T, Dh)
         y = F.scaled_dot_product_attention(*heads, attn_mask=attn_mask)  # (B, H, T, Dh)
         return y.transpose(1, 2).reshape(B, T, D)
     N, D = q.shape
-    if varlen:  # CUDA: attention within each sequence of the packed tokens, no padding
+    if varlen and N == packing.real:  # CUDA: attention within each sequence of the packed tokens, no padding
         y = varlen_attention(*(t.reshape(N, n_heads, -1) for t in (q, k, v)), packing, attn_mask, 0.0)
         if y is not None:
             return y.reshape(N, D)

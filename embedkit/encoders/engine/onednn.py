@@ -154,6 +154,18 @@ def _bucket(rows: int) -> int:
     return -(-rows // step) * step
 
 
+def row_count(rows: int) -> int:
+    """The rows a call of ``rows`` rows runs at: whole blocks of ``ROW_BLOCK``, the rest bucketed. A packed batch of
+    this many rows (:class:`~embedkit.encoders.engine.packing.Packing`) reaches every GEMM without a copy.
+
+    Example:
+        >>> [row_count(n) for n in (20, 33, 1000, 1030, 1100)]
+        [20, 40, 1024, 1030, 1104]
+    """
+    full, rest = divmod(rows, ROW_BLOCK)
+    return full * ROW_BLOCK + (_bucket(rest) if rest else 0)
+
+
 def _pad_rows(t: Tensor, rows: int) -> Tensor:
     return t if t.shape[0] == rows else torch.cat([t, t.new_zeros(rows - t.shape[0], t.shape[1])])
 
