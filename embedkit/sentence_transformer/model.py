@@ -622,17 +622,18 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
             restored[index] = results[position]
         return restored
 
-    def _forward_to_encode(self, inputs: Any, task: str, **encode_kwargs: Any) -> Any:
-        """Call ``self.encode`` with ``task`` set, passing the inputs under the name the target ``encode`` declares
-        (``sentences`` for sentence-transformers 5.x-style overrides, ``inputs`` otherwise)."""
+    def _forward_to_encode(self, inputs: Any, task: str, old_name: bool = False, **encode_kwargs: Any) -> Any:
+        """Call ``self.encode`` with ``task`` set, passing the inputs under a name the target ``encode`` declares:
+        ``sentences`` for a 5.x-style override that declares only that name, or where the caller wrote
+        ``sentences=`` (``old_name``, as sentence-transformers 5.x passes it on) and the target declares it;
+        ``inputs`` otherwise, so that embedkit's own encode warns about the old name only when the user wrote it."""
         encode = self.encode
         try:
             parameters = inspect.signature(encode).parameters
         except (TypeError, ValueError):
             parameters = {}
-        # ``inputs`` wherever it is declared (embedkit's encode takes both names, and ``sentences`` warns there);
-        # ``sentences`` only for a 5.x-style override that declares that name alone
-        name = "sentences" if "sentences" in parameters and "inputs" not in parameters else "inputs"
+        declares_old = "sentences" in parameters
+        name = "sentences" if declares_old and (old_name or "inputs" not in parameters) else "inputs"
         return encode(**{name: inputs}, task=task, **encode_kwargs)
 
     def encode_query(
@@ -657,11 +658,12 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
     ) -> np.ndarray | Tensor | list[Tensor]:
         """``encode`` with the ``query`` prompt (when no prompt is given and the model has one) and
         ``task="query"``; the arguments are those of :meth:`encode`."""
+        old_name = sentences is not None
         inputs = resolve_inputs_alias(inputs, sentences, "encode_query")
         if prompt is None and prompt_name is None and "query" in self.prompts:
             prompt_name = "query"
         return self._forward_to_encode(
-            inputs, "query", prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+            inputs, "query", old_name, prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
             show_progress_bar=show_progress_bar, output_value=output_value, precision=precision,
             convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor, device=device,
             normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, pool=pool, chunk_size=chunk_size,
@@ -689,11 +691,12 @@ class SentenceTransformer(BaseModel, ModuleLoading, LegacyAPI, nn.Sequential):
     ) -> np.ndarray | Tensor | list[Tensor]:
         """``encode`` with the first of the ``document``, ``passage``, ``corpus`` prompts the model has (when no
         prompt is given) and ``task="document"``; the arguments are those of :meth:`encode`."""
+        old_name = sentences is not None
         inputs = resolve_inputs_alias(inputs, sentences, "encode_document")
         if prompt is None and prompt_name is None:
             prompt_name = next((name for name in ("document", "passage", "corpus") if name in self.prompts), None)
         return self._forward_to_encode(
-            inputs, "document", prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+            inputs, "document", old_name, prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
             show_progress_bar=show_progress_bar, output_value=output_value, precision=precision,
             convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor, device=device,
             normalize_embeddings=normalize_embeddings, truncate_dim=truncate_dim, pool=pool, chunk_size=chunk_size,

@@ -408,11 +408,12 @@ class SparseEncoder(SentenceTransformer):
     ) -> Tensor | list[Tensor]:
         """:meth:`encode` with the ``query`` prompt (when no prompt is given and the model has one) and
         ``task="query"`` (the query route of a Router, e.g. inference-free SPLADE); same arguments."""
+        old_name = sentences is not None
         inputs = resolve_inputs_alias(inputs, sentences, "encode_query")
         if prompt is None and prompt_name is None and "query" in self.prompts:
             prompt_name = "query"
         return self._forward_to_encode(
-            inputs, "query", prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+            inputs, "query", old_name, prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
             show_progress_bar=show_progress_bar, convert_to_tensor=convert_to_tensor,
             convert_to_sparse_tensor=convert_to_sparse_tensor, save_to_cpu=save_to_cpu, device=device,
             max_active_dims=max_active_dims, pool=pool, chunk_size=chunk_size, **kwargs)
@@ -437,11 +438,12 @@ class SparseEncoder(SentenceTransformer):
     ) -> Tensor | list[Tensor]:
         """:meth:`encode` with the first of the ``document``, ``passage``, ``corpus`` prompts the model has (when no
         prompt is given) and ``task="document"``; same arguments."""
+        old_name = sentences is not None
         inputs = resolve_inputs_alias(inputs, sentences, "encode_document")
         if prompt is None and prompt_name is None:
             prompt_name = next((name for name in ("document", "passage", "corpus") if name in self.prompts), None)
         return self._forward_to_encode(
-            inputs, "document", prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+            inputs, "document", old_name, prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
             show_progress_bar=show_progress_bar, convert_to_tensor=convert_to_tensor,
             convert_to_sparse_tensor=convert_to_sparse_tensor, save_to_cpu=save_to_cpu, device=device,
             max_active_dims=max_active_dims, pool=pool, chunk_size=chunk_size, **kwargs)

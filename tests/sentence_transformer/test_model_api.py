@@ -65,6 +65,22 @@ def test_encode_query_passes_the_name_the_encode_override_declares(bert):
     assert seen == {"five": "q", "six": "d"}
 
 
+@pytest.mark.parametrize("kind", ["sentence_transformer", "sparse_encoder"])
+@pytest.mark.parametrize("method", ["encode_query", "encode_document"])
+def test_an_encode_declaring_both_names_gets_the_one_the_caller_wrote(bert, kind, method):
+    """embedkit's own encode (here spied with its signature, as a 5.x test's ``autospec`` mock does) declares
+    ``inputs`` and ``sentences``: ``sentences=`` is passed on as ``sentences`` (as sentence-transformers 5.x does),
+    ``inputs=`` or a positional argument as ``inputs``."""
+    from embedkit import SparseEncoder
+
+    model = bert if kind == "sentence_transformer" else SparseEncoder(str(FIXTURES / "se_bert_v6"), device="cpu")
+    for call, name in [({"sentences": ["a"]}, "sentences"), ({"inputs": ["a"]}, "inputs"), ({}, "inputs")]:
+        with mock.patch.object(model, "encode", autospec=True) as spy:
+            getattr(model, method)(*([] if call else [["a"]]), **call)
+        assert spy.call_args.kwargs[name] == ["a"], (call, spy.call_args)
+        assert ({"inputs", "sentences"} - {name}).isdisjoint(spy.call_args.kwargs)
+
+
 def test_precision_none_means_float32_and_messages_follow_st(bert):
     assert bert.encode(["a"], precision=None).dtype == np.float32
     with pytest.raises(ValueError, match="Precision 'int4' is not supported"):
