@@ -27,7 +27,15 @@ from typing import Any
 
 from embedkit.serve.batching import DynamicBatcher, QueueFull
 from embedkit.serve.heap import HeapTrimmer
-from embedkit.serve.http import MAX_HEADER_BYTES, HttpError, Request, encode_response, json_bytes, read_request
+from embedkit.serve.http import (
+    MAX_HEADER_BYTES,
+    Float32Json,
+    HttpError,
+    Request,
+    encode_response,
+    json_bytes,
+    read_request,
+)
 from embedkit.serve.inference import ModelRunner, TokenCounter, chat_formatter
 from embedkit.serve.metrics import ServerMetrics
 from embedkit.serve.payloads import parse_embed, parse_json_object, parse_openai, parse_rerank
@@ -343,7 +351,7 @@ class EmbeddingServer:
     async def _embed(self, body: dict[str, Any]) -> Any:
         req = parse_embed(body, self.config.max_inputs_per_request)
         emb, _ = await self._dense(req.texts, req.prompt_name, req.truncate, req.dimensions, req.normalize, "inputs")
-        return emb.tolist()
+        return Float32Json(emb)
 
     async def _openai(self, body: dict[str, Any]) -> Any:
         import numpy as np
@@ -354,7 +362,7 @@ class EmbeddingServer:
             vectors: list[Any] = [base64.b64encode(np.asarray(row, dtype="<f4").tobytes()).decode("ascii")
                                   for row in emb.numpy()]
         else:
-            vectors = emb.tolist()
+            vectors = [Float32Json(row) for row in emb.numpy()]
         return {"object": "list", "model": req.model or self.model_id,
                 "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
                 "usage": {"prompt_tokens": used, "total_tokens": used}}

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
            411: "Length Required", 413: "Payload Too Large", 422: "Unprocessable Entity", 424: "Failed Dependency",
            429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
@@ -140,6 +142,72 @@ def encode_response(status: int, body: bytes, content_type: str = "application/j
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+class Float32Json:
+    """A float32 vector (1-D) or list of vectors (2-D) that :func:`json_bytes` writes with 9 significant digits.
+
+    Python's ``json`` writes a float32 value (held as a Python float) with up to 17 significant digits: the shortest
+    text that gives back the *double*. Nine always give back the float32 value itself (IEEE 754's FLT_DECIMAL_DIG),
+    so nothing is lost, the text is about a third shorter, and one ``%`` format per vector writes it ~3x faster.
+    Non-finite values (NaN, infinities) are written as ``json`` writes them.
+
+    Example:
+        >>> import numpy as np
+        >>> json_bytes({"embedding": Float32Json(np.array([0.1, -2.5e-7, 0.0], dtype=np.float32))})
+        b'{"embedding":[0.100000001,-2.49999999e-07,0.0]}'
+    """
+
+    def __init__(self, values: Any) -> None:
+        self.values = np.asarray(values, dtype=np.float32)  # 1-D or 2-D (a CPU tensor is read without a copy)
+        if self.values.ndim not in (1, 2):
+            raise ValueError(f"Float32Json takes a vector or a list of vectors, not {self.values.ndim}-D values")
+
+    def text(self) -> str:
+        values = self.values
+        if not np.isfinite(values).all():
+            return json.dumps(values.tolist(), separators=(",", ":"))
+        vectors = values if values.ndim == 2 else values[None]  # (N, D)
+        # a whole number keeps its ".0" (written by repr), as ``json`` writes it: "%.9g" would write 0.0 as 0
+        whole = np.equal(vectors, np.trunc(vectors))
+        plain = "[" + ",".join(["%.9g"] * vectors.shape[1]) + "]"
+        texts = []
+        for row, row_whole in zip(vectors.tolist(), whole):  # Python floats holding the float32 values exactly
+            if row_whole.any():
+                texts.append("[" + ",".join("%r" if w else "%.9g" for w in row_whole.tolist()) % tuple(row) + "]")
+            else:
+                texts.append(plain % tuple(row))
+        return texts[0] if values.ndim == 1 else "[" + ",".join(texts) + "]"
+
+
+# Stands in for each Float32Json while ``json`` writes the rest; its text is then put in its place.
+_SLOT = "\x00embedkit:float32\x00"
+
+
 def json_bytes(value: Any) -> bytes:
-    """Compact UTF-8 JSON."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON; a :class:`Float32Json` inside ``value`` is written by its own :meth:`Float32Json.text`.
+
+    Example:
+        >>> json_bytes({"ok": True, "values": [1, 2.5]})
+        b'{"ok":true,"values":[1,2.5]}'
+    """
+    texts: list[str] = []
+
+    def slot(obj: Any) -> Any:
+        if isinstance(obj, Float32Json):
+            texts.append(obj.text())
+            return _SLOT
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+    out = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=slot)
+    if texts:
+        parts = out.split(json.dumps(_SLOT, ensure_ascii=False))
+        if len(parts) != len(texts) + 1:  # the slot's text is also in the data: write every number the plain way
+            out = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_plain)
+        else:
+            out = "".join(part + text for part, text in zip(parts, texts)) + parts[-1]
+    return out.encode("utf-8")
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Float32Json):
+        return obj.values.tolist()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")

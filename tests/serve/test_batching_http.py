@@ -169,3 +169,77 @@ def test_expect_100_continue_is_answered_before_the_body():
             while chunk := sock.recv(65536):
                 data += chunk
         assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"[[0.0,0.0,0.0,0.0]]")
+
+
+# Every kind of float32 value an embedding can hold: fractions of each magnitude, subnormals, the extremes, signed
+# zeros and whole numbers (which keep their ".0"), in vectors and lists of vectors, empty ones included.
+FLOAT32_KINDS = [0.1, -0.7071068, 1e-3, 3.4028235e38, -3.4028235e38, 1.1754944e-38, 1e-45, -1e-45, 0.0, -0.0, 1.0,
+                 -2.0, 16777216.0, 123456.78, 2.5e-7]
+
+
+@pytest.mark.parametrize("shape", [(len(FLOAT32_KINDS),), (3, len(FLOAT32_KINDS)), (0, 4), (2, 0), (0,)])
+def test_float32_json_gives_back_every_float32_value_exactly(shape):
+    import json
+
+    import numpy as np
+
+    from embedkit.serve.http import Float32Json, json_bytes
+
+    values = np.resize(np.array(FLOAT32_KINDS, dtype=np.float32), shape)
+    if values.ndim == 2 and values.size:
+        values = np.stack([np.roll(row, i) for i, row in enumerate(values)])  # the kinds at other places in each row
+    text = json_bytes({"data": Float32Json(values)}).decode()
+    parsed = np.array(json.loads(text)["data"], dtype=np.float32).reshape(shape)
+    assert parsed.tobytes() == values.tobytes()  # bitwise: signs of zeros included
+    assert len(text) <= len(json.dumps({"data": values.tolist()}, separators=(",", ":")))
+    numbers = [t for t in text.replace("[", ",").replace("]", ",").replace("}", ",").split(",")[1:] if t]
+    assert all(("." in t or "e" in t) for t in numbers), numbers  # every number reads as a float, 0.0 too
+
+
+def test_float32_json_gives_back_random_float32_values_of_every_magnitude_exactly():
+    """Nine significant digits are needed (eight lose some of these values) and enough."""
+    import json
+
+    import numpy as np
+
+    from embedkit.serve.http import Float32Json, json_bytes
+
+    rng = np.random.default_rng(0)
+    values = (rng.standard_normal((8, 384)) * 10.0 ** rng.integers(-40, 37, (8, 384))).astype(np.float32)
+    assert np.isfinite(values).all()  # (a non-finite value would send the whole array the plain way)
+    parsed = np.array(json.loads(json_bytes(Float32Json(values))), dtype=np.float32)
+    assert parsed.tobytes() == values.tobytes()
+    eight = np.array([float("%.8g" % x) for x in values.ravel().tolist()], dtype=np.float32)
+    assert eight.tobytes() != values.tobytes()
+
+
+def test_float32_json_writes_whole_numbers_and_non_finite_values_as_json_does():
+    import json
+
+    import numpy as np
+
+    from embedkit.serve.http import Float32Json, json_bytes
+
+    whole = np.array([[0.0, 1.0, -3.0, -0.0]], dtype=np.float32)
+    assert json_bytes(Float32Json(whole)) == json.dumps(whole.tolist(), separators=(",", ":")).encode()
+    odd = np.array([0.5, float("nan"), float("inf")], dtype=np.float32)
+    assert json_bytes(Float32Json(odd)) == b"[0.5,NaN,Infinity]"
+    with pytest.raises(ValueError, match="vector or a list of vectors"):
+        Float32Json(np.zeros((1, 2, 3), dtype=np.float32))
+
+
+def test_json_bytes_with_its_placeholder_text_in_the_data_writes_the_plain_way():
+    """The text that stands in for a vector while ``json`` writes the rest can also come from a client (a model
+    name); the answer is then written without the shortcut, never mixed up."""
+    import json
+
+    import numpy as np
+
+    from embedkit.serve import http
+
+    vector = np.array([0.25, 0.1], dtype=np.float32)
+    value = {"model": http._SLOT, "embedding": http.Float32Json(vector), "other": [http._SLOT]}
+    parsed = json.loads(http.json_bytes(value))
+    assert parsed == {"model": http._SLOT, "embedding": vector.tolist(), "other": [http._SLOT]}
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        http.json_bytes({"x": object()})
