@@ -170,8 +170,9 @@ class Float32Json:
         whole = np.equal(vectors, np.trunc(vectors))
         plain = "[" + ",".join(["%.9g"] * vectors.shape[1]) + "]"
         texts = []
-        for row, row_whole in zip(vectors.tolist(), whole):  # Python floats holding the float32 values exactly
-            if row_whole.any():
+        rows = vectors.tolist()  # Python floats holding the float32 values exactly
+        for row, row_whole, any_whole in zip(rows, whole, whole.any(axis=1).tolist()):
+            if any_whole:
                 texts.append("[" + ",".join("%r" if w else "%.9g" for w in row_whole.tolist()) % tuple(row) + "]")
             else:
                 texts.append(plain % tuple(row))
