@@ -58,7 +58,11 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                      help="largest request body before 413 (default: 2 MiB)")
     srv.add_argument("--heap-trim-interval", type=float, default=10.0,
                      help="seconds between returns of the C heap's free memory to the system under constant load "
-                     "(also whenever the queue runs empty; 0: never; default: 10)")
+                     "(also whenever the queue runs empty; 0: never; default: 10); while on, all threads allocate from "
+                     "glibc's main arena, which a trim reaches whole (unless MALLOC_ARENA_MAX is set)")
+    srv.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                     help="start serving without first building the oneDNN kernels of every batch size (starts ~1 s "
+                     "sooner; memory then grows for minutes under load as new batch sizes arrive)")
     return srv
 
 
@@ -83,6 +87,10 @@ def _check_kinds(path: str, args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace, model_path: Callable[[str | None], str]) -> int:
     """Load the models and serve until SIGTERM/SIGINT."""
     _check(args)  # before any model loads
+    if args.heap_trim_interval > 0:  # before any thread allocates: all of them then on the heap a trim reaches whole
+        from embedkit.serve.heap import use_one_arena
+
+        use_one_arena()
     from embedkit.cli import model_argument
     from embedkit.cross_encoder import CrossEncoder
     from embedkit.sentence_transformer.model import SentenceTransformer
@@ -100,7 +108,8 @@ def run(args: argparse.Namespace, model_path: Callable[[str | None], str]) -> in
                          max_queued_inputs=args.max_queued_inputs, max_inputs_per_request=args.max_inputs_per_request,
                          max_input_tokens=args.max_input_tokens, truncate=args.truncate,
                          request_timeout_s=args.request_timeout, idle_timeout_s=args.idle_timeout,
-                         max_body_bytes=args.max_body_bytes, heap_trim_interval_s=args.heap_trim_interval)
+                         max_body_bytes=args.max_body_bytes, heap_trim_interval_s=args.heap_trim_interval,
+                         warm_up=args.warm_up)
     server = EmbeddingServer(model, config, reranker=reranker, sparse=sparse,
                              model_id=name or "sentence-transformers/all-MiniLM-L6-v2", reranker_id=args.reranker,
                              sparse_id=args.sparse)

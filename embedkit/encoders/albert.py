@@ -205,6 +205,11 @@ class AlbertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, 
         Read from ``groups`` on every access, so a layer replaced there is the one that runs."""
         return tuple(self.groups[g].layers[j] for g, j in self.config.run_order())
 
+    def layer_lists(self) -> list[nn.ModuleList]:
+        """The lists that hold the layers, each distinct layer once: each group's ``layers`` (a layer replaced there
+        stays shared at every depth that runs it)."""
+        return [group.layers for group in self.groups]
+
     # BERT's embedding call, padding mask and forward, walking ``layers`` (the run order): the hidden states are the
     # projected embeddings, then the output of every layer run, as transformers records each AlbertLayer's.
     embed_inputs = BertModel.embed_inputs

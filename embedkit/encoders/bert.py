@@ -69,6 +69,10 @@ class BertModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, Sa
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
         self.pooler = Pooler(cfg) if add_pooler else None
 
+    def layer_lists(self) -> list[nn.ModuleList]:
+        """The lists that hold the layers, each layer once (here: ``[layers]``), for code that replaces layers."""
+        return [self.layers]
+
     def embed_inputs(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
         """(B, T) ids -> (B, T, D) layer input."""
         return self.embed(input_ids, token_type_ids)

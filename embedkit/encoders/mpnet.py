@@ -73,6 +73,10 @@ class MPNetModel(ParameterPlacement, ActivationCheckpointing, TokenEmbeddings, S
         self.rel_bias = nn.Embedding(cfg.relative_attention_num_buckets, cfg.num_attention_heads)
         self.pooler = Pooler(cfg) if add_pooler else None
 
+    def layer_lists(self) -> list[nn.ModuleList]:
+        """The lists that hold the layers, each layer once (here: ``[layers]``), for code that replaces layers."""
+        return [self.layers]
+
     def position_bias(self, T: int, device: torch.device) -> Tensor:
         return relative_position_bias(self.rel_bias, T, MAX_DISTANCE, device)  # (1, H, T, T)
 

@@ -144,3 +144,18 @@ class ModelRunner:
                                            convert_to_tensor=True, show_progress_bar=False)
             return scores.float().cpu().reshape(size, -1)[:, 0].tolist()
         raise ValueError(f"unknown task {task!r}")
+
+    def warm_up(self) -> int:
+        """Build now the oneDNN kernels that serving would build bit by bit (see
+        :meth:`~embedkit.encoders.engine.InferenceEngine.warm_up`), for each encoder of each served model; puts the
+        models in eval mode (the server only runs inference); returns how many row counts ran, over all encoders."""
+        from torch import nn
+
+        from embedkit.encoders.engine import ENGINE_ENCODERS, InferenceEngine
+
+        done = 0
+        for model in (self.embedder, self.sparse, self.reranker):
+            if isinstance(model, nn.Module):
+                model.eval()
+                done += sum(InferenceEngine(m).warm_up() for m in model.modules() if type(m) in ENGINE_ENCODERS)
+        return done

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from embedkit.encoders import BertModel, EncoderConfig, MPNetModel
 from embedkit.encoders import engine as engine_module
@@ -129,6 +130,24 @@ def test_a_linear_of_another_type_is_called_as_a_module():
     assert (got[REAL] - want[REAL]).abs().max() > 1e-4  # and the int8 weights really were used
 
 
+@needs_onednn
+def test_packed_rows_are_not_padded_when_a_gemm_runs_as_a_module():
+    """Rows past the N real tokens are only there for oneDNN's row counts; an int8 Linear (a module, not oneDNN)
+    would compute them for nothing."""
+    encoder = _encoder("bert")
+    lengths = [7, 3, 5, 9, 11, 4]  # N = 39 real tokens; oneDNN's GEMMs would run at 40 rows
+    ids = torch.ones(len(lengths), max(lengths), dtype=torch.long)
+    for row, length in zip(ids, lengths):
+        row[:length] = 7
+    mask = (ids != 1).long()
+    layer = encoder.layers[1].ffn
+    layer.up = Int8WeightLinear(layer.up).eval()
+    rows = []
+    layer.up.forward = (lambda original: lambda x: rows.append(x.shape[0]) or original(x))(layer.up.forward)
+    _run(encoder, ids, mask, onednn=True)
+    assert onednn.row_count(39) == 40 and rows == [39]
+
+
 def test_without_the_oneDNN_ops_the_engine_uses_plain_linears(monkeypatch, caplog):
     encoder = _encoder("mpnet")
     monkeypatch.setattr(onednn._Probe, "result", None)
@@ -245,6 +264,57 @@ def test_packed_rows_reach_the_gemms_at_their_row_count_without_copies(kind, mon
     assert len(got.hidden_states) == len(want.hidden_states) == 3
     for a, b in zip(got.hidden_states, want.hidden_states):
         assert torch.equal(a, b)
+
+
+class _GemmCalls(TorchDispatchMode):
+    """Records each oneDNN GEMM call: (op, in features, out features) -> the row counts and torch thread counts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[tuple, set[int]] = {}
+        self.threads: set[int] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if str(func).startswith("mkldnn._linear_pointwise"):
+            self.rows.setdefault((str(func), args[0].shape[-1], out.shape[-1]), set()).add(args[0].shape[:-1].numel())
+            self.threads.add(torch.get_num_threads())
+        return out
+
+
+@needs_onednn
+@pytest.mark.parametrize("kind", ["bert", "mpnet"])
+def test_warm_up_runs_every_gemm_a_call_makes_at_every_row_count_on_the_calls_threads(kind):
+    """oneDNN builds (and keeps) a kernel per GEMM, row count and thread count: any one the warm-up missed would be
+    built, and its memory taken, during serving. Layers of both kinds (stock, frozen) are there; the warm-up must
+    cover each GEMM a real call makes (batched and single texts, on two threads)."""
+    encoder = _encoder(kind, layers=3)
+    encoder.layers[1] = FrozenEncoderLayer(encoder.layers[1])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with _GemmCalls() as warm:
+            assert InferenceEngine(encoder, onednn=True).warm_up() == len(onednn.row_counts()) == 64
+        with _GemmCalls() as real, torch.inference_mode():
+            for ids, mask in ((IDS, MASK), (IDS[:1], MASK[:1])):
+                InferenceEngine(encoder, onednn=True)(ids, mask)
+    finally:
+        torch.set_num_threads(threads)
+    assert real.rows and set(real.rows) <= set(warm.rows)
+    assert len(warm.rows) > 4  # the stock layer's four GEMMs and the frozen layer's own
+    for site, counts in warm.rows.items():
+        assert counts == set(onednn.row_counts()), site
+    assert warm.threads == real.threads == {1}
+
+
+def test_warm_up_does_nothing_where_no_onednn_kernel_would_be_built():
+    training = _encoder("bert").train()
+    hooked = _encoder("bert")
+    hooked.layers[0].register_forward_hook(lambda *args: None)
+    assert InferenceEngine(_encoder("bert"), onednn=False).warm_up() == 0  # MKL through F.linear: no kernel cache
+    assert InferenceEngine(training, onednn=True).warm_up() == 0
+    assert InferenceEngine(hooked, onednn=True).warm_up() == 0
+    assert training.training  # left as it was
 
 
 def test_feed_forward_blocks_equal_one_pass(monkeypatch):

@@ -100,3 +100,68 @@ def test_the_server_trims_with_its_configured_interval():
     for interval in (0.0, 2.5):
         trimmer = EmbeddingServer(model, ServeConfig(port=0, heap_trim_interval_s=interval)).batcher.after_batches
         assert isinstance(trimmer.__self__, HeapTrimmer) and trimmer.__self__.interval_s == interval
+
+
+ARENA_CHECK = """
+import ctypes, os, re, sys, tempfile, threading
+from embedkit.serve.heap import use_one_arena
+print(use_one_arena() if sys.argv[1] == "one" else "default")
+def work():
+    global held
+    held = [bytearray(200_000) for _ in range(20)]  # malloc'd by this thread
+threads = [threading.Thread(target=work) for _ in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc = ctypes.CDLL("libc.so.6")
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+path = os.path.join(tempfile.mkdtemp(), "info.xml")
+out = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, out)
+libc.fclose(out)
+print(len(re.findall('<heap nr=', open(path).read())))
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's arenas")
+@pytest.mark.parametrize("mode", ["one", "default"])
+def test_use_one_arena_keeps_every_thread_on_the_main_heap(mode):
+    """In a fresh process (the setting is process-wide): threads that allocate get heaps of their own by default
+    (which is what the test can tell apart), and none after use_one_arena()."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    out = subprocess.run([sys.executable, "-c", ARENA_CHECK, mode], capture_output=True, text=True, env=env,
+                         check=True, cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    if mode == "one":
+        assert out == ["True", "1"]
+    else:
+        assert out[0] == "default" and int(out[1]) > 1
+
+
+def test_use_one_arena_leaves_a_users_malloc_arena_max_alone(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert heap.use_one_arena() is False
+
+
+def test_serve_puts_threads_on_one_arena_before_loading_models_unless_trimming_is_off(monkeypatch):
+    from embedkit.cli import main
+    from embedkit.cli import serve as serve_cli
+
+    events = []
+    monkeypatch.setattr(heap, "use_one_arena", lambda: events.append("one arena") or True)
+    load_model = serve_cli.load_model
+    monkeypatch.setattr(serve_cli, "load_model", lambda *args: events.append("load") or load_model(*args))
+    monkeypatch.setattr("embedkit.serve.app.run_server", lambda server: 0)
+    tiny = str(Path(__file__).resolve().parents[1] / "fixtures" / "tiny_bert_v6")
+    assert main(["serve", tiny, "--port", "0"]) == 0
+    assert events == ["one arena", "load"]
+    events.clear()
+    assert main(["serve", tiny, "--port", "0", "--heap-trim-interval", "0"]) == 0
+    assert events == ["load"]

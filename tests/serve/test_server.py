@@ -41,6 +41,24 @@ def served(models):
         yield port, server
 
 
+def test_start_warms_up_every_served_encoder_before_the_port_opens_unless_turned_off(models, monkeypatch):
+    """The oneDNN kernels of every batch size are built first (``InferenceEngine.warm_up``: that it covers every
+    kernel is tested in tests/encoders/test_engine.py), for the encoder inside each served model."""
+    from embedkit.encoders.engine import ENGINE_ENCODERS, InferenceEngine
+
+    warmed = []
+    monkeypatch.setattr(InferenceEngine, "warm_up", lambda engine: warmed.append(engine.encoder) or 64)
+    model, reranker, sparse = models
+    encoders = [m for served in models for m in served.modules() if type(m) in ENGINE_ENCODERS]
+    assert len(encoders) == 3
+    for on in (True, False):
+        warmed.clear()
+        server = EmbeddingServer(model, ServeConfig(port=0, warm_up=on), reranker=reranker, sparse=sparse)
+        with ServerThread(server):
+            assert server.warm_up_row_counts == (3 * 64 if on else 0)
+        assert sorted(map(id, warmed)) == (sorted(map(id, encoders)) if on else [])
+
+
 def test_embed_equals_encode(served, models):
     port, _ = served
     model = models[0]

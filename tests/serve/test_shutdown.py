@@ -91,3 +91,13 @@ def test_serve_quantize_int8_quantizes_every_served_model(monkeypatch):
                  "--sparse", str(fixtures / "se_bert_v6"), "--port", "0"]) == 0
     server = served[0]
     assert server.model.quantized == server.reranker.quantized == server.sparse.quantized == "int8"
+
+
+def test_serve_warms_up_unless_told_not_to(monkeypatch):
+    from embedkit.cli import main
+
+    served = []
+    monkeypatch.setattr("embedkit.serve.app.run_server", lambda server: served.append(server) or 0)
+    assert main(["serve", TINY, "--port", "0"]) == 0
+    assert main(["serve", TINY, "--port", "0", "--no-warm-up"]) == 0
+    assert [server.config.warm_up for server in served] == [True, False]

@@ -48,8 +48,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -69,6 +71,7 @@ from embedkit.encoders.engine.onednn import (
     onednn_available,
     onednn_preferred,
     row_count,
+    row_counts,
     warn_if_emulated_half_precision,
 )
 from embedkit.encoders.engine.packing import Packing
@@ -178,6 +181,52 @@ class InferenceEngine:
             return False
         return all(type(layer) is FrozenEncoderLayer or _stock_layer(layer) for layer in encoder.layers)
 
+    def warm_up(self, max_tokens_per_text: int = 256) -> int:
+        """Run one layer of each kind (stock, frozen) at every row count the oneDNN GEMMs can run at
+        (:func:`~.onednn.row_counts`), on the threads the engine's calls use, so that oneDNN builds each kernel now
+        rather than at the first call of that size (every layer has the same GEMM shapes); returns how many row
+        counts ran (0 where this encoder's layers make no oneDNN call, or it is in training mode or has hooks).
+
+        The kernels stay in oneDNN's primitive cache for the life of the process, about 2.5 MB per row count for
+        a 4-GEMM layer (~150 MB for all 64 counts, whatever the model's size). Without a warm-up a long-running
+        server takes that memory bit by bit, for minutes, as batches of rarer sizes arrive; after one its memory
+        stays flat. Each text of the warm-up batches has at most ``max_tokens_per_text`` tokens (of token id 0; fewer
+        where the model has fewer positions).
+
+        Example:
+            >>> from embedkit.encoders import BertModel, EncoderConfig
+            >>> enc = BertModel(EncoderConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+            ...                               num_attention_heads=2, intermediate_size=32)).eval()
+            >>> InferenceEngine(enc).warm_up() in (0, 64)  # 0 where oneDNN is not used (no AVX-512, not x86)
+            True
+        """
+        encoder = self.encoder
+        if not self._engine_layers():
+            return 0
+        kinds: dict[type, nn.Module] = {}  # the first layer of each kind
+        for layer in encoder.layers:
+            kinds.setdefault(type(layer), layer)
+        weight = next(encoder.parameters(), None)
+        if (weight is None or not weight.is_cpu or not onednn_available()
+                or not (self.onednn or FrozenEncoderLayer in kinds)):
+            return 0
+        with torch.inference_mode():
+            if not self.is_inference_call():
+                return 0
+            counts = row_counts()
+            cfg = encoder.config  # fairseq-style positions (RoBERTa, MPNet) start after the padding row
+            per_text = max(1, min(max_tokens_per_text,
+                                  cfg.max_position_embeddings - (getattr(cfg, "pad_token_id", None) or 0) - 1))
+            # as __call__ runs CPU calls with text chunks: on one torch thread (each chunk worker or a small call)
+            threads = one_torch_thread() if self.text_chunks and OPENMP else contextlib.nullcontext()
+            with threads:
+                for rows in counts:
+                    texts = -(-rows // per_text)
+                    length = -(-rows // texts)
+                    mask = (torch.arange(texts * length) < rows).view(texts, length).long()  # (texts, length)
+                    self._forward(torch.zeros_like(mask), mask, None, False, list(kinds.values()))
+        return len(counts)
+
     def __call__(self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
                  output_hidden_states: bool = False) -> EncoderOutput:
         """The encoder's output for (B, T) ``input_ids``; padding positions of the outputs may hold zeros or other
@@ -204,22 +253,24 @@ class InferenceEngine:
         return self.encoder(input_ids, attention_mask, token_type_ids, output_hidden_states)
 
     def _forward(self, input_ids: Tensor, attention_mask: Tensor | None, token_type_ids: Tensor | None,
-                 output_hidden_states: bool) -> EncoderOutput:
+                 output_hidden_states: bool, layers: Sequence[nn.Module] | None = None) -> EncoderOutput:
+        """The forward through the engine's layer code; ``layers``: these instead of all the encoder's layers."""
         encoder = self.encoder
         x = encoder.embed_inputs(input_ids, token_type_ids)  # (B, T, D)
         warn_if_emulated_half_precision(x)
         attn_mask = encoder.attention_mask(input_ids, attention_mask, x.dtype)
+        layers = encoder.layers if layers is None else layers
         packing = None
         if self.pack_tokens and attention_mask is not None and not bool(attention_mask.all()):
-            # with oneDNN on the CPU, packed rows come padded to the count its GEMMs run at (copied once, here)
-            packing = Packing(attention_mask, row_count if self.onednn and x.is_cpu else None)
+            # where every GEMM runs on oneDNN, packed rows come padded to its row count (copied once, here)
+            packing = Packing(attention_mask, row_count if self._all_gemms_on_onednn(layers, x) else None)
             x = packing.unpad(x)  # (rows, D): the N real tokens (then zero rows up to the GEMMs' count)
 
         def full(h: Tensor) -> Tensor:  # back to (B, T, D)
             return h if packing is None else packing.pad(h).view(packing.batch, packing.tokens, -1)
 
         hidden_states = [full(x)] if output_hidden_states else None
-        for layer in encoder.layers:
+        for layer in layers:
             if type(layer) is FrozenEncoderLayer:
                 x = layer.run(x, attn_mask, packing, self.varlen_attention)
             else:
@@ -228,6 +279,16 @@ class InferenceEngine:
                 hidden_states.append(full(x))
         last = hidden_states[-1] if hidden_states is not None else full(x)
         return EncoderOutput(last, tuple(hidden_states) if hidden_states is not None else None)
+
+    def _all_gemms_on_onednn(self, layers: Sequence[nn.Module], x: Tensor) -> bool:
+        """Whether the engine sends every projection of ``layers`` to oneDNN for ``x`` (a frozen layer's always go
+        there; a Linear of another type, int8 say, runs as a module on exactly the rows it gets)."""
+        if not (self.onednn and x.is_cpu):
+            return False
+        return all(type(layer) is FrozenEncoderLayer or all(
+            type(proj) is nn.Linear and onednn_applies(x, proj.weight)
+            for proj in (layer.attn.q, layer.attn.k, layer.attn.v, layer.attn.o, layer.ffn.up, layer.ffn.down))
+            for layer in layers)
 
     def _layer(self, layer: EncoderLayer, x: Tensor, attn_mask: Tensor | None, packing: Packing | None) -> Tensor:
         """``EncoderLayer.forward`` in eval mode (dropout is the identity), on (B, T, D) or packed (N, D) rows."""
@@ -277,15 +338,6 @@ def _stock_layer(layer: nn.Module) -> bool:
     )
 
 
-def _layer_lists(encoder: nn.Module) -> list[nn.ModuleList]:
-    """The lists that hold ``encoder``'s layers, each layer once: its ``layers``, or ALBERT's groups (its
-    ``layers`` is the run order, a shared layer at several depths), so a shared layer is replaced once and stays
-    shared."""
-    if isinstance(encoder, AlbertModel):
-        return [group.layers for group in encoder.groups]
-    return [encoder.layers]
-
-
 def optimize_for_inference(model: nn.Module) -> int:
     """Replace every stock encoder layer inside ``model`` by a :class:`FrozenEncoderLayer` (weights reordered for
     oneDNN, in place of the originals: memory does not grow); returns how many layers were replaced (ALBERT's
@@ -306,7 +358,7 @@ def optimize_for_inference(model: nn.Module) -> int:
         return 0
     replaced, skipped = 0, []
     for encoder in [m for m in model.modules() if type(m) in ENGINE_ENCODERS]:
-        for layers in _layer_lists(encoder):
+        for layers in encoder.layer_lists():  # each layer once: ALBERT's shared ones stay shared
             for i, layer in enumerate(layers):
                 reason = FrozenEncoderLayer.unsupported(layer)
                 if reason is None:

@@ -166,6 +166,18 @@ def row_count(rows: int) -> int:
     return full * ROW_BLOCK + (_bucket(rest) if rest else 0)
 
 
+def row_counts() -> list[int]:
+    """Every row count a GEMM can run at (each ``row_count(n)`` is a sum of these): oneDNN builds one kernel per
+    count and weight shape, about 0.6 MB of generated code each, which its primitive cache keeps (1,024 at most).
+
+    Example:
+        >>> counts = row_counts()
+        >>> len(counts), counts[:3], counts[-3:]
+        (64, [1, 2, 3], [896, 960, 1024])
+    """
+    return sorted({_bucket(rows) for rows in range(1, ROW_BLOCK + 1)})
+
+
 def _pad_rows(t: Tensor, rows: int) -> Tensor:
     return t if t.shape[0] == rows else torch.cat([t, t.new_zeros(rows - t.shape[0], t.shape[1])])
 
