@@ -56,8 +56,8 @@ class ServeConfig:
     answers 413 for them. ``idle_timeout_s``: a connection with no complete request for that long is closed.
     ``heap_trim_interval_s``: under constant load, the C heap's free memory goes back to the system this often (and
     whenever the queue runs empty, at most once a second; 0: never), see :mod:`embedkit.serve.heap`. ``warm_up``:
-    :meth:`start` first builds the oneDNN kernels of every batch size (:meth:`ModelRunner.warm_up`, ~1 s for
-    all-MiniLM-L6-v2), so the server's memory does not creep up for minutes under load.
+    :meth:`start` first builds the oneDNN kernels of every batch size (:meth:`ModelRunner.warm_up`, 0.6-0.8 s
+    for all-MiniLM-L6-v2), so the server's memory does not creep up for minutes under load.
 
     Example:
         >>> ServeConfig(port=0).max_wait_ms

@@ -147,7 +147,7 @@ class Float32Json:
 
     Python's ``json`` writes a float32 value (held as a Python float) with up to 17 significant digits: the shortest
     text that gives back the *double*. Nine always give back the float32 value itself (IEEE 754's FLT_DECIMAL_DIG),
-    so nothing is lost, the text is about a third shorter, and one ``%`` format per vector writes it ~3x faster.
+    so nothing is lost, the text is about a third shorter, and one ``%`` format per vector writes it ~4x faster.
     Non-finite values (NaN, infinities) are written as ``json`` writes them.
 
     Example:

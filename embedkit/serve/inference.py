@@ -151,11 +151,10 @@ class ModelRunner:
         models in eval mode (the server only runs inference); returns how many row counts ran, over all encoders."""
         from torch import nn
 
-        from embedkit.encoders.engine import ENGINE_ENCODERS, InferenceEngine
+        from embedkit.encoders.engine import warm_up
 
         done = 0
         for model in (self.embedder, self.sparse, self.reranker):
             if isinstance(model, nn.Module):
-                model.eval()
-                done += sum(InferenceEngine(m).warm_up() for m in model.modules() if type(m) in ENGINE_ENCODERS)
+                done += warm_up(model.eval())
         return done

@@ -168,7 +168,8 @@ def row_count(rows: int) -> int:
 
 def row_counts() -> list[int]:
     """Every row count a GEMM can run at (each ``row_count(n)`` is a sum of these): oneDNN builds one kernel per
-    count and weight shape, about 0.6 MB of generated code each, which its primitive cache keeps (1,024 at most).
+    count and weight shape, about 0.6 MB each (the same for 384- and 768-wide weights), which its primitive cache
+    keeps (1,024 at most).
 
     Example:
         >>> counts = row_counts()
