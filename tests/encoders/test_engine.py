@@ -23,7 +23,7 @@ from embedkit.encoders.engine import (
     optimize_for_inference,
 )
 from embedkit.encoders.layers import EncoderLayer, SelfAttention
-from embedkit.quantization_int8 import Int8WeightLinear
+from embedkit.quantization_int8 import Int8WeightLinear, SmoothedInt8Linear
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 needs_onednn = pytest.mark.skipif(not X86, reason="the oneDNN ops exist on x86 CPUs only")
@@ -402,12 +402,16 @@ def test_freezing_replaces_the_weights_instead_of_copying_them():
 
 
 @needs_onednn
-@pytest.mark.parametrize("case", ["int8", "hook", "float64", "no_bias"])
+@pytest.mark.parametrize("case", ["int8", "smoothed_int8_without_a_bias_attribute", "hook", "float64", "no_bias"])
 def test_layers_the_frozen_path_cannot_take_stay_as_they_are(case):
     encoder = _encoder("bert")
     layer = encoder.layers[0]
     if case == "int8":
         layer.ffn.up = Int8WeightLinear(layer.ffn.up).eval()
+    elif case == "smoothed_int8_without_a_bias_attribute":  # what model.quantize("int8") puts in
+        up = layer.ffn.up
+        layer.ffn.up = SmoothedInt8Linear(up, torch.ones(up.in_features), 0.5, use_torch_kernel=False).eval()
+        assert not hasattr(layer.ffn.up, "bias")
     elif case == "hook":
         layer.attn.o.register_forward_hook(lambda m, a, out: out)
     elif case == "float64":

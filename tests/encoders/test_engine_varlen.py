@@ -99,10 +99,14 @@ def test_applies_only_where_the_kernel_computes_the_same(case, monkeypatch):
 
 
 def test_sequence_starts_follow_the_packed_order():
-    packing = Packing(torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]))
+    packing = Packing(torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]))  # packed longest first
     starts, longest, shortest = packing.sequence_starts()
-    assert starts.tolist() == [0, 2, 6, 7] and starts.dtype == torch.int32 and (longest, shortest) == (4, 1)
-    assert packing.index.tolist() == [0, 1, 4, 5, 6, 7, 8]  # batch-major: each sequence's tokens are contiguous
+    assert starts.tolist() == [0, 4, 6, 7] and starts.dtype == torch.int32 and (longest, shortest) == (4, 1)
+    assert packing.index.tolist() == [4, 5, 6, 7, 0, 1, 8]  # each sequence's tokens are contiguous
+    left = Packing(torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 1]]))  # left padding: batch order
+    starts, longest, shortest = left.sequence_starts()
+    assert starts.tolist() == [0, 2, 6, 7] and (longest, shortest) == (4, 1)
+    assert left.index.tolist() == [2, 3, 4, 5, 6, 7, 11]
 
 
 def test_a_row_without_tokens_keeps_the_padded_route(monkeypatch):

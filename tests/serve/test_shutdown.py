@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.serve.server_helpers import call
 
@@ -101,3 +102,36 @@ def test_serve_warms_up_unless_told_not_to(monkeypatch):
     assert main(["serve", TINY, "--port", "0"]) == 0
     assert main(["serve", TINY, "--port", "0", "--no-warm-up"]) == 0
     assert [server.config.warm_up for server in served] == [True, False]
+
+
+def test_serve_puts_every_served_encoder_on_prepared_weights_where_the_gemms_run_on_onednn(monkeypatch):
+    """``--optimize-for-inference`` (default: where the engine's GEMMs run on oneDNN) freezes the layers of every
+    served model, ``--no-optimize-for-inference`` none; either way the outputs are the plain model's."""
+    from embedkit.cli import main
+    from embedkit.encoders.engine import DEFAULT_OPTIONS, FrozenEncoderLayer, _engine_encoders, onednn
+
+    served = []
+    monkeypatch.setattr("embedkit.serve.app.run_server", lambda server: served.append(server) or 0)
+    fixtures = ROOT / "tests" / "fixtures"
+    companions = ["--reranker", str(fixtures / "ce_bert1"), "--sparse", str(fixtures / "se_bert_v6")]
+    for flag in ([], ["--optimize-for-inference"], ["--no-optimize-for-inference"]):
+        assert main(["serve", TINY, *companions, "--port", "0", "--heap-trim-interval", "0", *flag]) == 0
+    auto, on, off = served
+
+    def frozen(server) -> list[bool]:
+        models = (server.model, server.reranker, server.sparse)
+        return [all(type(layer) is FrozenEncoderLayer for enc in _engine_encoders(model) for layer in enc.layers)
+                for model in models]
+
+    available = onednn.onednn_available()
+    assert frozen(on) == [available] * 3
+    assert frozen(off) == [False] * 3
+    assert frozen(auto) == [available and DEFAULT_OPTIONS.gemms_on_onednn()] * 3
+    texts = ["a cat sat on the mat", "the stock market fell", "hi"]
+    torch.testing.assert_close(on.model.encode(texts, convert_to_tensor=True),
+                               off.model.encode(texts, convert_to_tensor=True), atol=1e-6, rtol=1e-6)
+    pairs = [("a cat", text) for text in texts]
+    torch.testing.assert_close(on.reranker.predict(pairs, convert_to_tensor=True),
+                               off.reranker.predict(pairs, convert_to_tensor=True), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(on.sparse.encode(texts, convert_to_tensor=True).to_dense(),
+                               off.sparse.encode(texts, convert_to_tensor=True).to_dense(), atol=1e-6, rtol=1e-6)

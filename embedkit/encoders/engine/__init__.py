@@ -7,8 +7,9 @@ which changes the result beyond float rounding:
 - **GEMMs by instruction set** (:mod:`.onednn`): on CPUs with AVX-512 each Linear runs as one fused oneDNN op
   (bias, GELU or residual included); on AVX2-only CPUs, where MKL is faster, as ``F.linear``.
 - **Packing** (:mod:`.packing`): the token-wise work (projections, feed-forward, LayerNorm) runs on the real tokens
-  of a padded batch only; attention lays them out padded again, or on CUDA attends within each sequence
-  (:mod:`.varlen`).
+  of a padded batch only, sequences ordered by length; attention runs on each group of equal-length sequences as
+  it is (:mod:`.attention`), or on CUDA within each sequence (:mod:`.varlen`); a mask other than padding on the
+  right is laid out padded again.
 - **Bounded intermediates**: the feed-forward runs on blocks of rows, so its (rows, F) activation stays small for
   big batches.
 - **Chunks of texts** (:mod:`.text_chunks`): on a CPU with several torch threads, a batch of several hundred
@@ -106,6 +107,15 @@ class EngineOptions:
     text_chunks: bool = True
     openmp_small_calls: bool = False
 
+    def gemms_on_onednn(self) -> bool:
+        """Whether an engine with these options sends its GEMMs to oneDNN (``onednn``, else :func:`onednn_preferred`).
+
+        Example:
+            >>> EngineOptions(onednn=False).gemms_on_onednn()
+            False
+        """
+        return onednn_preferred() if self.onednn is None else self.onednn
+
     @staticmethod
     def from_environment() -> EngineOptions:
         def on(name: str) -> bool:
@@ -151,8 +161,7 @@ class InferenceEngine:
                  varlen_attention: bool | None = None, text_chunks: bool | None = None,
                  openmp_small_calls: bool | None = None) -> None:
         self.encoder = encoder
-        onednn = DEFAULT_OPTIONS.onednn if onednn is None else onednn
-        self.onednn = onednn_preferred() if onednn is None else onednn
+        self.onednn = DEFAULT_OPTIONS.gemms_on_onednn() if onednn is None else onednn
         self.pack_tokens = DEFAULT_OPTIONS.pack_tokens if pack_tokens is None else pack_tokens
         self.varlen_attention = DEFAULT_OPTIONS.varlen_attention if varlen_attention is None else varlen_attention
         self.text_chunks = DEFAULT_OPTIONS.text_chunks if text_chunks is None else text_chunks

@@ -95,7 +95,8 @@ class FrozenEncoderLayer(nn.Module):
         for name in _PROJECTIONS:
             linear = layer.get_submodule(name)
             if type(linear) is not nn.Linear or linear.bias is None:
-                return f"{name} is a {type(linear).__name__}{'' if linear.bias is not None else ' without bias'}"
+                bias = getattr(linear, "bias", None) is not None  # an int8 layer may have no such attribute
+                return f"{name} is a {type(linear).__name__}{'' if bias else ' without bias'}"
             if linear._forward_hooks or linear._forward_pre_hooks:
                 return f"{name} has hooks"
             if not onednn_applies(linear.weight.new_empty(1, linear.in_features), linear.weight):

@@ -1,14 +1,15 @@
 """Attention over packed tokens without padding, on CUDA (FlashAttention's variable-length kernel).
 
 With :class:`~embedkit.encoders.engine.packing.Packing` the projections and feed-forward already run on the N real
-tokens only; attention is the one place that lays them out padded again, (B, T), and masks the padding. On CUDA GPUs
+tokens only; attention otherwise runs one call per group of equal-length sequences (:mod:`.attention`). On CUDA GPUs
 that run FlashAttention (compute capability 8.0 or newer) with fp16 or bf16 activations (a half-precision model, or
 ``torch.autocast``), ``torch.nn.attention.varlen.varlen_attn`` attends within each sequence of the packed (N, H, Dh)
 tokens directly, given where each sequence starts (``cu_seqlens``): no padded copy, no mask, no work on padding.
 
 It applies only where it computes what the padded path does: a padding-only mask (BERT; MPNet's relative position
 bias is an additive float mask, which the kernel does not take), no attention dropout (eval mode, or a dropout
-probability of 0), a head size the kernel supports. Everywhere else, CPUs included, attention stays padded.
+probability of 0), a head size the kernel supports. Everywhere else, CPUs included, attention runs by groups of
+equal lengths (or padded, for a mask other than padding on the right).
 The engine's ``varlen_attention`` option (``EMBEDKIT_VARLEN=0``) turns it off.
 
 Example:
