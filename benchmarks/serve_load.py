@@ -3,6 +3,7 @@
     /root/venv6/bin/python benchmarks/serve_load.py                       # 32 clients, 60 s per server
     /root/venv6/bin/python benchmarks/serve_load.py --duration 10 --clients 8
     python benchmarks/serve_load.py --no-baseline                         # embedkit only (no sentence-transformers)
+    /root/venv6/bin/python benchmarks/serve_load.py --slices 6            # servers taking turns, 6 x 10 s each
 
 Each of ``--clients`` concurrent clients (one keep-alive connection each) sends, back to back, a single short
 query (``--single-share`` of the requests, SciFact queries) or a small batch of 2-8 STS-B sentences to
@@ -201,9 +202,29 @@ def run_load(name: str, proc: subprocess.Popen, port: int, plans: list[list[list
               "mean_ms": round(1000 * statistics.fmean(latencies), 2) if latencies else None,
               "rss_mark_s": mark_s, "rss_at_mark_mb": round(at_mark, 1), "rss_end_mb": round(rss_mb(proc.pid), 1)}
     result["rss_growth_after_mark_mb"] = round(result["rss_end_mb"] - at_mark, 1)
+    result["inputs"], result["latencies_s"] = counts[1], latencies  # for merge_slices (dropped from the report)
     minutes = range(1, int(rss_samples[-1][0] // 60) + 1)
     result["rss_each_minute_mb"] = [round(next(rss for t, rss in rss_samples if t >= 60 * m), 1) for m in minutes]
     return result
+
+
+def merge_slices(parts: list[dict]) -> dict:
+    """One server's result over the slices it ran (``--slices``): throughput and latency percentiles over all of
+    them; RSS at the first slice's mark and after the last slice."""
+    latencies = sorted(t for part in parts for t in part["latencies_s"])
+    seconds = sum(part["seconds"] for part in parts)
+    requests, inputs = sum(part["requests"] for part in parts), sum(part["inputs"] for part in parts)
+    first, last = parts[0], parts[-1]
+    return {"server": first["server"], "slices": len(parts), "seconds": round(seconds, 2), "requests": requests,
+            "errors": sum(part["errors"] for part in parts), "requests_per_s": round(requests / seconds, 1),
+            "inputs_per_s": round(inputs / seconds, 1), "inputs": inputs,
+            "p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
+            "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
+            "mean_ms": round(1000 * statistics.fmean(latencies), 2), "rss_mark_s": first["rss_mark_s"],
+            "rss_at_mark_mb": first["rss_at_mark_mb"], "rss_end_mb": last["rss_end_mb"],
+            "rss_growth_after_mark_mb": round(last["rss_end_mb"] - first["rss_at_mark_mb"], 1),
+            "rss_each_minute_mb": [], "slice_inputs_per_s": [part["inputs_per_s"] for part in parts],
+            "latencies_s": latencies}
 
 
 def warm_up(port: int, texts: list[str]) -> None:
@@ -252,6 +273,10 @@ def main() -> None:
     parser.add_argument("--serve-options", default="", help="extra 'embedkit serve' options, e.g. '--max-wait-ms 5'")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slices", type=int, default=1,
+                        help="start every server first, then run each one's load in this many slices of "
+                        "duration / slices, the servers taking turns, so that a drift in the machine's speed falls "
+                        "on all of them alike (default 1: one server's whole run after the other's)")
     parser.add_argument("--baseline-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -273,25 +298,44 @@ def main() -> None:
     if not args.no_baseline:
         servers.append(("sentence-transformers (naive)", [sys.executable, __file__, "--baseline-server", "--model",
                                                           args.model], r"serving on http://127\.0\.0\.1:(\d+)"))
-    runs = []
-    for name, command, pattern in servers:
-        proc, port = start(command, pattern)
-        try:
+    started = []  # (name, proc, port, idle RSS)
+    parts: dict[str, list[dict]] = {}
+    try:
+        for name, command, pattern in servers:
+            if args.slices == 1:  # each server alone on the machine
+                for _, proc, _, _ in started:
+                    proc.terminate()
+                    proc.wait(timeout=60)
+            proc, port = start(command, pattern)
+            started.append((name, proc, port, 0.0))
             warm_up(port, queries)
-            idle = rss_mb(proc.pid)
-            run = run_load(name, proc, port, plans, args.duration, args.max_requests)
-            run["rss_idle_mb"] = round(idle, 1)
-            runs.append(run)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            started[-1] = (name, proc, port, rss_mb(proc.pid))
+            parts[name] = []
+            if args.slices == 1:
+                parts[name].append(run_load(name, proc, port, plans, args.duration, args.max_requests))
+        for index in range(args.slices if args.slices > 1 else 0):
+            for name, proc, port, _ in (started if index % 2 == 0 else started[::-1]):
+                parts[name].append(run_load(name, proc, port, plans, args.duration / args.slices,
+                                            args.max_requests))
+    finally:
+        for _, proc, _, _ in started:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    runs = []
+    for name, _, _, idle in started:
+        run = parts[name][0] if args.slices == 1 else merge_slices(parts[name])
+        run["rss_idle_mb"] = round(idle, 1)
+        runs.append(run)
         print(f"{name:32s} {run['requests_per_s']:8.1f} req/s {run['inputs_per_s']:8.1f} inputs/s  "
               f"p50 {run['p50_ms']:7.2f} ms  p99 {run['p99_ms']:7.2f} ms  errors {run['errors']}  "
               f"RSS idle {run['rss_idle_mb']:.0f} MiB, at {run['rss_mark_s']:.0f} s {run['rss_at_mark_mb']:.0f} MiB, "
               f"end {run['rss_end_mb']:.0f} MiB", flush=True)
+        if args.slices > 1:
+            print(f"{'':32s} slices: {', '.join(f'{x:.1f}' for x in run['slice_inputs_per_s'])} inputs/s")
     results["runs"] = runs
     bulk = bulk_encode(args.model, sent_texts(plans, runs[0]["requests"])[:BULK_TEXTS_MAX])
     results["offline_bulk_encode"] = bulk
@@ -305,6 +349,8 @@ def main() -> None:
         print(f"embedkit / baseline throughput: {results['throughput_vs_baseline']}x, p99 ratio "
               f"{results['p99_vs_baseline']} (< 1: better)")
     print(f"served / offline throughput: {results['served_vs_offline']}")
+    for run in runs:
+        del run["latencies_s"], run["inputs"]
     print(json.dumps(results))
 
 

@@ -87,11 +87,12 @@ def test_gist_simulated_ranks_equal_global_batch():
                              gather_across_devices=True)
     full = {}  # embeddings of the whole batch per column, for the simulated gather
 
-    def fake_gather(t):
-        for key, value in full.items():
-            if value.shape[1] == t.shape[1] and torch.allclose(value[rank * B:(rank + 1) * B], t.detach(), atol=1e-6):
-                return torch.cat([value[: rank * B].detach(), t, value[(rank + 1) * B:].detach()])
-        raise AssertionError("unexpected tensor")
+    def fake_gather(t):  # the column whose whole-batch embeddings hold ``t`` at this rank's rows
+        # (the whole batch ran through the inference engine, ``t`` through the modules with autograd: float rounding
+        # apart, which the tiny model's 16 dimensions put at up to ~2e-5; other columns differ by ~0.1 or more)
+        value = min(full.values(), key=lambda v: (v[rank * B:(rank + 1) * B] - t.detach()).abs().max())
+        assert torch.allclose(value[rank * B:(rank + 1) * B], t.detach(), atol=1e-4), "unexpected tensor"
+        return torch.cat([value[: rank * B].detach(), t, value[(rank + 1) * B:].detach()])
 
     with torch.no_grad():
         for i, c in enumerate(cols[1:]):
