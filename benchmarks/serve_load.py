@@ -3,7 +3,7 @@
     /root/venv6/bin/python benchmarks/serve_load.py                       # 32 clients, 60 s per server
     /root/venv6/bin/python benchmarks/serve_load.py --duration 10 --clients 8
     python benchmarks/serve_load.py --no-baseline                         # embedkit only (no sentence-transformers)
-    /root/venv6/bin/python benchmarks/serve_load.py --slices 6            # servers taking turns, 6 x 10 s each
+    /root/venv6/bin/python benchmarks/serve_load.py --slices 2            # servers taking turns, 2 x 30 s each
 
 Each of ``--clients`` concurrent clients (one keep-alive connection each) sends, back to back, a single short
 query (``--single-share`` of the requests, SciFact queries) or a small batch of 2-8 STS-B sentences to
