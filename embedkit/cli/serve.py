@@ -90,14 +90,15 @@ def _check_kinds(path: str, args: argparse.Namespace) -> None:
 
 
 def _optimize_for_inference(models: list, wanted: bool | None) -> None:
-    """``optimize_for_inference`` on each loaded model when ``wanted`` (None: where the engine's GEMMs run on
-    oneDNN by default); says on stderr how many layers it replaced."""
-    from embedkit.encoders.engine import DEFAULT_OPTIONS, optimize_for_inference
+    """``model.optimize_for_inference()`` on each loaded model when ``wanted`` (None: where the engine's GEMMs run on
+    oneDNN by default); says on stderr how many it prepared."""
+    from embedkit.encoders.engine import DEFAULT_OPTIONS
 
     if not (DEFAULT_OPTIONS.gemms_on_onednn() if wanted is None else wanted):
         return
-    replaced = sum(optimize_for_inference(model.eval()) for model in models if model is not None)
-    print(f"embedkit: optimize_for_inference: {replaced} encoder layers on oneDNN's prepared weights",
+    served = [model for model in models if model is not None]
+    prepared = sum(model.optimize_for_inference().optimized_for_inference for model in served)
+    print(f"embedkit: optimize_for_inference: {prepared} of {len(served)} served models on oneDNN's prepared weights",
           file=sys.stderr, flush=True)
 
 

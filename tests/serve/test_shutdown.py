@@ -127,6 +127,7 @@ def test_serve_puts_every_served_encoder_on_prepared_weights_where_the_gemms_run
     assert frozen(on) == [available] * 3
     assert frozen(off) == [False] * 3
     assert frozen(auto) == [available and DEFAULT_OPTIONS.gemms_on_onednn()] * 3
+    assert [m.optimized_for_inference for m in (on.model, on.reranker, on.sparse)] == [available] * 3
     texts = ["a cat sat on the mat", "the stock market fell", "hi"]
     torch.testing.assert_close(on.model.encode(texts, convert_to_tensor=True),
                                off.model.encode(texts, convert_to_tensor=True), atol=1e-6, rtol=1e-6)
