@@ -18,7 +18,8 @@ routes:
   GET  /health, /info, /metrics (Prometheus text)
 
 Concurrent requests are batched (length-sorted, at most --max-batch-tokens padded tokens and --max-batch-size
-inputs, after waiting at most --max-wait-ms); each request gets the embeddings encode() gives for its inputs alone.
+inputs, after waiting at most --max-wait-ms; --batch-workers batches run at once); each request gets the embeddings
+encode() gives for its inputs alone.
 A full queue answers 429 with Retry-After; SIGTERM or SIGINT stops accepting, finishes in-flight requests, exits 0.
 """
 
@@ -42,6 +43,8 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     srv.add_argument("--max-batch-size", type=positive_int, default=128, help="inputs per forward pass (default: 128)")
     srv.add_argument("--max-wait-ms", type=float, default=2.0,
                      help="how long a request waits for others to batch with (default: 2)")
+    srv.add_argument("--batch-workers", type=positive_int, default=2,
+                     help="batches run at once: one tokenizes and pools while another runs the model (default: 2)")
     srv.add_argument("--max-queued-inputs", type=positive_int, default=4096,
                      help="inputs queued or running before requests get 429 (default: 4096)")
     srv.add_argument("--max-inputs-per-request", type=positive_int, default=512,
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace, model_path: Callable[[str | None], str]) -> in
                          max_input_tokens=args.max_input_tokens, truncate=args.truncate,
                          request_timeout_s=args.request_timeout, idle_timeout_s=args.idle_timeout,
                          max_body_bytes=args.max_body_bytes, heap_trim_interval_s=args.heap_trim_interval,
-                         warm_up=args.warm_up)
+                         warm_up=args.warm_up, batch_workers=args.batch_workers)
     server = EmbeddingServer(model, config, reranker=reranker, sparse=sparse,
                              model_id=name or "sentence-transformers/all-MiniLM-L6-v2", reranker_id=args.reranker,
                              sparse_id=args.sparse)

@@ -57,7 +57,8 @@ class ServeConfig:
     ``heap_trim_interval_s``: under constant load, the C heap's free memory goes back to the system this often (and
     whenever the queue runs empty, at most once a second; 0: never), see :mod:`embedkit.serve.heap`. ``warm_up``:
     :meth:`start` first builds the oneDNN kernels of every batch size (:meth:`ModelRunner.warm_up`, 0.6-0.8 s
-    for all-MiniLM-L6-v2), so the server's memory does not creep up for minutes under load.
+    for all-MiniLM-L6-v2), so the server's memory does not creep up for minutes under load. ``batch_workers``: batches
+    run at once (:class:`~embedkit.serve.batching.DynamicBatcher`'s ``workers``).
 
     Example:
         >>> ServeConfig(port=0).max_wait_ms
@@ -79,6 +80,7 @@ class ServeConfig:
     retry_after_s: int = 1
     heap_trim_interval_s: float = 10.0
     warm_up: bool = True
+    batch_workers: int = 2
 
 
 class EmbeddingServer:
@@ -129,7 +131,8 @@ class EmbeddingServer:
         c = self.config
         self.batcher = DynamicBatcher(runner.run_batch, c.max_batch_tokens, c.max_batch_size, c.max_wait_ms,
                                       c.max_queued_inputs, on_batch=self.metrics.count_batch,
-                                      after_batches=HeapTrimmer(c.heap_trim_interval_s).after_batches)
+                                      after_batches=HeapTrimmer(c.heap_trim_interval_s).after_batches,
+                                      workers=c.batch_workers)
         self.metrics.queue_depth = lambda: self.batcher.depth
         self._count_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedkit-serve-count")
         self._server: asyncio.base_events.Server | None = None
@@ -154,7 +157,7 @@ class EmbeddingServer:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Warm up (``config.warm_up``), listen on ``config.host:config.port`` (port 0: a free port, then in
-        ``self.port``) and start the worker."""
+        ``self.port``) and start the workers."""
         self._loop = asyncio.get_running_loop()
         if self.config.warm_up:
             began = time.perf_counter()
@@ -162,6 +165,7 @@ class EmbeddingServer:
             self.warm_up_s = time.perf_counter() - began
         self._idle, self._stop = asyncio.Event(), asyncio.Event()
         self._idle.set()
+        self.runner.start_chunk_workers()
         self.batcher.start()
         self._server = await asyncio.start_server(self._connection, self.config.host, self.config.port,
                                                   limit=MAX_HEADER_BYTES)

@@ -1,4 +1,4 @@
-"""Dynamic batching: inputs of concurrent requests run together on one worker thread.
+"""Dynamic batching: inputs of concurrent requests run together on worker threads.
 
 Requests submit a :class:`Job` (its inputs, their token counts and a key: only inputs with the same key, e.g. the
 same model and prompt, share a forward pass). The worker waits up to ``max_wait_ms`` after the oldest queued job
@@ -6,6 +6,11 @@ same model and prompt, share a forward pass). The worker waits up to ``max_wait_
 length (longest first) and cuts them into batches of at most ``max_batch_size`` inputs and ``max_batch_tokens``
 padded tokens (inputs x longest input). Each input's result goes back to its job; a job's future is resolved on the
 event loop when all its inputs are done. The event loop never runs the model.
+
+With ``workers=2`` (``embedkit serve``'s default) two workers do this at once, each on the jobs it took: while one
+tokenizes, pools or hands out results, the other's forward keeps the cores busy. On the 2-core AVX-512 EPYC VM, one
+worker left a core idle ~12% of the time under ``benchmarks/serve_load.py``'s load (tokenizing and pooling between
+forwards, and the end of each forward, where one chunk is left).
 
 The queue is bounded in inputs (queued or running): :meth:`DynamicBatcher.submit` raises :class:`QueueFull`.
 """
@@ -75,11 +80,13 @@ class DynamicBatcher:
         run_batch: ``run_batch(key, inputs) -> results`` (one result per input, in order); called on the worker
             thread only.
         max_batch_tokens / max_batch_size: limits of one forward pass.
-        max_wait_ms: how long the worker waits for more jobs after the oldest queued one arrived.
+        max_wait_ms: how long a worker waits for more jobs after the oldest queued one arrived.
         max_queued_inputs: inputs queued or running before :meth:`submit` refuses a job.
         on_batch: ``on_batch(size, padded_tokens)`` after each forward pass.
-        after_batches: ``after_batches(idle)`` on the worker after each round of batches, ``idle`` when no job is
+        after_batches: ``after_batches(idle)`` on a worker after each round of batches, ``idle`` when no job is
             waiting (the server trims the C heap there: :class:`~embedkit.serve.heap.HeapTrimmer`).
+        workers: worker threads, each taking the queued jobs and running their batches (``run_batch`` is then
+            called from several threads at once).
 
     Example:
         >>> import asyncio
@@ -98,7 +105,9 @@ class DynamicBatcher:
     def __init__(self, run_batch: Callable[[Hashable, list[Any]], list[Any]], max_batch_tokens: int = 16384,
                  max_batch_size: int = 128, max_wait_ms: float = 2.0, max_queued_inputs: int = 4096,
                  on_batch: Callable[[int, int], None] | None = None,
-                 after_batches: Callable[[bool], object] | None = None) -> None:
+                 after_batches: Callable[[bool], object] | None = None, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         self.run_batch = run_batch
         self.max_batch_tokens, self.max_batch_size = max_batch_tokens, max_batch_size
         self.max_wait_s, self.max_queued_inputs = max_wait_ms / 1000.0, max_queued_inputs
@@ -109,7 +118,8 @@ class DynamicBatcher:
         self._depth = 0  # inputs queued or running
         self._condition = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
 
     @property
     def depth(self) -> int:
@@ -117,16 +127,18 @@ class DynamicBatcher:
         return self._depth
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._work, name="embedkit-serve-worker", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._work, name=f"embedkit-serve-worker-{i}", daemon=True)
+                         for i in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Finish the queued jobs, then end the worker thread."""
+        """Finish the queued jobs, then end the worker threads (``timeout``: for each)."""
         with self._condition:
             self._stopping = True
             self._condition.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     def submit(self, key: Hashable, inputs: list[Any], tokens: list[int]) -> Job:
         """Queue ``inputs`` (called on the event loop); await ``job.future`` for their results.

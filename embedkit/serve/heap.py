@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -87,18 +88,20 @@ class HeapTrimmer:
         self._trim = _malloc_trim() if interval_s > 0 else None
         self._last = time.monotonic()  # as if it had just trimmed
         self.trims = 0
+        self._lock = threading.Lock()  # the server's batch workers call after_batches each
 
     def after_batches(self, idle: bool) -> bool:
         """Trim if the last trim is ``interval_s`` old, or ``IDLE_GAP_S`` old and the queue is empty (``idle``);
         returns whether it did."""
         if self._trim is None:
             return False
-        now = time.monotonic()
-        if now - self._last < (IDLE_GAP_S if idle else self.interval_s):
-            return False
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < (IDLE_GAP_S if idle else self.interval_s):
+                return False
+            self._last = now
+            self.trims += 1
         self._trim(0)
-        self._last = now
-        self.trims += 1
         return True
 
 

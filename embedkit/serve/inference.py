@@ -145,6 +145,22 @@ class ModelRunner:
             return scores.float().cpu().reshape(size, -1)[:, 0].tolist()
         raise ValueError(f"unknown task {task!r}")
 
+    def start_chunk_workers(self) -> int:
+        """Start the engine's chunk threads (:class:`~embedkit.encoders.engine.text_chunks.ChunkWorkers`) now, on
+        this thread, rather than during a first batch; returns how many there are.
+
+        Starting them sets torch's thread count for new threads to 1 for a moment, so a batch worker that began to
+        use torch in that moment would run all its batches on one thread. Started before the batch workers, they
+        cannot.
+        """
+        import torch
+
+        from embedkit.encoders.engine.text_chunks import CHUNK_WORKERS, OPENMP
+
+        if OPENMP and torch.get_num_threads() > 1:
+            CHUNK_WORKERS.start(torch.get_num_threads())
+        return CHUNK_WORKERS.threads
+
     def warm_up(self) -> int:
         """Build now the oneDNN kernels that serving would build bit by bit (see
         :meth:`~embedkit.encoders.engine.InferenceEngine.warm_up`), for each encoder of each served model; puts the

@@ -4,6 +4,10 @@ and that it leaves torch's thread settings alone."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -12,6 +16,7 @@ from embedkit.encoders import BertModel, EncoderConfig, MPNetModel
 from embedkit.encoders import engine as engine_module
 from embedkit.encoders.engine import InferenceEngine, optimize_for_inference, text_chunks
 from embedkit.encoders.engine.text_chunks import (
+    CHUNK_WORKERS,
     MAX_CHUNK_TOKENS,
     MIN_CHUNK_TOKENS,
     one_torch_thread,
@@ -298,3 +303,120 @@ def test_other_encoders_run_small_calls_on_one_thread_and_training_calls_as_they
     finally:
         torch.set_num_threads(threads)
     assert seen == [(1, False), (2, True), (2, False)]
+
+
+# ------------------------------------------------------------------ the kept chunk threads (ChunkWorkers)
+def _tag(ids, mask, types):
+    """A forward that gives each token its id (as (b, t, 1) floats) and notes the thread it ran on."""
+    _TAGGED.add(threading.current_thread().name)
+    return ids[..., None].float()
+
+
+_TAGGED: set[str] = set()
+
+
+def test_chunk_threads_are_kept_between_calls_and_leave_the_callers_threads_alone():
+    ids, mask = _batch([300] * 6)
+    chunks = plan_chunks([300] * 6, 2)
+    threads = torch.get_num_threads()
+    before = {t.ident for t in threading.enumerate() if t.name.startswith("embedkit-chunk")}
+    for _ in range(3):
+        out = run_in_chunks(_tag, ids, mask, None, chunks, 2)
+        torch.testing.assert_close(out[..., 0], (ids * mask).float())
+    after = {t.ident for t in threading.enumerate() if t.name.startswith("embedkit-chunk")}
+    assert len(after) == CHUNK_WORKERS.threads >= 2
+    assert before <= after and (not before or before == after)  # started once, then the same threads
+    assert torch.get_num_threads() == threads
+
+
+def test_calls_from_two_threads_at_once_share_the_workers_and_give_their_own_results():
+    lengths = [300] * 8
+    chunks = plan_chunks(lengths, 2)
+    active, most, lock = [0], [0], threading.Lock()
+    both_started = threading.Barrier(2, timeout=10)
+
+    def forward(i, m, t):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.01)
+        with lock:
+            active[0] -= 1
+        return i[..., None].float()
+
+    batches = [_batch(lengths, width=300)[0] + k * 1000 for k in range(2)]  # different ids per caller
+    mask = torch.ones(8, 300, dtype=torch.long)
+    outs: list = [None, None]
+
+    def caller(k):
+        both_started.wait()
+        outs[k] = run_in_chunks(forward, batches[k], mask, None, chunks, 2)
+
+    callers = [threading.Thread(target=caller, args=(k,)) for k in range(2)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join(30)
+    for k in range(2):
+        torch.testing.assert_close(outs[k][..., 0], batches[k].float())
+    assert most[0] <= 2  # two callers, four runners, yet never more chunks at once than the two workers
+
+
+def test_a_call_from_a_chunk_thread_runs_its_runners_itself():
+    seen = []
+
+    def inner():
+        seen.append(threading.current_thread().name)
+
+    def outer():
+        CHUNK_WORKERS.run([inner, inner], workers=2)  # would wait forever for busy workers if queued
+
+    done = threading.Thread(target=lambda: CHUNK_WORKERS.run([outer, outer], workers=2))
+    done.start()
+    done.join(10)
+    assert not done.is_alive()
+    assert len(seen) == 4 and all(name.startswith("embedkit-chunk") for name in seen)
+
+
+def test_an_exception_escaping_a_runner_is_raised_and_the_workers_go_on():
+    def bad():
+        raise KeyError("escaped")
+
+    with pytest.raises(KeyError, match="escaped"):
+        CHUNK_WORKERS.run([bad, lambda: None], workers=2)
+    seen = []
+    CHUNK_WORKERS.run([lambda: seen.append(1)] * 3, workers=2)
+    assert seen == [1, 1, 1]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_chunk_threads():
+    ids, mask = _batch([300] * 6)
+    chunks = plan_chunks([300] * 6, 2)
+    run_in_chunks(_tag, ids, mask, None, chunks, 2)  # the parent's threads exist
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's threads are not here; a call must start new ones and finish
+        try:
+            out = run_in_chunks(_tag, ids, mask, None, chunks, 2)
+            ok = bool(torch.equal(out[..., 0], (ids * mask).float()))
+            os.write(write, b"ok" if ok else b"wrong")
+        finally:
+            os._exit(0)
+    os.close(write)
+    for _ in range(600):  # 30 s
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            break
+        time.sleep(0.05)
+    else:  # the child hangs: it waited for threads it does not have
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child did not finish its call")
+    assert os.read(read, 16) == b"ok"
+
+
+def test_chunks_of_rows_that_are_not_runs_are_written_back_to_their_rows():
+    ids, mask = _batch([5, 3, 4, 2])
+    for chunks in ([[0, 1], [2, 3]], [[0, 2], [1, 3]], [[3, 0], [2], [1]]):  # runs, interleaved, out of order
+        out = run_in_chunks(_tag, ids, mask, None, chunks, 2)
+        assert torch.equal(out[..., 0] * mask, (ids * mask).float())  # real tokens: each its own row's id

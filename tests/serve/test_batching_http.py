@@ -79,6 +79,41 @@ def test_batcher_refuses_over_the_queue_bound_and_reports_batch_errors():
     assert run_async(scenario()) == 0
 
 
+def test_two_workers_run_two_batches_at_once_and_drain_on_stop():
+    both_running = threading.Barrier(2, timeout=10)  # the first two batches each wait until the other one runs
+    calls, threads, lock = [0], set(), threading.Lock()
+
+    def run_batch(key, inputs):
+        with lock:
+            calls[0] += 1
+            first_two = calls[0] <= 2
+            threads.add(threading.current_thread().name)
+        if first_two:
+            both_running.wait()  # raises BrokenBarrierError (a failed job) if the batches ran one after the other
+        time.sleep(0.05)
+        return [x.upper() for x in inputs]
+
+    async def scenario():
+        batcher = DynamicBatcher(run_batch, max_wait_ms=0, max_queued_inputs=100, workers=2)
+        batcher.start()
+        first = batcher.submit("k", ["a", "b"], [1, 1])
+        await asyncio.sleep(0.02)  # one worker has taken the first job and waits in its batch
+        second = batcher.submit("k", ["c"], [1])
+        results = await asyncio.gather(first.future, second.future)
+        third = batcher.submit("k", ["d"], [1])
+        await asyncio.to_thread(batcher.stop)  # finishes the queued job first
+        return results, await asyncio.wait_for(third.future, 10), batcher.depth
+
+    results, third, depth = run_async(scenario())
+    assert results == [["A", "B"], ["C"]] and third == ["D"] and depth == 0
+    assert threads <= {"embedkit-serve-worker-0", "embedkit-serve-worker-1"} and len(threads) == 2
+
+
+def test_a_batcher_needs_a_worker():
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        DynamicBatcher(lambda key, inputs: inputs, workers=0)
+
+
 class FakeModel:
     """A SentenceTransformer stand-in whose ``encode`` sleeps ``delay`` seconds, then fails or gives zeros."""
 

@@ -136,3 +136,14 @@ def test_serve_puts_every_served_encoder_on_prepared_weights_where_the_gemms_run
                                off.reranker.predict(pairs, convert_to_tensor=True), atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(on.sparse.encode(texts, convert_to_tensor=True).to_dense(),
                                off.sparse.encode(texts, convert_to_tensor=True).to_dense(), atol=1e-6, rtol=1e-6)
+
+
+def test_batch_workers_option_sets_the_batchers_worker_count(monkeypatch):
+    from embedkit.cli import main
+
+    served = []
+    monkeypatch.setattr("embedkit.serve.app.run_server", lambda server: served.append(server) or 0)
+    for flag in ([], ["--batch-workers", "1"], ["--batch-workers", "3"]):
+        assert main(["serve", TINY, "--port", "0", "--heap-trim-interval", "0", *flag]) == 0
+    assert [server.batcher.workers for server in served] == [2, 1, 3]
+    assert main(["serve", TINY, "--batch-workers", "0"]) == 2 and len(served) == 3  # a usage error, nothing served
