@@ -8,9 +8,9 @@ padded tokens (inputs x longest input). Each input's result goes back to its job
 event loop when all its inputs are done. The event loop never runs the model.
 
 With ``workers=2`` (``embedkit serve``'s default) two workers do this at once, each on the jobs it took: while one
-tokenizes, pools or hands out results, the other's forward keeps the cores busy. On the 2-core AVX-512 EPYC VM, one
-worker left a core idle ~12% of the time under ``benchmarks/serve_load.py``'s load (tokenizing and pooling between
-forwards, and the end of each forward, where one chunk is left).
+tokenizes, pools or hands out results, the other's forward keeps the cores busy. On the 2-core AVX-512 EPYC VM, with
+one worker the two cores sat idle 11-14% of the time under ``benchmarks/serve_load.py``'s load (tokenizing and
+pooling between forwards, and the end of each forward, where one chunk is left).
 
 The queue is bounded in inputs (queued or running): :meth:`DynamicBatcher.submit` raises :class:`QueueFull`.
 """
@@ -78,7 +78,7 @@ class DynamicBatcher:
 
     Args:
         run_batch: ``run_batch(key, inputs) -> results`` (one result per input, in order); called on the worker
-            thread only.
+            threads only.
         max_batch_tokens / max_batch_size: limits of one forward pass.
         max_wait_ms: how long a worker waits for more jobs after the oldest queued one arrived.
         max_queued_inputs: inputs queued or running before :meth:`submit` refuses a job.
