@@ -18,9 +18,9 @@ The chunks depend only on the texts' lengths and the thread count, never on timi
 The worker threads are :class:`ChunkWorkers`, started at the first split call and kept for the process: between calls
 they wait on a queue, using no CPU. Threads started anew for each call cost more than their start: right after they
 ended, the calling thread's next OpenMP region (the result's copy, the pooling) took 3-8 ms instead of ~0.3 on the
-2-core AVX-512 EPYC VM; per batch of 32-36 short texts the kept threads, with the copy on one thread, were 1.4-4.7%
-faster (5 in-process alternating runs). Several threads may call at once (``embedkit serve`` runs two batches at a
-time): their chunks share the same workers, so the cores never hold more chunk threads than ``workers``.
+2-core AVX-512 EPYC VM; per batch of 32, 36 or 128 short texts the kept threads, with the copy on one thread, were
+1.4-4.7% faster (5 in-process alternating runs). Several threads may call at once (``embedkit serve`` runs two
+batches at a time): their chunks share the same workers, so the cores never hold more chunk threads than ``workers``.
 
 A call too small to cut (a single query, a few short texts) runs on the calling thread with one torch thread
 (:func:`one_torch_thread`) unless the engine is asked for torch's threads. The reason is the same barrier, made worse
