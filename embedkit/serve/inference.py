@@ -155,9 +155,10 @@ class ModelRunner:
         """
         import torch
 
+        from embedkit.encoders.engine import DEFAULT_OPTIONS
         from embedkit.encoders.engine.text_chunks import CHUNK_WORKERS, OPENMP
 
-        if OPENMP and torch.get_num_threads() > 1:
+        if DEFAULT_OPTIONS.text_chunks and OPENMP and torch.get_num_threads() > 1:  # as the engine splits calls
             CHUNK_WORKERS.start(torch.get_num_threads())
         return CHUNK_WORKERS.threads
 

@@ -20,7 +20,8 @@ they wait on a queue, using no CPU. Threads started anew for each call cost more
 ended, the calling thread's next OpenMP region (the result's copy, the pooling) took 3-8 ms instead of ~0.3 on the
 2-core AVX-512 EPYC VM; per batch of 32, 36 or 128 short texts the kept threads, with the copy on one thread, were
 1.4-4.7% faster (5 in-process alternating runs). Several threads may call at once (``embedkit serve`` runs two
-batches at a time): their chunks share the same workers, so the cores never hold more chunk threads than ``workers``.
+batches at a time): their chunks share the same workers, so no more chunks run at once than there are workers (as
+many as the most ``workers`` a call asked for: torch's thread count, unless it changed).
 
 A call too small to cut (a single query, a few short texts) runs on the calling thread with one torch thread
 (:func:`one_torch_thread`) unless the engine is asked for torch's threads. The reason is the same barrier, made worse
